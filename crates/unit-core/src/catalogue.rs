@@ -1,0 +1,315 @@
+//! The error catalogue: DM's error codes with their class, scope, level, message
+//! template and workaround.
+//!
+//! Codes, classes, scopes and levels are DM's (`dm/pkg/terror`), so a
+//! [`pb::ProcessError`](unit_proto::pb::ProcessError) built from a catalogue error reads
+//! the same in DM's tooling. Messages and workarounds are this workspace's own words.
+
+use std::fmt;
+
+/// The class of an error: which component it comes from. The strings are DM's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[allow(missing_docs)] // each variant is named after the string it stands for
+pub enum ErrClass {
+    Database,
+    Functional,
+    Config,
+    BinlogOp,
+    Checkpoint,
+    TaskCheck,
+    SourceCheck,
+    RelayEventLib,
+    RelayUnit,
+    DumpUnit,
+    LoadUnit,
+    SyncUnit,
+    DmMaster,
+    DmWorker,
+    DmTracer,
+    SchemaTracker,
+    Scheduler,
+    Dmctl,
+    NotSet,
+    OpenApi,
+    Validator,
+    Ha,
+}
+
+impl ErrClass {
+    /// DM's string for the class, as it appears in `ProcessError.ErrClass`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Database => "database",
+            Self::Functional => "functional",
+            Self::Config => "config",
+            Self::BinlogOp => "binlog-op",
+            Self::Checkpoint => "checkpoint",
+            Self::TaskCheck => "task-check",
+            Self::SourceCheck => "source-check",
+            Self::RelayEventLib => "relay-event-lib",
+            Self::RelayUnit => "relay-unit",
+            Self::DumpUnit => "dump-unit",
+            Self::LoadUnit => "load-unit",
+            Self::SyncUnit => "sync-unit",
+            Self::DmMaster => "dm-master",
+            Self::DmWorker => "dm-worker",
+            Self::DmTracer => "dm-tracer",
+            Self::SchemaTracker => "schema-tracker",
+            Self::Scheduler => "scheduler",
+            Self::Dmctl => "dmctl",
+            Self::NotSet => "not-set",
+            Self::OpenApi => "openapi",
+            Self::Validator => "validator",
+            Self::Ha => "ha",
+        }
+    }
+}
+
+/// Where an error comes from: the upstream source, the downstream target, or inside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrScope {
+    /// Not decided (`not-set`).
+    NotSet,
+    /// The upstream (source) database (`upstream`).
+    Upstream,
+    /// The downstream (target) database (`downstream`).
+    Downstream,
+    /// This program itself (`internal`).
+    Internal,
+}
+
+impl ErrScope {
+    /// DM's string for the scope, as it appears in `ProcessError.ErrScope`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::NotSet => "not-set",
+            Self::Upstream => "upstream",
+            Self::Downstream => "downstream",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+/// How severe an error is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum ErrLevel {
+    /// `low`
+    Low,
+    /// `medium`
+    Medium,
+    /// `high`
+    High,
+}
+
+impl ErrLevel {
+    /// DM's string for the level, as it appears in `ProcessError.ErrLevel`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+        }
+    }
+}
+
+macro_rules! display_as_str {
+    ($($t:ty),*) => {$(
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    )*};
+}
+display_as_str!(ErrClass, ErrScope, ErrLevel);
+
+/// One entry of the catalogue.
+///
+/// `message` is a template: each `{}` is replaced by one argument of
+/// [`Error::generate`](crate::Error::generate), in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ErrorCode {
+    /// DM's numeric code.
+    pub code: i32,
+    /// DM's name for the code, e.g. `ErrDBDriverError`.
+    pub name: &'static str,
+    /// The class the code belongs to.
+    pub class: ErrClass,
+    /// The default scope; an error may override it.
+    pub scope: ErrScope,
+    /// The severity.
+    pub level: ErrLevel,
+    /// The message template.
+    pub message: &'static str,
+    /// What an operator can do about it; may be empty.
+    pub workaround: &'static str,
+}
+
+macro_rules! catalogue {
+    ($(
+        $(#[$doc:meta])*
+        $konst:ident = $code:literal, $name:literal, $class:ident, $scope:ident, $level:ident,
+            $msg:literal, $workaround:literal;
+    )*) => {
+        impl ErrorCode {
+            $(
+                $(#[$doc])*
+                pub const $konst: ErrorCode = ErrorCode {
+                    code: $code,
+                    name: $name,
+                    class: ErrClass::$class,
+                    scope: ErrScope::$scope,
+                    level: ErrLevel::$level,
+                    message: $msg,
+                    workaround: $workaround,
+                };
+            )*
+
+            /// Every code of the catalogue, in ascending order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$konst),*];
+        }
+    };
+}
+
+catalogue! {
+    /// A database driver call failed for a reason not covered by a narrower code.
+    DB_DRIVER_ERROR = 10001, "ErrDBDriverError", Database, NotSet, High,
+        "database driver error",
+        "Check that the database is reachable and the connection settings are right, then resume the task.";
+    /// The connection was unusable before anything was sent: retrying is safe.
+    DB_BAD_CONN = 10002, "ErrDBBadConn", Database, NotSet, High,
+        "bad database connection, nothing was sent",
+        "The statement never reached the server; resuming the task retries it safely.";
+    /// The connection broke while a statement was in flight: its outcome is unknown.
+    DB_INVALID_CONN = 10003, "ErrDBInvalidConn", Database, NotSet, High,
+        "database connection lost while a statement was in flight",
+        "The statement may or may not have been applied; resume only if it is idempotent or checkpointed.";
+    /// The database answered something this program did not expect.
+    DB_UNEXPECT = 10004, "ErrDBUnExpect", Database, NotSet, High,
+        "unexpected database answer: {}",
+        "";
+    /// A query (a statement that returns rows) failed.
+    DB_QUERY_FAILED = 10005, "ErrDBQueryFailed", Database, NotSet, High,
+        "query failed: {}",
+        "";
+    /// A statement that changes data or schema failed.
+    DB_EXECUTE_FAILED = 10006, "ErrDBExecuteFailed", Database, NotSet, High,
+        "statement failed: {}",
+        "";
+    /// Starting a transaction failed.
+    DB_EXECUTE_FAILED_BEGIN = 10007, "ErrDBExecuteFailedBegin", Database, NotSet, High,
+        "could not begin a transaction",
+        "";
+    /// A relay log file could not be parsed.
+    PARSER_PARSE_RELAY_LOG = 11038, "ErrParserParseRelayLog", Functional, Internal, High,
+        "could not parse relay log file {}",
+        "";
+    /// Back-off settings are out of range.
+    BACKOFF_ARGS_NOT_VALID = 11103, "ErrBackoffArgsNotValid", Functional, Internal, Medium,
+        "invalid back-off setting {}: {}",
+        "Use a factor above 0, a minimum of at least 0 and a maximum not below the minimum.";
+    /// A DDL that ran in the background on the downstream was cancelled.
+    SYNCER_CANCELLED_DDL = 11129, "ErrSyncerCancelledDDL", SyncUnit, Internal, High,
+        "background DDL {} was cancelled",
+        "Find out why the DDL was cancelled downstream, run it by hand if needed, then skip or replace it.";
+    /// A relay sub-directory name has an invalid UUID suffix.
+    RELAY_UUID_SUFFIX_NOT_VALID = 30001, "ErrRelayUUIDSuffixNotValid", RelayUnit, Internal, High,
+        "relay sub-directory {} has an invalid UUID suffix",
+        "";
+    /// A relay sub-directory's suffix does not increase.
+    RELAY_UUID_SUFFIX_LESS_THAN_PREV = 30002, "ErrRelayUUIDSuffixLessThanPrev", RelayUnit, Internal, High,
+        "relay sub-directory suffix {} is not greater than the previous one {}",
+        "";
+    /// A binlog file name is malformed.
+    RELAY_BINLOG_NAME_NOT_VALID = 30004, "ErrRelayBinlogNameNotValid", RelayUnit, Internal, High,
+        "binlog file name {} is not valid",
+        "";
+    /// No current relay sub-directory is recorded.
+    RELAY_NO_CURRENT_UUID = 30005, "ErrRelayNoCurrentUUID", RelayUnit, Internal, High,
+        "no current relay sub-directory is recorded",
+        "";
+    /// The relay log directory is not configured.
+    RELAY_LOG_DIRPATH_EMPTY = 30008, "ErrRelayLogDirpathEmpty", RelayUnit, Internal, High,
+        "relay log directory is empty",
+        "Set the relay log directory in the source configuration.";
+    /// The dump unit failed while running.
+    DUMP_UNIT_RUNTIME = 32001, "ErrDumpUnitRuntime", DumpUnit, Internal, High,
+        "dump failed",
+        "";
+    /// The dump could not take the global read lock it needs for a consistent snapshot.
+    DUMP_UNIT_GLOBAL_LOCK = 32004, "ErrDumpUnitGlobalLock", DumpUnit, Internal, High,
+        "could not take the global read lock for a consistent dump",
+        "Grant RELOAD and LOCK TABLES to the dump user, or dump without consistency locks.";
+    /// The physical import failed while running.
+    LOAD_LIGHTNING_RUNTIME = 34019, "ErrLoadLightningRuntime", LoadUnit, Internal, High,
+        "physical import failed",
+        "";
+    /// The physical import found duplicate rows.
+    LOAD_LIGHTNING_HAS_DUP = 34020, "ErrLoadLightningHasDup", LoadUnit, Internal, Medium,
+        "physical import found duplicate rows in {}",
+        "Remove the duplicates from the source or the target table, then restart the load.";
+    /// The checksum after a physical import does not match.
+    LOAD_LIGHTNING_CHECKSUM = 34021, "ErrLoadLightningChecksum", LoadUnit, Internal, Medium,
+        "checksum mismatch after physical import: {}",
+        "Compare the source and target data; clear the target table and restart the load.";
+    /// DDLs arrived in an order the sync unit cannot apply.
+    SYNC_UNIT_DDL_WRONG_SEQUENCE = 36008, "ErrSyncUnitDDLWrongSequence", SyncUnit, Internal, High,
+        "DDLs arrived in the wrong sequence: {}",
+        "";
+    /// A DML statement was found where only DDL may be.
+    SYNC_UNIT_DML_STATEMENT_FOUND = 36014, "ErrSyncUnitDMLStatementFound", SyncUnit, Internal, High,
+        "DML statement found where only DDL is allowed: {}",
+        "";
+    /// A row does not have as many columns as the table.
+    SYNCER_UNIT_DML_COLUMN_NOT_MATCH = 36027, "ErrSyncerUnitDMLColumnNotMatch", SyncUnit, Internal, High,
+        "row has {} columns but table {} has {}",
+        "Make the downstream table schema match the upstream one, then resume the task.";
+    /// An operation needs the subtask to be running.
+    WORKER_NOT_RUNNING_STAGE = 40050, "ErrWorkerNotRunningStage", DmWorker, Internal, High,
+        "subtask is {}, not running",
+        "";
+    /// An operation needs the subtask to be paused.
+    WORKER_NOT_PAUSED_STAGE = 40051, "ErrWorkerNotPausedStage", DmWorker, Internal, High,
+        "subtask is {}, not paused",
+        "Pause the task before updating it.";
+    /// A stage transition was requested that is not allowed.
+    WORKER_UPDATE_TASK_STAGE = 40052, "ErrWorkerUpdateTaskStage", DmWorker, Internal, High,
+        "subtask cannot go from {} to {}",
+        "";
+    /// A subtask has no units to run.
+    WORKER_NO_AVAIL_UNITS = 40060, "ErrWorkerNoAvailUnits", DmWorker, Internal, High,
+        "subtask {} has no units to run",
+        "";
+    /// Not a catalogue error: DM's code for "not set".
+    NOT_SET = 50000, "ErrNotSet", NotSet, NotSet, High,
+        "",
+        "";
+}
+
+impl ErrorCode {
+    /// The catalogue entry for a numeric code, if there is one.
+    ///
+    /// ```
+    /// use unit_core::ErrorCode;
+    /// assert_eq!(ErrorCode::from_code(10001), Some(&ErrorCode::DB_DRIVER_ERROR));
+    /// assert_eq!(ErrorCode::from_code(1), None);
+    /// ```
+    pub fn from_code(code: i32) -> Option<&'static ErrorCode> {
+        Self::ALL
+            .binary_search_by_key(&code, |c| c.code)
+            .ok()
+            .map(|i| &Self::ALL[i])
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.code, self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests;

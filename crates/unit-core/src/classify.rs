@@ -1,0 +1,427 @@
+//! Resumability classifiers: DM's rules, and verdicts that say which rule decided.
+//!
+//! The `is_*` functions answer exactly as DM's `unit` package does; each is a thin
+//! wrapper over an `explain_*` function returning a [`Verdict`].
+//!
+//! Text rules match ASCII case-insensitively anywhere in the text. All patterns of a
+//! field are matched in one pass by an Aho-Corasick automaton built once per process;
+//! a call does not allocate (even [`explain_db_error`] streams the error's Display
+//! through the automaton instead of formatting it into a string).
+
+use std::fmt;
+use std::sync::LazyLock;
+
+use aho_corasick::automaton::Automaton;
+use aho_corasick::automaton::StateID;
+use aho_corasick::dfa::DFA;
+use aho_corasick::{Anchored, MatchKind};
+use unit_proto::pb;
+
+use crate::catalogue::ErrorCode;
+use crate::error::Canceled;
+
+/// A list of text patterns that a rule looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PatternList {
+    /// DDL the downstream does not support (matched in `RawCause`): never resumable.
+    UnsupportedDdl,
+    /// DML the downstream rejects (matched in `RawCause`): never resumable.
+    UnsupportedDml,
+    /// The upstream no longer has the binlog needed (matched in `RawCause`): never
+    /// resumable. Only [`explain_error`] uses it.
+    Replication,
+    /// A corrupt relay log (matched in `Message` of code 11038): never resumable.
+    RelayLogParse,
+    /// Transient causes of a physical-import failure (code 34019, matched in `RawCause`):
+    /// the only causes for which 34019 is resumable.
+    LoadRuntimeRetryable,
+}
+
+impl PatternList {
+    /// The patterns of the list, in DM's order.
+    pub const fn patterns(self) -> &'static [&'static str] {
+        match self {
+            Self::UnsupportedDdl => &[
+                "can't drop column with index",
+                "with tidb_enable_change_multi_schema is disable",
+                "unsupported add column",
+                "unsupported modify column",
+                "unsupported modify charset",
+                "unsupported modify collate",
+                "unsupported drop integer primary key",
+                "Unsupported collation",
+                "Invalid default value for",
+                "Unsupported drop primary key",
+                "Error 1059",
+                "Error 1117",
+                "Error 1069",
+            ],
+            Self::UnsupportedDml => &["Error 1062", "Error 1406", "Error 1366", "Error 8025"],
+            Self::Replication => &[
+                "Could not find first log file name in binary log index file",
+                "The slave is connecting using CHANGE MASTER TO MASTER_AUTO_POSITION = 1, but the master has purged binary logs containing GTIDs that the slave requires",
+            ],
+            Self::RelayLogParse => &[
+                "binlog checksum mismatch, data may be corrupted",
+                "get event err EOF",
+            ],
+            Self::LoadRuntimeRetryable => &["doesn't exist", "is in mode import"],
+        }
+    }
+
+    const fn describe(self) -> &'static str {
+        match self {
+            Self::UnsupportedDdl => "unsupported DDL",
+            Self::UnsupportedDml => "unsupported DML",
+            Self::Replication => "purged binlog",
+            Self::RelayLogParse => "corrupt relay log",
+            Self::LoadRuntimeRetryable => "transient import failure",
+        }
+    }
+
+    const fn field(self) -> &'static str {
+        match self {
+            Self::RelayLogParse => "Message",
+            _ => "RawCause",
+        }
+    }
+}
+
+/// The rule that decided a [`Verdict`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Rule {
+    /// The text contains `pattern` of `list`.
+    Pattern {
+        /// The list the pattern belongs to.
+        list: PatternList,
+        /// The pattern as listed (the text matched it ignoring ASCII case).
+        pattern: &'static str,
+    },
+    /// The code is in DM's set of unresumable codes.
+    UnresumableCode(&'static ErrorCode),
+    /// The code is in DM's set of unresumable relay codes.
+    UnresumableRelayCode(&'static ErrorCode),
+    /// Code 34019 whose `RawCause` names no transient cause.
+    LoadRuntimeWithoutTransientCause,
+    /// The error, or an error in its source chain, is [`Canceled`].
+    Canceled,
+    /// No rule marks the error unresumable, so it is resumable.
+    NoRuleMatched,
+}
+
+/// Whether an error is resumable, and why.
+///
+/// ```
+/// use unit_core::{PatternList, Rule, explain_error};
+/// use unit_proto::pb::ProcessError;
+///
+/// let err = ProcessError {
+///     err_code: 10006,
+///     raw_cause: "error 1062 (23000): Duplicate entry '5' for key 'PRIMARY'".into(),
+///     ..Default::default()
+/// };
+/// let verdict = explain_error(&err);
+/// assert!(!verdict.is_resumable());
+/// assert_eq!(verdict.rule(), Rule::Pattern { list: PatternList::UnsupportedDml, pattern: "Error 1062" });
+/// assert_eq!(verdict.to_string(), r#"not resumable: RawCause contains "Error 1062" (unsupported DML)"#);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Verdict {
+    resumable: bool,
+    rule: Rule,
+}
+
+impl Verdict {
+    const fn not(rule: Rule) -> Self {
+        Self {
+            resumable: false,
+            rule,
+        }
+    }
+
+    const fn resumable(rule: Rule) -> Self {
+        Self {
+            resumable: true,
+            rule,
+        }
+    }
+
+    /// Whether retrying (resuming) may succeed.
+    pub const fn is_resumable(&self) -> bool {
+        self.resumable
+    }
+
+    /// The rule that decided.
+    pub const fn rule(&self) -> Rule {
+        self.rule
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.resumable {
+            "resumable: "
+        } else {
+            "not resumable: "
+        })?;
+        match self.rule {
+            Rule::Pattern { list: PatternList::LoadRuntimeRetryable, pattern } => {
+                write!(f, "code 34019 and RawCause contains {pattern:?} (transient import failure)")
+            }
+            Rule::Pattern { list, pattern } => {
+                write!(f, "{} contains {pattern:?} ({})", list.field(), list.describe())
+            }
+            Rule::UnresumableCode(code) => write!(f, "code {code} is never resumable"),
+            Rule::UnresumableRelayCode(code) => {
+                write!(f, "code {code} is never resumable for a relay unit")
+            }
+            Rule::LoadRuntimeWithoutTransientCause => f.write_str(
+                "code 34019 and RawCause names no transient cause (\"doesn't exist\", \"is in mode import\")",
+            ),
+            Rule::Canceled => f.write_str("the work was cancelled (context canceled)"),
+            Rule::NoRuleMatched => f.write_str("no rule marks it unresumable"),
+        }
+    }
+}
+
+/// Codes whose errors are never resumable (DM's unresumable set).
+pub const UNRESUMABLE_CODES: &[&ErrorCode] = &[
+    &ErrorCode::SYNC_UNIT_DDL_WRONG_SEQUENCE,
+    &ErrorCode::DUMP_UNIT_GLOBAL_LOCK,
+    &ErrorCode::DUMP_UNIT_RUNTIME,
+    &ErrorCode::SYNCER_UNIT_DML_COLUMN_NOT_MATCH,
+    &ErrorCode::SYNCER_CANCELLED_DDL,
+    &ErrorCode::LOAD_LIGHTNING_HAS_DUP,
+    &ErrorCode::LOAD_LIGHTNING_CHECKSUM,
+];
+
+/// Codes whose errors a relay unit never resumes (DM's unresumable relay set).
+pub const UNRESUMABLE_RELAY_CODES: &[&ErrorCode] = &[
+    &ErrorCode::RELAY_UUID_SUFFIX_NOT_VALID,
+    &ErrorCode::RELAY_UUID_SUFFIX_LESS_THAN_PREV,
+    &ErrorCode::RELAY_BINLOG_NAME_NOT_VALID,
+    &ErrorCode::RELAY_NO_CURRENT_UUID,
+    &ErrorCode::RELAY_LOG_DIRPATH_EMPTY,
+];
+
+fn find_code(set: &[&'static ErrorCode], code: i32) -> Option<&'static ErrorCode> {
+    set.iter().copied().find(|c| c.code == code)
+}
+
+/// Explains whether a unit's error is resumable (DM's `IsResumableError`).
+///
+/// The rules, in DM's order; the first that applies decides:
+/// 1. `RawCause` contains an [`UnsupportedDdl`](PatternList::UnsupportedDdl),
+///    [`UnsupportedDml`](PatternList::UnsupportedDml) or
+///    [`Replication`](PatternList::Replication) pattern: not resumable (when several
+///    match, the verdict names the one DM checks first);
+/// 2. code 11038 and `Message` contains a [`RelayLogParse`](PatternList::RelayLogParse)
+///    pattern: not resumable;
+/// 3. the code is in [`UNRESUMABLE_CODES`]: not resumable;
+/// 4. code 34019: resumable only if `RawCause` contains a
+///    [`LoadRuntimeRetryable`](PatternList::LoadRuntimeRetryable) pattern;
+/// 5. otherwise resumable.
+pub fn explain_error(err: &pb::ProcessError) -> Verdict {
+    let mut raw = Scan::new(&RAW_CAUSE);
+    raw.feed(err.raw_cause.as_bytes());
+    for list in [
+        PatternList::UnsupportedDdl,
+        PatternList::UnsupportedDml,
+        PatternList::Replication,
+    ] {
+        if let Some(pattern) = raw.first(list) {
+            return Verdict::not(Rule::Pattern { list, pattern });
+        }
+    }
+    if err.err_code == ErrorCode::PARSER_PARSE_RELAY_LOG.code {
+        let mut message = Scan::new(&MESSAGE);
+        message.feed(err.message.as_bytes());
+        let list = PatternList::RelayLogParse;
+        if let Some(pattern) = message.first(list) {
+            return Verdict::not(Rule::Pattern { list, pattern });
+        }
+    }
+    if let Some(code) = find_code(UNRESUMABLE_CODES, err.err_code) {
+        return Verdict::not(Rule::UnresumableCode(code));
+    }
+    if err.err_code == ErrorCode::LOAD_LIGHTNING_RUNTIME.code {
+        let list = PatternList::LoadRuntimeRetryable;
+        return match raw.first(list) {
+            Some(pattern) => Verdict::resumable(Rule::Pattern { list, pattern }),
+            None => Verdict::not(Rule::LoadRuntimeWithoutTransientCause),
+        };
+    }
+    Verdict::resumable(Rule::NoRuleMatched)
+}
+
+/// Whether a unit's error is resumable (DM's `IsResumableError`); see [`explain_error`].
+pub fn is_resumable_error(err: &pb::ProcessError) -> bool {
+    explain_error(err).is_resumable()
+}
+
+/// Explains whether a relay unit's error is resumable (DM's `IsResumableRelayError`):
+/// not resumable exactly when the code is in [`UNRESUMABLE_RELAY_CODES`].
+pub fn explain_relay_error(err: &pb::ProcessError) -> Verdict {
+    match find_code(UNRESUMABLE_RELAY_CODES, err.err_code) {
+        Some(code) => Verdict::not(Rule::UnresumableRelayCode(code)),
+        None => Verdict::resumable(Rule::NoRuleMatched),
+    }
+}
+
+/// Whether a relay unit's error is resumable; see [`explain_relay_error`].
+pub fn is_resumable_relay_error(err: &pb::ProcessError) -> bool {
+    explain_relay_error(err).is_resumable()
+}
+
+/// Explains whether a database error is worth retrying (DM's `IsResumableDBError`).
+///
+/// - [`Canceled`] anywhere in the source chain: not resumable;
+/// - the Display of the root cause (the last error of the source chain, as DM's
+///   `errors.Cause`) contains an [`UnsupportedDdl`](PatternList::UnsupportedDdl) or
+///   [`UnsupportedDml`](PatternList::UnsupportedDml) pattern: not resumable;
+/// - otherwise resumable. The replication list is not consulted, as in DM.
+///
+/// The patterns are the Go MySQL driver's texts (`Error 1062 ...`); a driver that words
+/// its errors otherwise (sqlx does) needs an adapter that classifies by error number.
+///
+/// ```
+/// use unit_core::{Canceled, Error, ErrorCode, explain_db_error};
+///
+/// let dup = std::io::Error::other("Error 1062 (23000): Duplicate entry '1' for key 'PRIMARY'");
+/// let wrapped = Error::delegate(&ErrorCode::DB_EXECUTE_FAILED, dup, &[&"INSERT"]);
+/// assert!(!explain_db_error(&wrapped).is_resumable());
+/// assert!(!explain_db_error(&Canceled).is_resumable());
+/// assert!(explain_db_error(&std::io::Error::other("connection reset")).is_resumable());
+/// ```
+pub fn explain_db_error(err: &(dyn std::error::Error + 'static)) -> Verdict {
+    let mut root = err;
+    loop {
+        if root.is::<Canceled>() {
+            return Verdict::not(Rule::Canceled);
+        }
+        match root.source() {
+            Some(next) => root = next,
+            None => break,
+        }
+    }
+    let mut scan = Scan::new(&RAW_CAUSE);
+    // A Display impl that fails leaves a partial scan, which can only miss a pattern.
+    let _ = fmt::write(&mut scan, format_args!("{root}"));
+    for list in [PatternList::UnsupportedDdl, PatternList::UnsupportedDml] {
+        if let Some(pattern) = scan.first(list) {
+            return Verdict::not(Rule::Pattern { list, pattern });
+        }
+    }
+    Verdict::resumable(Rule::NoRuleMatched)
+}
+
+/// Whether a database error is worth retrying; see [`explain_db_error`].
+pub fn is_resumable_db_error(err: &(dyn std::error::Error + 'static)) -> bool {
+    explain_db_error(err).is_resumable()
+}
+
+/// The patterns of some lists compiled into one case-insensitive automaton.
+struct Patterns {
+    dfa: DFA,
+    start: StateID,
+    /// For each pattern id: its list and text.
+    entries: Vec<(PatternList, &'static str)>,
+}
+
+const LIST_SLOTS: usize = 5;
+
+const fn slot(list: PatternList) -> usize {
+    match list {
+        PatternList::UnsupportedDdl => 0,
+        PatternList::UnsupportedDml => 1,
+        PatternList::Replication => 2,
+        PatternList::RelayLogParse => 3,
+        PatternList::LoadRuntimeRetryable => 4,
+    }
+}
+
+impl Patterns {
+    fn new(lists: &[PatternList]) -> Self {
+        let entries: Vec<(PatternList, &'static str)> = lists
+            .iter()
+            .flat_map(|&list| list.patterns().iter().map(move |&p| (list, p)))
+            .collect();
+        let dfa = aho_corasick::dfa::Builder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .build(entries.iter().map(|&(_, p)| p))
+            .expect("a handful of short constant patterns always compiles");
+        let start = dfa
+            .start_state(Anchored::No)
+            .expect("an unanchored search is supported by every automaton");
+        Self {
+            dfa,
+            start,
+            entries,
+        }
+    }
+}
+
+static RAW_CAUSE: LazyLock<Patterns> = LazyLock::new(|| {
+    Patterns::new(&[
+        PatternList::UnsupportedDdl,
+        PatternList::UnsupportedDml,
+        PatternList::Replication,
+        PatternList::LoadRuntimeRetryable,
+    ])
+});
+
+static MESSAGE: LazyLock<Patterns> = LazyLock::new(|| Patterns::new(&[PatternList::RelayLogParse]));
+
+/// One streaming pass of an automaton over a text, remembering for every list the
+/// match with the lowest pattern id (the pattern DM would have checked first).
+struct Scan<'a> {
+    patterns: &'a Patterns,
+    state: StateID,
+    first: [Option<usize>; LIST_SLOTS],
+}
+
+impl<'a> Scan<'a> {
+    fn new(patterns: &'a Patterns) -> Self {
+        Self {
+            patterns,
+            state: patterns.start,
+            first: [None; LIST_SLOTS],
+        }
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        let dfa = &self.patterns.dfa;
+        for &b in bytes {
+            self.state = dfa.next_state(Anchored::No, self.state, b);
+            if dfa.is_match(self.state) {
+                for i in 0..dfa.match_len(self.state) {
+                    let id = dfa.match_pattern(self.state, i).as_usize();
+                    if let Some(&(list, _)) = self.patterns.entries.get(id) {
+                        let seen = &mut self.first[slot(list)];
+                        if seen.is_none_or(|s| id < s) {
+                            *seen = Some(id);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn first(&self, list: PatternList) -> Option<&'static str> {
+        let id = self.first[slot(list)]?;
+        self.patterns.entries.get(id).map(|&(_, p)| p)
+    }
+}
+
+impl fmt::Write for Scan<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.feed(s.as_bytes());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

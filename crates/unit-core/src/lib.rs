@@ -1,0 +1,40 @@
+//! The core of the unit workspace: the [`Unit`] trait, DM's error catalogue, and the
+//! classifiers that decide whether a failed unit may be resumed.
+//!
+//! This is a Rust counterpart of the `unit` package of TiDB Data Migration (DM), with
+//! the same lifecycle contract and the same classification semantics:
+//!
+//! - [`Unit`]: the lifecycle of one step (init, process, pause, resume, update, close,
+//!   kill, status, type, is_fresh_task), with DM's contract carried by the types where
+//!   possible;
+//! - [`ErrorCode`] and [`Error`]: DM's error codes (class, scope, level) and an error
+//!   type that carries them; [`new_process_error`] turns any error into the
+//!   [`pb::ProcessError`](unit_proto::pb::ProcessError) a unit reports;
+//! - [`is_resumable_error`], [`is_resumable_relay_error`], [`is_resumable_db_error`]:
+//!   DM's answers, and their `explain_*` counterparts returning a [`Verdict`] that names
+//!   the rule that decided.
+//!
+//! ```
+//! use unit_core::{Error, ErrorCode, explain_error, new_process_error};
+//!
+//! let err = Error::generate(&ErrorCode::DUMP_UNIT_GLOBAL_LOCK, &[]);
+//! let verdict = explain_error(&new_process_error(&err));
+//! assert!(!verdict.is_resumable());
+//! assert_eq!(verdict.to_string(), "not resumable: code 32004 (ErrDumpUnitGlobalLock) is never resumable");
+//! ```
+
+mod catalogue;
+mod classify;
+mod error;
+mod process_error;
+mod unit;
+
+pub use catalogue::{ErrClass, ErrLevel, ErrScope, ErrorCode};
+pub use classify::{
+    PatternList, Rule, UNRESUMABLE_CODES, UNRESUMABLE_RELAY_CODES, Verdict, explain_db_error,
+    explain_error, explain_relay_error, is_resumable_db_error, is_resumable_error,
+    is_resumable_relay_error,
+};
+pub use error::{BoxError, Canceled, Error, Result};
+pub use process_error::{is_ctx_canceled_process_err, join_process_errors, new_process_error};
+pub use unit::{DEFAULT_INIT_TIMEOUT, SourceStatus, StatusHandle, StatusSource, Unit, UnitStatus};

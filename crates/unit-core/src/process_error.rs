@@ -1,0 +1,84 @@
+//! Conversions between Rust errors and [`pb::ProcessError`], DM's `unit` helpers.
+
+use std::fmt::Write as _;
+
+use unit_proto::{CompactText, pb};
+
+use crate::catalogue::ErrorCode;
+use crate::error::Error;
+
+/// Converts an error into the [`pb::ProcessError`] a unit reports (DM's `NewProcessError`).
+///
+/// - A catalogue [`Error`] gives its code, class, scope, level, message and workaround,
+///   and the text of its cause (if any) as `RawCause`.
+/// - Any other error becomes code 50000 with class, scope `not-set`, level `high`, and
+///   its Display as `Message`. Like DM, only the error itself is inspected, not its
+///   sources: wrap a catalogue error only after converting it.
+///
+/// ```
+/// use unit_core::{Error, ErrorCode, new_process_error};
+///
+/// let cause = std::io::Error::other("Error 1062 (23000): Duplicate entry '5' for key 'PRIMARY'");
+/// let err = Error::delegate(&ErrorCode::DB_EXECUTE_FAILED, cause, &[&"INSERT INTO t VALUES (?)"]);
+/// let pe = new_process_error(&err);
+/// assert_eq!(pe.err_code, 10006);
+/// assert_eq!(pe.err_class, "database");
+/// assert_eq!(pe.message, "statement failed: INSERT INTO t VALUES (?)");
+/// assert_eq!(pe.raw_cause, "Error 1062 (23000): Duplicate entry '5' for key 'PRIMARY'");
+///
+/// let other = new_process_error(&std::io::Error::other("disk full"));
+/// assert_eq!((other.err_code, other.err_class.as_str(), other.message.as_str()), (50000, "not-set", "disk full"));
+/// ```
+pub fn new_process_error(err: &(dyn std::error::Error + 'static)) -> pb::ProcessError {
+    if let Some(e) = err.downcast_ref::<Error>() {
+        let code = e.code();
+        return pb::ProcessError {
+            err_code: code.code,
+            err_class: code.class.as_str().to_owned(),
+            err_scope: e.scope().as_str().to_owned(),
+            err_level: code.level.as_str().to_owned(),
+            message: e.message().to_owned(),
+            raw_cause: e.cause().map(ToString::to_string).unwrap_or_default(),
+            workaround: code.workaround.to_owned(),
+        };
+    }
+    let code = &ErrorCode::NOT_SET;
+    pb::ProcessError {
+        err_code: code.code,
+        err_class: code.class.as_str().to_owned(),
+        err_scope: code.scope.as_str().to_owned(),
+        err_level: code.level.as_str().to_owned(),
+        message: err.to_string(),
+        raw_cause: String::new(),
+        workaround: code.workaround.to_owned(),
+    }
+}
+
+/// Whether a process error only says that the work was cancelled (DM's
+/// `IsCtxCanceledProcessErr`): its `Message` contains `context canceled`.
+pub fn is_ctx_canceled_process_err(err: &pb::ProcessError) -> bool {
+    err.message.contains("context canceled")
+}
+
+/// The compact text forms of `errs` joined by `", "` (DM's `JoinProcessErrors`).
+///
+/// ```
+/// use unit_core::join_process_errors;
+/// use unit_proto::pb::ProcessError;
+/// let errs = [
+///     ProcessError { err_code: 1, ..Default::default() },
+///     ProcessError { message: "b".into(), ..Default::default() },
+/// ];
+/// assert_eq!(join_process_errors(&errs), r#"ErrCode:1 , Message:"b" "#);
+/// ```
+pub fn join_process_errors(errs: &[pb::ProcessError]) -> String {
+    let mut out = String::new();
+    for (i, err) in errs.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        // Writing into a String cannot fail.
+        let _ = write!(out, "{}", err.compact_text());
+    }
+    out
+}

@@ -1,0 +1,28 @@
+//! Development tasks for the unit workspace, run as `cargo xtask <task>`.
+//!
+//! - `cargo xtask codegen`: regenerate `crates/unit-proto/src/generated/` from `proto/`.
+//! - `cargo xtask codegen --check`: fail when the committed code is stale.
+
+mod codegen;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        ["codegen"] => codegen::run(codegen::Mode::Write),
+        ["codegen", "--check"] => codegen::run(codegen::Mode::Check),
+        _ => {
+            eprintln!("usage: cargo xtask codegen [--check]");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
