@@ -8,6 +8,7 @@
 //! - **JSON** (feature `serde`, on by default): the proto3 JSON mapping as DM's `jsonpb`
 //!   writes it for dmctl's `query-status` (field names such as `"ErrCode"` and
 //!   `"isCanceled"`, enums by name, 64-bit integers as strings, default values emitted);
+//!   [`json::from_value`] also reads DM's `null`s;
 //! - **text**: [`CompactText`] renders a [`pb::ProcessError`] the way DM prints it in
 //!   logs and error strings.
 //!
@@ -32,6 +33,8 @@
 //! # Ok::<(), prost::DecodeError>(())
 //! ```
 
+#[cfg(feature = "serde")]
+pub mod json;
 mod text;
 
 pub use text::CompactText;
