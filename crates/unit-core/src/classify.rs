@@ -70,7 +70,8 @@ impl PatternList {
         }
     }
 
-    const fn describe(self) -> &'static str {
+    /// A short description of what the list detects, e.g. `unsupported DML`.
+    pub const fn describe(self) -> &'static str {
         match self {
             Self::UnsupportedDdl => "unsupported DDL",
             Self::UnsupportedDml => "unsupported DML",
@@ -80,7 +81,8 @@ impl PatternList {
         }
     }
 
-    const fn field(self) -> &'static str {
+    /// The `ProcessError` field the list is matched in: `RawCause` or `Message`.
+    pub const fn field(self) -> &'static str {
         match self {
             Self::RelayLogParse => "Message",
             _ => "RawCause",
@@ -166,7 +168,14 @@ impl fmt::Display for Verdict {
         } else {
             "not resumable: "
         })?;
-        match self.rule {
+        fmt::Display::fmt(&self.rule, f)
+    }
+}
+
+/// Says what the rule found, e.g. `RawCause contains "Error 1062" (unsupported DML)`.
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
             Rule::Pattern { list: PatternList::LoadRuntimeRetryable, pattern } => {
                 write!(f, "code 34019 and RawCause contains {pattern:?} (transient import failure)")
             }

@@ -1,1 +1,88 @@
-fn main() {}
+//! `unitctl`: the operator tool of the unit workspace.
+//!
+//! `unitctl explain [FILE|-] [--json]` reads DM process errors (one, a list, a
+//! `ProcessResult`, or a whole dmctl `query-status` document) and says for each whether
+//! it is resumable and which rule decided. Exit status: 0 when every error is
+//! resumable, 1 when any is not, 2 on bad input.
+
+mod explain;
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Operator tool of the unit workspace.
+#[derive(Debug, Parser)]
+#[command(name = "unitctl", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Explain whether DM process errors are resumable, and why.
+    ///
+    /// Reads JSON: a ProcessError, a list of them, a ProcessResult, or a whole
+    /// `dmctl query-status` document (every error object in it is found). Exit status:
+    /// 0 when every error is resumable, 1 when any is not, 2 on bad input.
+    Explain {
+        /// The JSON file to read; `-` or nothing reads standard input.
+        file: Option<PathBuf>,
+        /// Print one JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Explain { file, json } => run_explain(file, json),
+    }
+}
+
+fn run_explain(file: Option<PathBuf>, json: bool) -> ExitCode {
+    let (name, read) = match file.as_deref() {
+        None => ("standard input".to_owned(), read_stdin()),
+        Some(p) if p.as_os_str() == "-" => ("standard input".to_owned(), read_stdin()),
+        Some(p) => (p.display().to_string(), std::fs::read(p)),
+    };
+    let bytes = match read {
+        Ok(bytes) => bytes,
+        Err(err) => return bad_input(&format!("cannot read {name}: {err}")),
+    };
+    let report = match explain::explain_bytes(&bytes) {
+        Ok(report) => report,
+        Err(err) => return bad_input(&format!("{name}: {err}")),
+    };
+    let text = if json {
+        report.to_json()
+    } else {
+        report.to_text()
+    };
+    let mut out = std::io::stdout().lock();
+    if let Err(err) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        // A closed pipe is not bad input, but the answer was not delivered either.
+        eprintln!("unitctl: cannot write the report: {err}");
+        return ExitCode::from(2);
+    }
+    if report.all_resumable() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn read_stdin() -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    std::io::stdin().lock().read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+fn bad_input(message: &str) -> ExitCode {
+    eprintln!("unitctl: {message}");
+    ExitCode::from(2)
+}

@@ -1,0 +1,79 @@
+//! The `unitctl` binary end to end: arguments, standard input, exit status.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn unitctl(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_unitctl"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn unitctl");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin)
+        .expect("write stdin");
+    child.wait_with_output().expect("wait for unitctl")
+}
+
+fn sample() -> String {
+    format!(
+        "{}/../../examples/query-status.json",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+#[test]
+fn sample_has_an_unresumable_error_so_exit_status_is_1() {
+    let out = unitctl(&["explain", &sample()], b"");
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(r#"rule:      RawCause contains "Error 1062" (unsupported DML)"#),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("3 errors: 2 resumable, 1 not resumable\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn json_output_and_stdin() {
+    let input = br#"{"ErrCode": 10002, "Message": "bad database connection"}"#;
+    for args in [&["explain", "--json"][..], &["explain", "--json", "-"][..]] {
+        let out = unitctl(args, input);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["allResumable"], true);
+        assert_eq!(doc["errors"][0]["name"], "ErrDBBadConn");
+        assert_eq!(doc["errors"][0]["rule"]["kind"], "no-rule-matched");
+    }
+}
+
+#[test]
+fn bad_input_exits_2_with_a_message_on_stderr() {
+    let out = unitctl(&["explain"], b"{\"ErrCode\": 1,");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        err,
+        "unitctl: standard input: invalid JSON: EOF while parsing a value at line 1 column 14\n"
+    );
+
+    let out = unitctl(&["explain", "/nonexistent/status.json"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.starts_with("unitctl: cannot read /nonexistent/status.json: "),
+        "{err}"
+    );
+
+    let out = unitctl(&["explain", "--no-such-flag"], b"");
+    assert_eq!(out.status.code(), Some(2));
+}
