@@ -4,21 +4,19 @@
 //! wrapper over an `explain_*` function returning a [`Verdict`].
 //!
 //! Text rules match ASCII case-insensitively anywhere in the text. All patterns of a
-//! field are matched in one pass by an Aho-Corasick automaton built once per process;
-//! a call does not allocate (even [`explain_db_error`] streams the error's Display
-//! through the automaton instead of formatting it into a string).
+//! field are matched in one pass by an Aho-Corasick automaton built once per process
+//! (lower-casing the text a chunk at a time on the stack, so that the automaton's SIMD
+//! prefilters apply); a call does not allocate, and [`explain_db_error`] streams the
+//! error's Display through the automaton instead of formatting it into a string.
 
 use std::fmt;
 use std::sync::LazyLock;
 
-use aho_corasick::automaton::Automaton;
-use aho_corasick::automaton::StateID;
-use aho_corasick::dfa::DFA;
-use aho_corasick::{Anchored, MatchKind};
 use unit_proto::pb;
 
 use crate::catalogue::ErrorCode;
 use crate::error::Canceled;
+use crate::matcher::{MAX_PATTERN_LEN, Matcher, SCAN_BUF, Scan};
 
 /// A list of text patterns that a rule looks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -233,8 +231,7 @@ fn find_code(set: &[&'static ErrorCode], code: i32) -> Option<&'static ErrorCode
 ///    [`LoadRuntimeRetryable`](PatternList::LoadRuntimeRetryable) pattern;
 /// 5. otherwise resumable.
 pub fn explain_error(err: &pb::ProcessError) -> Verdict {
-    let mut raw = Scan::new(&RAW_CAUSE);
-    raw.feed(err.raw_cause.as_bytes());
+    let raw = Found::in_text(&RAW_CAUSE, &err.raw_cause);
     for list in [
         PatternList::UnsupportedDdl,
         PatternList::UnsupportedDml,
@@ -245,8 +242,7 @@ pub fn explain_error(err: &pb::ProcessError) -> Verdict {
         }
     }
     if err.err_code == ErrorCode::PARSER_PARSE_RELAY_LOG.code {
-        let mut message = Scan::new(&MESSAGE);
-        message.feed(err.message.as_bytes());
+        let message = Found::in_text(&MESSAGE, &err.message);
         let list = PatternList::RelayLogParse;
         if let Some(pattern) = message.first(list) {
             return Verdict::not(Rule::Pattern { list, pattern });
@@ -257,7 +253,7 @@ pub fn explain_error(err: &pb::ProcessError) -> Verdict {
     }
     if err.err_code == ErrorCode::LOAD_LIGHTNING_RUNTIME.code {
         let list = PatternList::LoadRuntimeRetryable;
-        return match raw.first(list) {
+        return match Found::in_text(&LOAD_RUNTIME, &err.raw_cause).first(list) {
             Some(pattern) => Verdict::resumable(Rule::Pattern { list, pattern }),
             None => Verdict::not(Rule::LoadRuntimeWithoutTransientCause),
         };
@@ -315,9 +311,10 @@ pub fn explain_db_error(err: &(dyn std::error::Error + 'static)) -> Verdict {
             None => break,
         }
     }
-    let mut scan = Scan::new(&RAW_CAUSE);
-    // A Display impl that fails leaves a partial scan, which can only miss a pattern.
-    let _ = fmt::write(&mut scan, format_args!("{root}"));
+    let scan = Found::by(&RAW_CAUSE, &mut [0; SCAN_BUF], |scan| {
+        // A Display impl that fails leaves a partial scan, which can only miss a pattern.
+        let _ = fmt::write(scan, format_args!("{root}"));
+    });
     for list in [PatternList::UnsupportedDdl, PatternList::UnsupportedDml] {
         if let Some(pattern) = scan.first(list) {
             return Verdict::not(Rule::Pattern { list, pattern });
@@ -331,10 +328,9 @@ pub fn is_resumable_db_error(err: &(dyn std::error::Error + 'static)) -> bool {
     explain_db_error(err).is_resumable()
 }
 
-/// The patterns of some lists compiled into one case-insensitive automaton.
+/// The patterns of some lists compiled into one matcher.
 struct Patterns {
-    dfa: DFA,
-    start: StateID,
+    matcher: Matcher,
     /// For each pattern id: its list and text.
     entries: Vec<(PatternList, &'static str)>,
 }
@@ -357,17 +353,9 @@ impl Patterns {
             .iter()
             .flat_map(|&list| list.patterns().iter().map(move |&p| (list, p)))
             .collect();
-        let dfa = aho_corasick::dfa::Builder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            .build(entries.iter().map(|&(_, p)| p))
-            .expect("a handful of short constant patterns always compiles");
-        let start = dfa
-            .start_state(Anchored::No)
-            .expect("an unanchored search is supported by every automaton");
+        let texts: Vec<&str> = entries.iter().map(|&(_, p)| p).collect();
         Self {
-            dfa,
-            start,
+            matcher: Matcher::new(&texts),
             entries,
         }
     }
@@ -378,57 +366,59 @@ static RAW_CAUSE: LazyLock<Patterns> = LazyLock::new(|| {
         PatternList::UnsupportedDdl,
         PatternList::UnsupportedDml,
         PatternList::Replication,
-        PatternList::LoadRuntimeRetryable,
     ])
 });
 
+/// Consulted only for code 34019, so its common words cost other errors nothing.
+static LOAD_RUNTIME: LazyLock<Patterns> =
+    LazyLock::new(|| Patterns::new(&[PatternList::LoadRuntimeRetryable]));
+
 static MESSAGE: LazyLock<Patterns> = LazyLock::new(|| Patterns::new(&[PatternList::RelayLogParse]));
 
-/// One streaming pass of an automaton over a text, remembering for every list the
-/// match with the lowest pattern id (the pattern DM would have checked first).
-struct Scan<'a> {
-    patterns: &'a Patterns,
-    state: StateID,
+/// What one pass over a text found: for every list, the match with the lowest pattern
+/// id (the pattern DM would have checked first).
+struct Found {
+    patterns: &'static Patterns,
     first: [Option<usize>; LIST_SLOTS],
 }
 
-impl<'a> Scan<'a> {
-    fn new(patterns: &'a Patterns) -> Self {
-        Self {
-            patterns,
-            state: patterns.start,
-            first: [None; LIST_SLOTS],
+impl Found {
+    /// Scans `text` once, in a buffer sized to it (zeroing a buffer costs time too).
+    fn in_text(patterns: &'static Patterns, text: &str) -> Self {
+        let feed = |scan: &mut Scan<'_, &mut dyn FnMut(usize)>| scan.feed(text.as_bytes());
+        match text.len() {
+            0..=512 => Self::by(patterns, &mut [0; 512 + MAX_PATTERN_LEN], feed),
+            513..=2048 => Self::by(patterns, &mut [0; 2048 + MAX_PATTERN_LEN], feed),
+            _ => Self::by(patterns, &mut [0; SCAN_BUF], feed),
         }
     }
 
-    fn feed(&mut self, bytes: &[u8]) {
-        let dfa = &self.patterns.dfa;
-        for &b in bytes {
-            self.state = dfa.next_state(Anchored::No, self.state, b);
-            if dfa.is_match(self.state) {
-                for i in 0..dfa.match_len(self.state) {
-                    let id = dfa.match_pattern(self.state, i).as_usize();
-                    if let Some(&(list, _)) = self.patterns.entries.get(id) {
-                        let seen = &mut self.first[slot(list)];
-                        if seen.is_none_or(|s| id < s) {
-                            *seen = Some(id);
-                        }
-                    }
+    /// Scans what `write` feeds into the scan (for example a Display impl), in `buf`.
+    fn by(
+        patterns: &'static Patterns,
+        buf: &mut [u8],
+        write: impl FnOnce(&mut Scan<'_, &mut dyn FnMut(usize)>),
+    ) -> Self {
+        let mut first = [None; LIST_SLOTS];
+        let mut record = |id: usize| {
+            if let Some(&(list, _)) = patterns.entries.get(id) {
+                let seen: &mut Option<usize> = &mut first[slot(list)];
+                if seen.is_none_or(|s| id < s) {
+                    *seen = Some(id);
                 }
             }
-        }
+        };
+        let mut scan = patterns
+            .matcher
+            .scan(buf, &mut record as &mut dyn FnMut(usize));
+        write(&mut scan);
+        scan.finish();
+        Self { patterns, first }
     }
 
     fn first(&self, list: PatternList) -> Option<&'static str> {
         let id = self.first[slot(list)]?;
         self.patterns.entries.get(id).map(|&(_, p)| p)
-    }
-}
-
-impl fmt::Write for Scan<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.feed(s.as_bytes());
-        Ok(())
     }
 }
 

@@ -26,6 +26,7 @@
 mod catalogue;
 mod classify;
 mod error;
+mod matcher;
 mod process_error;
 mod unit;
 

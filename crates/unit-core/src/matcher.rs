@@ -1,0 +1,204 @@
+//! ASCII case-insensitive multi-pattern matching without allocation.
+//!
+//! Case-insensitive Aho-Corasick automata cannot use aho-corasick's SIMD prefilters, so
+//! they walk the text byte by byte. Instead, the text is lower-cased a chunk at a time
+//! into a buffer on the stack (a vectorised pass over data that stays in cache) and the
+//! chunk is searched by a case-sensitive, leftmost-first automaton of the patterns'
+//! lower-cased prefixes, which uses the SIMD (Teddy) prefilter; each place a prefix
+//! starts is then checked against the patterns that begin with it. Consecutive chunks overlap by the longest pattern's
+//! length minus one, so a match spanning a boundary is still found. Each byte of the
+//! text is read from memory once, and nothing is allocated.
+
+use std::fmt;
+
+use aho_corasick::{AhoCorasick, Input, MatchKind, packed};
+
+/// Bytes lower-cased and searched at a time.
+const CHUNK: usize = 4096;
+/// The length of the pattern prefixes searched for first.
+const ANCHOR_LEN: usize = 7;
+/// The longest pattern a [`Matcher`] accepts.
+pub(crate) const MAX_PATTERN_LEN: usize = 256;
+
+/// A set of patterns matched ASCII case-insensitively anywhere in a text.
+pub(crate) struct Matcher {
+    /// Leftmost-first over the patterns' distinct lower-cased prefixes (at most
+    /// [`ANCHOR_LEN`] bytes): finds where the next occurrence of any pattern may start.
+    /// Few, distinct anchors keep the SIMD (Teddy) prefilter's false positives rare.
+    anchors: Anchors,
+    /// The lower-cased patterns, by id.
+    lowered: Vec<Vec<u8>>,
+    overlap: usize,
+}
+
+impl Matcher {
+    /// Compiles `patterns`; pattern ids are their indices.
+    ///
+    /// # Panics
+    /// When a pattern is empty or longer than [`MAX_PATTERN_LEN`]: the patterns are
+    /// constants of this crate, and the tests build every matcher.
+    pub(crate) fn new(patterns: &[&str]) -> Self {
+        assert!(
+            patterns
+                .iter()
+                .all(|p| !p.is_empty() && p.len() <= MAX_PATTERN_LEN),
+            "patterns must be 1..={MAX_PATTERN_LEN} bytes"
+        );
+        let lowered: Vec<String> = patterns.iter().map(|p| p.to_ascii_lowercase()).collect();
+        let mut anchors: Vec<&[u8]> = lowered
+            .iter()
+            .map(|p| &p.as_bytes()[..p.len().min(ANCHOR_LEN)])
+            .collect();
+        anchors.sort_unstable();
+        anchors.dedup();
+        let anchors = Anchors::new(&anchors);
+        let overlap = patterns.iter().map(|p| p.len()).max().unwrap_or(1) - 1;
+        let lowered = lowered.into_iter().map(String::into_bytes).collect();
+        Self {
+            anchors,
+            lowered,
+            overlap,
+        }
+    }
+
+    /// A scan that reports every match to `on_match(pattern_id)`, working in `buf`;
+    /// feed it the text in pieces with [`Scan::feed`] (or `write!`), then call
+    /// [`Scan::finish`].
+    ///
+    /// Any buffer longer than the longest pattern works; a larger one means fewer
+    /// chunks. A text that fits in `buf` is lower-cased and searched in one go.
+    pub(crate) fn scan<'a, F: FnMut(usize)>(
+        &'a self,
+        buf: &'a mut [u8],
+        on_match: F,
+    ) -> Scan<'a, F> {
+        assert!(
+            buf.len() > self.overlap,
+            "scan buffer shorter than a pattern"
+        );
+        Scan {
+            matcher: self,
+            buf,
+            len: 0,
+            fresh: 0,
+            on_match,
+        }
+    }
+}
+
+/// The size of a scan buffer that needs no more than one copy of the overlap per chunk
+/// of [`CHUNK`] bytes.
+pub(crate) const SCAN_BUF: usize = CHUNK + MAX_PATTERN_LEN;
+
+/// A scan in progress; see [`Matcher::scan`].
+pub(crate) struct Scan<'m, F> {
+    matcher: &'m Matcher,
+    /// Lower-cased text: the overlap kept from the previous chunk, then new bytes.
+    buf: &'m mut [u8],
+    len: usize,
+    /// How many bytes at the end of `buf[..len]` have not been searched yet.
+    fresh: usize,
+    on_match: F,
+}
+
+impl<F: FnMut(usize)> Scan<'_, F> {
+    /// Adds more text.
+    pub(crate) fn feed(&mut self, mut text: &[u8]) {
+        while !text.is_empty() {
+            let room = self.buf.len() - self.len;
+            let take = room.min(text.len());
+            let dst = &mut self.buf[self.len..self.len + take];
+            // One pass that copies and lower-cases; the compiler vectorises it.
+            for (d, s) in dst.iter_mut().zip(&text[..take]) {
+                *d = s.to_ascii_lowercase();
+            }
+            self.len += take;
+            self.fresh += take;
+            text = &text[take..];
+            if self.len == self.buf.len() {
+                self.search();
+                // Keep the tail that a match starting before the next chunk may need.
+                let keep = self.matcher.overlap.min(self.len);
+                self.buf.copy_within(self.len - keep..self.len, 0);
+                self.len = keep;
+            }
+        }
+    }
+
+    /// Searches what is left.
+    pub(crate) fn finish(mut self) {
+        if self.fresh > 0 {
+            self.search();
+        }
+    }
+
+    fn search(&mut self) {
+        let hay = &self.buf[..self.len];
+        // Every occurrence of a pattern starts with its anchor. Leftmost-first search
+        // yields the earliest position where some anchor starts; every pattern starting
+        // there is reported, then the search goes on from the next byte. This visits
+        // every occurrence, overlapping ones included.
+        let mut at = 0;
+        while let Some(start) = self.matcher.anchors.find(hay, at) {
+            let rest = &hay[start..];
+            for (id, pattern) in self.matcher.lowered.iter().enumerate() {
+                if rest.starts_with(pattern) {
+                    (self.on_match)(id);
+                }
+            }
+            at = start + 1;
+        }
+        self.fresh = 0;
+    }
+}
+
+impl<F: FnMut(usize)> fmt::Write for Scan<'_, F> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.feed(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Finds where the next anchor starts.
+enum Anchors {
+    /// aho-corasick's SIMD Teddy searcher, used directly: the general automaton would
+    /// pick a rare-byte prefilter for a few anchors, and a rare byte such as a space
+    /// or a quote is not rare in error messages.
+    Packed(packed::Searcher),
+    /// Where Teddy is not available (no suitable SIMD on this CPU).
+    Automaton(AhoCorasick),
+}
+
+impl Anchors {
+    fn new(anchors: &[&[u8]]) -> Self {
+        let packed = packed::Config::new()
+            .match_kind(packed::MatchKind::LeftmostFirst)
+            .builder()
+            .extend(anchors)
+            .build();
+        match packed {
+            Some(searcher) => Self::Packed(searcher),
+            None => Self::Automaton(
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::LeftmostFirst)
+                    .build(anchors)
+                    .expect("a handful of short constant patterns always compiles"),
+            ),
+        }
+    }
+
+    /// The start of the earliest anchor occurrence in `hay` at or after `at`.
+    fn find(&self, hay: &[u8], at: usize) -> Option<usize> {
+        match self {
+            Self::Packed(s) => s
+                .find_in(hay, aho_corasick::Span::from(at..hay.len()))
+                .map(|m| m.start()),
+            Self::Automaton(ac) => ac
+                .find(Input::new(hay).span(at..hay.len()))
+                .map(|m| m.start()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
