@@ -29,12 +29,33 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 ///     "[code=10006:class=database:scope=not-set:level=high], Message: statement failed: INSERT INTO t ..."
 /// );
 /// ```
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "[code={}:class={}:scope={scope}:level={}], Message: {message}{}",
+    code.code,
+    code.class,
+    code.level,
+    WorkaroundSuffix(code.workaround)
+)]
 pub struct Error {
     code: &'static ErrorCode,
     scope: ErrScope,
     message: String,
+    #[source]
     cause: Option<BoxError>,
+}
+
+/// Writes `, Workaround: ...` after DM's layout when the code has a workaround.
+struct WorkaroundSuffix(&'static str);
+
+impl fmt::Display for WorkaroundSuffix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            write!(f, ", Workaround: {}", self.0)
+        }
+    }
 }
 
 impl Error {
@@ -89,28 +110,6 @@ impl Error {
     /// The underlying cause, if any.
     pub fn cause(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
         self.cause.as_deref()
-    }
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "[code={}:class={}:scope={}:level={}], Message: {}",
-            self.code.code, self.code.class, self.scope, self.code.level, self.message
-        )?;
-        if !self.code.workaround.is_empty() {
-            write!(f, ", Workaround: {}", self.code.workaround)?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.cause
-            .as_deref()
-            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
