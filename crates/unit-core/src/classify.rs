@@ -34,6 +34,11 @@ pub enum PatternList {
     /// Transient causes of a physical-import failure (code 34019, matched in `RawCause`):
     /// the only causes for which 34019 is resumable.
     LoadRuntimeRetryable,
+    /// Beyond DM: MySQL server errors that retrying cannot fix (access denied, unknown
+    /// database or table, syntax error, ...), matched in `RawCause` as the Go driver
+    /// writes them (`Error 1045`). DM retries these until a person intervenes; see
+    /// [`explain_error`] for why this workspace does not.
+    PermanentServerError,
 }
 
 impl PatternList {
@@ -65,6 +70,24 @@ impl PatternList {
                 "get event err EOF",
             ],
             Self::LoadRuntimeRetryable => &["doesn't exist", "is in mode import"],
+            Self::PermanentServerError => &[
+                "Error 1044", // ER_DBACCESS_DENIED_ERROR
+                "Error 1045", // ER_ACCESS_DENIED_ERROR
+                "Error 1048", // ER_BAD_NULL_ERROR
+                "Error 1049", // ER_BAD_DB_ERROR
+                "Error 1054", // ER_BAD_FIELD_ERROR
+                "Error 1064", // ER_PARSE_ERROR
+                "Error 1136", // ER_WRONG_VALUE_COUNT_ON_ROW
+                "Error 1142", // ER_TABLEACCESS_DENIED_ERROR
+                "Error 1143", // ER_COLUMNACCESS_DENIED_ERROR
+                "Error 1146", // ER_NO_SUCH_TABLE
+                "Error 1227", // ER_SPECIFIC_ACCESS_DENIED_ERROR
+                "Error 1264", // ER_WARN_DATA_OUT_OF_RANGE
+                "Error 1292", // ER_TRUNCATED_WRONG_VALUE
+                "Error 1451", // ER_ROW_IS_REFERENCED_2
+                "Error 1452", // ER_NO_REFERENCED_ROW_2
+                "Error 1698", // ER_ACCESS_DENIED_NO_PASSWORD_ERROR
+            ],
         }
     }
 
@@ -76,6 +99,7 @@ impl PatternList {
             Self::Replication => "purged binlog",
             Self::RelayLogParse => "corrupt relay log",
             Self::LoadRuntimeRetryable => "transient import failure",
+            Self::PermanentServerError => "server error that retrying cannot fix",
         }
     }
 
@@ -105,8 +129,25 @@ pub enum Rule {
     UnresumableRelayCode(&'static ErrorCode),
     /// Code 34019 whose `RawCause` names no transient cause.
     LoadRuntimeWithoutTransientCause,
-    /// The error, or an error in its source chain, is [`Canceled`].
+    /// The error, or an error in its source chain, is [`Canceled`]; for a
+    /// `ProcessError`, its `Message` says `context canceled`.
     Canceled,
+    /// A database server error number with a known verdict (used by driver adapters
+    /// such as `unit-mysql`, which classify by number rather than by text).
+    ErrorNumber {
+        /// The server's error number, e.g. 1062.
+        number: u32,
+        /// Its symbolic name, e.g. `ER_DUP_ENTRY`.
+        name: &'static str,
+        /// Why it is or is not resumable.
+        reason: &'static str,
+    },
+    /// A driver-level failure without a server error number (connection lost, pool
+    /// timed out, ...), judged by a driver adapter.
+    Driver {
+        /// What happened and why that decides.
+        reason: &'static str,
+    },
     /// No rule marks the error unresumable, so it is resumable.
     NoRuleMatched,
 }
@@ -134,6 +175,11 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// A verdict decided by `rule`; for adapters that classify their own errors.
+    pub const fn new(resumable: bool, rule: Rule) -> Self {
+        Self { resumable, rule }
+    }
+
     const fn not(rule: Rule) -> Self {
         Self {
             resumable: false,
@@ -188,6 +234,10 @@ impl fmt::Display for Rule {
                 "code 34019 and RawCause names no transient cause (\"doesn't exist\", \"is in mode import\")",
             ),
             Rule::Canceled => f.write_str("the work was cancelled (context canceled)"),
+            Rule::ErrorNumber { number, name, reason } => {
+                write!(f, "server error {number} ({name}): {reason}")
+            }
+            Rule::Driver { reason } => f.write_str(reason),
             Rule::NoRuleMatched => f.write_str("no rule marks it unresumable"),
         }
     }
@@ -229,7 +279,19 @@ fn find_code(set: &[&'static ErrorCode], code: i32) -> Option<&'static ErrorCode
 /// 3. the code is in [`UNRESUMABLE_CODES`]: not resumable;
 /// 4. code 34019: resumable only if `RawCause` contains a
 ///    [`LoadRuntimeRetryable`](PatternList::LoadRuntimeRetryable) pattern;
-/// 5. otherwise resumable.
+/// 5. beyond DM, for errors that DM's rules leave resumable:
+///    - `Message` contains `context canceled` (the work was cancelled, see
+///      [`is_ctx_canceled_process_err`](crate::is_ctx_canceled_process_err)): not
+///      resumable, so that a cancelled statement is never retried behind the back of
+///      whoever cancelled it (DM's supervisor drops such errors before asking);
+///    - `RawCause` contains a
+///      [`PermanentServerError`](PatternList::PermanentServerError) pattern: not
+///      resumable, because wrong credentials, a missing database or table, or a
+///      malformed statement fail the same way on every retry;
+/// 6. otherwise resumable.
+///
+/// Every error DM itself produces and classifies as not resumable is classified the
+/// same here; step 5 only turns some of DM's "resumable" answers into "not".
 pub fn explain_error(err: &pb::ProcessError) -> Verdict {
     let raw = Found::in_text(&RAW_CAUSE, &err.raw_cause);
     for list in [
@@ -257,6 +319,13 @@ pub fn explain_error(err: &pb::ProcessError) -> Verdict {
             Some(pattern) => Verdict::resumable(Rule::Pattern { list, pattern }),
             None => Verdict::not(Rule::LoadRuntimeWithoutTransientCause),
         };
+    }
+    if crate::is_ctx_canceled_process_err(err) {
+        return Verdict::not(Rule::Canceled);
+    }
+    let list = PatternList::PermanentServerError;
+    if let Some(pattern) = raw.first(list) {
+        return Verdict::not(Rule::Pattern { list, pattern });
     }
     Verdict::resumable(Rule::NoRuleMatched)
 }
@@ -335,7 +404,7 @@ struct Patterns {
     entries: Vec<(PatternList, &'static str)>,
 }
 
-const LIST_SLOTS: usize = 5;
+const LIST_SLOTS: usize = 6;
 
 const fn slot(list: PatternList) -> usize {
     match list {
@@ -344,6 +413,7 @@ const fn slot(list: PatternList) -> usize {
         PatternList::Replication => 2,
         PatternList::RelayLogParse => 3,
         PatternList::LoadRuntimeRetryable => 4,
+        PatternList::PermanentServerError => 5,
     }
 }
 
@@ -366,6 +436,7 @@ static RAW_CAUSE: LazyLock<Patterns> = LazyLock::new(|| {
         PatternList::UnsupportedDdl,
         PatternList::UnsupportedDml,
         PatternList::Replication,
+        PatternList::PermanentServerError,
     ])
 });
 

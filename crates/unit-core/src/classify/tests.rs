@@ -215,6 +215,54 @@ fn load_runtime_34019_is_resumable_only_for_transient_causes() {
 }
 
 #[test]
+fn beyond_dm_permanent_server_errors_and_cancellation() {
+    for &p in PatternList::PermanentServerError.patterns() {
+        check(
+            10005,
+            "",
+            &format!("{p} (42000): nope"),
+            &format!(
+                "not resumable: RawCause contains {p:?} (server error that retrying cannot fix)"
+            ),
+        );
+    }
+    check(
+        50000,
+        "context canceled",
+        "",
+        "not resumable: the work was cancelled (context canceled)",
+    );
+    check(
+        10006,
+        "query failed: context canceled",
+        "",
+        "not resumable: the work was cancelled (context canceled)",
+    );
+    // DM's own rules come first: a DML pattern names its list, not the extension.
+    check(
+        10006,
+        "",
+        "Error 1045 then Error 1062",
+        r#"not resumable: RawCause contains "Error 1062" (unsupported DML)"#,
+    );
+    // The 34019 exception stays DM's: a missing table during physical import is transient.
+    check(
+        34019,
+        "",
+        "Error 1146 (42S02): Table 'a.b' doesn't exist",
+        r#"resumable: code 34019 and RawCause contains "doesn't exist" (transient import failure)"#,
+    );
+    // Server errors that heal stay resumable.
+    for raw in [
+        "Error 1205 (HY000): Lock wait timeout exceeded",
+        "Error 1213 (40001): Deadlock found",
+        "Error 1040: Too many connections",
+    ] {
+        check(10006, "", raw, "resumable: no rule marks it unresumable");
+    }
+}
+
+#[test]
 fn relay_classifier_looks_only_at_relay_codes() {
     let set: Vec<i32> = UNRESUMABLE_RELAY_CODES.iter().map(|c| c.code).collect();
     assert_eq!(set, [30001, 30002, 30004, 30005, 30008]);
@@ -324,7 +372,12 @@ proptest! {
     #[test]
     fn matching_agrees_with_dms_lowercase_contains(raw in "(Error 10[0-9]{2}|[a-zA-Z ]{0,8}|doesn't exist|Unsupported collation){0,6}") {
         let lower = raw.to_lowercase();
-        let dm_hit = [PatternList::UnsupportedDdl, PatternList::UnsupportedDml, PatternList::Replication]
+        let dm_hit = [
+            PatternList::UnsupportedDdl,
+            PatternList::UnsupportedDml,
+            PatternList::Replication,
+            PatternList::PermanentServerError,
+        ]
             .iter()
             .flat_map(|l| l.patterns())
             .any(|p| lower.contains(&p.to_lowercase()));
