@@ -1,0 +1,160 @@
+//! Classifying sqlx errors: by server error number, with DM's text rules as fallback.
+
+use std::fmt;
+
+use sqlx::mysql::MySqlDatabaseError;
+use unit_core::{Rule, Verdict};
+use unit_proto::pb;
+
+use crate::codes;
+use crate::redact::redact;
+
+/// What was being done when an error happened; decides the catalogue code of a
+/// [`process_error`](crate::process_error) and the [`RetrySafety`] of a lost connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Operation<'a> {
+    /// Opening a connection (or acquiring one from a pool).
+    Connect,
+    /// `BEGIN` / starting a transaction.
+    Begin,
+    /// A statement that only reads, with its SQL text (placeholders, never values).
+    Query(&'a str),
+    /// A statement that writes, with its SQL text (placeholders, never values).
+    Execute(&'a str),
+    /// `COMMIT`.
+    Commit,
+}
+
+impl Operation<'_> {
+    /// The statement's text, if the operation has one.
+    pub fn statement(&self) -> Option<&str> {
+        match *self {
+            Self::Query(sql) | Self::Execute(sql) => Some(sql),
+            Self::Connect | Self::Begin | Self::Commit => None,
+        }
+    }
+}
+
+/// Whether a statement whose connection failed may be sent again as it is.
+///
+/// The counterpart of the Go driver's `driver.ErrBadConn` (nothing was sent; the
+/// database/sql package retries on a new connection) versus `ErrInvalidConn` (the
+/// connection broke mid-statement).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RetrySafety {
+    /// Nothing reached the server, or what did cannot have changed anything (a failed
+    /// connect or `BEGIN`, a refused connection, a pool timeout): retry freely.
+    Safe,
+    /// The connection died while the statement was in flight: it may or may not have
+    /// been applied. Retry only an idempotent statement, or one whose effect the
+    /// caller can check (a checkpoint written in the same transaction).
+    OutcomeUnknown,
+}
+
+impl fmt::Display for RetrySafety {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Safe => "safe to retry",
+            Self::OutcomeUnknown => "outcome unknown",
+        })
+    }
+}
+
+/// The MySQL server error inside a sqlx error, if the server answered with one.
+pub fn server_error(err: &sqlx::Error) -> Option<&MySqlDatabaseError> {
+    err.as_database_error()?
+        .try_downcast_ref::<MySqlDatabaseError>()
+}
+
+/// How a connection failure affects retrying: `None` when the error is not a lost or
+/// unavailable connection (the server answered, or the driver failed otherwise).
+pub fn retry_safety(err: &sqlx::Error, op: Operation<'_>) -> Option<RetrySafety> {
+    use sqlx::Error as E;
+    match err {
+        E::PoolTimedOut | E::PoolClosed => Some(RetrySafety::Safe),
+        E::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => Some(RetrySafety::Safe),
+        E::Io(_) | E::Tls(_) | E::Protocol(_) | E::WorkerCrashed => Some(match op {
+            Operation::Connect | Operation::Begin => RetrySafety::Safe,
+            Operation::Query(_) | Operation::Execute(_) | Operation::Commit => {
+                RetrySafety::OutcomeUnknown
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// The error as the Go MySQL driver writes it, which is what DM's rules and
+/// [`unit_core::explain_error`] read: `Error 1062 (23000): Duplicate entry ...` for a
+/// server error; for a connection failure, the Go driver's `driver: bad connection`
+/// (nothing sent) or `invalid connection` (outcome unknown) followed by sqlx's words.
+/// Passwords in URLs are masked.
+pub fn go_driver_text(err: &sqlx::Error, op: Operation<'_>) -> String {
+    if let Some(db) = server_error(err) {
+        return match db.code() {
+            Some(state) if !state.is_empty() => {
+                format!("Error {} ({state}): {}", db.number(), redact(db.message()))
+            }
+            _ => format!("Error {}: {}", db.number(), redact(db.message())),
+        };
+    }
+    let detail = redact(&err.to_string());
+    match retry_safety(err, op) {
+        Some(RetrySafety::Safe) => format!("driver: bad connection ({detail})"),
+        Some(RetrySafety::OutcomeUnknown) => format!("invalid connection ({detail})"),
+        None => detail,
+    }
+}
+
+/// Explains whether a sqlx error is worth retrying.
+///
+/// - A server error whose number is in [`codes::CLASSIFIED`] gets that verdict
+///   ([`Rule::ErrorNumber`]).
+/// - Any other server error is judged by DM's rules on its Go driver text (see
+///   [`go_driver_text`]), so TiDB's `1105 unsupported ...` DDL messages and the
+///   purged-binlog 1236 messages are not resumable, and anything else is.
+/// - A lost or unavailable connection is resumable ([`Rule::Driver`]); see
+///   [`retry_safety`] for whether the statement itself may be sent again.
+/// - Any other driver error is resumable, as DM treats errors it does not recognise;
+///   the supervisor's back-off bounds the cost.
+///
+/// The verdict always agrees with
+/// `unit_core::is_resumable_error(&process_error(err, ..))`.
+pub fn explain_db_error(err: &sqlx::Error) -> Verdict {
+    use sqlx::Error as E;
+    if let Some(db) = server_error(err) {
+        if let Some(c) = codes::classified(db.number()) {
+            return Verdict::new(
+                c.resumable,
+                Rule::ErrorNumber {
+                    number: u32::from(c.number),
+                    name: c.name,
+                    reason: c.reason,
+                },
+            );
+        }
+        let probe = pb::ProcessError {
+            raw_cause: go_driver_text(err, Operation::Connect),
+            ..Default::default()
+        };
+        return unit_core::explain_error(&probe);
+    }
+    let reason = match err {
+        E::PoolTimedOut => "no pooled connection became free in time; nothing was sent",
+        E::PoolClosed => "the connection pool was closed; a new run opens a new one",
+        E::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "the server refused the connection; it may be restarting"
+        }
+        E::Io(_) => "the connection was lost; a new connection can succeed",
+        E::Tls(_) => "the TLS session failed; a new connection can succeed",
+        E::Protocol(_) => "the server sent something unexpected, as when it dies mid-reply",
+        E::WorkerCrashed => "the driver's background worker stopped",
+        _ => "a driver error that DM's rules do not recognise is resumable",
+    };
+    Verdict::new(true, Rule::Driver { reason })
+}
+
+/// Whether a sqlx error is worth retrying; see [`explain_db_error`].
+pub fn is_resumable_db_error(err: &sqlx::Error) -> bool {
+    explain_db_error(err).is_resumable()
+}

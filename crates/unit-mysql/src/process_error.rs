@@ -1,0 +1,86 @@
+//! Turning sqlx errors into the `ProcessError`s a MySQL-backed unit reports.
+
+use unit_core::{ErrScope, Error, ErrorCode, new_process_error};
+use unit_proto::pb;
+
+use crate::classify::{Operation, RetrySafety, go_driver_text, retry_safety, server_error};
+use crate::redact::redact;
+
+/// The longest statement summary a `Message` carries, in characters.
+pub const MAX_STATEMENT_SUMMARY: usize = 200;
+
+/// The catalogue code for a failure: a lost connection by its [`RetrySafety`]
+/// (10002 nothing sent, 10003 outcome unknown), otherwise by what was being done
+/// (10007 begin, 10005 query, 10006 execute or commit, 10001 connect or anything else).
+pub fn error_code(err: &sqlx::Error, op: Operation<'_>) -> &'static ErrorCode {
+    if matches!(op, Operation::Begin) {
+        return &ErrorCode::DB_EXECUTE_FAILED_BEGIN;
+    }
+    match retry_safety(err, op) {
+        Some(RetrySafety::Safe) => return &ErrorCode::DB_BAD_CONN,
+        Some(RetrySafety::OutcomeUnknown) => return &ErrorCode::DB_INVALID_CONN,
+        None => {}
+    }
+    if server_error(err).is_none() {
+        return &ErrorCode::DB_DRIVER_ERROR;
+    }
+    match op {
+        Operation::Query(_) => &ErrorCode::DB_QUERY_FAILED,
+        Operation::Execute(_) | Operation::Commit => &ErrorCode::DB_EXECUTE_FAILED,
+        Operation::Connect | Operation::Begin => &ErrorCode::DB_DRIVER_ERROR,
+    }
+}
+
+/// The `ProcessError` for a failed database operation.
+///
+/// - `ErrCode` from [`error_code`]; `ErrScope` is `scope` (upstream or downstream);
+/// - `Message` the code's message with the statement summarised by
+///   [`summarize_statement`] (white space folded, truncated, passwords masked; the SQL
+///   text holds placeholders, so bound values never appear);
+/// - `RawCause` as the Go MySQL driver writes the error ([`go_driver_text`]), so DM's
+///   tooling and [`unit_core::is_resumable_error`] read it the same way:
+///   `is_resumable_error(&process_error(e, ..)) == is_resumable_db_error(e)`.
+pub fn process_error(err: &sqlx::Error, scope: ErrScope, op: Operation<'_>) -> pb::ProcessError {
+    let code = error_code(err, op);
+    let summary = op.statement().map(summarize_statement);
+    let args: Vec<&dyn std::fmt::Display> = summary.iter().map(|s| s as _).collect();
+    let cause = std::io::Error::other(go_driver_text(err, op));
+    let mut pe = new_process_error(&Error::delegate(code, cause, &args).with_scope(scope));
+    if let Some(summary) = summary.filter(|_| !code.message.contains("{}")) {
+        pe.message = format!("{}: {summary}", pe.message);
+    }
+    tracing::debug!(
+        code = pe.err_code,
+        scope = %pe.err_scope,
+        raw_cause = %pe.raw_cause,
+        "database operation failed"
+    );
+    pe
+}
+
+/// A statement shortened for a message: white space runs folded to one space, at most
+/// [`MAX_STATEMENT_SUMMARY`] characters (then `...`), passwords masked.
+///
+/// ```
+/// use unit_mysql::summarize_statement;
+/// assert_eq!(summarize_statement("INSERT INTO t\n    VALUES (?, ?)"), "INSERT INTO t VALUES (?, ?)");
+/// assert!(summarize_statement(&"x".repeat(500)).ends_with("..."));
+/// ```
+pub fn summarize_statement(sql: &str) -> String {
+    let mut out = String::new();
+    for (i, word) in sql.split_whitespace().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(word);
+        if out.len() > 4 * MAX_STATEMENT_SUMMARY {
+            break;
+        }
+    }
+    let mut out = redact(&out);
+    if let Some((cut, _)) = out.char_indices().nth(MAX_STATEMENT_SUMMARY) {
+        out.truncate(cut);
+        out.push_str("...");
+    }
+    out
+}

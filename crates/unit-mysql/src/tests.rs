@@ -1,0 +1,55 @@
+//! Tidy tests: the tables agree with each other and with the docs.
+
+use crate::codes::CLASSIFIED;
+use unit_proto::pb;
+
+#[test]
+fn classified_numbers_are_sorted_and_unique() {
+    for pair in CLASSIFIED.windows(2) {
+        assert!(
+            pair[0].number < pair[1].number,
+            "{} before {}",
+            pair[0].number,
+            pair[1].number
+        );
+    }
+}
+
+#[test]
+fn unit_core_reads_the_go_driver_text_of_every_number_as_this_crate_does() {
+    // The invariant is_resumable_error(process_error(e)) == is_resumable_db_error(e)
+    // for server errors rests on this.
+    for c in CLASSIFIED {
+        let pe = pb::ProcessError {
+            err_code: 10006,
+            raw_cause: format!("Error {} (HY000): some message", c.number),
+            ..Default::default()
+        };
+        assert_eq!(
+            unit_core::is_resumable_error(&pe),
+            c.resumable,
+            "{} {}",
+            c.number,
+            c.name
+        );
+    }
+}
+
+#[test]
+fn the_rustdoc_table_lists_every_number_with_its_verdict() {
+    let doc = include_str!("lib.rs");
+    let rows: Vec<String> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("//! | "))
+        .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
+        .map(str::to_owned)
+        .collect();
+    let expect: Vec<String> = CLASSIFIED
+        .iter()
+        .map(|c| {
+            let yes_no = if c.resumable { "yes" } else { "no" };
+            format!("{} | `{}` | {yes_no} | {} |", c.number, c.name, c.reason)
+        })
+        .collect();
+    assert_eq!(rows, expect);
+}
