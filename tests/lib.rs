@@ -1,1 +1,235 @@
-//! Shared helpers for the workspace integration tests.
+//! Shared helpers for the workspace integration tests, chiefly a private MariaDB server.
+//!
+//! [`MariaDb::shared`] gives every test in a test process the same server: the one
+//! named by `UNIT_TEST_MYSQL_URL` if set, otherwise a private server this harness
+//! starts (`mariadb-install-db` + `mariadbd` with their own temporary data directory,
+//! socket and free port). [`MariaDb::start`] starts a private server for a test that
+//! kills or restarts it. Each private server has a watchdog process that kills it by
+//! pid and removes its data directory once the test process is gone, whether the
+//! tests passed, failed or aborted. Without a server binary the tests fail with a
+//! message saying how to install one; they never skip.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How long a server may take to accept connections after it was started.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A MariaDB server for tests.
+#[derive(Debug)]
+pub struct MariaDb {
+    host_port: String,
+    private: Option<Private>,
+}
+
+#[derive(Debug)]
+struct Private {
+    dir: PathBuf,
+    port: u16,
+    server: Mutex<Option<Child>>,
+}
+
+fn find_binary(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+fn required_binary(name: &str) -> PathBuf {
+    find_binary(name).unwrap_or_else(|| {
+        panic!(
+            "`{name}` not found: the MySQL tests need a MariaDB server binary. Install one with \
+             `apt-get install -y mariadb-server`, or set UNIT_TEST_MYSQL_URL=mysql://user:pass@host:port \
+             to use a running server"
+        )
+    })
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local address").port()
+}
+
+impl MariaDb {
+    /// The server shared by the tests of this process (see the crate docs).
+    pub fn shared() -> &'static MariaDb {
+        static SHARED: OnceLock<MariaDb> = OnceLock::new();
+        SHARED.get_or_init(|| match std::env::var("UNIT_TEST_MYSQL_URL") {
+            Ok(url) if !url.is_empty() => {
+                let host_port = url
+                    .split_once("://")
+                    .map_or(url.as_str(), |(_, rest)| rest)
+                    .to_owned();
+                MariaDb {
+                    host_port,
+                    private: None,
+                }
+            }
+            _ => MariaDb::start(),
+        })
+    }
+
+    /// Starts a private server: a new data directory, a free port, a watchdog.
+    ///
+    /// # Panics
+    /// When no MariaDB binary is installed, or the server does not start in time (the
+    /// message includes the server's error log).
+    pub fn start() -> MariaDb {
+        let install = required_binary("mariadb-install-db");
+        required_binary("mariadbd");
+        let dir = std::env::temp_dir().join(format!(
+            "unit-mariadb-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).expect("create the server's directory");
+        let out = Command::new(&install)
+            .args([
+                "--no-defaults",
+                "--user=root",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ])
+            .arg(format!("--datadir={}", dir.join("data").display()))
+            .output()
+            .expect("run mariadb-install-db");
+        assert!(
+            out.status.success(),
+            "mariadb-install-db failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = free_port();
+        spawn_watchdog(&dir);
+        let private = Private {
+            dir,
+            port,
+            server: Mutex::new(None),
+        };
+        private.launch();
+        MariaDb {
+            host_port: format!("root@127.0.0.1:{port}"),
+            private: Some(private),
+        }
+    }
+
+    /// A URL for `database` on this server (root without a password).
+    pub fn url(&self, database: &str) -> String {
+        format!("mysql://{}/{database}", self.host_port)
+    }
+
+    /// A URL with other credentials, for access-denied tests.
+    pub fn url_as(&self, user: &str, password: &str, database: &str) -> String {
+        let host = self
+            .host_port
+            .rsplit_once('@')
+            .map_or(self.host_port.as_str(), |(_, h)| h);
+        format!("mysql://{user}:{password}@{host}/{database}")
+    }
+
+    /// Kills the server with SIGKILL (a private server only).
+    pub fn kill9(&self) {
+        let private = self
+            .private
+            .as_ref()
+            .expect("only a private server can be killed");
+        let mut guard = private.server.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(mut child) = guard.take() {
+            let _ = child.kill(); // SIGKILL
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts a killed private server again on the same data directory and port.
+    pub fn restart(&self) {
+        let private = self
+            .private
+            .as_ref()
+            .expect("only a private server can be restarted");
+        self.kill9();
+        private.launch();
+    }
+}
+
+impl Private {
+    fn launch(&self) {
+        let data = self.dir.join("data");
+        let log = self.dir.join("error.log");
+        let child = Command::new(required_binary("mariadbd"))
+            .args([
+                "--no-defaults",
+                "--user=root",
+                "--bind-address=127.0.0.1",
+                "--skip-name-resolve",
+            ])
+            .args([
+                "--skip-log-bin",
+                "--innodb-buffer-pool-size=64M",
+                "--innodb-log-file-size=48M",
+            ])
+            .args([
+                "--innodb-flush-log-at-trx-commit=2",
+                "--max-connections=200",
+            ])
+            .arg(format!("--port={}", self.port))
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!(
+                "--socket={}",
+                self.dir.join("mysqld.sock").display()
+            ))
+            .arg(format!(
+                "--pid-file={}",
+                self.dir.join("mysqld.pid").display()
+            ))
+            .arg(format!("--log-error={}", log.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mariadbd");
+        std::fs::write(self.dir.join("server.pid"), child.id().to_string())
+            .expect("record the server's pid");
+        *self.server.lock().unwrap_or_else(|e| e.into_inner()) = Some(child);
+        let deadline = Instant::now() + START_TIMEOUT;
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if Instant::now() > deadline {
+                let log = std::fs::read_to_string(&log).unwrap_or_default();
+                panic!("mariadbd did not accept connections within {START_TIMEOUT:?}:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Kills the server (by the pid it last recorded) and removes `dir` once this test
+/// process has exited, however it exits.
+// The watchdog must outlive this process, so it is deliberately never waited for.
+#[allow(clippy::zombie_processes)]
+fn spawn_watchdog(dir: &Path) {
+    let script = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; \
+         kill -9 $(cat '{dir}/server.pid') 2>/dev/null; sleep 0.5; rm -rf '{dir}'",
+        pid = std::process::id(),
+        dir = dir.display()
+    );
+    Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the server watchdog");
+}
+
+impl Drop for MariaDb {
+    fn drop(&mut self) {
+        if self.private.is_some() {
+            self.kill9();
+        }
+    }
+}

@@ -77,6 +77,7 @@ impl PatternList {
                 "Error 1049", // ER_BAD_DB_ERROR
                 "Error 1054", // ER_BAD_FIELD_ERROR
                 "Error 1064", // ER_PARSE_ERROR
+                "Error 1103", // ER_WRONG_TABLE_NAME
                 "Error 1136", // ER_WRONG_VALUE_COUNT_ON_ROW
                 "Error 1142", // ER_TABLEACCESS_DENIED_ERROR
                 "Error 1143", // ER_COLUMNACCESS_DENIED_ERROR

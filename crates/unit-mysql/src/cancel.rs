@@ -14,8 +14,8 @@ use crate::process_error::process_error;
 #[non_exhaustive]
 pub enum StatementError {
     /// The cancellation token fired first; the statement was abandoned.
-    #[error(transparent)]
-    Canceled(#[from] unit_core::Canceled),
+    #[error("statement abandoned")]
+    Canceled(#[source] unit_core::Canceled),
     /// The driver or the server reported an error.
     #[error(transparent)]
     Sqlx(#[from] sqlx::Error),

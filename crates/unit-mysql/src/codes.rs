@@ -24,6 +24,8 @@ pub const ER_PARSE_ERROR: u16 = 1064;
 pub const ER_TOO_MANY_KEYS: u16 = 1069;
 /// Too many connections to the server (SQLSTATE 08004).
 pub const ER_CON_COUNT_ERROR: u16 = 1040;
+/// Incorrect table name, e.g. too long (SQLSTATE 42000).
+pub const ER_WRONG_TABLE_NAME: u16 = 1103;
 /// Unknown error; TiDB reports unsupported DDL with it (SQLSTATE HY000).
 pub const ER_UNKNOWN_ERROR: u16 = 1105;
 /// Too many columns in a table (SQLSTATE HY000).
@@ -157,6 +159,7 @@ pub const CLASSIFIED: &[Classified] = &[
         "the statement is malformed; it fails the same way every time",
     ),
     not(ER_TOO_MANY_KEYS, "ER_TOO_MANY_KEYS", DM_DDL),
+    not(ER_WRONG_TABLE_NAME, "ER_WRONG_TABLE_NAME", SCHEMA),
     not(ER_TOO_MANY_FIELDS, "ER_TOO_MANY_FIELDS", DM_DDL),
     not(
         ER_WRONG_VALUE_COUNT_ON_ROW,

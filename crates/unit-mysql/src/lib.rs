@@ -52,6 +52,7 @@
 //! | 1062 | `ER_DUP_ENTRY` | no | DM's unsupported-DML list: the row is rejected the same way every time |
 //! | 1064 | `ER_PARSE_ERROR` | no | the statement is malformed; it fails the same way every time |
 //! | 1069 | `ER_TOO_MANY_KEYS` | no | DM's unsupported-DDL list: the statement is rejected the same way every time |
+//! | 1103 | `ER_WRONG_TABLE_NAME` | no | the schema does not match what the statement expects; a person must fix it |
 //! | 1117 | `ER_TOO_MANY_FIELDS` | no | DM's unsupported-DDL list: the statement is rejected the same way every time |
 //! | 1136 | `ER_WRONG_VALUE_COUNT_ON_ROW` | no | the schema does not match what the statement expects; a person must fix it |
 //! | 1142 | `ER_TABLEACCESS_DENIED_ERROR` | no | credentials or privileges are wrong; a person must fix them |
