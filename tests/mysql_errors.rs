@@ -90,6 +90,21 @@ async fn exec_err(pool: &MySqlPool, sql: &str) -> sqlx::Error {
     }
 }
 
+/// A lost or unavailable connection.
+fn lost(safety: RetrySafety) -> Expect {
+    let (code, raw_cause_prefix) = match safety {
+        RetrySafety::Safe => (10002, "driver: bad connection ("),
+        RetrySafety::OutcomeUnknown => (10003, "invalid connection ("),
+    };
+    Expect {
+        number: None,
+        resumable: true,
+        safety: Some(safety),
+        code,
+        raw_cause_prefix,
+    }
+}
+
 fn answered(number: u16, resumable: bool, code: i32, prefix: &'static str) -> Expect {
     Expect {
         number: Some(number),
@@ -432,13 +447,7 @@ async fn kill_connection_of_a_busy_connection_is_outcome_unknown() {
             10006,
             "Error 1927 (70100): Connection was killed",
         ),
-        None => Expect {
-            number: None,
-            resumable: true,
-            safety: Some(RetrySafety::OutcomeUnknown),
-            code: 10003,
-            raw_cause_prefix: "invalid connection (",
-        },
+        None => lost(RetrySafety::OutcomeUnknown),
     };
     check(&err, Operation::Execute(sql), expect);
 }
@@ -492,29 +501,13 @@ async fn server_killed_during_a_query_and_restarted() {
     check(
         &err,
         Operation::Query(sql),
-        Expect {
-            number: None,
-            resumable: true,
-            safety: Some(RetrySafety::OutcomeUnknown),
-            code: 10003,
-            raw_cause_prefix: "invalid connection (",
-        },
+        lost(RetrySafety::OutcomeUnknown),
     );
     // While it is down, new connections are refused: safe to retry.
     let err = MySqlConnection::connect_with(&url.connect_options())
         .await
         .unwrap_err();
-    check(
-        &err,
-        Operation::Connect,
-        Expect {
-            number: None,
-            resumable: true,
-            safety: Some(RetrySafety::Safe),
-            code: 10002,
-            raw_cause_prefix: "driver: bad connection (",
-        },
-    );
+    check(&err, Operation::Connect, lost(RetrySafety::Safe));
     server.restart();
     let one: i64 = sqlx::query_scalar("SELECT 1")
         .fetch_one(&pool)
@@ -538,17 +531,7 @@ async fn connection_refused_is_safe() {
         matches!(&err, sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused),
         "{err:?}"
     );
-    check(
-        &err,
-        Operation::Connect,
-        Expect {
-            number: None,
-            resumable: true,
-            safety: Some(RetrySafety::Safe),
-            code: 10002,
-            raw_cause_prefix: "driver: bad connection (",
-        },
-    );
+    check(&err, Operation::Connect, lost(RetrySafety::Safe));
 }
 
 #[tokio::test]
@@ -564,17 +547,7 @@ async fn pool_acquire_timeout_is_safe() {
     let sql = "INSERT INTO t VALUES (1)";
     let err = sqlx::query(sql).execute(&pool).await.unwrap_err();
     assert!(matches!(err, sqlx::Error::PoolTimedOut), "{err:?}");
-    check(
-        &err,
-        Operation::Execute(sql),
-        Expect {
-            number: None,
-            resumable: true,
-            safety: Some(RetrySafety::Safe),
-            code: 10002,
-            raw_cause_prefix: "driver: bad connection (",
-        },
-    );
+    check(&err, Operation::Execute(sql), lost(RetrySafety::Safe));
 }
 
 #[tokio::test]
