@@ -61,10 +61,9 @@ impl MariaDb {
         static SHARED: OnceLock<MariaDb> = OnceLock::new();
         SHARED.get_or_init(|| match std::env::var("UNIT_TEST_MYSQL_URL") {
             Ok(url) if !url.is_empty() => {
-                let host_port = url
-                    .split_once("://")
-                    .map_or(url.as_str(), |(_, rest)| rest)
-                    .to_owned();
+                // Keep `user:pass@host:port`; tests choose their own database.
+                let rest = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+                let host_port = rest.split(['/', '?']).next().unwrap_or(rest).to_owned();
                 MariaDb {
                     host_port,
                     private: None,
