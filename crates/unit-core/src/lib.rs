@@ -23,13 +23,18 @@
 //! assert_eq!(verdict.to_string(), "not resumable: code 32004 (ErrDumpUnitGlobalLock) is never resumable");
 //! ```
 
+mod backoff;
 mod catalogue;
 mod classify;
 mod error;
 mod matcher;
 mod process_error;
+mod supervisor;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod unit;
 
+pub use backoff::{Backoff, BackoffConfig};
 pub use catalogue::{ErrClass, ErrLevel, ErrScope, ErrorCode};
 pub use classify::{
     PatternList, Rule, UNRESUMABLE_CODES, UNRESUMABLE_RELAY_CODES, Verdict, explain_db_error,
@@ -38,4 +43,5 @@ pub use classify::{
 };
 pub use error::{BoxError, Canceled, Error, Result};
 pub use process_error::{is_ctx_canceled_process_err, join_process_errors, new_process_error};
+pub use supervisor::{BoxUnit, Operation, Subtask, SubtaskConfig, SubtaskError, SubtaskHandle};
 pub use unit::{DEFAULT_INIT_TIMEOUT, SourceStatus, StatusHandle, StatusSource, Unit, UnitStatus};

@@ -1,0 +1,772 @@
+//! The subtask supervisor: runs an ordered list of units and keeps DM's `Unit`
+//! contract, so that users only write units.
+
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, info, info_span, warn};
+use unit_proto::pb::{self, Stage, UnitType};
+
+use crate::catalogue::ErrorCode;
+use crate::classify::explain_error;
+use crate::error::{BoxError, Error};
+use crate::process_error::{is_ctx_canceled_process_err, new_process_error};
+use crate::unit::{DEFAULT_INIT_TIMEOUT, StatusHandle, Unit};
+
+/// A boxed unit whose [`update`](Unit::update) takes `C`.
+pub type BoxUnit<C> = Box<dyn Unit<Config = C>>;
+
+/// Settings of a [`Subtask`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SubtaskConfig {
+    /// The subtask's name, reported in its status.
+    pub name: String,
+    /// How long each unit's `init` may take.
+    pub init_timeout: Duration,
+}
+
+impl SubtaskConfig {
+    /// Settings with DM's defaults and the given name.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            init_timeout: DEFAULT_INIT_TIMEOUT,
+        }
+    }
+
+    /// The same settings with another init timeout.
+    #[must_use]
+    pub fn with_init_timeout(mut self, timeout: Duration) -> Self {
+        self.init_timeout = timeout;
+        self
+    }
+}
+
+/// An operation asked of a subtask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Operation {
+    /// [`SubtaskHandle::pause`]
+    Pause,
+    /// [`SubtaskHandle::resume`]
+    Resume,
+    /// [`SubtaskHandle::update`]
+    Update,
+    /// [`SubtaskHandle::stop`]
+    Stop,
+    /// [`SubtaskHandle::kill`]
+    Kill,
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+            Self::Update => "update",
+            Self::Stop => "stop",
+            Self::Kill => "kill",
+        })
+    }
+}
+
+/// Why a [`SubtaskHandle`] request was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubtaskError {
+    /// The request is not allowed in the subtask's current stage.
+    #[error("cannot {op} a subtask that is {stage:?}")]
+    IllegalStage {
+        /// What was asked.
+        op: Operation,
+        /// The stage the subtask was in.
+        stage: Stage,
+    },
+    /// The unit refused the new configuration.
+    #[error("update failed")]
+    Update(#[source] Error),
+    /// The subtask has stopped; it takes no more requests.
+    #[error("the subtask has stopped")]
+    Stopped,
+}
+
+impl SubtaskError {
+    /// The catalogue code DM uses for this refusal (40050, 40051, 40052).
+    pub fn code(&self) -> &'static ErrorCode {
+        match self {
+            Self::IllegalStage {
+                op: Operation::Pause,
+                ..
+            } => &ErrorCode::WORKER_NOT_RUNNING_STAGE,
+            Self::IllegalStage {
+                op: Operation::Resume | Operation::Update,
+                ..
+            } => &ErrorCode::WORKER_NOT_PAUSED_STAGE,
+            Self::Update(e) => e.code(),
+            _ => &ErrorCode::WORKER_UPDATE_TASK_STAGE,
+        }
+    }
+}
+
+type Reply = oneshot::Sender<Result<(), SubtaskError>>;
+
+enum Command<C> {
+    Pause(Reply),
+    Resume(Reply),
+    Update(C, Reply),
+    Stop(Reply),
+    Kill(Reply),
+}
+
+/// What every handle can read without asking the supervisor's task.
+struct Shared {
+    name: String,
+    stage: watch::Sender<Stage>,
+    state: Mutex<Snapshot>,
+}
+
+#[derive(Default)]
+struct Snapshot {
+    unit: Option<UnitType>,
+    result: Option<pb::ProcessResult>,
+    status: Option<StatusHandle>,
+}
+
+impl Shared {
+    fn snapshot(&self) -> std::sync::MutexGuard<'_, Snapshot> {
+        // A poisoned lock only means a panic elsewhere while copying; the data is plain.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A cloneable handle that drives a [`Subtask`] from any number of tasks at once.
+///
+/// Requests are served one at a time by the subtask's own task, in the order they
+/// arrive; [`status`](Self::status) and [`stage`](Self::stage) never wait for it.
+pub struct SubtaskHandle<C> {
+    commands: mpsc::UnboundedSender<Command<C>>,
+    shared: Arc<Shared>,
+}
+
+impl<C> Clone for SubtaskHandle<C> {
+    fn clone(&self) -> Self {
+        Self {
+            commands: self.commands.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<C> fmt::Debug for SubtaskHandle<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubtaskHandle")
+            .field("name", &self.shared.name)
+            .field("stage", &*self.shared.stage.borrow())
+            .finish()
+    }
+}
+
+impl<C: Send + Sync + 'static> SubtaskHandle<C> {
+    async fn request(&self, make: impl FnOnce(Reply) -> Command<C>) -> Result<(), SubtaskError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .map_err(|_| SubtaskError::Stopped)?;
+        rx.await.unwrap_or(Err(SubtaskError::Stopped))
+    }
+
+    /// Pauses a running subtask: cancels the current unit's work, waits for `process`
+    /// to return, then calls the unit's `pause`. On a subtask already paused by an
+    /// error, marks its result cancelled so that auto-resume leaves it alone (DM's
+    /// `markResultCanceled`).
+    ///
+    /// # Errors
+    /// [`SubtaskError::IllegalStage`] in any other stage.
+    ///
+    /// # Cancel safety
+    /// The request is carried out even if this future is dropped.
+    pub async fn pause(&self) -> Result<(), SubtaskError> {
+        self.request(Command::Pause).await
+    }
+
+    /// Resumes a paused subtask (re-running `init` first if it had failed).
+    ///
+    /// # Errors
+    /// [`SubtaskError::IllegalStage`] unless the subtask is paused.
+    ///
+    /// # Cancel safety
+    /// The request is carried out even if this future is dropped.
+    pub async fn resume(&self) -> Result<(), SubtaskError> {
+        self.request(Command::Resume).await
+    }
+
+    /// Hands a new configuration to the current unit of a paused subtask.
+    ///
+    /// # Errors
+    /// [`SubtaskError::IllegalStage`] unless paused; [`SubtaskError::Update`] when the
+    /// unit refuses it.
+    ///
+    /// # Cancel safety
+    /// The request is carried out even if this future is dropped.
+    pub async fn update(&self, config: C) -> Result<(), SubtaskError> {
+        self.request(|reply| Command::Update(config, reply)).await
+    }
+
+    /// Stops the subtask gracefully: cancels the current work, waits for it, and closes
+    /// every unit still open. Stopped is final.
+    ///
+    /// # Errors
+    /// [`SubtaskError::Stopped`] when it has already stopped.
+    ///
+    /// # Cancel safety
+    /// The request is carried out even if this future is dropped.
+    pub async fn stop(&self) -> Result<(), SubtaskError> {
+        self.request(Command::Stop).await
+    }
+
+    /// Stops the subtask ungracefully: the in-flight `process` is dropped without
+    /// waiting, the current unit is killed, the others are closed.
+    ///
+    /// # Errors
+    /// [`SubtaskError::Stopped`] when it has already stopped.
+    ///
+    /// # Cancel safety
+    /// The request is carried out even if this future is dropped.
+    pub async fn kill(&self) -> Result<(), SubtaskError> {
+        self.request(Command::Kill).await
+    }
+}
+
+impl<C> SubtaskHandle<C> {
+    /// The current stage.
+    pub fn stage(&self) -> Stage {
+        *self.shared.stage.borrow()
+    }
+
+    /// A receiver that sees every stage change.
+    pub fn watch_stage(&self) -> watch::Receiver<Stage> {
+        self.shared.stage.subscribe()
+    }
+
+    /// Waits until the stage satisfies `pred` and returns it.
+    ///
+    /// # Cancel safety
+    /// Cancel safe.
+    pub async fn wait_for(&self, mut pred: impl FnMut(Stage) -> bool) -> Stage {
+        let mut rx = self.watch_stage();
+        let seen = rx.wait_for(|s| pred(*s)).await.map(|stage| *stage);
+        // When the supervisor is gone, report the last stage it set.
+        seen.unwrap_or_else(|_| *rx.borrow())
+    }
+
+    /// A snapshot of the subtask's status (DM's `SubTaskStatus`): stage, current unit,
+    /// last result and the unit's own status. Never waits for a running `process`.
+    pub fn status(&self) -> pb::SubTaskStatus {
+        let stage = self.stage();
+        let (unit, result, status) = {
+            let snap = self.shared.snapshot();
+            (snap.unit, snap.result.clone(), snap.status.clone())
+        };
+        pb::SubTaskStatus {
+            name: self.shared.name.clone(),
+            stage: stage.into(),
+            unit: unit.unwrap_or(UnitType::InvalidUnit).into(),
+            result,
+            unresolved_ddl_lock_id: String::new(),
+            status: status.and_then(|s| s.status(None).into_sub_task_status()),
+        }
+    }
+}
+
+/// Runs units one after another as DM's subtask does; see [`Subtask::spawn`].
+pub struct Subtask<C> {
+    config: SubtaskConfig,
+    units: Vec<BoxUnit<C>>,
+    /// Per unit: `init` succeeded and neither `close` nor `kill` has been called since.
+    open: Vec<bool>,
+    current: usize,
+    shared: Arc<Shared>,
+    commands: mpsc::UnboundedReceiver<Command<C>>,
+}
+
+/// How one `process`/`resume` call ended.
+enum Ended {
+    /// It returned on its own.
+    Returned(pb::ProcessResult),
+    /// It returned after a pause request.
+    Paused(pb::ProcessResult, Reply),
+    /// It returned after a stop request (or after every handle was dropped).
+    Stopped(Option<Reply>),
+    /// It was dropped for a kill request.
+    Killed(Reply),
+}
+
+impl<C: Send + Sync + 'static> Subtask<C> {
+    /// Starts a subtask on the current tokio runtime and returns its handle.
+    ///
+    /// The subtask initialises every unit (each under `init_timeout`; when one fails,
+    /// the units initialised before it are closed and the subtask pauses with the
+    /// failure), asks `is_fresh_task` from the last unit backwards and starts at the
+    /// last unit that is not fresh (closing the units before it), then processes the
+    /// units in order: a unit that returns no errors is closed and the next one starts;
+    /// errors pause the subtask with the result kept. A panic inside a unit becomes a
+    /// `ProcessError` and a pause. Dropping every handle stops the subtask.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn spawn(config: SubtaskConfig, units: Vec<BoxUnit<C>>) -> SubtaskHandle<C> {
+        let (stage, _) = watch::channel(Stage::New);
+        let shared = Arc::new(Shared {
+            name: config.name.clone(),
+            stage,
+            state: Mutex::default(),
+        });
+        let (tx, rx) = mpsc::unbounded_channel();
+        let span = info_span!("subtask", name = %config.name);
+        let open = vec![false; units.len()];
+        let subtask = Subtask {
+            config,
+            units,
+            open,
+            current: 0,
+            shared: shared.clone(),
+            commands: rx,
+        };
+        tokio::spawn(subtask.run().instrument(span));
+        SubtaskHandle {
+            commands: tx,
+            shared,
+        }
+    }
+
+    fn set_stage(&self, stage: Stage) {
+        let old = self.shared.stage.send_replace(stage);
+        if old != stage {
+            info!(from = ?old, to = ?stage, "stage");
+        }
+    }
+
+    fn stage(&self) -> Stage {
+        *self.shared.stage.borrow()
+    }
+
+    fn set_result(&self, result: Option<pb::ProcessResult>) {
+        if let Some(r) = &result {
+            for e in &r.errors {
+                let verdict = explain_error(e);
+                warn!(code = e.err_code, message = %e.message, %verdict, "unit error");
+            }
+        }
+        self.shared.snapshot().result = result;
+    }
+
+    fn show_unit(&self, index: usize) {
+        let unit = &self.units[index];
+        let mut snap = self.shared.snapshot();
+        snap.unit = Some(unit.unit_type());
+        snap.status = Some(unit.status_handle());
+    }
+
+    fn unit_span(&self) -> tracing::Span {
+        let unit = self.units.get(self.current).map(|u| u.unit_type());
+        info_span!("unit", index = self.current, unit = ?unit)
+    }
+
+    async fn run(mut self) {
+        if self.units.is_empty() {
+            let err = Error::generate(&ErrorCode::WORKER_NO_AVAIL_UNITS, &[&self.config.name]);
+            self.set_result(Some(failed(new_process_error(&err))));
+            self.set_stage(Stage::Paused);
+        } else {
+            self.start().await;
+        }
+        let mut resuming = false;
+        loop {
+            if self.stage() == Stage::Running {
+                let span = self.unit_span();
+                let ended = self.process(resuming).instrument(span).await;
+                resuming = false;
+                match ended {
+                    Ended::Returned(result) => self.on_returned(result).await,
+                    Ended::Paused(result, reply) => {
+                        self.set_result(Some(result));
+                        self.pause_unit();
+                        self.set_stage(Stage::Paused);
+                        let _ = reply.send(Ok(()));
+                    }
+                    Ended::Stopped(reply) => return self.finish_stop(reply).await,
+                    Ended::Killed(reply) => return self.finish_kill(reply).await,
+                }
+                continue;
+            }
+            // Paused, Finished or failed init: wait for a request.
+            let Some(command) = self.commands.recv().await else {
+                return self.finish_stop(None).await;
+            };
+            let stage = self.stage();
+            match command {
+                Command::Pause(reply) => {
+                    let marked = stage == Stage::Paused && {
+                        let mut snap = self.shared.snapshot();
+                        match snap.result.as_mut() {
+                            Some(r) if !r.errors.is_empty() && !r.is_canceled => {
+                                r.is_canceled = true;
+                                true
+                            }
+                            _ => false,
+                        }
+                    };
+                    let answer = if marked {
+                        info!("paused by an error; result marked cancelled");
+                        Ok(())
+                    } else {
+                        Err(SubtaskError::IllegalStage {
+                            op: Operation::Pause,
+                            stage,
+                        })
+                    };
+                    let _ = reply.send(answer);
+                }
+                Command::Resume(reply) if stage == Stage::Paused => {
+                    self.set_stage(Stage::Resuming);
+                    if self.open.iter().any(|&o| o) {
+                        resuming = true;
+                        self.set_stage(Stage::Running);
+                    } else {
+                        // init failed earlier: start over.
+                        self.start().await;
+                    }
+                    let _ = reply.send(Ok(()));
+                }
+                Command::Update(config, reply) if stage == Stage::Paused => {
+                    let _ = reply.send(self.update(&config).await);
+                }
+                Command::Resume(reply) => {
+                    let _ = reply.send(Err(SubtaskError::IllegalStage {
+                        op: Operation::Resume,
+                        stage,
+                    }));
+                }
+                Command::Update(_, reply) => {
+                    let _ = reply.send(Err(SubtaskError::IllegalStage {
+                        op: Operation::Update,
+                        stage,
+                    }));
+                }
+                Command::Stop(reply) => return self.finish_stop(Some(reply)).await,
+                Command::Kill(reply) => return self.finish_kill(reply).await,
+            }
+        }
+    }
+
+    /// Initialises every unit and picks the one to start with; sets Running, or Paused
+    /// with the failure.
+    async fn start(&mut self) {
+        for i in 0..self.units.len() {
+            self.current = i;
+            self.show_unit(i);
+            let span = self.unit_span();
+            if let Err(pe) = self.init_unit(i).instrument(span).await {
+                // Roll back: close the units initialised before this one.
+                for j in (0..i).rev() {
+                    self.close_unit(j).await;
+                }
+                self.set_result(Some(failed(pe)));
+                self.set_stage(Stage::Paused);
+                return;
+            }
+        }
+        // Start at the last unit that is not fresh.
+        let mut start = 0;
+        for i in (0..self.units.len()).rev() {
+            let token = CancellationToken::new();
+            let fresh = AssertUnwindSafe(self.units[i].is_fresh_task(token))
+                .catch_unwind()
+                .await;
+            match fresh {
+                Ok(Ok(true)) => {}
+                Ok(Ok(false)) => {
+                    start = i;
+                    break;
+                }
+                Ok(Err(err)) => {
+                    self.fail_all(i, boxed_process_error(&err)).await;
+                    return;
+                }
+                Err(panic) => {
+                    self.fail_all(i, panic_error("is_fresh_task", &panic)).await;
+                    return;
+                }
+            }
+        }
+        for j in 0..start {
+            self.close_unit(j).await;
+        }
+        self.current = start;
+        self.show_unit(start);
+        self.set_result(None);
+        self.set_stage(Stage::Running);
+    }
+
+    /// `is_fresh_task` failed: close everything and pause with the error.
+    async fn fail_all(&mut self, index: usize, pe: pb::ProcessError) {
+        self.current = index;
+        self.show_unit(index);
+        for j in (0..self.units.len()).rev() {
+            self.close_unit(j).await;
+        }
+        self.set_result(Some(failed(pe)));
+        self.set_stage(Stage::Paused);
+    }
+
+    async fn init_unit(&mut self, i: usize) -> Result<(), pb::ProcessError> {
+        let token = CancellationToken::new();
+        let timeout = self.config.init_timeout;
+        let init = AssertUnwindSafe(self.units[i].init(token.clone())).catch_unwind();
+        let outcome = tokio::time::timeout(timeout, init).await;
+        token.cancel();
+        match outcome {
+            Ok(Ok(Ok(()))) => {
+                self.open[i] = true;
+                debug!("initialised");
+                Ok(())
+            }
+            Ok(Ok(Err(err))) => Err(boxed_process_error(&err)),
+            Ok(Err(panic)) => Err(panic_error("init", &panic)),
+            Err(_) => {
+                let what = format!(
+                    "{:?} unit init timed out after {timeout:?}",
+                    self.units[i].unit_type()
+                );
+                Err(new_process_error(&std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    what,
+                )))
+            }
+        }
+    }
+
+    /// Runs the current unit's `process` (or `resume`) while serving requests.
+    async fn process(&mut self, resuming: bool) -> Ended {
+        let token = CancellationToken::new();
+        let i = self.current;
+        let unit = &mut self.units[i];
+        let work = if resuming {
+            unit.resume(token.clone())
+        } else {
+            unit.process(token.clone())
+        };
+        let mut work = AssertUnwindSafe(work).catch_unwind();
+        let mut pause_reply: Option<Reply> = None;
+        let mut stop: Option<Option<Reply>> = None;
+        let result = loop {
+            tokio::select! {
+                outcome = &mut work => break match outcome {
+                    Ok(result) => result,
+                    Err(panic) => failed(panic_error(if resuming { "resume" } else { "process" }, &panic)),
+                },
+                command = self.commands.recv(), if stop.is_none() => match command {
+                    Some(Command::Pause(reply)) if pause_reply.is_none() => {
+                        self.shared.stage.send_replace(Stage::Pausing);
+                        token.cancel();
+                        pause_reply = Some(reply);
+                    }
+                    Some(Command::Stop(reply)) => {
+                        self.shared.stage.send_replace(Stage::Stopping);
+                        token.cancel();
+                        stop = Some(Some(reply));
+                    }
+                    None => {
+                        token.cancel();
+                        stop = Some(None);
+                    }
+                    Some(Command::Kill(reply)) => {
+                        // Ungraceful: drop the work without waiting for it.
+                        token.cancel();
+                        return Ended::Killed(reply);
+                    }
+                    Some(other) => refuse(other, *self.shared.stage.borrow()),
+                },
+            }
+        };
+        drop(work);
+        token.cancel();
+        let result = drop_cancellations(result);
+        if let Some(reply) = stop {
+            self.set_result(Some(result));
+            return Ended::Stopped(reply);
+        }
+        match pause_reply {
+            Some(reply) => Ended::Paused(
+                pb::ProcessResult {
+                    is_canceled: true,
+                    ..result
+                },
+                reply,
+            ),
+            None => Ended::Returned(result),
+        }
+    }
+
+    async fn on_returned(&mut self, result: pb::ProcessResult) {
+        if !result.errors.is_empty() {
+            self.set_result(Some(result));
+            self.pause_unit();
+            self.set_stage(Stage::Paused);
+            return;
+        }
+        debug!("unit finished");
+        self.close_unit(self.current).await;
+        if self.current + 1 < self.units.len() {
+            self.current += 1;
+            self.show_unit(self.current);
+            self.set_result(None);
+        } else {
+            self.set_result(Some(result));
+            self.set_stage(Stage::Finished);
+        }
+    }
+
+    fn pause_unit(&mut self) {
+        let unit = &mut self.units[self.current];
+        if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| unit.pause())) {
+            let pe = panic_error("pause", &panic);
+            let mut snap = self.shared.snapshot();
+            snap.result
+                .get_or_insert_with(Default::default)
+                .errors
+                .push(pe);
+        }
+    }
+
+    async fn update(&mut self, config: &C) -> Result<(), SubtaskError> {
+        let token = CancellationToken::new();
+        let unit = &mut self.units[self.current];
+        match AssertUnwindSafe(unit.update(token, config))
+            .catch_unwind()
+            .await
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(SubtaskError::Update(Error::delegate(
+                &ErrorCode::WORKER_UPDATE_TASK_STAGE,
+                err,
+                &[&"Paused", &"updated"],
+            ))),
+            Err(panic) => {
+                let pe = panic_error("update", &panic);
+                Err(SubtaskError::Update(Error::delegate(
+                    &ErrorCode::WORKER_UPDATE_TASK_STAGE,
+                    std::io::Error::other(pe.message),
+                    &[&"Paused", &"updated"],
+                )))
+            }
+        }
+    }
+
+    async fn close_unit(&mut self, i: usize) {
+        if !std::mem::replace(&mut self.open[i], false) {
+            return;
+        }
+        if AssertUnwindSafe(self.units[i].close())
+            .catch_unwind()
+            .await
+            .is_err()
+        {
+            warn!(index = i, "unit panicked in close");
+        }
+    }
+
+    async fn finish_stop(mut self, reply: Option<Reply>) {
+        self.set_stage(Stage::Stopping);
+        for i in 0..self.units.len() {
+            self.close_unit(i).await;
+        }
+        self.set_stage(Stage::Stopped);
+        self.drain();
+        if let Some(reply) = reply {
+            let _ = reply.send(Ok(()));
+        }
+    }
+
+    async fn finish_kill(mut self, reply: Reply) {
+        self.set_stage(Stage::Stopping);
+        let i = self.current;
+        if std::mem::replace(&mut self.open[i], false)
+            && AssertUnwindSafe(self.units[i].kill())
+                .catch_unwind()
+                .await
+                .is_err()
+        {
+            warn!(index = i, "unit panicked in kill");
+        }
+        for j in 0..self.units.len() {
+            self.close_unit(j).await;
+        }
+        self.set_stage(Stage::Stopped);
+        self.drain();
+        let _ = reply.send(Ok(()));
+    }
+
+    /// Answers requests that arrived while stopping.
+    fn drain(&mut self) {
+        self.commands.close();
+        while let Ok(command) = self.commands.try_recv() {
+            refuse(command, Stage::Stopped);
+        }
+    }
+}
+
+fn refuse<C>(command: Command<C>, stage: Stage) {
+    let (op, reply) = match command {
+        Command::Pause(r) => (Operation::Pause, r),
+        Command::Resume(r) => (Operation::Resume, r),
+        Command::Update(_, r) => (Operation::Update, r),
+        Command::Stop(r) => (Operation::Stop, r),
+        Command::Kill(r) => (Operation::Kill, r),
+    };
+    let err = if stage == Stage::Stopped {
+        SubtaskError::Stopped
+    } else {
+        SubtaskError::IllegalStage { op, stage }
+    };
+    let _ = reply.send(Err(err));
+}
+
+fn failed(pe: pb::ProcessError) -> pb::ProcessResult {
+    pb::ProcessResult {
+        is_canceled: false,
+        errors: vec![pe],
+        detail: Vec::new(),
+    }
+}
+
+/// Drops the errors that only say the work was cancelled.
+fn drop_cancellations(mut result: pb::ProcessResult) -> pb::ProcessResult {
+    result.errors.retain(|e| !is_ctx_canceled_process_err(e));
+    result
+}
+
+fn boxed_process_error(err: &BoxError) -> pb::ProcessError {
+    new_process_error(&**err)
+}
+
+fn panic_error(during: &str, panic: &Box<dyn std::any::Any + Send>) -> pb::ProcessError {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string payload".to_owned());
+    warn!(during, panic = %what, "unit panicked");
+    new_process_error(&std::io::Error::other(format!(
+        "unit panicked in {during}: {what}"
+    )))
+}
+
+#[cfg(test)]
+mod tests;
