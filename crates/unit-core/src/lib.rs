@@ -23,6 +23,7 @@
 //! assert_eq!(verdict.to_string(), "not resumable: code 32004 (ErrDumpUnitGlobalLock) is never resumable");
 //! ```
 
+mod auto_resume;
 mod backoff;
 mod catalogue;
 mod classify;
@@ -34,6 +35,7 @@ mod supervisor;
 pub mod testing;
 mod unit;
 
+pub use auto_resume::{AutoResume, AutoResumeConfig, Exit, GiveUp, Strategy};
 pub use backoff::{Backoff, BackoffConfig};
 pub use catalogue::{ErrClass, ErrLevel, ErrScope, ErrorCode};
 pub use classify::{

@@ -1,0 +1,274 @@
+//! DM's task checker: resumes subtasks paused by resumable errors, with back-off.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tracing::{info, warn};
+use unit_proto::pb::{self, Stage};
+
+use crate::backoff::{Backoff, BackoffConfig};
+use crate::catalogue::ErrorCode;
+use crate::classify::{Verdict, explain_error, explain_relay_error};
+use crate::error::Error;
+use crate::supervisor::SubtaskHandle;
+
+/// When to stop resuming a subtask that keeps failing (beyond DM; off by default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GiveUp {
+    /// Give up after this many automatic resumes without a stable period in between.
+    pub max_attempts: Option<u32>,
+    /// Give up once the subtask has been failing for this long without a stable period
+    /// in between (TiCDC uses 30 minutes).
+    pub stuck_for: Option<Duration>,
+}
+
+/// Settings of [`AutoResume`]; the defaults are DM's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct AutoResumeConfig {
+    /// How often the subtask is checked (DM: 5 s).
+    pub check_interval: Duration,
+    /// After this long without a pause, the back-off steps back once (DM: 5 min).
+    pub backoff_rollback: Duration,
+    /// The back-off between resumes (DM: factor 2, 1 s to 5 min, jitter).
+    pub backoff: BackoffConfig,
+    /// When to give up; never by default, as in DM.
+    pub give_up: GiveUp,
+    /// Judge errors with the relay classifier (for relay units).
+    pub relay: bool,
+}
+
+impl Default for AutoResumeConfig {
+    fn default() -> Self {
+        Self {
+            check_interval: Duration::from_secs(5),
+            backoff_rollback: Duration::from_secs(300),
+            backoff: BackoffConfig::default(),
+            give_up: GiveUp::default(),
+            relay: false,
+        }
+    }
+}
+
+impl AutoResumeConfig {
+    /// The same settings with another back-off.
+    #[must_use]
+    pub fn with_backoff(mut self, backoff: BackoffConfig) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// The same settings with a give-up policy.
+    #[must_use]
+    pub fn with_give_up(mut self, give_up: GiveUp) -> Self {
+        self.give_up = give_up;
+        self
+    }
+
+    /// The same settings for a relay unit.
+    #[must_use]
+    pub fn for_relay(mut self) -> Self {
+        self.relay = true;
+        self
+    }
+}
+
+/// What one check decided.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Strategy {
+    /// Not paused, paused by a person, or no result: nothing to do.
+    Ignore,
+    /// Some error is not resumable: never resumed automatically.
+    NoSense(Verdict),
+    /// Resumable, but the back-off has not elapsed since the last resume.
+    Skip {
+        /// How long until it has.
+        remaining: Duration,
+    },
+    /// Resume now.
+    Dispatch,
+    /// The give-up policy says stop trying.
+    GiveUp {
+        /// Resumes tried since the last stable period.
+        attempts: u32,
+        /// How long it has been failing.
+        failing_for: Duration,
+    },
+}
+
+/// Why [`AutoResume::run`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Exit {
+    /// The subtask reached Stopped or Finished.
+    Done(Stage),
+    /// The give-up policy stopped the resumes; the subtask stays paused.
+    GaveUp,
+}
+
+/// DM's task checker for one subtask: classifies each check as ignore, no-sense, skip
+/// or dispatch, resumes on dispatch, and backs off between resumes.
+#[derive(Debug)]
+pub struct AutoResume {
+    config: AutoResumeConfig,
+    backoff: Backoff,
+    latest_resume: Option<Instant>,
+    latest_paused: Instant,
+    attempts: u32,
+    failing_since: Option<Instant>,
+}
+
+impl AutoResume {
+    /// A checker with `config`.
+    ///
+    /// # Errors
+    /// Code 11103 when the back-off is invalid or an interval is zero.
+    pub fn new(config: AutoResumeConfig) -> Result<Self, Error> {
+        Self::with_backoff(config, Backoff::new(config.backoff)?)
+    }
+
+    /// A checker using `backoff` (for example one with a seeded random source).
+    ///
+    /// # Errors
+    /// Code 11103 when an interval is zero.
+    pub fn with_backoff(config: AutoResumeConfig, backoff: Backoff) -> Result<Self, Error> {
+        for (name, d) in [
+            ("check_interval", config.check_interval),
+            ("backoff_rollback", config.backoff_rollback),
+        ] {
+            if d.is_zero() {
+                return Err(Error::generate(
+                    &ErrorCode::BACKOFF_ARGS_NOT_VALID,
+                    &[&name, &"must be above zero"],
+                ));
+            }
+        }
+        Ok(Self {
+            config,
+            backoff,
+            latest_resume: None,
+            latest_paused: Instant::now(),
+            attempts: 0,
+            failing_since: None,
+        })
+    }
+
+    /// The back-off, for inspection.
+    pub fn backoff(&self) -> &Backoff {
+        &self.backoff
+    }
+
+    fn explain(&self, err: &pb::ProcessError) -> Verdict {
+        if self.config.relay {
+            explain_relay_error(err)
+        } else {
+            explain_error(err)
+        }
+    }
+
+    /// Decides what to do about `status` at `now` (DM's `getResumeStrategy`, plus the
+    /// rollback DM applies to a running subtask).
+    pub fn strategy(&mut self, status: &pb::SubTaskStatus, now: Instant) -> Strategy {
+        let paused = status.stage() == Stage::Paused;
+        let result = status.result.as_ref().filter(|r| paused && !r.is_canceled);
+        let Some(result) = result else {
+            if status.stage() == Stage::Running
+                && now.saturating_duration_since(self.latest_paused) > self.config.backoff_rollback
+            {
+                // Stable for a whole window: step back, and forget past trouble.
+                self.backoff.rollback();
+                self.latest_paused = now;
+                self.attempts = 0;
+                self.failing_since = None;
+            }
+            return Strategy::Ignore;
+        };
+        if let Some(verdict) = result
+            .errors
+            .iter()
+            .map(|e| self.explain(e))
+            .find(|v| !v.is_resumable())
+        {
+            return Strategy::NoSense(verdict);
+        }
+        let failing_since = *self.failing_since.get_or_insert(now);
+        let failing_for = now.saturating_duration_since(failing_since);
+        let GiveUp {
+            max_attempts,
+            stuck_for,
+        } = self.config.give_up;
+        if max_attempts.is_some_and(|m| self.attempts >= m)
+            || stuck_for.is_some_and(|s| failing_for >= s)
+        {
+            return Strategy::GiveUp {
+                attempts: self.attempts,
+                failing_for,
+            };
+        }
+        let wait = self.backoff.current();
+        if let Some(last) = self.latest_resume {
+            let since = now.saturating_duration_since(last);
+            if since < wait {
+                return Strategy::Skip {
+                    remaining: wait - since,
+                };
+            }
+        }
+        Strategy::Dispatch
+    }
+
+    /// Records a successful automatic resume at `now` (DM: latest resume time, then
+    /// `BoundaryForward`).
+    pub fn resumed(&mut self, now: Instant) {
+        self.latest_resume = Some(now);
+        self.latest_paused = now;
+        self.attempts += 1;
+        self.backoff.boundary_forward();
+    }
+
+    /// Checks `subtask` every `check_interval` until it is Stopped or Finished (or the
+    /// give-up policy says stop), resuming it whenever the strategy is dispatch.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: dropping the future stops the checks.
+    pub async fn run<C: Send + Sync + 'static>(mut self, subtask: SubtaskHandle<C>) -> Exit {
+        let mut ticks = tokio::time::interval(self.config.check_interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_no_sense: Option<Verdict> = None;
+        loop {
+            ticks.tick().await;
+            let status = subtask.status();
+            if matches!(status.stage(), Stage::Stopped | Stage::Finished) {
+                return Exit::Done(status.stage());
+            }
+            let now = Instant::now();
+            match self.strategy(&status, now) {
+                Strategy::Dispatch => match subtask.resume().await {
+                    Ok(()) => {
+                        self.resumed(now);
+                        info!(attempt = self.attempts, next_backoff = ?self.backoff.nominal(), "auto-resumed");
+                    }
+                    Err(err) => warn!(%err, "auto-resume refused"),
+                },
+                Strategy::NoSense(verdict) => {
+                    if last_no_sense != Some(verdict) {
+                        warn!(%verdict, "paused by an error that is not resumable; not resuming");
+                        last_no_sense = Some(verdict);
+                    }
+                }
+                Strategy::GiveUp {
+                    attempts,
+                    failing_for,
+                } => {
+                    warn!(attempts, ?failing_for, "giving up automatic resumes");
+                    return Exit::GaveUp;
+                }
+                Strategy::Skip { .. } | Strategy::Ignore => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,245 @@
+use std::time::Duration;
+
+use super::*;
+use crate::supervisor::{BoxUnit, Subtask, SubtaskConfig};
+use crate::testing::{CallLog, Method, Script, ScriptedUnit, Step};
+use crate::{Error, ErrorCode, new_process_error};
+use pb::UnitType::Load;
+
+fn no_jitter() -> AutoResumeConfig {
+    AutoResumeConfig::default().with_backoff(BackoffConfig {
+        jitter: false,
+        ..Default::default()
+    })
+}
+
+fn paused_with(errors: Vec<pb::ProcessError>, canceled: bool) -> pb::SubTaskStatus {
+    pb::SubTaskStatus {
+        stage: Stage::Paused.into(),
+        result: Some(pb::ProcessResult {
+            is_canceled: canceled,
+            errors,
+            detail: vec![],
+        }),
+        ..Default::default()
+    }
+}
+
+fn running() -> pb::SubTaskStatus {
+    pb::SubTaskStatus {
+        stage: Stage::Running.into(),
+        ..Default::default()
+    }
+}
+
+fn resumable() -> pb::ProcessError {
+    new_process_error(&Error::generate(&ErrorCode::DB_BAD_CONN, &[]))
+}
+
+fn unresumable() -> pb::ProcessError {
+    new_process_error(&Error::generate(&ErrorCode::DUMP_UNIT_GLOBAL_LOCK, &[]))
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+#[tokio::test(start_paused = true)]
+async fn strategies_follow_dm() {
+    let mut c = AutoResume::new(no_jitter()).unwrap();
+    let t0 = Instant::now();
+    assert_eq!(c.strategy(&running(), t0), Strategy::Ignore);
+    assert_eq!(
+        c.strategy(&paused_with(vec![resumable()], true), t0),
+        Strategy::Ignore,
+        "paused by a person"
+    );
+    assert_eq!(
+        c.strategy(
+            &pb::SubTaskStatus {
+                stage: Stage::Paused.into(),
+                ..Default::default()
+            },
+            t0
+        ),
+        Strategy::Ignore
+    );
+    let Strategy::NoSense(v) =
+        c.strategy(&paused_with(vec![resumable(), unresumable()], false), t0)
+    else {
+        panic!("no-sense expected");
+    };
+    assert_eq!(
+        v.to_string(),
+        "not resumable: code 32004 (ErrDumpUnitGlobalLock) is never resumable"
+    );
+    let failing = paused_with(vec![resumable()], false);
+    assert_eq!(
+        c.strategy(&failing, t0),
+        Strategy::Dispatch,
+        "never resumed yet"
+    );
+    c.resumed(t0);
+    assert_eq!(
+        c.strategy(&failing, t0 + secs(1)),
+        Strategy::Skip { remaining: secs(1) }
+    );
+    assert_eq!(c.strategy(&failing, t0 + secs(2)), Strategy::Dispatch);
+}
+
+#[tokio::test(start_paused = true)]
+async fn relay_errors_use_the_relay_classifier() {
+    let mut c = AutoResume::new(no_jitter().for_relay()).unwrap();
+    let now = Instant::now();
+    let relay = new_process_error(&Error::generate(&ErrorCode::RELAY_NO_CURRENT_UUID, &[]));
+    assert!(matches!(
+        c.strategy(&paused_with(vec![relay], false), now),
+        Strategy::NoSense(_)
+    ));
+    // 32004 is unresumable for tasks but not in the relay set.
+    assert_eq!(
+        c.strategy(&paused_with(vec![unresumable()], false), now),
+        Strategy::Dispatch
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn backoff_rolls_back_one_step_per_stable_window() {
+    let mut c = AutoResume::new(no_jitter()).unwrap();
+    let t0 = Instant::now();
+    for i in 0..4 {
+        c.resumed(t0 + secs(i));
+    }
+    assert_eq!(c.backoff().nominal(), secs(16));
+    let after = t0 + secs(3);
+    assert_eq!(c.strategy(&running(), after + secs(299)), Strategy::Ignore);
+    assert_eq!(c.backoff().nominal(), secs(16), "not yet a whole window");
+    c.strategy(&running(), after + secs(301));
+    assert_eq!(c.backoff().nominal(), secs(8));
+    c.strategy(&running(), after + secs(400));
+    assert_eq!(
+        c.backoff().nominal(),
+        secs(8),
+        "the window restarts after a rollback"
+    );
+    c.strategy(&running(), after + secs(602));
+    assert_eq!(c.backoff().nominal(), secs(4));
+}
+
+#[tokio::test(start_paused = true)]
+async fn give_up_after_attempts_or_time_when_enabled() {
+    let config = no_jitter().with_give_up(GiveUp {
+        max_attempts: Some(2),
+        stuck_for: None,
+    });
+    let mut c = AutoResume::new(config).unwrap();
+    let failing = paused_with(vec![resumable()], false);
+    let t0 = Instant::now();
+    c.resumed(t0);
+    c.resumed(t0 + secs(10));
+    assert!(matches!(
+        c.strategy(&failing, t0 + secs(100)),
+        Strategy::GiveUp { attempts: 2, .. }
+    ));
+
+    let config = no_jitter().with_give_up(GiveUp {
+        max_attempts: None,
+        stuck_for: Some(secs(1800)),
+    });
+    let mut c = AutoResume::new(config).unwrap();
+    assert_eq!(c.strategy(&failing, t0), Strategy::Dispatch);
+    c.resumed(t0);
+    assert!(matches!(
+        c.strategy(&failing, t0 + secs(1800)),
+        Strategy::GiveUp { .. }
+    ));
+    // Off by default.
+    let mut c = AutoResume::new(no_jitter()).unwrap();
+    for i in 0..100 {
+        c.resumed(t0 + secs(i));
+    }
+    assert_eq!(c.strategy(&failing, t0 + secs(100_000)), Strategy::Dispatch);
+}
+
+#[test]
+fn invalid_settings_are_rejected() {
+    let zero = AutoResumeConfig {
+        check_interval: Duration::ZERO,
+        ..AutoResumeConfig::default()
+    };
+    assert_eq!(AutoResume::new(zero).unwrap_err().code().code, 11103);
+    let bad = AutoResumeConfig::default().with_backoff(BackoffConfig {
+        factor: 0.0,
+        ..Default::default()
+    });
+    assert_eq!(AutoResume::new(bad).unwrap_err().code().code, 11103);
+}
+
+fn subtask(steps: Vec<Step>) -> (crate::SubtaskHandle<String>, CallLog) {
+    let log = CallLog::default();
+    let unit: BoxUnit<String> = Box::new(ScriptedUnit::new(0, Script::new(Load, steps), &log));
+    (Subtask::spawn(SubtaskConfig::new("auto"), vec![unit]), log)
+}
+
+#[tokio::test(start_paused = true)]
+async fn resumes_with_growing_backoff_until_finished() {
+    let (h, log) = subtask(vec![
+        Step::ResumableError,
+        Step::ResumableError,
+        Step::ResumableError,
+        Step::Finish,
+    ]);
+    h.wait_for(|s| s == Stage::Paused).await;
+    let started = Instant::now();
+    let exit = AutoResume::new(no_jitter()).unwrap().run(h.clone()).await;
+    assert_eq!(exit, Exit::Done(Stage::Finished));
+    assert_eq!(log.count(0, Method::Resume), 3);
+    // Checks every 5 s: resumes at 0 s (no back-off yet), 5 s (2 s due), 10 s (4 s
+    // due); the check at 15 s finds it finished.
+    assert_eq!(started.elapsed(), secs(15));
+}
+
+#[tokio::test(start_paused = true)]
+async fn skips_while_the_backoff_exceeds_the_check_interval() {
+    let steps = vec![Step::ResumableError; 10];
+    let (h, log) = subtask(steps);
+    h.wait_for(|s| s == Stage::Paused).await;
+    let checker = AutoResume::new(no_jitter()).unwrap();
+    let started = Instant::now();
+    let run = tokio::spawn(checker.run(h.clone()));
+    // Resumes at 0, 5, 10 (4 s due), 20 (8 s due: skipped at 15), 40 (16 s due:
+    // skipped at 25, 30, 35).
+    let mut seen = Vec::new();
+    for at in [1, 6, 11, 16, 21, 26, 31, 36, 41] {
+        tokio::time::sleep_until(started + secs(at)).await;
+        seen.push(log.count(0, Method::Resume));
+    }
+    assert_eq!(seen, [1, 2, 3, 3, 4, 4, 4, 4, 5]);
+    h.stop().await.unwrap();
+    assert_eq!(run.await.unwrap(), Exit::Done(Stage::Stopped));
+}
+
+#[tokio::test(start_paused = true)]
+async fn never_resumes_an_unresumable_error() {
+    let (h, log) = subtask(vec![Step::UnresumableError]);
+    let run = tokio::spawn(AutoResume::new(no_jitter()).unwrap().run(h.clone()));
+    tokio::time::sleep(secs(3600)).await;
+    assert_eq!(log.count(0, Method::Resume), 0);
+    assert_eq!(h.stage(), Stage::Paused);
+    h.stop().await.unwrap();
+    assert_eq!(run.await.unwrap(), Exit::Done(Stage::Stopped));
+}
+
+#[tokio::test(start_paused = true)]
+async fn leaves_a_subtask_paused_by_a_person_alone() {
+    let (h, log) = subtask(vec![Step::UntilCancelled {
+        slow: Duration::ZERO,
+    }]);
+    h.wait_for(|s| s == Stage::Running).await;
+    h.pause().await.unwrap();
+    let run = tokio::spawn(AutoResume::new(no_jitter()).unwrap().run(h.clone()));
+    tokio::time::sleep(secs(600)).await;
+    assert_eq!(log.count(0, Method::Resume), 0);
+    h.stop().await.unwrap();
+    run.await.unwrap();
+}
