@@ -91,6 +91,10 @@ pub enum SubtaskError {
     /// The unit refused the new configuration.
     #[error("update failed")]
     Update(#[source] Error),
+    /// The current unit is not initialised (its `init` failed); resume the subtask,
+    /// which runs `init` again, before updating it.
+    #[error("cannot update: the current unit is not initialised")]
+    NotInitialised,
     /// The subtask has stopped; it takes no more requests.
     #[error("the subtask has stopped")]
     Stopped,
@@ -109,6 +113,7 @@ impl SubtaskError {
                 ..
             } => &ErrorCode::WORKER_NOT_PAUSED_STAGE,
             Self::Update(e) => e.code(),
+            Self::NotInitialised => &ErrorCode::WORKER_NOT_PAUSED_STAGE,
             _ => &ErrorCode::WORKER_UPDATE_TASK_STAGE,
         }
     }
@@ -565,31 +570,38 @@ impl<C: Send + Sync + 'static> Subtask<C> {
         let mut work = AssertUnwindSafe(work).catch_unwind();
         let mut pause_reply: Option<Reply> = None;
         let mut stop: Option<Option<Reply>> = None;
+        let mut handles_gone = false;
         let result = loop {
             tokio::select! {
                 outcome = &mut work => break match outcome {
                     Ok(result) => result,
                     Err(panic) => failed(panic_error(if resuming { "resume" } else { "process" }, &panic)),
                 },
-                command = self.commands.recv(), if stop.is_none() => match command {
-                    Some(Command::Pause(reply)) if pause_reply.is_none() => {
+                // Requests keep being served while stopping, so a kill can still cut
+                // short work that does not honour its cancellation.
+                command = self.commands.recv(), if !handles_gone => match command {
+                    Some(Command::Kill(reply)) => {
+                        // Ungraceful: drop the work without waiting for it.
+                        token.cancel();
+                        if let Some(Some(earlier)) = stop.take() {
+                            let _ = earlier.send(Ok(()));
+                        }
+                        return Ended::Killed(reply);
+                    }
+                    Some(Command::Pause(reply)) if pause_reply.is_none() && stop.is_none() => {
                         self.shared.stage.send_replace(Stage::Pausing);
                         token.cancel();
                         pause_reply = Some(reply);
                     }
-                    Some(Command::Stop(reply)) => {
+                    Some(Command::Stop(reply)) if stop.is_none() => {
                         self.shared.stage.send_replace(Stage::Stopping);
                         token.cancel();
                         stop = Some(Some(reply));
                     }
                     None => {
+                        handles_gone = true;
                         token.cancel();
-                        stop = Some(None);
-                    }
-                    Some(Command::Kill(reply)) => {
-                        // Ungraceful: drop the work without waiting for it.
-                        token.cancel();
-                        return Ended::Killed(reply);
+                        stop.get_or_insert(None);
                     }
                     Some(other) => refuse(other, *self.shared.stage.borrow()),
                 },
@@ -646,6 +658,9 @@ impl<C: Send + Sync + 'static> Subtask<C> {
     }
 
     async fn update(&mut self, config: &C) -> Result<(), SubtaskError> {
+        if !self.open[self.current] {
+            return Err(SubtaskError::NotInitialised);
+        }
         let token = CancellationToken::new();
         let unit = &mut self.units[self.current];
         match AssertUnwindSafe(unit.update(token, config))

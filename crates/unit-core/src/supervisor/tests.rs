@@ -311,3 +311,160 @@ async fn concurrent_requests_from_many_tasks_keep_the_contract() {
     h.stop().await.unwrap();
     assert_contract(&log, true);
 }
+
+mod random {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Pause,
+        Resume,
+        Update(bool),
+        Stop,
+        Kill,
+        Status,
+        Sleep(u64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => Just(Op::Pause),
+            3 => Just(Op::Resume),
+            1 => any::<bool>().prop_map(Op::Update),
+            1 => Just(Op::Stop),
+            1 => Just(Op::Kill),
+            2 => Just(Op::Status),
+            3 => (0u64..3000).prop_map(Op::Sleep),
+        ]
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            Just(Step::Finish),
+            Just(Step::ResumableError),
+            Just(Step::UnresumableError),
+            (0u64..2000).prop_map(|ms| Step::UntilCancelled {
+                slow: Duration::from_millis(ms)
+            }),
+            Just(Step::IgnoreCancel),
+            Just(Step::Panic),
+        ]
+    }
+
+    fn script() -> impl Strategy<Value = Script> {
+        let init = prop_oneof![4 => Just(InitStep::Ok), 1 => Just(InitStep::Fail), 1 => Just(InitStep::Panic)];
+        (
+            proptest::collection::vec(step(), 0..4),
+            proptest::collection::vec(init, 0..2),
+            any::<bool>(),
+        )
+            .prop_map(|(steps, init, fresh)| Script::new(Load, steps).init(init).fresh(fresh))
+    }
+
+    /// Runs `ops` against a subtask of `scripts`, checking after each request that the
+    /// answer and the stage agree with DM's stage machine, then stops it and checks the
+    /// whole call log against the contract.
+    async fn run(scripts: Vec<Script>, ops: Vec<Op>) -> Result<(), TestCaseError> {
+        let hangs = scripts
+            .iter()
+            .any(|s| s.steps.contains(&Step::IgnoreCancel));
+        let (h, log) = spawn_with(
+            SubtaskConfig::new("p").with_init_timeout(Duration::from_secs(5)),
+            scripts,
+        );
+        let mut stopped = false;
+        for op in ops {
+            let before = h.stage();
+            let request = async {
+                match op {
+                    Op::Pause => h.pause().await,
+                    Op::Resume => h.resume().await,
+                    Op::Update(ok) => {
+                        h.update(if ok { "cfg".into() } else { String::new() })
+                            .await
+                    }
+                    Op::Stop => h.stop().await,
+                    Op::Kill => h.kill().await,
+                    Op::Status => {
+                        let _ = h.status();
+                        Ok(())
+                    }
+                    Op::Sleep(ms) => {
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                        Ok(())
+                    }
+                }
+            };
+            let Ok(answer) = tokio::time::timeout(Duration::from_secs(600), request).await else {
+                // Only work that ignores cancellation can hold up a graceful request;
+                // then kill is the way out.
+                prop_assert!(hangs, "{op:?} never answered");
+                h.kill()
+                    .await
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                stopped = true;
+                break;
+            };
+            let after = h.stage();
+            if stopped {
+                let refused = matches!(answer, Err(SubtaskError::Stopped));
+                prop_assert!(
+                    refused || matches!(op, Op::Status | Op::Sleep(_)),
+                    "{op:?} after stop: {answer:?}"
+                );
+                continue;
+            }
+            match (&op, &answer) {
+                (Op::Pause, Ok(())) => prop_assert_eq!(after, Stage::Paused),
+                (Op::Stop | Op::Kill, Ok(())) => {
+                    prop_assert_eq!(after, Stage::Stopped);
+                    stopped = true;
+                }
+                (Op::Resume, Ok(())) => prop_assert_ne!(after, Stage::Stopped),
+                (Op::Pause, Err(SubtaskError::IllegalStage { stage, .. })) => {
+                    prop_assert_ne!(*stage, Stage::Running, "{:?}", before)
+                }
+                (Op::Resume | Op::Update(_), Err(SubtaskError::IllegalStage { stage, .. })) => {
+                    prop_assert_ne!(*stage, Stage::Paused)
+                }
+                (Op::Update(false), Err(SubtaskError::Update(_))) => {
+                    prop_assert_eq!(after, Stage::Paused)
+                }
+                (Op::Update(_), Err(SubtaskError::NotInitialised)) => {
+                    prop_assert_eq!(after, Stage::Paused)
+                }
+                (_, Ok(())) => {}
+                (op, Err(e)) => prop_assert!(false, "{op:?} refused unexpectedly: {e}"),
+            }
+        }
+        if !stopped {
+            // Work that ignores cancellation can only be killed; otherwise stop gracefully.
+            if hangs {
+                h.kill().await
+            } else {
+                h.stop().await
+            }
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        }
+        prop_assert_eq!(h.stage(), Stage::Stopped);
+        check_contract(&log.calls(), true).map_err(TestCaseError::fail)?;
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+        #[test]
+        fn any_request_sequence_keeps_the_contract(
+            scripts in proptest::collection::vec(script(), 1..4),
+            ops in proptest::collection::vec(op(), 0..16),
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            rt.block_on(run(scripts, ops))?;
+        }
+    }
+}
