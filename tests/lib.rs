@@ -87,24 +87,31 @@ impl MariaDb {
             free_port()
         ));
         std::fs::create_dir_all(&dir).expect("create the server's directory");
-        let out = Command::new(&install)
-            .args([
-                "--no-defaults",
-                "--user=root",
-                "--auth-root-authentication-method=normal",
-                "--skip-test-db",
-            ])
-            .arg(format!("--datadir={}", dir.join("data").display()))
-            .output()
-            .expect("run mariadb-install-db");
-        assert!(
-            out.status.success(),
-            "mariadb-install-db failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let port = free_port();
         spawn_watchdog(&dir);
+        // The bootstrap can fail under heavy load; try a few times on a clean directory.
+        let mut last = String::new();
+        let installed = (0..3).any(|_| {
+            let data = dir.join("data");
+            let _ = std::fs::remove_dir_all(&data);
+            let out = Command::new(&install)
+                .args([
+                    "--no-defaults",
+                    "--user=root",
+                    "--auth-root-authentication-method=normal",
+                    "--skip-test-db",
+                ])
+                .arg(format!("--datadir={}", data.display()))
+                .output()
+                .expect("run mariadb-install-db");
+            last = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            out.status.success()
+        });
+        assert!(installed, "mariadb-install-db failed three times: {last}");
+        let port = free_port();
         let private = Private {
             dir,
             port,
@@ -156,6 +163,12 @@ impl MariaDb {
 }
 
 impl Private {
+    fn tmpdir(&self) -> PathBuf {
+        let dir = self.dir.join("tmp");
+        let _ = std::fs::create_dir_all(&dir);
+        dir
+    }
+
     fn launch(&self) {
         let data = self.dir.join("data");
         let log = self.dir.join("error.log");
@@ -186,6 +199,7 @@ impl Private {
                 self.dir.join("mysqld.pid").display()
             ))
             .arg(format!("--log-error={}", log.display()))
+            .arg(format!("--tmpdir={}", self.tmpdir().display()))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

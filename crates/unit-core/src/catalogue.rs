@@ -287,6 +287,22 @@ catalogue! {
     NOT_SET = 50000, "ErrNotSet", NotSet, NotSet, High,
         "",
         "";
+    /// Beyond DM: a target table exists with another definition than the source's.
+    COPY_TABLE_CONFLICT = 60001, "ErrCopyTableConflict", LoadUnit, Downstream, High,
+        "target table {} exists with a different definition",
+        "Drop or rename the target table, or exclude it from the copy, then restart the task.";
+    /// Beyond DM: a table has no key to copy it by in order.
+    COPY_NO_KEY = 60002, "ErrCopyNoKey", LoadUnit, Upstream, High,
+        "table {} has no primary key and no unique key on NOT NULL columns",
+        "Add a primary key to the source table, or exclude it from the copy.";
+    /// Beyond DM: a pre-copy check failed.
+    CHECK_FAILED = 60003, "ErrCheckFailed", TaskCheck, Internal, High,
+        "pre-copy check failed: {}",
+        "Fix what the check reports (see the check status detail), then restart the task.";
+    /// Beyond DM: source and target differ after the copy.
+    COPY_VERIFY_MISMATCH = 60004, "ErrCopyVerifyMismatch", LoadUnit, Internal, High,
+        "verification failed: {}",
+        "Compare the named tables; clear the target and the checkpoints, then copy again.";
 }
 
 impl ErrorCode {

@@ -255,6 +255,15 @@ pub const UNRESUMABLE_CODES: &[&ErrorCode] = &[
     &ErrorCode::LOAD_LIGHTNING_CHECKSUM,
 ];
 
+/// Beyond DM: this workspace's own codes (60000 and up, which DM never produces) whose
+/// errors are never resumable.
+pub const EXTENSION_UNRESUMABLE_CODES: &[&ErrorCode] = &[
+    &ErrorCode::COPY_TABLE_CONFLICT,
+    &ErrorCode::COPY_NO_KEY,
+    &ErrorCode::CHECK_FAILED,
+    &ErrorCode::COPY_VERIFY_MISMATCH,
+];
+
 /// Codes whose errors a relay unit never resumes (DM's unresumable relay set).
 pub const UNRESUMABLE_RELAY_CODES: &[&ErrorCode] = &[
     &ErrorCode::RELAY_UUID_SUFFIX_NOT_VALID,
@@ -277,7 +286,8 @@ fn find_code(set: &[&'static ErrorCode], code: i32) -> Option<&'static ErrorCode
 ///    match, the verdict names the one DM checks first);
 /// 2. code 11038 and `Message` contains a [`RelayLogParse`](PatternList::RelayLogParse)
 ///    pattern: not resumable;
-/// 3. the code is in [`UNRESUMABLE_CODES`]: not resumable;
+/// 3. the code is in [`UNRESUMABLE_CODES`] (or, beyond DM, in
+///    [`EXTENSION_UNRESUMABLE_CODES`], codes DM never produces): not resumable;
 /// 4. code 34019: resumable only if `RawCause` contains a
 ///    [`LoadRuntimeRetryable`](PatternList::LoadRuntimeRetryable) pattern;
 /// 5. beyond DM, for errors that DM's rules leave resumable:
@@ -312,6 +322,9 @@ pub fn explain_error(err: &pb::ProcessError) -> Verdict {
         }
     }
     if let Some(code) = find_code(UNRESUMABLE_CODES, err.err_code) {
+        return Verdict::not(Rule::UnresumableCode(code));
+    }
+    if let Some(code) = find_code(EXTENSION_UNRESUMABLE_CODES, err.err_code) {
         return Verdict::not(Rule::UnresumableCode(code));
     }
     if err.err_code == ErrorCode::LOAD_LIGHTNING_RUNTIME.code {

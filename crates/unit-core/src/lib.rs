@@ -39,11 +39,13 @@ pub use auto_resume::{AutoResume, AutoResumeConfig, Exit, GiveUp, Strategy};
 pub use backoff::{Backoff, BackoffConfig};
 pub use catalogue::{ErrClass, ErrLevel, ErrScope, ErrorCode};
 pub use classify::{
-    PatternList, Rule, UNRESUMABLE_CODES, UNRESUMABLE_RELAY_CODES, Verdict, explain_db_error,
-    explain_error, explain_relay_error, is_resumable_db_error, is_resumable_error,
-    is_resumable_relay_error,
+    EXTENSION_UNRESUMABLE_CODES, PatternList, Rule, UNRESUMABLE_CODES, UNRESUMABLE_RELAY_CODES,
+    Verdict, explain_db_error, explain_error, explain_relay_error, is_resumable_db_error,
+    is_resumable_error, is_resumable_relay_error,
 };
 pub use error::{BoxError, Canceled, Error, Result};
-pub use process_error::{is_ctx_canceled_process_err, join_process_errors, new_process_error};
+pub use process_error::{
+    ProcessFailure, is_ctx_canceled_process_err, join_process_errors, new_process_error,
+};
 pub use supervisor::{BoxUnit, Operation, Subtask, SubtaskConfig, SubtaskError, SubtaskHandle};
 pub use unit::{DEFAULT_INIT_TIMEOUT, SourceStatus, StatusHandle, StatusSource, Unit, UnitStatus};

@@ -9,6 +9,7 @@ use crate::error::Error;
 
 /// Converts an error into the [`pb::ProcessError`] a unit reports (DM's `NewProcessError`).
 ///
+/// - A [`ProcessFailure`] gives the `ProcessError` it carries.
 /// - A catalogue [`Error`] gives its code, class, scope, level, message and workaround,
 ///   and the text of its cause (if any) as `RawCause`.
 /// - Any other error becomes code 50000 with class, scope `not-set`, level `high`, and
@@ -30,6 +31,9 @@ use crate::error::Error;
 /// assert_eq!((other.err_code, other.err_class.as_str(), other.message.as_str()), (50000, "not-set", "disk full"));
 /// ```
 pub fn new_process_error(err: &(dyn std::error::Error + 'static)) -> pb::ProcessError {
+    if let Some(ProcessFailure(pe)) = err.downcast_ref::<ProcessFailure>() {
+        return pe.clone();
+    }
     if let Some(e) = err.downcast_ref::<Error>() {
         let code = e.code();
         return pb::ProcessError {
@@ -53,6 +57,27 @@ pub fn new_process_error(err: &(dyn std::error::Error + 'static)) -> pb::Process
         workaround: code.workaround.to_owned(),
     }
 }
+
+/// An error that already is a [`pb::ProcessError`], for units whose adapter built one
+/// (for example `unit_mysql::process_error`) and must return it through a
+/// [`BoxError`](crate::BoxError); [`new_process_error`] hands it back unchanged.
+///
+/// ```
+/// use unit_core::{ProcessFailure, new_process_error};
+/// use unit_proto::pb::ProcessError;
+/// let pe = ProcessError { err_code: 10006, message: "statement failed".into(), ..Default::default() };
+/// assert_eq!(new_process_error(&ProcessFailure(pe.clone())), pe);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessFailure(pub pb::ProcessError);
+
+impl std::fmt::Display for ProcessFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.compact_text())
+    }
+}
+
+impl std::error::Error for ProcessFailure {}
 
 /// Whether a process error only says that the work was cancelled (DM's
 /// `IsCtxCanceledProcessErr`): its `Message` contains `context canceled`.

@@ -87,15 +87,18 @@
 mod cancel;
 mod classify;
 pub mod codes;
+mod copy;
 mod dsn;
 mod process_error;
 mod redact;
+pub mod schema;
 
 pub use cancel::{StatementError, cancellable};
 pub use classify::{
     Operation, RetrySafety, explain_db_error, go_driver_text, is_resumable_db_error, retry_safety,
     server_error,
 };
+pub use copy::{CopyConfig, CopyError, CopyUnit, table_checksum};
 pub use dsn::{MySqlUrl, UrlError};
 pub use process_error::{MAX_STATEMENT_SUMMARY, error_code, process_error, summarize_statement};
 pub use redact::redact;

@@ -167,6 +167,22 @@ fn dm_facts_table() {
             "high",
         ),
         (50000, "ErrNotSet", "not-set", "not-set", "high"),
+        (
+            60001,
+            "ErrCopyTableConflict",
+            "load-unit",
+            "downstream",
+            "high",
+        ),
+        (60002, "ErrCopyNoKey", "load-unit", "upstream", "high"),
+        (60003, "ErrCheckFailed", "task-check", "internal", "high"),
+        (
+            60004,
+            "ErrCopyVerifyMismatch",
+            "load-unit",
+            "internal",
+            "high",
+        ),
     ];
     assert_eq!(table.len(), ErrorCode::ALL.len());
     for &(code, name, class, scope, level) in table {

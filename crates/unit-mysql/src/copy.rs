@@ -1,0 +1,734 @@
+//! The copy unit: copies tables from a source MySQL server to a target one, in key
+//! order, one chunk per target transaction together with its checkpoint, so that a
+//! pause, kill, crash or resume continues exactly after the last committed chunk.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use sqlx::mysql::{MySqlPool, MySqlPoolOptions, MySqlRow};
+use sqlx::{Executor, Row};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, info, info_span};
+use unit_core::{BoxError, ErrScope, ErrorCode, SourceStatus, StatusHandle, Unit, UnitStatus};
+use unit_proto::pb;
+
+use crate::cancel::{StatementError, cancellable};
+use crate::classify::Operation;
+use crate::dsn::MySqlUrl;
+use crate::schema::{Filter, SchemaError, Table, discover, ident, key_literal};
+
+/// Settings of a [`CopyUnit`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CopyConfig {
+    /// Where rows are read.
+    pub source: MySqlUrl,
+    /// Where rows are written, and where the checkpoints live.
+    pub target: MySqlUrl,
+    /// Which tables to copy.
+    pub filter: Filter,
+    /// Rows per chunk (one target transaction each).
+    pub chunk_rows: usize,
+    /// Tables copied at the same time.
+    pub concurrency: usize,
+    /// The target database holding the checkpoint table.
+    pub checkpoint_database: String,
+    /// The task's name: checkpoints are kept per task.
+    pub task: String,
+}
+
+impl CopyConfig {
+    /// Settings with defaults: 2,000-row chunks, 4 tables at a time, checkpoints in
+    /// `unit_checkpoint`.
+    pub fn new(
+        task: impl Into<String>,
+        source: MySqlUrl,
+        target: MySqlUrl,
+        filter: Filter,
+    ) -> Self {
+        Self {
+            source,
+            target,
+            filter,
+            chunk_rows: 2000,
+            concurrency: 4,
+            checkpoint_database: "unit_checkpoint".to_owned(),
+            task: task.into(),
+        }
+    }
+}
+
+/// Progress counters shared with the status handle.
+#[derive(Debug, Default)]
+struct Progress {
+    finished_bytes: AtomicI64,
+    total_bytes: AtomicI64,
+    rows: AtomicI64,
+    started_ms: AtomicI64,
+    epoch: std::sync::OnceLock<Instant>,
+}
+
+impl Progress {
+    fn elapsed(&self) -> Duration {
+        let epoch = *self.epoch.get_or_init(Instant::now);
+        let started = Duration::from_millis(
+            u64::try_from(self.started_ms.load(Ordering::Relaxed)).unwrap_or(0),
+        );
+        epoch.elapsed().saturating_sub(started)
+    }
+
+    fn status(&self) -> pb::LoadStatus {
+        let finished = self.finished_bytes.load(Ordering::Relaxed);
+        let total = self.total_bytes.load(Ordering::Relaxed).max(finished);
+        let percent = if total > 0 {
+            finished as f64 * 100.0 / total as f64
+        } else {
+            0.0
+        };
+        let secs = self.elapsed().as_secs_f64();
+        let bps = if secs > 0.0 {
+            (finished as f64 / secs) as i64
+        } else {
+            0
+        };
+        pb::LoadStatus {
+            finished_bytes: finished,
+            total_bytes: total,
+            progress: format!("{percent:.2} %"),
+            bps,
+            ..Default::default()
+        }
+    }
+}
+
+/// A MySQL-to-MySQL copy as a [`Unit`] of type Load; see the module docs.
+pub struct CopyUnit {
+    config: CopyConfig,
+    source: Option<MySqlPool>,
+    target: Option<MySqlPool>,
+    tables: Vec<Table>,
+    progress: Arc<Progress>,
+}
+
+impl std::fmt::Debug for CopyUnit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CopyUnit")
+            .field("task", &self.config.task)
+            .field("source", &self.config.source)
+            .field("target", &self.config.target)
+            .field("tables", &self.tables.len())
+            .finish()
+    }
+}
+
+/// A failure of the copy, with the side it happened on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CopyError {
+    /// A database operation failed.
+    #[error("{scope} {op}: {source}")]
+    Statement {
+        /// Which server.
+        scope: &'static str,
+        /// What was being done, with the statement summarised.
+        op: String,
+        /// The failure.
+        #[source]
+        source: StatementError,
+    },
+    /// The schema cannot be copied.
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    /// Source and target differ after the copy.
+    #[error(
+        "verification failed for {table}: source has {source_rows} rows (checksum {source_sum}), target {target_rows} rows (checksum {target_sum})"
+    )]
+    Mismatch {
+        /// `db.table`
+        table: String,
+        /// Rows in the source.
+        source_rows: i64,
+        /// Checksum of the source rows.
+        source_sum: String,
+        /// Rows in the target.
+        target_rows: i64,
+        /// Checksum of the target rows.
+        target_sum: String,
+    },
+    /// The target already has the table with another definition.
+    #[error(
+        "target table {table} exists with a different definition; drop or rename it, or exclude the table"
+    )]
+    DifferentTable {
+        /// `db.table`
+        table: String,
+    },
+}
+
+/// Opens a pool whose sessions read and write values exactly: UTC time zone, no
+/// automatic values for zero, strict mode, no foreign-key checks while copying.
+async fn open_pool(url: &MySqlUrl, size: u32) -> Result<MySqlPool, sqlx::Error> {
+    MySqlPoolOptions::new()
+        .max_connections(size)
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute(
+                    "SET time_zone = '+00:00', sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', \
+                     foreign_key_checks = 0",
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .connect_with(url.connect_options())
+        .await
+}
+
+fn stmt_err(scope: ErrScope, op: Operation<'_>, source: StatementError) -> CopyError {
+    let what = match op {
+        Operation::Query(sql) | Operation::Execute(sql) => crate::summarize_statement(sql),
+        Operation::Connect => "connect".to_owned(),
+        Operation::Begin => "BEGIN".to_owned(),
+        Operation::Commit => "COMMIT".to_owned(),
+    };
+    CopyError::Statement {
+        scope: scope.as_str(),
+        op: what,
+        source,
+    }
+}
+
+/// Strips the parts of `SHOW CREATE TABLE` that differ between equal tables.
+fn normalize_create(create: &str) -> String {
+    create
+        .split_whitespace()
+        .filter(|w| !w.starts_with("AUTO_INCREMENT="))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl CopyUnit {
+    /// A copy unit with `config`; nothing is opened until `init`.
+    pub fn new(config: CopyConfig) -> Self {
+        Self {
+            config,
+            source: None,
+            target: None,
+            tables: Vec::new(),
+            progress: Arc::default(),
+        }
+    }
+
+    /// The tables selected for copying (known after `init`).
+    pub fn tables(&self) -> &[Table] {
+        &self.tables
+    }
+
+    fn checkpoint_table(&self) -> String {
+        format!(
+            "{}.`copy_checkpoint`",
+            ident(&self.config.checkpoint_database)
+        )
+    }
+
+    async fn prepare(&mut self, cancel: &CancellationToken) -> Result<(), CopyError> {
+        let size = u32::try_from(self.config.concurrency.max(1) + 1).unwrap_or(8);
+        let source = cancellable(cancel, open_pool(&self.config.source, size))
+            .await
+            .map_err(|e| stmt_err(ErrScope::Upstream, Operation::Connect, e))?;
+        self.source = Some(source.clone());
+        let target = cancellable(cancel, open_pool(&self.config.target, size))
+            .await
+            .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Connect, e))?;
+        self.target = Some(target.clone());
+        let ddl = [
+            format!(
+                "CREATE DATABASE IF NOT EXISTS {}",
+                ident(&self.config.checkpoint_database)
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (task VARCHAR(128) NOT NULL, db VARCHAR(64) NOT NULL, \
+                 tbl VARCHAR(64) NOT NULL, last_key TEXT NULL, rows_copied BIGINT NOT NULL DEFAULT 0, \
+                 bytes_copied BIGINT NOT NULL DEFAULT 0, done TINYINT(1) NOT NULL DEFAULT 0, \
+                 PRIMARY KEY (task, db, tbl)) ENGINE=InnoDB",
+                self.checkpoint_table()
+            ),
+        ];
+        for sql in &ddl {
+            cancellable(cancel, target.execute(sql.as_str()))
+                .await
+                .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute(sql), e))?;
+        }
+        self.tables = discover(&source, &self.config.filter).await?;
+        let total: u64 = self.tables.iter().map(|t| t.estimated_bytes).sum();
+        self.progress
+            .total_bytes
+            .store(i64::try_from(total).unwrap_or(i64::MAX), Ordering::Relaxed);
+        for table in &self.tables {
+            self.create_target_table(&target, table, cancel).await?;
+        }
+        info!(tables = self.tables.len(), "copy prepared");
+        Ok(())
+    }
+
+    async fn create_target_table(
+        &self,
+        target: &MySqlPool,
+        table: &Table,
+        cancel: &CancellationToken,
+    ) -> Result<(), CopyError> {
+        let create_db = format!("CREATE DATABASE IF NOT EXISTS {}", ident(&table.database));
+        cancellable(cancel, target.execute(create_db.as_str()))
+            .await
+            .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute(&create_db), e))?;
+        let show = format!("SHOW CREATE TABLE {}", table.qualified());
+        match cancellable(cancel, sqlx::raw_sql(&show).fetch_all(target))
+            .await
+            .map(|rows| rows.into_iter().next())
+        {
+            Ok(Some(row)) => {
+                let existing =
+                    String::from_utf8_lossy(&raw(&row, 1).unwrap_or_default()).into_owned();
+                if normalize_create(&existing) != normalize_create(&table.create) {
+                    return Err(CopyError::DifferentTable {
+                        table: table.display_name(),
+                    });
+                }
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(StatementError::Sqlx(e))
+                if crate::server_error(&e)
+                    .is_some_and(|d| d.number() == crate::codes::ER_NO_SUCH_TABLE) =>
+            {
+                let create = format!("USE {}", ident(&table.database));
+                let mut conn = target
+                    .acquire()
+                    .await
+                    .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Connect, e.into()))?;
+                for sql in [create.as_str(), table.create.as_str()] {
+                    cancellable(cancel, conn.execute(sql))
+                        .await
+                        .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute(sql), e))?;
+                }
+                Ok(())
+            }
+            Err(e) => Err(stmt_err(ErrScope::Downstream, Operation::Query(&show), e)),
+        }
+    }
+
+    async fn copy_all(&self, cancel: &CancellationToken) -> Vec<CopyError> {
+        let (Some(source), Some(target)) = (self.source.clone(), self.target.clone()) else {
+            return Vec::new();
+        };
+        let _ = self.progress.epoch.get_or_init(Instant::now);
+        let mut pending = self
+            .tables
+            .iter()
+            .cloned()
+            .collect::<std::collections::VecDeque<_>>();
+        let mut running = JoinSet::new();
+        let mut errors = Vec::new();
+        loop {
+            while running.len() < self.config.concurrency.max(1) && errors.is_empty() {
+                let Some(table) = pending.pop_front() else {
+                    break;
+                };
+                let job = TableCopy {
+                    source: source.clone(),
+                    target: target.clone(),
+                    table,
+                    task: self.config.task.clone(),
+                    checkpoint: self.checkpoint_table(),
+                    chunk_rows: self.config.chunk_rows.max(1),
+                    progress: self.progress.clone(),
+                    cancel: cancel.clone(),
+                };
+                let span = info_span!("table", name = %job.table.display_name());
+                running.spawn(async move { job.run().await }.instrument(span));
+            }
+            match running.join_next().await {
+                Some(Ok(Ok(()))) => {}
+                Some(Ok(Err(e))) => {
+                    errors.push(e);
+                    cancel.cancel();
+                }
+                Some(Err(join)) => {
+                    errors.push(stmt_err(
+                        ErrScope::Internal,
+                        Operation::Connect,
+                        StatementError::Sqlx(sqlx::Error::Protocol(format!(
+                            "copy task failed: {join}"
+                        ))),
+                    ));
+                    cancel.cancel();
+                }
+                None => break,
+            }
+        }
+        errors
+    }
+}
+
+/// Row count and an order-independent checksum of every row of `table`.
+///
+/// # Errors
+/// The query's failure.
+pub async fn table_checksum(pool: &MySqlPool, table: &Table) -> Result<(i64, String), sqlx::Error> {
+    let parts: Vec<String> = table
+        .columns
+        .iter()
+        .map(|c| format!("ISNULL({0}), CAST({0} AS BINARY)", ident(&c.name)))
+        .collect();
+    let sql = format!(
+        "SELECT COUNT(*), CAST(COALESCE(SUM(CRC32(CONCAT_WS('|', {}))), 0) AS CHAR) FROM {}",
+        parts.join(", "),
+        table.qualified()
+    );
+    let row = sqlx::query(&sql).fetch_one(pool).await?;
+    Ok((row.try_get(0)?, row.try_get(1)?))
+}
+
+impl CopyUnit {
+    /// Compares every copied table's row count and checksum on both sides.
+    async fn verify(&self, cancel: &CancellationToken) -> Vec<CopyError> {
+        let (Some(source), Some(target)) = (&self.source, &self.target) else {
+            return Vec::new();
+        };
+        let mut errors = Vec::new();
+        for t in &self.tables {
+            let up = cancellable(cancel, table_checksum(source, t)).await;
+            let down = cancellable(cancel, table_checksum(target, t)).await;
+            match (up, down) {
+                (Ok(a), Ok(b)) if a == b => {
+                    debug!(table = %t.display_name(), rows = a.0, "verified")
+                }
+                (Ok((source_rows, source_sum)), Ok((target_rows, target_sum))) => {
+                    errors.push(CopyError::Mismatch {
+                        table: t.display_name(),
+                        source_rows,
+                        source_sum,
+                        target_rows,
+                        target_sum,
+                    })
+                }
+                (Err(e), _) => errors.push(stmt_err(
+                    ErrScope::Upstream,
+                    Operation::Query("checksum"),
+                    e,
+                )),
+                (_, Err(e)) => errors.push(stmt_err(
+                    ErrScope::Downstream,
+                    Operation::Query("checksum"),
+                    e,
+                )),
+            }
+        }
+        errors
+    }
+}
+
+/// One table's copy loop.
+struct TableCopy {
+    source: MySqlPool,
+    target: MySqlPool,
+    table: Table,
+    task: String,
+    checkpoint: String,
+    chunk_rows: usize,
+    progress: Arc<Progress>,
+    cancel: CancellationToken,
+}
+
+/// The most placeholders one statement may carry.
+const MAX_PLACEHOLDERS: usize = 65_000;
+
+impl TableCopy {
+    async fn run(self) -> Result<(), CopyError> {
+        let t = &self.table;
+        let select_cp = format!(
+            "SELECT last_key, done FROM {} WHERE task = ? AND db = ? AND tbl = ?",
+            self.checkpoint
+        );
+        let cp = cancellable(
+            &self.cancel,
+            sqlx::query(&select_cp)
+                .bind(&self.task)
+                .bind(&t.database)
+                .bind(&t.name)
+                .fetch_optional(&self.target),
+        )
+        .await
+        .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query(&select_cp), e))?;
+        let mut last_key: Option<Vec<Vec<u8>>> = None;
+        if let Some(row) = cp {
+            let done: bool = row.try_get::<i8, _>(1).map(|d| d != 0).unwrap_or(false);
+            if done {
+                debug!("already copied");
+                return Ok(());
+            }
+            let key: Option<String> = row.try_get(0).ok().flatten();
+            last_key = key.map(|k| decode_key(&k));
+        }
+        loop {
+            let mut select = format!("SELECT {} FROM {}", t.column_list(), t.qualified());
+            if let Some(key) = &last_key {
+                let literals: Vec<String> = t
+                    .key
+                    .iter()
+                    .zip(key)
+                    .map(|(&i, v)| key_literal(&t.columns[i], v))
+                    .collect();
+                select.push_str(&format!(
+                    " WHERE ({}) > ({})",
+                    t.key_list(),
+                    literals.join(",")
+                ));
+            }
+            select.push_str(&format!(
+                " ORDER BY {} LIMIT {}",
+                t.key_list(),
+                self.chunk_rows
+            ));
+            // Text protocol: values arrive exactly as the server prints them.
+            let rows = cancellable(&self.cancel, sqlx::raw_sql(&select).fetch_all(&self.source))
+                .await
+                .map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query(&select), e))?;
+            let finished = rows.len() < self.chunk_rows;
+            let key = rows.last().map(|r| {
+                t.key
+                    .iter()
+                    .map(|&i| raw(r, i).unwrap_or_default())
+                    .collect::<Vec<_>>()
+            });
+            self.write_chunk(&rows, key.as_deref(), finished).await?;
+            if finished {
+                return Ok(());
+            }
+            last_key = key;
+        }
+    }
+
+    /// Inserts `rows` and moves the checkpoint in one target transaction.
+    async fn write_chunk(
+        &self,
+        rows: &[MySqlRow],
+        key: Option<&[Vec<u8>]>,
+        done: bool,
+    ) -> Result<(), CopyError> {
+        let t = &self.table;
+        let cancel = &self.cancel;
+        let down = |op: Operation<'_>, e: StatementError| stmt_err(ErrScope::Downstream, op, e);
+        let mut tx = cancellable(cancel, self.target.begin())
+            .await
+            .map_err(|e| down(Operation::Begin, e))?;
+        let ncols = t.columns.len();
+        let per_stmt = (MAX_PLACEHOLDERS / ncols.max(1)).max(1);
+        let mut bytes = 0i64;
+        for batch in rows.chunks(per_stmt) {
+            let tuple = format!("({})", vec!["?"; ncols].join(","));
+            let sql = format!(
+                "INSERT INTO {} ({}) VALUES {}",
+                t.qualified(),
+                t.column_list(),
+                vec![tuple.as_str(); batch.len()].join(",")
+            );
+            let mut q = sqlx::query(&sql);
+            for row in batch {
+                for (i, col) in t.columns.iter().enumerate() {
+                    let v = raw(row, i);
+                    bytes += v.as_ref().map_or(0, |b| b.len() as i64);
+                    q = if col.collation.is_some() {
+                        q.bind(v.map(|b| String::from_utf8_lossy(&b).into_owned()))
+                    } else {
+                        q.bind(v)
+                    };
+                }
+            }
+            cancellable(cancel, q.execute(&mut *tx))
+                .await
+                .map_err(|e| down(Operation::Execute(&sql), e))?;
+        }
+        let upsert = format!(
+            "INSERT INTO {} (task, db, tbl, last_key, rows_copied, bytes_copied, done) VALUES (?, ?, ?, ?, ?, ?, ?) \
+             ON DUPLICATE KEY UPDATE last_key = COALESCE(VALUES(last_key), last_key), \
+             rows_copied = rows_copied + VALUES(rows_copied), bytes_copied = bytes_copied + VALUES(bytes_copied), \
+             done = VALUES(done)",
+            self.checkpoint
+        );
+        let rows_n = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+        cancellable(
+            cancel,
+            sqlx::query(&upsert)
+                .bind(&self.task)
+                .bind(&t.database)
+                .bind(&t.name)
+                .bind(key.map(encode_key))
+                .bind(rows_n)
+                .bind(bytes)
+                .bind(i8::from(done))
+                .execute(&mut *tx),
+        )
+        .await
+        .map_err(|e| down(Operation::Execute(&upsert), e))?;
+        cancellable(cancel, tx.commit())
+            .await
+            .map_err(|e| down(Operation::Commit, e))?;
+        self.progress
+            .finished_bytes
+            .fetch_add(bytes, Ordering::Relaxed);
+        self.progress.rows.fetch_add(rows_n, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// The raw text-protocol bytes of column `i`, `None` for NULL.
+fn raw(row: &MySqlRow, i: usize) -> Option<Vec<u8>> {
+    use sqlx::ValueRef;
+    let value = row.try_get_raw(i).ok()?;
+    if value.is_null() {
+        return None;
+    }
+    Some(row.try_get_unchecked::<Vec<u8>, _>(i).unwrap_or_default())
+}
+
+/// A key as hex per column, comma-separated.
+fn encode_key(key: &[Vec<u8>]) -> String {
+    key.iter()
+        .map(|v| v.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn decode_key(text: &str) -> Vec<Vec<u8>> {
+    text.split(',')
+        .map(|h| {
+            (0..h.len() / 2)
+                .filter_map(|i| {
+                    h.get(2 * i..2 * i + 2)
+                        .and_then(|p| u8::from_str_radix(p, 16).ok())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn copy_process_error(err: &CopyError) -> pb::ProcessError {
+    match err {
+        CopyError::Statement { scope, source, op } => {
+            let scope = if *scope == "upstream" {
+                ErrScope::Upstream
+            } else {
+                ErrScope::Downstream
+            };
+            source.process_error(scope, Operation::Execute(op))
+        }
+        CopyError::Mismatch { .. } => unit_core::new_process_error(&unit_core::Error::generate(
+            &ErrorCode::COPY_VERIFY_MISMATCH,
+            &[err],
+        )),
+        CopyError::DifferentTable { table } => unit_core::new_process_error(
+            &unit_core::Error::generate(&ErrorCode::COPY_TABLE_CONFLICT, &[table]),
+        ),
+        CopyError::Schema(SchemaError::NoKey(table)) => unit_core::new_process_error(
+            &unit_core::Error::generate(&ErrorCode::COPY_NO_KEY, &[table]),
+        ),
+        CopyError::Schema(SchemaError::Sqlx(e)) => crate::process_error(
+            e,
+            ErrScope::Upstream,
+            Operation::Query("information_schema"),
+        ),
+    }
+}
+
+#[async_trait]
+impl Unit for CopyUnit {
+    type Config = CopyConfig;
+
+    async fn init(&mut self, cancel: CancellationToken) -> Result<(), BoxError> {
+        if let Err(e) = self.prepare(&cancel).await {
+            // Roll back what was opened.
+            self.close().await;
+            return Err(Box::new(unit_core::ProcessFailure(copy_process_error(&e))));
+        }
+        Ok(())
+    }
+
+    async fn process(&mut self, cancel: CancellationToken) -> pb::ProcessResult {
+        let mut errors = self.copy_all(&cancel).await;
+        if errors.is_empty() && !cancel.is_cancelled() {
+            errors = self.verify(&cancel).await;
+        }
+        let canceled = cancel.is_cancelled();
+        pb::ProcessResult {
+            is_canceled: canceled,
+            errors: errors.iter().map(copy_process_error).collect(),
+            detail: Vec::new(),
+        }
+    }
+
+    async fn close(&mut self) {
+        for pool in [self.source.take(), self.target.take()]
+            .into_iter()
+            .flatten()
+        {
+            pool.close().await;
+        }
+    }
+
+    async fn kill(&mut self) {
+        // Dropping the pools closes their connections without waiting.
+        self.source = None;
+        self.target = None;
+    }
+
+    fn pause(&mut self) {}
+
+    async fn resume(&mut self, cancel: CancellationToken) -> pb::ProcessResult {
+        self.process(cancel).await
+    }
+
+    async fn update(
+        &mut self,
+        _cancel: CancellationToken,
+        config: &CopyConfig,
+    ) -> Result<(), BoxError> {
+        self.config.chunk_rows = config.chunk_rows;
+        self.config.concurrency = config.concurrency;
+        Ok(())
+    }
+
+    fn status_handle(&self) -> StatusHandle {
+        let progress = self.progress.clone();
+        Arc::new(move |_: Option<&SourceStatus>| UnitStatus::Load(progress.status()))
+    }
+
+    fn unit_type(&self) -> pb::UnitType {
+        pb::UnitType::Load
+    }
+
+    async fn is_fresh_task(&mut self, cancel: CancellationToken) -> Result<bool, BoxError> {
+        let Some(target) = &self.target else {
+            return Ok(true);
+        };
+        let sql = format!(
+            "SELECT COUNT(*) FROM {} WHERE task = ?",
+            self.checkpoint_table()
+        );
+        let count: i64 = cancellable(
+            &cancel,
+            sqlx::query_scalar(&sql)
+                .bind(&self.config.task)
+                .fetch_one(target),
+        )
+        .await
+        .map_err(|e| {
+            Box::new(stmt_err(ErrScope::Downstream, Operation::Query(&sql), e)) as BoxError
+        })?;
+        Ok(count == 0)
+    }
+}

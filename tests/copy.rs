@@ -1,0 +1,247 @@
+//! The copy unit between two real MariaDB servers: every column type round-trips, a
+//! killed copy resumes exactly after its last checkpoint, conflicts are never retried.
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
+use std::time::Duration;
+
+use sqlx::mysql::MySqlConnection;
+use sqlx::{Connection, Executor};
+use tokio_util::sync::CancellationToken;
+use unit_core::{BoxUnit, Subtask, SubtaskConfig, Unit, is_resumable_error};
+use unit_integration_tests::MariaDb;
+use unit_mysql::schema::Filter;
+use unit_mysql::{CopyConfig, CopyUnit, MySqlUrl, table_checksum};
+use unit_proto::pb::Stage;
+
+const ALL_TYPES: &str = "CREATE TABLE everything (
+    id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
+    i8 TINYINT, u64 BIGINT UNSIGNED, i64 BIGINT, dc DECIMAL(30,10), f FLOAT, d DOUBLE,
+    dt DATE, dtm DATETIME(6), ts TIMESTAMP(3) NULL, tm TIME(2), y YEAR,
+    c CHAR(10), vc VARCHAR(100), tx TEXT, bn BINARY(4), vb VARBINARY(20), bl BLOB,
+    bt BIT(10), en ENUM('a','b','c'), st SET('x','y','z'), js JSON, lat VARCHAR(20) CHARACTER SET latin1
+) DEFAULT CHARSET=utf8mb4";
+
+const ROWS: &str = "INSERT INTO everything VALUES
+ (1, -128, 18446744073709551615, -9223372036854775808, 12345678901234567890.0123456789, 3.14159, 2.718281828459045,
+  '2024-02-29', '2024-02-29 23:59:59.123456', '2038-01-19 03:14:07.999', '-838:59:59.99', 2155,
+  'abc', 'héllo 😀 wörld', REPEAT('x', 3000), X'00FF00FF', X'DEADBEEF', X'000102',
+  b'1010101010', 'b', 'x,z', '{\"k\": [1, 2.5, null]}', 'café'),
+ (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+ (3, 0, 0, 0, 0, 1e-38, 1.7976931348623157e308, '1000-01-01', '1000-01-01 00:00:00', '1970-01-01 00:00:01', '00:00:00', 1901,
+  '', '', '', X'00000000', X'', X'', b'0', 'a', '', '[]', '')";
+
+async fn exec(url: &str, sql: &str) {
+    let url: MySqlUrl = url.parse().unwrap();
+    let mut conn = MySqlConnection::connect_with(&url.connect_options())
+        .await
+        .unwrap();
+    conn.execute(sql).await.unwrap();
+}
+
+struct Pair {
+    source: &'static MariaDb,
+    target: MariaDb,
+    db: String,
+}
+
+impl Pair {
+    async fn new(db: &str) -> Pair {
+        let source = MariaDb::shared();
+        exec(
+            &source.url("mysql"),
+            &format!("DROP DATABASE IF EXISTS {db}"),
+        )
+        .await;
+        exec(&source.url("mysql"), &format!("CREATE DATABASE {db}")).await;
+        Pair {
+            source,
+            target: MariaDb::start(),
+            db: db.to_owned(),
+        }
+    }
+
+    fn config(&self, chunk_rows: usize) -> CopyConfig {
+        let filter = Filter {
+            databases: vec![self.db.clone()],
+            ..Filter::default()
+        };
+        let mut c = CopyConfig::new(
+            format!("copy-{}", self.db),
+            self.source.url(&self.db).parse().unwrap(),
+            self.target.url("mysql").parse().unwrap(),
+            filter,
+        );
+        c.chunk_rows = chunk_rows;
+        c
+    }
+
+    async fn assert_equal(&self, unit: &CopyUnit) {
+        let source = sqlx::MySqlPool::connect_with(self.config(1).source.connect_options())
+            .await
+            .unwrap();
+        let target = sqlx::MySqlPool::connect_with(self.config(1).target.connect_options())
+            .await
+            .unwrap();
+        for t in unit.tables() {
+            let a = table_checksum(&source, t).await.unwrap();
+            let b = table_checksum(&target, t).await.unwrap();
+            assert_eq!(a, b, "{}", t.display_name());
+        }
+    }
+}
+
+async fn run_to_end(config: CopyConfig) -> (Stage, unit_core::SubtaskHandle<CopyConfig>) {
+    let units: Vec<BoxUnit<CopyConfig>> = vec![Box::new(CopyUnit::new(config))];
+    let h = Subtask::spawn(SubtaskConfig::new("copy"), units);
+    let stage = h
+        .wait_for(|s| matches!(s, Stage::Paused | Stage::Finished))
+        .await;
+    (stage, h)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_column_type_round_trips_exactly() {
+    let pair = Pair::new("copy_types").await;
+    let src = pair.source.url(&pair.db);
+    exec(&src, ALL_TYPES).await;
+    exec(&src, ROWS).await;
+    let (stage, h) = run_to_end(pair.config(2)).await;
+    assert_eq!(stage, Stage::Finished, "{:?}", h.status().result);
+    let mut unit = CopyUnit::new(pair.config(2));
+    unit.init(CancellationToken::new()).await.unwrap();
+    assert!(!unit.is_fresh_task(CancellationToken::new()).await.unwrap());
+    pair.assert_equal(&unit).await;
+    // Value by value, in the server's own text form.
+    let dump = |url: String| async move {
+        let url: MySqlUrl = url.parse().unwrap();
+        let mut c = MySqlConnection::connect_with(&url.connect_options())
+            .await
+            .unwrap();
+        c.execute("SET time_zone = '+00:00'").await.unwrap();
+        let rows = sqlx::raw_sql("SELECT * FROM copy_types.everything ORDER BY id")
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| {
+                use sqlx::Row;
+                (0..r.len())
+                    .map(|i| r.try_get_unchecked::<Option<Vec<u8>>, _>(i).unwrap())
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        dump(pair.source.url("mysql")).await,
+        dump(pair.target.url("mysql")).await
+    );
+    h.stop().await.unwrap();
+    unit.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_copy_resumes_after_its_last_checkpoint_without_duplicates() {
+    let pair = Pair::new("copy_resume").await;
+    let src = pair.source.url(&pair.db);
+    exec(&src, "CREATE TABLE a (id INT PRIMARY KEY, v VARCHAR(50))").await;
+    exec(
+        &src,
+        "CREATE TABLE b (k1 VARCHAR(20) NOT NULL, k2 INT NOT NULL, v DOUBLE, UNIQUE KEY (k1, k2))",
+    )
+    .await;
+    exec(
+        &src,
+        "INSERT INTO a SELECT seq, CONCAT('row ', seq) FROM seq_1_to_20000",
+    )
+    .await;
+    exec(&src, "INSERT INTO b SELECT CONCAT(CHAR(65 + seq % 26), CHAR(97 + seq % 7)), seq, seq / 7 FROM seq_1_to_5000").await;
+
+    let units: Vec<BoxUnit<CopyConfig>> = vec![Box::new(CopyUnit::new(pair.config(100)))];
+    let h = Subtask::spawn(SubtaskConfig::new("copy"), units);
+    h.wait_for(|s| s == Stage::Running).await;
+    // Let some chunks commit, then kill the copy mid-flight.
+    loop {
+        let status = h.status();
+        if let Some(unit_proto::pb::sub_task_status::Status::Load(l)) = status.status {
+            if l.finished_bytes > 50_000 {
+                break;
+            }
+        }
+        assert_ne!(
+            h.stage(),
+            Stage::Finished,
+            "the copy finished before it could be killed"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    h.kill().await.unwrap();
+
+    // A new run of the same task continues from the checkpoints.
+    let (stage, h) = run_to_end(pair.config(100)).await;
+    assert_eq!(stage, Stage::Finished, "{:?}", h.status().result);
+    let mut unit = CopyUnit::new(pair.config(100));
+    unit.init(CancellationToken::new()).await.unwrap();
+    pair.assert_equal(&unit).await;
+    h.stop().await.unwrap();
+    unit.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflicting_row_in_the_target_stops_the_copy_and_is_never_retried() {
+    let pair = Pair::new("copy_conflict").await;
+    let src = pair.source.url(&pair.db);
+    exec(&src, "CREATE TABLE t (id INT PRIMARY KEY, v INT)").await;
+    exec(&src, "INSERT INTO t VALUES (1, 1), (2, 2), (3, 3)").await;
+    let tgt = pair.target.url("mysql");
+    exec(&tgt, "CREATE DATABASE copy_conflict").await;
+    let create = "CREATE TABLE copy_conflict.t (id INT PRIMARY KEY, v INT)";
+    exec(&tgt, create).await;
+    exec(&tgt, "INSERT INTO copy_conflict.t VALUES (2, 99)").await;
+    let (stage, h) = run_to_end(pair.config(10)).await;
+    assert_eq!(stage, Stage::Paused);
+    let result = h.status().result.unwrap();
+    let e = &result.errors[0];
+    assert_eq!((e.err_code, e.err_scope.as_str()), (10006, "downstream"));
+    assert!(
+        e.raw_cause
+            .starts_with("Error 1062 (23000): Duplicate entry '2'"),
+        "{e:?}"
+    );
+    assert!(!is_resumable_error(e));
+    h.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_without_a_key_or_with_another_definition_are_refused() {
+    let pair = Pair::new("copy_refuse").await;
+    let src = pair.source.url(&pair.db);
+    exec(&src, "CREATE TABLE nokey (v INT)").await;
+    let (stage, h) = run_to_end(pair.config(10)).await;
+    assert_eq!(stage, Stage::Paused);
+    let e = &h.status().result.unwrap().errors[0];
+    assert!(
+        e.message
+            .contains("table copy_refuse.nokey has no primary key"),
+        "{e:?}"
+    );
+    h.stop().await.unwrap();
+
+    exec(&src, "DROP TABLE nokey").await;
+    exec(&src, "CREATE TABLE t (id INT PRIMARY KEY)").await;
+    exec(&pair.target.url("mysql"), "CREATE DATABASE copy_refuse").await;
+    exec(
+        &pair.target.url("mysql"),
+        "CREATE TABLE copy_refuse.t (id BIGINT PRIMARY KEY)",
+    )
+    .await;
+    let (stage, h) = run_to_end(pair.config(10)).await;
+    assert_eq!(stage, Stage::Paused);
+    let e = &h.status().result.unwrap().errors[0];
+    assert!(
+        e.message
+            .contains("target table copy_refuse.t exists with a different definition"),
+        "{e:?}"
+    );
+    h.stop().await.unwrap();
+}
