@@ -245,3 +245,73 @@ async fn tables_without_a_key_or_with_another_definition_are_refused() {
     );
     h.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_check_unit_reports_each_item_and_refuses_what_cannot_be_copied() {
+    use unit_mysql::{CheckUnit, ItemState};
+    let pair = Pair::new("check_items").await;
+    let src = pair.source.url(&pair.db);
+    exec(
+        &src,
+        "CREATE TABLE good (id INT PRIMARY KEY, s VARCHAR(5) COLLATE utf8mb4_unicode_ci)",
+    )
+    .await;
+    let items = CheckUnit::new(pair.config(10)).run_checks().await;
+    assert!(
+        items.iter().all(|i| i.state != ItemState::Failure),
+        "{items:#?}"
+    );
+    assert!(
+        items
+            .iter()
+            .any(|i| i.name == "target privileges" && i.state == ItemState::Success)
+    );
+
+    exec(&src, "CREATE TABLE bad (v INT)").await;
+    let items = CheckUnit::new(pair.config(10)).run_checks().await;
+    let failed: Vec<_> = items
+        .iter()
+        .filter(|i| i.state == ItemState::Failure)
+        .collect();
+    assert_eq!(failed.len(), 1, "{items:#?}");
+    assert_eq!(failed[0].name, "table keys");
+    assert!(
+        failed[0]
+            .message
+            .starts_with("check_items.bad has no primary key"),
+        "{:?}",
+        failed[0]
+    );
+
+    // A user without privileges on the source fails the check, unresumably.
+    exec(
+        &pair.source.url("mysql"),
+        "CREATE USER IF NOT EXISTS 'reader'@'%'",
+    )
+    .await;
+    let mut cfg = pair.config(10);
+    cfg.source = pair
+        .source
+        .url_as("reader", "", &pair.db)
+        .replace("reader:@", "reader@")
+        .parse()
+        .unwrap();
+    let units: Vec<BoxUnit<CopyConfig>> = vec![Box::new(CheckUnit::new(cfg))];
+    let h = Subtask::spawn(SubtaskConfig::new("check"), units);
+    assert_eq!(
+        h.wait_for(|s| matches!(s, Stage::Paused | Stage::Finished))
+            .await,
+        Stage::Paused
+    );
+    let status = h.status();
+    let e = &status.result.as_ref().unwrap().errors[0];
+    assert_eq!(e.err_code, 60003);
+    assert!(!is_resumable_error(e));
+    let Some(unit_proto::pb::sub_task_status::Status::Check(check)) = status.status else {
+        panic!("check status")
+    };
+    assert!(!check.passed && check.failed >= 1, "{check:?}");
+    let detail = String::from_utf8(check.detail).unwrap();
+    assert!(detail.contains("source"), "{detail}");
+    h.stop().await.unwrap();
+}

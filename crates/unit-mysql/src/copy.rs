@@ -326,6 +326,9 @@ impl CopyUnit {
             return Vec::new();
         };
         let _ = self.progress.epoch.get_or_init(Instant::now);
+        // A failing table stops the others through a child token, so that the result
+        // does not look cancelled from outside (which would keep auto-resume away).
+        let cancel = &cancel.child_token();
         let mut pending = self
             .tables
             .iter()

@@ -85,6 +85,7 @@
 //! number (I/O, TLS, protocol, pool) is resumable.
 
 mod cancel;
+mod check;
 mod classify;
 pub mod codes;
 mod copy;
@@ -94,6 +95,7 @@ mod redact;
 pub mod schema;
 
 pub use cancel::{StatementError, cancellable};
+pub use check::{CheckItem, CheckUnit, ItemState};
 pub use classify::{
     Operation, RetrySafety, explain_db_error, go_driver_text, is_resumable_db_error, retry_safety,
     server_error,

@@ -170,6 +170,21 @@ fn text(row: &sqlx::mysql::MySqlRow, i: usize) -> Result<String, sqlx::Error> {
 /// # Errors
 /// [`SchemaError::NoKey`] for a selected table without a usable key; database errors.
 pub async fn discover(pool: &MySqlPool, filter: &Filter) -> Result<Vec<Table>, SchemaError> {
+    let mut tables = Vec::new();
+    for (database, name, estimated_bytes) in list_tables(pool, filter).await? {
+        tables.push(describe(pool, database, name, estimated_bytes).await?);
+    }
+    Ok(tables)
+}
+
+/// The `(database, table, estimated bytes)` of every base table `filter` selects.
+///
+/// # Errors
+/// Database errors.
+pub async fn list_tables(
+    pool: &MySqlPool,
+    filter: &Filter,
+) -> Result<Vec<(String, String, u64)>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT TABLE_SCHEMA, TABLE_NAME, CAST(COALESCE(DATA_LENGTH, 0) AS UNSIGNED) FROM information_schema.TABLES \
          WHERE TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_SCHEMA, TABLE_NAME",
@@ -179,16 +194,18 @@ pub async fn discover(pool: &MySqlPool, filter: &Filter) -> Result<Vec<Table>, S
     let mut tables = Vec::new();
     for row in rows {
         let (database, name) = (text(&row, 0)?, text(&row, 1)?);
-        if !filter.selects(&database, &name) {
-            continue;
+        if filter.selects(&database, &name) {
+            tables.push((database, name, row.try_get(2)?));
         }
-        let estimated_bytes: u64 = row.try_get(2)?;
-        tables.push(describe(pool, database, name, estimated_bytes).await?);
     }
     Ok(tables)
 }
 
-async fn describe(
+/// Reads one table's columns, key and definition.
+///
+/// # Errors
+/// [`SchemaError::NoKey`] when the table has no usable key; database errors.
+pub async fn describe(
     pool: &MySqlPool,
     database: String,
     name: String,

@@ -1,0 +1,326 @@
+//! The check unit: verifies source and target before anything is copied.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use sqlx::mysql::{MySqlConnection, MySqlPool};
+use sqlx::{Connection, Executor};
+use tokio_util::sync::CancellationToken;
+use unit_core::{BoxError, ErrorCode, SourceStatus, StatusHandle, Unit, UnitStatus};
+use unit_proto::pb;
+
+use crate::copy::CopyConfig;
+use crate::schema::{SchemaError, describe, ident, list_tables};
+
+/// The outcome of one check item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemState {
+    /// The check passed.
+    Success,
+    /// The copy cannot work; it must be fixed first.
+    Failure,
+    /// Worth knowing; the copy can go on.
+    Warning,
+}
+
+/// One check item: what was checked and what was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckItem {
+    /// What was checked, e.g. `source privileges`.
+    pub name: String,
+    /// The outcome.
+    pub state: ItemState,
+    /// What was found.
+    pub message: String,
+}
+
+/// Checks, before a copy: connectivity and server versions of both sides, the
+/// privileges the copy needs (SELECT on every source table; CREATE and INSERT on the
+/// target), that every table has a primary key or a unique key on NOT NULL columns,
+/// and that the target supports every collation used. Reports a `pb::CheckStatus`;
+/// any failure is an unresumable error (code 60003) listing what to fix.
+pub struct CheckUnit {
+    config: CopyConfig,
+    status: Arc<Mutex<pb::CheckStatus>>,
+}
+
+impl std::fmt::Debug for CheckUnit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckUnit")
+            .field("source", &self.config.source)
+            .field("target", &self.config.target)
+            .finish()
+    }
+}
+
+impl CheckUnit {
+    /// A check of what `config` would copy.
+    pub fn new(config: CopyConfig) -> Self {
+        Self {
+            config,
+            status: Arc::default(),
+        }
+    }
+
+    /// Runs every check and returns the items.
+    pub async fn run_checks(&self) -> Vec<CheckItem> {
+        let mut items = Vec::new();
+        let mut item = |name: &str, state, message: String| {
+            items.push(CheckItem {
+                name: name.to_owned(),
+                state,
+                message,
+            })
+        };
+        let source = match MySqlPool::connect_with(self.config.source.connect_options()).await {
+            Ok(pool) => pool,
+            Err(e) => {
+                item(
+                    "source connection",
+                    ItemState::Failure,
+                    crate::go_driver_text(&e, crate::Operation::Connect),
+                );
+                return items;
+            }
+        };
+        let mut target =
+            match MySqlConnection::connect_with(&self.config.target.connect_options()).await {
+                Ok(conn) => conn,
+                Err(e) => {
+                    item(
+                        "target connection",
+                        ItemState::Failure,
+                        crate::go_driver_text(&e, crate::Operation::Connect),
+                    );
+                    return items;
+                }
+            };
+        let version = |v: Result<String, sqlx::Error>| v.unwrap_or_else(|e| e.to_string());
+        let sv = version(
+            sqlx::query_scalar("SELECT VERSION()")
+                .fetch_one(&source)
+                .await,
+        );
+        let tv = version(
+            sqlx::query_scalar("SELECT VERSION()")
+                .fetch_one(&mut target)
+                .await,
+        );
+        item(
+            "source connection",
+            ItemState::Success,
+            format!("server {sv}"),
+        );
+        let major = |v: &str| {
+            v.split('.')
+                .take(2)
+                .filter_map(|p| p.parse::<u32>().ok())
+                .collect::<Vec<_>>()
+        };
+        let older = major(&tv) < major(&sv);
+        item(
+            "target connection",
+            if older {
+                ItemState::Warning
+            } else {
+                ItemState::Success
+            },
+            if older {
+                format!("server {tv} is older than the source's {sv}")
+            } else {
+                format!("server {tv}")
+            },
+        );
+
+        let tables = match list_tables(&source, &self.config.filter).await {
+            Ok(t) => t,
+            Err(e) => {
+                item(
+                    "source tables",
+                    ItemState::Failure,
+                    crate::go_driver_text(&e, crate::Operation::Query("")),
+                );
+                return items;
+            }
+        };
+        if tables.is_empty() {
+            item(
+                "source tables",
+                ItemState::Warning,
+                "no table matches the selection".into(),
+            );
+        }
+        let mut collations = std::collections::BTreeSet::new();
+        for (db, name, bytes) in tables {
+            let qualified = format!("{}.{}", ident(&db), ident(&name));
+            if let Err(e) = source
+                .execute(format!("SELECT * FROM {qualified} LIMIT 0").as_str())
+                .await
+            {
+                item(
+                    "source privileges",
+                    ItemState::Failure,
+                    crate::go_driver_text(&e, crate::Operation::Query("")),
+                );
+                continue;
+            }
+            match describe(&source, db.clone(), name.clone(), bytes).await {
+                Ok(t) => collations.extend(t.columns.iter().filter_map(|c| c.collation.clone())),
+                Err(SchemaError::NoKey(t)) => item(
+                    "table keys",
+                    ItemState::Failure,
+                    format!("{t} has no primary key and no unique key on NOT NULL columns"),
+                ),
+                Err(e) => item("table keys", ItemState::Failure, e.to_string()),
+            }
+        }
+        for collation in collations {
+            let known: Result<i64, _> = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM information_schema.COLLATIONS WHERE COLLATION_NAME = ?",
+            )
+            .bind(&collation)
+            .fetch_one(&mut target)
+            .await;
+            if known.unwrap_or(0) == 0 {
+                item(
+                    "target collations",
+                    ItemState::Failure,
+                    format!("the target does not support collation {collation}"),
+                );
+            }
+        }
+        // Privileges on the target, tried for real: create the checkpoint table and
+        // insert into it inside a transaction that is rolled back.
+        let cp = ident(&self.config.checkpoint_database);
+        let probe = async {
+            target
+                .execute(format!("CREATE DATABASE IF NOT EXISTS {cp}").as_str())
+                .await?;
+            target
+                .execute(
+                    format!(
+                        "CREATE TABLE IF NOT EXISTS {cp}.`privilege_probe` (id INT PRIMARY KEY)"
+                    )
+                    .as_str(),
+                )
+                .await?;
+            let mut tx = target.begin().await?;
+            tx.execute(format!("INSERT INTO {cp}.`privilege_probe` VALUES (1)").as_str())
+                .await?;
+            tx.rollback().await
+        };
+        match probe.await {
+            Ok(()) => item(
+                "target privileges",
+                ItemState::Success,
+                "CREATE and INSERT allowed".into(),
+            ),
+            Err(e) => item(
+                "target privileges",
+                ItemState::Failure,
+                crate::go_driver_text(&e, crate::Operation::Execute("")),
+            ),
+        }
+        source.close().await;
+        items
+    }
+}
+
+fn check_status(items: &[CheckItem]) -> pb::CheckStatus {
+    let count =
+        |s| i32::try_from(items.iter().filter(|i| i.state == s).count()).unwrap_or(i32::MAX);
+    let detail: Vec<String> = items
+        .iter()
+        .map(|i| {
+            let state = match i.state {
+                ItemState::Success => "success",
+                ItemState::Failure => "fail",
+                ItemState::Warning => "warn",
+            };
+            format!(
+                "{{\"name\":{:?},\"state\":\"{state}\",\"message\":{:?}}}",
+                i.name, i.message
+            )
+        })
+        .collect();
+    pb::CheckStatus {
+        passed: count(ItemState::Failure) == 0,
+        total: i32::try_from(items.len()).unwrap_or(i32::MAX),
+        successful: count(ItemState::Success),
+        failed: count(ItemState::Failure),
+        warning: count(ItemState::Warning),
+        detail: format!("{{\"results\":[{}]}}", detail.join(",")).into_bytes(),
+    }
+}
+
+#[async_trait]
+impl Unit for CheckUnit {
+    type Config = CopyConfig;
+
+    async fn init(&mut self, _cancel: CancellationToken) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    async fn process(&mut self, cancel: CancellationToken) -> pb::ProcessResult {
+        let items = tokio::select! {
+            items = self.run_checks() => items,
+            () = cancel.cancelled() => {
+                return pb::ProcessResult { is_canceled: true, ..Default::default() };
+            }
+        };
+        let status = check_status(&items);
+        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = status.clone();
+        let failures: Vec<String> = items
+            .iter()
+            .filter(|i| i.state == ItemState::Failure)
+            .map(|i| format!("{}: {}", i.name, i.message))
+            .collect();
+        let errors = if failures.is_empty() {
+            Vec::new()
+        } else {
+            let err = unit_core::Error::generate(&ErrorCode::CHECK_FAILED, &[&failures.join("; ")]);
+            vec![unit_core::new_process_error(&err)]
+        };
+        pb::ProcessResult {
+            is_canceled: false,
+            errors,
+            detail: status.detail,
+        }
+    }
+
+    async fn close(&mut self) {}
+
+    async fn kill(&mut self) {}
+
+    fn pause(&mut self) {}
+
+    async fn resume(&mut self, cancel: CancellationToken) -> pb::ProcessResult {
+        self.process(cancel).await
+    }
+
+    async fn update(
+        &mut self,
+        _cancel: CancellationToken,
+        config: &CopyConfig,
+    ) -> Result<(), BoxError> {
+        self.config = config.clone();
+        Ok(())
+    }
+
+    fn status_handle(&self) -> StatusHandle {
+        let status = self.status.clone();
+        Arc::new(move |_: Option<&SourceStatus>| {
+            UnitStatus::Check(status.lock().unwrap_or_else(|e| e.into_inner()).clone())
+        })
+    }
+
+    fn unit_type(&self) -> pb::UnitType {
+        pb::UnitType::Check
+    }
+
+    async fn is_fresh_task(&mut self, _cancel: CancellationToken) -> Result<bool, BoxError> {
+        // Checking has no lasting effect: a restarted task may skip it only if a later
+        // unit has progress, which the supervisor asks that unit.
+        Ok(true)
+    }
+}
