@@ -73,6 +73,7 @@ impl Pair {
             filter,
         );
         c.chunk_rows = chunk_rows;
+        c.acquire_timeout = Duration::from_secs(1);
         c
     }
 
@@ -314,4 +315,131 @@ async fn the_check_unit_reports_each_item_and_refuses_what_cannot_be_copied() {
     let detail = String::from_utf8(check.detail).unwrap();
     assert!(detail.contains("source"), "{detail}");
     h.stop().await.unwrap();
+}
+
+/// A fast auto-resume for tests: checks every 200 ms, backs off 100 ms to 1 s.
+fn fast_auto_resume() -> unit_core::AutoResume {
+    let mut config = unit_core::AutoResumeConfig::default();
+    config.check_interval = Duration::from_millis(200);
+    config.backoff = unit_core::BackoffConfig {
+        factor: 2.0,
+        min: Duration::from_millis(100),
+        max: Duration::from_secs(1),
+        jitter: false,
+    };
+    unit_core::AutoResume::new(config).unwrap()
+}
+
+async fn seed_big(pair: &Pair) {
+    let src = pair.source.url(&pair.db);
+    exec(
+        &src,
+        "CREATE TABLE a (id INT PRIMARY KEY, v VARCHAR(200), d DOUBLE)",
+    )
+    .await;
+    exec(
+        &src,
+        "CREATE TABLE b (id BIGINT UNSIGNED PRIMARY KEY, t TEXT)",
+    )
+    .await;
+    exec(
+        &src,
+        "INSERT INTO a SELECT seq, REPEAT(CHAR(65 + seq % 26), 100), seq / 3 FROM seq_1_to_60000",
+    )
+    .await;
+    exec(
+        &src,
+        "INSERT INTO b SELECT seq, REPEAT('é', seq % 50) FROM seq_1_to_30000",
+    )
+    .await;
+}
+
+/// Runs the copy under auto-resume, calls `fault` once `trigger_bytes` are copied,
+/// and returns how many times the subtask paused before finishing.
+async fn copy_through_fault<F, Fut>(pair: &Pair, trigger_bytes: i64, fault: F) -> usize
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let units: Vec<BoxUnit<CopyConfig>> = vec![Box::new(CopyUnit::new(pair.config(500)))];
+    let h = Subtask::spawn(SubtaskConfig::new("fault"), units);
+    let checker = tokio::spawn(fast_auto_resume().run(h.clone()));
+    let mut stages = h.watch_stage();
+    let pauses = tokio::spawn(async move {
+        let mut pauses = 0;
+        while stages.changed().await.is_ok() {
+            match *stages.borrow_and_update() {
+                Stage::Paused => pauses += 1,
+                Stage::Finished | Stage::Stopped => break,
+                _ => {}
+            }
+        }
+        pauses
+    });
+    loop {
+        if let Some(unit_proto::pb::sub_task_status::Status::Load(l)) = h.status().status {
+            if l.finished_bytes > trigger_bytes {
+                break;
+            }
+        }
+        assert_ne!(h.stage(), Stage::Finished, "finished before the fault");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    fault().await;
+    let done = tokio::time::timeout(
+        Duration::from_secs(180),
+        h.wait_for(|s| s == Stage::Finished),
+    )
+    .await;
+    assert!(done.is_ok(), "did not finish: {:?}", h.status());
+    checker.abort();
+    h.stop().await.unwrap();
+    pauses.await.unwrap()
+}
+
+async fn assert_copied(pair: &Pair) {
+    let mut unit = CopyUnit::new(pair.config(500));
+    unit.init(CancellationToken::new()).await.unwrap();
+    pair.assert_equal(&unit).await;
+    unit.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_killed_with_sigkill_and_restarted_mid_copy_is_auto_resumed() {
+    let pair = Pair::new("fault_sigkill").await;
+    seed_big(&pair).await;
+    let pauses = copy_through_fault(&pair, 1_000_000, || async {
+        pair.target.kill9();
+        // Longer than the pool's acquire timeout, so the outage is seen, not absorbed.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        pair.target.restart();
+    })
+    .await;
+    assert!(pauses >= 1, "the fault paused the copy");
+    assert_copied(&pair).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_connection_of_the_copy_is_auto_resumed() {
+    let pair = Pair::new("fault_killconn").await;
+    seed_big(&pair).await;
+    let target = pair.target.url("mysql");
+    let pauses = copy_through_fault(&pair, 1_000_000, || async {
+        // Kill every connection the copy holds on the target.
+        let url: MySqlUrl = target.parse().unwrap();
+        let mut admin = MySqlConnection::connect_with(&url.connect_options()).await.unwrap();
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND USER = 'root'",
+        )
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+        assert!(!ids.is_empty());
+        for id in ids {
+            let _ = admin.execute(format!("KILL CONNECTION {id}").as_str()).await;
+        }
+    })
+    .await;
+    assert!(pauses >= 1, "the fault paused the copy");
+    assert_copied(&pair).await;
 }

@@ -440,6 +440,7 @@ impl<C: Send + Sync + 'static> Subtask<C> {
                 }
                 Command::Resume(reply) if stage == Stage::Paused => {
                     self.set_stage(Stage::Resuming);
+                    self.set_result(None);
                     if self.open.iter().any(|&o| o) {
                         resuming = true;
                         self.set_stage(Stage::Running);

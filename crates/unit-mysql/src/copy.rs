@@ -38,6 +38,8 @@ pub struct CopyConfig {
     pub checkpoint_database: String,
     /// The task's name: checkpoints are kept per task.
     pub task: String,
+    /// How long to wait for a connection before reporting a (resumable) failure.
+    pub acquire_timeout: Duration,
 }
 
 impl CopyConfig {
@@ -57,6 +59,7 @@ impl CopyConfig {
             concurrency: 4,
             checkpoint_database: "unit_checkpoint".to_owned(),
             task: task.into(),
+            acquire_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -133,6 +136,8 @@ pub enum CopyError {
     Statement {
         /// Which server.
         scope: &'static str,
+        /// What kind of operation it was.
+        kind: OpKind,
         /// What was being done, with the statement summarised.
         op: String,
         /// The failure.
@@ -170,10 +175,14 @@ pub enum CopyError {
 
 /// Opens a pool whose sessions read and write values exactly: UTC time zone, no
 /// automatic values for zero, strict mode, no foreign-key checks while copying.
-async fn open_pool(url: &MySqlUrl, size: u32) -> Result<MySqlPool, sqlx::Error> {
+async fn open_pool(
+    url: &MySqlUrl,
+    size: u32,
+    acquire_timeout: Duration,
+) -> Result<MySqlPool, sqlx::Error> {
     MySqlPoolOptions::new()
         .max_connections(size)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(acquire_timeout)
         .after_connect(|conn, _| {
             Box::pin(async move {
                 conn.execute(
@@ -188,15 +197,32 @@ async fn open_pool(url: &MySqlUrl, size: u32) -> Result<MySqlPool, sqlx::Error> 
         .await
 }
 
+/// The kind of a failed operation, kept so that its `ProcessError` gets the right code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpKind {
+    /// Opening a connection.
+    Connect,
+    /// `BEGIN`.
+    Begin,
+    /// A read.
+    Query,
+    /// A write.
+    Execute,
+    /// `COMMIT`.
+    Commit,
+}
+
 fn stmt_err(scope: ErrScope, op: Operation<'_>, source: StatementError) -> CopyError {
-    let what = match op {
-        Operation::Query(sql) | Operation::Execute(sql) => crate::summarize_statement(sql),
-        Operation::Connect => "connect".to_owned(),
-        Operation::Begin => "BEGIN".to_owned(),
-        Operation::Commit => "COMMIT".to_owned(),
+    let (kind, what) = match op {
+        Operation::Query(sql) => (OpKind::Query, crate::summarize_statement(sql)),
+        Operation::Execute(sql) => (OpKind::Execute, crate::summarize_statement(sql)),
+        Operation::Connect => (OpKind::Connect, "connect".to_owned()),
+        Operation::Begin => (OpKind::Begin, "BEGIN".to_owned()),
+        Operation::Commit => (OpKind::Commit, "COMMIT".to_owned()),
     };
     CopyError::Statement {
         scope: scope.as_str(),
+        kind,
         op: what,
         source,
     }
@@ -237,13 +263,19 @@ impl CopyUnit {
 
     async fn prepare(&mut self, cancel: &CancellationToken) -> Result<(), CopyError> {
         let size = u32::try_from(self.config.concurrency.max(1) + 1).unwrap_or(8);
-        let source = cancellable(cancel, open_pool(&self.config.source, size))
-            .await
-            .map_err(|e| stmt_err(ErrScope::Upstream, Operation::Connect, e))?;
+        let source = cancellable(
+            cancel,
+            open_pool(&self.config.source, size, self.config.acquire_timeout),
+        )
+        .await
+        .map_err(|e| stmt_err(ErrScope::Upstream, Operation::Connect, e))?;
         self.source = Some(source.clone());
-        let target = cancellable(cancel, open_pool(&self.config.target, size))
-            .await
-            .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Connect, e))?;
+        let target = cancellable(
+            cancel,
+            open_pool(&self.config.target, size, self.config.acquire_timeout),
+        )
+        .await
+        .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Connect, e))?;
         self.target = Some(target.clone());
         let ddl = [
             format!(
@@ -622,13 +654,25 @@ fn decode_key(text: &str) -> Vec<Vec<u8>> {
 
 fn copy_process_error(err: &CopyError) -> pb::ProcessError {
     match err {
-        CopyError::Statement { scope, source, op } => {
+        CopyError::Statement {
+            scope,
+            kind,
+            source,
+            op,
+        } => {
             let scope = if *scope == "upstream" {
                 ErrScope::Upstream
             } else {
                 ErrScope::Downstream
             };
-            source.process_error(scope, Operation::Execute(op))
+            let op = match kind {
+                OpKind::Connect => Operation::Connect,
+                OpKind::Begin => Operation::Begin,
+                OpKind::Query => Operation::Query(op),
+                OpKind::Execute => Operation::Execute(op),
+                OpKind::Commit => Operation::Commit,
+            };
+            source.process_error(scope, op)
         }
         CopyError::Mismatch { .. } => unit_core::new_process_error(&unit_core::Error::generate(
             &ErrorCode::COPY_VERIFY_MISMATCH,
