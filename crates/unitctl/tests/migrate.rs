@@ -1,0 +1,135 @@
+//! `unitctl migrate` end to end between two real MariaDB servers.
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
+use std::process::Command;
+
+use unit_integration_tests::MariaDb;
+
+fn sql(server: &MariaDb, statements: &str) {
+    let port = server
+        .url("")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+    let out = Command::new("mariadb")
+        .args([
+            "-h127.0.0.1",
+            &format!("-P{port}"),
+            "-uroot",
+            "-e",
+            statements,
+        ])
+        .output()
+        .expect("the mariadb client");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn migrate(source: &MariaDb, target: &MariaDb, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_unitctl"))
+        .args([
+            "migrate",
+            "--source",
+            &source.url(""),
+            "--target",
+            &target.url(""),
+            "--databases",
+            "cli_src",
+        ])
+        .args([
+            "--task",
+            "cli",
+            "--json",
+            "--check-interval",
+            "0.2",
+            "--interval",
+            "0.2",
+        ])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn migrates_verifies_and_a_second_run_has_nothing_left_to_do() {
+    let source = MariaDb::start();
+    let target = MariaDb::start();
+    sql(
+        &source,
+        "CREATE DATABASE cli_src; USE cli_src; \
+        CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(40)); \
+        INSERT INTO t SELECT seq, CONCAT('v', seq) FROM seq_1_to_3000;",
+    );
+    let out = migrate(&source, &target, &["--chunk-rows", "500"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "finished");
+    assert_eq!(last["rows"], 3000);
+    assert_eq!(
+        last["verification"],
+        "all 1 tables verified: row counts and checksums equal"
+    );
+    assert!(
+        stdout.lines().any(|l| l.contains("\"event\":\"status\"")),
+        "{stdout}"
+    );
+    // Running it again resumes from the checkpoints: nothing is copied twice.
+    let out = migrate(&source, &target, &[]);
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn an_unresumable_failure_exits_1_with_the_verdict() {
+    let source = MariaDb::start();
+    let target = MariaDb::start();
+    sql(
+        &source,
+        "CREATE DATABASE cli_src; CREATE TABLE cli_src.t (id INT PRIMARY KEY); INSERT INTO cli_src.t VALUES (1), (2);",
+    );
+    sql(
+        &target,
+        "CREATE DATABASE cli_src; CREATE TABLE cli_src.t (id INT PRIMARY KEY); INSERT INTO cli_src.t VALUES (2);",
+    );
+    let out = migrate(&source, &target, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "failed");
+    let verdict = last["errors"][0]["verdict"].as_str().unwrap();
+    assert_eq!(
+        verdict,
+        r#"not resumable: RawCause contains "Error 1062" (unsupported DML)"#
+    );
+}
+
+#[test]
+fn bad_arguments_exit_2_without_showing_passwords() {
+    let out = Command::new(env!("CARGO_BIN_EXE_unitctl"))
+        .args([
+            "migrate",
+            "--source",
+            "mysql://u:hunter2@h:notaport",
+            "--target",
+            "mysql://x@y",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.starts_with("unitctl: --source: invalid MySQL URL mysql://u:***@h:notaport"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"));
+}
