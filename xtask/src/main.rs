@@ -2,8 +2,11 @@
 //!
 //! - `cargo xtask codegen`: regenerate `crates/unit-proto/src/generated/` from `proto/`.
 //! - `cargo xtask codegen --check`: fail when the committed code is stale.
+//! - `cargo xtask demo`: migrate a seeded database between two private MariaDB servers
+//!   while injecting faults, and show that the copy resumed and verified.
 
 mod codegen;
+mod demo;
 
 use std::process::ExitCode;
 
@@ -13,8 +16,10 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["codegen"] => codegen::run(codegen::Mode::Write),
         ["codegen", "--check"] => codegen::run(codegen::Mode::Check),
+        ["demo"] => demo::run(demo::Size::Full),
+        ["demo", "--small"] => demo::run(demo::Size::Small),
         _ => {
-            eprintln!("usage: cargo xtask codegen [--check]");
+            eprintln!("usage: cargo xtask codegen [--check] | demo [--small]");
             return ExitCode::from(2);
         }
     };

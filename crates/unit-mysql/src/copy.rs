@@ -417,7 +417,7 @@ pub async fn table_checksum(pool: &MySqlPool, table: &Table) -> Result<(i64, Str
     let parts: Vec<String> = table
         .columns
         .iter()
-        .map(|c| format!("ISNULL({0}), CAST({0} AS BINARY)", ident(&c.name)))
+        .map(|c| format!("ISNULL({0}), CAST({0} AS BINARY)", c.select_expr()))
         .collect();
     let sql = format!(
         "SELECT COUNT(*), CAST(COALESCE(SUM(CRC32(CONCAT_WS('|', {}))), 0) AS CHAR) FROM {}",
@@ -510,7 +510,7 @@ impl TableCopy {
             last_key = key.map(|k| decode_key(&k));
         }
         loop {
-            let mut select = format!("SELECT {} FROM {}", t.column_list(), t.qualified());
+            let mut select = format!("SELECT {} FROM {}", t.select_list(), t.qualified());
             if let Some(key) = &last_key {
                 let literals: Vec<String> = t
                     .key

@@ -16,6 +16,16 @@ pub struct Column {
 }
 
 impl Column {
+    /// How to select the column so that its text form round-trips exactly: a FLOAT is
+    /// printed with only 6 significant digits, so it is read widened to DOUBLE (whose
+    /// shortest form is exact, and which rounds back to the same FLOAT on insert).
+    pub fn select_expr(&self) -> String {
+        match self.data_type.as_str() {
+            "float" => format!("({} + 0e0)", ident(&self.name)),
+            _ => ident(&self.name),
+        }
+    }
+
     /// Whether values of the column are written as plain numbers in SQL.
     pub fn is_numeric(&self) -> bool {
         matches!(
@@ -76,6 +86,15 @@ impl Table {
             out.push_str(&ident(&c.name));
         }
         out
+    }
+
+    /// The comma-separated select list that reads every column exactly.
+    pub fn select_list(&self) -> String {
+        self.columns
+            .iter()
+            .map(Column::select_expr)
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// The comma-separated, quoted key column list.

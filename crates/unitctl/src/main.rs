@@ -79,6 +79,10 @@ enum Command {
         /// Seconds between auto-resume checks (DM: 5).
         #[arg(long, default_value_t = 5.0)]
         check_interval: f64,
+        /// Seconds to wait for a database connection before pausing (then auto-resume
+        /// tries again with back-off).
+        #[arg(long, default_value_t = 10.0)]
+        connect_timeout: f64,
     },
 }
 
@@ -98,6 +102,7 @@ fn main() -> ExitCode {
             json,
             interval,
             check_interval,
+            connect_timeout,
         } => {
             let secs = |s: f64, name: &str| {
                 if s.is_finite() && s > 0.0 {
@@ -106,12 +111,14 @@ fn main() -> ExitCode {
                     Err(format!("--{name} must be a positive number of seconds"))
                 }
             };
-            let (interval, check_interval) = match (
+            let parsed = (
                 secs(interval, "interval"),
                 secs(check_interval, "check-interval"),
-            ) {
-                (Ok(a), Ok(b)) => (a, b),
-                (Err(e), _) | (_, Err(e)) => return bad_input(&e),
+                secs(connect_timeout, "connect-timeout"),
+            );
+            let (interval, check_interval, connect_timeout) = match parsed {
+                (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+                (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return bad_input(&e),
             };
             migrate::run(migrate::Args {
                 source,
@@ -125,6 +132,7 @@ fn main() -> ExitCode {
                 json,
                 interval,
                 check_interval,
+                connect_timeout,
             })
         }
     }

@@ -29,6 +29,7 @@ pub(crate) struct Args {
     pub(crate) json: bool,
     pub(crate) interval: Duration,
     pub(crate) check_interval: Duration,
+    pub(crate) connect_timeout: Duration,
 }
 
 fn bad_input(message: &str) -> ExitCode {
@@ -67,6 +68,7 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl) -> ExitCode {
     let mut config = CopyConfig::new(args.task.clone(), source, target, filter);
     config.chunk_rows = args.chunk_rows;
     config.concurrency = args.concurrency;
+    config.acquire_timeout = args.connect_timeout;
     let units: Vec<BoxUnit<CopyConfig>> = vec![
         Box::new(CheckUnit::new(config.clone())),
         Box::new(CopyUnit::new(config.clone())),
@@ -154,11 +156,16 @@ fn unresumable(status: &pb::SubTaskStatus) -> bool {
 }
 
 async fn count_resumes<C>(handle: SubtaskHandle<C>, resumes: Arc<AtomicUsize>) {
+    // Resuming lasts an instant and may be coalesced away; a pause followed by any
+    // running stage is a resume.
     let mut stages = handle.watch_stage();
+    let mut previous = *stages.borrow_and_update();
     while stages.changed().await.is_ok() {
-        if *stages.borrow_and_update() == Stage::Resuming {
+        let stage = *stages.borrow_and_update();
+        if previous == Stage::Paused && matches!(stage, Stage::Resuming | Stage::Running) {
             resumes.fetch_add(1, Ordering::Relaxed);
         }
+        previous = stage;
     }
 }
 
