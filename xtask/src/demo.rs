@@ -24,7 +24,7 @@ pub(crate) enum Size {
     Small,
 }
 
-fn have_server() -> bool {
+pub(crate) fn have_server() -> bool {
     [
         "/usr/sbin/mariadbd",
         "/usr/bin/mariadbd",
@@ -39,7 +39,7 @@ fn have_server() -> bool {
             .is_ok_and(|s| s.success())
 }
 
-fn install_server() -> Result<()> {
+pub(crate) fn install_server() -> Result<()> {
     println!("MariaDB server not found: installing mariadb-server with apt-get (needs root) ...");
     let ok = Command::new("sh")
         .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server"])
@@ -54,7 +54,7 @@ fn install_server() -> Result<()> {
     Ok(())
 }
 
-fn port(server: &MariaDb) -> String {
+pub(crate) fn port(server: &MariaDb) -> String {
     server
         .url("")
         .rsplit(':')
@@ -64,7 +64,7 @@ fn port(server: &MariaDb) -> String {
         .to_owned()
 }
 
-fn sql(server: &MariaDb, statements: &str) -> Result<String> {
+pub(crate) fn sql(server: &MariaDb, statements: &str) -> Result<String> {
     let out = Command::new("mariadb")
         .args([
             "-h127.0.0.1",
@@ -83,7 +83,7 @@ fn sql(server: &MariaDb, statements: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-fn seed(source: &MariaDb, size: Size) -> Result<u64> {
+pub(crate) fn seed(source: &MariaDb, size: Size) -> Result<u64> {
     let n = match size {
         Size::Full => 1,
         Size::Small => 10,
@@ -136,7 +136,7 @@ fn checkpoint_rows(target: &MariaDb) -> u64 {
         .unwrap_or(0)
 }
 
-fn unitctl() -> Result<PathBuf> {
+pub(crate) fn unitctl() -> Result<PathBuf> {
     println!("building unitctl (release) ...");
     let ok = Command::new(env!("CARGO"))
         .args(["build", "--quiet", "--release", "-p", "unitctl"])

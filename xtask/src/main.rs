@@ -2,9 +2,11 @@
 //!
 //! - `cargo xtask codegen`: regenerate `crates/unit-proto/src/generated/` from `proto/`.
 //! - `cargo xtask codegen --check`: fail when the committed code is stale.
+//! - `cargo xtask bench copy`: the copy unit's rows/s against `mariadb-dump | mariadb`.
 //! - `cargo xtask demo`: migrate a seeded database between two private MariaDB servers
 //!   while injecting faults, and show that the copy resumed and verified.
 
+mod bench;
 mod codegen;
 mod demo;
 
@@ -18,8 +20,10 @@ fn main() -> ExitCode {
         ["codegen", "--check"] => codegen::run(codegen::Mode::Check),
         ["demo"] => demo::run(demo::Size::Full),
         ["demo", "--small"] => demo::run(demo::Size::Small),
+        ["bench", "copy"] => bench::copy(demo::Size::Full),
+        ["bench", "copy", "--small"] => bench::copy(demo::Size::Small),
         _ => {
-            eprintln!("usage: cargo xtask codegen [--check] | demo [--small]");
+            eprintln!("usage: cargo xtask codegen [--check] | demo [--small] | bench copy [--small]");
             return ExitCode::from(2);
         }
     };

@@ -434,10 +434,29 @@ impl CopyUnit {
         let (Some(source), Some(target)) = (&self.source, &self.target) else {
             return Vec::new();
         };
+        // Both sides at once, and up to `concurrency` tables at a time.
+        let permits = Arc::new(tokio::sync::Semaphore::new(self.config.concurrency.max(1)));
+        let mut checks = JoinSet::new();
+        for t in self.tables.iter().cloned() {
+            let (source, target, cancel, permits) = (source.clone(), target.clone(), cancel.clone(), permits.clone());
+            checks.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                let (up, down) = tokio::join!(
+                    cancellable(&cancel, table_checksum(&source, &t)),
+                    cancellable(&cancel, table_checksum(&target, &t)),
+                );
+                (t, up, down)
+            });
+        }
+        let mut results = Vec::new();
+        while let Some(joined) = checks.join_next().await {
+            if let Ok(r) = joined {
+                results.push(r);
+            }
+        }
+        results.sort_by(|a, b| a.0.display_name().cmp(&b.0.display_name()));
         let mut errors = Vec::new();
-        for t in &self.tables {
-            let up = cancellable(cancel, table_checksum(source, t)).await;
-            let down = cancellable(cancel, table_checksum(target, t)).await;
+        for (t, up, down) in results {
             match (up, down) {
                 (Ok(a), Ok(b)) if a == b => {
                     debug!(table = %t.display_name(), rows = a.0, "verified")

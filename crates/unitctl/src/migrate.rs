@@ -88,19 +88,28 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl) -> ExitCode {
 
     let mut report = Reporter::new(args.json);
     let mut ticks = tokio::time::interval(args.interval);
+    let mut stages = handle.watch_stage();
     let outcome = loop {
-        tokio::select! {
-            _ = ticks.tick() => {
-                let status = handle.status();
-                report.progress(&status);
-                match status.stage() {
-                    Stage::Finished => break Outcome::Finished,
-                    Stage::Paused if unresumable(&status) => break Outcome::Failed(Box::new(status)),
-                    Stage::Stopped => break Outcome::Failed(Box::new(status)),
-                    _ => {}
+        let report_now = tokio::select! {
+            _ = ticks.tick() => true,
+            // Stage changes are judged at once, not at the next report.
+            changed = stages.changed() => {
+                if changed.is_err() {
+                    break Outcome::Failed(Box::new(handle.status()));
                 }
+                false
             }
             _ = tokio::signal::ctrl_c() => break Outcome::Interrupted,
+        };
+        let status = handle.status();
+        if report_now {
+            report.progress(&status);
+        }
+        match status.stage() {
+            Stage::Finished => break Outcome::Finished,
+            Stage::Paused if unresumable(&status) => break Outcome::Failed(Box::new(status)),
+            Stage::Stopped => break Outcome::Failed(Box::new(status)),
+            _ => {}
         }
     };
     auto_resume.abort();

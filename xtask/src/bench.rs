@@ -1,0 +1,56 @@
+//! `cargo xtask bench copy`: the copy unit's throughput against `mariadb-dump | mariadb`
+//! of the same tables between the same two servers, measured in the same run.
+
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use unit_integration_tests::MariaDb;
+
+use crate::demo::{Size, have_server, install_server, port, seed, sql, unitctl};
+
+pub(crate) fn copy(size: Size) -> Result<()> {
+    if !have_server() {
+        install_server()?;
+    }
+    let unitctl = unitctl()?;
+    let source = MariaDb::start();
+    let target = MariaDb::start();
+    let rows = seed(&source, size)?;
+    println!("seeded {rows} rows in 4 tables");
+
+    // Baseline: mariadb-dump piped into the mariadb client.
+    sql(&target, "CREATE DATABASE shop CHARACTER SET utf8mb4")?;
+    let started = Instant::now();
+    let dump_cmd = format!(
+        "mariadb-dump -h127.0.0.1 -P{} -uroot --single-transaction --default-character-set=utf8mb4 shop \
+         | mariadb -h127.0.0.1 -P{} -uroot --default-character-set=utf8mb4 shop",
+        port(&source),
+        port(&target)
+    );
+    let ok = Command::new("sh").args(["-c", &dump_cmd]).stdout(Stdio::null()).status().context("mariadb-dump")?.success();
+    if !ok {
+        bail!("mariadb-dump | mariadb failed");
+    }
+    let baseline = started.elapsed().as_secs_f64();
+    sql(&target, "DROP DATABASE shop")?;
+
+    // The copy unit through unitctl migrate (check, copy, verification included).
+    let (chunk, concurrency) = ("5000", "4");
+    let started = Instant::now();
+    let out = Command::new(&unitctl)
+        .args(["migrate", "--source", &source.url(""), "--target", &target.url(""), "--databases", "shop"])
+        .args(["--task", "bench", "--chunk-rows", chunk, "--concurrency", concurrency, "--json", "--interval", "5"])
+        .output()
+        .context("unitctl migrate")?;
+    let ours = started.elapsed().as_secs_f64();
+    if !out.status.success() {
+        bail!("unitctl migrate failed: {}", String::from_utf8_lossy(&out.stdout));
+    }
+    let (b, o) = (rows as f64 / baseline, rows as f64 / ours);
+    println!("table size: {rows} rows in 4 tables; chunk {chunk} rows; concurrency {concurrency}");
+    println!("mariadb-dump | mariadb : {baseline:>7.2} s  {b:>10.0} rows/s");
+    println!("unitctl migrate        : {ours:>7.2} s  {o:>10.0} rows/s (check + copy + verification)");
+    println!("ratio (copy / dump)    : {:.2}x", o / b);
+    Ok(())
+}
