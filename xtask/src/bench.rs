@@ -28,7 +28,12 @@ pub(crate) fn copy(size: Size) -> Result<()> {
         port(&source),
         port(&target)
     );
-    let ok = Command::new("sh").args(["-c", &dump_cmd]).stdout(Stdio::null()).status().context("mariadb-dump")?.success();
+    let ok = Command::new("sh")
+        .args(["-c", &dump_cmd])
+        .stdout(Stdio::null())
+        .status()
+        .context("mariadb-dump")?
+        .success();
     if !ok {
         bail!("mariadb-dump | mariadb failed");
     }
@@ -39,18 +44,41 @@ pub(crate) fn copy(size: Size) -> Result<()> {
     let (chunk, concurrency) = ("5000", "4");
     let started = Instant::now();
     let out = Command::new(&unitctl)
-        .args(["migrate", "--source", &source.url(""), "--target", &target.url(""), "--databases", "shop"])
-        .args(["--task", "bench", "--chunk-rows", chunk, "--concurrency", concurrency, "--json", "--interval", "5"])
+        .args([
+            "migrate",
+            "--source",
+            &source.url(""),
+            "--target",
+            &target.url(""),
+            "--databases",
+            "shop",
+        ])
+        .args([
+            "--task",
+            "bench",
+            "--chunk-rows",
+            chunk,
+            "--concurrency",
+            concurrency,
+            "--json",
+            "--interval",
+            "5",
+        ])
         .output()
         .context("unitctl migrate")?;
     let ours = started.elapsed().as_secs_f64();
     if !out.status.success() {
-        bail!("unitctl migrate failed: {}", String::from_utf8_lossy(&out.stdout));
+        bail!(
+            "unitctl migrate failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
     let (b, o) = (rows as f64 / baseline, rows as f64 / ours);
     println!("table size: {rows} rows in 4 tables; chunk {chunk} rows; concurrency {concurrency}");
     println!("mariadb-dump | mariadb : {baseline:>7.2} s  {b:>10.0} rows/s");
-    println!("unitctl migrate        : {ours:>7.2} s  {o:>10.0} rows/s (check + copy + verification)");
+    println!(
+        "unitctl migrate        : {ours:>7.2} s  {o:>10.0} rows/s (check + copy + verification)"
+    );
     println!("ratio (copy / dump)    : {:.2}x", o / b);
     Ok(())
 }

@@ -23,7 +23,9 @@ fn main() -> ExitCode {
         ["bench", "copy"] => bench::copy(demo::Size::Full),
         ["bench", "copy", "--small"] => bench::copy(demo::Size::Small),
         _ => {
-            eprintln!("usage: cargo xtask codegen [--check] | demo [--small] | bench copy [--small]");
+            eprintln!(
+                "usage: cargo xtask codegen [--check] | demo [--small] | bench copy [--small]"
+            );
             return ExitCode::from(2);
         }
     };

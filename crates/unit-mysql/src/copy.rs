@@ -393,13 +393,7 @@ impl CopyUnit {
                     cancel.cancel();
                 }
                 Some(Err(join)) => {
-                    errors.push(stmt_err(
-                        ErrScope::Internal,
-                        Operation::Connect,
-                        StatementError::Sqlx(sqlx::Error::Protocol(format!(
-                            "copy task failed: {join}"
-                        ))),
-                    ));
+                    errors.push(internal(&join));
                     cancel.cancel();
                 }
                 None => break,
@@ -438,7 +432,12 @@ impl CopyUnit {
         let permits = Arc::new(tokio::sync::Semaphore::new(self.config.concurrency.max(1)));
         let mut checks = JoinSet::new();
         for t in self.tables.iter().cloned() {
-            let (source, target, cancel, permits) = (source.clone(), target.clone(), cancel.clone(), permits.clone());
+            let (source, target, cancel, permits) = (
+                source.clone(),
+                target.clone(),
+                cancel.clone(),
+                permits.clone(),
+            );
             checks.spawn(async move {
                 let _permit = permits.acquire_owned().await;
                 let (up, down) = tokio::join!(
@@ -454,7 +453,7 @@ impl CopyUnit {
                 results.push(r);
             }
         }
-        results.sort_by(|a, b| a.0.display_name().cmp(&b.0.display_name()));
+        results.sort_by_key(|r| r.0.display_name());
         let mut errors = Vec::new();
         for (t, up, down) in results {
             match (up, down) {
@@ -484,6 +483,15 @@ impl CopyUnit {
         }
         errors
     }
+}
+
+/// A copy task that panicked or was cancelled by the runtime.
+fn internal(join: &tokio::task::JoinError) -> CopyError {
+    stmt_err(
+        ErrScope::Internal,
+        Operation::Connect,
+        StatementError::Sqlx(sqlx::Error::Protocol(format!("copy task failed: {join}"))),
+    )
 }
 
 /// One table's copy loop.
@@ -528,30 +536,14 @@ impl TableCopy {
             let key: Option<String> = row.try_get(0).ok().flatten();
             last_key = key.map(|k| decode_key(&k));
         }
+        // Read one chunk ahead: the next chunk comes from the source while the
+        // current one is written to the target.
+        let mut next = self.spawn_read(last_key);
         loop {
-            let mut select = format!("SELECT {} FROM {}", t.select_list(), t.qualified());
-            if let Some(key) = &last_key {
-                let literals: Vec<String> = t
-                    .key
-                    .iter()
-                    .zip(key)
-                    .map(|(&i, v)| key_literal(&t.columns[i], v))
-                    .collect();
-                select.push_str(&format!(
-                    " WHERE ({}) > ({})",
-                    t.key_list(),
-                    literals.join(",")
-                ));
-            }
-            select.push_str(&format!(
-                " ORDER BY {} LIMIT {}",
-                t.key_list(),
-                self.chunk_rows
-            ));
-            // Text protocol: values arrive exactly as the server prints them.
-            let rows = cancellable(&self.cancel, sqlx::raw_sql(&select).fetch_all(&self.source))
-                .await
-                .map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query(&select), e))?;
+            let rows = match next.await {
+                Ok(rows) => rows?,
+                Err(join) => return Err(internal(&join)),
+            };
             let finished = rows.len() < self.chunk_rows;
             let key = rows.last().map(|r| {
                 t.key
@@ -559,12 +551,50 @@ impl TableCopy {
                     .map(|&i| raw(r, i).unwrap_or_default())
                     .collect::<Vec<_>>()
             });
+            if !finished {
+                next = self.spawn_read(key.clone());
+            } else {
+                next = tokio::spawn(async { Ok(Vec::new()) });
+            }
             self.write_chunk(&rows, key.as_deref(), finished).await?;
             if finished {
                 return Ok(());
             }
-            last_key = key;
         }
+    }
+
+    /// Reads the chunk after `last_key` in a task of its own.
+    fn spawn_read(
+        &self,
+        last_key: Option<Vec<Vec<u8>>>,
+    ) -> tokio::task::JoinHandle<Result<Vec<MySqlRow>, CopyError>> {
+        let t = &self.table;
+        let mut select = format!("SELECT {} FROM {}", t.select_list(), t.qualified());
+        if let Some(key) = &last_key {
+            let literals: Vec<String> = t
+                .key
+                .iter()
+                .zip(key)
+                .map(|(&i, v)| key_literal(&t.columns[i], v))
+                .collect();
+            select.push_str(&format!(
+                " WHERE ({}) > ({})",
+                t.key_list(),
+                literals.join(",")
+            ));
+        }
+        select.push_str(&format!(
+            " ORDER BY {} LIMIT {}",
+            t.key_list(),
+            self.chunk_rows
+        ));
+        let (source, cancel) = (self.source.clone(), self.cancel.clone());
+        tokio::spawn(async move {
+            // Text protocol: values arrive exactly as the server prints them.
+            cancellable(&cancel, sqlx::raw_sql(&select).fetch_all(&source))
+                .await
+                .map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query(&select), e))
+        })
     }
 
     /// Inserts `rows` and moves the checkpoint in one target transaction.
@@ -594,12 +624,17 @@ impl TableCopy {
             let mut q = sqlx::query(&sql);
             for row in batch {
                 for (i, col) in t.columns.iter().enumerate() {
-                    let v = raw(row, i);
-                    bytes += v.as_ref().map_or(0, |b| b.len() as i64);
-                    q = if col.collation.is_some() {
-                        q.bind(v.map(|b| String::from_utf8_lossy(&b).into_owned()))
-                    } else {
-                        q.bind(v)
+                    // Borrowed from the row: no copy per value.
+                    let v: Option<&[u8]> = row.try_get_unchecked(i).unwrap_or(None);
+                    bytes += v.map_or(0, |b| b.len() as i64);
+                    q = match (col.collation.is_some(), v) {
+                        // Text goes as text, so the target converts it to the column's
+                        // character set (the connection's is utf8mb4).
+                        (true, Some(b)) => match std::str::from_utf8(b) {
+                            Ok(text) => q.bind(Some(text)),
+                            Err(_) => q.bind(Some(b)),
+                        },
+                        (_, v) => q.bind(v),
                     };
                 }
             }
@@ -725,9 +760,21 @@ impl Unit for CopyUnit {
     }
 
     async fn process(&mut self, cancel: CancellationToken) -> pb::ProcessResult {
+        let started = Instant::now();
         let mut errors = self.copy_all(&cancel).await;
+        info!(
+            seconds = started.elapsed().as_secs_f64(),
+            errors = errors.len(),
+            "copy pass ended"
+        );
         if errors.is_empty() && !cancel.is_cancelled() {
+            let started = Instant::now();
             errors = self.verify(&cancel).await;
+            info!(
+                seconds = started.elapsed().as_secs_f64(),
+                mismatches = errors.len(),
+                "verification ended"
+            );
         }
         let canceled = cancel.is_cancelled();
         pb::ProcessResult {

@@ -87,6 +87,11 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Logs go to standard error, filtered by RUST_LOG (e.g. `RUST_LOG=info`); off by default.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
     match cli.command {
         Command::Explain { file, json } => run_explain(file, json),
