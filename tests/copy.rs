@@ -461,3 +461,78 @@ async fn kill_connection_of_the_copy_is_auto_resumed() {
     assert!(pauses >= 1, "the fault paused the copy");
     assert_copied(&pair).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_wait_timeout_on_the_target_is_auto_resumed_once_the_lock_is_gone() {
+    let pair = Pair::new("fault_lock").await;
+    let src = pair.source.url(&pair.db);
+    exec(&src, "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))").await;
+    exec(
+        &src,
+        "INSERT INTO t SELECT seq, CONCAT('v', seq) FROM seq_1_to_5000",
+    )
+    .await;
+    let tgt = pair.target.url("mysql");
+    exec(&tgt, "SET GLOBAL innodb_lock_wait_timeout = 1").await;
+    exec(&tgt, "CREATE DATABASE fault_lock").await;
+    exec(
+        &tgt,
+        "CREATE TABLE fault_lock.t (id INT PRIMARY KEY, v VARCHAR(20))",
+    )
+    .await;
+    // Hold a next-key lock over the range the copy will insert into.
+    let url: MySqlUrl = tgt.parse().unwrap();
+    let mut holder = MySqlConnection::connect_with(&url.connect_options())
+        .await
+        .unwrap();
+    holder.execute("BEGIN").await.unwrap();
+    holder
+        .execute("SELECT * FROM fault_lock.t WHERE id BETWEEN 1000 AND 2000 FOR UPDATE")
+        .await
+        .unwrap();
+
+    let units: Vec<BoxUnit<CopyConfig>> = vec![Box::new(CopyUnit::new(pair.config(500)))];
+    let h = Subtask::spawn(SubtaskConfig::new("lock"), units);
+    let checker = tokio::spawn(fast_auto_resume().run(h.clone()));
+    // The copy pauses on 1205 (resumable) and keeps being resumed while the lock is held.
+    let paused =
+        tokio::time::timeout(Duration::from_secs(60), h.wait_for(|s| s == Stage::Paused)).await;
+    assert!(paused.is_ok(), "{:?}", h.status());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    holder.execute("ROLLBACK").await.unwrap();
+    let done = tokio::time::timeout(
+        Duration::from_secs(60),
+        h.wait_for(|s| s == Stage::Finished),
+    )
+    .await;
+    assert!(done.is_ok(), "{:?}", h.status());
+    checker.abort();
+    h.stop().await.unwrap();
+    assert_copied(&pair).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_and_resume_between_chunks_lose_and_repeat_nothing() {
+    let pair = Pair::new("copy_pause").await;
+    seed_big(&pair).await;
+    let units: Vec<BoxUnit<CopyConfig>> = vec![Box::new(CopyUnit::new(pair.config(300)))];
+    let h = Subtask::spawn(SubtaskConfig::new("pause"), units);
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        if h.stage() == Stage::Finished {
+            break;
+        }
+        h.pause().await.unwrap();
+        assert_eq!(h.stage(), Stage::Paused);
+        assert!(h.status().result.unwrap().is_canceled);
+        h.resume().await.unwrap();
+    }
+    let done = tokio::time::timeout(
+        Duration::from_secs(120),
+        h.wait_for(|s| s == Stage::Finished),
+    )
+    .await;
+    assert!(done.is_ok(), "{:?}", h.status());
+    h.stop().await.unwrap();
+    assert_copied(&pair).await;
+}
