@@ -257,8 +257,14 @@ impl Reporter {
                     ),
                     _ => String::new(),
                 };
+                let why = match status.result.as_ref().and_then(|r| r.errors.first()) {
+                    Some(e) if status.stage() == Stage::Paused => {
+                        format!(" - {}: {}", e.raw_cause, explain_error(e))
+                    }
+                    _ => String::new(),
+                };
                 let mut out = std::io::stderr().lock();
-                let _ = writeln!(out, "{unit} {stage}{progress}");
+                let _ = writeln!(out, "{unit} {stage}{progress}{why}");
             }
         }
     }
