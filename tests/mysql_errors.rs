@@ -360,6 +360,26 @@ async fn no_such_table_1146_and_syntax_1064_on_queries() {
     );
 }
 
+/// Runs `sql` on a new connection and, 300 ms in, `KILL <what>` it from another one.
+/// Returns the error, the connection and its id.
+async fn interrupted(url: &MySqlUrl, sql: &str, what: &str) -> (sqlx::Error, MySqlConnection, u64) {
+    let mut busy = MySqlConnection::connect_with(&url.connect_options())
+        .await
+        .unwrap();
+    let mut killer = MySqlConnection::connect_with(&url.connect_options())
+        .await
+        .unwrap();
+    let id = connection_id(&mut busy).await;
+    let (result, ()) = tokio::join!(sqlx::query(sql).execute(&mut busy), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        killer
+            .execute(format!("KILL {what} {id}").as_str())
+            .await
+            .unwrap();
+    });
+    (result.unwrap_err(), busy, id)
+}
+
 async fn connection_id(conn: &mut MySqlConnection) -> u64 {
     sqlx::query("SELECT CONNECTION_ID()")
         .fetch_one(conn)
@@ -385,22 +405,8 @@ async fn kill_query_1317() {
         .execute(&mut *holder)
         .await
         .unwrap();
-    let mut busy = MySqlConnection::connect_with(&url.connect_options())
-        .await
-        .unwrap();
-    let mut killer = MySqlConnection::connect_with(&url.connect_options())
-        .await
-        .unwrap();
-    let id = connection_id(&mut busy).await;
     let sql = "UPDATE t SET v = 2 WHERE id = 1";
-    let (result, ()) = tokio::join!(sqlx::query(sql).execute(&mut busy), async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        killer
-            .execute(format!("KILL QUERY {id}").as_str())
-            .await
-            .unwrap();
-    });
-    let err = result.unwrap_err();
+    let (err, mut busy, id) = interrupted(&url, sql, "QUERY").await;
     check(
         &err,
         Operation::Execute(sql),
@@ -423,22 +429,8 @@ async fn kill_connection_of_a_busy_connection_is_outcome_unknown() {
         .execute(&pool)
         .await
         .unwrap();
-    let mut busy = MySqlConnection::connect_with(&url.connect_options())
-        .await
-        .unwrap();
-    let mut killer = MySqlConnection::connect_with(&url.connect_options())
-        .await
-        .unwrap();
-    let id = connection_id(&mut busy).await;
     let sql = "INSERT INTO t SELECT SLEEP(30)";
-    let (result, ()) = tokio::join!(sqlx::query(sql).execute(&mut busy), async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        killer
-            .execute(format!("KILL CONNECTION {id}").as_str())
-            .await
-            .unwrap();
-    });
-    let err = result.unwrap_err();
+    let (err, _, _) = interrupted(&url, sql, "CONNECTION").await;
     let expect = match server_error(&err) {
         // MariaDB may answer with "connection was killed" before closing the socket.
         Some(_) => answered(
