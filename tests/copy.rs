@@ -536,3 +536,56 @@ async fn pause_and_resume_between_chunks_lose_and_repeat_nothing() {
     h.stop().await.unwrap();
     assert_copied(&pair).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_cuts_and_delays_through_a_fault_proxy_are_auto_resumed() {
+    use unit_integration_tests::FaultProxy;
+    let pair = Pair::new("fault_net").await;
+    seed_big(&pair).await;
+    let target_port: u16 = pair
+        .target
+        .url("")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let proxy = FaultProxy::start(target_port).await;
+    let mut config = pair.config(500);
+    config.target = proxy.url("mysql").parse().unwrap();
+    let units: Vec<BoxUnit<CopyConfig>> = vec![Box::new(CopyUnit::new(config))];
+    let h = Subtask::spawn(SubtaskConfig::new("net"), units);
+    let checker = tokio::spawn(fast_auto_resume().run(h.clone()));
+    let progress = |h: &unit_core::SubtaskHandle<CopyConfig>| match h.status().status {
+        Some(unit_proto::pb::sub_task_status::Status::Load(l)) => l.finished_bytes,
+        _ => 0,
+    };
+    while progress(&h) < 500_000 {
+        assert_ne!(h.stage(), Stage::Finished);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    // Slow the network down, then cut every connection twice.
+    proxy.set_delay(Duration::from_millis(20));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.cut();
+    proxy.set_delay(Duration::ZERO);
+    let paused =
+        tokio::time::timeout(Duration::from_secs(30), h.wait_for(|s| s == Stage::Paused)).await;
+    assert!(
+        paused.is_ok(),
+        "a cut connection pauses the copy: {:?}",
+        h.status()
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    proxy.cut();
+    let done = tokio::time::timeout(
+        Duration::from_secs(120),
+        h.wait_for(|s| s == Stage::Finished),
+    )
+    .await;
+    assert!(done.is_ok(), "{:?}", h.status());
+    checker.abort();
+    h.stop().await.unwrap();
+    assert_copied(&pair).await;
+}
