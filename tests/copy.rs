@@ -589,3 +589,70 @@ async fn network_cuts_and_delays_through_a_fault_proxy_are_auto_resumed() {
     h.stop().await.unwrap();
     assert_copied(&pair).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_query_of_the_copy_is_auto_resumed() {
+    let pair = Pair::new("fault_killquery").await;
+    let src = pair.source.url(&pair.db);
+    exec(&src, "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))").await;
+    exec(
+        &src,
+        "INSERT INTO t SELECT seq, CONCAT('v', seq) FROM seq_1_to_5000",
+    )
+    .await;
+    let tgt = pair.target.url("mysql");
+    exec(&tgt, "CREATE DATABASE fault_killquery").await;
+    exec(
+        &tgt,
+        "CREATE TABLE fault_killquery.t (id INT PRIMARY KEY, v VARCHAR(20))",
+    )
+    .await;
+    // A lock makes the copy's INSERT wait, so that KILL QUERY finds it in flight.
+    let url: MySqlUrl = tgt.parse().unwrap();
+    let mut holder = MySqlConnection::connect_with(&url.connect_options())
+        .await
+        .unwrap();
+    holder.execute("BEGIN").await.unwrap();
+    holder
+        .execute("SELECT * FROM fault_killquery.t WHERE id BETWEEN 1000 AND 2000 FOR UPDATE")
+        .await
+        .unwrap();
+
+    let units: Vec<BoxUnit<CopyConfig>> = vec![Box::new(CopyUnit::new(pair.config(500)))];
+    let h = Subtask::spawn(SubtaskConfig::new("killquery"), units);
+    let checker = tokio::spawn(fast_auto_resume().run(h.clone()));
+    let mut admin = MySqlConnection::connect_with(&url.connect_options())
+        .await
+        .unwrap();
+    let waiting = loop {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'INSERT INTO `fault_killquery`%'",
+        )
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+        if !ids.is_empty() {
+            break ids;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    for id in waiting {
+        admin
+            .execute(format!("KILL QUERY {id}").as_str())
+            .await
+            .unwrap();
+    }
+    let paused =
+        tokio::time::timeout(Duration::from_secs(30), h.wait_for(|s| s == Stage::Paused)).await;
+    assert!(paused.is_ok(), "{:?}", h.status());
+    holder.execute("ROLLBACK").await.unwrap();
+    let done = tokio::time::timeout(
+        Duration::from_secs(60),
+        h.wait_for(|s| s == Stage::Finished),
+    )
+    .await;
+    assert!(done.is_ok(), "{:?}", h.status());
+    checker.abort();
+    h.stop().await.unwrap();
+    assert_copied(&pair).await;
+}

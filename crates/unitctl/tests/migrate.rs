@@ -133,3 +133,110 @@ fn bad_arguments_exit_2_without_showing_passwords() {
     );
     assert!(!stderr.contains("hunter2"));
 }
+
+#[test]
+fn ctrl_c_pauses_keeps_the_checkpoints_and_the_same_command_resumes() {
+    let source = MariaDb::start();
+    let target = MariaDb::start();
+    sql(
+        &source,
+        "CREATE DATABASE cli_src; USE cli_src; \
+        CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(200)); \
+        INSERT INTO t SELECT seq, REPEAT('x', 150) FROM seq_1_to_300000;",
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_unitctl"))
+        .args([
+            "migrate",
+            "--source",
+            &source.url(""),
+            "--target",
+            &target.url(""),
+            "--databases",
+            "cli_src",
+        ])
+        .args([
+            "--task",
+            "cli",
+            "--json",
+            "--interval",
+            "0.1",
+            "--chunk-rows",
+            "500",
+            "--concurrency",
+            "1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for some progress, then interrupt as Ctrl-C would.
+    let port = target
+        .url("")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+    let copied = || {
+        let out = Command::new("mariadb")
+            .args([
+                "-h127.0.0.1",
+                &format!("-P{port}"),
+                "-uroot",
+                "-N",
+                "-e",
+                "SELECT COALESCE(SUM(rows_copied), 0) FROM unit_checkpoint.copy_checkpoint",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<u64>()
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while copied() < 20_000 {
+        assert!(std::time::Instant::now() < deadline, "no progress");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout
+            .lines()
+            .last()
+            .unwrap()
+            .contains("\"event\":\"interrupted\""),
+        "{stdout}"
+    );
+    let kept = copied();
+    assert!(kept > 0 && kept < 300_000, "{kept}");
+
+    let out = migrate(&source, &target, &["--chunk-rows", "500"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        last["rows"], 300_000,
+        "each row copied exactly once over both runs"
+    );
+    assert_eq!(
+        last["verification"],
+        "all 1 tables verified: row counts and checksums equal"
+    );
+}
