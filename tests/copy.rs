@@ -656,3 +656,82 @@ async fn kill_query_of_the_copy_is_auto_resumed() {
     h.stop().await.unwrap();
     assert_copied(&pair).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadlock_with_the_copy_is_resolved_whichever_side_is_the_victim() {
+    let pair = Pair::new("fault_deadlock").await;
+    let src = pair.source.url(&pair.db);
+    exec(&src, "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))").await;
+    exec(
+        &src,
+        "INSERT INTO t SELECT seq, CONCAT('v', seq) FROM seq_1_to_3000",
+    )
+    .await;
+    let tgt = pair.target.url("mysql");
+    exec(&tgt, "CREATE DATABASE fault_deadlock").await;
+    exec(
+        &tgt,
+        "CREATE TABLE fault_deadlock.t (id INT PRIMARY KEY, v VARCHAR(20))",
+    )
+    .await;
+    // The other transaction: a large one (so InnoDB prefers the copy as the victim),
+    // holding row 10, which the copy's first chunk needs after inserting rows 1 to 9.
+    let url: MySqlUrl = tgt.parse().unwrap();
+    let mut other = MySqlConnection::connect_with(&url.connect_options())
+        .await
+        .unwrap();
+    other.execute("BEGIN").await.unwrap();
+    other
+        .execute("INSERT INTO fault_deadlock.t SELECT seq, 'other' FROM seq_10001_to_12000")
+        .await
+        .unwrap();
+    other
+        .execute("INSERT INTO fault_deadlock.t VALUES (10, 'other')")
+        .await
+        .unwrap();
+
+    let units: Vec<BoxUnit<CopyConfig>> = vec![Box::new(CopyUnit::new(pair.config(500)))];
+    let h = Subtask::spawn(SubtaskConfig::new("deadlock"), units);
+    let checker = tokio::spawn(fast_auto_resume().run(h.clone()));
+    let mut admin = MySqlConnection::connect_with(&url.connect_options())
+        .await
+        .unwrap();
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'INSERT INTO `fault_deadlock`%'",
+        )
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Close the cycle: the copy holds row 5.
+    let other_result = sqlx::query("SELECT * FROM fault_deadlock.t WHERE id = 5 FOR UPDATE")
+        .fetch_all(&mut other)
+        .await;
+    let other_was_victim = matches!(
+        &other_result,
+        Err(e) if unit_mysql::server_error(e).is_some_and(|d| d.number() == 1213)
+    );
+    if !other_was_victim {
+        let paused =
+            tokio::time::timeout(Duration::from_secs(30), h.wait_for(|s| s == Stage::Paused)).await;
+        assert!(paused.is_ok(), "{:?} {other_result:?}", h.status());
+        let e = &h.status().result.unwrap().errors[0];
+        assert!(e.raw_cause.starts_with("Error 1213 (40001)"), "{e:?}");
+        assert!(is_resumable_error(e));
+    }
+    let _ = other.execute("ROLLBACK").await;
+    let done = tokio::time::timeout(
+        Duration::from_secs(60),
+        h.wait_for(|s| s == Stage::Finished),
+    )
+    .await;
+    assert!(done.is_ok(), "{:?}", h.status());
+    checker.abort();
+    h.stop().await.unwrap();
+    assert_copied(&pair).await;
+}
