@@ -41,7 +41,10 @@ pub(crate) fn copy(size: Size) -> Result<()> {
     sql(&target, "DROP DATABASE shop")?;
 
     // The copy unit through unitctl migrate (check, copy, verification included).
-    let (chunk, concurrency) = ("5000", "4");
+    // Overridable for tuning: UNIT_BENCH_CHUNK_ROWS, UNIT_BENCH_CONCURRENCY.
+    let chunk = std::env::var("UNIT_BENCH_CHUNK_ROWS").unwrap_or_else(|_| "5000".to_owned());
+    let concurrency = std::env::var("UNIT_BENCH_CONCURRENCY").unwrap_or_else(|_| "4".to_owned());
+    let (chunk, concurrency) = (chunk.as_str(), concurrency.as_str());
     let started = Instant::now();
     let out = Command::new(&unitctl)
         .env("RUST_LOG", "unit_mysql::copy=info")
