@@ -323,6 +323,28 @@ async fn the_check_unit_reports_each_item_and_refuses_what_cannot_be_copied() {
     h.stop().await.unwrap();
 }
 
+/// Polls until the subtask is seen paused with an error, and returns that error.
+async fn paused_error(
+    h: &unit_core::SubtaskHandle<CopyConfig>,
+    within: Duration,
+) -> unit_proto::pb::ProcessError {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let status = h.status();
+        if status.stage() == Stage::Paused {
+            if let Some(e) = status.result.and_then(|r| r.errors.into_iter().next()) {
+                return e;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never paused with an error: {:?}",
+            h.status()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// A fast auto-resume for tests: checks every 200 ms, backs off 100 ms to 1 s.
 fn fast_auto_resume() -> unit_core::AutoResume {
     let mut config = unit_core::AutoResumeConfig::default();
@@ -624,27 +646,26 @@ async fn kill_query_of_the_copy_is_auto_resumed() {
     let mut admin = MySqlConnection::connect_with(&url.connect_options())
         .await
         .unwrap();
-    let waiting = loop {
+    // Interrupt the copy's INSERT (waiting for the lock) until the copy reports it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let e = loop {
+        let status = h.status();
+        if let Some(e) = status.result.and_then(|r| r.errors.into_iter().next()) {
+            break e;
+        }
+        assert!(std::time::Instant::now() < deadline, "{:?}", h.status());
         let ids: Vec<i64> = sqlx::query_scalar(
             "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'INSERT INTO `fault_killquery`%'",
         )
         .fetch_all(&mut admin)
         .await
         .unwrap();
-        if !ids.is_empty() {
-            break ids;
+        for id in ids {
+            let _ = admin.execute(format!("KILL QUERY {id}").as_str()).await;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    for id in waiting {
-        admin
-            .execute(format!("KILL QUERY {id}").as_str())
-            .await
-            .unwrap();
-    }
-    let paused =
-        tokio::time::timeout(Duration::from_secs(30), h.wait_for(|s| s == Stage::Paused)).await;
-    assert!(paused.is_ok(), "{:?}", h.status());
+    assert!(e.raw_cause.starts_with("Error 1317 (70100)"), "{e:?}");
     holder.execute("ROLLBACK").await.unwrap();
     let done = tokio::time::timeout(
         Duration::from_secs(60),
@@ -717,12 +738,9 @@ async fn a_deadlock_with_the_copy_is_resolved_whichever_side_is_the_victim() {
         Err(e) if unit_mysql::server_error(e).is_some_and(|d| d.number() == 1213)
     );
     if !other_was_victim {
-        let paused =
-            tokio::time::timeout(Duration::from_secs(30), h.wait_for(|s| s == Stage::Paused)).await;
-        assert!(paused.is_ok(), "{:?} {other_result:?}", h.status());
-        let e = &h.status().result.unwrap().errors[0];
+        let e = paused_error(&h, Duration::from_secs(30)).await;
         assert!(e.raw_cause.starts_with("Error 1213 (40001)"), "{e:?}");
-        assert!(is_resumable_error(e));
+        assert!(is_resumable_error(&e));
     }
     let _ = other.execute("ROLLBACK").await;
     let done = tokio::time::timeout(

@@ -138,6 +138,9 @@ struct Shared {
 
 #[derive(Default)]
 struct Snapshot {
+    /// The stage as of the last change, kept with the result so that a status reads
+    /// both at one instant.
+    stage: Stage,
     unit: Option<UnitType>,
     result: Option<pb::ProcessResult>,
     status: Option<StatusHandle>,
@@ -273,10 +276,14 @@ impl<C> SubtaskHandle<C> {
     /// A snapshot of the subtask's status (DM's `SubTaskStatus`): stage, current unit,
     /// last result and the unit's own status. Never waits for a running `process`.
     pub fn status(&self) -> pb::SubTaskStatus {
-        let stage = self.stage();
-        let (unit, result, status) = {
+        let (stage, unit, result, status) = {
             let snap = self.shared.snapshot();
-            (snap.unit, snap.result.clone(), snap.status.clone())
+            (
+                snap.stage,
+                snap.unit,
+                snap.result.clone(),
+                snap.status.clone(),
+            )
         };
         pb::SubTaskStatus {
             name: self.shared.name.clone(),
@@ -351,6 +358,7 @@ impl<C: Send + Sync + 'static> Subtask<C> {
     }
 
     fn set_stage(&self, stage: Stage) {
+        self.shared.snapshot().stage = stage;
         let old = self.shared.stage.send_replace(stage);
         if old != stage {
             info!(from = ?old, to = ?stage, "stage");
@@ -590,11 +598,13 @@ impl<C: Send + Sync + 'static> Subtask<C> {
                         return Ended::Killed(reply);
                     }
                     Some(Command::Pause(reply)) if pause_reply.is_none() && stop.is_none() => {
+                        self.shared.snapshot().stage = Stage::Pausing;
                         self.shared.stage.send_replace(Stage::Pausing);
                         token.cancel();
                         pause_reply = Some(reply);
                     }
                     Some(Command::Stop(reply)) if stop.is_none() => {
+                        self.shared.snapshot().stage = Stage::Stopping;
                         self.shared.stage.send_replace(Stage::Stopping);
                         token.cancel();
                         stop = Some(Some(reply));

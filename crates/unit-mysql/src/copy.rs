@@ -422,69 +422,6 @@ pub async fn table_checksum(pool: &MySqlPool, table: &Table) -> Result<(i64, Str
     Ok((row.try_get(0)?, row.try_get(1)?))
 }
 
-impl CopyUnit {
-    /// Compares every copied table's row count and checksum on both sides.
-    async fn verify(&self, cancel: &CancellationToken) -> Vec<CopyError> {
-        let (Some(source), Some(target)) = (&self.source, &self.target) else {
-            return Vec::new();
-        };
-        // Both sides at once, and up to `concurrency` tables at a time.
-        let permits = Arc::new(tokio::sync::Semaphore::new(self.config.concurrency.max(1)));
-        let mut checks = JoinSet::new();
-        for t in self.tables.iter().cloned() {
-            let (source, target, cancel, permits) = (
-                source.clone(),
-                target.clone(),
-                cancel.clone(),
-                permits.clone(),
-            );
-            checks.spawn(async move {
-                let _permit = permits.acquire_owned().await;
-                let (up, down) = tokio::join!(
-                    cancellable(&cancel, table_checksum(&source, &t)),
-                    cancellable(&cancel, table_checksum(&target, &t)),
-                );
-                (t, up, down)
-            });
-        }
-        let mut results = Vec::new();
-        while let Some(joined) = checks.join_next().await {
-            if let Ok(r) = joined {
-                results.push(r);
-            }
-        }
-        results.sort_by_key(|r| r.0.display_name());
-        let mut errors = Vec::new();
-        for (t, up, down) in results {
-            match (up, down) {
-                (Ok(a), Ok(b)) if a == b => {
-                    debug!(table = %t.display_name(), rows = a.0, "verified")
-                }
-                (Ok((source_rows, source_sum)), Ok((target_rows, target_sum))) => {
-                    errors.push(CopyError::Mismatch {
-                        table: t.display_name(),
-                        source_rows,
-                        source_sum,
-                        target_rows,
-                        target_sum,
-                    })
-                }
-                (Err(e), _) => errors.push(stmt_err(
-                    ErrScope::Upstream,
-                    Operation::Query("checksum"),
-                    e,
-                )),
-                (_, Err(e)) => errors.push(stmt_err(
-                    ErrScope::Downstream,
-                    Operation::Query("checksum"),
-                    e,
-                )),
-            }
-        }
-        errors
-    }
-}
-
 /// A copy task that panicked or was cancelled by the runtime.
 fn internal(join: &tokio::task::JoinError) -> CopyError {
     stmt_err(
@@ -531,7 +468,7 @@ impl TableCopy {
             let done: bool = row.try_get::<i8, _>(1).map(|d| d != 0).unwrap_or(false);
             if done {
                 debug!("already copied");
-                return Ok(());
+                return self.verify().await;
             }
             let key: Option<String> = row.try_get(0).ok().flatten();
             last_key = key.map(|k| decode_key(&k));
@@ -558,9 +495,33 @@ impl TableCopy {
             }
             self.write_chunk(&rows, key.as_deref(), finished).await?;
             if finished {
-                return Ok(());
+                return self.verify().await;
             }
         }
+    }
+
+    /// Compares the table's row count and checksum on both sides, as soon as the table
+    /// is copied (so verifying overlaps with copying the other tables).
+    async fn verify(&self) -> Result<(), CopyError> {
+        let t = &self.table;
+        let (up, down) = tokio::join!(
+            cancellable(&self.cancel, table_checksum(&self.source, t)),
+            cancellable(&self.cancel, table_checksum(&self.target, t)),
+        );
+        let up = up.map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query("checksum"), e))?;
+        let down =
+            down.map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query("checksum"), e))?;
+        if up != down {
+            return Err(CopyError::Mismatch {
+                table: t.display_name(),
+                source_rows: up.0,
+                source_sum: up.1,
+                target_rows: down.0,
+                target_sum: down.1,
+            });
+        }
+        debug!(rows = up.0, "verified");
+        Ok(())
     }
 
     /// Reads the chunk after `last_key` in a task of its own.
@@ -761,21 +722,14 @@ impl Unit for CopyUnit {
 
     async fn process(&mut self, cancel: CancellationToken) -> pb::ProcessResult {
         let started = Instant::now();
-        let mut errors = self.copy_all(&cancel).await;
+        // Each table is verified (row count and checksum on both sides) right after it
+        // is copied, while the others are still copying.
+        let errors = self.copy_all(&cancel).await;
         info!(
             seconds = started.elapsed().as_secs_f64(),
             errors = errors.len(),
-            "copy pass ended"
+            "copy and verification ended"
         );
-        if errors.is_empty() && !cancel.is_cancelled() {
-            let started = Instant::now();
-            errors = self.verify(&cancel).await;
-            info!(
-                seconds = started.elapsed().as_secs_f64(),
-                mismatches = errors.len(),
-                "verification ended"
-            );
-        }
         let canceled = cancel.is_cancelled();
         pb::ProcessResult {
             is_canceled: canceled,
