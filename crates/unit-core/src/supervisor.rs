@@ -334,10 +334,14 @@ impl<C: Send + Sync + 'static> Subtask<C> {
     /// Outside a tokio runtime.
     pub fn spawn(config: SubtaskConfig, units: Vec<BoxUnit<C>>) -> SubtaskHandle<C> {
         let (stage, _) = watch::channel(Stage::New);
+        let snapshot = Snapshot {
+            stage: Stage::New,
+            ..Snapshot::default()
+        };
         let shared = Arc::new(Shared {
             name: config.name.clone(),
             stage,
-            state: Mutex::default(),
+            state: Mutex::new(snapshot),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let span = info_span!("subtask", name = %config.name);

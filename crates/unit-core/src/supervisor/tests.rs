@@ -468,3 +468,10 @@ mod random {
         }
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_new_subtask_reports_new_before_init() {
+    let (h, _log) = spawn(vec![Script::new(Load, []).init([InitStep::Hang])]);
+    assert_eq!(h.status().stage(), Stage::New);
+    h.kill().await.unwrap();
+}
