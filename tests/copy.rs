@@ -753,3 +753,20 @@ async fn a_deadlock_with_the_copy_is_resolved_whichever_side_is_the_victim() {
     h.stop().await.unwrap();
     assert_copied(&pair).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunks_of_wide_rows_are_split_below_max_allowed_packet() {
+    let pair = Pair::new("copy_wide").await;
+    let src = pair.source.url(&pair.db);
+    exec(
+        &src,
+        "CREATE TABLE w (id INT PRIMARY KEY, body LONGTEXT, raw LONGBLOB)",
+    )
+    .await;
+    // 200 rows of about 300 KB: one 500-row chunk is 60 MB, far above the 16 MB packet.
+    exec(&src, "INSERT INTO w SELECT seq, REPEAT(CHAR(97 + seq % 26), 200000), UNHEX(REPEAT(LPAD(HEX(seq % 256), 2, '0'), 100000)) FROM seq_1_to_200").await;
+    let (stage, h) = run_to_end(pair.config(500)).await;
+    assert_eq!(stage, Stage::Finished, "{:?}", h.status().result);
+    h.stop().await.unwrap();
+    assert_copied(&pair).await;
+}

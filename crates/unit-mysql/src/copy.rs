@@ -443,6 +443,10 @@ struct TableCopy {
     cancel: CancellationToken,
 }
 
+/// The most value bytes one INSERT statement carries (MariaDB's default
+/// `max_allowed_packet` is 16 MiB).
+const MAX_STATEMENT_BYTES: usize = 4 << 20;
+
 /// The most placeholders one statement may carry.
 const MAX_PLACEHOLDERS: usize = 65_000;
 
@@ -574,7 +578,29 @@ impl TableCopy {
         let ncols = t.columns.len();
         let per_stmt = (MAX_PLACEHOLDERS / ncols.max(1)).max(1);
         let mut bytes = 0i64;
-        for batch in rows.chunks(per_stmt) {
+        // Statements stay under both the placeholder limit and MAX_STATEMENT_BYTES, so
+        // wide rows never hit the server's max_allowed_packet.
+        let mut batches: Vec<&[MySqlRow]> = Vec::new();
+        let (mut start, mut size) = (0, 0usize);
+        for (i, row) in rows.iter().enumerate() {
+            let row_size: usize = (0..ncols)
+                .map(|c| {
+                    row.try_get_unchecked::<Option<&[u8]>, _>(c)
+                        .ok()
+                        .flatten()
+                        .map_or(0, <[u8]>::len)
+                })
+                .sum();
+            if i > start && (i - start >= per_stmt || size + row_size > MAX_STATEMENT_BYTES) {
+                batches.push(&rows[start..i]);
+                (start, size) = (i, 0);
+            }
+            size += row_size;
+        }
+        if start < rows.len() {
+            batches.push(&rows[start..]);
+        }
+        for batch in batches {
             let tuple = format!("({})", vec!["?"; ncols].join(","));
             let sql = format!(
                 "INSERT INTO {} ({}) VALUES {}",
