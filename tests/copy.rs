@@ -485,55 +485,6 @@ async fn kill_connection_of_the_copy_is_auto_resumed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lock_wait_timeout_on_the_target_is_auto_resumed_once_the_lock_is_gone() {
-    let pair = Pair::new("fault_lock").await;
-    let src = pair.source.url(&pair.db);
-    exec(&src, "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))").await;
-    exec(
-        &src,
-        "INSERT INTO t SELECT seq, CONCAT('v', seq) FROM seq_1_to_5000",
-    )
-    .await;
-    let tgt = pair.target.url("mysql");
-    exec(&tgt, "SET GLOBAL innodb_lock_wait_timeout = 1").await;
-    exec(&tgt, "CREATE DATABASE fault_lock").await;
-    exec(
-        &tgt,
-        "CREATE TABLE fault_lock.t (id INT PRIMARY KEY, v VARCHAR(20))",
-    )
-    .await;
-    // Hold a next-key lock over the range the copy will insert into.
-    let url: MySqlUrl = tgt.parse().unwrap();
-    let mut holder = MySqlConnection::connect_with(&url.connect_options())
-        .await
-        .unwrap();
-    holder.execute("BEGIN").await.unwrap();
-    holder
-        .execute("SELECT * FROM fault_lock.t WHERE id BETWEEN 1000 AND 2000 FOR UPDATE")
-        .await
-        .unwrap();
-
-    let units: Vec<BoxUnit<CopyConfig>> = vec![Box::new(CopyUnit::new(pair.config(500)))];
-    let h = Subtask::spawn(SubtaskConfig::new("lock"), units);
-    let checker = tokio::spawn(fast_auto_resume().run(h.clone()));
-    // The copy pauses on 1205 (resumable) and keeps being resumed while the lock is held.
-    let paused =
-        tokio::time::timeout(Duration::from_secs(60), h.wait_for(|s| s == Stage::Paused)).await;
-    assert!(paused.is_ok(), "{:?}", h.status());
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    holder.execute("ROLLBACK").await.unwrap();
-    let done = tokio::time::timeout(
-        Duration::from_secs(60),
-        h.wait_for(|s| s == Stage::Finished),
-    )
-    .await;
-    assert!(done.is_ok(), "{:?}", h.status());
-    checker.abort();
-    h.stop().await.unwrap();
-    assert_copied(&pair).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_and_resume_between_chunks_lose_and_repeat_nothing() {
     let pair = Pair::new("copy_pause").await;
     seed_big(&pair).await;
@@ -603,72 +554,6 @@ async fn network_cuts_and_delays_through_a_fault_proxy_are_auto_resumed() {
     proxy.cut();
     let done = tokio::time::timeout(
         Duration::from_secs(120),
-        h.wait_for(|s| s == Stage::Finished),
-    )
-    .await;
-    assert!(done.is_ok(), "{:?}", h.status());
-    checker.abort();
-    h.stop().await.unwrap();
-    assert_copied(&pair).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_query_of_the_copy_is_auto_resumed() {
-    let pair = Pair::new("fault_killquery").await;
-    let src = pair.source.url(&pair.db);
-    exec(&src, "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))").await;
-    exec(
-        &src,
-        "INSERT INTO t SELECT seq, CONCAT('v', seq) FROM seq_1_to_5000",
-    )
-    .await;
-    let tgt = pair.target.url("mysql");
-    exec(&tgt, "CREATE DATABASE fault_killquery").await;
-    exec(
-        &tgt,
-        "CREATE TABLE fault_killquery.t (id INT PRIMARY KEY, v VARCHAR(20))",
-    )
-    .await;
-    // A lock makes the copy's INSERT wait, so that KILL QUERY finds it in flight.
-    let url: MySqlUrl = tgt.parse().unwrap();
-    let mut holder = MySqlConnection::connect_with(&url.connect_options())
-        .await
-        .unwrap();
-    holder.execute("BEGIN").await.unwrap();
-    holder
-        .execute("SELECT * FROM fault_killquery.t WHERE id BETWEEN 1000 AND 2000 FOR UPDATE")
-        .await
-        .unwrap();
-
-    let units: Vec<BoxUnit<CopyConfig>> = vec![Box::new(CopyUnit::new(pair.config(500)))];
-    let h = Subtask::spawn(SubtaskConfig::new("killquery"), units);
-    let checker = tokio::spawn(fast_auto_resume().run(h.clone()));
-    let mut admin = MySqlConnection::connect_with(&url.connect_options())
-        .await
-        .unwrap();
-    // Interrupt the copy's INSERT (waiting for the lock) until the copy reports it.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let e = loop {
-        let status = h.status();
-        if let Some(e) = status.result.and_then(|r| r.errors.into_iter().next()) {
-            break e;
-        }
-        assert!(std::time::Instant::now() < deadline, "{:?}", h.status());
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'INSERT INTO `fault_killquery`%'",
-        )
-        .fetch_all(&mut admin)
-        .await
-        .unwrap();
-        for id in ids {
-            let _ = admin.execute(format!("KILL QUERY {id}").as_str()).await;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    assert!(e.raw_cause.starts_with("Error 1317 (70100)"), "{e:?}");
-    holder.execute("ROLLBACK").await.unwrap();
-    let done = tokio::time::timeout(
-        Duration::from_secs(60),
         h.wait_for(|s| s == Stage::Finished),
     )
     .await;
@@ -769,4 +654,128 @@ async fn chunks_of_wide_rows_are_split_below_max_allowed_packet() {
     assert_eq!(stage, Stage::Finished, "{:?}", h.status().result);
     h.stop().await.unwrap();
     assert_copied(&pair).await;
+}
+
+/// A copy that will run into a lock: `t` (5000 rows) on the source, the same empty table
+/// on the target with a next-key lock held over ids 1000 to 2000, the copy running under
+/// auto-resume.
+struct LockedCopy {
+    holder: MySqlConnection,
+    admin: MySqlConnection,
+    h: unit_core::SubtaskHandle<CopyConfig>,
+    checker: tokio::task::JoinHandle<unit_core::Exit>,
+}
+
+impl LockedCopy {
+    async fn start(pair: &Pair, lock_wait_timeout: Option<u32>) -> LockedCopy {
+        let src = pair.source.url(&pair.db);
+        exec(&src, "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))").await;
+        exec(
+            &src,
+            "INSERT INTO t SELECT seq, CONCAT('v', seq) FROM seq_1_to_5000",
+        )
+        .await;
+        let tgt = pair.target.url("mysql");
+        if let Some(secs) = lock_wait_timeout {
+            exec(
+                &tgt,
+                &format!("SET GLOBAL innodb_lock_wait_timeout = {secs}"),
+            )
+            .await;
+        }
+        exec(&tgt, &format!("CREATE DATABASE {}", pair.db)).await;
+        exec(
+            &tgt,
+            &format!(
+                "CREATE TABLE {}.t (id INT PRIMARY KEY, v VARCHAR(20))",
+                pair.db
+            ),
+        )
+        .await;
+        let url: MySqlUrl = tgt.parse().unwrap();
+        let mut holder = MySqlConnection::connect_with(&url.connect_options())
+            .await
+            .unwrap();
+        holder.execute("BEGIN").await.unwrap();
+        let lock = format!(
+            "SELECT * FROM {}.t WHERE id BETWEEN 1000 AND 2000 FOR UPDATE",
+            pair.db
+        );
+        holder.execute(lock.as_str()).await.unwrap();
+        let admin = MySqlConnection::connect_with(&url.connect_options())
+            .await
+            .unwrap();
+        let units: Vec<BoxUnit<CopyConfig>> = vec![Box::new(CopyUnit::new(pair.config(500)))];
+        let h = Subtask::spawn(SubtaskConfig::new("locked"), units);
+        let checker = tokio::spawn(fast_auto_resume().run(h.clone()));
+        LockedCopy {
+            holder,
+            admin,
+            h,
+            checker,
+        }
+    }
+
+    /// Releases the lock, waits for the copy to finish, and checks the data.
+    async fn release_and_finish(mut self, pair: &Pair) {
+        self.holder.execute("ROLLBACK").await.unwrap();
+        let done = tokio::time::timeout(
+            Duration::from_secs(60),
+            self.h.wait_for(|s| s == Stage::Finished),
+        )
+        .await;
+        assert!(done.is_ok(), "{:?}", self.h.status());
+        self.checker.abort();
+        self.h.stop().await.unwrap();
+        assert_copied(pair).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_wait_timeout_on_the_target_is_auto_resumed_once_the_lock_is_gone() {
+    let pair = Pair::new("fault_lock").await;
+    let copy = LockedCopy::start(&pair, Some(1)).await;
+    // The copy pauses on 1205 (resumable) and keeps being resumed while the lock is held.
+    let e = paused_error(&copy.h, Duration::from_secs(60)).await;
+    assert!(e.raw_cause.starts_with("Error 1205 (HY000)"), "{e:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    copy.release_and_finish(&pair).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_query_of_the_copy_is_auto_resumed() {
+    let pair = Pair::new("fault_killquery").await;
+    let mut copy = LockedCopy::start(&pair, None).await;
+    // Interrupt the copy's INSERT (waiting for the lock) until the copy reports it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let e = loop {
+        if let Some(e) = copy
+            .h
+            .status()
+            .result
+            .and_then(|r| r.errors.into_iter().next())
+        {
+            break e;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            copy.h.status()
+        );
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'INSERT INTO `fault_killquery`%'",
+        )
+        .fetch_all(&mut copy.admin)
+        .await
+        .unwrap();
+        for id in ids {
+            let _ = copy
+                .admin
+                .execute(format!("KILL QUERY {id}").as_str())
+                .await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(e.raw_cause.starts_with("Error 1317 (70100)"), "{e:?}");
+    copy.release_and_finish(&pair).await;
 }
