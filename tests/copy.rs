@@ -513,18 +513,24 @@ async fn network_cuts_and_delays_through_a_fault_proxy_are_auto_resumed() {
         assert_ne!(h.stage(), Stage::Finished);
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    // Slow the network down, then cut every connection twice.
+    // Slow the network down, then cut every connection until a cut lands on a
+    // statement in flight (a cut between statements is absorbed by the pool).
     proxy.set_delay(Duration::from_millis(20));
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    proxy.cut();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let e = loop {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        if let Some(e) = h.status().result.and_then(|r| r.errors.into_iter().next()) {
+            break e;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no cut paused the copy: {:?}",
+            h.status()
+        );
+        proxy.cut();
+    };
+    assert!(is_resumable_error(&e), "{e:?}");
     proxy.set_delay(Duration::ZERO);
-    let paused =
-        tokio::time::timeout(Duration::from_secs(30), h.wait_for(|s| s == Stage::Paused)).await;
-    assert!(
-        paused.is_ok(),
-        "a cut connection pauses the copy: {:?}",
-        h.status()
-    );
     tokio::time::sleep(Duration::from_millis(400)).await;
     proxy.cut();
     let done = tokio::time::timeout(
