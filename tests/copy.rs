@@ -345,6 +345,20 @@ async fn paused_error(
     }
 }
 
+/// Waits for the copy to finish, stops it, and checks the data on both sides.
+async fn finish(
+    h: unit_core::SubtaskHandle<CopyConfig>,
+    checker: tokio::task::JoinHandle<unit_core::Exit>,
+    pair: &Pair,
+    within: Duration,
+) {
+    let done = tokio::time::timeout(within, h.wait_for(|s| s == Stage::Finished)).await;
+    assert!(done.is_ok(), "{:?}", h.status());
+    checker.abort();
+    h.stop().await.unwrap();
+    assert_copied(pair).await;
+}
+
 /// A fast auto-resume for tests: checks every 200 ms, backs off 100 ms to 1 s.
 fn fast_auto_resume() -> unit_core::AutoResume {
     let mut config = unit_core::AutoResumeConfig::default();
@@ -533,15 +547,7 @@ async fn network_cuts_and_delays_through_a_fault_proxy_are_auto_resumed() {
     proxy.set_delay(Duration::ZERO);
     tokio::time::sleep(Duration::from_millis(400)).await;
     proxy.cut();
-    let done = tokio::time::timeout(
-        Duration::from_secs(120),
-        h.wait_for(|s| s == Stage::Finished),
-    )
-    .await;
-    assert!(done.is_ok(), "{:?}", h.status());
-    checker.abort();
-    h.stop().await.unwrap();
-    assert_copied(&pair).await;
+    finish(h, checker, &pair, Duration::from_secs(120)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -609,15 +615,7 @@ async fn a_deadlock_with_the_copy_is_resolved_whichever_side_is_the_victim() {
         assert!(is_resumable_error(&e));
     }
     let _ = other.execute("ROLLBACK").await;
-    let done = tokio::time::timeout(
-        Duration::from_secs(60),
-        h.wait_for(|s| s == Stage::Finished),
-    )
-    .await;
-    assert!(done.is_ok(), "{:?}", h.status());
-    checker.abort();
-    h.stop().await.unwrap();
-    assert_copied(&pair).await;
+    finish(h, checker, &pair, Duration::from_secs(60)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -700,15 +698,7 @@ impl LockedCopy {
     /// Releases the lock, waits for the copy to finish, and checks the data.
     async fn release_and_finish(mut self, pair: &Pair) {
         self.holder.execute("ROLLBACK").await.unwrap();
-        let done = tokio::time::timeout(
-            Duration::from_secs(60),
-            self.h.wait_for(|s| s == Stage::Finished),
-        )
-        .await;
-        assert!(done.is_ok(), "{:?}", self.h.status());
-        self.checker.abort();
-        self.h.stop().await.unwrap();
-        assert_copied(pair).await;
+        finish(self.h, self.checker, pair, Duration::from_secs(60)).await;
     }
 }
 

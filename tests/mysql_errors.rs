@@ -218,15 +218,14 @@ async fn ddl_limits_1059_1117_1069() {
     );
 }
 
-#[tokio::test]
-async fn lock_wait_timeout_1205() {
-    let (pool, _) = database("e1205").await;
+/// Creates `t` with row 1 and returns a transaction holding that row's lock.
+async fn lock_row(pool: &MySqlPool) -> sqlx::Transaction<'static, sqlx::MySql> {
     sqlx::query("CREATE TABLE t (id INT PRIMARY KEY, v INT)")
-        .execute(&pool)
+        .execute(pool)
         .await
         .unwrap();
     sqlx::query("INSERT INTO t VALUES (1, 0)")
-        .execute(&pool)
+        .execute(pool)
         .await
         .unwrap();
     let mut holder = pool.begin().await.unwrap();
@@ -234,6 +233,13 @@ async fn lock_wait_timeout_1205() {
         .execute(&mut *holder)
         .await
         .unwrap();
+    holder
+}
+
+#[tokio::test]
+async fn lock_wait_timeout_1205() {
+    let (pool, _) = database("e1205").await;
+    let holder = lock_row(&pool).await;
     let mut waiter = pool.acquire().await.unwrap();
     waiter
         .execute("SET SESSION innodb_lock_wait_timeout = 1")
@@ -391,20 +397,8 @@ async fn connection_id(conn: &mut MySqlConnection) -> u64 {
 #[tokio::test]
 async fn kill_query_1317() {
     let (pool, url) = database("e1317").await;
-    sqlx::query("CREATE TABLE t (id INT PRIMARY KEY, v INT)")
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query("INSERT INTO t VALUES (1, 0)")
-        .execute(&pool)
-        .await
-        .unwrap();
     // The statement waits for a row lock; KILL QUERY interrupts the wait.
-    let mut holder = pool.begin().await.unwrap();
-    sqlx::query("UPDATE t SET v = 1 WHERE id = 1")
-        .execute(&mut *holder)
-        .await
-        .unwrap();
+    let holder = lock_row(&pool).await;
     let sql = "UPDATE t SET v = 2 WHERE id = 1";
     let (err, mut busy, id) = interrupted(&url, sql, "QUERY").await;
     check(
