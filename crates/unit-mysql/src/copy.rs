@@ -69,18 +69,13 @@ impl CopyConfig {
 struct Progress {
     finished_bytes: AtomicI64,
     total_bytes: AtomicI64,
-    rows: AtomicI64,
-    started_ms: AtomicI64,
+    /// When copying started, for the speed.
     epoch: std::sync::OnceLock<Instant>,
 }
 
 impl Progress {
     fn elapsed(&self) -> Duration {
-        let epoch = *self.epoch.get_or_init(Instant::now);
-        let started = Duration::from_millis(
-            u64::try_from(self.started_ms.load(Ordering::Relaxed)).unwrap_or(0),
-        );
-        epoch.elapsed().saturating_sub(started)
+        self.epoch.get_or_init(Instant::now).elapsed()
     }
 
     fn status(&self) -> pb::LoadStatus {
@@ -657,7 +652,6 @@ impl TableCopy {
         self.progress
             .finished_bytes
             .fetch_add(bytes, Ordering::Relaxed);
-        self.progress.rows.fetch_add(rows_n, Ordering::Relaxed);
         Ok(())
     }
 }
