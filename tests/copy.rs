@@ -148,6 +148,82 @@ async fn every_column_type_round_trips_exactly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyset_predicates_select_exactly_the_rows_after_a_key_and_read_an_index_range() {
+    // Only reads: the shared server is enough.
+    let server = MariaDb::shared();
+    exec(&server.url("mysql"), "DROP DATABASE IF EXISTS copy_keyset").await;
+    exec(&server.url("mysql"), "CREATE DATABASE copy_keyset").await;
+    let src = server.url("copy_keyset");
+    exec(
+        &src,
+        "CREATE TABLE k3 (a INT NOT NULL, b VARCHAR(4) NOT NULL, c INT NOT NULL, v INT, \
+         PRIMARY KEY (a, b, c)) DEFAULT CHARSET=utf8mb4",
+    )
+    .await;
+    exec(
+        &src,
+        "INSERT INTO k3 SELECT x.seq, ELT(1 + y.seq, 'a', 'B', 'é', 'zz'), z.seq, 0 \
+         FROM seq_1_to_20 x, seq_0_to_3 y, seq_1_to_5 z",
+    )
+    .await;
+    let url: MySqlUrl = src.parse().unwrap();
+    let pool = sqlx::MySqlPool::connect_with(url.connect_options())
+        .await
+        .unwrap();
+    let filter = Filter {
+        databases: vec!["copy_keyset".into()],
+        ..Filter::default()
+    };
+    let tables = unit_mysql::schema::discover(&pool, &filter).await.unwrap();
+    let k3 = &tables[0];
+    // Keys inside, between and outside the stored ones, compared with the row
+    // constructor the predicate stands in for.
+    for a in [0, 1, 7, 20, 21] {
+        for b in ["", "a", "B", "b", "é", "e", "zz", "zzz"] {
+            for c in [0, 1, 3, 5, 6] {
+                let key = [
+                    a.to_string().into_bytes(),
+                    b.as_bytes().to_vec(),
+                    c.to_string().into_bytes(),
+                ];
+                let count = |predicate: String| {
+                    let pool = pool.clone();
+                    async move {
+                        let sql = format!("SELECT COUNT(*) FROM copy_keyset.k3 WHERE {predicate}");
+                        sqlx::query_scalar::<_, i64>(&sql)
+                            .fetch_one(&pool)
+                            .await
+                            .unwrap()
+                    }
+                };
+                let expanded = count(k3.after_key(&key)).await;
+                let row = count(format!("(a, b, c) > ({a}, '{b}', {c})")).await;
+                assert_eq!(
+                    expanded,
+                    row,
+                    "after ({a}, {b:?}, {c}): {}",
+                    k3.after_key(&key)
+                );
+            }
+        }
+    }
+    // The chunk query reads a range of the primary key, not the whole index.
+    let key = [b"10".to_vec(), b"B".to_vec(), b"3".to_vec()];
+    let plan = format!(
+        "EXPLAIN SELECT * FROM copy_keyset.k3 WHERE {} ORDER BY a, b, c LIMIT 10",
+        k3.after_key(&key)
+    );
+    let row = sqlx::query(&plan).fetch_one(&pool).await.unwrap();
+    let access: String = sqlx::Row::try_get(&row, "type").unwrap();
+    let index: Option<String> = sqlx::Row::try_get(&row, "key").unwrap();
+    assert_eq!(
+        (access.as_str(), index.as_deref()),
+        ("range", Some("PRIMARY")),
+        "{plan}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_copy_resumes_after_its_last_checkpoint_without_duplicates() {
     let pair = Pair::new("copy_resume").await;
     let src = pair.source.url(&pair.db);

@@ -18,7 +18,7 @@ use unit_proto::pb;
 use crate::cancel::{StatementError, cancellable};
 use crate::classify::Operation;
 use crate::dsn::MySqlUrl;
-use crate::schema::{Filter, SchemaError, Table, discover, ident, key_literal};
+use crate::schema::{Filter, SchemaError, Table, discover, ident};
 
 /// Settings of a [`CopyUnit`].
 #[derive(Debug, Clone)]
@@ -531,17 +531,8 @@ impl TableCopy {
         let t = &self.table;
         let mut select = format!("SELECT {} FROM {}", t.select_list(), t.qualified());
         if let Some(key) = &last_key {
-            let literals: Vec<String> = t
-                .key
-                .iter()
-                .zip(key)
-                .map(|(&i, v)| key_literal(&t.columns[i], v))
-                .collect();
-            select.push_str(&format!(
-                " WHERE ({}) > ({})",
-                t.key_list(),
-                literals.join(",")
-            ));
+            select.push_str(" WHERE ");
+            select.push_str(&t.after_key(key));
         }
         select.push_str(&format!(
             " ORDER BY {} LIMIT {}",

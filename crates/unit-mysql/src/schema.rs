@@ -105,6 +105,64 @@ impl Table {
             .collect::<Vec<_>>()
             .join(",")
     }
+
+    /// A `WHERE` predicate selecting the rows whose key sorts after `key` (one raw
+    /// text-protocol value per key column, in key order).
+    ///
+    /// The predicate is spelled so that the server reads a range of the key's index:
+    /// `k1 >= v1 AND (k1 > v1 OR (k1 = v1 AND k2 > v2))` for a two-column key. A row
+    /// constructor `(k1, k2) > (v1, v2)` would mean the same, but MariaDB evaluates it
+    /// against every row of the index, which makes each chunk cost as much as the rows
+    /// before it.
+    ///
+    /// ```
+    /// # use unit_mysql::schema::{Column, Table};
+    /// let col = |name: &str| Column {
+    ///     name: name.into(),
+    ///     data_type: "int".into(),
+    ///     collation: None,
+    /// };
+    /// let table = Table {
+    ///     database: "shop".into(),
+    ///     name: "items".into(),
+    ///     columns: vec![col("order_id"), col("line"), col("qty")],
+    ///     key: vec![0, 1],
+    ///     create: String::new(),
+    ///     estimated_bytes: 0,
+    /// };
+    /// assert_eq!(
+    ///     table.after_key(&[b"7".to_vec(), b"2".to_vec()]),
+    ///     "`order_id` >= 7 AND (`order_id` > 7 OR (`order_id` = 7 AND `line` > 2))"
+    /// );
+    /// ```
+    pub fn after_key(&self, key: &[Vec<u8>]) -> String {
+        let parts: Vec<(String, String)> = self
+            .key
+            .iter()
+            .zip(key)
+            .map(|(&i, v)| {
+                let column = &self.columns[i];
+                (ident(&column.name), key_literal(column, v))
+            })
+            .collect();
+        let Some(((first, first_value), _)) = parts.split_first() else {
+            return "TRUE".to_owned();
+        };
+        // Innermost first: `kn > vn`, then `k(n-1) > v(n-1) OR (k(n-1) = v(n-1) AND ...)`.
+        let mut rest = String::new();
+        for (column, value) in parts.iter().rev() {
+            rest = if rest.is_empty() {
+                format!("{column} > {value}")
+            } else {
+                format!("{column} > {value} OR ({column} = {value} AND {rest})")
+            };
+        }
+        if parts.len() == 1 {
+            rest
+        } else {
+            format!("{first} >= {first_value} AND ({rest})")
+        }
+    }
 }
 
 /// Include and exclude patterns over `database.table`, with `*` (any run of
