@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use unit_core::{BoxUnit, Subtask, SubtaskConfig, Unit, is_resumable_error};
 use unit_integration_tests::MariaDb;
 use unit_mysql::schema::Filter;
-use unit_mysql::{CopyConfig, CopyUnit, MySqlUrl, table_checksum};
+use unit_mysql::{CopyConfig, CopyUnit, MySqlUrl, Verification, table_checksum};
 use unit_proto::pb::Stage;
 
 const ALL_TYPES: &str = "CREATE TABLE everything (
@@ -113,7 +113,11 @@ async fn every_column_type_round_trips_exactly() {
     let src = pair.source.url(&pair.db);
     exec(&src, ALL_TYPES).await;
     exec(&src, ROWS).await;
-    let (stage, h) = run_to_end(pair.config(2)).await;
+    // The text checksum is the verification between servers of different versions;
+    // force it here (both servers are the same version), as it reads every type.
+    let mut config = pair.config(2);
+    config.verification = Some(Verification::RowText);
+    let (stage, h) = run_to_end(config).await;
     assert_eq!(stage, Stage::Finished, "{:?}", h.status().result);
     let mut unit = CopyUnit::new(pair.config(2));
     unit.init(CancellationToken::new()).await.unwrap();
@@ -293,6 +297,62 @@ async fn a_conflicting_row_in_the_target_stops_the_copy_and_is_never_retried() {
     );
     assert!(!is_resumable_error(e));
     h.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_differs_from_its_source_fails_verification_and_is_never_retried() {
+    let pair = Pair::new("copy_verify").await;
+    let src = pair.source.url(&pair.db);
+    exec(&src, "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))").await;
+    exec(
+        &src,
+        "INSERT INTO t SELECT seq, CONCAT('v', seq) FROM seq_1_to_50",
+    )
+    .await;
+    let tgt = pair.target.url("mysql");
+    for (verification, tamper) in [
+        (
+            Verification::ChecksumTable,
+            "UPDATE copy_verify.t SET v = 'changed' WHERE id = 7",
+        ),
+        (
+            Verification::RowText,
+            "UPDATE copy_verify.t SET v = 'changed' WHERE id = 7",
+        ),
+        (
+            Verification::ChecksumTable,
+            "DELETE FROM copy_verify.t WHERE id = 50",
+        ),
+        (
+            Verification::RowText,
+            "INSERT INTO copy_verify.t VALUES (51, NULL)",
+        ),
+    ] {
+        exec(&tgt, "DROP DATABASE IF EXISTS copy_verify").await;
+        exec(&tgt, "DROP DATABASE IF EXISTS unit_checkpoint").await;
+        let mut config = pair.config(20);
+        config.verification = Some(verification);
+        let (stage, h) = run_to_end(config.clone()).await;
+        assert_eq!(
+            stage,
+            Stage::Finished,
+            "{verification:?}: {:?}",
+            h.status().result
+        );
+        h.stop().await.unwrap();
+        // The copy is done; a rerun of the task only verifies, and finds the change.
+        exec(&tgt, tamper).await;
+        let (stage, h) = run_to_end(config).await;
+        assert_eq!(stage, Stage::Paused, "{verification:?} missed: {tamper}");
+        let e = &h.status().result.unwrap().errors[0];
+        assert_eq!(e.err_code, 60004, "{e:?}");
+        assert!(
+            e.message.contains("verification failed for copy_verify.t"),
+            "{e:?}"
+        );
+        assert!(!is_resumable_error(e));
+        h.stop().await.unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

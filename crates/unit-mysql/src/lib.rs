@@ -100,7 +100,9 @@ pub use classify::{
     Operation, RetrySafety, explain_db_error, go_driver_text, is_resumable_db_error, retry_safety,
     server_error,
 };
-pub use copy::{CopyConfig, CopyError, CopyUnit, OpKind, table_checksum};
+pub use copy::{
+    CopyConfig, CopyError, CopyUnit, OpKind, Verification, stored_checksum, table_checksum,
+};
 pub use dsn::{MySqlUrl, UrlError};
 pub use process_error::{MAX_STATEMENT_SUMMARY, error_code, process_error, summarize_statement};
 pub use redact::redact;

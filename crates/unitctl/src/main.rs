@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use unit_mysql::Verification;
 
 /// Operator tool of the unit workspace.
 #[derive(Debug, Parser)]
@@ -65,11 +66,17 @@ enum Command {
         #[arg(long, default_value = "migrate")]
         task: String,
         /// Rows per chunk (one target transaction with its checkpoint).
-        #[arg(long, default_value_t = 2000)]
+        #[arg(long, default_value_t = 5000)]
         chunk_rows: usize,
         /// Tables copied at the same time.
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
+        /// How each copied table is compared with its source: `checksum-table` (the
+        /// servers' CHECKSUM TABLE, only between servers of the same version),
+        /// `row-text` (a CRC32 of each row's text, any versions), or `auto` (the first
+        /// when the versions are equal).
+        #[arg(long, value_enum, default_value_t = VerificationArg::Auto)]
+        verification: VerificationArg,
         /// Print one JSON status line per interval and JSON events.
         #[arg(long)]
         json: bool,
@@ -84,6 +91,14 @@ enum Command {
         #[arg(long, default_value_t = 10.0)]
         connect_timeout: f64,
     },
+}
+
+/// `--verification`'s values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum VerificationArg {
+    Auto,
+    ChecksumTable,
+    RowText,
 }
 
 fn main() -> ExitCode {
@@ -105,6 +120,7 @@ fn main() -> ExitCode {
             task,
             chunk_rows,
             concurrency,
+            verification,
             json,
             interval,
             check_interval,
@@ -135,6 +151,11 @@ fn main() -> ExitCode {
                 task,
                 chunk_rows,
                 concurrency,
+                verification: match verification {
+                    VerificationArg::Auto => None,
+                    VerificationArg::ChecksumTable => Some(Verification::ChecksumTable),
+                    VerificationArg::RowText => Some(Verification::RowText),
+                },
                 json,
                 interval,
                 check_interval,

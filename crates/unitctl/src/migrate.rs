@@ -12,7 +12,7 @@ use unit_core::{
     AutoResume, AutoResumeConfig, BoxUnit, Subtask, SubtaskConfig, SubtaskHandle, explain_error,
 };
 use unit_mysql::schema::Filter;
-use unit_mysql::{CheckUnit, CopyConfig, CopyUnit, MySqlUrl};
+use unit_mysql::{CheckUnit, CopyConfig, CopyUnit, MySqlUrl, Verification};
 use unit_proto::pb::{self, Stage, sub_task_status::Status};
 
 /// What `unitctl migrate` was asked to do.
@@ -26,6 +26,7 @@ pub(crate) struct Args {
     pub(crate) task: String,
     pub(crate) chunk_rows: usize,
     pub(crate) concurrency: usize,
+    pub(crate) verification: Option<Verification>,
     pub(crate) json: bool,
     pub(crate) interval: Duration,
     pub(crate) check_interval: Duration,
@@ -68,6 +69,7 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl) -> ExitCode {
     let mut config = CopyConfig::new(args.task.clone(), source, target, filter);
     config.chunk_rows = args.chunk_rows;
     config.concurrency = args.concurrency;
+    config.verification = args.verification;
     config.acquire_timeout = args.connect_timeout;
     let units: Vec<BoxUnit<CopyConfig>> = vec![
         Box::new(CheckUnit::new(config.clone())),
