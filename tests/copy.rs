@@ -73,6 +73,8 @@ impl Pair {
             filter,
         );
         c.chunk_rows = chunk_rows;
+        // Tables of a few thousand rows are split too, so that faults hit split tables.
+        c.split_rows = 1000;
         c.acquire_timeout = Duration::from_secs(1);
         c
     }
@@ -263,6 +265,13 @@ async fn a_killed_copy_resumes_after_its_last_checkpoint_without_duplicates() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     h.kill().await.unwrap();
+    // Rows appended beyond the key span the first run split `a` by: the last range is
+    // open above (and far from done), so the rerun copies them too.
+    exec(
+        &src,
+        "INSERT INTO a SELECT seq, 'above' FROM seq_20001_to_20500",
+    )
+    .await;
 
     // A new run of the same task continues from the checkpoints.
     let (stage, h) = run_to_end(pair.config(100)).await;
@@ -270,6 +279,23 @@ async fn a_killed_copy_resumes_after_its_last_checkpoint_without_duplicates() {
     let mut unit = CopyUnit::new(pair.config(100));
     unit.init(CancellationToken::new()).await.unwrap();
     pair.assert_equal(&unit).await;
+    // `a` (integer key, 20,000 rows) was copied as 4 key ranges, `b` (text key) whole;
+    // every row was committed exactly once.
+    let url: MySqlUrl = pair.target.url("mysql").parse().unwrap();
+    let mut conn = MySqlConnection::connect_with(&url.connect_options())
+        .await
+        .unwrap();
+    let parts: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT tbl, COUNT(*), CAST(SUM(rows_copied) AS SIGNED) FROM unit_checkpoint.copy_checkpoint \
+         WHERE task = 'copy-copy_resume' GROUP BY tbl ORDER BY tbl",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        parts,
+        vec![("a".to_owned(), 4, 20_500), ("b".to_owned(), 1, 5000)]
+    );
     h.stop().await.unwrap();
     unit.close().await;
 }

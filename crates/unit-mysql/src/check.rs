@@ -151,8 +151,8 @@ impl CheckUnit {
             );
         }
         let mut collations = std::collections::BTreeSet::new();
-        for (db, name, bytes) in tables {
-            let qualified = format!("{}.{}", ident(&db), ident(&name));
+        for listed in tables {
+            let qualified = format!("{}.{}", ident(&listed.database), ident(&listed.name));
             if let Err(e) = source
                 .execute(format!("SELECT * FROM {qualified} LIMIT 0").as_str())
                 .await
@@ -164,7 +164,7 @@ impl CheckUnit {
                 );
                 continue;
             }
-            match describe(&source, db.clone(), name.clone(), bytes).await {
+            match describe(&source, listed).await {
                 Ok(t) => collations.extend(t.columns.iter().filter_map(|c| c.collation.clone())),
                 Err(SchemaError::NoKey(t)) => item(
                     "table keys",

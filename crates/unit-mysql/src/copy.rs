@@ -3,7 +3,7 @@
 //! pause, kill, crash or resume continues exactly after the last committed chunk.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -18,7 +18,7 @@ use unit_proto::pb;
 use crate::cancel::{StatementError, cancellable};
 use crate::classify::Operation;
 use crate::dsn::MySqlUrl;
-use crate::schema::{Filter, SchemaError, Table, discover, ident};
+use crate::schema::{Filter, SchemaError, Table, discover, ident, key_literal};
 
 /// Settings of a [`CopyUnit`].
 #[derive(Debug, Clone)]
@@ -32,8 +32,14 @@ pub struct CopyConfig {
     pub filter: Filter,
     /// Rows per chunk (one target transaction each).
     pub chunk_rows: usize,
-    /// Tables copied at the same time.
+    /// Parts copied at the same time: whole tables, or key ranges of split tables.
     pub concurrency: usize,
+    /// A table estimated to hold at least twice this many rows, whose key starts with an
+    /// integer column, is split into key ranges of about this many rows or more (at
+    /// most `concurrency` of them), copied at the same time; 0 never splits. The split
+    /// is recorded with the checkpoints on the table's first run and kept by every
+    /// later run of the task.
+    pub split_rows: u64,
     /// The target database holding the checkpoint table.
     pub checkpoint_database: String,
     /// The task's name: checkpoints are kept per task.
@@ -81,6 +87,7 @@ impl CopyConfig {
             filter,
             chunk_rows: 5000,
             concurrency: 4,
+            split_rows: 100_000,
             checkpoint_database: "unit_checkpoint".to_owned(),
             task: task.into(),
             acquire_timeout: Duration::from_secs(10),
@@ -308,9 +315,10 @@ impl CopyUnit {
             ),
             format!(
                 "CREATE TABLE IF NOT EXISTS {} (task VARCHAR(128) NOT NULL, db VARCHAR(64) NOT NULL, \
-                 tbl VARCHAR(64) NOT NULL, last_key TEXT NULL, rows_copied BIGINT NOT NULL DEFAULT 0, \
+                 tbl VARCHAR(64) NOT NULL, part INT NOT NULL DEFAULT 0, lo VARCHAR(40) NULL, \
+                 hi VARCHAR(40) NULL, last_key TEXT NULL, rows_copied BIGINT NOT NULL DEFAULT 0, \
                  bytes_copied BIGINT NOT NULL DEFAULT 0, done TINYINT(1) NOT NULL DEFAULT 0, \
-                 PRIMARY KEY (task, db, tbl)) ENGINE=InnoDB",
+                 PRIMARY KEY (task, db, tbl, part)) ENGINE=InnoDB",
                 self.checkpoint_table()
             ),
         ];
@@ -407,34 +415,37 @@ impl CopyUnit {
             return Vec::new();
         };
         let _ = self.progress.epoch.get_or_init(Instant::now);
-        // A failing table stops the others through a child token, so that the result
+        // A failing job stops the others through a child token, so that the result
         // does not look cancelled from outside (which would keep auto-resume away).
         let cancel = &cancel.child_token();
-        let mut pending = self
-            .tables
-            .iter()
-            .cloned()
-            .collect::<std::collections::VecDeque<_>>();
+        let ctx = Arc::new(CopyContext {
+            source,
+            target,
+            task: self.config.task.clone(),
+            checkpoint: self.checkpoint_table(),
+            chunk_rows: self.config.chunk_rows.max(1),
+            verification: self.verification,
+            progress: self.progress.clone(),
+            cancel: cancel.clone(),
+        });
+        let mut pending = match self.jobs(&ctx).await {
+            Ok(jobs) => jobs,
+            Err(e) => return vec![e],
+        };
         let mut running = JoinSet::new();
         let mut errors = Vec::new();
         loop {
             while running.len() < self.config.concurrency.max(1) && errors.is_empty() {
-                let Some(table) = pending.pop_front() else {
+                let Some(job) = pending.pop_front() else {
                     break;
                 };
-                let job = TableCopy {
-                    source: source.clone(),
-                    target: target.clone(),
-                    table,
-                    task: self.config.task.clone(),
-                    checkpoint: self.checkpoint_table(),
-                    chunk_rows: self.config.chunk_rows.max(1),
-                    verification: self.verification,
-                    progress: self.progress.clone(),
-                    cancel: cancel.clone(),
+                let span = match &job.part {
+                    Some(part) => {
+                        info_span!("copy", table = %job.table.display_name(), part = part.index)
+                    }
+                    None => info_span!("copy", table = %job.table.display_name()),
                 };
-                let span = info_span!("table", name = %job.table.display_name());
-                running.spawn(async move { job.run().await }.instrument(span));
+                running.spawn(job.run().instrument(span));
             }
             match running.join_next().await {
                 Some(Ok(Ok(()))) => {}
@@ -451,6 +462,186 @@ impl CopyUnit {
         }
         errors
     }
+
+    /// The work left: every unfinished part of every table (planned on the first run),
+    /// and a verification for each table an earlier run finished. Largest parts first,
+    /// so that the copy does not end with one big range running alone.
+    async fn jobs(
+        &self,
+        ctx: &Arc<CopyContext>,
+    ) -> Result<std::collections::VecDeque<PartCopy>, CopyError> {
+        let mut verify = Vec::new();
+        let mut parts = Vec::new();
+        for table in &self.tables {
+            let table = Arc::new(table.clone());
+            let plan = self.plan(ctx, &table).await?;
+            let open: Vec<Part> = plan.iter().filter(|p| !p.done).cloned().collect();
+            let remaining = Arc::new(AtomicUsize::new(open.len()));
+            if open.is_empty() {
+                debug!(table = %table.display_name(), "already copied");
+                verify.push(PartCopy {
+                    ctx: ctx.clone(),
+                    table,
+                    part: None,
+                    remaining,
+                });
+                continue;
+            }
+            let share = table.estimated_rows / plan.len() as u64;
+            for part in open {
+                parts.push((
+                    share,
+                    PartCopy {
+                        ctx: ctx.clone(),
+                        table: table.clone(),
+                        part: Some(part),
+                        remaining: remaining.clone(),
+                    },
+                ));
+            }
+        }
+        parts.sort_by_key(|(share, _)| std::cmp::Reverse(*share));
+        Ok(verify
+            .into_iter()
+            .chain(parts.into_iter().map(|(_, job)| job))
+            .collect())
+    }
+
+    /// The table's parts as recorded in the checkpoint table, or, on the table's first
+    /// run, a new split recorded there before anything is copied (so every later run
+    /// continues the same parts).
+    async fn plan(&self, ctx: &CopyContext, table: &Table) -> Result<Vec<Part>, CopyError> {
+        let recorded = self.recorded_parts(ctx, table).await?;
+        if !recorded.is_empty() {
+            return Ok(recorded);
+        }
+        let spans = self.spans(ctx, table).await?;
+        let tuples = vec!["(?, ?, ?, ?, ?, ?)"; spans.len()].join(", ");
+        let insert = format!(
+            "INSERT INTO {} (task, db, tbl, part, lo, hi) VALUES {tuples}",
+            ctx.checkpoint
+        );
+        let mut q = sqlx::query(&insert);
+        for (index, (lo, hi)) in (0i32..).zip(&spans) {
+            q = q
+                .bind(&ctx.task)
+                .bind(&table.database)
+                .bind(&table.name)
+                .bind(index)
+                .bind(lo.map(|v| v.to_string()))
+                .bind(hi.map(|v| v.to_string()));
+        }
+        match cancellable(&ctx.cancel, q.execute(&ctx.target)).await {
+            Ok(_) => {}
+            // Another run of the task recorded its plan first: follow that one.
+            Err(StatementError::Sqlx(e))
+                if crate::server_error(&e)
+                    .is_some_and(|d| d.number() == crate::codes::ER_DUP_ENTRY) => {}
+            Err(e) => {
+                return Err(stmt_err(
+                    ErrScope::Downstream,
+                    Operation::Execute(&insert),
+                    e,
+                ));
+            }
+        }
+        if spans.len() > 1 {
+            info!(table = %table.display_name(), parts = spans.len(), "table split into key ranges");
+        }
+        self.recorded_parts(ctx, table).await
+    }
+
+    async fn recorded_parts(
+        &self,
+        ctx: &CopyContext,
+        table: &Table,
+    ) -> Result<Vec<Part>, CopyError> {
+        let select = format!(
+            "SELECT part, lo, hi, last_key, done FROM {} WHERE task = ? AND db = ? AND tbl = ? ORDER BY part",
+            ctx.checkpoint
+        );
+        let rows = cancellable(
+            &ctx.cancel,
+            sqlx::query(&select)
+                .bind(&ctx.task)
+                .bind(&table.database)
+                .bind(&table.name)
+                .fetch_all(&ctx.target),
+        )
+        .await
+        .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query(&select), e))?;
+        rows.iter()
+            .map(|row| {
+                Ok(Part {
+                    index: row.try_get(0)?,
+                    lo: row.try_get(1)?,
+                    hi: row.try_get(2)?,
+                    last_key: row.try_get::<Option<String>, _>(3)?.map(|k| decode_key(&k)),
+                    done: row.try_get::<i8, _>(4)? != 0,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(|e| {
+                stmt_err(
+                    ErrScope::Downstream,
+                    Operation::Query(&select),
+                    StatementError::Sqlx(e),
+                )
+            })
+    }
+
+    /// Ranges of the first key column to copy at the same time: several when the table
+    /// is estimated to hold at least twice `split_rows` rows and its key starts with an
+    /// integer column, else one range covering everything.
+    async fn spans(
+        &self,
+        ctx: &CopyContext,
+        table: &Table,
+    ) -> Result<Vec<(Option<i128>, Option<i128>)>, CopyError> {
+        let whole = vec![(None, None)];
+        let split_rows = self.config.split_rows;
+        let wanted = table
+            .estimated_rows
+            .checked_div(split_rows)
+            .unwrap_or(1)
+            .min(self.config.concurrency as u64);
+        let Some(first) = table.key.first().map(|&i| &table.columns[i]) else {
+            return Ok(whole);
+        };
+        if wanted < 2 || !first.is_integer() {
+            return Ok(whole);
+        }
+        let column = ident(&first.name);
+        let sql = format!(
+            "SELECT MIN({column}), MAX({column}) FROM {}",
+            table.qualified()
+        );
+        let row = cancellable(&ctx.cancel, sqlx::raw_sql(&sql).fetch_one(&ctx.source))
+            .await
+            .map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query(&sql), e))?;
+        let int = |i| raw(&row, i).and_then(|b| String::from_utf8(b).ok()?.parse::<i128>().ok());
+        Ok(match (int(0), int(1)) {
+            (Some(min), Some(max)) => split_span(min, max, u32::try_from(wanted).unwrap_or(1)),
+            _ => whole,
+        })
+    }
+}
+
+/// Splits the integer span `min..=max` into at most `parts` ranges of equal width. The
+/// first range is open below and the last open above, so that rows outside the span
+/// (added to the source later) still belong to a range.
+fn split_span(min: i128, max: i128, parts: u32) -> Vec<(Option<i128>, Option<i128>)> {
+    let width = max.saturating_sub(min).saturating_add(1).max(1);
+    let parts = i128::from(parts.max(1)).min(width);
+    let mut spans = Vec::new();
+    let mut lo = None;
+    for i in 1..parts {
+        let bound = min + width * i / parts;
+        spans.push((lo, Some(bound)));
+        lo = Some(bound);
+    }
+    spans.push((lo, None));
+    spans
 }
 
 /// Row count and an order-independent checksum of every row of `table`.
@@ -501,17 +692,40 @@ fn internal(join: &tokio::task::JoinError) -> CopyError {
     )
 }
 
-/// One table's copy loop.
-struct TableCopy {
+/// What every copy job shares.
+struct CopyContext {
     source: MySqlPool,
     target: MySqlPool,
-    table: Table,
     task: String,
     checkpoint: String,
     chunk_rows: usize,
     verification: Verification,
     progress: Arc<Progress>,
     cancel: CancellationToken,
+}
+
+/// One key range of a table and its checkpoint: the rows whose first key column is in
+/// `[lo, hi)`, unbounded where `None` (a table that is not split has one part with
+/// neither bound).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Part {
+    index: i32,
+    lo: Option<String>,
+    hi: Option<String>,
+    /// The key of the last row committed, one raw value per key column.
+    last_key: Option<Vec<Vec<u8>>>,
+    done: bool,
+}
+
+/// A copy job: one part of a table, or (without a part) only the verification of a
+/// table an earlier run finished.
+struct PartCopy {
+    ctx: Arc<CopyContext>,
+    table: Arc<Table>,
+    part: Option<Part>,
+    /// The table's parts not finished yet; the job that finishes the last one verifies
+    /// the table.
+    remaining: Arc<AtomicUsize>,
 }
 
 /// The most value bytes one INSERT statement carries (MariaDB's default
@@ -521,44 +735,23 @@ const MAX_STATEMENT_BYTES: usize = 4 << 20;
 /// The most placeholders one statement may carry.
 const MAX_PLACEHOLDERS: usize = 65_000;
 
-impl TableCopy {
+impl PartCopy {
     async fn run(self) -> Result<(), CopyError> {
-        let t = &self.table;
-        let select_cp = format!(
-            "SELECT last_key, done FROM {} WHERE task = ? AND db = ? AND tbl = ?",
-            self.checkpoint
-        );
-        let cp = cancellable(
-            &self.cancel,
-            sqlx::query(&select_cp)
-                .bind(&self.task)
-                .bind(&t.database)
-                .bind(&t.name)
-                .fetch_optional(&self.target),
-        )
-        .await
-        .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query(&select_cp), e))?;
-        let mut last_key: Option<Vec<Vec<u8>>> = None;
-        if let Some(row) = cp {
-            let done: bool = row.try_get::<i8, _>(1).map(|d| d != 0).unwrap_or(false);
-            if done {
-                debug!("already copied");
-                return self.verify().await;
-            }
-            let key: Option<String> = row.try_get(0).ok().flatten();
-            last_key = key.map(|k| decode_key(&k));
-        }
+        let Some(part) = &self.part else {
+            return self.verify().await;
+        };
         // Read one chunk ahead: the next chunk comes from the source while the
         // current one is written to the target.
-        let mut next = self.spawn_read(last_key);
+        let mut next = self.spawn_read(part.last_key.clone());
         loop {
             let rows = match next.await {
                 Ok(rows) => rows?,
                 Err(join) => return Err(internal(&join)),
             };
-            let finished = rows.len() < self.chunk_rows;
+            let finished = rows.len() < self.ctx.chunk_rows;
             let key = rows.last().map(|r| {
-                t.key
+                self.table
+                    .key
                     .iter()
                     .map(|&i| raw(r, i).unwrap_or_default())
                     .collect::<Vec<_>>()
@@ -568,26 +761,32 @@ impl TableCopy {
             } else {
                 next = tokio::spawn(async { Ok(Vec::new()) });
             }
-            self.write_chunk(&rows, key.as_deref(), finished).await?;
+            self.write_chunk(part, &rows, key.as_deref(), finished)
+                .await?;
             if finished {
-                return self.verify().await;
+                break;
             }
+        }
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.verify().await
+        } else {
+            Ok(())
         }
     }
 
     /// Compares the table's row count and checksum on both sides, as soon as the table
     /// is copied (so verifying overlaps with copying the other tables).
     async fn verify(&self) -> Result<(), CopyError> {
-        let t = &self.table;
+        let (t, ctx) = (&*self.table, &*self.ctx);
         let checksum = |pool| async move {
-            match self.verification {
+            match ctx.verification {
                 Verification::ChecksumTable => stored_checksum(pool, t).await,
                 Verification::RowText => table_checksum(pool, t).await,
             }
         };
         let (up, down) = tokio::join!(
-            cancellable(&self.cancel, checksum(&self.source)),
-            cancellable(&self.cancel, checksum(&self.target)),
+            cancellable(&ctx.cancel, checksum(&ctx.source)),
+            cancellable(&ctx.cancel, checksum(&ctx.target)),
         );
         let up = up.map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query("checksum"), e))?;
         let down =
@@ -610,18 +809,32 @@ impl TableCopy {
         &self,
         last_key: Option<Vec<Vec<u8>>>,
     ) -> tokio::task::JoinHandle<Result<Vec<MySqlRow>, CopyError>> {
-        let t = &self.table;
-        let mut select = format!("SELECT {} FROM {}", t.select_list(), t.qualified());
+        let t = &*self.table;
+        let mut conditions = Vec::new();
+        let part = self.part.as_ref();
         if let Some(key) = &last_key {
+            conditions.push(format!("({})", t.after_key(key)));
+        }
+        if let Some(first) = t.key.first().map(|&i| &t.columns[i]) {
+            let column = ident(&first.name);
+            if let (None, Some(lo)) = (&last_key, part.and_then(|p| p.lo.as_deref())) {
+                conditions.push(format!("{column} >= {}", key_literal(first, lo.as_bytes())));
+            }
+            if let Some(hi) = part.and_then(|p| p.hi.as_deref()) {
+                conditions.push(format!("{column} < {}", key_literal(first, hi.as_bytes())));
+            }
+        }
+        let mut select = format!("SELECT {} FROM {}", t.select_list(), t.qualified());
+        if !conditions.is_empty() {
             select.push_str(" WHERE ");
-            select.push_str(&t.after_key(key));
+            select.push_str(&conditions.join(" AND "));
         }
         select.push_str(&format!(
             " ORDER BY {} LIMIT {}",
             t.key_list(),
-            self.chunk_rows
+            self.ctx.chunk_rows
         ));
-        let (source, cancel) = (self.source.clone(), self.cancel.clone());
+        let (source, cancel) = (self.ctx.source.clone(), self.ctx.cancel.clone());
         tokio::spawn(async move {
             // Text protocol: values arrive exactly as the server prints them.
             cancellable(&cancel, sqlx::raw_sql(&select).fetch_all(&source))
@@ -633,14 +846,15 @@ impl TableCopy {
     /// Inserts `rows` and moves the checkpoint in one target transaction.
     async fn write_chunk(
         &self,
+        part: &Part,
         rows: &[MySqlRow],
         key: Option<&[Vec<u8>]>,
         done: bool,
     ) -> Result<(), CopyError> {
-        let t = &self.table;
-        let cancel = &self.cancel;
+        let (t, ctx) = (&*self.table, &*self.ctx);
+        let cancel = &ctx.cancel;
         let down = |op: Operation<'_>, e: StatementError| stmt_err(ErrScope::Downstream, op, e);
-        let mut tx = cancellable(cancel, self.target.begin())
+        let mut tx = cancellable(cancel, ctx.target.begin())
             .await
             .map_err(|e| down(Operation::Begin, e))?;
         let ncols = t.columns.len();
@@ -698,19 +912,20 @@ impl TableCopy {
                 .map_err(|e| down(Operation::Execute(&sql), e))?;
         }
         let upsert = format!(
-            "INSERT INTO {} (task, db, tbl, last_key, rows_copied, bytes_copied, done) VALUES (?, ?, ?, ?, ?, ?, ?) \
+            "INSERT INTO {} (task, db, tbl, part, last_key, rows_copied, bytes_copied, done) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
              ON DUPLICATE KEY UPDATE last_key = COALESCE(VALUES(last_key), last_key), \
              rows_copied = rows_copied + VALUES(rows_copied), bytes_copied = bytes_copied + VALUES(bytes_copied), \
              done = VALUES(done)",
-            self.checkpoint
+            ctx.checkpoint
         );
         let rows_n = i64::try_from(rows.len()).unwrap_or(i64::MAX);
         cancellable(
             cancel,
             sqlx::query(&upsert)
-                .bind(&self.task)
+                .bind(&ctx.task)
                 .bind(&t.database)
                 .bind(&t.name)
+                .bind(part.index)
                 .bind(key.map(encode_key))
                 .bind(rows_n)
                 .bind(bytes)
@@ -722,7 +937,7 @@ impl TableCopy {
         cancellable(cancel, tx.commit())
             .await
             .map_err(|e| down(Operation::Commit, e))?;
-        self.progress
+        ctx.progress
             .finished_bytes
             .fetch_add(bytes, Ordering::Relaxed);
         Ok(())
@@ -857,8 +1072,11 @@ impl Unit for CopyUnit {
         _cancel: CancellationToken,
         config: &CopyConfig,
     ) -> Result<(), BoxError> {
+        // Takes effect from the next process or resume; a table's split, once recorded,
+        // is kept.
         self.config.chunk_rows = config.chunk_rows;
         self.config.concurrency = config.concurrency;
+        self.config.split_rows = config.split_rows;
         Ok(())
     }
 
@@ -890,5 +1108,45 @@ impl Unit for CopyUnit {
             Box::new(stmt_err(ErrScope::Downstream, Operation::Query(&sql), e)) as BoxError
         })?;
         Ok(count == 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_cover_every_integer_once_and_are_open_at_both_ends() {
+        for (min, max, parts) in [
+            (1, 400_000, 4),
+            (-5, 5, 3),
+            (7, 7, 4),
+            (1, 3, 8),
+            (0, i128::from(u64::MAX), 4),
+            (i128::from(i64::MIN), i128::from(i64::MAX), 3),
+        ] {
+            let spans = split_span(min, max, parts);
+            let want = u32::try_from((max - min + 1).min(i128::from(parts))).unwrap();
+            assert_eq!(spans.len(), want as usize, "{min}..={max} in {parts}");
+            assert_eq!(spans[0].0, None);
+            assert_eq!(spans[spans.len() - 1].1, None);
+            for pair in spans.windows(2) {
+                // Adjacent: one ends where the next begins, strictly increasing.
+                assert_eq!(pair[0].1, pair[1].0);
+                let (Some(end), Some(start)) = (pair[0].1, pair[0].0.or(Some(min - 1))) else {
+                    panic!("inner bounds are set: {spans:?}");
+                };
+                assert!(start < end, "{spans:?}");
+            }
+        }
+        assert_eq!(split_span(1, 100, 4)[1], (Some(26), Some(51)));
+        assert_eq!(split_span(1, 100, 1), vec![(None, None)]);
+        assert_eq!(split_span(1, 100, 0), vec![(None, None)]);
+    }
+
+    #[test]
+    fn keys_round_trip_through_their_checkpoint_text() {
+        let key = vec![b"42".to_vec(), vec![0, 255, b','], Vec::new()];
+        assert_eq!(decode_key(&encode_key(&key)), key);
     }
 }

@@ -26,6 +26,14 @@ impl Column {
         }
     }
 
+    /// Whether the column holds integers (of any width, signed or not).
+    pub fn is_integer(&self) -> bool {
+        matches!(
+            self.data_type.as_str(),
+            "tinyint" | "smallint" | "mediumint" | "int" | "bigint"
+        )
+    }
+
     /// Whether values of the column are written as plain numbers in SQL.
     pub fn is_numeric(&self) -> bool {
         matches!(
@@ -58,6 +66,21 @@ pub struct Table {
     pub create: String,
     /// The server's estimate of the table's size in bytes.
     pub estimated_bytes: u64,
+    /// The server's estimate of the table's row count.
+    pub estimated_rows: u64,
+}
+
+/// A selected table as listed by [`list_tables`], before it is described.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedTable {
+    /// The database (schema) name.
+    pub database: String,
+    /// The table name.
+    pub name: String,
+    /// The server's estimate of the table's size in bytes.
+    pub estimated_bytes: u64,
+    /// The server's estimate of the table's row count.
+    pub estimated_rows: u64,
 }
 
 /// Quotes an identifier with backticks.
@@ -129,6 +152,7 @@ impl Table {
     ///     key: vec![0, 1],
     ///     create: String::new(),
     ///     estimated_bytes: 0,
+    ///     estimated_rows: 0,
     /// };
     /// assert_eq!(
     ///     table.after_key(&[b"7".to_vec(), b"2".to_vec()]),
@@ -248,22 +272,23 @@ fn text(row: &sqlx::mysql::MySqlRow, i: usize) -> Result<String, sqlx::Error> {
 /// [`SchemaError::NoKey`] for a selected table without a usable key; database errors.
 pub async fn discover(pool: &MySqlPool, filter: &Filter) -> Result<Vec<Table>, SchemaError> {
     let mut tables = Vec::new();
-    for (database, name, estimated_bytes) in list_tables(pool, filter).await? {
-        tables.push(describe(pool, database, name, estimated_bytes).await?);
+    for listed in list_tables(pool, filter).await? {
+        tables.push(describe(pool, listed).await?);
     }
     Ok(tables)
 }
 
-/// The `(database, table, estimated bytes)` of every base table `filter` selects.
+/// Every base table `filter` selects, with the server's size estimates.
 ///
 /// # Errors
 /// Database errors.
 pub async fn list_tables(
     pool: &MySqlPool,
     filter: &Filter,
-) -> Result<Vec<(String, String, u64)>, sqlx::Error> {
+) -> Result<Vec<ListedTable>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT TABLE_SCHEMA, TABLE_NAME, CAST(COALESCE(DATA_LENGTH, 0) AS UNSIGNED) FROM information_schema.TABLES \
+        "SELECT TABLE_SCHEMA, TABLE_NAME, CAST(COALESCE(DATA_LENGTH, 0) AS UNSIGNED), \
+         CAST(COALESCE(TABLE_ROWS, 0) AS UNSIGNED) FROM information_schema.TABLES \
          WHERE TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_SCHEMA, TABLE_NAME",
     )
     .fetch_all(pool)
@@ -272,7 +297,12 @@ pub async fn list_tables(
     for row in rows {
         let (database, name) = (text(&row, 0)?, text(&row, 1)?);
         if filter.selects(&database, &name) {
-            tables.push((database, name, row.try_get(2)?));
+            tables.push(ListedTable {
+                database,
+                name,
+                estimated_bytes: row.try_get(2)?,
+                estimated_rows: row.try_get(3)?,
+            });
         }
     }
     Ok(tables)
@@ -282,12 +312,13 @@ pub async fn list_tables(
 ///
 /// # Errors
 /// [`SchemaError::NoKey`] when the table has no usable key; database errors.
-pub async fn describe(
-    pool: &MySqlPool,
-    database: String,
-    name: String,
-    estimated_bytes: u64,
-) -> Result<Table, SchemaError> {
+pub async fn describe(pool: &MySqlPool, listed: ListedTable) -> Result<Table, SchemaError> {
+    let ListedTable {
+        database,
+        name,
+        estimated_bytes,
+        estimated_rows,
+    } = listed;
     let rows = sqlx::query(
         "SELECT COLUMN_NAME, DATA_TYPE, COLLATION_NAME FROM information_schema.COLUMNS \
          WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
@@ -353,6 +384,7 @@ pub async fn describe(
         key,
         create,
         estimated_bytes,
+        estimated_rows,
     })
 }
 

@@ -68,9 +68,13 @@ enum Command {
         /// Rows per chunk (one target transaction with its checkpoint).
         #[arg(long, default_value_t = 5000)]
         chunk_rows: usize,
-        /// Tables copied at the same time.
+        /// Parts copied at the same time (whole tables, or key ranges of big tables).
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
+        /// Split a table of at least twice this many rows (by the server's estimate) whose
+        /// key starts with an integer into key ranges copied at the same time; 0: never.
+        #[arg(long, default_value_t = 100_000)]
+        split_rows: u64,
         /// How each copied table is compared with its source: `checksum-table` (the
         /// servers' CHECKSUM TABLE, only between servers of the same version),
         /// `row-text` (a CRC32 of each row's text, any versions), or `auto` (the first
@@ -120,6 +124,7 @@ fn main() -> ExitCode {
             task,
             chunk_rows,
             concurrency,
+            split_rows,
             verification,
             json,
             interval,
@@ -151,6 +156,7 @@ fn main() -> ExitCode {
                 task,
                 chunk_rows,
                 concurrency,
+                split_rows,
                 verification: match verification {
                     VerificationArg::Auto => None,
                     VerificationArg::ChecksumTable => Some(Verification::ChecksumTable),

@@ -26,6 +26,7 @@ pub(crate) struct Args {
     pub(crate) task: String,
     pub(crate) chunk_rows: usize,
     pub(crate) concurrency: usize,
+    pub(crate) split_rows: u64,
     pub(crate) verification: Option<Verification>,
     pub(crate) json: bool,
     pub(crate) interval: Duration,
@@ -69,6 +70,7 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl) -> ExitCode {
     let mut config = CopyConfig::new(args.task.clone(), source, target, filter);
     config.chunk_rows = args.chunk_rows;
     config.concurrency = args.concurrency;
+    config.split_rows = args.split_rows;
     config.verification = args.verification;
     config.acquire_timeout = args.connect_timeout;
     let units: Vec<BoxUnit<CopyConfig>> = vec![
@@ -205,7 +207,7 @@ async fn summary<C>(
 async fn checkpoint_totals(config: &CopyConfig) -> Result<(i64, i64, i64), sqlx::Error> {
     let pool = sqlx::MySqlPool::connect_with(config.target.connect_options()).await?;
     let sql = format!(
-        "SELECT CAST(COALESCE(SUM(rows_copied), 0) AS SIGNED), CAST(COALESCE(SUM(bytes_copied), 0) AS SIGNED), COUNT(*) \
+        "SELECT CAST(COALESCE(SUM(rows_copied), 0) AS SIGNED), CAST(COALESCE(SUM(bytes_copied), 0) AS SIGNED), COUNT(DISTINCT db, tbl) \
          FROM `{}`.`copy_checkpoint` WHERE task = ?",
         config.checkpoint_database.replace('`', "``")
     );
