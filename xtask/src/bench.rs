@@ -94,7 +94,10 @@ pub(crate) fn copy(size: Size) -> Result<()> {
             .sum::<f64>()
     };
     let copy_s = pass("copy and verification ended");
-    println!("table size: {rows} rows in 4 tables; chunk {chunk} rows; concurrency {concurrency}");
+    println!(
+        "table size: {rows} rows in 4 tables; chunk {chunk} rows; concurrency {concurrency}; \
+         tables of 200000+ rows split into key ranges"
+    );
     println!("mariadb-dump | mariadb : {baseline:>7.2} s  {b:>10.0} rows/s");
     println!(
         "unitctl migrate        : {ours:>7.2} s  {o:>10.0} rows/s (check + copy + verification)"
