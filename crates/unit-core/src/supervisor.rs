@@ -121,6 +121,14 @@ impl SubtaskError {
 
 type Reply = oneshot::Sender<Result<(), SubtaskError>>;
 
+/// Why a unit's `init` did not succeed.
+enum InitFailure {
+    /// It failed, panicked or timed out: the subtask pauses with this error.
+    Failed(pb::ProcessError),
+    /// A stop or kill request arrived first.
+    Interrupted,
+}
+
 enum Command<C> {
     Pause(Reply),
     Resume(Reply),
@@ -134,6 +142,11 @@ struct Shared {
     name: String,
     stage: watch::Sender<Stage>,
     state: Mutex<Snapshot>,
+    /// Cancelled by `stop`, so that a unit's `init` in progress is cancelled at once
+    /// (requests are otherwise served only between calls into units).
+    stop_requested: CancellationToken,
+    /// Cancelled by `kill`: a unit's `init` in progress is dropped at once.
+    kill_requested: CancellationToken,
 }
 
 #[derive(Default)]
@@ -227,7 +240,8 @@ impl<C: Send + Sync + 'static> SubtaskHandle<C> {
     }
 
     /// Stops the subtask gracefully: cancels the current work, waits for it, and closes
-    /// every unit still open. Stopped is final.
+    /// every unit still open. Stopped is final. A unit's `init` in progress is cancelled
+    /// and waited for (up to the init timeout).
     ///
     /// # Errors
     /// [`SubtaskError::Stopped`] when it has already stopped.
@@ -235,11 +249,12 @@ impl<C: Send + Sync + 'static> SubtaskHandle<C> {
     /// # Cancel safety
     /// The request is carried out even if this future is dropped.
     pub async fn stop(&self) -> Result<(), SubtaskError> {
+        self.shared.stop_requested.cancel();
         self.request(Command::Stop).await
     }
 
-    /// Stops the subtask ungracefully: the in-flight `process` is dropped without
-    /// waiting, the current unit is killed, the others are closed.
+    /// Stops the subtask ungracefully: the in-flight `process` (or `init`) is dropped
+    /// without waiting, the current unit is killed, the others are closed.
     ///
     /// # Errors
     /// [`SubtaskError::Stopped`] when it has already stopped.
@@ -247,6 +262,7 @@ impl<C: Send + Sync + 'static> SubtaskHandle<C> {
     /// # Cancel safety
     /// The request is carried out even if this future is dropped.
     pub async fn kill(&self) -> Result<(), SubtaskError> {
+        self.shared.kill_requested.cancel();
         self.request(Command::Kill).await
     }
 }
@@ -342,6 +358,8 @@ impl<C: Send + Sync + 'static> Subtask<C> {
             name: config.name.clone(),
             stage,
             state: Mutex::new(snapshot),
+            stop_requested: CancellationToken::new(),
+            kill_requested: CancellationToken::new(),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let span = info_span!("subtask", name = %config.name);
@@ -490,14 +508,22 @@ impl<C: Send + Sync + 'static> Subtask<C> {
             self.current = i;
             self.show_unit(i);
             let span = self.unit_span();
-            if let Err(pe) = self.init_unit(i).instrument(span).await {
-                // Roll back: close the units initialised before this one.
-                for j in (0..i).rev() {
-                    self.close_unit(j).await;
+            match self.init_unit(i).instrument(span).await {
+                Ok(()) => {}
+                Err(InitFailure::Failed(pe)) => {
+                    // Roll back: close the units initialised before this one.
+                    for j in (0..i).rev() {
+                        self.close_unit(j).await;
+                    }
+                    self.set_result(Some(failed(pe)));
+                    self.set_stage(Stage::Paused);
+                    return;
                 }
-                self.set_result(Some(failed(pe)));
-                self.set_stage(Stage::Paused);
-                return;
+                Err(InitFailure::Interrupted) => {
+                    // The stop or kill request waiting in the queue closes what is open.
+                    self.set_stage(Stage::Stopping);
+                    return;
+                }
             }
         }
         // Start at the last unit that is not fresh.
@@ -543,28 +569,50 @@ impl<C: Send + Sync + 'static> Subtask<C> {
         self.set_stage(Stage::Paused);
     }
 
-    async fn init_unit(&mut self, i: usize) -> Result<(), pb::ProcessError> {
+    async fn init_unit(&mut self, i: usize) -> Result<(), InitFailure> {
         let token = CancellationToken::new();
         let timeout = self.config.init_timeout;
-        let init = AssertUnwindSafe(self.units[i].init(token.clone())).catch_unwind();
-        let outcome = tokio::time::timeout(timeout, init).await;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let (stop, kill) = (
+            self.shared.stop_requested.clone(),
+            self.shared.kill_requested.clone(),
+        );
+        let outcome = {
+            let mut init = AssertUnwindSafe(self.units[i].init(token.clone())).catch_unwind();
+            tokio::select! {
+                biased;
+                // Dropped without waiting.
+                () = kill.cancelled() => None,
+                () = stop.cancelled() => {
+                    token.cancel();
+                    let ended = tokio::time::timeout_at(deadline, &mut init).await;
+                    // An init that finished anyway is open: the stop closes it.
+                    self.open[i] = matches!(ended, Ok(Ok(Ok(()))));
+                    None
+                }
+                ended = tokio::time::timeout_at(deadline, &mut init) => Some(ended),
+            }
+        };
         token.cancel();
+        let Some(outcome) = outcome else {
+            info!("init interrupted by a stop or kill request");
+            return Err(InitFailure::Interrupted);
+        };
         match outcome {
             Ok(Ok(Ok(()))) => {
                 self.open[i] = true;
                 debug!("initialised");
                 Ok(())
             }
-            Ok(Ok(Err(err))) => Err(boxed_process_error(&err)),
-            Ok(Err(panic)) => Err(panic_error("init", &panic)),
+            Ok(Ok(Err(err))) => Err(InitFailure::Failed(boxed_process_error(&err))),
+            Ok(Err(panic)) => Err(InitFailure::Failed(panic_error("init", &panic))),
             Err(_) => {
                 let what = format!(
                     "{:?} unit init timed out after {timeout:?}",
                     self.units[i].unit_type()
                 );
-                Err(new_process_error(&std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    what,
+                Err(InitFailure::Failed(new_process_error(
+                    &std::io::Error::new(std::io::ErrorKind::TimedOut, what),
                 )))
             }
         }

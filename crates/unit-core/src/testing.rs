@@ -141,6 +141,8 @@ pub enum InitStep {
     Fail,
     /// Never return (to test init timeouts).
     Hang,
+    /// Wait until cancelled, then fail with [`Canceled`].
+    WaitForCancel,
     /// Panic.
     Panic,
 }
@@ -253,7 +255,7 @@ fn error_result(err: &(dyn std::error::Error + 'static)) -> pb::ProcessResult {
 impl Unit for ScriptedUnit {
     type Config = String;
 
-    async fn init(&mut self, _cancel: CancellationToken) -> Result<(), BoxError> {
+    async fn init(&mut self, cancel: CancellationToken) -> Result<(), BoxError> {
         let mut guard = Guard::new(&self.log, self.index, Method::Init);
         match self.script.init.pop_front().unwrap_or(InitStep::Ok) {
             InitStep::Ok => {
@@ -265,6 +267,11 @@ impl Unit for ScriptedUnit {
                 Err(Box::new(Error::generate(&ErrorCode::DB_BAD_CONN, &[])))
             }
             InitStep::Hang => std::future::pending().await,
+            InitStep::WaitForCancel => {
+                cancel.cancelled().await;
+                guard.ok = Some(false);
+                Err(Box::new(Canceled))
+            }
             InitStep::Panic => panic!("scripted panic in init of unit {}", self.index),
         }
     }

@@ -77,6 +77,9 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl) -> ExitCode {
         Box::new(CheckUnit::new(config.clone())),
         Box::new(CopyUnit::new(config.clone())),
     ];
+    // What earlier runs of the task copied (nothing when the checkpoint table does not
+    // exist yet), so that the summary's speed counts this run's rows only.
+    let before = checkpoint_totals(&config).await.unwrap_or((0, 0, 0));
     let started = Instant::now();
     let handle = Subtask::spawn(SubtaskConfig::new(args.task.clone()), units);
 
@@ -122,7 +125,7 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl) -> ExitCode {
         Outcome::Finished => {
             let summary = summary(
                 &config,
-                &handle,
+                before,
                 started.elapsed(),
                 resumes.load(Ordering::Relaxed),
             )
@@ -182,23 +185,25 @@ async fn count_resumes<C>(handle: SubtaskHandle<C>, resumes: Arc<AtomicUsize>) {
     }
 }
 
-async fn summary<C>(
+/// The final summary: totals over every run of the task, speed of this run.
+async fn summary(
     config: &CopyConfig,
-    handle: &SubtaskHandle<C>,
+    before: (i64, i64, i64),
     elapsed: Duration,
     resumes: usize,
 ) -> serde_json::Value {
     let (rows, bytes, tables) = checkpoint_totals(config).await.unwrap_or((0, 0, 0));
+    let (run_rows, run_bytes) = (rows - before.0, bytes - before.1);
     let secs = elapsed.as_secs_f64().max(1e-9);
-    let _ = handle;
     serde_json::json!({
         "event": "finished",
         "tables": tables,
         "rows": rows,
         "bytes": bytes,
+        "rows_this_run": run_rows,
         "seconds": (secs * 100.0).round() / 100.0,
-        "rows_per_second": (rows as f64 / secs).round() as i64,
-        "bytes_per_second": (bytes as f64 / secs).round() as i64,
+        "rows_per_second": (run_rows as f64 / secs).round() as i64,
+        "bytes_per_second": (run_bytes as f64 / secs).round() as i64,
         "resumes": resumes,
         "verification": format!("all {tables} tables verified: row counts and checksums equal"),
     })
@@ -290,10 +295,11 @@ impl Reporter {
             Some("finished") => {
                 let _ = writeln!(
                     out,
-                    "finished: {} tables, {} rows, {} bytes in {} s ({} rows/s), {} automatic resumes\n{}",
+                    "finished: {} tables, {} rows, {} bytes; this run copied {} rows in {} s ({} rows/s), {} automatic resumes\n{}",
                     value["tables"],
                     value["rows"],
                     value["bytes"],
+                    value["rows_this_run"],
                     value["seconds"],
                     value["rows_per_second"],
                     value["resumes"],

@@ -84,9 +84,16 @@ fn migrates_verifies_and_a_second_run_has_nothing_left_to_do() {
         stdout.lines().any(|l| l.contains("\"event\":\"status\"")),
         "{stdout}"
     );
+    assert_eq!(last["rows_this_run"], 3000);
     // Running it again resumes from the checkpoints: nothing is copied twice.
     let out = migrate(&source, &target, &[]);
     assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (&last["rows"], &last["rows_this_run"]),
+        (&3000.into(), &0.into())
+    );
 }
 
 #[test]
@@ -235,6 +242,7 @@ fn ctrl_c_pauses_keeps_the_checkpoints_and_the_same_command_resumes() {
         last["rows"], 300_000,
         "each row copied exactly once over both runs"
     );
+    assert_eq!(last["rows_this_run"], 300_000 - kept);
     assert_eq!(
         last["verification"],
         "all 1 tables verified: row counts and checksums equal"

@@ -475,3 +475,72 @@ async fn a_new_subtask_reports_new_before_init() {
     assert_eq!(h.status().stage(), Stage::New);
     h.kill().await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn kill_during_a_hanging_init_drops_it_at_once() {
+    let (h, log) = spawn(vec![
+        Script::new(Check, []),
+        Script::new(Load, []).init([InitStep::Hang]),
+    ]);
+    while log.count(1, Method::Init) == 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let asked = tokio::time::Instant::now();
+    h.kill().await.unwrap();
+    // Not after the 60 s init timeout (the clock is tokio's, paused and auto-advanced).
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(h.stage(), Stage::Stopped);
+    assert_eq!(
+        log.count(0, Method::Close),
+        1,
+        "the unit initialised before is closed"
+    );
+    assert_eq!(
+        log.count(1, Method::Close),
+        0,
+        "the interrupted one was never open"
+    );
+    assert_contract(&log, true);
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_during_init_cancels_it_and_waits_for_it_to_return() {
+    let (h, log) = spawn(vec![
+        Script::new(Check, []),
+        Script::new(Load, []).init([InitStep::WaitForCancel]),
+        Script::new(Sync, []),
+    ]);
+    while log.count(1, Method::Init) == 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let asked = tokio::time::Instant::now();
+    h.stop().await.unwrap();
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(h.stage(), Stage::Stopped);
+    let inits: Vec<_> = log
+        .calls()
+        .into_iter()
+        .filter(|c| !c.enter && c.method == Method::Init)
+        .map(|c| (c.unit, c.ok))
+        .collect();
+    assert_eq!(
+        inits,
+        [(0, Some(true)), (1, Some(false))],
+        "init returned, cancelled"
+    );
+    assert_eq!(
+        log.count(2, Method::Init),
+        0,
+        "no unit is initialised after a stop"
+    );
+    assert_eq!(log.count(0, Method::Close), 1);
+    assert_contract(&log, true);
+}
