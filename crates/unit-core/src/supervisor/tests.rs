@@ -476,23 +476,31 @@ async fn a_new_subtask_reports_new_before_init() {
     h.kill().await.unwrap();
 }
 
+/// Once unit 1's init has begun, sends `request` and asserts that it is answered
+/// before the 60 s init timeout (on tokio's clock, paused and auto-advanced).
+async fn interrupt_init(
+    log: &CallLog,
+    request: impl std::future::Future<Output = Result<(), SubtaskError>>,
+) {
+    while log.count(1, Method::Init) == 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let asked = tokio::time::Instant::now();
+    request.await.unwrap();
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn kill_during_a_hanging_init_drops_it_at_once() {
     let (h, log) = spawn(vec![
         Script::new(Check, []),
         Script::new(Load, []).init([InitStep::Hang]),
     ]);
-    while log.count(1, Method::Init) == 0 {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    let asked = tokio::time::Instant::now();
-    h.kill().await.unwrap();
-    // Not after the 60 s init timeout (the clock is tokio's, paused and auto-advanced).
-    assert!(
-        asked.elapsed() < Duration::from_secs(1),
-        "{:?}",
-        asked.elapsed()
-    );
+    interrupt_init(&log, h.kill()).await;
     assert_eq!(h.stage(), Stage::Stopped);
     assert_eq!(
         log.count(0, Method::Close),
@@ -514,16 +522,7 @@ async fn stop_during_init_cancels_it_and_waits_for_it_to_return() {
         Script::new(Load, []).init([InitStep::WaitForCancel]),
         Script::new(Sync, []),
     ]);
-    while log.count(1, Method::Init) == 0 {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    let asked = tokio::time::Instant::now();
-    h.stop().await.unwrap();
-    assert!(
-        asked.elapsed() < Duration::from_secs(1),
-        "{:?}",
-        asked.elapsed()
-    );
+    interrupt_init(&log, h.stop()).await;
     assert_eq!(h.stage(), Stage::Stopped);
     let inits: Vec<_> = log
         .calls()
