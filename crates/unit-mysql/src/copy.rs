@@ -134,7 +134,47 @@ impl Progress {
     }
 }
 
-/// A MySQL-to-MySQL copy as a [`Unit`] of type Load; see the module docs.
+/// A MySQL-to-MySQL copy as a [`Unit`] of type Load.
+///
+/// - **Schema**: `init` creates each selected table on the target from the source's
+///   `SHOW CREATE TABLE`, accepts a table that exists with the same definition, and
+///   refuses one with another definition ([`CopyError::DifferentTable`], code 60001).
+/// - **Chunks**: each table, or each key range of a big table (see
+///   [`CopyConfig::split_rows`]), is read in key order over the text protocol, so that
+///   values arrive exactly as the server prints them, `chunk_rows` rows at a time
+///   (keyset pagination). Each chunk is inserted in one target transaction that also
+///   moves its checkpoint row in `<checkpoint_database>.copy_checkpoint`: after a pause,
+///   kill, crash or auto-resume the copy continues after the last committed chunk, and
+///   no row is lost or written twice.
+/// - **Verification**: each table's row count and checksum are compared on both sides
+///   once it is copied ([`Verification`]); a difference is code 60004, never retried.
+/// - **Errors** go through this crate's mapping: a lost connection or a restarted
+///   server is resumable, a duplicate key on the target (1062) is not.
+/// - **Status**: a [`pb::LoadStatus`] (bytes, progress, speed), readable while copying.
+///
+/// # Example
+/// ```no_run
+/// use unit_core::{BoxUnit, Subtask, SubtaskConfig};
+/// use unit_mysql::{CopyConfig, CopyUnit, schema::Filter};
+/// use unit_proto::pb::Stage;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let filter = Filter {
+///     databases: vec!["shop".into()],
+///     ..Filter::default()
+/// };
+/// let source = "mysql://reader:secret@10.0.0.1:3306/".parse()?;
+/// let target = "mysql://writer:secret@10.0.0.2:3306/".parse()?;
+/// let config = CopyConfig::new("nightly", source, target, filter);
+/// let units: Vec<BoxUnit<CopyConfig>> = vec![Box::new(CopyUnit::new(config))];
+/// let subtask = Subtask::spawn(SubtaskConfig::new("nightly"), units);
+/// let stage = subtask
+///     .wait_for(|s| matches!(s, Stage::Finished | Stage::Paused))
+///     .await;
+/// println!("{stage:?}: {:?}", subtask.status().result);
+/// # Ok(())
+/// # }
+/// ```
 pub struct CopyUnit {
     config: CopyConfig,
     source: Option<MySqlPool>,
