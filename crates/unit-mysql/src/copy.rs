@@ -1,24 +1,35 @@
 //! The copy unit: copies tables from a source MySQL server to a target one, in key
 //! order, one chunk per target transaction together with its checkpoint, so that a
 //! pause, kill, crash or resume continues exactly after the last committed chunk.
+//!
+//! This file holds the unit, its settings and errors; `plan` decides which parts of
+//! which tables are left (and splits big tables), `part` copies one part chunk by
+//! chunk, `verify` compares a copied table with its source.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use sqlx::mysql::{MySqlPool, MySqlPoolOptions, MySqlRow};
-use sqlx::{Executor, Row};
+use sqlx::Executor;
+use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, info, info_span};
+use tracing::{Instrument, info, info_span};
 use unit_core::{BoxError, ErrScope, ErrorCode, SourceStatus, StatusHandle, Unit, UnitStatus};
 use unit_proto::pb;
 
 use crate::cancel::{StatementError, cancellable};
 use crate::classify::Operation;
 use crate::dsn::MySqlUrl;
-use crate::schema::{Filter, SchemaError, Table, discover, ident, key_literal};
+use crate::schema::{Filter, SchemaError, Table, discover, ident};
+
+mod part;
+mod plan;
+mod verify;
+
+use part::{CopyContext, raw};
+pub use verify::{Verification, stored_checksum, table_checksum};
 
 /// Settings of a [`CopyUnit`].
 #[derive(Debug, Clone)]
@@ -49,23 +60,6 @@ pub struct CopyConfig {
     /// How copied tables are compared with their source; `None` chooses when the copy
     /// starts (see [`Verification`]).
     pub verification: Option<Verification>,
-}
-
-/// How a copied table is compared with its source, once it is copied.
-///
-/// Both compare the row count (`COUNT(*)`) and a checksum of every row on each side,
-/// and a difference fails the copy with code 60004, which is never retried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Verification {
-    /// The server's `CHECKSUM TABLE`, a checksum of the rows as stored. It costs about a
-    /// third of [`Verification::RowText`], but the stored form of some types changes
-    /// between server versions, so it is only comparable between servers that report
-    /// the same `VERSION()`; a copy chooses it when they do.
-    ChecksumTable,
-    /// [`table_checksum`]: the sum of a CRC32 of each row's text form, comparable
-    /// between any versions; a copy chooses it when the versions differ.
-    RowText,
 }
 
 impl CopyConfig {
@@ -502,225 +496,6 @@ impl CopyUnit {
         }
         errors
     }
-
-    /// The work left: every unfinished part of every table (planned on the first run),
-    /// and a verification for each table an earlier run finished. Largest parts first,
-    /// so that the copy does not end with one big range running alone.
-    async fn jobs(
-        &self,
-        ctx: &Arc<CopyContext>,
-    ) -> Result<std::collections::VecDeque<PartCopy>, CopyError> {
-        let mut verify = Vec::new();
-        let mut parts = Vec::new();
-        for table in &self.tables {
-            let table = Arc::new(table.clone());
-            let plan = self.plan(ctx, &table).await?;
-            let open: Vec<Part> = plan.iter().filter(|p| !p.done).cloned().collect();
-            let remaining = Arc::new(AtomicUsize::new(open.len()));
-            if open.is_empty() {
-                debug!(table = %table.display_name(), "already copied");
-                verify.push(PartCopy {
-                    ctx: ctx.clone(),
-                    table,
-                    part: None,
-                    remaining,
-                });
-                continue;
-            }
-            let share = table.estimated_rows / plan.len() as u64;
-            for part in open {
-                parts.push((
-                    share,
-                    PartCopy {
-                        ctx: ctx.clone(),
-                        table: table.clone(),
-                        part: Some(part),
-                        remaining: remaining.clone(),
-                    },
-                ));
-            }
-        }
-        parts.sort_by_key(|(share, _)| std::cmp::Reverse(*share));
-        Ok(verify
-            .into_iter()
-            .chain(parts.into_iter().map(|(_, job)| job))
-            .collect())
-    }
-
-    /// The table's parts as recorded in the checkpoint table, or, on the table's first
-    /// run, a new split recorded there before anything is copied (so every later run
-    /// continues the same parts).
-    async fn plan(&self, ctx: &CopyContext, table: &Table) -> Result<Vec<Part>, CopyError> {
-        let recorded = self.recorded_parts(ctx, table).await?;
-        if !recorded.is_empty() {
-            return Ok(recorded);
-        }
-        let spans = self.spans(ctx, table).await?;
-        let tuples = vec!["(?, ?, ?, ?, ?, ?)"; spans.len()].join(", ");
-        let insert = format!(
-            "INSERT INTO {} (task, db, tbl, part, lo, hi) VALUES {tuples}",
-            ctx.checkpoint
-        );
-        let mut q = sqlx::query(&insert);
-        for (index, (lo, hi)) in (0i32..).zip(&spans) {
-            q = q
-                .bind(&ctx.task)
-                .bind(&table.database)
-                .bind(&table.name)
-                .bind(index)
-                .bind(lo.map(|v| v.to_string()))
-                .bind(hi.map(|v| v.to_string()));
-        }
-        match cancellable(&ctx.cancel, q.execute(&ctx.target)).await {
-            Ok(_) => {}
-            // Another run of the task recorded its plan first: follow that one.
-            Err(StatementError::Sqlx(e))
-                if crate::server_error(&e)
-                    .is_some_and(|d| d.number() == crate::codes::ER_DUP_ENTRY) => {}
-            Err(e) => {
-                return Err(stmt_err(
-                    ErrScope::Downstream,
-                    Operation::Execute(&insert),
-                    e,
-                ));
-            }
-        }
-        if spans.len() > 1 {
-            info!(table = %table.display_name(), parts = spans.len(), "table split into key ranges");
-        }
-        self.recorded_parts(ctx, table).await
-    }
-
-    async fn recorded_parts(
-        &self,
-        ctx: &CopyContext,
-        table: &Table,
-    ) -> Result<Vec<Part>, CopyError> {
-        let select = format!(
-            "SELECT part, lo, hi, last_key, done FROM {} WHERE task = ? AND db = ? AND tbl = ? ORDER BY part",
-            ctx.checkpoint
-        );
-        let rows = cancellable(
-            &ctx.cancel,
-            sqlx::query(&select)
-                .bind(&ctx.task)
-                .bind(&table.database)
-                .bind(&table.name)
-                .fetch_all(&ctx.target),
-        )
-        .await
-        .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query(&select), e))?;
-        rows.iter()
-            .map(|row| {
-                Ok(Part {
-                    index: row.try_get(0)?,
-                    lo: row.try_get(1)?,
-                    hi: row.try_get(2)?,
-                    last_key: row.try_get::<Option<String>, _>(3)?.map(|k| decode_key(&k)),
-                    done: row.try_get::<i8, _>(4)? != 0,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| {
-                stmt_err(
-                    ErrScope::Downstream,
-                    Operation::Query(&select),
-                    StatementError::Sqlx(e),
-                )
-            })
-    }
-
-    /// Ranges of the first key column to copy at the same time: several when the table
-    /// is estimated to hold at least twice `split_rows` rows and its key starts with an
-    /// integer column, else one range covering everything.
-    async fn spans(
-        &self,
-        ctx: &CopyContext,
-        table: &Table,
-    ) -> Result<Vec<(Option<i128>, Option<i128>)>, CopyError> {
-        let whole = vec![(None, None)];
-        let split_rows = self.config.split_rows;
-        let wanted = table
-            .estimated_rows
-            .checked_div(split_rows)
-            .unwrap_or(1)
-            .min(self.config.concurrency as u64);
-        let Some(first) = table.key.first().map(|&i| &table.columns[i]) else {
-            return Ok(whole);
-        };
-        if wanted < 2 || !first.is_integer() {
-            return Ok(whole);
-        }
-        let column = ident(&first.name);
-        let sql = format!(
-            "SELECT MIN({column}), MAX({column}) FROM {}",
-            table.qualified()
-        );
-        let row = cancellable(&ctx.cancel, sqlx::raw_sql(&sql).fetch_one(&ctx.source))
-            .await
-            .map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query(&sql), e))?;
-        let int = |i| raw(&row, i).and_then(|b| String::from_utf8(b).ok()?.parse::<i128>().ok());
-        Ok(match (int(0), int(1)) {
-            (Some(min), Some(max)) => split_span(min, max, u32::try_from(wanted).unwrap_or(1)),
-            _ => whole,
-        })
-    }
-}
-
-/// Splits the integer span `min..=max` into at most `parts` ranges of equal width. The
-/// first range is open below and the last open above, so that rows outside the span
-/// (added to the source later) still belong to a range.
-fn split_span(min: i128, max: i128, parts: u32) -> Vec<(Option<i128>, Option<i128>)> {
-    let width = max.saturating_sub(min).saturating_add(1).max(1);
-    let parts = i128::from(parts.max(1)).min(width);
-    let mut spans = Vec::new();
-    let mut lo = None;
-    for i in 1..parts {
-        let bound = min + width * i / parts;
-        spans.push((lo, Some(bound)));
-        lo = Some(bound);
-    }
-    spans.push((lo, None));
-    spans
-}
-
-/// Row count and an order-independent checksum of every row of `table`.
-///
-/// # Errors
-/// The query's failure.
-pub async fn table_checksum(pool: &MySqlPool, table: &Table) -> Result<(i64, String), sqlx::Error> {
-    let parts: Vec<String> = table
-        .columns
-        .iter()
-        .map(|c| format!("ISNULL({0}), CAST({0} AS BINARY)", c.select_expr()))
-        .collect();
-    let sql = format!(
-        "SELECT COUNT(*), CAST(COALESCE(SUM(CRC32(CONCAT_WS('|', {}))), 0) AS CHAR) FROM {}",
-        parts.join(", "),
-        table.qualified()
-    );
-    let row = sqlx::query(&sql).fetch_one(pool).await?;
-    Ok((row.try_get(0)?, row.try_get(1)?))
-}
-
-/// Row count and `CHECKSUM TABLE` of `table` (see [`Verification::ChecksumTable`]).
-///
-/// # Errors
-/// A query's failure.
-pub async fn stored_checksum(
-    pool: &MySqlPool,
-    table: &Table,
-) -> Result<(i64, String), sqlx::Error> {
-    let qualified = table.qualified();
-    let count = format!("SELECT COUNT(*) FROM {qualified}");
-    let checksum = format!("CHECKSUM TABLE {qualified}");
-    let rows: i64 = sqlx::query_scalar(&count).fetch_one(pool).await?;
-    // NULL when the table is missing: never equal to a number.
-    let (_, sum): (String, Option<i64>) = sqlx::query_as(&checksum).fetch_one(pool).await?;
-    Ok((
-        rows,
-        sum.map_or_else(|| "missing".to_owned(), |s| s.to_string()),
-    ))
 }
 
 /// A copy task that panicked or was cancelled by the runtime.
@@ -730,289 +505,6 @@ fn internal(join: &tokio::task::JoinError) -> CopyError {
         Operation::Connect,
         StatementError::Sqlx(sqlx::Error::Protocol(format!("copy task failed: {join}"))),
     )
-}
-
-/// What every copy job shares.
-struct CopyContext {
-    source: MySqlPool,
-    target: MySqlPool,
-    task: String,
-    checkpoint: String,
-    chunk_rows: usize,
-    verification: Verification,
-    progress: Arc<Progress>,
-    cancel: CancellationToken,
-}
-
-/// One key range of a table and its checkpoint: the rows whose first key column is in
-/// `[lo, hi)`, unbounded where `None` (a table that is not split has one part with
-/// neither bound).
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Part {
-    index: i32,
-    lo: Option<String>,
-    hi: Option<String>,
-    /// The key of the last row committed, one raw value per key column.
-    last_key: Option<Vec<Vec<u8>>>,
-    done: bool,
-}
-
-/// A copy job: one part of a table, or (without a part) only the verification of a
-/// table an earlier run finished.
-struct PartCopy {
-    ctx: Arc<CopyContext>,
-    table: Arc<Table>,
-    part: Option<Part>,
-    /// The table's parts not finished yet; the job that finishes the last one verifies
-    /// the table.
-    remaining: Arc<AtomicUsize>,
-}
-
-/// The most value bytes one INSERT statement carries (MariaDB's default
-/// `max_allowed_packet` is 16 MiB).
-const MAX_STATEMENT_BYTES: usize = 4 << 20;
-
-/// The most placeholders one statement may carry.
-const MAX_PLACEHOLDERS: usize = 65_000;
-
-impl PartCopy {
-    async fn run(self) -> Result<(), CopyError> {
-        let Some(part) = &self.part else {
-            return self.verify().await;
-        };
-        // Read one chunk ahead: the next chunk comes from the source while the
-        // current one is written to the target.
-        let mut next = self.spawn_read(part.last_key.clone());
-        loop {
-            let rows = match next.await {
-                Ok(rows) => rows?,
-                Err(join) => return Err(internal(&join)),
-            };
-            let finished = rows.len() < self.ctx.chunk_rows;
-            let key = rows.last().map(|r| {
-                self.table
-                    .key
-                    .iter()
-                    .map(|&i| raw(r, i).unwrap_or_default())
-                    .collect::<Vec<_>>()
-            });
-            if !finished {
-                next = self.spawn_read(key.clone());
-            } else {
-                next = tokio::spawn(async { Ok(Vec::new()) });
-            }
-            self.write_chunk(part, &rows, key.as_deref(), finished)
-                .await?;
-            if finished {
-                break;
-            }
-        }
-        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.verify().await
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Compares the table's row count and checksum on both sides, as soon as the table
-    /// is copied (so verifying overlaps with copying the other tables).
-    async fn verify(&self) -> Result<(), CopyError> {
-        let (t, ctx) = (&*self.table, &*self.ctx);
-        let checksum = |pool| async move {
-            match ctx.verification {
-                Verification::ChecksumTable => stored_checksum(pool, t).await,
-                Verification::RowText => table_checksum(pool, t).await,
-            }
-        };
-        let (up, down) = tokio::join!(
-            cancellable(&ctx.cancel, checksum(&ctx.source)),
-            cancellable(&ctx.cancel, checksum(&ctx.target)),
-        );
-        let up = up.map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query("checksum"), e))?;
-        let down =
-            down.map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query("checksum"), e))?;
-        if up != down {
-            return Err(CopyError::Mismatch {
-                table: t.display_name(),
-                source_rows: up.0,
-                source_sum: up.1,
-                target_rows: down.0,
-                target_sum: down.1,
-            });
-        }
-        debug!(rows = up.0, "verified");
-        Ok(())
-    }
-
-    /// Reads the chunk after `last_key` in a task of its own.
-    fn spawn_read(
-        &self,
-        last_key: Option<Vec<Vec<u8>>>,
-    ) -> tokio::task::JoinHandle<Result<Vec<MySqlRow>, CopyError>> {
-        let t = &*self.table;
-        let mut conditions = Vec::new();
-        let part = self.part.as_ref();
-        if let Some(key) = &last_key {
-            conditions.push(format!("({})", t.after_key(key)));
-        }
-        if let Some(first) = t.key.first().map(|&i| &t.columns[i]) {
-            let column = ident(&first.name);
-            if let (None, Some(lo)) = (&last_key, part.and_then(|p| p.lo.as_deref())) {
-                conditions.push(format!("{column} >= {}", key_literal(first, lo.as_bytes())));
-            }
-            if let Some(hi) = part.and_then(|p| p.hi.as_deref()) {
-                conditions.push(format!("{column} < {}", key_literal(first, hi.as_bytes())));
-            }
-        }
-        let mut select = format!("SELECT {} FROM {}", t.select_list(), t.qualified());
-        if !conditions.is_empty() {
-            select.push_str(" WHERE ");
-            select.push_str(&conditions.join(" AND "));
-        }
-        select.push_str(&format!(
-            " ORDER BY {} LIMIT {}",
-            t.key_list(),
-            self.ctx.chunk_rows
-        ));
-        let (source, cancel) = (self.ctx.source.clone(), self.ctx.cancel.clone());
-        tokio::spawn(async move {
-            // Text protocol: values arrive exactly as the server prints them.
-            cancellable(&cancel, sqlx::raw_sql(&select).fetch_all(&source))
-                .await
-                .map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query(&select), e))
-        })
-    }
-
-    /// Inserts `rows` and moves the checkpoint in one target transaction.
-    async fn write_chunk(
-        &self,
-        part: &Part,
-        rows: &[MySqlRow],
-        key: Option<&[Vec<u8>]>,
-        done: bool,
-    ) -> Result<(), CopyError> {
-        let (t, ctx) = (&*self.table, &*self.ctx);
-        let cancel = &ctx.cancel;
-        let down = |op: Operation<'_>, e: StatementError| stmt_err(ErrScope::Downstream, op, e);
-        let mut tx = cancellable(cancel, ctx.target.begin())
-            .await
-            .map_err(|e| down(Operation::Begin, e))?;
-        let ncols = t.columns.len();
-        let per_stmt = (MAX_PLACEHOLDERS / ncols.max(1)).max(1);
-        let mut bytes = 0i64;
-        // Statements stay under both the placeholder limit and MAX_STATEMENT_BYTES, so
-        // wide rows never hit the server's max_allowed_packet.
-        let mut batches: Vec<&[MySqlRow]> = Vec::new();
-        let (mut start, mut size) = (0, 0usize);
-        for (i, row) in rows.iter().enumerate() {
-            let row_size: usize = (0..ncols)
-                .map(|c| {
-                    row.try_get_unchecked::<Option<&[u8]>, _>(c)
-                        .ok()
-                        .flatten()
-                        .map_or(0, <[u8]>::len)
-                })
-                .sum();
-            if i > start && (i - start >= per_stmt || size + row_size > MAX_STATEMENT_BYTES) {
-                batches.push(&rows[start..i]);
-                (start, size) = (i, 0);
-            }
-            size += row_size;
-        }
-        if start < rows.len() {
-            batches.push(&rows[start..]);
-        }
-        for batch in batches {
-            let tuple = format!("({})", vec!["?"; ncols].join(","));
-            let sql = format!(
-                "INSERT INTO {} ({}) VALUES {}",
-                t.qualified(),
-                t.column_list(),
-                vec![tuple.as_str(); batch.len()].join(",")
-            );
-            let mut q = sqlx::query(&sql);
-            for row in batch {
-                for (i, col) in t.columns.iter().enumerate() {
-                    // Borrowed from the row: no copy per value.
-                    let v: Option<&[u8]> = row.try_get_unchecked(i).unwrap_or(None);
-                    bytes += v.map_or(0, |b| b.len() as i64);
-                    q = match (col.collation.is_some(), v) {
-                        // Text goes as text, so the target converts it to the column's
-                        // character set (the connection's is utf8mb4).
-                        (true, Some(b)) => match std::str::from_utf8(b) {
-                            Ok(text) => q.bind(Some(text)),
-                            Err(_) => q.bind(Some(b)),
-                        },
-                        (_, v) => q.bind(v),
-                    };
-                }
-            }
-            cancellable(cancel, q.execute(&mut *tx))
-                .await
-                .map_err(|e| down(Operation::Execute(&sql), e))?;
-        }
-        let upsert = format!(
-            "INSERT INTO {} (task, db, tbl, part, last_key, rows_copied, bytes_copied, done) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
-             ON DUPLICATE KEY UPDATE last_key = COALESCE(VALUES(last_key), last_key), \
-             rows_copied = rows_copied + VALUES(rows_copied), bytes_copied = bytes_copied + VALUES(bytes_copied), \
-             done = VALUES(done)",
-            ctx.checkpoint
-        );
-        let rows_n = i64::try_from(rows.len()).unwrap_or(i64::MAX);
-        cancellable(
-            cancel,
-            sqlx::query(&upsert)
-                .bind(&ctx.task)
-                .bind(&t.database)
-                .bind(&t.name)
-                .bind(part.index)
-                .bind(key.map(encode_key))
-                .bind(rows_n)
-                .bind(bytes)
-                .bind(i8::from(done))
-                .execute(&mut *tx),
-        )
-        .await
-        .map_err(|e| down(Operation::Execute(&upsert), e))?;
-        cancellable(cancel, tx.commit())
-            .await
-            .map_err(|e| down(Operation::Commit, e))?;
-        ctx.progress
-            .finished_bytes
-            .fetch_add(bytes, Ordering::Relaxed);
-        Ok(())
-    }
-}
-
-/// The raw text-protocol bytes of column `i`, `None` for NULL.
-fn raw(row: &MySqlRow, i: usize) -> Option<Vec<u8>> {
-    use sqlx::ValueRef;
-    let value = row.try_get_raw(i).ok()?;
-    if value.is_null() {
-        return None;
-    }
-    Some(row.try_get_unchecked::<Vec<u8>, _>(i).unwrap_or_default())
-}
-
-/// A key as hex per column, comma-separated.
-fn encode_key(key: &[Vec<u8>]) -> String {
-    key.iter()
-        .map(|v| v.iter().map(|b| format!("{b:02x}")).collect::<String>())
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-fn decode_key(text: &str) -> Vec<Vec<u8>> {
-    text.split(',')
-        .map(|h| {
-            (0..h.len() / 2)
-                .filter_map(|i| {
-                    h.get(2 * i..2 * i + 2)
-                        .and_then(|p| u8::from_str_radix(p, 16).ok())
-                })
-                .collect()
-        })
-        .collect()
 }
 
 fn copy_process_error(err: &CopyError) -> pb::ProcessError {
@@ -1148,45 +640,5 @@ impl Unit for CopyUnit {
             Box::new(stmt_err(ErrScope::Downstream, Operation::Query(&sql), e)) as BoxError
         })?;
         Ok(count == 0)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn spans_cover_every_integer_once_and_are_open_at_both_ends() {
-        for (min, max, parts) in [
-            (1, 400_000, 4),
-            (-5, 5, 3),
-            (7, 7, 4),
-            (1, 3, 8),
-            (0, i128::from(u64::MAX), 4),
-            (i128::from(i64::MIN), i128::from(i64::MAX), 3),
-        ] {
-            let spans = split_span(min, max, parts);
-            let want = u32::try_from((max - min + 1).min(i128::from(parts))).unwrap();
-            assert_eq!(spans.len(), want as usize, "{min}..={max} in {parts}");
-            assert_eq!(spans[0].0, None);
-            assert_eq!(spans[spans.len() - 1].1, None);
-            for pair in spans.windows(2) {
-                // Adjacent: one ends where the next begins, strictly increasing.
-                assert_eq!(pair[0].1, pair[1].0);
-                let (Some(end), Some(start)) = (pair[0].1, pair[0].0.or(Some(min - 1))) else {
-                    panic!("inner bounds are set: {spans:?}");
-                };
-                assert!(start < end, "{spans:?}");
-            }
-        }
-        assert_eq!(split_span(1, 100, 4)[1], (Some(26), Some(51)));
-        assert_eq!(split_span(1, 100, 1), vec![(None, None)]);
-        assert_eq!(split_span(1, 100, 0), vec![(None, None)]);
-    }
-
-    #[test]
-    fn keys_round_trip_through_their_checkpoint_text() {
-        let key = vec![b"42".to_vec(), vec![0, 255, b','], Vec::new()];
-        assert_eq!(decode_key(&encode_key(&key)), key);
     }
 }

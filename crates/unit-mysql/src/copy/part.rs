@@ -1,0 +1,311 @@
+//! Copying one part of a table: chunks in key order, each committed with its
+//! checkpoint, then the table's verification once its last part is done.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use sqlx::Row;
+use sqlx::mysql::{MySqlPool, MySqlRow};
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+use unit_core::ErrScope;
+
+use super::verify::{Verification, stored_checksum, table_checksum};
+use super::{CopyError, Progress, internal, stmt_err};
+use crate::cancel::{StatementError, cancellable};
+use crate::classify::Operation;
+use crate::schema::{Table, ident, key_literal};
+
+/// What every copy job shares.
+pub(super) struct CopyContext {
+    pub(super) source: MySqlPool,
+    pub(super) target: MySqlPool,
+    pub(super) task: String,
+    pub(super) checkpoint: String,
+    pub(super) chunk_rows: usize,
+    pub(super) verification: Verification,
+    pub(super) progress: Arc<Progress>,
+    pub(super) cancel: CancellationToken,
+}
+
+/// One key range of a table and its checkpoint: the rows whose first key column is in
+/// `[lo, hi)`, unbounded where `None` (a table that is not split has one part with
+/// neither bound).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Part {
+    pub(super) index: i32,
+    pub(super) lo: Option<String>,
+    pub(super) hi: Option<String>,
+    /// The key of the last row committed, one raw value per key column.
+    pub(super) last_key: Option<Vec<Vec<u8>>>,
+    pub(super) done: bool,
+}
+
+/// A copy job: one part of a table, or (without a part) only the verification of a
+/// table an earlier run finished.
+pub(super) struct PartCopy {
+    pub(super) ctx: Arc<CopyContext>,
+    pub(super) table: Arc<Table>,
+    pub(super) part: Option<Part>,
+    /// The table's parts not finished yet; the job that finishes the last one verifies
+    /// the table.
+    pub(super) remaining: Arc<AtomicUsize>,
+}
+
+/// The most value bytes one INSERT statement carries (MariaDB's default
+/// `max_allowed_packet` is 16 MiB).
+pub(super) const MAX_STATEMENT_BYTES: usize = 4 << 20;
+
+/// The most placeholders one statement may carry.
+pub(super) const MAX_PLACEHOLDERS: usize = 65_000;
+
+impl PartCopy {
+    pub(super) async fn run(self) -> Result<(), CopyError> {
+        let Some(part) = &self.part else {
+            return self.verify().await;
+        };
+        // Read one chunk ahead: the next chunk comes from the source while the
+        // current one is written to the target.
+        let mut next = self.spawn_read(part.last_key.clone());
+        loop {
+            let rows = match next.await {
+                Ok(rows) => rows?,
+                Err(join) => return Err(internal(&join)),
+            };
+            let finished = rows.len() < self.ctx.chunk_rows;
+            let key = rows.last().map(|r| {
+                self.table
+                    .key
+                    .iter()
+                    .map(|&i| raw(r, i).unwrap_or_default())
+                    .collect::<Vec<_>>()
+            });
+            if !finished {
+                next = self.spawn_read(key.clone());
+            } else {
+                next = tokio::spawn(async { Ok(Vec::new()) });
+            }
+            self.write_chunk(part, &rows, key.as_deref(), finished)
+                .await?;
+            if finished {
+                break;
+            }
+        }
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.verify().await
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Compares the table's row count and checksum on both sides, as soon as the table
+    /// is copied (so verifying overlaps with copying the other tables).
+    async fn verify(&self) -> Result<(), CopyError> {
+        let (t, ctx) = (&*self.table, &*self.ctx);
+        let checksum = |pool| async move {
+            match ctx.verification {
+                Verification::ChecksumTable => stored_checksum(pool, t).await,
+                Verification::RowText => table_checksum(pool, t).await,
+            }
+        };
+        let (up, down) = tokio::join!(
+            cancellable(&ctx.cancel, checksum(&ctx.source)),
+            cancellable(&ctx.cancel, checksum(&ctx.target)),
+        );
+        let up = up.map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query("checksum"), e))?;
+        let down =
+            down.map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query("checksum"), e))?;
+        if up != down {
+            return Err(CopyError::Mismatch {
+                table: t.display_name(),
+                source_rows: up.0,
+                source_sum: up.1,
+                target_rows: down.0,
+                target_sum: down.1,
+            });
+        }
+        debug!(rows = up.0, "verified");
+        Ok(())
+    }
+
+    /// Reads the chunk after `last_key` in a task of its own.
+    fn spawn_read(
+        &self,
+        last_key: Option<Vec<Vec<u8>>>,
+    ) -> tokio::task::JoinHandle<Result<Vec<MySqlRow>, CopyError>> {
+        let t = &*self.table;
+        let mut conditions = Vec::new();
+        let part = self.part.as_ref();
+        if let Some(key) = &last_key {
+            conditions.push(format!("({})", t.after_key(key)));
+        }
+        if let Some(first) = t.key.first().map(|&i| &t.columns[i]) {
+            let column = ident(&first.name);
+            if let (None, Some(lo)) = (&last_key, part.and_then(|p| p.lo.as_deref())) {
+                conditions.push(format!("{column} >= {}", key_literal(first, lo.as_bytes())));
+            }
+            if let Some(hi) = part.and_then(|p| p.hi.as_deref()) {
+                conditions.push(format!("{column} < {}", key_literal(first, hi.as_bytes())));
+            }
+        }
+        let mut select = format!("SELECT {} FROM {}", t.select_list(), t.qualified());
+        if !conditions.is_empty() {
+            select.push_str(" WHERE ");
+            select.push_str(&conditions.join(" AND "));
+        }
+        select.push_str(&format!(
+            " ORDER BY {} LIMIT {}",
+            t.key_list(),
+            self.ctx.chunk_rows
+        ));
+        let (source, cancel) = (self.ctx.source.clone(), self.ctx.cancel.clone());
+        tokio::spawn(async move {
+            // Text protocol: values arrive exactly as the server prints them.
+            cancellable(&cancel, sqlx::raw_sql(&select).fetch_all(&source))
+                .await
+                .map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query(&select), e))
+        })
+    }
+
+    /// Inserts `rows` and moves the checkpoint in one target transaction.
+    async fn write_chunk(
+        &self,
+        part: &Part,
+        rows: &[MySqlRow],
+        key: Option<&[Vec<u8>]>,
+        done: bool,
+    ) -> Result<(), CopyError> {
+        let (t, ctx) = (&*self.table, &*self.ctx);
+        let cancel = &ctx.cancel;
+        let down = |op: Operation<'_>, e: StatementError| stmt_err(ErrScope::Downstream, op, e);
+        let mut tx = cancellable(cancel, ctx.target.begin())
+            .await
+            .map_err(|e| down(Operation::Begin, e))?;
+        let ncols = t.columns.len();
+        let per_stmt = (MAX_PLACEHOLDERS / ncols.max(1)).max(1);
+        let mut bytes = 0i64;
+        // Statements stay under both the placeholder limit and MAX_STATEMENT_BYTES, so
+        // wide rows never hit the server's max_allowed_packet.
+        let mut batches: Vec<&[MySqlRow]> = Vec::new();
+        let (mut start, mut size) = (0, 0usize);
+        for (i, row) in rows.iter().enumerate() {
+            let row_size: usize = (0..ncols)
+                .map(|c| {
+                    row.try_get_unchecked::<Option<&[u8]>, _>(c)
+                        .ok()
+                        .flatten()
+                        .map_or(0, <[u8]>::len)
+                })
+                .sum();
+            if i > start && (i - start >= per_stmt || size + row_size > MAX_STATEMENT_BYTES) {
+                batches.push(&rows[start..i]);
+                (start, size) = (i, 0);
+            }
+            size += row_size;
+        }
+        if start < rows.len() {
+            batches.push(&rows[start..]);
+        }
+        for batch in batches {
+            let tuple = format!("({})", vec!["?"; ncols].join(","));
+            let sql = format!(
+                "INSERT INTO {} ({}) VALUES {}",
+                t.qualified(),
+                t.column_list(),
+                vec![tuple.as_str(); batch.len()].join(",")
+            );
+            let mut q = sqlx::query(&sql);
+            for row in batch {
+                for (i, col) in t.columns.iter().enumerate() {
+                    // Borrowed from the row: no copy per value.
+                    let v: Option<&[u8]> = row.try_get_unchecked(i).unwrap_or(None);
+                    bytes += v.map_or(0, |b| b.len() as i64);
+                    q = match (col.collation.is_some(), v) {
+                        // Text goes as text, so the target converts it to the column's
+                        // character set (the connection's is utf8mb4).
+                        (true, Some(b)) => match std::str::from_utf8(b) {
+                            Ok(text) => q.bind(Some(text)),
+                            Err(_) => q.bind(Some(b)),
+                        },
+                        (_, v) => q.bind(v),
+                    };
+                }
+            }
+            cancellable(cancel, q.execute(&mut *tx))
+                .await
+                .map_err(|e| down(Operation::Execute(&sql), e))?;
+        }
+        let upsert = format!(
+            "INSERT INTO {} (task, db, tbl, part, last_key, rows_copied, bytes_copied, done) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+             ON DUPLICATE KEY UPDATE last_key = COALESCE(VALUES(last_key), last_key), \
+             rows_copied = rows_copied + VALUES(rows_copied), bytes_copied = bytes_copied + VALUES(bytes_copied), \
+             done = VALUES(done)",
+            ctx.checkpoint
+        );
+        let rows_n = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+        cancellable(
+            cancel,
+            sqlx::query(&upsert)
+                .bind(&ctx.task)
+                .bind(&t.database)
+                .bind(&t.name)
+                .bind(part.index)
+                .bind(key.map(encode_key))
+                .bind(rows_n)
+                .bind(bytes)
+                .bind(i8::from(done))
+                .execute(&mut *tx),
+        )
+        .await
+        .map_err(|e| down(Operation::Execute(&upsert), e))?;
+        cancellable(cancel, tx.commit())
+            .await
+            .map_err(|e| down(Operation::Commit, e))?;
+        ctx.progress
+            .finished_bytes
+            .fetch_add(bytes, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// The raw text-protocol bytes of column `i`, `None` for NULL.
+pub(super) fn raw(row: &MySqlRow, i: usize) -> Option<Vec<u8>> {
+    use sqlx::ValueRef;
+    let value = row.try_get_raw(i).ok()?;
+    if value.is_null() {
+        return None;
+    }
+    Some(row.try_get_unchecked::<Vec<u8>, _>(i).unwrap_or_default())
+}
+
+/// A key as hex per column, comma-separated.
+pub(super) fn encode_key(key: &[Vec<u8>]) -> String {
+    key.iter()
+        .map(|v| v.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub(super) fn decode_key(text: &str) -> Vec<Vec<u8>> {
+    text.split(',')
+        .map(|h| {
+            (0..h.len() / 2)
+                .filter_map(|i| {
+                    h.get(2 * i..2 * i + 2)
+                        .and_then(|p| u8::from_str_radix(p, 16).ok())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_through_their_checkpoint_text() {
+        let key = vec![b"42".to_vec(), vec![0, 255, b','], Vec::new()];
+        assert_eq!(decode_key(&encode_key(&key)), key);
+    }
+}

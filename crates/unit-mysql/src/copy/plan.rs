@@ -1,0 +1,236 @@
+//! Which parts of which tables are left to copy: a big table is split into key ranges
+//! on its first run, and the split is recorded with the checkpoints.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+use sqlx::Row;
+use tracing::{debug, info};
+use unit_core::ErrScope;
+
+use super::part::{CopyContext, Part, PartCopy, decode_key, raw};
+use super::{CopyError, CopyUnit, stmt_err};
+use crate::cancel::{StatementError, cancellable};
+use crate::classify::Operation;
+use crate::schema::{Table, ident};
+
+impl CopyUnit {
+    /// The work left: every unfinished part of every table (planned on the first run),
+    /// and a verification for each table an earlier run finished. Largest parts first,
+    /// so that the copy does not end with one big range running alone.
+    pub(super) async fn jobs(
+        &self,
+        ctx: &Arc<CopyContext>,
+    ) -> Result<VecDeque<PartCopy>, CopyError> {
+        let mut verify = Vec::new();
+        let mut parts = Vec::new();
+        for table in &self.tables {
+            let table = Arc::new(table.clone());
+            let plan = self.plan(ctx, &table).await?;
+            let open: Vec<Part> = plan.iter().filter(|p| !p.done).cloned().collect();
+            let remaining = Arc::new(AtomicUsize::new(open.len()));
+            if open.is_empty() {
+                debug!(table = %table.display_name(), "already copied");
+                verify.push(PartCopy {
+                    ctx: ctx.clone(),
+                    table,
+                    part: None,
+                    remaining,
+                });
+                continue;
+            }
+            let share = table.estimated_rows / plan.len() as u64;
+            for part in open {
+                parts.push((
+                    share,
+                    PartCopy {
+                        ctx: ctx.clone(),
+                        table: table.clone(),
+                        part: Some(part),
+                        remaining: remaining.clone(),
+                    },
+                ));
+            }
+        }
+        parts.sort_by_key(|(share, _)| std::cmp::Reverse(*share));
+        Ok(verify
+            .into_iter()
+            .chain(parts.into_iter().map(|(_, job)| job))
+            .collect())
+    }
+
+    /// The table's parts as recorded in the checkpoint table, or, on the table's first
+    /// run, a new split recorded there before anything is copied (so every later run
+    /// continues the same parts).
+    pub(super) async fn plan(
+        &self,
+        ctx: &CopyContext,
+        table: &Table,
+    ) -> Result<Vec<Part>, CopyError> {
+        let recorded = self.recorded_parts(ctx, table).await?;
+        if !recorded.is_empty() {
+            return Ok(recorded);
+        }
+        let spans = self.spans(ctx, table).await?;
+        let tuples = vec!["(?, ?, ?, ?, ?, ?)"; spans.len()].join(", ");
+        let insert = format!(
+            "INSERT INTO {} (task, db, tbl, part, lo, hi) VALUES {tuples}",
+            ctx.checkpoint
+        );
+        let mut q = sqlx::query(&insert);
+        for (index, (lo, hi)) in (0i32..).zip(&spans) {
+            q = q
+                .bind(&ctx.task)
+                .bind(&table.database)
+                .bind(&table.name)
+                .bind(index)
+                .bind(lo.map(|v| v.to_string()))
+                .bind(hi.map(|v| v.to_string()));
+        }
+        match cancellable(&ctx.cancel, q.execute(&ctx.target)).await {
+            Ok(_) => {}
+            // Another run of the task recorded its plan first: follow that one.
+            Err(StatementError::Sqlx(e))
+                if crate::server_error(&e)
+                    .is_some_and(|d| d.number() == crate::codes::ER_DUP_ENTRY) => {}
+            Err(e) => {
+                return Err(stmt_err(
+                    ErrScope::Downstream,
+                    Operation::Execute(&insert),
+                    e,
+                ));
+            }
+        }
+        if spans.len() > 1 {
+            info!(table = %table.display_name(), parts = spans.len(), "table split into key ranges");
+        }
+        self.recorded_parts(ctx, table).await
+    }
+
+    pub(super) async fn recorded_parts(
+        &self,
+        ctx: &CopyContext,
+        table: &Table,
+    ) -> Result<Vec<Part>, CopyError> {
+        let select = format!(
+            "SELECT part, lo, hi, last_key, done FROM {} WHERE task = ? AND db = ? AND tbl = ? ORDER BY part",
+            ctx.checkpoint
+        );
+        let rows = cancellable(
+            &ctx.cancel,
+            sqlx::query(&select)
+                .bind(&ctx.task)
+                .bind(&table.database)
+                .bind(&table.name)
+                .fetch_all(&ctx.target),
+        )
+        .await
+        .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query(&select), e))?;
+        rows.iter()
+            .map(|row| {
+                Ok(Part {
+                    index: row.try_get(0)?,
+                    lo: row.try_get(1)?,
+                    hi: row.try_get(2)?,
+                    last_key: row.try_get::<Option<String>, _>(3)?.map(|k| decode_key(&k)),
+                    done: row.try_get::<i8, _>(4)? != 0,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(|e| {
+                stmt_err(
+                    ErrScope::Downstream,
+                    Operation::Query(&select),
+                    StatementError::Sqlx(e),
+                )
+            })
+    }
+
+    /// Ranges of the first key column to copy at the same time: several when the table
+    /// is estimated to hold at least twice `split_rows` rows and its key starts with an
+    /// integer column, else one range covering everything.
+    pub(super) async fn spans(
+        &self,
+        ctx: &CopyContext,
+        table: &Table,
+    ) -> Result<Vec<(Option<i128>, Option<i128>)>, CopyError> {
+        let whole = vec![(None, None)];
+        let split_rows = self.config.split_rows;
+        let wanted = table
+            .estimated_rows
+            .checked_div(split_rows)
+            .unwrap_or(1)
+            .min(self.config.concurrency as u64);
+        let Some(first) = table.key.first().map(|&i| &table.columns[i]) else {
+            return Ok(whole);
+        };
+        if wanted < 2 || !first.is_integer() {
+            return Ok(whole);
+        }
+        let column = ident(&first.name);
+        let sql = format!(
+            "SELECT MIN({column}), MAX({column}) FROM {}",
+            table.qualified()
+        );
+        let row = cancellable(&ctx.cancel, sqlx::raw_sql(&sql).fetch_one(&ctx.source))
+            .await
+            .map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query(&sql), e))?;
+        let int = |i| raw(&row, i).and_then(|b| String::from_utf8(b).ok()?.parse::<i128>().ok());
+        Ok(match (int(0), int(1)) {
+            (Some(min), Some(max)) => split_span(min, max, u32::try_from(wanted).unwrap_or(1)),
+            _ => whole,
+        })
+    }
+}
+
+/// Splits the integer span `min..=max` into at most `parts` ranges of equal width. The
+/// first range is open below and the last open above, so that rows outside the span
+/// (added to the source later) still belong to a range.
+fn split_span(min: i128, max: i128, parts: u32) -> Vec<(Option<i128>, Option<i128>)> {
+    let width = max.saturating_sub(min).saturating_add(1).max(1);
+    let parts = i128::from(parts.max(1)).min(width);
+    let mut spans = Vec::new();
+    let mut lo = None;
+    for i in 1..parts {
+        let bound = min + width * i / parts;
+        spans.push((lo, Some(bound)));
+        lo = Some(bound);
+    }
+    spans.push((lo, None));
+    spans
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_cover_every_integer_once_and_are_open_at_both_ends() {
+        for (min, max, parts) in [
+            (1, 400_000, 4),
+            (-5, 5, 3),
+            (7, 7, 4),
+            (1, 3, 8),
+            (0, i128::from(u64::MAX), 4),
+            (i128::from(i64::MIN), i128::from(i64::MAX), 3),
+        ] {
+            let spans = split_span(min, max, parts);
+            let want = u32::try_from((max - min + 1).min(i128::from(parts))).unwrap();
+            assert_eq!(spans.len(), want as usize, "{min}..={max} in {parts}");
+            assert_eq!(spans[0].0, None);
+            assert_eq!(spans[spans.len() - 1].1, None);
+            for pair in spans.windows(2) {
+                // Adjacent: one ends where the next begins, strictly increasing.
+                assert_eq!(pair[0].1, pair[1].0);
+                let (Some(end), Some(start)) = (pair[0].1, pair[0].0.or(Some(min - 1))) else {
+                    panic!("inner bounds are set: {spans:?}");
+                };
+                assert!(start < end, "{spans:?}");
+            }
+        }
+        assert_eq!(split_span(1, 100, 4)[1], (Some(26), Some(51)));
+        assert_eq!(split_span(1, 100, 1), vec![(None, None)]);
+        assert_eq!(split_span(1, 100, 0), vec![(None, None)]);
+    }
+}
