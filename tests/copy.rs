@@ -301,6 +301,63 @@ async fn a_killed_copy_resumes_after_its_last_checkpoint_without_duplicates() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_checkpointed_in_the_first_layout_continues_after_its_last_chunk() {
+    let pair = Pair::new("copy_upgrade").await;
+    let src = pair.source.url(&pair.db);
+    let create = "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))";
+    exec(&src, create).await;
+    exec(
+        &src,
+        "INSERT INTO t SELECT seq, CONCAT('v', seq) FROM seq_1_to_3000",
+    )
+    .await;
+    // What a copy checkpointed in the first layout (one row per table) left behind
+    // after committing rows 1 to 1200.
+    let tgt = pair.target.url("mysql");
+    exec(&tgt, "CREATE DATABASE copy_upgrade").await;
+    exec(&pair.target.url("copy_upgrade"), create).await;
+    exec(
+        &tgt,
+        "INSERT INTO copy_upgrade.t SELECT seq, CONCAT('v', seq) FROM seq_1_to_1200",
+    )
+    .await;
+    exec(&tgt, "CREATE DATABASE unit_checkpoint").await;
+    exec(
+        &tgt,
+        "CREATE TABLE unit_checkpoint.copy_checkpoint (task VARCHAR(128) NOT NULL, db VARCHAR(64) NOT NULL, \
+         tbl VARCHAR(64) NOT NULL, last_key TEXT NULL, rows_copied BIGINT NOT NULL DEFAULT 0, \
+         bytes_copied BIGINT NOT NULL DEFAULT 0, done TINYINT(1) NOT NULL DEFAULT 0, \
+         PRIMARY KEY (task, db, tbl)) ENGINE=InnoDB",
+    )
+    .await;
+    exec(
+        &tgt,
+        "INSERT INTO unit_checkpoint.copy_checkpoint VALUES \
+         ('copy-copy_upgrade', 'copy_upgrade', 't', LOWER(HEX('1200')), 1200, 12000, 0)",
+    )
+    .await;
+
+    let (stage, h) = run_to_end(pair.config(500)).await;
+    assert_eq!(stage, Stage::Finished, "{:?}", h.status().result);
+    h.stop().await.unwrap();
+    let mut unit = CopyUnit::new(pair.config(500));
+    unit.init(CancellationToken::new()).await.unwrap();
+    pair.assert_equal(&unit).await;
+    unit.close().await;
+    // The old row became part 0 (never split afterwards) and counts every row once.
+    let url: MySqlUrl = tgt.parse().unwrap();
+    let mut conn = MySqlConnection::connect_with(&url.connect_options())
+        .await
+        .unwrap();
+    let parts: Vec<(i32, Option<String>, i64, i8)> =
+        sqlx::query_as("SELECT part, hi, rows_copied, done FROM unit_checkpoint.copy_checkpoint")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(parts, vec![(0, None, 3000, 1)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conflicting_row_in_the_target_stops_the_copy_and_is_never_retried() {
     let pair = Pair::new("copy_conflict").await;
     let src = pair.source.url(&pair.db);

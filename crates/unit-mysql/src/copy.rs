@@ -361,6 +361,7 @@ impl CopyUnit {
                 .await
                 .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute(sql), e))?;
         }
+        self.upgrade_checkpoint_table(&target, cancel).await?;
         self.verification = match self.config.verification {
             Some(chosen) => chosen,
             None => {
@@ -395,6 +396,40 @@ impl CopyUnit {
             self.create_target_table(&target, table, cancel).await?;
         }
         info!(tables = self.tables.len(), verification = ?self.verification, "copy prepared");
+        Ok(())
+    }
+
+    /// Brings a checkpoint table of the first layout (one row per table, keyed by task,
+    /// db and tbl) to the current one: its rows become part 0 of their table, without
+    /// bounds, so a copy in progress continues after its last committed chunk.
+    async fn upgrade_checkpoint_table(
+        &self,
+        target: &MySqlPool,
+        cancel: &CancellationToken,
+    ) -> Result<(), CopyError> {
+        let probe = "SELECT COUNT(*) FROM information_schema.COLUMNS \
+                     WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'copy_checkpoint' AND COLUMN_NAME = 'part'";
+        let has_part: i64 = cancellable(
+            cancel,
+            sqlx::query_scalar(probe)
+                .bind(&self.config.checkpoint_database)
+                .fetch_one(target),
+        )
+        .await
+        .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query(probe), e))?;
+        if has_part > 0 {
+            return Ok(());
+        }
+        let alter = format!(
+            "ALTER TABLE {} ADD COLUMN part INT NOT NULL DEFAULT 0 AFTER tbl, \
+             ADD COLUMN lo VARCHAR(40) NULL AFTER part, ADD COLUMN hi VARCHAR(40) NULL AFTER lo, \
+             DROP PRIMARY KEY, ADD PRIMARY KEY (task, db, tbl, part)",
+            self.checkpoint_table()
+        );
+        cancellable(cancel, target.execute(alter.as_str()))
+            .await
+            .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute(&alter), e))?;
+        info!("checkpoint table upgraded to one row per key range");
         Ok(())
     }
 
