@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use unit_integration_tests::MariaDb;
 
-use crate::demo::{Size, have_server, install_server, port, seed, sql, unitctl};
+use crate::demo::{Size, have_server, install_server, migrate_shop, port, seed, sql, unitctl};
 
 pub(crate) fn copy(size: Size) -> Result<()> {
     if !have_server() {
@@ -46,20 +46,9 @@ pub(crate) fn copy(size: Size) -> Result<()> {
     let concurrency = std::env::var("UNIT_BENCH_CONCURRENCY").unwrap_or_else(|_| "4".to_owned());
     let (chunk, concurrency) = (chunk.as_str(), concurrency.as_str());
     let started = Instant::now();
-    let out = Command::new(&unitctl)
+    let out = migrate_shop(&unitctl, &source, &target, "bench")
         .env("RUST_LOG", "unit_mysql::copy=info")
         .args([
-            "migrate",
-            "--source",
-            &source.url(""),
-            "--target",
-            &target.url(""),
-            "--databases",
-            "shop",
-        ])
-        .args([
-            "--task",
-            "bench",
             "--chunk-rows",
             chunk,
             "--concurrency",

@@ -8,7 +8,7 @@
 //! itself and every table's row count and checksum are equal. The servers are stopped
 //! at the end.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -136,6 +136,28 @@ fn checkpoint_rows(target: &MariaDb) -> u64 {
         .unwrap_or(0)
 }
 
+/// `unitctl migrate` of database `shop` from `source` to `target` as `task`.
+pub(crate) fn migrate_shop(
+    unitctl: &Path,
+    source: &MariaDb,
+    target: &MariaDb,
+    task: &str,
+) -> Command {
+    let mut command = Command::new(unitctl);
+    command.args([
+        "migrate",
+        "--source",
+        &source.url(""),
+        "--target",
+        &target.url(""),
+        "--databases",
+        "shop",
+        "--task",
+        task,
+    ]);
+    command
+}
+
 pub(crate) fn unitctl() -> Result<PathBuf> {
     println!("building unitctl (release) ...");
     let ok = Command::new(env!("CARGO"))
@@ -178,29 +200,15 @@ pub(crate) fn run(size: Size) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    let mut child = Command::new(&unitctl)
+    let mut child = migrate_shop(&unitctl, &source, &target, "demo")
         .args([
-            "migrate",
-            "--source",
-            &source.url(""),
-            "--target",
-            &target.url(""),
-            "--databases",
-            "shop",
-        ])
-        .args([
-            "--task",
-            "demo",
-            "--chunk-rows",
-            "5000",
-            "--concurrency",
-            "4",
             "--check-interval",
             "1",
             "--interval",
             "2",
+            "--connect-timeout",
+            "2",
         ])
-        .args(["--connect-timeout", "2"])
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
         .spawn()

@@ -13,7 +13,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use unit_mysql::Verification;
 
 /// Operator tool of the unit workspace.
 #[derive(Debug, Parser)]
@@ -46,63 +45,7 @@ enum Command {
     /// The copy ends by comparing row counts and checksums of every table. Exit status:
     /// 0 finished and verified, 1 stopped by an error that is not resumable, 2 bad
     /// arguments, 130 interrupted.
-    Migrate {
-        /// Source URL, `mysql://user:password@host:port`.
-        #[arg(long)]
-        source: String,
-        /// Target URL, `mysql://user:password@host:port`.
-        #[arg(long)]
-        target: String,
-        /// Databases to copy (comma-separated; `*` and `?` allowed); default: all but system ones.
-        #[arg(long, value_delimiter = ',')]
-        databases: Vec<String>,
-        /// `db.table` patterns to copy (comma-separated); default: every table of the databases.
-        #[arg(long, value_delimiter = ',')]
-        tables: Vec<String>,
-        /// `db.table` patterns to leave out (comma-separated).
-        #[arg(long, value_delimiter = ',')]
-        exclude: Vec<String>,
-        /// Task name; checkpoints are kept per task.
-        #[arg(long, default_value = "migrate")]
-        task: String,
-        /// Rows per chunk (one target transaction with its checkpoint).
-        #[arg(long, default_value_t = 5000)]
-        chunk_rows: usize,
-        /// Parts copied at the same time (whole tables, or key ranges of big tables).
-        #[arg(long, default_value_t = 4)]
-        concurrency: usize,
-        /// Split a table of at least twice this many rows (by the server's estimate) whose
-        /// key starts with an integer into key ranges copied at the same time; 0: never.
-        #[arg(long, default_value_t = 100_000)]
-        split_rows: u64,
-        /// How each copied table is compared with its source: `checksum-table` (the
-        /// servers' CHECKSUM TABLE, only between servers of the same version),
-        /// `row-text` (a CRC32 of each row's text, any versions), or `auto` (the first
-        /// when the versions are equal).
-        #[arg(long, value_enum, default_value_t = VerificationArg::Auto)]
-        verification: VerificationArg,
-        /// Print one JSON status line per interval and JSON events.
-        #[arg(long)]
-        json: bool,
-        /// Seconds between progress reports.
-        #[arg(long, default_value_t = 1.0)]
-        interval: f64,
-        /// Seconds between auto-resume checks (DM: 5).
-        #[arg(long, default_value_t = 5.0)]
-        check_interval: f64,
-        /// Seconds to wait for a database connection before pausing (then auto-resume
-        /// tries again with back-off).
-        #[arg(long, default_value_t = 10.0)]
-        connect_timeout: f64,
-    },
-}
-
-/// `--verification`'s values.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum VerificationArg {
-    Auto,
-    ChecksumTable,
-    RowText,
+    Migrate(migrate::Args),
 }
 
 fn main() -> ExitCode {
@@ -115,59 +58,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Explain { file, json } => run_explain(file, json),
-        Command::Migrate {
-            source,
-            target,
-            databases,
-            tables,
-            exclude,
-            task,
-            chunk_rows,
-            concurrency,
-            split_rows,
-            verification,
-            json,
-            interval,
-            check_interval,
-            connect_timeout,
-        } => {
-            let secs = |s: f64, name: &str| {
-                if s.is_finite() && s > 0.0 {
-                    Ok(std::time::Duration::from_secs_f64(s))
-                } else {
-                    Err(format!("--{name} must be a positive number of seconds"))
-                }
-            };
-            let parsed = (
-                secs(interval, "interval"),
-                secs(check_interval, "check-interval"),
-                secs(connect_timeout, "connect-timeout"),
-            );
-            let (interval, check_interval, connect_timeout) = match parsed {
-                (Ok(a), Ok(b), Ok(c)) => (a, b, c),
-                (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return bad_input(&e),
-            };
-            migrate::run(migrate::Args {
-                source,
-                target,
-                databases,
-                tables,
-                exclude,
-                task,
-                chunk_rows,
-                concurrency,
-                split_rows,
-                verification: match verification {
-                    VerificationArg::Auto => None,
-                    VerificationArg::ChecksumTable => Some(Verification::ChecksumTable),
-                    VerificationArg::RowText => Some(Verification::RowText),
-                },
-                json,
-                interval,
-                check_interval,
-                connect_timeout,
-            })
-        }
+        Command::Migrate(args) => migrate::run(args),
     }
 }
 

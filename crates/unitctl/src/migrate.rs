@@ -16,22 +16,81 @@ use unit_mysql::{CheckUnit, CopyConfig, CopyUnit, MySqlUrl, Verification};
 use unit_proto::pb::{self, Stage, sub_task_status::Status};
 
 /// What `unitctl migrate` was asked to do.
-#[derive(Debug)]
+#[derive(Debug, clap::Args)]
 pub(crate) struct Args {
+    /// Source URL, `mysql://user:password@host:port`.
+    #[arg(long)]
     pub(crate) source: String,
+    /// Target URL, `mysql://user:password@host:port`.
+    #[arg(long)]
     pub(crate) target: String,
+    /// Databases to copy (comma-separated; `*` and `?` allowed); default: all but system ones.
+    #[arg(long, value_delimiter = ',')]
     pub(crate) databases: Vec<String>,
+    /// `db.table` patterns to copy (comma-separated); default: every table of the databases.
+    #[arg(long, value_delimiter = ',')]
     pub(crate) tables: Vec<String>,
+    /// `db.table` patterns to leave out (comma-separated).
+    #[arg(long, value_delimiter = ',')]
     pub(crate) exclude: Vec<String>,
+    /// Task name; checkpoints are kept per task.
+    #[arg(long, default_value = "migrate")]
     pub(crate) task: String,
+    /// Rows per chunk (one target transaction with its checkpoint).
+    #[arg(long, default_value_t = 5000)]
     pub(crate) chunk_rows: usize,
+    /// Parts copied at the same time (whole tables, or key ranges of big tables).
+    #[arg(long, default_value_t = 4)]
     pub(crate) concurrency: usize,
+    /// Split a table of at least twice this many rows (by the server's estimate) whose
+    /// key starts with an integer into key ranges copied at the same time; 0: never.
+    #[arg(long, default_value_t = 100_000)]
     pub(crate) split_rows: u64,
-    pub(crate) verification: Option<Verification>,
+    /// How each copied table is compared with its source: `checksum-table` (the
+    /// servers' CHECKSUM TABLE, only between servers of the same version),
+    /// `row-text` (a CRC32 of each row's text, any versions), or `auto` (the first
+    /// when the versions are equal).
+    #[arg(long, value_enum, default_value_t = VerificationArg::Auto)]
+    pub(crate) verification: VerificationArg,
+    /// Print one JSON status line per interval and JSON events.
+    #[arg(long)]
     pub(crate) json: bool,
+    /// Seconds between progress reports.
+    #[arg(long, default_value = "1", value_parser = seconds)]
     pub(crate) interval: Duration,
+    /// Seconds between auto-resume checks (DM: 5).
+    #[arg(long, default_value = "5", value_parser = seconds)]
     pub(crate) check_interval: Duration,
+    /// Seconds to wait for a database connection before pausing (then auto-resume
+    /// tries again with back-off).
+    #[arg(long, default_value = "10", value_parser = seconds)]
     pub(crate) connect_timeout: Duration,
+}
+
+/// `--verification`'s values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum VerificationArg {
+    Auto,
+    ChecksumTable,
+    RowText,
+}
+
+impl VerificationArg {
+    fn chosen(self) -> Option<Verification> {
+        match self {
+            Self::Auto => None,
+            Self::ChecksumTable => Some(Verification::ChecksumTable),
+            Self::RowText => Some(Verification::RowText),
+        }
+    }
+}
+
+/// A positive number of seconds.
+fn seconds(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 => Ok(Duration::from_secs_f64(s)),
+        _ => Err("must be a positive number of seconds".to_owned()),
+    }
 }
 
 fn bad_input(message: &str) -> ExitCode {
@@ -71,7 +130,7 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl) -> ExitCode {
     config.chunk_rows = args.chunk_rows;
     config.concurrency = args.concurrency;
     config.split_rows = args.split_rows;
-    config.verification = args.verification;
+    config.verification = args.verification.chosen();
     config.acquire_timeout = args.connect_timeout;
     let units: Vec<BoxUnit<CopyConfig>> = vec![
         Box::new(CheckUnit::new(config.clone())),

@@ -30,29 +30,43 @@ fn sql(server: &MariaDb, statements: &str) {
     );
 }
 
+/// `unitctl migrate` of database `cli_src` as task `cli`, with JSON output.
+fn migrate_command(source: &MariaDb, target: &MariaDb) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_unitctl"));
+    command.args([
+        "migrate",
+        "--source",
+        &source.url(""),
+        "--target",
+        &target.url(""),
+        "--databases",
+        "cli_src",
+        "--task",
+        "cli",
+        "--json",
+    ]);
+    command
+}
+
 fn migrate(source: &MariaDb, target: &MariaDb, extra: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_unitctl"))
-        .args([
-            "migrate",
-            "--source",
-            &source.url(""),
-            "--target",
-            &target.url(""),
-            "--databases",
-            "cli_src",
-        ])
-        .args([
-            "--task",
-            "cli",
-            "--json",
-            "--check-interval",
-            "0.2",
-            "--interval",
-            "0.2",
-        ])
+    migrate_command(source, target)
+        .args(["--check-interval", "0.2", "--interval", "0.2"])
         .args(extra)
         .output()
         .unwrap()
+}
+
+/// Asserts `out`'s exit status and returns its standard output and last JSON line.
+fn ended(out: std::process::Output, code: i32) -> (String, serde_json::Value) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    (stdout, last)
 }
 
 #[test]
@@ -66,14 +80,7 @@ fn migrates_verifies_and_a_second_run_has_nothing_left_to_do() {
         INSERT INTO t SELECT seq, CONCAT('v', seq) FROM seq_1_to_3000;",
     );
     let out = migrate(&source, &target, &["--chunk-rows", "500"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let (stdout, last) = ended(out, 0);
     assert_eq!(last["event"], "finished");
     assert_eq!(last["rows"], 3000);
     assert_eq!(
@@ -87,9 +94,7 @@ fn migrates_verifies_and_a_second_run_has_nothing_left_to_do() {
     assert_eq!(last["rows_this_run"], 3000);
     // Running it again resumes from the checkpoints: nothing is copied twice.
     let out = migrate(&source, &target, &[]);
-    assert_eq!(out.status.code(), Some(0));
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let (_, last) = ended(out, 0);
     assert_eq!(
         (&last["rows"], &last["rows_this_run"]),
         (&3000.into(), &0.into())
@@ -109,9 +114,7 @@ fn an_unresumable_failure_exits_1_with_the_verdict() {
         "CREATE DATABASE cli_src; CREATE TABLE cli_src.t (id INT PRIMARY KEY); INSERT INTO cli_src.t VALUES (2);",
     );
     let out = migrate(&source, &target, &[]);
-    assert_eq!(out.status.code(), Some(1));
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let (_, last) = ended(out, 1);
     assert_eq!(last["event"], "failed");
     let verdict = last["errors"][0]["verdict"].as_str().unwrap();
     assert_eq!(
@@ -151,20 +154,8 @@ fn ctrl_c_pauses_keeps_the_checkpoints_and_the_same_command_resumes() {
         CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(200)); \
         INSERT INTO t SELECT seq, REPEAT('x', 150) FROM seq_1_to_300000;",
     );
-    let child = Command::new(env!("CARGO_BIN_EXE_unitctl"))
+    let child = migrate_command(&source, &target)
         .args([
-            "migrate",
-            "--source",
-            &source.url(""),
-            "--target",
-            &target.url(""),
-            "--databases",
-            "cli_src",
-        ])
-        .args([
-            "--task",
-            "cli",
-            "--json",
             "--interval",
             "0.1",
             "--chunk-rows",
@@ -230,14 +221,7 @@ fn ctrl_c_pauses_keeps_the_checkpoints_and_the_same_command_resumes() {
     assert!(kept > 0 && kept < 300_000, "{kept}");
 
     let out = migrate(&source, &target, &["--chunk-rows", "500"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let (_, last) = ended(out, 0);
     assert_eq!(
         last["rows"], 300_000,
         "each row copied exactly once over both runs"

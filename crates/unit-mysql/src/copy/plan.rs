@@ -93,7 +93,10 @@ impl CopyUnit {
             // Another run of the task recorded its plan first: follow that one.
             Err(StatementError::Sqlx(e))
                 if crate::server_error(&e)
-                    .is_some_and(|d| d.number() == crate::codes::ER_DUP_ENTRY) => {}
+                    .is_some_and(|d| d.number() == crate::codes::ER_DUP_ENTRY) =>
+            {
+                return self.recorded_parts(ctx, table).await;
+            }
             Err(e) => {
                 return Err(stmt_err(
                     ErrScope::Downstream,
@@ -105,7 +108,16 @@ impl CopyUnit {
         if spans.len() > 1 {
             info!(table = %table.display_name(), parts = spans.len(), "table split into key ranges");
         }
-        self.recorded_parts(ctx, table).await
+        Ok((0i32..)
+            .zip(spans)
+            .map(|(index, (lo, hi))| Part {
+                index,
+                lo: lo.map(|v| v.to_string()),
+                hi: hi.map(|v| v.to_string()),
+                last_key: None,
+                done: false,
+            })
+            .collect())
     }
 
     pub(super) async fn recorded_parts(
