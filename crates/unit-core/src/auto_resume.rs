@@ -36,6 +36,11 @@ pub struct AutoResumeConfig {
     pub give_up: GiveUp,
     /// Judge errors with the relay classifier (for relay units).
     pub relay: bool,
+    /// Beyond DM (which resumes for ever): stop resuming once the subtask has been
+    /// resumed this many times in a row without reporting any progress between two
+    /// resumes (see [`progress_mark`]), so that an error no retry can fix, misjudged
+    /// as resumable, does not loop for ever. `None` never stops; default 3.
+    pub max_resumes_without_progress: Option<u32>,
 }
 
 impl Default for AutoResumeConfig {
@@ -46,6 +51,7 @@ impl Default for AutoResumeConfig {
             backoff: BackoffConfig::default(),
             give_up: GiveUp::default(),
             relay: false,
+            max_resumes_without_progress: Some(3),
         }
     }
 }
@@ -88,6 +94,15 @@ pub enum Strategy {
     },
     /// Resume now.
     Dispatch,
+    /// Beyond DM: the subtask was resumed `resumes` times in a row and reported no
+    /// progress between the resumes; a person must decide (see
+    /// [`AutoResumeConfig::max_resumes_without_progress`]).
+    NoProgress {
+        /// Automatic resumes without progress.
+        resumes: u32,
+        /// The error the subtask is paused with.
+        last_error: Box<pb::ProcessError>,
+    },
     /// The give-up policy says stop trying.
     GiveUp {
         /// Resumes tried since the last stable period.
@@ -98,13 +113,40 @@ pub enum Strategy {
 }
 
 /// Why [`AutoResume::run`] returned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Exit {
     /// The subtask reached Stopped or Finished.
     Done(Stage),
     /// The give-up policy stopped the resumes; the subtask stays paused.
     GaveUp,
+    /// The subtask made no progress over
+    /// [`AutoResumeConfig::max_resumes_without_progress`] resumes; it stays paused.
+    NoProgress {
+        /// Automatic resumes without progress.
+        resumes: u32,
+        /// The error the subtask is paused with.
+        last_error: Box<pb::ProcessError>,
+    },
+}
+
+/// What a subtask's status says of its progress: the current unit and its counters of
+/// work done (bytes loaded, rows dumped, events synced, relay position). Two equal
+/// marks taken at two resumes mean nothing was done in between.
+pub fn progress_mark(status: &pb::SubTaskStatus) -> String {
+    use pb::sub_task_status::Status;
+    let work = match &status.status {
+        Some(Status::Load(l)) => format!("{}", l.finished_bytes),
+        Some(Status::Dump(d)) => format!("{} {}", d.finished_rows, d.finished_bytes),
+        Some(Status::Sync(s)) => format!(
+            "{} {} {}",
+            s.total_events, s.syncer_binlog, s.syncer_binlog_gtid
+        ),
+        Some(Status::Check(c)) => format!("{} {}", c.successful, c.failed),
+        Some(Status::Msg(m)) => m.clone(),
+        None => String::new(),
+    };
+    format!("{}:{work}", status.unit)
 }
 
 /// DM's task checker for one subtask: classifies each check as ignore, no-sense, skip
@@ -117,6 +159,10 @@ pub struct AutoResume {
     latest_paused: Instant,
     attempts: u32,
     failing_since: Option<Instant>,
+    /// The progress mark at the last automatic resume.
+    mark_at_resume: Option<String>,
+    /// Automatic resumes in a row with no progress between them.
+    resumes_without_progress: u32,
 }
 
 impl AutoResume {
@@ -151,6 +197,8 @@ impl AutoResume {
             latest_paused: Instant::now(),
             attempts: 0,
             failing_since: None,
+            mark_at_resume: None,
+            resumes_without_progress: 0,
         })
     }
 
@@ -192,6 +240,16 @@ impl AutoResume {
         {
             return Strategy::NoSense(verdict);
         }
+        if let Some(limit) = self.config.max_resumes_without_progress {
+            if self.mark_at_resume.as_deref() == Some(progress_mark(status).as_str())
+                && self.resumes_without_progress + 1 >= limit
+            {
+                return Strategy::NoProgress {
+                    resumes: self.resumes_without_progress + 1,
+                    last_error: Box::new(result.errors.first().cloned().unwrap_or_default()),
+                };
+            }
+        }
         let failing_since = *self.failing_since.get_or_insert(now);
         let failing_for = now.saturating_duration_since(failing_since);
         let GiveUp {
@@ -218,9 +276,17 @@ impl AutoResume {
         Strategy::Dispatch
     }
 
-    /// Records a successful automatic resume at `now` (DM: latest resume time, then
-    /// `BoundaryForward`).
-    pub fn resumed(&mut self, now: Instant) {
+    /// Records a successful automatic resume at `now` of a subtask whose status was
+    /// `status` (DM: latest resume time, then `BoundaryForward`; beyond DM, the progress
+    /// mark, to count resumes without progress).
+    pub fn resumed(&mut self, status: &pb::SubTaskStatus, now: Instant) {
+        let mark = progress_mark(status);
+        if self.mark_at_resume.as_deref() == Some(mark.as_str()) {
+            self.resumes_without_progress += 1;
+        } else {
+            self.resumes_without_progress = 0;
+        }
+        self.mark_at_resume = Some(mark);
         self.latest_resume = Some(now);
         self.latest_paused = now;
         self.attempts += 1;
@@ -246,7 +312,7 @@ impl AutoResume {
             match self.strategy(&status, now) {
                 Strategy::Dispatch => match subtask.resume().await {
                     Ok(()) => {
-                        self.resumed(now);
+                        self.resumed(&status, now);
                         info!(attempt = self.attempts, next_backoff = ?self.backoff.nominal(), "auto-resumed");
                     }
                     Err(err) => warn!(%err, "auto-resume refused"),
@@ -263,6 +329,20 @@ impl AutoResume {
                 } => {
                     warn!(attempts, ?failing_for, "giving up automatic resumes");
                     return Exit::GaveUp;
+                }
+                Strategy::NoProgress {
+                    resumes,
+                    last_error,
+                } => {
+                    warn!(
+                        resumes,
+                        error = %last_error.raw_cause,
+                        "no progress after {resumes} resumes; not resuming (a person must decide)"
+                    );
+                    return Exit::NoProgress {
+                        resumes,
+                        last_error,
+                    };
                 }
                 Strategy::Skip { .. } | Strategy::Ignore => {}
             }

@@ -35,7 +35,7 @@ mod supervisor;
 pub mod testing;
 mod unit;
 
-pub use auto_resume::{AutoResume, AutoResumeConfig, Exit, GiveUp, Strategy};
+pub use auto_resume::{AutoResume, AutoResumeConfig, Exit, GiveUp, Strategy, progress_mark};
 pub use backoff::{Backoff, BackoffConfig};
 pub use catalogue::{ErrClass, ErrLevel, ErrScope, ErrorCode};
 pub use classify::{

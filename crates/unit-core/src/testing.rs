@@ -120,6 +120,10 @@ pub enum Step {
     ResumableError,
     /// Return an unresumable error (a duplicate key).
     UnresumableError,
+    /// Return a resumable error after doing no work: the call is not counted in the
+    /// status, so the unit reports no progress (as a unit stuck on an error that no
+    /// retry fixes).
+    StuckError,
     /// Work until cancelled, then take `slow` to honour it and return cancelled.
     UntilCancelled {
         /// How long honouring the cancellation takes.
@@ -217,6 +221,11 @@ impl ScriptedUnit {
         let result = match step {
             Step::Finish => pb::ProcessResult::default(),
             Step::ResumableError => error_result(&Error::generate(&ErrorCode::DB_BAD_CONN, &[])),
+            Step::StuckError => {
+                self.calls
+                    .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                error_result(&Error::generate(&ErrorCode::DB_BAD_CONN, &[]))
+            }
             Step::UnresumableError => {
                 let dup = std::io::Error::other(
                     "Error 1062 (23000): Duplicate entry '1' for key 'PRIMARY'",

@@ -79,7 +79,7 @@ async fn strategies_follow_dm() {
         Strategy::Dispatch,
         "never resumed yet"
     );
-    c.resumed(t0);
+    c.resumed(&failing, t0);
     assert_eq!(
         c.strategy(&failing, t0 + secs(1)),
         Strategy::Skip { remaining: secs(1) }
@@ -108,7 +108,7 @@ async fn backoff_rolls_back_one_step_per_stable_window() {
     let mut c = AutoResume::new(no_jitter()).unwrap();
     let t0 = Instant::now();
     for i in 0..4 {
-        c.resumed(t0 + secs(i));
+        c.resumed(&running(), t0 + secs(i));
     }
     assert_eq!(c.backoff().nominal(), secs(16));
     let after = t0 + secs(3);
@@ -135,8 +135,8 @@ async fn give_up_after_attempts_or_time_when_enabled() {
     let mut c = AutoResume::new(config).unwrap();
     let failing = paused_with(vec![resumable()], false);
     let t0 = Instant::now();
-    c.resumed(t0);
-    c.resumed(t0 + secs(10));
+    c.resumed(&running(), t0);
+    c.resumed(&running(), t0 + secs(10));
     assert!(matches!(
         c.strategy(&failing, t0 + secs(100)),
         Strategy::GiveUp { attempts: 2, .. }
@@ -148,15 +148,19 @@ async fn give_up_after_attempts_or_time_when_enabled() {
     });
     let mut c = AutoResume::new(config).unwrap();
     assert_eq!(c.strategy(&failing, t0), Strategy::Dispatch);
-    c.resumed(t0);
+    c.resumed(&running(), t0);
     assert!(matches!(
         c.strategy(&failing, t0 + secs(1800)),
         Strategy::GiveUp { .. }
     ));
-    // Off by default.
-    let mut c = AutoResume::new(no_jitter()).unwrap();
+    // Off by default (the no-progress limit is another rule, tested below).
+    let mut c = AutoResume::new(AutoResumeConfig {
+        max_resumes_without_progress: None,
+        ..no_jitter()
+    })
+    .unwrap();
     for i in 0..100 {
-        c.resumed(t0 + secs(i));
+        c.resumed(&running(), t0 + secs(i));
     }
     assert_eq!(c.strategy(&failing, t0 + secs(100_000)), Strategy::Dispatch);
 }
@@ -242,4 +246,71 @@ async fn leaves_a_subtask_paused_by_a_person_alone() {
     assert_eq!(log.count(0, Method::Resume), 0);
     h.stop().await.unwrap();
     run.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn stops_resuming_after_three_resumes_without_progress() {
+    let mut c = AutoResume::new(no_jitter()).unwrap();
+    let failing = paused_with(vec![resumable()], false);
+    let t0 = Instant::now();
+    for i in 0..3 {
+        let at = t0 + secs(1000 * i);
+        assert_eq!(c.strategy(&failing, at), Strategy::Dispatch, "resume {i}");
+        c.resumed(&failing, at);
+    }
+    let Strategy::NoProgress {
+        resumes,
+        last_error,
+    } = c.strategy(&failing, t0 + secs(5000))
+    else {
+        panic!("no progress expected");
+    };
+    assert_eq!((resumes, *last_error), (3, resumable()));
+
+    // Progress between two resumes starts the count again.
+    let mut c = AutoResume::new(no_jitter()).unwrap();
+    let with_progress = |bytes| pb::SubTaskStatus {
+        status: Some(pb::sub_task_status::Status::Load(pb::LoadStatus {
+            finished_bytes: bytes,
+            ..Default::default()
+        })),
+        ..failing.clone()
+    };
+    for i in 0..10 {
+        let (status, at) = (
+            with_progress(i / 2),
+            t0 + secs(1000 * u64::try_from(i).unwrap()),
+        );
+        assert_eq!(c.strategy(&status, at), Strategy::Dispatch, "resume {i}");
+        c.resumed(&status, at);
+    }
+    // Off when unset, as in DM.
+    let mut c = AutoResume::new(AutoResumeConfig {
+        max_resumes_without_progress: None,
+        ..no_jitter()
+    })
+    .unwrap();
+    for i in 0..10 {
+        c.resumed(&failing, t0 + secs(i));
+    }
+    assert_eq!(c.strategy(&failing, t0 + secs(100_000)), Strategy::Dispatch);
+}
+
+#[tokio::test(start_paused = true)]
+async fn run_reports_no_progress_and_leaves_the_subtask_paused() {
+    let (h, log) = subtask(vec![Step::StuckError; 10]);
+    h.wait_for(|s| s == Stage::Paused).await;
+    let exit = AutoResume::new(no_jitter()).unwrap().run(h.clone()).await;
+    let Exit::NoProgress {
+        resumes,
+        last_error,
+    } = exit
+    else {
+        panic!("expected no progress, got {exit:?}");
+    };
+    assert_eq!(resumes, 3);
+    assert_eq!(last_error.err_code, ErrorCode::DB_BAD_CONN.code);
+    assert_eq!(log.count(0, Method::Resume), 3);
+    assert_eq!(h.stage(), Stage::Paused);
+    h.stop().await.unwrap();
 }
