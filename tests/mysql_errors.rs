@@ -562,3 +562,49 @@ async fn a_cancelled_statement_is_canceled_not_resumable() {
     assert_eq!(pe.err_scope, "upstream");
     assert!(!is_resumable_error(&pe));
 }
+
+#[tokio::test]
+async fn data_and_schema_errors_of_a_copy_are_never_resumable() {
+    let (pool, _) = database("edata").await;
+    let mut conn = pool.acquire().await.unwrap();
+    conn.execute("SET SESSION sql_mode = 'STRICT_ALL_TABLES'")
+        .await
+        .unwrap();
+    conn.execute(
+        "CREATE TABLE t (e ENUM('a','b'), g INT AS (e + 1) VIRTUAL, \
+         c INT CHECK (c > 0), d DATE, l VARCHAR(5) CHARACTER SET latin1, \
+         u VARCHAR(5) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin)",
+    )
+    .await
+    .unwrap();
+    // Each statement fails the same way on every retry.
+    for (sql, number, prefix) in [
+        ("INSERT INTO t (e) VALUES ('z')", 1265, "Error 1265 ("),
+        ("INSERT INTO t (e, g) VALUES ('a', 5)", 1906, "Error 1906 ("),
+        ("INSERT INTO t (c) VALUES (-1)", 4025, "Error 4025 ("),
+        (
+            "INSERT INTO t (d) VALUES ('2024-13-45')",
+            1292,
+            "Error 1292 (",
+        ),
+        (
+            "SELECT _utf8mb4'a' COLLATE latin1_bin",
+            1253,
+            "Error 1253 (",
+        ),
+        (
+            "SELECT * FROM t WHERE u COLLATE utf8mb4_general_ci = u COLLATE utf8mb4_bin",
+            1267,
+            "Error 1267 (",
+        ),
+    ] {
+        let Err(err) = sqlx::query(sql).execute(&mut *conn).await else {
+            panic!("{sql} succeeded");
+        };
+        check(
+            &err,
+            Operation::Execute(sql),
+            answered(number, false, 10006, prefix),
+        );
+    }
+}

@@ -78,16 +78,38 @@ impl PatternList {
                 "Error 1054", // ER_BAD_FIELD_ERROR
                 "Error 1064", // ER_PARSE_ERROR
                 "Error 1103", // ER_WRONG_TABLE_NAME
+                "Error 1115", // ER_UNKNOWN_CHARACTER_SET
                 "Error 1136", // ER_WRONG_VALUE_COUNT_ON_ROW
                 "Error 1142", // ER_TABLEACCESS_DENIED_ERROR
                 "Error 1143", // ER_COLUMNACCESS_DENIED_ERROR
                 "Error 1146", // ER_NO_SUCH_TABLE
                 "Error 1227", // ER_SPECIFIC_ACCESS_DENIED_ERROR
+                "Error 1253", // ER_COLLATION_CHARSET_MISMATCH
+                "Error 1263", // ER_WARN_NULL_TO_NOTNULL
                 "Error 1264", // ER_WARN_DATA_OUT_OF_RANGE
+                "Error 1265", // WARN_DATA_TRUNCATED
+                "Error 1267", // ER_CANT_AGGREGATE_2COLLATIONS
+                "Error 1270", // ER_CANT_AGGREGATE_3COLLATIONS
+                "Error 1271", // ER_CANT_AGGREGATE_NCOLLATIONS
+                "Error 1273", // ER_UNKNOWN_COLLATION
                 "Error 1292", // ER_TRUNCATED_WRONG_VALUE
+                "Error 1300", // ER_INVALID_CHARACTER_STRING
+                "Error 1364", // ER_NO_DEFAULT_FOR_FIELD
+                "Error 1367", // ER_ILLEGAL_VALUE_FOR_TYPE
+                "Error 1411", // ER_WRONG_VALUE_FOR_TYPE
+                "Error 1416", // ER_CANT_CREATE_GEOMETRY_OBJECT
+                "Error 1442", // ER_CANT_UPDATE_USED_TABLE_IN_SF_OR_TRG
+                "Error 1449", // ER_NO_SUCH_USER
                 "Error 1451", // ER_ROW_IS_REFERENCED_2
                 "Error 1452", // ER_NO_REFERENCED_ROW_2
+                "Error 1471", // ER_NON_INSERTABLE_TABLE
+                "Error 1644", // ER_SIGNAL_EXCEPTION
+                "Error 1690", // ER_DATA_OUT_OF_RANGE
                 "Error 1698", // ER_ACCESS_DENIED_NO_PASSWORD_ERROR
+                "Error 1906", // ER_WARNING_NON_DEFAULT_VALUE_FOR_GENERATED_COLUMN
+                "Error 3140", // ER_INVALID_JSON_TEXT
+                "Error 4025", // ER_CONSTRAINT_FAILED
+                "Error 4078", // ER_ILLEGAL_PARAMETER_DATA_TYPES2_FOR_OPERATION
             ],
         }
     }

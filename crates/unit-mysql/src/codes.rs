@@ -85,6 +85,51 @@ pub const ER_QUERY_TIMEOUT: u16 = 3024;
 /// TiDB: a transaction entry is too large (SQLSTATE HY000).
 pub const ER_ENTRY_TOO_LARGE: u16 = 8025;
 
+/// Unknown character set.
+pub const ER_UNKNOWN_CHARACTER_SET: u16 = 1115;
+/// A collation that does not belong to the character set.
+pub const ER_COLLATION_CHARSET_MISMATCH: u16 = 1253;
+/// NULL supplied to a NOT NULL column.
+pub const ER_WARN_NULL_TO_NOTNULL: u16 = 1263;
+/// Data truncated for a column.
+pub const WARN_DATA_TRUNCATED: u16 = 1265;
+/// Illegal mix of two collations.
+pub const ER_CANT_AGGREGATE_2COLLATIONS: u16 = 1267;
+/// Illegal mix of three collations.
+pub const ER_CANT_AGGREGATE_3COLLATIONS: u16 = 1270;
+/// Illegal mix of collations for an operation.
+pub const ER_CANT_AGGREGATE_NCOLLATIONS: u16 = 1271;
+/// Unknown collation.
+pub const ER_UNKNOWN_COLLATION: u16 = 1273;
+/// Invalid string for the character set.
+pub const ER_INVALID_CHARACTER_STRING: u16 = 1300;
+/// A field has no default value.
+pub const ER_NO_DEFAULT_FOR_FIELD: u16 = 1364;
+/// A value is illegal for its type.
+pub const ER_ILLEGAL_VALUE_FOR_TYPE: u16 = 1367;
+/// Incorrect value for a function or type.
+pub const ER_WRONG_VALUE_FOR_TYPE: u16 = 1411;
+/// A value is not a geometry.
+pub const ER_CANT_CREATE_GEOMETRY_OBJECT: u16 = 1416;
+/// A stored function or trigger updates a table its statement uses.
+pub const ER_CANT_UPDATE_USED_TABLE_IN_SF_OR_TRG: u16 = 1442;
+/// The definer of a view, trigger or routine does not exist.
+pub const ER_NO_SUCH_USER: u16 = 1449;
+/// The target of an INSERT is not insertable (a view).
+pub const ER_NON_INSERTABLE_TABLE: u16 = 1471;
+/// A trigger or routine raised an error with SIGNAL.
+pub const ER_SIGNAL_EXCEPTION: u16 = 1644;
+/// A value is out of range for its type.
+pub const ER_DATA_OUT_OF_RANGE: u16 = 1690;
+/// A value was given for a generated column.
+pub const ER_WARNING_NON_DEFAULT_VALUE_FOR_GENERATED_COLUMN: u16 = 1906;
+/// Invalid JSON text (MySQL).
+pub const ER_INVALID_JSON_TEXT: u16 = 3140;
+/// A CHECK constraint failed (MariaDB).
+pub const ER_CONSTRAINT_FAILED: u16 = 4025;
+/// Illegal parameter types for an operation (MariaDB; e.g. INET6 compared with INT).
+pub const ER_ILLEGAL_PARAMETER_DATA_TYPES2_FOR_OPERATION: u16 = 4078;
+
 /// A server error number and the verdict this crate gives it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Classified {
@@ -160,6 +205,7 @@ pub const CLASSIFIED: &[Classified] = &[
     ),
     not(ER_TOO_MANY_KEYS, "ER_TOO_MANY_KEYS", DM_DDL),
     not(ER_WRONG_TABLE_NAME, "ER_WRONG_TABLE_NAME", SCHEMA),
+    not(ER_UNKNOWN_CHARACTER_SET, "ER_UNKNOWN_CHARACTER_SET", SCHEMA),
     not(ER_TOO_MANY_FIELDS, "ER_TOO_MANY_FIELDS", DM_DDL),
     not(
         ER_WRONG_VALUE_COUNT_ON_ROW,
@@ -205,30 +251,87 @@ pub const CLASSIFIED: &[Classified] = &[
         "ER_SPECIFIC_ACCESS_DENIED_ERROR",
         CREDENTIALS,
     ),
+    not(
+        ER_COLLATION_CHARSET_MISMATCH,
+        "ER_COLLATION_CHARSET_MISMATCH",
+        SCHEMA,
+    ),
+    not(ER_WARN_NULL_TO_NOTNULL, "ER_WARN_NULL_TO_NOTNULL", DATA),
     not(ER_WARN_DATA_OUT_OF_RANGE, "ER_WARN_DATA_OUT_OF_RANGE", DATA),
+    not(WARN_DATA_TRUNCATED, "WARN_DATA_TRUNCATED", DATA),
+    not(
+        ER_CANT_AGGREGATE_2COLLATIONS,
+        "ER_CANT_AGGREGATE_2COLLATIONS",
+        SCHEMA,
+    ),
+    not(
+        ER_CANT_AGGREGATE_3COLLATIONS,
+        "ER_CANT_AGGREGATE_3COLLATIONS",
+        SCHEMA,
+    ),
+    not(
+        ER_CANT_AGGREGATE_NCOLLATIONS,
+        "ER_CANT_AGGREGATE_NCOLLATIONS",
+        SCHEMA,
+    ),
+    not(ER_UNKNOWN_COLLATION, "ER_UNKNOWN_COLLATION", SCHEMA),
     retry(
         ER_OPTION_PREVENTS_STATEMENT,
         "ER_OPTION_PREVENTS_STATEMENT",
         "the server is read-only, typically during a failover; it becomes writable again",
     ),
     not(ER_TRUNCATED_WRONG_VALUE, "ER_TRUNCATED_WRONG_VALUE", DATA),
+    not(
+        ER_INVALID_CHARACTER_STRING,
+        "ER_INVALID_CHARACTER_STRING",
+        DATA,
+    ),
     retry(ER_QUERY_INTERRUPTED, "ER_QUERY_INTERRUPTED", INTERRUPTED),
+    not(ER_NO_DEFAULT_FOR_FIELD, "ER_NO_DEFAULT_FOR_FIELD", DATA),
     not(
         ER_TRUNCATED_WRONG_VALUE_FOR_FIELD,
         "ER_TRUNCATED_WRONG_VALUE_FOR_FIELD",
         DM_DML,
     ),
+    not(ER_ILLEGAL_VALUE_FOR_TYPE, "ER_ILLEGAL_VALUE_FOR_TYPE", DATA),
     not(ER_DATA_TOO_LONG, "ER_DATA_TOO_LONG", DM_DML),
+    not(ER_WRONG_VALUE_FOR_TYPE, "ER_WRONG_VALUE_FOR_TYPE", DATA),
+    not(
+        ER_CANT_CREATE_GEOMETRY_OBJECT,
+        "ER_CANT_CREATE_GEOMETRY_OBJECT",
+        DATA,
+    ),
+    not(
+        ER_CANT_UPDATE_USED_TABLE_IN_SF_OR_TRG,
+        "ER_CANT_UPDATE_USED_TABLE_IN_SF_OR_TRG",
+        SCHEMA,
+    ),
+    not(ER_NO_SUCH_USER, "ER_NO_SUCH_USER", CREDENTIALS),
     not(ER_ROW_IS_REFERENCED_2, "ER_ROW_IS_REFERENCED_2", DATA),
     not(ER_NO_REFERENCED_ROW_2, "ER_NO_REFERENCED_ROW_2", DATA),
+    not(ER_NON_INSERTABLE_TABLE, "ER_NON_INSERTABLE_TABLE", SCHEMA),
+    not(ER_SIGNAL_EXCEPTION, "ER_SIGNAL_EXCEPTION", DATA),
+    not(ER_DATA_OUT_OF_RANGE, "ER_DATA_OUT_OF_RANGE", DATA),
     not(
         ER_ACCESS_DENIED_NO_PASSWORD_ERROR,
         "ER_ACCESS_DENIED_NO_PASSWORD_ERROR",
         CREDENTIALS,
     ),
+    not(
+        ER_WARNING_NON_DEFAULT_VALUE_FOR_GENERATED_COLUMN,
+        "ER_WARNING_NON_DEFAULT_VALUE_FOR_GENERATED_COLUMN",
+        SCHEMA,
+    ),
     retry(ER_CONNECTION_KILLED, "ER_CONNECTION_KILLED", INTERRUPTED),
     retry(ER_STATEMENT_TIMEOUT, "ER_STATEMENT_TIMEOUT", INTERRUPTED),
     retry(ER_QUERY_TIMEOUT, "ER_QUERY_TIMEOUT", INTERRUPTED),
+    not(ER_INVALID_JSON_TEXT, "ER_INVALID_JSON_TEXT", DATA),
+    not(ER_CONSTRAINT_FAILED, "ER_CONSTRAINT_FAILED", DATA),
+    not(
+        ER_ILLEGAL_PARAMETER_DATA_TYPES2_FOR_OPERATION,
+        "ER_ILLEGAL_PARAMETER_DATA_TYPES2_FOR_OPERATION",
+        SCHEMA,
+    ),
     not(ER_ENTRY_TOO_LARGE, "ER_ENTRY_TOO_LARGE", DM_DML),
 ];
 

@@ -53,6 +53,7 @@
 //! | 1064 | `ER_PARSE_ERROR` | no | the statement is malformed; it fails the same way every time |
 //! | 1069 | `ER_TOO_MANY_KEYS` | no | DM's unsupported-DDL list: the statement is rejected the same way every time |
 //! | 1103 | `ER_WRONG_TABLE_NAME` | no | the schema does not match what the statement expects; a person must fix it |
+//! | 1115 | `ER_UNKNOWN_CHARACTER_SET` | no | the schema does not match what the statement expects; a person must fix it |
 //! | 1117 | `ER_TOO_MANY_FIELDS` | no | DM's unsupported-DDL list: the statement is rejected the same way every time |
 //! | 1136 | `ER_WRONG_VALUE_COUNT_ON_ROW` | no | the schema does not match what the statement expects; a person must fix it |
 //! | 1142 | `ER_TABLEACCESS_DENIED_ERROR` | no | credentials or privileges are wrong; a person must fix them |
@@ -66,18 +67,39 @@
 //! | 1205 | `ER_LOCK_WAIT_TIMEOUT` | yes | lock contention clears once the other transaction ends |
 //! | 1213 | `ER_LOCK_DEADLOCK` | yes | one side of a deadlock was rolled back; the transaction can run again |
 //! | 1227 | `ER_SPECIFIC_ACCESS_DENIED_ERROR` | no | credentials or privileges are wrong; a person must fix them |
+//! | 1253 | `ER_COLLATION_CHARSET_MISMATCH` | no | the schema does not match what the statement expects; a person must fix it |
+//! | 1263 | `ER_WARN_NULL_TO_NOTNULL` | no | the data is rejected by the target; retrying sends the same data |
 //! | 1264 | `ER_WARN_DATA_OUT_OF_RANGE` | no | the data is rejected by the target; retrying sends the same data |
+//! | 1265 | `WARN_DATA_TRUNCATED` | no | the data is rejected by the target; retrying sends the same data |
+//! | 1267 | `ER_CANT_AGGREGATE_2COLLATIONS` | no | the schema does not match what the statement expects; a person must fix it |
+//! | 1270 | `ER_CANT_AGGREGATE_3COLLATIONS` | no | the schema does not match what the statement expects; a person must fix it |
+//! | 1271 | `ER_CANT_AGGREGATE_NCOLLATIONS` | no | the schema does not match what the statement expects; a person must fix it |
+//! | 1273 | `ER_UNKNOWN_COLLATION` | no | the schema does not match what the statement expects; a person must fix it |
 //! | 1290 | `ER_OPTION_PREVENTS_STATEMENT` | yes | the server is read-only, typically during a failover; it becomes writable again |
 //! | 1292 | `ER_TRUNCATED_WRONG_VALUE` | no | the data is rejected by the target; retrying sends the same data |
+//! | 1300 | `ER_INVALID_CHARACTER_STRING` | no | the data is rejected by the target; retrying sends the same data |
 //! | 1317 | `ER_QUERY_INTERRUPTED` | yes | the statement or connection was interrupted; a new attempt can succeed |
+//! | 1364 | `ER_NO_DEFAULT_FOR_FIELD` | no | the data is rejected by the target; retrying sends the same data |
 //! | 1366 | `ER_TRUNCATED_WRONG_VALUE_FOR_FIELD` | no | DM's unsupported-DML list: the row is rejected the same way every time |
+//! | 1367 | `ER_ILLEGAL_VALUE_FOR_TYPE` | no | the data is rejected by the target; retrying sends the same data |
 //! | 1406 | `ER_DATA_TOO_LONG` | no | DM's unsupported-DML list: the row is rejected the same way every time |
+//! | 1411 | `ER_WRONG_VALUE_FOR_TYPE` | no | the data is rejected by the target; retrying sends the same data |
+//! | 1416 | `ER_CANT_CREATE_GEOMETRY_OBJECT` | no | the data is rejected by the target; retrying sends the same data |
+//! | 1442 | `ER_CANT_UPDATE_USED_TABLE_IN_SF_OR_TRG` | no | the schema does not match what the statement expects; a person must fix it |
+//! | 1449 | `ER_NO_SUCH_USER` | no | credentials or privileges are wrong; a person must fix them |
 //! | 1451 | `ER_ROW_IS_REFERENCED_2` | no | the data is rejected by the target; retrying sends the same data |
 //! | 1452 | `ER_NO_REFERENCED_ROW_2` | no | the data is rejected by the target; retrying sends the same data |
+//! | 1471 | `ER_NON_INSERTABLE_TABLE` | no | the schema does not match what the statement expects; a person must fix it |
+//! | 1644 | `ER_SIGNAL_EXCEPTION` | no | the data is rejected by the target; retrying sends the same data |
+//! | 1690 | `ER_DATA_OUT_OF_RANGE` | no | the data is rejected by the target; retrying sends the same data |
 //! | 1698 | `ER_ACCESS_DENIED_NO_PASSWORD_ERROR` | no | credentials or privileges are wrong; a person must fix them |
+//! | 1906 | `ER_WARNING_NON_DEFAULT_VALUE_FOR_GENERATED_COLUMN` | no | the schema does not match what the statement expects; a person must fix it |
 //! | 1927 | `ER_CONNECTION_KILLED` | yes | the statement or connection was interrupted; a new attempt can succeed |
 //! | 1969 | `ER_STATEMENT_TIMEOUT` | yes | the statement or connection was interrupted; a new attempt can succeed |
 //! | 3024 | `ER_QUERY_TIMEOUT` | yes | the statement or connection was interrupted; a new attempt can succeed |
+//! | 3140 | `ER_INVALID_JSON_TEXT` | no | the data is rejected by the target; retrying sends the same data |
+//! | 4025 | `ER_CONSTRAINT_FAILED` | no | the data is rejected by the target; retrying sends the same data |
+//! | 4078 | `ER_ILLEGAL_PARAMETER_DATA_TYPES2_FOR_OPERATION` | no | the schema does not match what the statement expects; a person must fix it |
 //! | 8025 | `ER_ENTRY_TOO_LARGE` | no | DM's unsupported-DML list: the row is rejected the same way every time |
 //!
 //! Any other server error number is judged by DM's text rules on the Go driver's text,
