@@ -303,6 +303,11 @@ catalogue! {
     COPY_VERIFY_MISMATCH = 60004, "ErrCopyVerifyMismatch", LoadUnit, Internal, High,
         "verification failed: {}",
         "Compare the named tables; clear the target and the checkpoints, then copy again.";
+    /// Beyond DM: an object the copy cannot migrate exactly (refused before any data
+    /// moves).
+    COPY_UNSUPPORTED = 60005, "ErrCopyUnsupported", LoadUnit, Upstream, High,
+        "{}",
+        "Exclude the named object from the copy (or change it as the message says), then restart the task.";
 }
 
 impl ErrorCode {

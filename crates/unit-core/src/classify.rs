@@ -284,6 +284,7 @@ pub const EXTENSION_UNRESUMABLE_CODES: &[&ErrorCode] = &[
     &ErrorCode::COPY_NO_KEY,
     &ErrorCode::CHECK_FAILED,
     &ErrorCode::COPY_VERIFY_MISMATCH,
+    &ErrorCode::COPY_UNSUPPORTED,
 ];
 
 /// Codes whose errors a relay unit never resumes (DM's unresumable relay set).

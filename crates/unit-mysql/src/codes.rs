@@ -130,6 +130,9 @@ pub const ER_CONSTRAINT_FAILED: u16 = 4025;
 /// Illegal parameter types for an operation (MariaDB; e.g. INET6 compared with INT).
 pub const ER_ILLEGAL_PARAMETER_DATA_TYPES2_FOR_OPERATION: u16 = 4078;
 
+/// An unknown system variable (a MariaDB-only variable set on MySQL, say).
+pub const ER_UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
+
 /// A server error number and the verdict this crate gives it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Classified {

@@ -176,6 +176,8 @@ pub struct CopyUnit {
     tables: Vec<Table>,
     /// Chosen in `init`.
     verification: Verification,
+    /// The target sessions' SQL mode, from the source's (see [`copy_sql_mode`]).
+    sql_mode: String,
     progress: Arc<Progress>,
 }
 
@@ -237,28 +239,103 @@ pub enum CopyError {
     },
 }
 
-/// Opens a pool whose sessions read and write values exactly: UTC time zone, no
-/// automatic values for zero, strict mode, no foreign-key checks while copying.
+/// Opens a pool whose sessions run `session` (a `SET ...` statement) first, and then
+/// `SET check_constraint_checks = 0` where `relax_checks` (MariaDB's variable; a server
+/// without it is left alone).
 async fn open_pool(
     url: &MySqlUrl,
     size: u32,
     acquire_timeout: Duration,
+    session: String,
+    relax_checks: bool,
 ) -> Result<MySqlPool, sqlx::Error> {
+    let session: Arc<str> = session.into();
     MySqlPoolOptions::new()
         .max_connections(size)
         .acquire_timeout(acquire_timeout)
-        .after_connect(|conn, _| {
+        .after_connect(move |conn, _| {
+            let session = session.clone();
             Box::pin(async move {
-                conn.execute(
-                    "SET time_zone = '+00:00', sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', \
-                     foreign_key_checks = 0",
-                )
-                .await?;
+                conn.execute(&*session).await?;
+                if relax_checks {
+                    match conn.execute("SET check_constraint_checks = 0").await {
+                        Err(e)
+                            if crate::server_error(&e).is_some_and(|d| {
+                                d.number() == crate::codes::ER_UNKNOWN_SYSTEM_VARIABLE
+                            }) => {}
+                        other => {
+                            other?;
+                        }
+                    }
+                }
                 Ok(())
             })
         })
         .connect_with(url.connect_options())
         .await
+}
+
+/// The source's sessions: UTC, so TIMESTAMPs read as stored; no SQL mode that changes
+/// how values are read (`PAD_CHAR_TO_FULL_LENGTH`) or how `SHOW CREATE` prints them;
+/// the largest `max_sort_length`, so that ORDER BY orders long TEXT and BLOB keys by
+/// their whole value.
+const SOURCE_SESSION: &str = "SET time_zone = '+00:00', sql_mode = 'NO_ENGINE_SUBSTITUTION', \
+     max_sort_length = 8388608";
+
+/// SQL modes the copy never writes with: checks that refuse values the source holds
+/// (zero or invalid dates, an ENUM's error value, values written before a stricter mode
+/// was set), modes that change what a value means (`EMPTY_STRING_IS_NULL`) or how
+/// statements parse (`ORACLE`, ...).
+const DROPPED_MODES: &[&str] = &[
+    "STRICT_TRANS_TABLES",
+    "STRICT_ALL_TABLES",
+    "NO_ZERO_DATE",
+    "NO_ZERO_IN_DATE",
+    "TRADITIONAL",
+    "EMPTY_STRING_IS_NULL",
+    "PAD_CHAR_TO_FULL_LENGTH",
+    "ORACLE",
+    "MSSQL",
+    "DB2",
+    "POSTGRESQL",
+    "MAXDB",
+    "ANSI",
+    "MYSQL323",
+    "MYSQL40",
+    "NO_FIELD_OPTIONS",
+    "NO_KEY_OPTIONS",
+    "NO_TABLE_OPTIONS",
+    "NO_AUTO_VALUE_ON_ZERO",
+    "ALLOW_INVALID_DATES",
+    "NO_ENGINE_SUBSTITUTION",
+];
+
+/// The SQL mode the target's sessions write with, from the source's global
+/// `sql_mode`: the source's modes without [`DROPPED_MODES`], plus
+/// `NO_AUTO_VALUE_ON_ZERO` (a 0 in an AUTO_INCREMENT column stays 0),
+/// `ALLOW_INVALID_DATES` (a date the source holds is stored as it is) and
+/// `NO_ENGINE_SUBSTITUTION`. The target thus accepts every value the source holds;
+/// that nothing was changed on the way is what each table's verification proves.
+///
+/// ```
+/// # use unit_mysql::copy_sql_mode;
+/// assert_eq!(
+///     copy_sql_mode("STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ZERO_DATE"),
+///     "ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_VALUE_ON_ZERO,ALLOW_INVALID_DATES,NO_ENGINE_SUBSTITUTION"
+/// );
+/// ```
+pub fn copy_sql_mode(source_mode: &str) -> String {
+    source_mode
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty() && !DROPPED_MODES.iter().any(|d| d.eq_ignore_ascii_case(m)))
+        .chain([
+            "NO_AUTO_VALUE_ON_ZERO",
+            "ALLOW_INVALID_DATES",
+            "NO_ENGINE_SUBSTITUTION",
+        ])
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The kind of a failed operation, kept so that its `ProcessError` gets the right code.
@@ -310,6 +387,7 @@ impl CopyUnit {
             target: None,
             tables: Vec::new(),
             verification: Verification::RowText,
+            sql_mode: String::new(),
             progress: Arc::default(),
         }
     }
@@ -317,6 +395,12 @@ impl CopyUnit {
     /// The tables selected for copying (known after `init`).
     pub fn tables(&self) -> &[Table] {
         &self.tables
+    }
+
+    /// The SQL mode the target's sessions write with (known after `init`; see
+    /// [`copy_sql_mode`]).
+    pub fn sql_mode(&self) -> &str {
+        &self.sql_mode
     }
 
     fn checkpoint_table(&self) -> String {
@@ -330,14 +414,41 @@ impl CopyUnit {
         let size = u32::try_from(self.config.concurrency.max(1) + 1).unwrap_or(8);
         let source = cancellable(
             cancel,
-            open_pool(&self.config.source, size, self.config.acquire_timeout),
+            open_pool(
+                &self.config.source,
+                size,
+                self.config.acquire_timeout,
+                SOURCE_SESSION.to_owned(),
+                false,
+            ),
         )
         .await
         .map_err(|e| stmt_err(ErrScope::Upstream, Operation::Connect, e))?;
         self.source = Some(source.clone());
+        let mode_sql = "SELECT @@GLOBAL.sql_mode";
+        let source_mode: String =
+            cancellable(cancel, sqlx::query_scalar(mode_sql).fetch_one(&source))
+                .await
+                .map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query(mode_sql), e))?;
+        self.sql_mode = copy_sql_mode(&source_mode);
+        info!(
+            source = %source_mode,
+            target = %self.sql_mode,
+            "the target writes with the source's sql_mode, without the checks that refuse values the source holds"
+        );
+        let session = format!(
+            "SET time_zone = '+00:00', sql_mode = '{}', foreign_key_checks = 0",
+            self.sql_mode.replace('\'', "")
+        );
         let target = cancellable(
             cancel,
-            open_pool(&self.config.target, size, self.config.acquire_timeout),
+            open_pool(
+                &self.config.target,
+                size,
+                self.config.acquire_timeout,
+                session,
+                true,
+            ),
         )
         .await
         .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Connect, e))?;
@@ -347,12 +458,14 @@ impl CopyUnit {
                 "CREATE DATABASE IF NOT EXISTS {}",
                 ident(&self.config.checkpoint_database)
             ),
+            // Names are kept exactly (any character, compared byte for byte), as a
+            // server with lower_case_table_names=0 compares them.
             format!(
                 "CREATE TABLE IF NOT EXISTS {} (task VARCHAR(128) NOT NULL, db VARCHAR(64) NOT NULL, \
                  tbl VARCHAR(64) NOT NULL, part INT NOT NULL DEFAULT 0, lo VARCHAR(40) NULL, \
-                 hi VARCHAR(40) NULL, last_key TEXT NULL, rows_copied BIGINT NOT NULL DEFAULT 0, \
+                 hi VARCHAR(40) NULL, last_key LONGTEXT NULL, rows_copied BIGINT NOT NULL DEFAULT 0, \
                  bytes_copied BIGINT NOT NULL DEFAULT 0, done TINYINT(1) NOT NULL DEFAULT 0, \
-                 PRIMARY KEY (task, db, tbl, part)) ENGINE=InnoDB",
+                 PRIMARY KEY (task, db, tbl, part)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
                 self.checkpoint_table()
             ),
         ];
@@ -418,7 +531,7 @@ impl CopyUnit {
         .await
         .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query(probe), e))?;
         if has_part > 0 {
-            return Ok(());
+            return self.upgrade_checkpoint_names(target, cancel).await;
         }
         let alter = format!(
             "ALTER TABLE {} ADD COLUMN part INT NOT NULL DEFAULT 0 AFTER tbl, \
@@ -430,6 +543,67 @@ impl CopyUnit {
             .await
             .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute(&alter), e))?;
         info!("checkpoint table upgraded to one row per key range");
+        self.upgrade_checkpoint_names(target, cancel).await
+    }
+
+    /// Converts a checkpoint table of an earlier layout, whose names took the server's
+    /// default character set and a case-insensitive collation, to exact names.
+    async fn upgrade_checkpoint_names(
+        &self,
+        target: &MySqlPool,
+        cancel: &CancellationToken,
+    ) -> Result<(), CopyError> {
+        let probe = "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? \
+                     AND TABLE_NAME = 'copy_checkpoint' AND COLUMN_NAME = 'tbl' \
+                     AND COLLATION_NAME <> 'utf8mb4_bin'";
+        let inexact: i64 = cancellable(
+            cancel,
+            sqlx::query_scalar(probe)
+                .bind(&self.config.checkpoint_database)
+                .fetch_one(target),
+        )
+        .await
+        .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query(probe), e))?;
+        if inexact == 0 {
+            return Ok(());
+        }
+        let alter = format!(
+            "ALTER TABLE {} CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin, \
+             MODIFY last_key LONGTEXT NULL",
+            self.checkpoint_table()
+        );
+        cancellable(cancel, target.execute(alter.as_str()))
+            .await
+            .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute(&alter), e))?;
+        info!("checkpoint table upgraded to exact (binary) names");
+        Ok(())
+    }
+
+    /// Creates `database` on the target, if it is missing, with the source database's
+    /// default character set and collation.
+    async fn create_target_database(
+        &self,
+        target: &MySqlPool,
+        database: &str,
+        cancel: &CancellationToken,
+    ) -> Result<(), CopyError> {
+        let Some(source) = &self.source else {
+            return Ok(());
+        };
+        let show = format!("SHOW CREATE DATABASE {}", ident(database));
+        let row = cancellable(cancel, sqlx::raw_sql(&show).fetch_one(source))
+            .await
+            .map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query(&show), e))?;
+        let create = String::from_utf8_lossy(&raw(&row, 1).unwrap_or_default()).into_owned();
+        let create = match create.strip_prefix("CREATE DATABASE ") {
+            Some(rest) if !rest.starts_with("IF NOT EXISTS") => {
+                format!("CREATE DATABASE IF NOT EXISTS {rest}")
+            }
+            _ => create,
+        };
+        cancellable(cancel, target.execute(create.as_str()))
+            .await
+            .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute(&create), e))?;
         Ok(())
     }
 
@@ -439,10 +613,8 @@ impl CopyUnit {
         table: &Table,
         cancel: &CancellationToken,
     ) -> Result<(), CopyError> {
-        let create_db = format!("CREATE DATABASE IF NOT EXISTS {}", ident(&table.database));
-        cancellable(cancel, target.execute(create_db.as_str()))
-            .await
-            .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute(&create_db), e))?;
+        self.create_target_database(target, &table.database, cancel)
+            .await?;
         let show = format!("SHOW CREATE TABLE {}", table.qualified());
         match cancellable(cancel, sqlx::raw_sql(&show).fetch_all(target))
             .await
@@ -573,6 +745,9 @@ fn copy_process_error(err: &CopyError) -> pb::ProcessError {
         ),
         CopyError::Schema(SchemaError::NoKey(table)) => unit_core::new_process_error(
             &unit_core::Error::generate(&ErrorCode::COPY_NO_KEY, &[table]),
+        ),
+        CopyError::Schema(e @ SchemaError::Unsupported { .. }) => unit_core::new_process_error(
+            &unit_core::Error::generate(&ErrorCode::COPY_UNSUPPORTED, &[e]),
         ),
         CopyError::Schema(SchemaError::Sqlx(e)) => crate::process_error(
             e,

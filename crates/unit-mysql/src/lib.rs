@@ -123,7 +123,8 @@ pub use classify::{
     server_error,
 };
 pub use copy::{
-    CopyConfig, CopyError, CopyUnit, OpKind, Verification, stored_checksum, table_checksum,
+    CopyConfig, CopyError, CopyUnit, OpKind, Verification, copy_sql_mode, stored_checksum,
+    table_checksum,
 };
 pub use dsn::{MySqlUrl, UrlError};
 pub use process_error::{MAX_STATEMENT_SUMMARY, error_code, process_error, summarize_statement};

@@ -11,19 +11,109 @@ pub struct Column {
     pub name: String,
     /// `information_schema.COLUMNS.DATA_TYPE`, lower case (`int`, `varchar`, ...).
     pub data_type: String,
+    /// `information_schema.COLUMNS.COLUMN_TYPE`, lower case (`int(10) unsigned`,
+    /// `enum('a','b')`, ...).
+    pub column_type: String,
+    /// The character set of a character column (`latin1`, `utf8mb4`, ...).
+    pub charset: Option<String>,
     /// The collation of a character column.
     pub collation: Option<String>,
+    /// A generated column (VIRTUAL or STORED): read and compared, never written.
+    pub generated: bool,
+}
+
+/// How values of a column travel from source to target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ValueKind {
+    /// Integers, DECIMAL, DOUBLE, YEAR: read as text, written as text, compared as
+    /// numbers.
+    Number,
+    /// FLOAT: read widened to DOUBLE, whose shortest text is exact (a FLOAT prints
+    /// with 6 significant digits), and rounds back to the same FLOAT on insert.
+    Float,
+    /// CHAR, VARCHAR and the TEXT types (and MariaDB's JSON): read as the bytes stored
+    /// in the column's own character set (`CAST(.. AS BINARY)`), so that no value is
+    /// changed by a conversion to the connection's character set and back; compared as
+    /// a literal of that character set and the column's collation.
+    Text,
+    /// ENUM and SET: read and written as their text (the empty string of an ENUM's
+    /// error value included); ordered and compared by their number (`col + 0`), as the
+    /// index orders them.
+    EnumOrSet,
+    /// BIT: read and written as its bytes; compared as a number.
+    Bit,
+    /// BINARY, VARBINARY, the BLOB types and the spatial types: bytes.
+    Bytes,
+    /// Temporal types, UUID, INET4, INET6 and anything else: read and written as their
+    /// text, compared after the server converts the text to the column's type.
+    Other,
 }
 
 impl Column {
-    /// How to select the column so that its text form round-trips exactly: a FLOAT is
-    /// printed with only 6 significant digits, so it is read widened to DOUBLE (whose
-    /// shortest form is exact, and which rounds back to the same FLOAT on insert).
-    pub fn select_expr(&self) -> String {
+    /// A column of type `data_type` (as `information_schema` names it) with the
+    /// server's default character set for a character type (`utf8mb4`).
+    pub fn new(name: impl Into<String>, data_type: &str) -> Self {
+        let data_type = data_type.to_ascii_lowercase();
+        let mut column = Self {
+            name: name.into(),
+            column_type: data_type.clone(),
+            data_type,
+            charset: None,
+            collation: None,
+            generated: false,
+        };
+        if matches!(column.kind(), ValueKind::Text | ValueKind::EnumOrSet) {
+            column.charset = Some("utf8mb4".to_owned());
+            column.collation = Some("utf8mb4_general_ci".to_owned());
+        }
+        column
+    }
+
+    /// How the column's values travel.
+    pub fn kind(&self) -> ValueKind {
         match self.data_type.as_str() {
-            "float" => format!("({} + 0e0)", ident(&self.name)),
+            "tinyint" | "smallint" | "mediumint" | "int" | "bigint" | "decimal" | "double"
+            | "year" => ValueKind::Number,
+            "float" => ValueKind::Float,
+            // MariaDB's JSON is a LONGTEXT; MySQL's is a type of its own (Other), which
+            // refuses binary strings.
+            "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" => ValueKind::Text,
+            "enum" | "set" => ValueKind::EnumOrSet,
+            "bit" => ValueKind::Bit,
+            "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob"
+            | "geometry" | "point" | "linestring" | "polygon" | "multipoint"
+            | "multilinestring" | "multipolygon" | "geometrycollection" => ValueKind::Bytes,
+            _ => ValueKind::Other,
+        }
+    }
+
+    /// How to select the column so that its value round-trips exactly (see
+    /// [`ValueKind`]).
+    pub fn select_expr(&self) -> String {
+        match self.kind() {
+            ValueKind::Float => format!("({} + 0e0)", ident(&self.name)),
+            ValueKind::Text => format!("CAST({} AS BINARY)", ident(&self.name)),
             _ => ident(&self.name),
         }
+    }
+
+    /// How to select the column's value as the key's index orders it, when that
+    /// differs from [`Column::select_expr`]: the number of an ENUM, SET or BIT.
+    pub fn key_expr(&self) -> Option<String> {
+        match self.kind() {
+            ValueKind::EnumOrSet | ValueKind::Bit => Some(format!("({} + 0)", ident(&self.name))),
+            _ => None,
+        }
+    }
+
+    /// Whether a value read with [`Column::select_expr`] is written as bytes (a binary
+    /// string the target stores as it is) rather than as text.
+    pub fn writes_bytes(&self) -> bool {
+        matches!(
+            self.kind(),
+            ValueKind::Text | ValueKind::Bit | ValueKind::Bytes
+        )
     }
 
     /// Whether the column holds integers (of any width, signed or not).
@@ -31,22 +121,6 @@ impl Column {
         matches!(
             self.data_type.as_str(),
             "tinyint" | "smallint" | "mediumint" | "int" | "bigint"
-        )
-    }
-
-    /// Whether values of the column are written as plain numbers in SQL.
-    pub fn is_numeric(&self) -> bool {
-        matches!(
-            self.data_type.as_str(),
-            "tinyint"
-                | "smallint"
-                | "mediumint"
-                | "int"
-                | "bigint"
-                | "decimal"
-                | "float"
-                | "double"
-                | "year"
         )
     }
 }
@@ -64,6 +138,8 @@ pub struct Table {
     pub key: Vec<usize>,
     /// `SHOW CREATE TABLE` output.
     pub create: String,
+    /// The storage engine (`InnoDB`, `MyISAM`, ...).
+    pub engine: String,
     /// The server's estimate of the table's size in bytes.
     pub estimated_bytes: u64,
     /// The server's estimate of the table's row count.
@@ -77,6 +153,11 @@ pub struct ListedTable {
     pub database: String,
     /// The table name.
     pub name: String,
+    /// `information_schema.TABLES.TABLE_TYPE`: `BASE TABLE`, or `SYSTEM VERSIONED`
+    /// (MariaDB), which [`describe`] refuses.
+    pub table_type: String,
+    /// The storage engine.
+    pub engine: String,
     /// The server's estimate of the table's size in bytes.
     pub estimated_bytes: u64,
     /// The server's estimate of the table's row count.
@@ -99,25 +180,49 @@ impl Table {
         format!("{}.{}", self.database, self.name)
     }
 
-    /// The comma-separated, quoted column list.
-    pub fn column_list(&self) -> String {
-        let mut out = String::new();
-        for (i, c) in self.columns.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(&ident(&c.name));
-        }
-        out
+    /// Indices into `columns` of the columns a copy writes (every column but the
+    /// generated ones).
+    pub fn written(&self) -> Vec<usize> {
+        (0..self.columns.len())
+            .filter(|&i| !self.columns[i].generated)
+            .collect()
     }
 
-    /// The comma-separated select list that reads every column exactly.
+    /// The comma-separated, quoted list of the columns a copy writes.
+    pub fn column_list(&self) -> String {
+        self.written()
+            .into_iter()
+            .map(|i| ident(&self.columns[i].name))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The comma-separated select list that reads every column exactly, followed by
+    /// the key columns that compare by another form ([`Column::key_expr`]).
     pub fn select_list(&self) -> String {
         self.columns
             .iter()
             .map(Column::select_expr)
+            .chain(self.key.iter().filter_map(|&i| self.columns[i].key_expr()))
             .collect::<Vec<_>>()
             .join(",")
+    }
+
+    /// For each key column, the position in a row read with [`Table::select_list`] of
+    /// the value that [`Table::after_key`] expects.
+    pub fn key_positions(&self) -> Vec<usize> {
+        let mut extra = self.columns.len();
+        self.key
+            .iter()
+            .map(|&i| {
+                if self.columns[i].key_expr().is_some() {
+                    extra += 1;
+                    extra - 1
+                } else {
+                    i
+                }
+            })
+            .collect()
     }
 
     /// The comma-separated, quoted key column list.
@@ -129,8 +234,10 @@ impl Table {
             .join(",")
     }
 
-    /// A `WHERE` predicate selecting the rows whose key sorts after `key` (one raw
-    /// text-protocol value per key column, in key order).
+    /// A `WHERE` predicate selecting the rows whose key sorts after `key` in the key's
+    /// index (one raw text-protocol value per key column, in key order, as read at
+    /// [`Table::key_positions`]). Each value is compared in its column's own type,
+    /// character set and collation ([`key_literal`]).
     ///
     /// The predicate is spelled so that the server reads a range of the key's index:
     /// `k1 >= v1 AND (k1 > v1 OR (k1 = v1 AND k2 > v2))` for a two-column key. A row
@@ -140,17 +247,17 @@ impl Table {
     ///
     /// ```
     /// # use unit_mysql::schema::{Column, Table};
-    /// let col = |name: &str| Column {
-    ///     name: name.into(),
-    ///     data_type: "int".into(),
-    ///     collation: None,
-    /// };
     /// let table = Table {
     ///     database: "shop".into(),
     ///     name: "items".into(),
-    ///     columns: vec![col("order_id"), col("line"), col("qty")],
+    ///     columns: vec![
+    ///         Column::new("order_id", "int"),
+    ///         Column::new("line", "int"),
+    ///         Column::new("qty", "int"),
+    ///     ],
     ///     key: vec![0, 1],
     ///     create: String::new(),
+    ///     engine: "InnoDB".into(),
     ///     estimated_bytes: 0,
     ///     estimated_rows: 0,
     /// };
@@ -251,25 +358,38 @@ pub enum SchemaError {
     /// Reading the schema failed.
     #[error(transparent)]
     Sqlx(#[from] sqlx::Error),
-    /// The table has neither a primary key nor a unique key on NOT NULL columns, so it
-    /// cannot be copied in key order with exactly-once checkpoints.
+    /// The table has no key the copy can follow in order: no primary key and no unique
+    /// key on NOT NULL columns kept in an ordered index (a `UNIQUE ... USING HASH` on a
+    /// long column is not ordered), so it cannot be copied in key order with
+    /// exactly-once checkpoints.
     #[error(
-        "table {0} has no primary key and no unique key on NOT NULL columns; add one, or exclude the table"
+        "table {0} has no primary key and no unique key on NOT NULL columns in an ordered index; add one, or exclude the table"
     )]
     NoKey(String),
+    /// An object the copy cannot migrate exactly; nothing was copied.
+    #[error("{kind} {object} cannot be copied: {reason}; exclude it to copy the rest")]
+    Unsupported {
+        /// What kind of object (`table`, `view`, ...).
+        kind: &'static str,
+        /// `db.name`
+        object: String,
+        /// Why.
+        reason: String,
+    },
 }
 
-fn text(row: &sqlx::mysql::MySqlRow, i: usize) -> Result<String, sqlx::Error> {
+pub(crate) fn text(row: &sqlx::mysql::MySqlRow, i: usize) -> Result<String, sqlx::Error> {
     // information_schema columns may come back as binary strings.
-    let bytes: Vec<u8> = row.try_get(i)?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    let bytes: Option<Vec<u8>> = row.try_get(i)?;
+    Ok(String::from_utf8_lossy(&bytes.unwrap_or_default()).into_owned())
 }
 
 /// Lists the tables of `pool`'s server that `filter` selects, with their columns, key
 /// and definition, ordered by database and name.
 ///
 /// # Errors
-/// [`SchemaError::NoKey`] for a selected table without a usable key; database errors.
+/// [`SchemaError::NoKey`] for a selected table without a usable key,
+/// [`SchemaError::Unsupported`] for one that cannot be copied exactly; database errors.
 pub async fn discover(pool: &MySqlPool, filter: &Filter) -> Result<Vec<Table>, SchemaError> {
     let mut tables = Vec::new();
     for listed in list_tables(pool, filter).await? {
@@ -278,7 +398,9 @@ pub async fn discover(pool: &MySqlPool, filter: &Filter) -> Result<Vec<Table>, S
     Ok(tables)
 }
 
-/// Every base table `filter` selects, with the server's size estimates.
+/// Every table `filter` selects (base tables and MariaDB's system-versioned tables),
+/// with the server's size estimates. Names are compared exactly, as a server with
+/// `lower_case_table_names=0` compares them: `T` and `t` are two tables.
 ///
 /// # Errors
 /// Database errors.
@@ -287,9 +409,11 @@ pub async fn list_tables(
     filter: &Filter,
 ) -> Result<Vec<ListedTable>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT TABLE_SCHEMA, TABLE_NAME, CAST(COALESCE(DATA_LENGTH, 0) AS UNSIGNED), \
-         CAST(COALESCE(TABLE_ROWS, 0) AS UNSIGNED) FROM information_schema.TABLES \
-         WHERE TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_SCHEMA, TABLE_NAME",
+        "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, COALESCE(ENGINE, ''), \
+         CAST(COALESCE(DATA_LENGTH, 0) AS UNSIGNED), CAST(COALESCE(TABLE_ROWS, 0) AS UNSIGNED) \
+         FROM information_schema.TABLES \
+         WHERE TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') \
+         ORDER BY BINARY TABLE_SCHEMA, BINARY TABLE_NAME",
     )
     .fetch_all(pool)
     .await?;
@@ -300,69 +424,108 @@ pub async fn list_tables(
             tables.push(ListedTable {
                 database,
                 name,
-                estimated_bytes: row.try_get(2)?,
-                estimated_rows: row.try_get(3)?,
+                table_type: text(&row, 2)?,
+                engine: text(&row, 3)?,
+                estimated_bytes: row.try_get(4)?,
+                estimated_rows: row.try_get(5)?,
             });
         }
     }
     Ok(tables)
 }
 
+/// `information_schema` compares names case-insensitively; this predicate (for
+/// `TABLE_SCHEMA = ? AND TABLE_NAME = ?`, bound twice) keeps the server's fast lookup
+/// and then compares the names exactly, so that `T` never picks up `t`'s columns.
+pub(crate) const EXACT_TABLE: &str = "TABLE_SCHEMA = ? AND TABLE_NAME = ? \
+     AND BINARY TABLE_SCHEMA = ? AND BINARY TABLE_NAME = ?";
+
 /// Reads one table's columns, key and definition.
 ///
 /// # Errors
-/// [`SchemaError::NoKey`] when the table has no usable key; database errors.
+/// [`SchemaError::NoKey`] when the table has no usable key,
+/// [`SchemaError::Unsupported`] for a system-versioned table; database errors.
 pub async fn describe(pool: &MySqlPool, listed: ListedTable) -> Result<Table, SchemaError> {
     let ListedTable {
         database,
         name,
+        table_type,
+        engine,
         estimated_bytes,
         estimated_rows,
     } = listed;
-    let rows = sqlx::query(
-        "SELECT COLUMN_NAME, DATA_TYPE, COLLATION_NAME FROM information_schema.COLUMNS \
-         WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
-    )
-    .bind(&database)
-    .bind(&name)
-    .fetch_all(pool)
-    .await?;
+    let qualified = format!("{database}.{name}");
+    if table_type == "SYSTEM VERSIONED" {
+        return Err(SchemaError::Unsupported {
+            kind: "table",
+            object: qualified,
+            reason: "it is system-versioned (WITH SYSTEM VERSIONING), and copying its history \
+                     exactly is not supported"
+                .to_owned(),
+        });
+    }
+    let sql = format!(
+        "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_SET_NAME, COLLATION_NAME, \
+         IS_GENERATED FROM information_schema.COLUMNS WHERE {EXACT_TABLE} ORDER BY ORDINAL_POSITION"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(&database)
+        .bind(&name)
+        .bind(&database)
+        .bind(&name)
+        .fetch_all(pool)
+        .await?;
     let mut columns = Vec::new();
     for row in &rows {
-        let collation: Option<Vec<u8>> = row.try_get(2)?;
+        let optional = |i| -> Result<Option<String>, sqlx::Error> {
+            let v: Option<Vec<u8>> = row.try_get(i)?;
+            Ok(v.map(|c| String::from_utf8_lossy(&c).into_owned()))
+        };
         columns.push(Column {
             name: text(row, 0)?,
             data_type: text(row, 1)?.to_ascii_lowercase(),
-            collation: collation.map(|c| String::from_utf8_lossy(&c).into_owned()),
+            column_type: text(row, 2)?.to_ascii_lowercase(),
+            charset: optional(3)?,
+            collation: optional(4)?,
+            generated: text(row, 5)? == "ALWAYS",
         });
     }
-    // Candidate keys: the primary key first, then unique keys whose columns are all NOT NULL.
-    let rows = sqlx::query(
-        "SELECT s.INDEX_NAME, s.COLUMN_NAME, c.IS_NULLABLE FROM information_schema.STATISTICS s \
+    // Candidate keys: the primary key first, then unique keys whose columns are all
+    // NOT NULL, in ordered (not hash) indexes.
+    let sql = format!(
+        "SELECT s.INDEX_NAME, s.COLUMN_NAME, c.IS_NULLABLE, s.INDEX_TYPE \
+         FROM information_schema.STATISTICS s \
          JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = s.TABLE_SCHEMA \
            AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME \
-         WHERE s.TABLE_SCHEMA = ? AND s.TABLE_NAME = ? AND s.NON_UNIQUE = 0 \
+           AND BINARY c.TABLE_NAME = BINARY s.TABLE_NAME AND BINARY c.TABLE_SCHEMA = BINARY s.TABLE_SCHEMA \
+         WHERE {} AND s.NON_UNIQUE = 0 \
          ORDER BY s.INDEX_NAME <> 'PRIMARY', s.INDEX_NAME, s.SEQ_IN_INDEX",
-    )
-    .bind(&database)
-    .bind(&name)
-    .fetch_all(pool)
-    .await?;
+        EXACT_TABLE
+            .replace("TABLE_SCHEMA", "s.TABLE_SCHEMA")
+            .replace("TABLE_NAME", "s.TABLE_NAME")
+    );
+    let rows = sqlx::query(&sql)
+        .bind(&database)
+        .bind(&name)
+        .bind(&database)
+        .bind(&name)
+        .fetch_all(pool)
+        .await?;
     let mut keys: Vec<(String, Vec<String>, bool)> = Vec::new();
     for row in &rows {
-        let (index, column, nullable) = (text(row, 0)?, text(row, 1)?, text(row, 2)? == "YES");
+        let (index, column) = (text(row, 0)?, text(row, 1)?);
+        let unusable = text(row, 2)? == "YES" || text(row, 3)? == "HASH";
         match keys.last_mut() {
-            Some((i, cols, any_null)) if *i == index => {
+            Some((i, cols, bad)) if *i == index => {
                 cols.push(column);
-                *any_null |= nullable;
+                *bad |= unusable;
             }
-            _ => keys.push((index, vec![column], nullable)),
+            _ => keys.push((index, vec![column], unusable)),
         }
     }
-    let qualified = format!("{database}.{name}");
     let key_names = keys
         .into_iter()
-        .find(|(_, _, any_null)| !any_null)
+        .find(|(_, _, unusable)| !unusable)
         .map(|(_, cols, _)| cols)
         .ok_or_else(|| SchemaError::NoKey(qualified.clone()))?;
     let key = key_names
@@ -383,43 +546,49 @@ pub async fn describe(pool: &MySqlPool, listed: ListedTable) -> Result<Table, Sc
         columns,
         key,
         create,
+        engine,
         estimated_bytes,
         estimated_rows,
     })
 }
 
-/// A SQL literal for a key value read over the text protocol, compared with the
-/// column's own collation.
+/// A SQL literal for a key value as read at [`Table::key_positions`], of the column's
+/// own type, character set and collation, so that comparing the column with it follows
+/// the key's index exactly.
 pub fn key_literal(column: &Column, value: &[u8]) -> String {
-    let numeric = column.is_numeric()
-        && !value.is_empty()
-        && value
-            .iter()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'));
-    if numeric {
-        return String::from_utf8_lossy(value).into_owned();
+    let number = || {
+        let text = String::from_utf8_lossy(value);
+        let plain = !text.is_empty()
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'));
+        plain.then(|| text.into_owned())
+    };
+    let hex = hex_literal(value);
+    match column.kind() {
+        ValueKind::Number | ValueKind::Float | ValueKind::EnumOrSet | ValueKind::Bit => {
+            number().unwrap_or(hex)
+        }
+        ValueKind::Text => match (&column.charset, &column.collation) {
+            (Some(charset), Some(collation)) => format!("_{charset} {hex} COLLATE {collation}"),
+            _ => hex,
+        },
+        ValueKind::Bytes => hex,
+        // The connection's character set; the server converts the text to the
+        // column's type (a date, a time, a UUID, an address) before comparing.
+        ValueKind::Other => format!("CAST({hex} AS CHAR)"),
     }
-    let mut hex = String::with_capacity(value.len() * 2 + 3);
+}
+
+/// `X'..'` of `bytes`.
+fn hex_literal(bytes: &[u8]) -> String {
+    let mut hex = String::with_capacity(bytes.len() * 2 + 3);
     hex.push_str("X'");
-    for b in value {
+    for b in bytes {
         let _ = write!(hex, "{b:02X}");
     }
     hex.push('\'');
-    match &column.collation {
-        Some(collation) => {
-            let charset = collation.split('_').next().unwrap_or("utf8mb4");
-            format!("CONVERT({hex} USING {charset}) COLLATE {collation}")
-        }
-        None if matches!(
-            column.data_type.as_str(),
-            "binary" | "varbinary" | "blob" | "tinyblob" | "mediumblob" | "longblob" | "bit"
-        ) =>
-        {
-            hex
-        }
-        // Temporal and other types: compare as the column's type via an implicit cast.
-        None => format!("CAST({hex} AS CHAR)"),
-    }
+    hex
 }
 
 #[cfg(test)]

@@ -183,6 +183,7 @@ fn dm_facts_table() {
             "internal",
             "high",
         ),
+        (60005, "ErrCopyUnsupported", "load-unit", "upstream", "high"),
     ];
     assert_eq!(table.len(), ErrorCode::ALL.len());
     for &(code, name, class, scope, level) in table {

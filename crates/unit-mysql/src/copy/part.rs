@@ -66,6 +66,7 @@ impl PartCopy {
         };
         // Read one chunk ahead: the next chunk comes from the source while the
         // current one is written to the target.
+        let key_positions = self.table.key_positions();
         let mut next = self.spawn_read(part.last_key.clone());
         loop {
             let rows = match next.await {
@@ -74,8 +75,7 @@ impl PartCopy {
             };
             let finished = rows.len() < self.ctx.chunk_rows;
             let key = rows.last().map(|r| {
-                self.table
-                    .key
+                key_positions
                     .iter()
                     .map(|&i| raw(r, i).unwrap_or_default())
                     .collect::<Vec<_>>()
@@ -181,7 +181,8 @@ impl PartCopy {
         let mut tx = cancellable(cancel, ctx.target.begin())
             .await
             .map_err(|e| down(Operation::Begin, e))?;
-        let ncols = t.columns.len();
+        let written = t.written();
+        let ncols = written.len();
         let per_stmt = (MAX_PLACEHOLDERS / ncols.max(1)).max(1);
         let mut bytes = 0i64;
         // Statements stay under both the placeholder limit and MAX_STATEMENT_BYTES, so
@@ -189,8 +190,9 @@ impl PartCopy {
         let mut batches: Vec<&[MySqlRow]> = Vec::new();
         let (mut start, mut size) = (0, 0usize);
         for (i, row) in rows.iter().enumerate() {
-            let row_size: usize = (0..ncols)
-                .map(|c| {
+            let row_size: usize = written
+                .iter()
+                .map(|&c| {
                     row.try_get_unchecked::<Option<&[u8]>, _>(c)
                         .ok()
                         .flatten()
@@ -206,8 +208,8 @@ impl PartCopy {
         if start < rows.len() {
             batches.push(&rows[start..]);
         }
+        let tuple = format!("({})", vec!["?"; ncols].join(","));
         for batch in batches {
-            let tuple = format!("({})", vec!["?"; ncols].join(","));
             let sql = format!(
                 "INSERT INTO {} ({}) VALUES {}",
                 t.qualified(),
@@ -216,18 +218,21 @@ impl PartCopy {
             );
             let mut q = sqlx::query(&sql);
             for row in batch {
-                for (i, col) in t.columns.iter().enumerate() {
+                for &i in &written {
                     // Borrowed from the row: no copy per value.
                     let v: Option<&[u8]> = row.try_get_unchecked(i).unwrap_or(None);
                     bytes += v.map_or(0, |b| b.len() as i64);
-                    q = match (col.collation.is_some(), v) {
-                        // Text goes as text, so the target converts it to the column's
-                        // character set (the connection's is utf8mb4).
-                        (true, Some(b)) => match std::str::from_utf8(b) {
+                    q = match v {
+                        // Bytes go as a binary string, which the target stores as it
+                        // is (text columns are read in their own character set).
+                        Some(b) if t.columns[i].writes_bytes() => q.bind(Some(b)),
+                        // Text goes as text, which the target converts to the column's
+                        // type (a number, a date, an ENUM label, a UUID, ...).
+                        Some(b) => match std::str::from_utf8(b) {
                             Ok(text) => q.bind(Some(text)),
                             Err(_) => q.bind(Some(b)),
                         },
-                        (_, v) => q.bind(v),
+                        None => q.bind(None::<&[u8]>),
                     };
                 }
             }

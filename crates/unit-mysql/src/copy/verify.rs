@@ -17,24 +17,40 @@ pub enum Verification {
     /// between server versions, so it is only comparable between servers that report
     /// the same `VERSION()`; a copy chooses it when they do.
     ChecksumTable,
-    /// [`table_checksum`]: the sum of a CRC32 of each row's text form, comparable
-    /// between any versions; a copy chooses it when the versions differ.
+    /// [`table_checksum`]: sums of an MD5 of each row's values, unambiguously encoded,
+    /// comparable between any versions; a copy chooses it when the versions differ.
     RowText,
 }
 
-/// Row count and an order-independent checksum of every row of `table`.
+/// Row count and an order-independent checksum of every row of `table`, comparable
+/// between servers of any versions.
+///
+/// Each row is hashed with MD5 over an unambiguous encoding of its values: per column,
+/// `N` for NULL, else `V`, the value's length in bytes, `:` and the value's bytes (as
+/// [`Column::select_expr`](crate::schema::Column::select_expr) reads it exactly), so a
+/// NULL moved to another column, values swapped between columns or a value changed in
+/// any type changes the row's hash. The table's checksum is the sums of the two 64-bit
+/// halves of the rows' hashes (exact decimal sums, so no difference cancels out
+/// modulo 2^32 as a sum of CRC32s could).
 ///
 /// # Errors
 /// The query's failure.
 pub async fn table_checksum(pool: &MySqlPool, table: &Table) -> Result<(i64, String), sqlx::Error> {
-    let parts: Vec<String> = table
+    let encoded: Vec<String> = table
         .columns
         .iter()
-        .map(|c| format!("ISNULL({0}), CAST({0} AS BINARY)", c.select_expr()))
+        .map(|c| {
+            let value = format!("CAST({} AS BINARY)", c.select_expr());
+            format!("IF({value} IS NULL, 'N', CONCAT('V', LENGTH({value}), ':', {value}))")
+        })
         .collect();
+    let half = |from: u8| format!("CAST(CONV(SUBSTRING(h, {from}, 16), 16, 10) AS UNSIGNED)");
     let sql = format!(
-        "SELECT COUNT(*), CAST(COALESCE(SUM(CRC32(CONCAT_WS('|', {}))), 0) AS CHAR) FROM {}",
-        parts.join(", "),
+        "SELECT COUNT(*), CAST(CONCAT(COALESCE(SUM({}), 0), ':', COALESCE(SUM({}), 0)) AS CHAR) \
+         FROM (SELECT MD5(CONCAT({})) AS h FROM {}) AS rows_hashed",
+        half(1),
+        half(17),
+        encoded.join(", "),
         table.qualified()
     );
     let row = sqlx::query(&sql).fetch_one(pool).await?;
