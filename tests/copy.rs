@@ -213,6 +213,43 @@ async fn keyset_predicates_select_exactly_the_rows_after_a_key_and_read_an_index
             }
         }
     }
+    // Four columns and more: every OR nested in the predicate keeps the columns
+    // before it equal (AND binds tighter than OR).
+    exec(
+        &src,
+        "CREATE TABLE k4 (a INT NOT NULL, b INT NOT NULL, c INT NOT NULL, d INT NOT NULL, \
+         PRIMARY KEY (a, b, c, d))",
+    )
+    .await;
+    exec(
+        &src,
+        "INSERT INTO k4 SELECT w.seq, x.seq, y.seq, z.seq \
+         FROM seq_0_to_2 w, seq_0_to_2 x, seq_0_to_2 y, seq_0_to_2 z",
+    )
+    .await;
+    let tables = unit_mysql::schema::discover(&pool, &filter).await.unwrap();
+    let k4 = tables.iter().find(|t| t.name == "k4").unwrap();
+    for key in 0..256u32 {
+        let v: Vec<u32> = (0..4).map(|i| (key >> (2 * i)) & 3).collect();
+        let bytes: Vec<Vec<u8>> = v.iter().map(|n| n.to_string().into_bytes()).collect();
+        let count = |predicate: String| {
+            let pool = pool.clone();
+            async move {
+                let sql = format!("SELECT COUNT(*) FROM copy_keyset.k4 WHERE {predicate}");
+                sqlx::query_scalar::<_, i64>(&sql)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        let expanded = count(k4.after_key(&bytes)).await;
+        let row = count(format!(
+            "(a, b, c, d) > ({}, {}, {}, {})",
+            v[0], v[1], v[2], v[3]
+        ))
+        .await;
+        assert_eq!(expanded, row, "after {v:?}: {}", k4.after_key(&bytes));
+    }
     // The chunk query reads a range of the primary key, not the whole index.
     let key = [b"10".to_vec(), b"B".to_vec(), b"3".to_vec()];
     let plan = format!(

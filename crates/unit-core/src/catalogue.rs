@@ -287,13 +287,14 @@ catalogue! {
     NOT_SET = 50000, "ErrNotSet", NotSet, NotSet, High,
         "",
         "";
-    /// Beyond DM: a target table exists with another definition than the source's.
+    /// Beyond DM: a target table (or view, trigger, routine, event, sequence) exists with
+    /// another definition than the source's.
     COPY_TABLE_CONFLICT = 60001, "ErrCopyTableConflict", LoadUnit, Downstream, High,
-        "target table {} exists with a different definition",
-        "Drop or rename the target table, or exclude it from the copy, then restart the task.";
+        "target {} exists with a different definition",
+        "Drop or rename the target object, or exclude it from the copy, then restart the task.";
     /// Beyond DM: a table has no key to copy it by in order.
     COPY_NO_KEY = 60002, "ErrCopyNoKey", LoadUnit, Upstream, High,
-        "table {} has no primary key and no unique key on NOT NULL columns",
+        "table {} has no primary key and no unique key on NOT NULL columns in an ordered index",
         "Add a primary key to the source table, or exclude it from the copy.";
     /// Beyond DM: a pre-copy check failed.
     CHECK_FAILED = 60003, "ErrCheckFailed", TaskCheck, Internal, High,

@@ -130,6 +130,13 @@ pub const ER_CONSTRAINT_FAILED: u16 = 4025;
 /// Illegal parameter types for an operation (MariaDB; e.g. INET6 compared with INT).
 pub const ER_ILLEGAL_PARAMETER_DATA_TYPES2_FOR_OPERATION: u16 = 4078;
 
+/// A stored routine does not exist.
+pub const ER_SP_DOES_NOT_EXIST: u16 = 1305;
+/// A trigger does not exist.
+pub const ER_TRG_DOES_NOT_EXIST: u16 = 1360;
+/// An event does not exist.
+pub const ER_EVENT_DOES_NOT_EXIST: u16 = 1539;
+
 /// An unknown system variable (a MariaDB-only variable set on MySQL, say).
 pub const ER_UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
 

@@ -22,13 +22,17 @@ use unit_proto::pb;
 use crate::cancel::{StatementError, cancellable};
 use crate::classify::Operation;
 use crate::dsn::MySqlUrl;
+use crate::objects::{ObjectKind, ObjectKinds, SchemaObject};
 use crate::schema::{Filter, SchemaError, Table, discover, ident};
 
+mod objects;
 mod part;
 mod plan;
+mod report;
 mod verify;
 
 use part::{CopyContext, raw};
+pub use report::{CopyReport, ObjectReport, ReportHandle, TableReport};
 pub use verify::{Verification, stored_checksum, table_checksum};
 
 /// Settings of a [`CopyUnit`].
@@ -60,6 +64,9 @@ pub struct CopyConfig {
     /// How copied tables are compared with their source; `None` chooses when the copy
     /// starts (see [`Verification`]).
     pub verification: Option<Verification>,
+    /// Which kinds of objects other than tables are migrated (all by default); the
+    /// others are reported as left out.
+    pub objects: ObjectKinds,
 }
 
 impl CopyConfig {
@@ -86,6 +93,7 @@ impl CopyConfig {
             task: task.into(),
             acquire_timeout: Duration::from_secs(10),
             verification: None,
+            objects: ObjectKinds::default(),
         }
     }
 }
@@ -174,10 +182,14 @@ pub struct CopyUnit {
     source: Option<MySqlPool>,
     target: Option<MySqlPool>,
     tables: Vec<Table>,
+    /// The selected objects other than tables, in creation order (known after `init`).
+    objects: Vec<SchemaObject>,
     /// Chosen in `init`.
     verification: Verification,
     /// The target sessions' SQL mode, from the source's (see [`copy_sql_mode`]).
     sql_mode: String,
+    /// What was verified and migrated, shared with [`ReportHandle`]s.
+    report: ReportHandle,
     progress: Arc<Progress>,
 }
 
@@ -236,6 +248,17 @@ pub enum CopyError {
     DifferentTable {
         /// `db.table`
         table: String,
+    },
+    /// The target already has a view, trigger, routine, event or sequence of the same
+    /// name with another definition.
+    #[error(
+        "target {kind} {object} exists with a different definition; drop or rename it, or exclude it"
+    )]
+    DifferentObject {
+        /// What it is.
+        kind: ObjectKind,
+        /// `db.name`
+        object: String,
     },
 }
 
@@ -369,6 +392,10 @@ fn stmt_err(scope: ErrScope, op: Operation<'_>, source: StatementError) -> CopyE
     }
 }
 
+/// The checkpoint table's columns of digits and hex: plain text (names are exact
+/// binary strings, which the driver would hand out as bytes).
+const ASCII: &str = "CHARACTER SET ascii COLLATE ascii_general_ci";
+
 /// Strips the parts of `SHOW CREATE TABLE` that differ between equal tables.
 fn normalize_create(create: &str) -> String {
     create
@@ -386,8 +413,13 @@ impl CopyUnit {
             source: None,
             target: None,
             tables: Vec::new(),
+            objects: Vec::new(),
             verification: Verification::RowText,
             sql_mode: String::new(),
+            report: ReportHandle {
+                recorder: Arc::default(),
+                sql_mode: Arc::default(),
+            },
             progress: Arc::default(),
         }
     }
@@ -401,6 +433,17 @@ impl CopyUnit {
     /// [`copy_sql_mode`]).
     pub fn sql_mode(&self) -> &str {
         &self.sql_mode
+    }
+
+    /// What the last `process` or `resume` verified and migrated: every selected table
+    /// and object, each saying whether it was verified (or migrated).
+    pub fn report(&self) -> CopyReport {
+        self.report.report()
+    }
+
+    /// A handle reading [`CopyUnit::report`] after the unit was handed to a supervisor.
+    pub fn report_handle(&self) -> ReportHandle {
+        self.report.clone()
     }
 
     fn checkpoint_table(&self) -> String {
@@ -431,6 +474,11 @@ impl CopyUnit {
                 .await
                 .map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query(mode_sql), e))?;
         self.sql_mode = copy_sql_mode(&source_mode);
+        self.report
+            .sql_mode
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone_from(&self.sql_mode);
         info!(
             source = %source_mode,
             target = %self.sql_mode,
@@ -462,8 +510,8 @@ impl CopyUnit {
             // server with lower_case_table_names=0 compares them.
             format!(
                 "CREATE TABLE IF NOT EXISTS {} (task VARCHAR(128) NOT NULL, db VARCHAR(64) NOT NULL, \
-                 tbl VARCHAR(64) NOT NULL, part INT NOT NULL DEFAULT 0, lo VARCHAR(40) NULL, \
-                 hi VARCHAR(40) NULL, last_key LONGTEXT NULL, rows_copied BIGINT NOT NULL DEFAULT 0, \
+                 tbl VARCHAR(64) NOT NULL, part INT NOT NULL DEFAULT 0, lo VARCHAR(40) {ASCII} NULL, \
+                 hi VARCHAR(40) {ASCII} NULL, last_key LONGTEXT {ASCII} NULL, rows_copied BIGINT NOT NULL DEFAULT 0, \
                  bytes_copied BIGINT NOT NULL DEFAULT 0, done TINYINT(1) NOT NULL DEFAULT 0, \
                  PRIMARY KEY (task, db, tbl, part)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
                 self.checkpoint_table()
@@ -505,10 +553,16 @@ impl CopyUnit {
         self.progress
             .total_bytes
             .store(i64::try_from(total).unwrap_or(i64::MAX), Ordering::Relaxed);
+        self.prepare_objects(&source, &target, cancel).await?;
         for table in &self.tables {
             self.create_target_table(&target, table, cancel).await?;
         }
-        info!(tables = self.tables.len(), verification = ?self.verification, "copy prepared");
+        info!(
+            tables = self.tables.len(),
+            objects = self.objects.len(),
+            verification = ?self.verification,
+            "copy prepared"
+        );
         Ok(())
     }
 
@@ -569,7 +623,8 @@ impl CopyUnit {
         }
         let alter = format!(
             "ALTER TABLE {} CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin, \
-             MODIFY last_key LONGTEXT NULL",
+             MODIFY lo VARCHAR(40) {ASCII} NULL, MODIFY hi VARCHAR(40) {ASCII} NULL, \
+             MODIFY last_key LONGTEXT {ASCII} NULL",
             self.checkpoint_table()
         );
         cancellable(cancel, target.execute(alter.as_str()))
@@ -613,8 +668,6 @@ impl CopyUnit {
         table: &Table,
         cancel: &CancellationToken,
     ) -> Result<(), CopyError> {
-        self.create_target_database(target, &table.database, cancel)
-            .await?;
         let show = format!("SHOW CREATE TABLE {}", table.qualified());
         match cancellable(cancel, sqlx::raw_sql(&show).fetch_all(target))
             .await
@@ -656,6 +709,11 @@ impl CopyUnit {
             return Vec::new();
         };
         let _ = self.progress.epoch.get_or_init(Instant::now);
+        self.report.recorder.select(
+            self.tables
+                .iter()
+                .map(|t| (t.database.clone(), t.name.clone())),
+        );
         // A failing job stops the others through a child token, so that the result
         // does not look cancelled from outside (which would keep auto-resume away).
         let cancel = &cancel.child_token();
@@ -667,6 +725,7 @@ impl CopyUnit {
             chunk_rows: self.config.chunk_rows.max(1),
             verification: self.verification,
             progress: self.progress.clone(),
+            recorder: self.report.recorder.clone(),
             cancel: cancel.clone(),
         });
         let mut pending = match self.jobs(&ctx).await {
@@ -705,6 +764,19 @@ impl CopyUnit {
     }
 }
 
+impl CopyError {
+    /// The server's error number, when the server refused a statement.
+    pub fn server_number(&self) -> Option<u16> {
+        match self {
+            CopyError::Statement {
+                source: StatementError::Sqlx(e),
+                ..
+            } => crate::server_error(e).map(|d| d.number()),
+            _ => None,
+        }
+    }
+}
+
 /// A copy task that panicked or was cancelled by the runtime.
 fn internal(join: &tokio::task::JoinError) -> CopyError {
     stmt_err(
@@ -740,9 +812,18 @@ fn copy_process_error(err: &CopyError) -> pb::ProcessError {
             &ErrorCode::COPY_VERIFY_MISMATCH,
             &[err],
         )),
-        CopyError::DifferentTable { table } => unit_core::new_process_error(
-            &unit_core::Error::generate(&ErrorCode::COPY_TABLE_CONFLICT, &[table]),
-        ),
+        CopyError::DifferentTable { table } => {
+            unit_core::new_process_error(&unit_core::Error::generate(
+                &ErrorCode::COPY_TABLE_CONFLICT,
+                &[&format!("table {table}")],
+            ))
+        }
+        CopyError::DifferentObject { kind, object } => {
+            unit_core::new_process_error(&unit_core::Error::generate(
+                &ErrorCode::COPY_TABLE_CONFLICT,
+                &[&format!("{kind} {object}")],
+            ))
+        }
         CopyError::Schema(SchemaError::NoKey(table)) => unit_core::new_process_error(
             &unit_core::Error::generate(&ErrorCode::COPY_NO_KEY, &[table]),
         ),
@@ -774,7 +855,12 @@ impl Unit for CopyUnit {
         let started = Instant::now();
         // Each table is verified (row count and checksum on both sides) right after it
         // is copied, while the others are still copying.
-        let errors = self.copy_all(&cancel).await;
+        let mut errors = self.copy_all(&cancel).await;
+        if errors.is_empty() && !cancel.is_cancelled() {
+            if let Err(e) = self.migrate_objects(&cancel).await {
+                errors.push(e);
+            }
+        }
         info!(
             seconds = started.elapsed().as_secs_f64(),
             errors = errors.len(),

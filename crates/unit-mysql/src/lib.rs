@@ -112,6 +112,7 @@ mod classify;
 pub mod codes;
 mod copy;
 mod dsn;
+pub mod objects;
 mod process_error;
 mod redact;
 pub mod schema;
@@ -123,8 +124,8 @@ pub use classify::{
     server_error,
 };
 pub use copy::{
-    CopyConfig, CopyError, CopyUnit, OpKind, Verification, copy_sql_mode, stored_checksum,
-    table_checksum,
+    CopyConfig, CopyError, CopyReport, CopyUnit, ObjectReport, OpKind, ReportHandle, TableReport,
+    Verification, copy_sql_mode, stored_checksum, table_checksum,
 };
 pub use dsn::{MySqlUrl, UrlError};
 pub use process_error::{MAX_STATEMENT_SUMMARY, error_code, process_error, summarize_statement};

@@ -18,8 +18,18 @@ pub struct Column {
     pub charset: Option<String>,
     /// The collation of a character column.
     pub collation: Option<String>,
-    /// A generated column (VIRTUAL or STORED): read and compared, never written.
-    pub generated: bool,
+    /// A generated column: read and compared, never written.
+    pub generated: Option<Generated>,
+}
+
+/// How a generated column is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Generated {
+    /// Computed when read (`VIRTUAL`); MariaDB's `CHECKSUM TABLE` does not read it
+    /// reliably, so a table with one is verified by its rows' text.
+    Virtual,
+    /// Computed when written and stored (`STORED`, `PERSISTENT`).
+    Stored,
 }
 
 /// How values of a column travel from source to target.
@@ -37,9 +47,10 @@ pub enum ValueKind {
     /// changed by a conversion to the connection's character set and back; compared as
     /// a literal of that character set and the column's collation.
     Text,
-    /// ENUM and SET: read and written as their text (the empty string of an ENUM's
-    /// error value included); ordered and compared by their number (`col + 0`), as the
-    /// index orders them.
+    /// ENUM and SET: read, written and compared as their number (`col + 0`: the
+    /// member's index, the set's bits), which is what they store and how the index
+    /// orders them. Text would be ambiguous: an ENUM's error value (index 0) and a
+    /// member `''` both print as the empty string.
     EnumOrSet,
     /// BIT: read and written as its bytes; compared as a number.
     Bit,
@@ -61,7 +72,7 @@ impl Column {
             data_type,
             charset: None,
             collation: None,
-            generated: false,
+            generated: None,
         };
         if matches!(column.kind(), ValueKind::Text | ValueKind::EnumOrSet) {
             column.charset = Some("utf8mb4".to_owned());
@@ -94,15 +105,16 @@ impl Column {
         match self.kind() {
             ValueKind::Float => format!("({} + 0e0)", ident(&self.name)),
             ValueKind::Text => format!("CAST({} AS BINARY)", ident(&self.name)),
+            ValueKind::EnumOrSet => format!("({} + 0)", ident(&self.name)),
             _ => ident(&self.name),
         }
     }
 
     /// How to select the column's value as the key's index orders it, when that
-    /// differs from [`Column::select_expr`]: the number of an ENUM, SET or BIT.
+    /// differs from [`Column::select_expr`]: the number of a BIT.
     pub fn key_expr(&self) -> Option<String> {
         match self.kind() {
-            ValueKind::EnumOrSet | ValueKind::Bit => Some(format!("({} + 0)", ident(&self.name))),
+            ValueKind::Bit => Some(format!("({} + 0)", ident(&self.name))),
             _ => None,
         }
     }
@@ -180,11 +192,28 @@ impl Table {
         format!("{}.{}", self.database, self.name)
     }
 
+    /// Whether the table has a VIRTUAL generated column.
+    pub fn has_virtual_column(&self) -> bool {
+        self.columns
+            .iter()
+            .any(|c| c.generated == Some(Generated::Virtual))
+    }
+
+    /// Whether the storage engine commits a chunk and its checkpoint together
+    /// (InnoDB and the other transactional engines); rows written to another engine
+    /// stay even when their transaction is rolled back.
+    pub fn is_transactional(&self) -> bool {
+        matches!(
+            self.engine.to_ascii_lowercase().as_str(),
+            "innodb" | "rocksdb" | "tokudb" | "ndbcluster"
+        )
+    }
+
     /// Indices into `columns` of the columns a copy writes (every column but the
     /// generated ones).
     pub fn written(&self) -> Vec<usize> {
         (0..self.columns.len())
-            .filter(|&i| !self.columns[i].generated)
+            .filter(|&i| self.columns[i].generated.is_none())
             .collect()
     }
 
@@ -280,12 +309,13 @@ impl Table {
             return "TRUE".to_owned();
         };
         // Innermost first: `kn > vn`, then `k(n-1) > v(n-1) OR (k(n-1) = v(n-1) AND ...)`.
+        // A compound `rest` is an OR: it is parenthesised, as AND binds tighter.
         let mut rest = String::new();
-        for (column, value) in parts.iter().rev() {
-            rest = if rest.is_empty() {
-                format!("{column} > {value}")
-            } else {
-                format!("{column} > {value} OR ({column} = {value} AND {rest})")
+        for (i, (column, value)) in parts.iter().rev().enumerate() {
+            rest = match i {
+                0 => format!("{column} > {value}"),
+                1 => format!("{column} > {value} OR ({column} = {value} AND {rest})"),
+                _ => format!("{column} > {value} OR ({column} = {value} AND ({rest}))"),
             };
         }
         if parts.len() == 1 {
@@ -312,6 +342,18 @@ pub struct Filter {
 pub const SYSTEM_DATABASES: &[&str] = &["mysql", "information_schema", "performance_schema", "sys"];
 
 impl Filter {
+    /// Whether a whole database is selected (created on the target even when it holds
+    /// no table): its name matches `databases` and no `tables` pattern narrows the
+    /// selection to some of its tables.
+    pub fn selects_database(&self, database: &str) -> bool {
+        let db_ok = if self.databases.is_empty() {
+            !SYSTEM_DATABASES.contains(&database)
+        } else {
+            self.databases.iter().any(|d| glob(d, database))
+        };
+        db_ok && self.tables.is_empty()
+    }
+
     /// Whether `db.table` is selected.
     pub fn selects(&self, database: &str, table: &str) -> bool {
         let name = format!("{database}.{table}");
@@ -466,7 +508,7 @@ pub async fn describe(pool: &MySqlPool, listed: ListedTable) -> Result<Table, Sc
     }
     let sql = format!(
         "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_SET_NAME, COLLATION_NAME, \
-         IS_GENERATED FROM information_schema.COLUMNS WHERE {EXACT_TABLE} ORDER BY ORDINAL_POSITION"
+         IS_GENERATED, EXTRA FROM information_schema.COLUMNS WHERE {EXACT_TABLE} ORDER BY ORDINAL_POSITION"
     );
     let rows = sqlx::query(&sql)
         .bind(&database)
@@ -487,7 +529,11 @@ pub async fn describe(pool: &MySqlPool, listed: ListedTable) -> Result<Table, Sc
             column_type: text(row, 2)?.to_ascii_lowercase(),
             charset: optional(3)?,
             collation: optional(4)?,
-            generated: text(row, 5)? == "ALWAYS",
+            generated: match (text(row, 5)?.as_str(), text(row, 6)?.to_ascii_uppercase()) {
+                ("ALWAYS", extra) if extra.contains("VIRTUAL") => Some(Generated::Virtual),
+                ("ALWAYS", _) => Some(Generated::Stored),
+                _ => None,
+            },
         });
     }
     // Candidate keys: the primary key first, then unique keys whose columns are all

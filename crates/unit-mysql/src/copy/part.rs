@@ -25,6 +25,7 @@ pub(super) struct CopyContext {
     pub(super) chunk_rows: usize,
     pub(super) verification: Verification,
     pub(super) progress: Arc<Progress>,
+    pub(super) recorder: Arc<super::report::Recorder>,
     pub(super) cancel: CancellationToken,
 }
 
@@ -66,6 +67,9 @@ impl PartCopy {
         };
         // Read one chunk ahead: the next chunk comes from the source while the
         // current one is written to the target.
+        if !self.table.is_transactional() {
+            self.clear_uncommitted(part).await?;
+        }
         let key_positions = self.table.key_positions();
         let mut next = self.spawn_read(part.last_key.clone());
         loop {
@@ -98,14 +102,66 @@ impl PartCopy {
         }
     }
 
+    /// Deletes the target rows of `part` after its checkpoint: a table of an engine
+    /// without transactions keeps the rows of a chunk whose checkpoint was never
+    /// committed, and the part must continue from its checkpoint without them.
+    async fn clear_uncommitted(&self, part: &Part) -> Result<(), CopyError> {
+        let t = &*self.table;
+        let mut conditions = self.part_conditions(part.last_key.as_ref());
+        if conditions.is_empty() {
+            conditions.push("TRUE".to_owned());
+        }
+        let delete = format!(
+            "DELETE FROM {} WHERE {}",
+            t.qualified(),
+            conditions.join(" AND ")
+        );
+        let done = cancellable(
+            &self.ctx.cancel,
+            sqlx::query(&delete).execute(&self.ctx.target),
+        )
+        .await
+        .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute(&delete), e))?;
+        if done.rows_affected() > 0 {
+            debug!(
+                rows = done.rows_affected(),
+                "rows after the checkpoint deleted (no transactions)"
+            );
+        }
+        Ok(())
+    }
+
+    /// The conditions selecting the rows of this job's part after `last_key`.
+    fn part_conditions(&self, last_key: Option<&Vec<Vec<u8>>>) -> Vec<String> {
+        let t = &*self.table;
+        let mut conditions = Vec::new();
+        let part = self.part.as_ref();
+        if let Some(key) = last_key {
+            conditions.push(format!("({})", t.after_key(key)));
+        }
+        if let Some(first) = t.key.first().map(|&i| &t.columns[i]) {
+            let column = ident(&first.name);
+            if let (None, Some(lo)) = (last_key, part.and_then(|p| p.lo.as_deref())) {
+                conditions.push(format!("{column} >= {}", key_literal(first, lo.as_bytes())));
+            }
+            if let Some(hi) = part.and_then(|p| p.hi.as_deref()) {
+                conditions.push(format!("{column} < {}", key_literal(first, hi.as_bytes())));
+            }
+        }
+        conditions
+    }
+
     /// Compares the table's row count and checksum on both sides, as soon as the table
     /// is copied (so verifying overlaps with copying the other tables).
     async fn verify(&self) -> Result<(), CopyError> {
         let (t, ctx) = (&*self.table, &*self.ctx);
+        // MariaDB's CHECKSUM TABLE does not read VIRTUAL columns reliably.
+        let stored = ctx.verification == Verification::ChecksumTable && !t.has_virtual_column();
         let checksum = |pool| async move {
-            match ctx.verification {
-                Verification::ChecksumTable => stored_checksum(pool, t).await,
-                Verification::RowText => table_checksum(pool, t).await,
+            if stored {
+                stored_checksum(pool, t).await
+            } else {
+                table_checksum(pool, t).await
             }
         };
         let (up, down) = tokio::join!(
@@ -125,6 +181,7 @@ impl PartCopy {
             });
         }
         debug!(rows = up.0, "verified");
+        ctx.recorder.verified(&t.database, &t.name, up.0);
         Ok(())
     }
 
@@ -134,20 +191,7 @@ impl PartCopy {
         last_key: Option<Vec<Vec<u8>>>,
     ) -> tokio::task::JoinHandle<Result<Vec<MySqlRow>, CopyError>> {
         let t = &*self.table;
-        let mut conditions = Vec::new();
-        let part = self.part.as_ref();
-        if let Some(key) = &last_key {
-            conditions.push(format!("({})", t.after_key(key)));
-        }
-        if let Some(first) = t.key.first().map(|&i| &t.columns[i]) {
-            let column = ident(&first.name);
-            if let (None, Some(lo)) = (&last_key, part.and_then(|p| p.lo.as_deref())) {
-                conditions.push(format!("{column} >= {}", key_literal(first, lo.as_bytes())));
-            }
-            if let Some(hi) = part.and_then(|p| p.hi.as_deref()) {
-                conditions.push(format!("{column} < {}", key_literal(first, hi.as_bytes())));
-            }
-        }
+        let conditions = self.part_conditions(last_key.as_ref());
         let mut select = format!("SELECT {} FROM {}", t.select_list(), t.qualified());
         if !conditions.is_empty() {
             select.push_str(" WHERE ");

@@ -1,0 +1,162 @@
+//! What a copy did, table by table and object by object: the summary a caller checks
+//! against its selection.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// One selected table and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableReport {
+    /// The database.
+    pub database: String,
+    /// The table.
+    pub name: String,
+    /// Rows in the source when it was verified (0 until then).
+    pub rows: i64,
+    /// Whether the table was compared with its source (row count and checksum) and
+    /// found equal in this run of the unit.
+    pub verified: bool,
+}
+
+/// One object other than a table (view, trigger, routine, event, sequence).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectReport {
+    /// `view`, `trigger`, `procedure`, `function`, `event` or `sequence`.
+    pub kind: &'static str,
+    /// The database.
+    pub database: String,
+    /// The object's name.
+    pub name: String,
+    /// Whether the target has it with the source's definition after this run.
+    pub migrated: bool,
+    /// Whether its kind was left out by the configuration
+    /// ([`CopyConfig::objects`](super::CopyConfig::objects)); it is then not migrated.
+    pub excluded: bool,
+    /// Why it was not migrated, or how it was (e.g. a sequence's next value).
+    pub note: String,
+}
+
+/// What a [`CopyUnit`](super::CopyUnit) did: every selected table and object, each
+/// saying whether it was verified or migrated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CopyReport {
+    /// Every selected table, ordered by database and name (byte order).
+    pub tables: Vec<TableReport>,
+    /// Every object other than a table the selection covers, ordered by database,
+    /// kind and name.
+    pub objects: Vec<ObjectReport>,
+    /// The SQL mode the target's sessions wrote with.
+    pub sql_mode: String,
+}
+
+impl CopyReport {
+    /// Whether every selected table was verified and every object not excluded
+    /// migrated.
+    pub fn complete(&self) -> bool {
+        self.tables.iter().all(|t| t.verified)
+            && self.objects.iter().all(|o| o.migrated || o.excluded)
+    }
+
+    /// The tables not verified and the objects not migrated, as `kind db.name`.
+    pub fn missing(&self) -> Vec<String> {
+        self.tables
+            .iter()
+            .filter(|t| !t.verified)
+            .map(|t| format!("table {}.{}", t.database, t.name))
+            .chain(
+                self.objects
+                    .iter()
+                    .filter(|o| !o.migrated && !o.excluded)
+                    .map(|o| format!("{} {}.{}", o.kind, o.database, o.name)),
+            )
+            .collect()
+    }
+}
+
+/// The report being filled while the unit runs.
+#[derive(Debug, Default)]
+pub(super) struct Recorder {
+    tables: Mutex<BTreeMap<(String, String), TableReport>>,
+    objects: Mutex<Vec<ObjectReport>>,
+}
+
+impl Recorder {
+    /// Starts a run over `tables`: none verified yet.
+    pub(super) fn select(&self, tables: impl IntoIterator<Item = (String, String)>) {
+        let mut map = self.tables.lock().unwrap_or_else(|e| e.into_inner());
+        map.clear();
+        for (database, name) in tables {
+            map.insert(
+                (database.clone(), name.clone()),
+                TableReport {
+                    database,
+                    name,
+                    rows: 0,
+                    verified: false,
+                },
+            );
+        }
+        self.objects
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// Records that `database.name` was verified with `rows` rows.
+    pub(super) fn verified(&self, database: &str, name: &str, rows: i64) {
+        let mut map = self.tables.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = map.get_mut(&(database.to_owned(), name.to_owned())) {
+            t.rows = rows;
+            t.verified = true;
+        }
+    }
+
+    /// Records an object.
+    pub(super) fn object(&self, object: ObjectReport) {
+        self.objects
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(object);
+    }
+
+    pub(super) fn report(&self, sql_mode: &str) -> CopyReport {
+        let tables = self
+            .tables
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        let mut objects = self
+            .objects
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        objects.sort_by(|a, b| (&a.database, a.kind, &a.name).cmp(&(&b.database, b.kind, &b.name)));
+        CopyReport {
+            tables,
+            objects,
+            sql_mode: sql_mode.to_owned(),
+        }
+    }
+}
+
+/// Reads a [`CopyUnit`](super::CopyUnit)'s report at any time, also after the unit was
+/// handed to a supervisor (see [`CopyUnit::report_handle`](super::CopyUnit::report_handle)).
+#[derive(Debug, Clone)]
+pub struct ReportHandle {
+    pub(super) recorder: std::sync::Arc<Recorder>,
+    pub(super) sql_mode: std::sync::Arc<Mutex<String>>,
+}
+
+impl ReportHandle {
+    /// The report as it stands.
+    pub fn report(&self) -> CopyReport {
+        let mode = self
+            .sql_mode
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        self.recorder.report(&mode)
+    }
+}
