@@ -337,6 +337,12 @@ async fn run(case: Case) {
         .map(|t| (t.database.clone(), t.name.clone(), t.rows))
         .collect();
     assert_eq!(reported, tables, "{}: report", case.name);
+    assert!(
+        report.complete(),
+        "{}: not migrated: {:?}",
+        case.name,
+        report.missing()
+    );
     assert_eq!(checkpoint_rows(&task).await, total, "{}: rows", case.name);
 
     // Independent comparisons.

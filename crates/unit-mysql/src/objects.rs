@@ -231,6 +231,11 @@ pub async fn list_objects(
     for row in &rows {
         found.push((ObjectKind::Event, text(row, 0)?, text(row, 1)?, None));
     }
+    // `SHOW CREATE` names the object's database only when it is not the current one;
+    // every definition is read (here and on the target) from within its database, so
+    // that both sides print it alike.
+    let mut conn = pool.acquire().await?.detach();
+    let mut current: Option<String> = None;
     let mut objects = Vec::new();
     for (kind, database, name, table) in found {
         if kind != ObjectKind::Trigger && !filter.selects(&database, &name) {
@@ -246,7 +251,13 @@ pub async fn list_objects(
             collation_connection: None,
             time_zone: None,
         };
-        let row = sqlx::raw_sql(&object.show_sql()).fetch_one(pool).await?;
+        if current.as_deref() != Some(object.database.as_str()) {
+            conn.execute(format!("USE {}", ident(&object.database)).as_str())
+                .await?;
+            current = Some(object.database.clone());
+        }
+        let sql = object.show_sql();
+        let row = conn.fetch_one(sql.as_str()).await?;
         object.create = text(&row, kind.show().1)?;
         let column = |i| text(&row, i).map(Some);
         match kind {
@@ -268,8 +279,9 @@ pub async fn list_objects(
     Ok(objects)
 }
 
-/// What the target holds of `object`: its definition as `SHOW CREATE` prints it, or
-/// `None` when it does not exist.
+/// What the target holds of `object`: its definition as `SHOW CREATE` prints it from
+/// within the object's database (which becomes `conn`'s current one), or `None` when it
+/// does not exist.
 ///
 /// # Errors
 /// Database errors other than "does not exist".
@@ -278,7 +290,7 @@ pub async fn target_definition(
     object: &SchemaObject,
 ) -> Result<Option<String>, sqlx::Error> {
     use crate::codes;
-    let sql = object.show_sql();
+    let sql = format!("USE {};\n{}", ident(&object.database), object.show_sql());
     let result = conn.fetch_all(sql.as_str()).await;
     match result {
         Ok(rows) => rows

@@ -43,9 +43,11 @@ enum Command {
     /// back-off; every chunk is committed with its checkpoint, so Ctrl-C (which pauses
     /// and exits) or a crash loses nothing, and running the same command again resumes.
     /// The copy ends by comparing row counts and checksums of every table. Exit status:
-    /// 0 finished and verified, 1 stopped by an error that is not resumable, 2 bad
+    /// 0 finished with every selected table verified and every object migrated, 1
+    /// stopped by an error that is not resumable (or by no progress over 3 automatic
+    /// resumes) or finished with something not verified, 2 bad
     /// arguments, 130 interrupted.
-    Migrate(migrate::Args),
+    Migrate(Box<migrate::Args>),
 }
 
 fn main() -> ExitCode {
@@ -58,7 +60,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Explain { file, json } => run_explain(file, json),
-        Command::Migrate(args) => migrate::run(args),
+        Command::Migrate(args) => migrate::run(*args),
     }
 }
 

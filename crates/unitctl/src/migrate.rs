@@ -9,10 +9,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use unit_core::{
-    AutoResume, AutoResumeConfig, BoxUnit, Subtask, SubtaskConfig, SubtaskHandle, explain_error,
+    AutoResume, AutoResumeConfig, BoxUnit, Exit, Subtask, SubtaskConfig, SubtaskHandle,
+    explain_error,
 };
-use unit_mysql::schema::Filter;
-use unit_mysql::{CheckUnit, CopyConfig, CopyUnit, MySqlUrl, Verification};
+use unit_mysql::objects::{ObjectKind, ObjectKinds};
+use unit_mysql::schema::{Filter, list_tables};
+use unit_mysql::{CheckUnit, CopyConfig, CopyReport, CopyUnit, MySqlUrl, Verification};
 use unit_proto::pb::{self, Stage, sub_task_status::Status};
 
 /// What `unitctl migrate` was asked to do.
@@ -52,6 +54,11 @@ pub(crate) struct Args {
     /// when the versions are equal).
     #[arg(long, value_enum, default_value_t = VerificationArg::Auto)]
     pub(crate) verification: VerificationArg,
+    /// Kinds of objects other than tables not to migrate (comma-separated: views,
+    /// triggers, procedures, functions, routines, events, sequences); they are listed
+    /// as left out in the summary.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) skip_objects: Vec<String>,
     /// Print one JSON status line per interval and JSON events.
     #[arg(long)]
     pub(crate) json: bool,
@@ -110,6 +117,23 @@ pub(crate) fn run(args: Args) -> ExitCode {
     if args.chunk_rows == 0 || args.concurrency == 0 {
         return bad_input("--chunk-rows and --concurrency must be at least 1");
     }
+    let mut skipped = Vec::new();
+    for name in &args.skip_objects {
+        match ObjectKind::parse(name) {
+            // `routines` leaves out functions and procedures alike.
+            Some(ObjectKind::Function)
+                if name.trim().to_ascii_lowercase().starts_with("routine") =>
+            {
+                skipped.extend([ObjectKind::Function, ObjectKind::Procedure]);
+            }
+            Some(kind) => skipped.push(kind),
+            None => {
+                return bad_input(&format!(
+                    "--skip-objects: unknown kind {name:?} (views, triggers, procedures, functions, routines, events, sequences)"
+                ));
+            }
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -117,10 +141,15 @@ pub(crate) fn run(args: Args) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return bad_input(&format!("cannot start the runtime: {e}")),
     };
-    runtime.block_on(migrate(args, source, target))
+    runtime.block_on(migrate(
+        args,
+        source,
+        target,
+        ObjectKinds::without(&skipped),
+    ))
 }
 
-async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl) -> ExitCode {
+async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl, objects: ObjectKinds) -> ExitCode {
     let filter = Filter {
         databases: args.databases.clone(),
         tables: args.tables.clone(),
@@ -132,10 +161,11 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl) -> ExitCode {
     config.split_rows = args.split_rows;
     config.verification = args.verification.chosen();
     config.acquire_timeout = args.connect_timeout;
-    let units: Vec<BoxUnit<CopyConfig>> = vec![
-        Box::new(CheckUnit::new(config.clone())),
-        Box::new(CopyUnit::new(config.clone())),
-    ];
+    config.objects = objects;
+    let copy = CopyUnit::new(config.clone());
+    let report_handle = copy.report_handle();
+    let units: Vec<BoxUnit<CopyConfig>> =
+        vec![Box::new(CheckUnit::new(config.clone())), Box::new(copy)];
     // What earlier runs of the task copied (nothing when the checkpoint table does not
     // exist yet), so that the summary's speed counts this run's rows only.
     let before = checkpoint_totals(&config).await.unwrap_or((0, 0, 0));
@@ -148,7 +178,8 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl) -> ExitCode {
         Ok(c) => c,
         Err(e) => return bad_input(&e.to_string()),
     };
-    let auto_resume = tokio::spawn(checker.run(handle.clone()));
+    let mut auto_resume = tokio::spawn(checker.run(handle.clone()));
+    let mut auto_resume_ended = false;
     let resumes = Arc::new(AtomicUsize::new(0));
     let counter = tokio::spawn(count_resumes(handle.clone(), resumes.clone()));
 
@@ -166,6 +197,15 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl) -> ExitCode {
                 false
             }
             _ = tokio::signal::ctrl_c() => break Outcome::Interrupted,
+            exit = &mut auto_resume, if !auto_resume_ended => {
+                auto_resume_ended = true;
+                // Beyond DM: the same error over and over with nothing done in between.
+                if let Ok(Exit::NoProgress { resumes, last_error }) = exit {
+                    break Outcome::NoProgress(resumes, last_error);
+                }
+                // Otherwise it saw the subtask end: the stage says how.
+                false
+            }
         };
         let status = handle.status();
         if report_now {
@@ -182,15 +222,32 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl) -> ExitCode {
     report.finish();
     let code = match outcome {
         Outcome::Finished => {
+            let copied = report_handle.report();
+            let selection = selected_tables(&config).await;
             let summary = summary(
                 &config,
+                &copied,
+                &selection,
                 before,
                 started.elapsed(),
                 resumes.load(Ordering::Relaxed),
             )
             .await;
             report.line(&summary);
-            ExitCode::SUCCESS
+            if summary["complete"] == true {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Outcome::NoProgress(resumes, last_error) => {
+            let explained = serde_json::json!({"ErrCode": last_error.err_code, "Message": last_error.message,
+                "RawCause": last_error.raw_cause, "Workaround": last_error.workaround,
+                "verdict": format!("no progress after {resumes} resumes: {}", explain_error(&last_error))});
+            report.line(
+                &serde_json::json!({"event": "failed", "stage": "Paused", "errors": [explained]}),
+            );
+            ExitCode::from(1)
         }
         Outcome::Interrupted => {
             let _ = handle.pause().await;
@@ -221,6 +278,7 @@ enum Outcome {
     Finished,
     Interrupted,
     Failed(Box<pb::SubTaskStatus>),
+    NoProgress(u32, Box<pb::ProcessError>),
 }
 
 /// Paused by an error that auto-resume will never retry.
@@ -244,19 +302,57 @@ async fn count_resumes<C>(handle: SubtaskHandle<C>, resumes: Arc<AtomicUsize>) {
     }
 }
 
-/// The final summary: totals over every run of the task, speed of this run.
+/// The selection as the source lists it now, independently of the copy unit's own
+/// discovery: `db.table` names, or why they could not be listed.
+async fn selected_tables(config: &CopyConfig) -> Result<Vec<(String, String)>, String> {
+    let pool = sqlx::MySqlPool::connect_with(config.source.connect_options())
+        .await
+        .map_err(|e| unit_mysql::go_driver_text(&e, unit_mysql::Operation::Connect))?;
+    let listed = list_tables(&pool, &config.filter)
+        .await
+        .map_err(|e| unit_mysql::go_driver_text(&e, unit_mysql::Operation::Query("")));
+    pool.close().await;
+    Ok(listed?.into_iter().map(|t| (t.database, t.name)).collect())
+}
+
+/// The final summary: every selected table with its rows and whether it was verified,
+/// every object and whether it was migrated, totals over every run of the task, speed
+/// of this run. `complete` is true only when the selection listed independently
+/// equals the verified tables and every object not left out was migrated.
 async fn summary(
     config: &CopyConfig,
+    copied: &CopyReport,
+    selection: &Result<Vec<(String, String)>, String>,
     before: (i64, i64, i64),
     elapsed: Duration,
     resumes: usize,
 ) -> serde_json::Value {
-    let (rows, bytes, tables) = checkpoint_totals(config).await.unwrap_or((0, 0, 0));
+    let (rows, bytes, _) = checkpoint_totals(config).await.unwrap_or((0, 0, 0));
     let (run_rows, run_bytes) = (rows - before.0, bytes - before.1);
     let secs = elapsed.as_secs_f64().max(1e-9);
+    let verified: Vec<(String, String)> = copied
+        .tables
+        .iter()
+        .filter(|t| t.verified)
+        .map(|t| (t.database.clone(), t.name.clone()))
+        .collect();
+    let mut problems = copied.missing();
+    match selection {
+        Ok(selected) => problems.extend(
+            selected
+                .iter()
+                .filter(|t| !verified.contains(t))
+                .map(|(d, t)| format!("table {d}.{t} is selected but was not verified")),
+        ),
+        Err(e) => problems.push(format!("the selection could not be listed again: {e}")),
+    }
+    let n = copied.tables.len();
+    let migrated = copied.objects.iter().filter(|o| o.migrated).count();
+    let left_out = copied.objects.iter().filter(|o| o.excluded).count();
     serde_json::json!({
         "event": "finished",
-        "tables": tables,
+        "complete": problems.is_empty(),
+        "tables": n,
         "rows": rows,
         "bytes": bytes,
         "rows_this_run": run_rows,
@@ -264,7 +360,23 @@ async fn summary(
         "rows_per_second": (run_rows as f64 / secs).round() as i64,
         "bytes_per_second": (run_bytes as f64 / secs).round() as i64,
         "resumes": resumes,
-        "verification": format!("all {tables} tables verified: row counts and checksums equal"),
+        "sql_mode": copied.sql_mode,
+        "verification": if problems.is_empty() {
+            format!("all {n} tables verified: row counts and checksums equal")
+        } else {
+            format!("NOT COMPLETE: {}", problems.join("; "))
+        },
+        "selection": copied.tables.iter().map(|t| serde_json::json!({
+            "table": format!("{}.{}", t.database, t.name), "rows": t.rows, "verified": t.verified,
+        })).collect::<Vec<_>>(),
+        "objects": copied.objects.iter().map(|o| serde_json::json!({
+            "kind": o.kind, "object": format!("{}.{}", o.database, o.name),
+            "migrated": o.migrated, "left_out": o.excluded, "note": o.note,
+        })).collect::<Vec<_>>(),
+        "objects_summary": format!(
+            "{migrated} of {} other objects migrated ({left_out} left out); users and grants are not migrated",
+            copied.objects.len()
+        ),
     })
 }
 
@@ -352,9 +464,36 @@ impl Reporter {
         }
         match value.get("event").and_then(|e| e.as_str()) {
             Some("finished") => {
+                for t in value["selection"].as_array().into_iter().flatten() {
+                    let state = if t["verified"] == true {
+                        "verified"
+                    } else {
+                        "NOT VERIFIED"
+                    };
+                    let _ = writeln!(
+                        out,
+                        "  table {} {} rows {state}",
+                        t["table"].as_str().unwrap_or_default(),
+                        t["rows"]
+                    );
+                }
+                for o in value["objects"].as_array().into_iter().flatten() {
+                    let state = match (o["migrated"] == true, o["left_out"] == true) {
+                        (true, _) => "migrated",
+                        (false, true) => "left out",
+                        (false, false) => "NOT MIGRATED",
+                    };
+                    let _ = writeln!(
+                        out,
+                        "  {} {} {state} {}",
+                        o["kind"].as_str().unwrap_or_default(),
+                        o["object"].as_str().unwrap_or_default(),
+                        o["note"].as_str().unwrap_or_default()
+                    );
+                }
                 let _ = writeln!(
                     out,
-                    "finished: {} tables, {} rows, {} bytes; this run copied {} rows in {} s ({} rows/s), {} automatic resumes\n{}",
+                    "finished: {} tables, {} rows, {} bytes; this run copied {} rows in {} s ({} rows/s), {} automatic resumes\n{}\n{}\ntarget sessions wrote with sql_mode={}",
                     value["tables"],
                     value["rows"],
                     value["bytes"],
@@ -362,7 +501,9 @@ impl Reporter {
                     value["seconds"],
                     value["rows_per_second"],
                     value["resumes"],
-                    value["verification"].as_str().unwrap_or_default()
+                    value["objects_summary"].as_str().unwrap_or_default(),
+                    value["verification"].as_str().unwrap_or_default(),
+                    value["sql_mode"].as_str().unwrap_or_default()
                 );
             }
             Some("failed") => {

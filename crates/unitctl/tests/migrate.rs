@@ -33,6 +33,7 @@ fn sql(server: &MariaDb, statements: &str) {
 /// `unitctl migrate` of database `cli_src` as task `cli`, with JSON output.
 fn migrate_command(source: &MariaDb, target: &MariaDb) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_unitctl"));
+    command.env("RUST_LOG", "warn");
     command.args([
         "migrate",
         "--source",
@@ -61,8 +62,9 @@ fn ended(out: std::process::Output, code: i32) -> (String, serde_json::Value) {
     assert_eq!(
         out.status.code(),
         Some(code),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let last = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
@@ -77,12 +79,45 @@ fn migrates_verifies_and_a_second_run_has_nothing_left_to_do() {
         &source,
         "CREATE DATABASE cli_src; USE cli_src; \
         CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(40)); \
-        INSERT INTO t SELECT seq, CONCAT('v', seq) FROM seq_1_to_3000;",
+        INSERT INTO t SELECT seq, CONCAT('v', seq) FROM seq_1_to_3000; \
+        CREATE VIEW tv AS SELECT id FROM t WHERE id < 10; \
+        CREATE TRIGGER tt BEFORE INSERT ON t FOR EACH ROW SET NEW.v = UPPER(NEW.v);",
     );
     let out = migrate(&source, &target, &["--chunk-rows", "500"]);
     let (stdout, last) = ended(out, 0);
     assert_eq!(last["event"], "finished");
+    assert_eq!(last["complete"], true);
     assert_eq!(last["rows"], 3000);
+    // The summary lists the selection with its rows, and every object.
+    assert_eq!(
+        last["selection"],
+        serde_json::json!([{"table": "cli_src.t", "rows": 3000, "verified": true}])
+    );
+    let objects: Vec<(String, String, bool)> = last["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["kind"].as_str().unwrap().to_owned(),
+                o["object"].as_str().unwrap().to_owned(),
+                o["migrated"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(
+        objects,
+        [
+            ("trigger".to_owned(), "cli_src.tt".to_owned(), true),
+            ("view".to_owned(), "cli_src.tv".to_owned(), true),
+        ]
+    );
+    assert!(
+        last["sql_mode"]
+            .as_str()
+            .unwrap()
+            .contains("NO_AUTO_VALUE_ON_ZERO")
+    );
     assert_eq!(
         last["verification"],
         "all 1 tables verified: row counts and checksums equal"
@@ -92,13 +127,21 @@ fn migrates_verifies_and_a_second_run_has_nothing_left_to_do() {
         "{stdout}"
     );
     assert_eq!(last["rows_this_run"], 3000);
-    // Running it again resumes from the checkpoints: nothing is copied twice.
-    let out = migrate(&source, &target, &[]);
+    // Running it again resumes from the checkpoints: nothing is copied twice, and
+    // objects left out are listed as such.
+    let out = migrate(&source, &target, &["--skip-objects", "views"]);
     let (_, last) = ended(out, 0);
     assert_eq!(
         (&last["rows"], &last["rows_this_run"]),
         (&3000.into(), &0.into())
     );
+    let view = &last["objects"].as_array().unwrap()[1];
+    assert_eq!(
+        (&view["object"], &view["left_out"]),
+        (&"cli_src.tv".into(), &true.into())
+    );
+    let out = migrate(&source, &target, &["--skip-objects", "tables"]);
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]

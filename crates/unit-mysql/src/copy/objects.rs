@@ -248,7 +248,19 @@ impl CopyUnit {
         let created = target_definition(conn, object)
             .await
             .map_err(|e| down_query("SHOW CREATE", e.into()))?;
-        Ok(created.is_some_and(|d| normalize(&d) == normalize(&object.create)))
+        let same = created
+            .as_deref()
+            .is_some_and(|d| normalize(d) == normalize(&object.create));
+        if !same {
+            tracing::warn!(
+                kind = object.kind.as_str(),
+                object = name.as_str(),
+                source = object.create.as_str(),
+                target = created.as_deref().unwrap_or("(missing)"),
+                "created, but the target prints another definition"
+            );
+        }
+        Ok(same)
     }
 }
 
