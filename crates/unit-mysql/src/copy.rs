@@ -334,7 +334,10 @@ const DROPPED_MODES: &[&str] = &[
 ];
 
 /// The SQL mode the target's sessions write with, from the source's global
-/// `sql_mode`: the source's modes without [`DROPPED_MODES`], plus
+/// `sql_mode`: the source's modes without the checks that refuse values (`STRICT_*`,
+/// `NO_ZERO_DATE`, `NO_ZERO_IN_DATE`) and without the modes that change what a value
+/// means or how statements parse (`EMPTY_STRING_IS_NULL`, `PAD_CHAR_TO_FULL_LENGTH`,
+/// `ORACLE`, ...), plus
 /// `NO_AUTO_VALUE_ON_ZERO` (a 0 in an AUTO_INCREMENT column stays 0),
 /// `ALLOW_INVALID_DATES` (a date the source holds is stored as it is) and
 /// `NO_ENGINE_SUBSTITUTION`. The target thus accepts every value the source holds;
