@@ -1025,3 +1025,93 @@ async fn kill_connection_of_the_copy_is_auto_resumed() {
     let lost = e.err_code == 10003 && e.raw_cause.starts_with("invalid connection (");
     assert!(lost || e.raw_cause.starts_with("Error 1927"), "{e:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_row_hash_catches_moved_nulls_swapped_values_and_any_changed_value() {
+    // Only reads and local tables: the shared server is enough.
+    let server = MariaDb::shared();
+    exec(&server.url("mysql"), "DROP DATABASE IF EXISTS copy_hash").await;
+    exec(&server.url("mysql"), "CREATE DATABASE copy_hash").await;
+    let db = server.url("copy_hash");
+    exec(
+        &db,
+        "CREATE TABLE base (id INT PRIMARY KEY, c1 VARCHAR(10), c2 VARCHAR(10), i BIGINT, \
+         d DECIMAL(10,2), f FLOAT, g DOUBLE, t DATETIME(6), b VARBINARY(8), e ENUM('a','b',''), \
+         s SET('x','y'), bt BIT(8), j JSON, u UUID, l TEXT CHARACTER SET latin1) DEFAULT CHARSET=utf8mb4",
+    )
+    .await;
+    exec(
+        &db,
+        "INSERT INTO base VALUES \
+         (1, NULL, 'a', 1, 1.50, 0.5, 0.25, '2024-01-01 00:00:00.000001', X'00', 'a', 'x', b'1', '[1]', \
+          '00000000-0000-0000-0000-000000000001', 'é'), \
+         (2, 'ab', 'c', -2, -2.25, 1.5, 2.5, '2024-01-02 00:00:00', X'0102', '', 'x,y', b'10', '{}', \
+          '00000000-0000-0000-0000-000000000002', 'x'), \
+         (3, 'a|b', 'c', 3, 0, 0.1, 0.1, '2024-01-03 00:00:00', X'', 'b', '', b'0', 'null', NULL, ''), \
+         (4, 'x|0|y', 'z', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+    )
+    .await;
+    let url: MySqlUrl = db.parse().unwrap();
+    let pool = sqlx::MySqlPool::connect_with(url.connect_options())
+        .await
+        .unwrap();
+    let checksum = |name: &'static str| {
+        let pool = pool.clone();
+        async move {
+            let filter = Filter {
+                databases: vec!["copy_hash".into()],
+                tables: vec![format!("copy_hash.{name}")],
+                ..Filter::default()
+            };
+            let tables = unit_mysql::schema::discover(&pool, &filter).await.unwrap();
+            table_checksum(&pool, &tables[0]).await.unwrap()
+        }
+    };
+    let base = checksum("base").await;
+    let copy = |mutation: &'static str| {
+        let db = db.clone();
+        async move {
+            exec(&db, "DROP TABLE IF EXISTS m").await;
+            exec(&db, "CREATE TABLE m LIKE base").await;
+            exec(&db, "INSERT INTO m SELECT * FROM base").await;
+            if !mutation.is_empty() {
+                exec(&db, &format!("SET SESSION sql_mode = ''; {mutation}")).await;
+            }
+        }
+    };
+    copy("").await;
+    assert_eq!(checksum("m").await, base, "an exact copy hashes alike");
+    for mutation in [
+        // A NULL moved to the next column: (1, NULL, 'a') against (1, 'a', NULL).
+        "UPDATE m SET c1 = 'a', c2 = NULL WHERE id = 1",
+        // A boundary moved between two columns: ('ab', 'c') against ('a', 'bc').
+        "UPDATE m SET c1 = 'a', c2 = 'bc' WHERE id = 2",
+        // A separator inside a value: ('a|b', 'c') against ('a', 'b|c').
+        "UPDATE m SET c1 = 'a', c2 = 'b|c' WHERE id = 3",
+        // ... and one that looks like a NULL flag: ('x|0|y', 'z') against ('x', 'y|0|z').
+        "UPDATE m SET c1 = 'x', c2 = 'y|0|z' WHERE id = 4",
+        // Values swapped between columns and between rows.
+        "UPDATE m SET c1 = c2, c2 = c1 WHERE id = 2",
+        "UPDATE m SET i = 4 - i WHERE id IN (1, 3)",
+        // One changed value in each type.
+        "UPDATE m SET i = 2 WHERE id = 1",
+        "UPDATE m SET d = 1.51 WHERE id = 1",
+        "UPDATE m SET f = 0.50001 WHERE id = 1",
+        "UPDATE m SET g = 0.25000000000000006 WHERE id = 1",
+        "UPDATE m SET t = '2024-01-01 00:00:00.000002' WHERE id = 1",
+        "UPDATE m SET b = X'0000' WHERE id = 1",
+        "UPDATE m SET e = 'nope' WHERE id = 2",
+        "UPDATE m SET s = 'y' WHERE id = 1",
+        "UPDATE m SET bt = b'11' WHERE id = 1",
+        "UPDATE m SET j = '[1 ]' WHERE id = 1",
+        "UPDATE m SET u = '00000000-0000-0000-0000-000000000003' WHERE id = 1",
+        "UPDATE m SET l = 'è' WHERE id = 1",
+        "UPDATE m SET l = NULL WHERE id = 3",
+        // A row more, a row less.
+        "INSERT INTO m (id) VALUES (5)",
+        "DELETE FROM m WHERE id = 3",
+    ] {
+        copy(mutation).await;
+        assert_ne!(checksum("m").await, base, "not caught: {mutation}");
+    }
+}
