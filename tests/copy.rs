@@ -323,7 +323,8 @@ async fn a_killed_copy_resumes_after_its_last_checkpoint_without_duplicates() {
         .await
         .unwrap();
     let parts: Vec<(String, i64, i64)> = sqlx::query_as(
-        "SELECT tbl, COUNT(*), CAST(SUM(rows_copied) AS SIGNED) FROM unit_checkpoint.copy_checkpoint \
+        "SELECT CONVERT(tbl USING utf8mb4) COLLATE utf8mb4_general_ci, COUNT(*), \
+         CAST(SUM(rows_copied) AS SIGNED) FROM unit_checkpoint.copy_checkpoint \
          WHERE task = 'copy-copy_resume' GROUP BY tbl ORDER BY tbl",
     )
     .fetch_all(&mut conn)

@@ -624,15 +624,18 @@ impl CopyUnit {
         if inexact == 0 {
             return Ok(());
         }
-        let alter = format!(
-            "ALTER TABLE {} CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin, \
-             MODIFY lo VARCHAR(40) {ASCII} NULL, MODIFY hi VARCHAR(40) {ASCII} NULL, \
-             MODIFY last_key LONGTEXT {ASCII} NULL",
-            self.checkpoint_table()
-        );
-        cancellable(cancel, target.execute(alter.as_str()))
-            .await
-            .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute(&alter), e))?;
+        let checkpoint = self.checkpoint_table();
+        for alter in [
+            format!("ALTER TABLE {checkpoint} CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"),
+            format!(
+                "ALTER TABLE {checkpoint} MODIFY lo VARCHAR(40) {ASCII} NULL, \
+                 MODIFY hi VARCHAR(40) {ASCII} NULL, MODIFY last_key LONGTEXT {ASCII} NULL"
+            ),
+        ] {
+            cancellable(cancel, target.execute(alter.as_str()))
+                .await
+                .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute(&alter), e))?;
+        }
         info!("checkpoint table upgraded to exact (binary) names");
         Ok(())
     }
