@@ -626,7 +626,9 @@ impl CopyUnit {
         }
         let checkpoint = self.checkpoint_table();
         for alter in [
-            format!("ALTER TABLE {checkpoint} CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"),
+            format!(
+                "ALTER TABLE {checkpoint} CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+            ),
             format!(
                 "ALTER TABLE {checkpoint} MODIFY lo VARCHAR(40) {ASCII} NULL, \
                  MODIFY hi VARCHAR(40) {ASCII} NULL, MODIFY last_key LONGTEXT {ASCII} NULL"
