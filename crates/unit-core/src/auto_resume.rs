@@ -39,7 +39,9 @@ pub struct AutoResumeConfig {
     /// Beyond DM (which resumes for ever): stop resuming once the subtask has been
     /// resumed this many times in a row without reporting any progress between two
     /// resumes (see [`progress_mark`]), so that an error no retry can fix, misjudged
-    /// as resumable, does not loop for ever. `None` never stops; default 3.
+    /// as resumable, does not loop for ever. A lost or refused connection
+    /// ([`is_connection_error`]) neither counts nor resets the count: an outage is
+    /// waited out with back-off, as in DM. `None` never stops; default 5.
     pub max_resumes_without_progress: Option<u32>,
 }
 
@@ -51,7 +53,7 @@ impl Default for AutoResumeConfig {
             backoff: BackoffConfig::default(),
             give_up: GiveUp::default(),
             relay: false,
-            max_resumes_without_progress: Some(3),
+            max_resumes_without_progress: Some(5),
         }
     }
 }
@@ -128,6 +130,27 @@ pub enum Exit {
         /// The error the subtask is paused with.
         last_error: Box<pb::ProcessError>,
     },
+}
+
+/// Whether `err` is a lost, refused or unavailable connection: codes 10002
+/// (`ErrDBBadConn`) and 10003 (`ErrDBInvalidConn`), or a `RawCause` in the Go driver's
+/// words for them (`driver: bad connection`, `invalid connection`), whatever statement
+/// failed. Such an error says nothing about whether the work itself can succeed.
+pub fn is_connection_error(err: &pb::ProcessError) -> bool {
+    err.err_code == ErrorCode::DB_BAD_CONN.code
+        || err.err_code == ErrorCode::DB_INVALID_CONN.code
+        || err.raw_cause.starts_with("driver: bad connection")
+        || err.raw_cause.starts_with("invalid connection")
+}
+
+/// The first error of a paused status that is not a lost connection, if any.
+fn work_error(status: &pb::SubTaskStatus) -> Option<&pb::ProcessError> {
+    let errors = &status.result.as_ref()?.errors;
+    if errors.iter().all(is_connection_error) {
+        None
+    } else {
+        errors.first()
+    }
 }
 
 /// What a subtask's status says of its progress: the current unit and its counters of
@@ -240,13 +263,15 @@ impl AutoResume {
         {
             return Strategy::NoSense(verdict);
         }
-        if let Some(limit) = self.config.max_resumes_without_progress {
+        if let (Some(limit), Some(error)) =
+            (self.config.max_resumes_without_progress, work_error(status))
+        {
             if self.mark_at_resume.as_deref() == Some(progress_mark(status).as_str())
                 && self.resumes_without_progress + 1 >= limit
             {
                 return Strategy::NoProgress {
                     resumes: self.resumes_without_progress + 1,
-                    last_error: Box::new(result.errors.first().cloned().unwrap_or_default()),
+                    last_error: Box::new(error.clone()),
                 };
             }
         }
@@ -281,10 +306,10 @@ impl AutoResume {
     /// mark, to count resumes without progress).
     pub fn resumed(&mut self, status: &pb::SubTaskStatus, now: Instant) {
         let mark = progress_mark(status);
-        if self.mark_at_resume.as_deref() == Some(mark.as_str()) {
-            self.resumes_without_progress += 1;
-        } else {
+        if self.mark_at_resume.as_deref() != Some(mark.as_str()) {
             self.resumes_without_progress = 0;
+        } else if work_error(status).is_some() {
+            self.resumes_without_progress += 1;
         }
         self.mark_at_resume = Some(mark);
         self.latest_resume = Some(now);

@@ -35,7 +35,9 @@ mod supervisor;
 pub mod testing;
 mod unit;
 
-pub use auto_resume::{AutoResume, AutoResumeConfig, Exit, GiveUp, Strategy, progress_mark};
+pub use auto_resume::{
+    AutoResume, AutoResumeConfig, Exit, GiveUp, Strategy, is_connection_error, progress_mark,
+};
 pub use backoff::{Backoff, BackoffConfig};
 pub use catalogue::{ErrClass, ErrLevel, ErrScope, ErrorCode};
 pub use classify::{

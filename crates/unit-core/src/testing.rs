@@ -224,7 +224,10 @@ impl ScriptedUnit {
             Step::StuckError => {
                 self.calls
                     .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-                error_result(&Error::generate(&ErrorCode::DB_BAD_CONN, &[]))
+                error_result(&Error::generate(
+                    &ErrorCode::DB_QUERY_FAILED,
+                    &[&"SELECT 1"],
+                ))
             }
             Step::UnresumableError => {
                 let dup = std::io::Error::other(

@@ -44,7 +44,7 @@ enum Command {
     /// and exits) or a crash loses nothing, and running the same command again resumes.
     /// The copy ends by comparing row counts and checksums of every table. Exit status:
     /// 0 finished with every selected table verified and every object migrated, 1
-    /// stopped by an error that is not resumable (or by no progress over 3 automatic
+    /// stopped by an error that is not resumable (or by no progress over 5 automatic
     /// resumes) or finished with something not verified, 2 bad
     /// arguments, 130 interrupted.
     Migrate(Box<migrate::Args>),

@@ -36,6 +36,14 @@ fn resumable() -> pb::ProcessError {
     new_process_error(&Error::generate(&ErrorCode::DB_BAD_CONN, &[]))
 }
 
+/// A resumable error that is not a lost connection.
+fn stuck() -> pb::ProcessError {
+    new_process_error(&Error::generate(
+        &ErrorCode::DB_QUERY_FAILED,
+        &[&"SELECT 1"],
+    ))
+}
+
 fn unresumable() -> pb::ProcessError {
     new_process_error(&Error::generate(&ErrorCode::DUMP_UNIT_GLOBAL_LOCK, &[]))
 }
@@ -249,11 +257,20 @@ async fn leaves_a_subtask_paused_by_a_person_alone() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn stops_resuming_after_three_resumes_without_progress() {
+async fn stops_resuming_after_five_resumes_without_progress_but_waits_out_lost_connections() {
     let mut c = AutoResume::new(no_jitter()).unwrap();
-    let failing = paused_with(vec![resumable()], false);
+    // A lost connection is waited out: it neither counts nor resets the count.
+    let lost = paused_with(vec![resumable()], false);
     let t0 = Instant::now();
-    for i in 0..3 {
+    for i in 0..20 {
+        let at = t0 + secs(1000 * i);
+        assert_eq!(c.strategy(&lost, at), Strategy::Dispatch, "resume {i}");
+        c.resumed(&lost, at);
+    }
+    // A statement the server keeps refusing, misjudged as resumable, is not: the last
+    // resume above and four more end on it without progress.
+    let failing = paused_with(vec![stuck()], false);
+    for i in 20..24 {
         let at = t0 + secs(1000 * i);
         assert_eq!(c.strategy(&failing, at), Strategy::Dispatch, "resume {i}");
         c.resumed(&failing, at);
@@ -261,11 +278,11 @@ async fn stops_resuming_after_three_resumes_without_progress() {
     let Strategy::NoProgress {
         resumes,
         last_error,
-    } = c.strategy(&failing, t0 + secs(5000))
+    } = c.strategy(&failing, t0 + secs(50_000))
     else {
         panic!("no progress expected");
     };
-    assert_eq!((resumes, *last_error), (3, resumable()));
+    assert_eq!((resumes, *last_error), (5, stuck()));
 
     // Progress between two resumes starts the count again.
     let mut c = AutoResume::new(no_jitter()).unwrap();
@@ -308,9 +325,9 @@ async fn run_reports_no_progress_and_leaves_the_subtask_paused() {
     else {
         panic!("expected no progress, got {exit:?}");
     };
-    assert_eq!(resumes, 3);
-    assert_eq!(last_error.err_code, ErrorCode::DB_BAD_CONN.code);
-    assert_eq!(log.count(0, Method::Resume), 3);
+    assert_eq!(resumes, 5);
+    assert_eq!(last_error.err_code, ErrorCode::DB_QUERY_FAILED.code);
+    assert_eq!(log.count(0, Method::Resume), 5);
     assert_eq!(h.stage(), Stage::Paused);
     h.stop().await.unwrap();
 }
