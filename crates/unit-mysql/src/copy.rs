@@ -577,16 +577,9 @@ impl CopyUnit {
         target: &MySqlPool,
         cancel: &CancellationToken,
     ) -> Result<(), CopyError> {
-        let probe = "SELECT COUNT(*) FROM information_schema.COLUMNS \
-                     WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'copy_checkpoint' AND COLUMN_NAME = 'part'";
-        let has_part: i64 = cancellable(
-            cancel,
-            sqlx::query_scalar(probe)
-                .bind(&self.config.checkpoint_database)
-                .fetch_one(target),
-        )
-        .await
-        .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query(probe), e))?;
+        let has_part = self
+            .checkpoint_columns(target, cancel, "COLUMN_NAME = 'part'")
+            .await?;
         if has_part > 0 {
             return self.upgrade_checkpoint_names(target, cancel).await;
         }
@@ -603,6 +596,27 @@ impl CopyUnit {
         self.upgrade_checkpoint_names(target, cancel).await
     }
 
+    /// How many columns of the checkpoint table meet `condition`.
+    async fn checkpoint_columns(
+        &self,
+        target: &MySqlPool,
+        cancel: &CancellationToken,
+        condition: &str,
+    ) -> Result<i64, CopyError> {
+        let probe = format!(
+            "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? \
+             AND TABLE_NAME = 'copy_checkpoint' AND {condition}"
+        );
+        cancellable(
+            cancel,
+            sqlx::query_scalar(&probe)
+                .bind(&self.config.checkpoint_database)
+                .fetch_one(target),
+        )
+        .await
+        .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query(&probe), e))
+    }
+
     /// Converts a checkpoint table of an earlier layout, whose names took the server's
     /// default character set and a case-insensitive collation, to exact names.
     async fn upgrade_checkpoint_names(
@@ -610,17 +624,13 @@ impl CopyUnit {
         target: &MySqlPool,
         cancel: &CancellationToken,
     ) -> Result<(), CopyError> {
-        let probe = "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? \
-                     AND TABLE_NAME = 'copy_checkpoint' AND COLUMN_NAME = 'tbl' \
-                     AND COLLATION_NAME <> 'utf8mb4_bin'";
-        let inexact: i64 = cancellable(
-            cancel,
-            sqlx::query_scalar(probe)
-                .bind(&self.config.checkpoint_database)
-                .fetch_one(target),
-        )
-        .await
-        .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query(probe), e))?;
+        let inexact = self
+            .checkpoint_columns(
+                target,
+                cancel,
+                "COLUMN_NAME = 'tbl' AND COLLATION_NAME <> 'utf8mb4_bin'",
+            )
+            .await?;
         if inexact == 0 {
             return Ok(());
         }

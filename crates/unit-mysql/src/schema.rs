@@ -482,6 +482,22 @@ pub async fn list_tables(
 pub(crate) const EXACT_TABLE: &str = "TABLE_SCHEMA = ? AND TABLE_NAME = ? \
      AND BINARY TABLE_SCHEMA = ? AND BINARY TABLE_NAME = ?";
 
+/// Runs `sql`, whose condition is [`EXACT_TABLE`], for `database.name`.
+async fn exact_table_rows(
+    pool: &MySqlPool,
+    sql: &str,
+    database: &str,
+    name: &str,
+) -> Result<Vec<sqlx::mysql::MySqlRow>, sqlx::Error> {
+    sqlx::query(sql)
+        .bind(database)
+        .bind(name)
+        .bind(database)
+        .bind(name)
+        .fetch_all(pool)
+        .await
+}
+
 /// Reads one table's columns, key and definition.
 ///
 /// # Errors
@@ -510,13 +526,7 @@ pub async fn describe(pool: &MySqlPool, listed: ListedTable) -> Result<Table, Sc
         "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_SET_NAME, COLLATION_NAME, \
          IS_GENERATED, EXTRA FROM information_schema.COLUMNS WHERE {EXACT_TABLE} ORDER BY ORDINAL_POSITION"
     );
-    let rows = sqlx::query(&sql)
-        .bind(&database)
-        .bind(&name)
-        .bind(&database)
-        .bind(&name)
-        .fetch_all(pool)
-        .await?;
+    let rows = exact_table_rows(pool, &sql, &database, &name).await?;
     let mut columns = Vec::new();
     for row in &rows {
         let optional = |i| -> Result<Option<String>, sqlx::Error> {
@@ -550,13 +560,7 @@ pub async fn describe(pool: &MySqlPool, listed: ListedTable) -> Result<Table, Sc
             .replace("TABLE_SCHEMA", "s.TABLE_SCHEMA")
             .replace("TABLE_NAME", "s.TABLE_NAME")
     );
-    let rows = sqlx::query(&sql)
-        .bind(&database)
-        .bind(&name)
-        .bind(&database)
-        .bind(&name)
-        .fetch_all(pool)
-        .await?;
+    let rows = exact_table_rows(pool, &sql, &database, &name).await?;
     let mut keys: Vec<(String, Vec<String>, bool)> = Vec::new();
     for row in &rows {
         let (index, column) = (text(row, 0)?, text(row, 1)?);
