@@ -1,4 +1,5 @@
-//! ASCII case-insensitive multi-pattern matching without allocation.
+//! Case-insensitive multi-pattern matching without allocation, folding case as DM does
+//! (Go's `strings.ToLower`) for ASCII patterns.
 //!
 //! Case-insensitive Aho-Corasick automata cannot use aho-corasick's SIMD prefilters, so
 //! they walk the text byte by byte. Instead, the text is lower-cased a chunk at a time
@@ -112,9 +113,16 @@ impl<F: FnMut(usize)> Scan<'_, F> {
             for (d, s) in dst.iter_mut().zip(&text[..take]) {
                 *d = s.to_ascii_lowercase();
             }
-            self.len += take;
-            self.fresh += take;
-            text = &text[take..];
+            // Text that is not ASCII takes a second pass: two characters lower-case to
+            // ASCII letters, as Go's strings.ToLower (which DM uses) folds them.
+            let (written, consumed) = if dst.is_ascii() {
+                (take, take)
+            } else {
+                fold_to_ascii(dst, text, take)
+            };
+            self.len += written;
+            self.fresh += written;
+            text = &text[consumed..];
             if self.len == self.buf.len() {
                 self.search();
                 // Keep the tail that a match starting before the next chunk may need.
@@ -157,6 +165,33 @@ impl<F: FnMut(usize)> fmt::Write for Scan<'_, F> {
         self.feed(s.as_bytes());
         Ok(())
     }
+}
+
+/// Lower-cases `src[..take]` into `dst` (at least `take` bytes) as Go's
+/// `strings.ToLower` would for the purpose of matching ASCII patterns: ASCII letters,
+/// and the two characters whose lower case is ASCII, U+212A KELVIN SIGN (`k`) and
+/// U+0130 LATIN CAPITAL LETTER I WITH DOT ABOVE (`i`). Every other non-ASCII byte is
+/// kept: its lower case is not ASCII either, so it never matches a pattern byte. A
+/// folded character is consumed whole even past `take` (the text is whole characters).
+/// Returns the bytes written and the bytes consumed.
+fn fold_to_ascii(dst: &mut [u8], src: &[u8], take: usize) -> (usize, usize) {
+    const KELVIN: &[u8] = "\u{212A}".as_bytes();
+    const DOTTED_I: &[u8] = "\u{130}".as_bytes();
+    let (mut read, mut written) = (0, 0);
+    while read < take {
+        let rest = &src[read..];
+        let (byte, len) = if rest.starts_with(KELVIN) {
+            (b'k', KELVIN.len())
+        } else if rest.starts_with(DOTTED_I) {
+            (b'i', DOTTED_I.len())
+        } else {
+            (rest[0].to_ascii_lowercase(), 1)
+        };
+        dst[written] = byte;
+        written += 1;
+        read += len;
+    }
+    (written, read)
 }
 
 /// Finds where the next anchor starts.
