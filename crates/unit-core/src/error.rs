@@ -31,11 +31,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "[code={}:class={}:scope={scope}:level={}], Message: {message}{}",
+    "[code={}:class={}:scope={scope}:level={}]{}{}",
     code.code,
     code.class,
     code.level,
-    WorkaroundSuffix(code.workaround)
+    Suffix(", Message: ", message),
+    Suffix(", Workaround: ", code.workaround)
 )]
 pub struct Error {
     code: &'static ErrorCode,
@@ -45,15 +46,16 @@ pub struct Error {
     cause: Option<BoxError>,
 }
 
-/// Writes `, Workaround: ...` after DM's layout when the code has a workaround.
-struct WorkaroundSuffix(&'static str);
+/// Writes `label` and `text` when `text` is not empty, as DM leaves out an empty
+/// message or workaround.
+struct Suffix<'a>(&'static str, &'a str);
 
-impl fmt::Display for WorkaroundSuffix {
+impl fmt::Display for Suffix<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() {
+        if self.1.is_empty() {
             Ok(())
         } else {
-            write!(f, ", Workaround: {}", self.0)
+            write!(f, "{}{}", self.0, self.1)
         }
     }
 }
@@ -73,14 +75,39 @@ impl Error {
         }
     }
 
-    /// Like [`generate`](Self::generate), keeping `cause` as the error's source.
+    /// Like [`generate`](Self::generate), keeping `cause` as the error's source (DM's
+    /// `Delegate`).
+    ///
+    /// As in DM, the cause kept is the root one: when `cause` is itself an [`Error`]
+    /// with a cause, that cause is kept instead (DM: "we only get the root rawCause"),
+    /// so that nesting never hides the driver's text from the classifiers. An [`Error`]
+    /// without a cause is kept whole; its bare message becomes the `RawCause`.
+    ///
+    /// ```
+    /// use unit_core::{Error, ErrorCode, is_resumable_error, new_process_error};
+    ///
+    /// let dup = std::io::Error::other("Error 1062 (23000): Duplicate entry '1' for key 'PRIMARY'");
+    /// let inner = Error::delegate(&ErrorCode::DB_EXECUTE_FAILED, dup, &[&"INSERT"]);
+    /// let outer = Error::delegate(&ErrorCode::DB_DRIVER_ERROR, inner, &[]);
+    /// let pe = new_process_error(&outer);
+    /// assert_eq!(pe.raw_cause, "Error 1062 (23000): Duplicate entry '1' for key 'PRIMARY'");
+    /// assert!(!is_resumable_error(&pe));
+    /// ```
     pub fn delegate(
         code: &'static ErrorCode,
         cause: impl Into<BoxError>,
         args: &[&dyn fmt::Display],
     ) -> Self {
+        let cause: BoxError = cause.into();
+        let cause = match cause.downcast::<Error>() {
+            Ok(inner) => match inner.cause {
+                Some(root) => root,
+                None => inner,
+            },
+            Err(other) => other,
+        };
         Self {
-            cause: Some(cause.into()),
+            cause: Some(cause),
             ..Self::generate(code, args)
         }
     }

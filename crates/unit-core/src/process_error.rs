@@ -42,7 +42,7 @@ pub fn new_process_error(err: &(dyn std::error::Error + 'static)) -> pb::Process
             err_scope: e.scope().as_str().to_owned(),
             err_level: code.level.as_str().to_owned(),
             message: e.message().to_owned(),
-            raw_cause: e.cause().map(ToString::to_string).unwrap_or_default(),
+            raw_cause: e.cause().map(raw_cause_text).unwrap_or_default(),
             workaround: code.workaround.to_owned(),
         };
     }
@@ -56,6 +56,30 @@ pub fn new_process_error(err: &(dyn std::error::Error + 'static)) -> pb::Process
         raw_cause: String::new(),
         workaround: code.workaround.to_owned(),
     }
+}
+
+/// The `RawCause` of a catalogue error's cause, as DM's `terror.Message(cause)`: a
+/// catalogue [`Error`] gives its bare message; any other error its Display, followed by
+/// the Display of each error of its source chain that the text does not already hold
+/// (`context: cause`, as Go's wrapped errors print), so that a wrapper whose Display
+/// leaves out its source (anyhow's context, say) never hides the driver's words.
+fn raw_cause_text(cause: &(dyn std::error::Error + Send + Sync + 'static)) -> String {
+    if let Some(e) = cause.downcast_ref::<Error>() {
+        return e.message().to_owned();
+    }
+    let mut text = cause.to_string();
+    let mut next = cause.source();
+    while let Some(source) = next {
+        let part = source.to_string();
+        if !part.is_empty() && !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+        next = source.source();
+    }
+    text
 }
 
 /// An error that already is a [`pb::ProcessError`], for units whose adapter built one
