@@ -7,7 +7,7 @@ use std::time::Duration;
 use sqlx::mysql::MySqlConnection;
 use sqlx::{Connection, Executor};
 use tokio_util::sync::CancellationToken;
-use unit_core::{BoxUnit, Subtask, SubtaskConfig, Unit, is_resumable_error};
+use unit_core::{BoxUnit, Policy, Recommended, Subtask, SubtaskConfig, Unit};
 use unit_integration_tests::MariaDb;
 use unit_mysql::schema::Filter;
 use unit_mysql::{CopyConfig, CopyUnit, MySqlUrl, Verification, table_checksum};
@@ -1115,4 +1115,9 @@ async fn the_row_hash_catches_moved_nulls_swapped_values_and_any_changed_value()
         copy(mutation).await;
         assert_ne!(checksum("m").await, base, "not caught: {mutation}");
     }
+}
+
+/// Whether the recommended policy (what auto-resume uses) resumes `e`.
+fn is_resumable_error(e: &unit_proto::pb::ProcessError) -> bool {
+    Recommended.explain(e).is_resumable()
 }

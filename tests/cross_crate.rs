@@ -3,8 +3,9 @@
 
 use prost::Message;
 use unit_core::{
-    Canceled, ErrScope, Error, ErrorCode, explain_error, is_ctx_canceled_process_err,
-    is_resumable_db_error, is_resumable_error, join_process_errors, new_process_error,
+    Canceled, ErrScope, Error, ErrorCode, Origin, Policy, Recommended, explain_error,
+    is_ctx_canceled_process_err, is_resumable_db_error, is_resumable_error, join_process_errors,
+    new_process_error,
 };
 use unit_proto::{CompactText, pb};
 
@@ -76,11 +77,15 @@ fn unresumable_codes_and_cancellation_survive_the_trip() {
         ),
         true,
     );
-    // Beyond DM: a cancelled statement is not resumed (DM's supervisor drops these
-    // errors instead of asking).
-    let canceled = check(&Canceled, false);
+    // DM's answers, inconsistent as they are: a cancelled database error is not
+    // resumable, the ProcessError made of it is (DM's supervisor drops such errors
+    // before asking). The recommended policy, beyond DM, resumes neither.
+    let canceled = check(&Canceled, true);
     assert!(is_ctx_canceled_process_err(&canceled));
     assert!(!is_resumable_db_error(&Canceled));
+    let verdict = Recommended.explain(&canceled);
+    assert!(!verdict.is_resumable());
+    assert_eq!(verdict.origin(), Origin::BeyondDm);
 }
 
 #[test]

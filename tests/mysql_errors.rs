@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use sqlx::mysql::{MySqlConnection, MySqlPoolOptions};
 use sqlx::{Connection, Executor, MySqlPool, Row};
 use tokio_util::sync::CancellationToken;
-use unit_core::{ErrScope, is_ctx_canceled_process_err, is_resumable_error};
+use unit_core::{ErrScope, Policy, Recommended, is_ctx_canceled_process_err};
 use unit_integration_tests::MariaDb;
 use unit_mysql::{
     MySqlUrl, Operation, RetrySafety, StatementError, cancellable, explain_db_error,
@@ -607,4 +607,9 @@ async fn data_and_schema_errors_of_a_copy_are_never_resumable() {
             answered(number, false, 10006, prefix),
         );
     }
+}
+
+/// Whether the recommended policy (what auto-resume uses) resumes `e`.
+fn is_resumable_error(e: &unit_proto::pb::ProcessError) -> bool {
+    Recommended.explain(e).is_resumable()
 }

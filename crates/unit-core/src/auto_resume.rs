@@ -8,8 +8,9 @@ use unit_proto::pb::{self, Stage};
 
 use crate::backoff::{Backoff, BackoffConfig};
 use crate::catalogue::ErrorCode;
-use crate::classify::{Verdict, explain_error, explain_relay_error};
+use crate::classify::Verdict;
 use crate::error::Error;
+use crate::policy::{Policy, Recommended};
 use crate::supervisor::SubtaskHandle;
 
 /// When to stop resuming a subtask that keeps failing (beyond DM; off by default).
@@ -177,6 +178,8 @@ pub fn progress_mark(status: &pb::SubTaskStatus) -> String {
 #[derive(Debug)]
 pub struct AutoResume {
     config: AutoResumeConfig,
+    /// Judges the errors ([`Recommended`] unless [`AutoResume::with_policy`]).
+    policy: std::sync::Arc<dyn Policy>,
     backoff: Backoff,
     latest_resume: Option<Instant>,
     latest_paused: Instant,
@@ -215,6 +218,7 @@ impl AutoResume {
         }
         Ok(Self {
             config,
+            policy: std::sync::Arc::new(Recommended),
             backoff,
             latest_resume: None,
             latest_paused: Instant::now(),
@@ -225,6 +229,14 @@ impl AutoResume {
         })
     }
 
+    /// The same checker judging errors with `policy` (by default [`Recommended`]; use
+    /// [`DmRules`](crate::DmRules) to resume exactly what DM resumes).
+    #[must_use]
+    pub fn with_policy(mut self, policy: std::sync::Arc<dyn Policy>) -> Self {
+        self.policy = policy;
+        self
+    }
+
     /// The back-off, for inspection.
     pub fn backoff(&self) -> &Backoff {
         &self.backoff
@@ -232,9 +244,9 @@ impl AutoResume {
 
     fn explain(&self, err: &pb::ProcessError) -> Verdict {
         if self.config.relay {
-            explain_relay_error(err)
+            self.policy.explain_relay(err)
         } else {
-            explain_error(err)
+            self.policy.explain(err)
         }
     }
 

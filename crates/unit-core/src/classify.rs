@@ -1,9 +1,12 @@
 //! Resumability classifiers: DM's rules, and verdicts that say which rule decided.
 //!
-//! The `is_*` functions answer exactly as DM's `unit` package does; each is a thin
-//! wrapper over an `explain_*` function returning a [`Verdict`].
+//! The DM-named functions (`is_resumable_error`, `is_resumable_relay_error`,
+//! `is_resumable_db_error` and their `explain_*` counterparts) answer exactly as DM's
+//! `unit` package does, for every input; each `is_*` is a thin wrapper over an
+//! `explain_*` function returning a [`Verdict`]. Rules beyond DM's live in the
+//! [`Recommended`](crate::Recommended) policy, whose verdicts say so.
 //!
-//! Text rules match ASCII case-insensitively anywhere in the text. All patterns of a
+//! Text rules match case-insensitively (as Go's `strings.ToLower` folds case) anywhere in the text. All patterns of a
 //! field are matched in one pass by an Aho-Corasick automaton built once per process
 //! (lower-casing the text a chunk at a time on the stack, so that the automaton's SIMD
 //! prefilters apply); a call does not allocate, and [`explain_db_error`] streams the
@@ -195,26 +198,48 @@ pub enum Rule {
 pub struct Verdict {
     resumable: bool,
     rule: Rule,
+    origin: Origin,
+}
+
+/// Whose rule decided a [`Verdict`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Origin {
+    /// One of DM's rules: DM answers the same.
+    Dm,
+    /// A rule of this workspace beyond DM's (see [`Recommended`](crate::Recommended)):
+    /// DM would answer otherwise.
+    BeyondDm,
 }
 
 impl Verdict {
-    /// A verdict decided by `rule`; for adapters that classify their own errors.
+    /// A verdict decided by `rule`, one of DM's; for adapters that classify their own
+    /// errors (see [`Verdict::beyond_dm`] for a verdict DM would not give).
     pub const fn new(resumable: bool, rule: Rule) -> Self {
-        Self { resumable, rule }
+        Self {
+            resumable,
+            rule,
+            origin: Origin::Dm,
+        }
     }
 
     const fn not(rule: Rule) -> Self {
-        Self {
-            resumable: false,
-            rule,
-        }
+        Self::new(false, rule)
     }
 
     const fn resumable(rule: Rule) -> Self {
-        Self {
-            resumable: true,
-            rule,
-        }
+        Self::new(true, rule)
+    }
+
+    /// The same verdict, marked as decided by a rule beyond DM's.
+    #[must_use]
+    pub const fn beyond_dm(mut self) -> Self {
+        self.origin = Origin::BeyondDm;
+        self
+    }
+
+    /// Whose rule decided.
+    pub const fn origin(&self) -> Origin {
+        self.origin
     }
 
     /// Whether retrying (resuming) may succeed.
@@ -235,7 +260,11 @@ impl fmt::Display for Verdict {
         } else {
             "not resumable: "
         })?;
-        fmt::Display::fmt(&self.rule, f)
+        fmt::Display::fmt(&self.rule, f)?;
+        if self.origin == Origin::BeyondDm {
+            f.write_str(" (beyond DM)")?;
+        }
+        Ok(())
     }
 }
 
@@ -300,34 +329,36 @@ fn find_code(set: &[&'static ErrorCode], code: i32) -> Option<&'static ErrorCode
     set.iter().copied().find(|c| c.code == code)
 }
 
-/// Explains whether a unit's error is resumable (DM's `IsResumableError`).
+/// Explains whether a unit's error is resumable, exactly as DM's `IsResumableError`.
 ///
-/// The rules, in DM's order; the first that applies decides:
+/// DM's rules, in DM's order; the first that applies decides:
 /// 1. `RawCause` contains an [`UnsupportedDdl`](PatternList::UnsupportedDdl),
 ///    [`UnsupportedDml`](PatternList::UnsupportedDml) or
 ///    [`Replication`](PatternList::Replication) pattern: not resumable (when several
 ///    match, the verdict names the one DM checks first);
 /// 2. code 11038 and `Message` contains a [`RelayLogParse`](PatternList::RelayLogParse)
 ///    pattern: not resumable;
-/// 3. the code is in [`UNRESUMABLE_CODES`] (or, beyond DM, in
-///    [`EXTENSION_UNRESUMABLE_CODES`], codes DM never produces): not resumable;
+/// 3. the code is in [`UNRESUMABLE_CODES`]: not resumable;
 /// 4. code 34019: resumable only if `RawCause` contains a
 ///    [`LoadRuntimeRetryable`](PatternList::LoadRuntimeRetryable) pattern;
-/// 5. beyond DM, for errors that DM's rules leave resumable:
-///    - `Message` contains `context canceled` (the work was cancelled, see
-///      [`is_ctx_canceled_process_err`](crate::is_ctx_canceled_process_err)): not
-///      resumable, so that a cancelled statement is never retried behind the back of
-///      whoever cancelled it (DM's supervisor drops such errors before asking);
-///    - `RawCause` contains a
-///      [`PermanentServerError`](PatternList::PermanentServerError) pattern: not
-///      resumable, because wrong credentials, a missing database or table, or a
-///      malformed statement fail the same way on every retry;
-/// 6. otherwise resumable.
+/// 5. otherwise resumable.
 ///
-/// Every error DM itself produces and classifies as not resumable is classified the
-/// same here; step 5 only turns some of DM's "resumable" answers into "not".
+/// Text is matched case-insensitively, case folded as Go's `strings.ToLower` folds it.
+/// Nothing else is consulted: a cancelled statement (`context canceled`), a wrong
+/// password or this workspace's own codes are resumable here, as in DM. The
+/// [`Recommended`](crate::Recommended) policy, which [`AutoResume`](crate::AutoResume)
+/// uses by default, adds those rules.
 pub fn explain_error(err: &pb::ProcessError) -> Verdict {
-    let raw = Found::in_text(&RAW_CAUSE, &err.raw_cause);
+    explain_process_error(err, false)
+}
+
+/// DM's rules, then (with `beyond`) this workspace's, with one scan of `RawCause`.
+pub(crate) fn explain_process_error(err: &pb::ProcessError, beyond: bool) -> Verdict {
+    let raw = if beyond {
+        Found::in_text(&RAW_CAUSE, &err.raw_cause)
+    } else {
+        Found::in_text(&RAW_CAUSE_DM, &err.raw_cause)
+    };
     for list in [
         PatternList::UnsupportedDdl,
         PatternList::UnsupportedDml,
@@ -347,9 +378,6 @@ pub fn explain_error(err: &pb::ProcessError) -> Verdict {
     if let Some(code) = find_code(UNRESUMABLE_CODES, err.err_code) {
         return Verdict::not(Rule::UnresumableCode(code));
     }
-    if let Some(code) = find_code(EXTENSION_UNRESUMABLE_CODES, err.err_code) {
-        return Verdict::not(Rule::UnresumableCode(code));
-    }
     if err.err_code == ErrorCode::LOAD_LIGHTNING_RUNTIME.code {
         let list = PatternList::LoadRuntimeRetryable;
         return match Found::in_text(&LOAD_RUNTIME, &err.raw_cause).first(list) {
@@ -357,12 +385,17 @@ pub fn explain_error(err: &pb::ProcessError) -> Verdict {
             None => Verdict::not(Rule::LoadRuntimeWithoutTransientCause),
         };
     }
-    if crate::is_ctx_canceled_process_err(err) {
-        return Verdict::not(Rule::Canceled);
-    }
-    let list = PatternList::PermanentServerError;
-    if let Some(pattern) = raw.first(list) {
-        return Verdict::not(Rule::Pattern { list, pattern });
+    if beyond {
+        if let Some(code) = find_code(EXTENSION_UNRESUMABLE_CODES, err.err_code) {
+            return Verdict::not(Rule::UnresumableCode(code)).beyond_dm();
+        }
+        if crate::is_ctx_canceled_process_err(err) {
+            return Verdict::not(Rule::Canceled).beyond_dm();
+        }
+        let list = PatternList::PermanentServerError;
+        if let Some(pattern) = raw.first(list) {
+            return Verdict::not(Rule::Pattern { list, pattern }).beyond_dm();
+        }
     }
     Verdict::resumable(Rule::NoRuleMatched)
 }
@@ -468,6 +501,16 @@ impl Patterns {
     }
 }
 
+/// DM's lists only: DM's classifier searches no more than DM does.
+static RAW_CAUSE_DM: LazyLock<Patterns> = LazyLock::new(|| {
+    Patterns::new(&[
+        PatternList::UnsupportedDdl,
+        PatternList::UnsupportedDml,
+        PatternList::Replication,
+    ])
+});
+
+/// DM's lists and this workspace's, searched in one pass by the recommended policy.
 static RAW_CAUSE: LazyLock<Patterns> = LazyLock::new(|| {
     Patterns::new(&[
         PatternList::UnsupportedDdl,

@@ -29,6 +29,7 @@ mod catalogue;
 mod classify;
 mod error;
 mod matcher;
+mod policy;
 mod process_error;
 mod supervisor;
 #[cfg(any(test, feature = "testing"))]
@@ -41,11 +42,12 @@ pub use auto_resume::{
 pub use backoff::{Backoff, BackoffConfig};
 pub use catalogue::{ErrClass, ErrLevel, ErrScope, ErrorCode};
 pub use classify::{
-    EXTENSION_UNRESUMABLE_CODES, PatternList, Rule, UNRESUMABLE_CODES, UNRESUMABLE_RELAY_CODES,
-    Verdict, explain_db_error, explain_error, explain_relay_error, is_resumable_db_error,
-    is_resumable_error, is_resumable_relay_error,
+    EXTENSION_UNRESUMABLE_CODES, Origin, PatternList, Rule, UNRESUMABLE_CODES,
+    UNRESUMABLE_RELAY_CODES, Verdict, explain_db_error, explain_error, explain_relay_error,
+    is_resumable_db_error, is_resumable_error, is_resumable_relay_error,
 };
 pub use error::{BoxError, Canceled, Error, Result};
+pub use policy::{DmRules, Policy, Recommended};
 pub use process_error::{
     ProcessFailure, is_ctx_canceled_process_err, join_process_errors, new_process_error,
 };

@@ -118,13 +118,21 @@ pub fn go_driver_text(err: &sqlx::Error, op: Operation<'_>) -> String {
 /// - Any other driver error is resumable, as DM treats errors it does not recognise;
 ///   the supervisor's back-off bounds the cost.
 ///
-/// The verdict always agrees with
-/// `unit_core::is_resumable_error(&process_error(err, ..))`.
+/// This is this workspace's policy for driver errors: the verdict always agrees with
+/// the [`Recommended`](unit_core::Recommended) policy's verdict on
+/// `process_error(err, ..)`, and is marked [`beyond DM`](unit_core::Origin::BeyondDm)
+/// where DM's text rules ([`unit_core::explain_error`]) would answer otherwise for the
+/// same error.
 pub fn explain_db_error(err: &sqlx::Error) -> Verdict {
     use sqlx::Error as E;
     if let Some(db) = server_error(err) {
+        let probe = pb::ProcessError {
+            raw_cause: go_driver_text(err, Operation::Connect),
+            ..Default::default()
+        };
+        let dm = unit_core::explain_error(&probe);
         if let Some(c) = codes::classified(db.number()) {
-            return Verdict::new(
+            let verdict = Verdict::new(
                 c.resumable,
                 Rule::ErrorNumber {
                     number: u32::from(c.number),
@@ -132,12 +140,14 @@ pub fn explain_db_error(err: &sqlx::Error) -> Verdict {
                     reason: c.reason,
                 },
             );
+            // DM's text rules answer otherwise for this number: say so.
+            return if dm.is_resumable() == c.resumable {
+                verdict
+            } else {
+                verdict.beyond_dm()
+            };
         }
-        let probe = pb::ProcessError {
-            raw_cause: go_driver_text(err, Operation::Connect),
-            ..Default::default()
-        };
-        return unit_core::explain_error(&probe);
+        return dm;
     }
     let reason = match err {
         E::PoolTimedOut => "no pooled connection became free in time; nothing was sent",

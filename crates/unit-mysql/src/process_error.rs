@@ -38,8 +38,8 @@ pub fn error_code(err: &sqlx::Error, op: Operation<'_>) -> &'static ErrorCode {
 ///   [`summarize_statement`] (white space folded, truncated, passwords masked; the SQL
 ///   text holds placeholders, so bound values never appear);
 /// - `RawCause` as the Go MySQL driver writes the error ([`go_driver_text`]), so DM's
-///   tooling and [`unit_core::is_resumable_error`] read it the same way:
-///   `is_resumable_error(&process_error(e, ..)) == is_resumable_db_error(e)`.
+///   tooling and [`unit_core::Recommended`] read it the same way:
+///   `Recommended.explain(&process_error(e, ..)).is_resumable() == is_resumable_db_error(e)`.
 pub fn process_error(err: &sqlx::Error, scope: ErrScope, op: Operation<'_>) -> pb::ProcessError {
     let code = error_code(err, op);
     let summary = op.statement().map(summarize_statement);

@@ -17,7 +17,7 @@ fn classified_numbers_are_sorted_and_unique() {
 
 #[test]
 fn unit_core_reads_the_go_driver_text_of_every_number_as_this_crate_does() {
-    // The invariant is_resumable_error(process_error(e)) == is_resumable_db_error(e)
+    // The invariant Recommended.explain(process_error(e)) == is_resumable_db_error(e)
     // for server errors rests on this.
     for c in CLASSIFIED {
         let pe = pb::ProcessError {
@@ -26,7 +26,7 @@ fn unit_core_reads_the_go_driver_text_of_every_number_as_this_crate_does() {
             ..Default::default()
         };
         assert_eq!(
-            unit_core::is_resumable_error(&pe),
+            unit_core::Policy::explain(&unit_core::Recommended, &pe).is_resumable(),
             c.resumable,
             "{} {}",
             c.number,

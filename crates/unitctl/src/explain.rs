@@ -3,7 +3,9 @@
 use std::fmt::{self, Write as _};
 
 use serde_json::{Value, json};
-use unit_core::{ErrorCode, Rule, Verdict, explain_error, explain_relay_error};
+use unit_core::{
+    ErrorCode, Policy, Recommended, Rule, Verdict, explain_error, explain_relay_error,
+};
 use unit_proto::pb;
 
 /// Which classifier judged an error.
@@ -31,7 +33,11 @@ pub(crate) struct Item {
     pub(crate) path: String,
     pub(crate) classifier: Classifier,
     pub(crate) error: pb::ProcessError,
+    /// DM's verdict (what DM's task checker does).
     pub(crate) verdict: Verdict,
+    /// The recommended policy's verdict (what this workspace's auto-resume does), when
+    /// it differs from DM's.
+    pub(crate) recommended: Option<Verdict>,
 }
 
 /// Every error found in the input, in document order.
@@ -118,16 +124,25 @@ fn collect(
                         source,
                     }
                 })?;
-            let (classifier, verdict) = if in_relay {
-                (Classifier::Relay, explain_relay_error(&error))
+            let (classifier, verdict, recommended) = if in_relay {
+                (
+                    Classifier::Relay,
+                    explain_relay_error(&error),
+                    Recommended.explain_relay(&error),
+                )
             } else {
-                (Classifier::Task, explain_error(&error))
+                (
+                    Classifier::Task,
+                    explain_error(&error),
+                    Recommended.explain(&error),
+                )
             };
             out.push(Item {
                 path: path.clone(),
                 classifier,
                 error,
                 verdict,
+                recommended: (recommended != verdict).then_some(recommended),
             });
         }
         Value::Object(map) => {
@@ -215,6 +230,18 @@ impl Report {
                 item.classifier.as_str()
             );
             let _ = writeln!(out, "  rule:      {}", item.verdict.rule());
+            if let Some(r) = &item.recommended {
+                let _ = writeln!(
+                    out,
+                    "  beyond DM: {} by the recommended policy (this workspace's auto-resume): {}",
+                    if r.is_resumable() {
+                        "resumable"
+                    } else {
+                        "not resumable"
+                    },
+                    r.rule()
+                );
+            }
             out.push('\n');
         }
         let n = self.items.len();
@@ -263,6 +290,11 @@ impl Report {
                     "RawCause": e.raw_cause,
                     "resumable": item.verdict.is_resumable(),
                     "rule": rule_json,
+                    "recommended": item.recommended.map(|r| json!({
+                        "resumable": r.is_resumable(),
+                        "reason": r.to_string(),
+                        "beyondDM": true,
+                    })),
                 })
             })
             .collect();

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use unit_core::{
-    AutoResume, AutoResumeConfig, BoxUnit, Exit, Subtask, SubtaskConfig, SubtaskHandle,
-    explain_error,
+    AutoResume, AutoResumeConfig, BoxUnit, Exit, Policy, Recommended, Subtask, SubtaskConfig,
+    SubtaskHandle,
 };
 use unit_mysql::objects::{ObjectKind, ObjectKinds};
 use unit_mysql::schema::{Filter, list_tables};
@@ -243,7 +243,7 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl, objects: Object
         Outcome::NoProgress(resumes, last_error) => {
             let explained = serde_json::json!({"ErrCode": last_error.err_code, "Message": last_error.message,
                 "RawCause": last_error.raw_cause, "Workaround": last_error.workaround,
-                "verdict": format!("no progress after {resumes} resumes: {}", explain_error(&last_error))});
+                "verdict": format!("no progress after {resumes} resumes: {}", Recommended.explain(&last_error))});
             report.line(
                 &serde_json::json!({"event": "failed", "stage": "Paused", "errors": [explained]}),
             );
@@ -263,7 +263,7 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl, objects: Object
             let explained: Vec<_> = errors
                 .iter()
                 .map(|e| serde_json::json!({"ErrCode": e.err_code, "Message": e.message, "RawCause": e.raw_cause,
-                    "Workaround": e.workaround, "verdict": explain_error(e).to_string()}))
+                    "Workaround": e.workaround, "verdict": Recommended.explain(e).to_string()}))
                 .collect();
             report.line(&serde_json::json!({"event": "failed", "stage": format!("{stage:?}"), "errors": explained}));
             ExitCode::from(1)
@@ -281,10 +281,13 @@ enum Outcome {
     NoProgress(u32, Box<pb::ProcessError>),
 }
 
-/// Paused by an error that auto-resume will never retry.
+/// Paused by an error that auto-resume (the recommended policy) will never retry.
 fn unresumable(status: &pb::SubTaskStatus) -> bool {
     status.result.as_ref().is_some_and(|r| {
-        !r.is_canceled && r.errors.iter().any(|e| !explain_error(e).is_resumable())
+        !r.is_canceled
+            && r.errors
+                .iter()
+                .any(|e| !Recommended.explain(e).is_resumable())
     })
 }
 
@@ -439,7 +442,7 @@ impl Reporter {
                 };
                 let why = match status.result.as_ref().and_then(|r| r.errors.first()) {
                     Some(e) if status.stage() == Stage::Paused => {
-                        format!(" - {}: {}", e.raw_cause, explain_error(e))
+                        format!(" - {}: {}", e.raw_cause, Recommended.explain(e))
                     }
                     _ => String::new(),
                 };

@@ -1,5 +1,5 @@
 use super::*;
-use crate::{Error, new_process_error};
+use crate::{Error, Policy, new_process_error};
 use proptest::prelude::*;
 
 fn pe(code: i32, message: &str, raw_cause: &str) -> pb::ProcessError {
@@ -214,39 +214,60 @@ fn load_runtime_34019_is_resumable_only_for_transient_causes() {
     );
 }
 
+/// Checks the recommended policy's verdict text.
+fn check_recommended(code: i32, message: &str, raw_cause: &str, expect: &str) {
+    let verdict = crate::Recommended.explain(&pe(code, message, raw_cause));
+    assert_eq!(
+        verdict.to_string(),
+        expect,
+        "code {code} message {message:?} raw {raw_cause:?}"
+    );
+}
+
 #[test]
-fn beyond_dm_permanent_server_errors_and_cancellation() {
+fn permanent_server_errors_and_cancellation_are_beyond_dm() {
     for &p in PatternList::PermanentServerError.patterns() {
-        check(
+        let raw = format!("{p} (42000): nope");
+        // DM retries them until a person steps in.
+        check(10005, "", &raw, "resumable: no rule marks it unresumable");
+        check_recommended(
             10005,
             "",
-            &format!("{p} (42000): nope"),
+            &raw,
             &format!(
-                "not resumable: RawCause contains {p:?} (server error that retrying cannot fix)"
+                "not resumable: RawCause contains {p:?} (server error that retrying cannot fix) (beyond DM)"
             ),
         );
     }
-    check(
-        50000,
-        "context canceled",
-        "",
-        "not resumable: the work was cancelled (context canceled)",
-    );
-    check(
-        10006,
-        "query failed: context canceled",
-        "",
-        "not resumable: the work was cancelled (context canceled)",
-    );
+    for (code, message) in [
+        (50000, "context canceled"),
+        (10006, "query failed: context canceled"),
+    ] {
+        check(code, message, "", "resumable: no rule marks it unresumable");
+        check_recommended(
+            code,
+            message,
+            "",
+            "not resumable: the work was cancelled (context canceled) (beyond DM)",
+        );
+    }
+    for code in EXTENSION_UNRESUMABLE_CODES {
+        check(code.code, "", "", "resumable: no rule marks it unresumable");
+        let verdict = crate::Recommended.explain(&pe(code.code, "", ""));
+        assert!(
+            !verdict.is_resumable() && verdict.origin() == Origin::BeyondDm,
+            "{verdict}"
+        );
+    }
     // DM's own rules come first: a DML pattern names its list, not the extension.
-    check(
+    check_recommended(
         10006,
         "",
         "Error 1045 then Error 1062",
         r#"not resumable: RawCause contains "Error 1062" (unsupported DML)"#,
     );
     // The 34019 exception stays DM's: a missing table during physical import is transient.
-    check(
+    check_recommended(
         34019,
         "",
         "Error 1146 (42S02): Table 'a.b' doesn't exist",
@@ -258,7 +279,83 @@ fn beyond_dm_permanent_server_errors_and_cancellation() {
         "Error 1213 (40001): Deadlock found",
         "Error 1040: Too many connections",
     ] {
-        check(10006, "", raw, "resumable: no rule marks it unresumable");
+        check_recommended(10006, "", raw, "resumable: no rule marks it unresumable");
+    }
+}
+
+/// DM's `dm/unit/unit_test.go` cases of `IsResumableError`, restated.
+#[test]
+fn dms_unit_test_cases_hold() {
+    let delegate = |text: &'static str, args: &str| {
+        new_process_error(&Error::delegate(
+            &ErrorCode::DB_EXECUTE_FAILED,
+            std::io::Error::other(text),
+            &[&args],
+        ))
+    };
+    let cases = [
+        // Only DM's own errors are looked into: a bare driver error is resumable.
+        (
+            new_process_error(&std::io::Error::other(
+                "unsupported modify column length 20 is less than origin 40",
+            )),
+            true,
+        ),
+        (
+            new_process_error(&std::io::Error::other(
+                "unsupported drop integer primary key",
+            )),
+            true,
+        ),
+        (
+            new_process_error(&Error::generate(
+                &ErrorCode::DB_EXECUTE_FAILED,
+                &[&"file test.t3.sql: execute statement failed: USE `test_abc`;: context canceled"],
+            )),
+            true,
+        ),
+        (
+            delegate(
+                "ERROR 1105 (HY000): unsupported modify column length 20 is less than origin 40",
+                "alter table t modify col varchar(20)",
+            ),
+            false,
+        ),
+        (
+            delegate(
+                "ERROR 1105 (HY000): unsupported drop integer primary key",
+                "alter table t drop column id",
+            ),
+            false,
+        ),
+        (
+            delegate(
+                "ERROR 1067 (42000): Invalid default value for 'ct'",
+                "CREATE TABLE `t` (`ct` timestamp NULL DEFAULT CURRENT_TIMESTAMP)",
+            ),
+            false,
+        ),
+        (
+            delegate("Error 1062: Duplicate entry '5' for key 'PRIMARY'", ""),
+            false,
+        ),
+        (
+            delegate(
+                "INSERT INTO `db`.`tbl` (`c1`,`c2`) VALUES (?,?);: Error 1406: Data too long for column 'c2' at row 1",
+                "",
+            ),
+            false,
+        ),
+        (
+            new_process_error(&std::io::Error::other(
+                "parse mydumper metadata error: EOF, failpoint: LoadExecCreateTableFailed",
+            )),
+            true,
+        ),
+    ];
+    for (err, resumable) in cases {
+        assert_eq!(is_resumable_error(&err), resumable, "{err:?}");
+        assert_eq!(explain_error(&err).origin(), Origin::Dm);
     }
 }
 
@@ -370,17 +467,30 @@ proptest! {
     }
 
     #[test]
-    fn matching_agrees_with_dms_lowercase_contains(raw in "(Error 10[0-9]{2}|[a-zA-Z ]{0,8}|doesn't exist|Unsupported collation){0,6}") {
-        let lower = raw.to_lowercase();
-        let dm_hit = [
+    fn matching_agrees_with_dms_lowercase_contains(raw in "(Error 1[0-9]{3}|[a-zA-Z\u{212A}\u{130} ]{0,8}|doesn't exist|Unsupported collation|\u{212A}){0,6}") {
+        // Go's strings.ToLower, where it matters for ASCII patterns.
+        let lower: String = raw
+            .chars()
+            .map(|c| match c {
+                '\u{212A}' => 'k',
+                '\u{130}' => 'i',
+                c => c.to_ascii_lowercase(),
+            })
+            .collect();
+        let hit = |lists: &[PatternList]| {
+            lists
+                .iter()
+                .flat_map(|l| l.patterns())
+                .any(|p| lower.contains(&p.to_lowercase()))
+        };
+        let dm = [PatternList::UnsupportedDdl, PatternList::UnsupportedDml, PatternList::Replication];
+        prop_assert_eq!(is_resumable_error(&pe(10006, "", &raw)), !hit(&dm));
+        let all = [
             PatternList::UnsupportedDdl,
             PatternList::UnsupportedDml,
             PatternList::Replication,
             PatternList::PermanentServerError,
-        ]
-            .iter()
-            .flat_map(|l| l.patterns())
-            .any(|p| lower.contains(&p.to_lowercase()));
-        prop_assert_eq!(is_resumable_error(&pe(10006, "", &raw)), !dm_hit);
+        ];
+        prop_assert_eq!(crate::Recommended.explain(&pe(10006, "", &raw)).is_resumable(), !hit(&all));
     }
 }

@@ -44,15 +44,13 @@ fn nested_delegates_keep_the_root_cause_as_dm_does() {
     let inner = Error::delegate(&ErrorCode::DB_EXECUTE_FAILED, dup(), &[&"INSERT"]);
     let outer = Error::delegate(&ErrorCode::DB_DRIVER_ERROR, inner, &[]);
     let twice = Error::delegate(&ErrorCode::DB_UNEXPECT, outer, &[&"x"]);
-    for err in [&twice] {
-        let pe = new_process_error(err);
-        assert_eq!(pe.err_code, ErrorCode::DB_UNEXPECT.code);
-        assert_eq!(
-            pe.raw_cause,
-            "Error 1062 (23000): Duplicate entry '7' for key 'PRIMARY'"
-        );
-        assert!(!is_resumable_error(&pe), "a duplicate is never retried");
-    }
+    let pe = new_process_error(&twice);
+    assert_eq!(pe.err_code, ErrorCode::DB_UNEXPECT.code);
+    assert_eq!(
+        pe.raw_cause,
+        "Error 1062 (23000): Duplicate entry '7' for key 'PRIMARY'"
+    );
+    assert!(!is_resumable_error(&pe), "a duplicate is never retried");
     // An inner catalogue error without a cause contributes its bare message.
     let inner = Error::generate(&ErrorCode::DB_EXECUTE_FAILED, &[&"UPDATE t"]);
     let outer = Error::delegate(&ErrorCode::DB_DRIVER_ERROR, inner, &[]);

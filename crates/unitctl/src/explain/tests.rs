@@ -177,3 +177,36 @@ proptest! {
         let _ = (report.to_text(), report.to_json());
     }
 }
+
+#[test]
+fn dms_verdict_first_and_the_recommended_one_where_it_differs() {
+    let input = r#"[
+        {"ErrCode": 10001, "RawCause": "Error 1045 (28000): Access denied for user 'app'"},
+        {"ErrCode": 10006, "Message": "statement failed: context canceled"},
+        {"ErrCode": 10006, "RawCause": "Error 1062 (23000): dup"}
+    ]"#;
+    let report = explain_bytes(input.as_bytes()).unwrap();
+    let dm: Vec<bool> = report
+        .items
+        .iter()
+        .map(|i| i.verdict.is_resumable())
+        .collect();
+    assert_eq!(dm, [true, true, false], "DM resumes the first two");
+    let recommended: Vec<Option<bool>> = report
+        .items
+        .iter()
+        .map(|i| i.recommended.map(|r| r.is_resumable()))
+        .collect();
+    assert_eq!(recommended, [Some(false), Some(false), None]);
+    let text = report.to_text();
+    assert!(
+        text.contains("  beyond DM: not resumable by the recommended policy (this workspace's auto-resume): RawCause contains \"Error 1045\""),
+        "{text}"
+    );
+    assert!(!report.all_resumable());
+    let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert_eq!(json["errors"][0]["resumable"], true);
+    assert_eq!(json["errors"][0]["recommended"]["resumable"], false);
+    assert_eq!(json["errors"][0]["recommended"]["beyondDM"], true);
+    assert!(json["errors"][2]["recommended"].is_null());
+}
