@@ -189,6 +189,9 @@ pub struct AutoResume {
     mark_at_resume: Option<String>,
     /// Automatic resumes in a row with no progress between them.
     resumes_without_progress: u32,
+    /// The verdict of the error the subtask is paused on that the policy will not
+    /// resume, while it is (see [`AutoResume::needs_person`]).
+    needs_person: tokio::sync::watch::Sender<Option<Verdict>>,
 }
 
 impl AutoResume {
@@ -226,6 +229,7 @@ impl AutoResume {
             failing_since: None,
             mark_at_resume: None,
             resumes_without_progress: 0,
+            needs_person: tokio::sync::watch::Sender::new(None),
         })
     }
 
@@ -235,6 +239,13 @@ impl AutoResume {
     pub fn with_policy(mut self, policy: std::sync::Arc<dyn Policy>) -> Self {
         self.policy = policy;
         self
+    }
+
+    /// Tells, without polling the subtask, when it is paused on an error the policy will
+    /// not resume: `Some(verdict)` from the check that finds it (a person must act),
+    /// `None` again once it is no longer. Take it before [`run`](Self::run).
+    pub fn needs_person(&self) -> tokio::sync::watch::Receiver<Option<Verdict>> {
+        self.needs_person.subscribe()
     }
 
     /// The back-off, for inspection.
@@ -250,15 +261,20 @@ impl AutoResume {
         }
     }
 
-    /// Decides what to do about `status` at `now` (DM's `getResumeStrategy`, plus the
-    /// rollback DM applies to a running subtask).
+    /// Decides what to do about `status` at `now` (DM's `getResumeStrategy` and the
+    /// bookkeeping of DM's `AutoResumeInfo.update` after each check).
+    ///
+    /// The first check counts as the last resume (DM starts `LatestResumeTime` at the
+    /// first sight of a subtask), so a failure right after start waits one back-off.
+    /// An ignore check rolls the back-off back once the subtask has not been seen
+    /// failing for a whole window, whatever its stage (a manual pause included); every
+    /// other check records the subtask as paused now.
     pub fn strategy(&mut self, status: &pb::SubTaskStatus, now: Instant) -> Strategy {
+        let latest_resume = *self.latest_resume.get_or_insert(now);
         let paused = status.stage() == Stage::Paused;
         let result = status.result.as_ref().filter(|r| paused && !r.is_canceled);
         let Some(result) = result else {
-            if status.stage() == Stage::Running
-                && now.saturating_duration_since(self.latest_paused) > self.config.backoff_rollback
-            {
+            if now.saturating_duration_since(self.latest_paused) > self.config.backoff_rollback {
                 // Stable for a whole window: step back, and forget past trouble.
                 self.backoff.rollback();
                 self.latest_paused = now;
@@ -267,6 +283,7 @@ impl AutoResume {
             }
             return Strategy::Ignore;
         };
+        self.latest_paused = now;
         if let Some(verdict) = result
             .errors
             .iter()
@@ -302,13 +319,11 @@ impl AutoResume {
             };
         }
         let wait = self.backoff.current();
-        if let Some(last) = self.latest_resume {
-            let since = now.saturating_duration_since(last);
-            if since < wait {
-                return Strategy::Skip {
-                    remaining: wait - since,
-                };
-            }
+        let since = now.saturating_duration_since(latest_resume);
+        if since < wait {
+            return Strategy::Skip {
+                remaining: wait - since,
+            };
         }
         Strategy::Dispatch
     }
@@ -346,7 +361,17 @@ impl AutoResume {
                 return Exit::Done(status.stage());
             }
             let now = Instant::now();
-            match self.strategy(&status, now) {
+            let strategy = self.strategy(&status, now);
+            let needs = match &strategy {
+                Strategy::NoSense(verdict) => Some(*verdict),
+                _ => None,
+            };
+            self.needs_person.send_if_modified(|current| {
+                let changed = *current != needs;
+                *current = needs;
+                changed
+            });
+            match strategy {
                 Strategy::Dispatch => match subtask.resume().await {
                     Ok(()) => {
                         self.resumed(&status, now);

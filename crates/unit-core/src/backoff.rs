@@ -16,7 +16,7 @@ pub struct BackoffConfig {
     /// The longest duration; must not be below `min`.
     pub max: Duration,
     /// Whether to apply "equal jitter": a random duration between half and all of the
-    /// nominal one (never below `min`).
+    /// uncapped one, before the cap (see [`Backoff::current`]).
     pub jitter: bool,
 }
 
@@ -102,34 +102,49 @@ impl Backoff {
         self.steps
     }
 
-    /// The nominal duration at the current step, before jitter.
-    pub fn nominal(&self) -> Duration {
-        let BackoffConfig {
-            factor, min, max, ..
-        } = self.config;
+    /// `min · factor^steps` in seconds, before jitter and cap (infinite when it
+    /// overflows).
+    fn uncapped(&self) -> f64 {
         let exp = i32::try_from(self.steps).unwrap_or(i32::MAX);
-        let secs = min.as_secs_f64() * factor.powi(exp);
-        if !secs.is_finite() || secs >= max.as_secs_f64() {
-            return max;
-        }
-        Duration::from_secs_f64(secs).clamp(min, max)
+        self.config.min.as_secs_f64() * self.config.factor.powi(exp)
     }
 
-    /// The duration to wait now: the nominal one, with equal jitter when enabled
-    /// (`d/2 + random·d/2`, never below `min`).
+    /// `secs` capped at `max`, as a duration.
+    fn capped(&self, secs: f64) -> Duration {
+        if !secs.is_finite() || secs > self.config.max.as_secs_f64() {
+            return self.config.max;
+        }
+        Duration::from_secs_f64(secs.max(0.0))
+    }
+
+    /// The duration at the current step without jitter: `min · factor^steps`, capped
+    /// at `max`.
+    pub fn nominal(&self) -> Duration {
+        self.capped(self.uncapped())
+    }
+
+    /// The duration to wait now (DM's `Current`, `durationcwnd`): `min · factor^steps`;
+    /// with jitter, `min` when that is at most `min`, else a random duration between
+    /// half of it and all of it, drawn anew on every call ("equal jitter"); then capped
+    /// at `max`. The jitter comes before the cap, as in DM, so a saturated back-off
+    /// waits exactly `max`.
     pub fn current(&mut self) -> Duration {
-        let d = self.nominal();
-        if !self.config.jitter {
-            return d;
+        let mut secs = self.uncapped();
+        if self.config.jitter {
+            let min = self.config.min.as_secs_f64();
+            secs = if secs <= min {
+                min
+            } else {
+                secs / 2.0 + self.rng.f64() * secs / 2.0
+            };
         }
-        let half = d / 2;
-        let jittered = half + half.mul_f64(self.rng.f64());
-        jittered.max(self.config.min)
+        self.capped(secs)
     }
 
-    /// One step forward, unless the nominal duration already reached `max`.
+    /// One step forward while the duration to wait now ([`current`](Self::current),
+    /// jitter included, as DM's `BoundaryForward` compares it) is below `max`.
     pub fn boundary_forward(&mut self) {
-        if self.nominal() < self.config.max {
+        if self.current() < self.config.max {
             self.steps += 1;
         }
     }

@@ -82,17 +82,61 @@ async fn strategies_follow_dm() {
         "not resumable: code 32004 (ErrDumpUnitGlobalLock) is never resumable"
     );
     let failing = paused_with(vec![resumable()], false);
+    // The first sight counts as the last resume (DM's LatestResumeTime starts at now).
     assert_eq!(
         c.strategy(&failing, t0),
-        Strategy::Dispatch,
-        "never resumed yet"
+        Strategy::Skip { remaining: secs(1) },
+        "seen first at t0"
     );
-    c.resumed(&failing, t0);
+    let t1 = t0 + secs(1);
+    assert_eq!(c.strategy(&failing, t1), Strategy::Dispatch);
+    c.resumed(&failing, t1);
     assert_eq!(
-        c.strategy(&failing, t0 + secs(1)),
+        c.strategy(&failing, t1 + secs(1)),
         Strategy::Skip { remaining: secs(1) }
     );
-    assert_eq!(c.strategy(&failing, t0 + secs(2)), Strategy::Dispatch);
+    assert_eq!(c.strategy(&failing, t1 + secs(2)), Strategy::Dispatch);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rollback_on_every_ignore_check_and_paused_time_on_every_other() {
+    // DM's task_checker_test: a manually paused subtask rolls the back-off back too.
+    let mut c = AutoResume::new(no_jitter()).unwrap();
+    let t0 = Instant::now();
+    c.resumed(&running(), t0);
+    c.resumed(&running(), t0);
+    assert_eq!(c.backoff().nominal(), secs(4));
+    let by_person = paused_with(vec![resumable()], true);
+    assert_eq!(c.strategy(&by_person, t0 + secs(301)), Strategy::Ignore);
+    assert_eq!(
+        c.backoff().nominal(),
+        secs(2),
+        "rolled back while paused by a person"
+    );
+    // A skip records the subtask as paused now: no rollback a window after an earlier
+    // check, only a window after the last check that saw it paused.
+    let failing = paused_with(vec![resumable()], false);
+    let t1 = t0 + secs(302);
+    c.resumed(&running(), t1 - secs(1));
+    assert_eq!(c.backoff().nominal(), secs(4));
+    assert!(matches!(c.strategy(&failing, t1), Strategy::Skip { .. }));
+    assert_eq!(c.strategy(&running(), t1 + secs(300)), Strategy::Ignore);
+    assert_eq!(c.backoff().nominal(), secs(4), "the skip counted as paused");
+    assert_eq!(c.strategy(&running(), t1 + secs(301)), Strategy::Ignore);
+    assert_eq!(c.backoff().nominal(), secs(2));
+    // So does a no-sense check.
+    let t2 = t1 + secs(302);
+    c.resumed(&running(), t2);
+    assert!(matches!(
+        c.strategy(&paused_with(vec![unresumable()], false), t2 + secs(10)),
+        Strategy::NoSense(_)
+    ));
+    assert_eq!(c.strategy(&running(), t2 + secs(305)), Strategy::Ignore);
+    assert_eq!(
+        c.backoff().nominal(),
+        secs(4),
+        "the no-sense check counted as paused"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -106,7 +150,7 @@ async fn relay_errors_use_the_relay_classifier() {
     ));
     // 32004 is unresumable for tasks but not in the relay set.
     assert_eq!(
-        c.strategy(&paused_with(vec![unresumable()], false), now),
+        c.strategy(&paused_with(vec![unresumable()], false), now + secs(1)),
         Strategy::Dispatch
     );
 }
@@ -155,8 +199,9 @@ async fn give_up_after_attempts_or_time_when_enabled() {
         stuck_for: Some(secs(1800)),
     });
     let mut c = AutoResume::new(config).unwrap();
-    assert_eq!(c.strategy(&failing, t0), Strategy::Dispatch);
-    c.resumed(&running(), t0);
+    assert!(matches!(c.strategy(&failing, t0), Strategy::Skip { .. }));
+    assert_eq!(c.strategy(&failing, t0 + secs(1)), Strategy::Dispatch);
+    c.resumed(&running(), t0 + secs(1));
     assert!(matches!(
         c.strategy(&failing, t0 + secs(1800)),
         Strategy::GiveUp { .. }
@@ -206,9 +251,9 @@ async fn resumes_with_growing_backoff_until_finished() {
     let exit = AutoResume::new(no_jitter()).unwrap().run(h.clone()).await;
     assert_eq!(exit, Exit::Done(Stage::Finished));
     assert_eq!(log.count(0, Method::Resume), 3);
-    // Checks every 5 s: resumes at 0 s (no back-off yet), 5 s (2 s due), 10 s (4 s
-    // due); the check at 15 s finds it finished.
-    assert_eq!(started.elapsed(), secs(15));
+    // Checks every 5 s: the first sight at 0 s counts as a resume (1 s due); resumes
+    // at 5 s, 10 s (2 s due), 15 s (4 s due); the check at 20 s finds it finished.
+    assert_eq!(started.elapsed(), secs(20));
 }
 
 #[tokio::test(start_paused = true)]
@@ -219,14 +264,14 @@ async fn skips_while_the_backoff_exceeds_the_check_interval() {
     let checker = AutoResume::new(no_jitter()).unwrap();
     let started = Instant::now();
     let run = tokio::spawn(checker.run(h.clone()));
-    // Resumes at 0, 5, 10 (4 s due), 20 (8 s due: skipped at 15), 40 (16 s due:
-    // skipped at 25, 30, 35).
+    // First sight at 0 (1 s due); resumes at 5, 10 (2 s due), 15 (4 s due), 25 (8 s
+    // due: skipped at 20), 45 (16 s due: skipped at 30, 35, 40).
     let mut seen = Vec::new();
-    for at in [1, 6, 11, 16, 21, 26, 31, 36, 41] {
+    for at in [1, 6, 11, 16, 21, 26, 31, 36, 41, 46] {
         tokio::time::sleep_until(started + secs(at)).await;
         seen.push(log.count(0, Method::Resume));
     }
-    assert_eq!(seen, [1, 2, 3, 3, 4, 4, 4, 4, 5]);
+    assert_eq!(seen, [0, 1, 2, 3, 3, 4, 4, 4, 4, 5]);
     h.stop().await.unwrap();
     assert_eq!(run.await.unwrap(), Exit::Done(Stage::Stopped));
 }
@@ -262,7 +307,8 @@ async fn stops_resuming_after_five_resumes_without_progress_but_waits_out_lost_c
     // A lost connection is waited out: it neither counts nor resets the count.
     let lost = paused_with(vec![resumable()], false);
     let t0 = Instant::now();
-    for i in 0..20 {
+    assert_eq!(c.strategy(&running(), t0), Strategy::Ignore, "first sight");
+    for i in 1..20 {
         let at = t0 + secs(1000 * i);
         assert_eq!(c.strategy(&lost, at), Strategy::Dispatch, "resume {i}");
         c.resumed(&lost, at);
@@ -286,6 +332,11 @@ async fn stops_resuming_after_five_resumes_without_progress_but_waits_out_lost_c
 
     // Progress between two resumes starts the count again.
     let mut c = AutoResume::new(no_jitter()).unwrap();
+    assert_eq!(
+        c.strategy(&running(), t0 - secs(1)),
+        Strategy::Ignore,
+        "first sight"
+    );
     let with_progress = |bytes| pb::SubTaskStatus {
         status: Some(pb::sub_task_status::Status::Load(pb::LoadStatus {
             finished_bytes: bytes,
@@ -330,4 +381,21 @@ async fn run_reports_no_progress_and_leaves_the_subtask_paused() {
     assert_eq!(log.count(0, Method::Resume), 5);
     assert_eq!(h.stage(), Stage::Paused);
     h.stop().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn run_tells_when_a_person_is_needed_without_polling() {
+    let (h, _log) = subtask(vec![Step::UnresumableError]);
+    let checker = AutoResume::new(no_jitter()).unwrap();
+    let mut needs = checker.needs_person();
+    let run = tokio::spawn(checker.run(h.clone()));
+    needs.changed().await.unwrap();
+    let verdict = needs.borrow().expect("a verdict");
+    assert!(!verdict.is_resumable());
+    assert_eq!(
+        verdict.to_string(),
+        r#"not resumable: RawCause contains "Error 1062" (unsupported DML)"#
+    );
+    h.stop().await.unwrap();
+    assert_eq!(run.await.unwrap(), Exit::Done(Stage::Stopped));
 }

@@ -30,8 +30,14 @@ fn grows_by_factor_and_stops_at_max() {
 }
 
 #[test]
-fn equal_jitter_stays_between_half_and_whole_and_above_min() {
+fn equal_jitter_stays_between_half_and_whole() {
     let mut b = Backoff::with_rng(cfg(2.0, 1, 300, true), fastrand::Rng::with_seed(7)).unwrap();
+    let mut first = b.clone();
+    assert_eq!(
+        first.current(),
+        Duration::from_secs(1),
+        "min while at most min"
+    );
     for _ in 0..6 {
         b.boundary_forward();
     }
@@ -46,8 +52,43 @@ fn equal_jitter_stays_between_half_and_whole_and_above_min() {
         samples.iter().any(|&d| d < nominal * 3 / 4),
         "jitter spreads"
     );
-    let mut first = Backoff::with_rng(cfg(2.0, 1, 300, true), fastrand::Rng::with_seed(7)).unwrap();
-    assert_eq!(first.current(), Duration::from_secs(1), "never below min");
+}
+
+#[test]
+fn jitter_comes_before_the_cap_as_in_dm() {
+    // 1 s · 2^9 = 512 s: jittered to 256..512 s, then capped at 300 s.
+    let mut b = Backoff::with_rng(cfg(2.0, 1, 300, true), fastrand::Rng::with_seed(3)).unwrap();
+    for _ in 0..9 {
+        b.steps += 1;
+    }
+    let samples: Vec<Duration> = (0..200).map(|_| b.current()).collect();
+    assert!(samples.iter().any(|&d| d == Duration::from_secs(300)));
+    assert!(samples.iter().any(|&d| d < Duration::from_secs(300)));
+    // Saturated: 2^12 s jittered is above 300 s always, so the wait is exactly max.
+    b.steps = 12;
+    assert!((0..100).all(|_| b.current() == Duration::from_secs(300)));
+    // BoundaryForward compares the jittered value: it stops once that reaches max.
+    let before = b.steps();
+    b.boundary_forward();
+    assert_eq!(b.steps(), before);
+    // No floor at min where DM has none: factor 1.5 gives 0.75..1.5 s after a step.
+    let mut slow = Backoff::with_rng(
+        BackoffConfig {
+            factor: 1.5,
+            min: Duration::from_secs(1),
+            max: Duration::from_secs(10),
+            jitter: true,
+        },
+        fastrand::Rng::with_seed(1),
+    )
+    .unwrap();
+    slow.steps = 1;
+    let samples: Vec<Duration> = (0..200).map(|_| slow.current()).collect();
+    assert!(
+        samples.iter().any(|&d| d < Duration::from_secs(1)),
+        "{samples:?}"
+    );
+    assert!(samples.iter().all(|&d| d >= Duration::from_millis(750)));
 }
 
 #[test]
@@ -79,6 +120,8 @@ proptest! {
             b.boundary_forward();
         }
         let d = b.current();
-        prop_assert!(d >= Duration::from_secs(min) && d <= Duration::from_secs(min + extra));
+        // DM has no floor but min itself: a jittered step may go down to half of it.
+        prop_assert!(d <= Duration::from_secs(min + extra));
+        prop_assert!(jitter || factor < 1.0 || d >= Duration::from_secs(min));
     }
 }
