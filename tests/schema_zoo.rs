@@ -429,6 +429,19 @@ async fn run(case: Case) {
     }
 }
 
+/// What a server is busy with (for a case that hangs).
+async fn busy(url: &str) -> String {
+    let mut conn = connect(url).await;
+    let rows: Vec<(i64, String, i64, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT ID, COMMAND, TIME, STATE, LEFT(INFO, 200) FROM information_schema.PROCESSLIST \
+         WHERE COMMAND <> 'Sleep' AND ID <> CONNECTION_ID()",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap_or_default();
+    format!("{rows:?}")
+}
+
 /// `n` rows of `values` (a SELECT list over `seq`, 1..=n) into `table`.
 fn rows(table: &str, n: u32, values: &str) -> String {
     format!("INSERT INTO {table} SELECT {values} FROM seq_1_to_{n}")
@@ -442,7 +455,11 @@ macro_rules! zoo {
                 let case = $case;
                 let name = case.name;
                 if tokio::time::timeout(Duration::from_secs(120), run(case)).await.is_err() {
-                    panic!("{name}: did not end within 120 s");
+                    panic!(
+                        "{name}: did not end within 120 s\nsource: {}\ntarget: {}",
+                        busy(&MariaDb::shared().url("mysql")).await,
+                        busy(&target().url("mysql")).await
+                    );
                 }
             }
         )*

@@ -308,6 +308,8 @@ impl<C> SubtaskHandle<C> {
             result,
             unresolved_ddl_lock_id: String::new(),
             status: status.and_then(|s| s.status(None).into_sub_task_status()),
+            // No unit of this workspace validates yet.
+            validation: None,
         }
     }
 }

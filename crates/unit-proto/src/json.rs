@@ -3,6 +3,8 @@
 //! The [`pb`](crate::pb) types implement serde following the proto3 JSON mapping, as
 //! DM's `jsonpb` (with `EmitDefaults`) does: DM's field names, enums by name, 64-bit
 //! integers as strings, bytes as base64, fields at their default value written out.
+//! Reading ignores fields this workspace does not know, so the output of a newer DM
+//! still reads (an unknown enum name is still an error).
 //!
 //! Two differences remain, both harmless to a proto3 JSON reader:
 //! - DM writes an unset message field as `null` (`"result": null`); the serializer

@@ -184,6 +184,8 @@ pub struct SubTaskStatus {
     pub result: ::core::option::Option<ProcessResult>,
     #[prost(string, tag = "5")]
     pub unresolved_ddl_lock_id: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "11")]
+    pub validation: ::core::option::Option<ValidationStatus>,
     #[prost(oneof = "sub_task_status::Status", tags = "6, 7, 8, 9, 10")]
     pub status: ::core::option::Option<sub_task_status::Status>,
 }
@@ -202,6 +204,30 @@ pub mod sub_task_status {
         #[prost(message, tag = "10")]
         Sync(super::SyncStatus),
     }
+}
+/// Status of a subtask's validator (DM's continuous data validation).
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ValidationStatus {
+    #[prost(string, tag = "1")]
+    pub task: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub source: ::prost::alloc::string::String,
+    #[prost(string, tag = "3")]
+    pub mode: ::prost::alloc::string::String,
+    #[prost(enumeration = "Stage", tag = "4")]
+    pub stage: i32,
+    #[prost(string, tag = "5")]
+    pub validator_binlog: ::prost::alloc::string::String,
+    #[prost(string, tag = "6")]
+    pub validator_binlog_gtid: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "7")]
+    pub result: ::core::option::Option<ProcessResult>,
+    #[prost(string, tag = "8")]
+    pub processed_rows_status: ::prost::alloc::string::String,
+    #[prost(string, tag = "9")]
+    pub pending_rows_status: ::prost::alloc::string::String,
+    #[prost(string, tag = "10")]
+    pub error_rows_status: ::prost::alloc::string::String,
 }
 /// A worker's answer to a status query: its source and every subtask on it.
 #[derive(Clone, PartialEq, ::prost::Message)]

@@ -73,6 +73,7 @@ impl<'de> serde::Deserialize<'de> for CheckStatus {
             Failed,
             Warning,
             Detail,
+            __SkipField__,
         }
         impl<'de> serde::Deserialize<'de> for GeneratedField {
             fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
@@ -100,7 +101,7 @@ impl<'de> serde::Deserialize<'de> for CheckStatus {
                             "failed" => Ok(GeneratedField::Failed),
                             "warning" => Ok(GeneratedField::Warning),
                             "detail" => Ok(GeneratedField::Detail),
-                            _ => Err(serde::de::Error::unknown_field(value, FIELDS)),
+                            _ => Ok(GeneratedField::__SkipField__),
                         }
                     }
                 }
@@ -172,6 +173,9 @@ impl<'de> serde::Deserialize<'de> for CheckStatus {
                             detail__ = 
                                 Some(map_.next_value::<::pbjson::private::BytesDeserialize<_>>()?.0)
                             ;
+                        }
+                        GeneratedField::__SkipField__ => {
+                            let _ = map_.next_value::<serde::de::IgnoredAny>()?;
                         }
                     }
                 }
@@ -271,6 +275,7 @@ impl<'de> serde::Deserialize<'de> for DumpStatus {
             EstimateTotalRows,
             Bps,
             Progress,
+            __SkipField__,
         }
         impl<'de> serde::Deserialize<'de> for GeneratedField {
             fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
@@ -299,7 +304,7 @@ impl<'de> serde::Deserialize<'de> for DumpStatus {
                             "estimateTotalRows" => Ok(GeneratedField::EstimateTotalRows),
                             "bps" => Ok(GeneratedField::Bps),
                             "progress" => Ok(GeneratedField::Progress),
-                            _ => Err(serde::de::Error::unknown_field(value, FIELDS)),
+                            _ => Ok(GeneratedField::__SkipField__),
                         }
                     }
                 }
@@ -380,6 +385,9 @@ impl<'de> serde::Deserialize<'de> for DumpStatus {
                                 return Err(serde::de::Error::duplicate_field("progress"));
                             }
                             progress__ = Some(map_.next_value()?);
+                        }
+                        GeneratedField::__SkipField__ => {
+                            let _ = map_.next_value::<serde::de::IgnoredAny>()?;
                         }
                     }
                 }
@@ -474,6 +482,7 @@ impl<'de> serde::Deserialize<'de> for LoadStatus {
             MetaBinlog,
             MetaBinlogGtid,
             Bps,
+            __SkipField__,
         }
         impl<'de> serde::Deserialize<'de> for GeneratedField {
             fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
@@ -501,7 +510,7 @@ impl<'de> serde::Deserialize<'de> for LoadStatus {
                             "metaBinlog" => Ok(GeneratedField::MetaBinlog),
                             "metaBinlogGTID" => Ok(GeneratedField::MetaBinlogGtid),
                             "bps" => Ok(GeneratedField::Bps),
-                            _ => Err(serde::de::Error::unknown_field(value, FIELDS)),
+                            _ => Ok(GeneratedField::__SkipField__),
                         }
                     }
                 }
@@ -569,6 +578,9 @@ impl<'de> serde::Deserialize<'de> for LoadStatus {
                             bps__ = 
                                 Some(map_.next_value::<::pbjson::private::NumberDeserialize<_>>()?.0)
                             ;
+                        }
+                        GeneratedField::__SkipField__ => {
+                            let _ = map_.next_value::<serde::de::IgnoredAny>()?;
                         }
                     }
                 }
@@ -664,6 +676,7 @@ impl<'de> serde::Deserialize<'de> for ProcessError {
             Message,
             RawCause,
             Workaround,
+            __SkipField__,
         }
         impl<'de> serde::Deserialize<'de> for GeneratedField {
             fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
@@ -692,7 +705,7 @@ impl<'de> serde::Deserialize<'de> for ProcessError {
                             "Message" => Ok(GeneratedField::Message),
                             "RawCause" => Ok(GeneratedField::RawCause),
                             "Workaround" => Ok(GeneratedField::Workaround),
-                            _ => Err(serde::de::Error::unknown_field(value, FIELDS)),
+                            _ => Ok(GeneratedField::__SkipField__),
                         }
                     }
                 }
@@ -764,6 +777,9 @@ impl<'de> serde::Deserialize<'de> for ProcessError {
                             }
                             workaround__ = Some(map_.next_value()?);
                         }
+                        GeneratedField::__SkipField__ => {
+                            let _ = map_.next_value::<serde::de::IgnoredAny>()?;
+                        }
                     }
                 }
                 Ok(ProcessError {
@@ -829,6 +845,7 @@ impl<'de> serde::Deserialize<'de> for ProcessResult {
             IsCanceled,
             Errors,
             Detail,
+            __SkipField__,
         }
         impl<'de> serde::Deserialize<'de> for GeneratedField {
             fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
@@ -853,7 +870,7 @@ impl<'de> serde::Deserialize<'de> for ProcessResult {
                             "isCanceled" => Ok(GeneratedField::IsCanceled),
                             "errors" => Ok(GeneratedField::Errors),
                             "detail" => Ok(GeneratedField::Detail),
-                            _ => Err(serde::de::Error::unknown_field(value, FIELDS)),
+                            _ => Ok(GeneratedField::__SkipField__),
                         }
                     }
                 }
@@ -896,6 +913,9 @@ impl<'de> serde::Deserialize<'de> for ProcessResult {
                             detail__ = 
                                 Some(map_.next_value::<::pbjson::private::BytesDeserialize<_>>()?.0)
                             ;
+                        }
+                        GeneratedField::__SkipField__ => {
+                            let _ = map_.next_value::<serde::de::IgnoredAny>()?;
                         }
                     }
                 }
@@ -964,6 +984,7 @@ impl<'de> serde::Deserialize<'de> for QueryStatusResponse {
             Msg,
             SourceStatus,
             SubTaskStatus,
+            __SkipField__,
         }
         impl<'de> serde::Deserialize<'de> for GeneratedField {
             fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
@@ -989,7 +1010,7 @@ impl<'de> serde::Deserialize<'de> for QueryStatusResponse {
                             "msg" => Ok(GeneratedField::Msg),
                             "sourceStatus" => Ok(GeneratedField::SourceStatus),
                             "subTaskStatus" => Ok(GeneratedField::SubTaskStatus),
-                            _ => Err(serde::de::Error::unknown_field(value, FIELDS)),
+                            _ => Ok(GeneratedField::__SkipField__),
                         }
                     }
                 }
@@ -1037,6 +1058,9 @@ impl<'de> serde::Deserialize<'de> for QueryStatusResponse {
                                 return Err(serde::de::Error::duplicate_field("subTaskStatus"));
                             }
                             sub_task_status__ = Some(map_.next_value()?);
+                        }
+                        GeneratedField::__SkipField__ => {
+                            let _ = map_.next_value::<serde::de::IgnoredAny>()?;
                         }
                     }
                 }
@@ -1140,6 +1164,7 @@ impl<'de> serde::Deserialize<'de> for RelayStatus {
             RelayCatchUpMaster,
             Stage,
             Result,
+            __SkipField__,
         }
         impl<'de> serde::Deserialize<'de> for GeneratedField {
             fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
@@ -1169,7 +1194,7 @@ impl<'de> serde::Deserialize<'de> for RelayStatus {
                             "relayCatchUpMaster" => Ok(GeneratedField::RelayCatchUpMaster),
                             "stage" => Ok(GeneratedField::Stage),
                             "result" => Ok(GeneratedField::Result),
-                            _ => Err(serde::de::Error::unknown_field(value, FIELDS)),
+                            _ => Ok(GeneratedField::__SkipField__),
                         }
                     }
                 }
@@ -1245,6 +1270,9 @@ impl<'de> serde::Deserialize<'de> for RelayStatus {
                                 return Err(serde::de::Error::duplicate_field("result"));
                             }
                             result__ = map_.next_value()?;
+                        }
+                        GeneratedField::__SkipField__ => {
+                            let _ = map_.next_value::<serde::de::IgnoredAny>()?;
                         }
                     }
                 }
@@ -1326,6 +1354,7 @@ impl<'de> serde::Deserialize<'de> for ShardingGroup {
             FirstLocation,
             Synced,
             Unsynced,
+            __SkipField__,
         }
         impl<'de> serde::Deserialize<'de> for GeneratedField {
             fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
@@ -1352,7 +1381,7 @@ impl<'de> serde::Deserialize<'de> for ShardingGroup {
                             "firstLocation" => Ok(GeneratedField::FirstLocation),
                             "synced" => Ok(GeneratedField::Synced),
                             "unsynced" => Ok(GeneratedField::Unsynced),
-                            _ => Err(serde::de::Error::unknown_field(value, FIELDS)),
+                            _ => Ok(GeneratedField::__SkipField__),
                         }
                     }
                 }
@@ -1407,6 +1436,9 @@ impl<'de> serde::Deserialize<'de> for ShardingGroup {
                                 return Err(serde::de::Error::duplicate_field("unsynced"));
                             }
                             unsynced__ = Some(map_.next_value()?);
+                        }
+                        GeneratedField::__SkipField__ => {
+                            let _ = map_.next_value::<serde::de::IgnoredAny>()?;
                         }
                     }
                 }
@@ -1477,6 +1509,7 @@ impl<'de> serde::Deserialize<'de> for SourceStatus {
             Worker,
             Result,
             RelayStatus,
+            __SkipField__,
         }
         impl<'de> serde::Deserialize<'de> for GeneratedField {
             fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
@@ -1502,7 +1535,7 @@ impl<'de> serde::Deserialize<'de> for SourceStatus {
                             "worker" => Ok(GeneratedField::Worker),
                             "result" => Ok(GeneratedField::Result),
                             "relayStatus" => Ok(GeneratedField::RelayStatus),
-                            _ => Err(serde::de::Error::unknown_field(value, FIELDS)),
+                            _ => Ok(GeneratedField::__SkipField__),
                         }
                     }
                 }
@@ -1550,6 +1583,9 @@ impl<'de> serde::Deserialize<'de> for SourceStatus {
                                 return Err(serde::de::Error::duplicate_field("relayStatus"));
                             }
                             relay_status__ = map_.next_value()?;
+                        }
+                        GeneratedField::__SkipField__ => {
+                            let _ = map_.next_value::<serde::de::IgnoredAny>()?;
                         }
                     }
                 }
@@ -1679,6 +1715,9 @@ impl serde::Serialize for SubTaskStatus {
         if true {
             len += 1;
         }
+        if true {
+            len += 1;
+        }
         if self.status.is_some() {
             len += 1;
         }
@@ -1701,6 +1740,9 @@ impl serde::Serialize for SubTaskStatus {
         }
         if true {
             struct_ser.serialize_field("unresolvedDDLLockID", &self.unresolved_ddl_lock_id)?;
+        }
+        if let Some(v) = self.validation.as_ref() {
+            struct_ser.serialize_field("validation", v)?;
         }
         if let Some(v) = self.status.as_ref() {
             match v {
@@ -1736,6 +1778,7 @@ impl<'de> serde::Deserialize<'de> for SubTaskStatus {
             "unit",
             "result",
             "unresolvedDDLLockID",
+            "validation",
             "msg",
             "check",
             "dump",
@@ -1750,11 +1793,13 @@ impl<'de> serde::Deserialize<'de> for SubTaskStatus {
             Unit,
             Result,
             UnresolvedDdlLockId,
+            Validation,
             Msg,
             Check,
             Dump,
             Load,
             Sync,
+            __SkipField__,
         }
         impl<'de> serde::Deserialize<'de> for GeneratedField {
             fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
@@ -1781,12 +1826,13 @@ impl<'de> serde::Deserialize<'de> for SubTaskStatus {
                             "unit" => Ok(GeneratedField::Unit),
                             "result" => Ok(GeneratedField::Result),
                             "unresolvedDDLLockID" => Ok(GeneratedField::UnresolvedDdlLockId),
+                            "validation" => Ok(GeneratedField::Validation),
                             "msg" => Ok(GeneratedField::Msg),
                             "check" => Ok(GeneratedField::Check),
                             "dump" => Ok(GeneratedField::Dump),
                             "load" => Ok(GeneratedField::Load),
                             "sync" => Ok(GeneratedField::Sync),
-                            _ => Err(serde::de::Error::unknown_field(value, FIELDS)),
+                            _ => Ok(GeneratedField::__SkipField__),
                         }
                     }
                 }
@@ -1810,6 +1856,7 @@ impl<'de> serde::Deserialize<'de> for SubTaskStatus {
                 let mut unit__ = None;
                 let mut result__ = None;
                 let mut unresolved_ddl_lock_id__ = None;
+                let mut validation__ = None;
                 let mut status__ = None;
                 while let Some(k) = map_.next_key()? {
                     match k {
@@ -1842,6 +1889,12 @@ impl<'de> serde::Deserialize<'de> for SubTaskStatus {
                                 return Err(serde::de::Error::duplicate_field("unresolvedDDLLockID"));
                             }
                             unresolved_ddl_lock_id__ = Some(map_.next_value()?);
+                        }
+                        GeneratedField::Validation => {
+                            if validation__.is_some() {
+                                return Err(serde::de::Error::duplicate_field("validation"));
+                            }
+                            validation__ = map_.next_value()?;
                         }
                         GeneratedField::Msg => {
                             if status__.is_some() {
@@ -1877,6 +1930,9 @@ impl<'de> serde::Deserialize<'de> for SubTaskStatus {
                             status__ = map_.next_value::<::std::option::Option<_>>()?.map(sub_task_status::Status::Sync)
 ;
                         }
+                        GeneratedField::__SkipField__ => {
+                            let _ = map_.next_value::<serde::de::IgnoredAny>()?;
+                        }
                     }
                 }
                 Ok(SubTaskStatus {
@@ -1885,6 +1941,7 @@ impl<'de> serde::Deserialize<'de> for SubTaskStatus {
                     unit: unit__.unwrap_or_default(),
                     result: result__,
                     unresolved_ddl_lock_id: unresolved_ddl_lock_id__.unwrap_or_default(),
+                    validation: validation__,
                     status: status__,
                 })
             }
@@ -2085,6 +2142,7 @@ impl<'de> serde::Deserialize<'de> for SyncStatus {
             RecentRps,
             IoTotalBytes,
             DumpIoTotalBytes,
+            __SkipField__,
         }
         impl<'de> serde::Deserialize<'de> for GeneratedField {
             fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
@@ -2125,7 +2183,7 @@ impl<'de> serde::Deserialize<'de> for SyncStatus {
                             "recentRps" => Ok(GeneratedField::RecentRps),
                             "ioTotalBytes" => Ok(GeneratedField::IoTotalBytes),
                             "dumpIOTotalBytes" => Ok(GeneratedField::DumpIoTotalBytes),
-                            _ => Err(serde::de::Error::unknown_field(value, FIELDS)),
+                            _ => Ok(GeneratedField::__SkipField__),
                         }
                     }
                 }
@@ -2297,6 +2355,9 @@ impl<'de> serde::Deserialize<'de> for SyncStatus {
                                 Some(map_.next_value::<::pbjson::private::NumberDeserialize<_>>()?.0)
                             ;
                         }
+                        GeneratedField::__SkipField__ => {
+                            let _ = map_.next_value::<serde::de::IgnoredAny>()?;
+                        }
                     }
                 }
                 Ok(SyncStatus {
@@ -2406,5 +2467,255 @@ impl<'de> serde::Deserialize<'de> for UnitType {
             }
         }
         deserializer.deserialize_any(GeneratedVisitor)
+    }
+}
+impl serde::Serialize for ValidationStatus {
+    #[allow(deprecated)]
+    fn serialize<S>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error>
+    where
+        S: serde::Serializer,
+    {
+        use serde::ser::SerializeStruct;
+        let mut len = 0;
+        if true {
+            len += 1;
+        }
+        if true {
+            len += 1;
+        }
+        if true {
+            len += 1;
+        }
+        if true {
+            len += 1;
+        }
+        if true {
+            len += 1;
+        }
+        if true {
+            len += 1;
+        }
+        if true {
+            len += 1;
+        }
+        if true {
+            len += 1;
+        }
+        if true {
+            len += 1;
+        }
+        if true {
+            len += 1;
+        }
+        let mut struct_ser = serializer.serialize_struct("pb.ValidationStatus", len)?;
+        if true {
+            struct_ser.serialize_field("task", &self.task)?;
+        }
+        if true {
+            struct_ser.serialize_field("source", &self.source)?;
+        }
+        if true {
+            struct_ser.serialize_field("mode", &self.mode)?;
+        }
+        if true {
+            let v = Stage::try_from(self.stage)
+                .map_err(|_| serde::ser::Error::custom(format!("Invalid variant {}", self.stage)))?;
+            struct_ser.serialize_field("stage", &v)?;
+        }
+        if true {
+            struct_ser.serialize_field("validatorBinlog", &self.validator_binlog)?;
+        }
+        if true {
+            struct_ser.serialize_field("validatorBinlogGtid", &self.validator_binlog_gtid)?;
+        }
+        if let Some(v) = self.result.as_ref() {
+            struct_ser.serialize_field("result", v)?;
+        }
+        if true {
+            struct_ser.serialize_field("processedRowsStatus", &self.processed_rows_status)?;
+        }
+        if true {
+            struct_ser.serialize_field("pendingRowsStatus", &self.pending_rows_status)?;
+        }
+        if true {
+            struct_ser.serialize_field("errorRowsStatus", &self.error_rows_status)?;
+        }
+        struct_ser.end()
+    }
+}
+impl<'de> serde::Deserialize<'de> for ValidationStatus {
+    #[allow(deprecated)]
+    fn deserialize<D>(deserializer: D) -> std::result::Result<Self, D::Error>
+    where
+        D: serde::Deserializer<'de>,
+    {
+        const FIELDS: &[&str] = &[
+            "task",
+            "source",
+            "mode",
+            "stage",
+            "validatorBinlog",
+            "validatorBinlogGtid",
+            "result",
+            "processedRowsStatus",
+            "pendingRowsStatus",
+            "errorRowsStatus",
+        ];
+
+        #[allow(clippy::enum_variant_names)]
+        enum GeneratedField {
+            Task,
+            Source,
+            Mode,
+            Stage,
+            ValidatorBinlog,
+            ValidatorBinlogGtid,
+            Result,
+            ProcessedRowsStatus,
+            PendingRowsStatus,
+            ErrorRowsStatus,
+            __SkipField__,
+        }
+        impl<'de> serde::Deserialize<'de> for GeneratedField {
+            fn deserialize<D>(deserializer: D) -> std::result::Result<GeneratedField, D::Error>
+            where
+                D: serde::Deserializer<'de>,
+            {
+                struct GeneratedVisitor;
+
+                impl serde::de::Visitor<'_> for GeneratedVisitor {
+                    type Value = GeneratedField;
+
+                    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        write!(formatter, "expected one of: {:?}", &FIELDS)
+                    }
+
+                    #[allow(unused_variables)]
+                    fn visit_str<E>(self, value: &str) -> std::result::Result<GeneratedField, E>
+                    where
+                        E: serde::de::Error,
+                    {
+                        match value {
+                            "task" => Ok(GeneratedField::Task),
+                            "source" => Ok(GeneratedField::Source),
+                            "mode" => Ok(GeneratedField::Mode),
+                            "stage" => Ok(GeneratedField::Stage),
+                            "validatorBinlog" => Ok(GeneratedField::ValidatorBinlog),
+                            "validatorBinlogGtid" => Ok(GeneratedField::ValidatorBinlogGtid),
+                            "result" => Ok(GeneratedField::Result),
+                            "processedRowsStatus" => Ok(GeneratedField::ProcessedRowsStatus),
+                            "pendingRowsStatus" => Ok(GeneratedField::PendingRowsStatus),
+                            "errorRowsStatus" => Ok(GeneratedField::ErrorRowsStatus),
+                            _ => Ok(GeneratedField::__SkipField__),
+                        }
+                    }
+                }
+                deserializer.deserialize_identifier(GeneratedVisitor)
+            }
+        }
+        struct GeneratedVisitor;
+        impl<'de> serde::de::Visitor<'de> for GeneratedVisitor {
+            type Value = ValidationStatus;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("struct pb.ValidationStatus")
+            }
+
+            fn visit_map<V>(self, mut map_: V) -> std::result::Result<ValidationStatus, V::Error>
+                where
+                    V: serde::de::MapAccess<'de>,
+            {
+                let mut task__ = None;
+                let mut source__ = None;
+                let mut mode__ = None;
+                let mut stage__ = None;
+                let mut validator_binlog__ = None;
+                let mut validator_binlog_gtid__ = None;
+                let mut result__ = None;
+                let mut processed_rows_status__ = None;
+                let mut pending_rows_status__ = None;
+                let mut error_rows_status__ = None;
+                while let Some(k) = map_.next_key()? {
+                    match k {
+                        GeneratedField::Task => {
+                            if task__.is_some() {
+                                return Err(serde::de::Error::duplicate_field("task"));
+                            }
+                            task__ = Some(map_.next_value()?);
+                        }
+                        GeneratedField::Source => {
+                            if source__.is_some() {
+                                return Err(serde::de::Error::duplicate_field("source"));
+                            }
+                            source__ = Some(map_.next_value()?);
+                        }
+                        GeneratedField::Mode => {
+                            if mode__.is_some() {
+                                return Err(serde::de::Error::duplicate_field("mode"));
+                            }
+                            mode__ = Some(map_.next_value()?);
+                        }
+                        GeneratedField::Stage => {
+                            if stage__.is_some() {
+                                return Err(serde::de::Error::duplicate_field("stage"));
+                            }
+                            stage__ = Some(map_.next_value::<Stage>()? as i32);
+                        }
+                        GeneratedField::ValidatorBinlog => {
+                            if validator_binlog__.is_some() {
+                                return Err(serde::de::Error::duplicate_field("validatorBinlog"));
+                            }
+                            validator_binlog__ = Some(map_.next_value()?);
+                        }
+                        GeneratedField::ValidatorBinlogGtid => {
+                            if validator_binlog_gtid__.is_some() {
+                                return Err(serde::de::Error::duplicate_field("validatorBinlogGtid"));
+                            }
+                            validator_binlog_gtid__ = Some(map_.next_value()?);
+                        }
+                        GeneratedField::Result => {
+                            if result__.is_some() {
+                                return Err(serde::de::Error::duplicate_field("result"));
+                            }
+                            result__ = map_.next_value()?;
+                        }
+                        GeneratedField::ProcessedRowsStatus => {
+                            if processed_rows_status__.is_some() {
+                                return Err(serde::de::Error::duplicate_field("processedRowsStatus"));
+                            }
+                            processed_rows_status__ = Some(map_.next_value()?);
+                        }
+                        GeneratedField::PendingRowsStatus => {
+                            if pending_rows_status__.is_some() {
+                                return Err(serde::de::Error::duplicate_field("pendingRowsStatus"));
+                            }
+                            pending_rows_status__ = Some(map_.next_value()?);
+                        }
+                        GeneratedField::ErrorRowsStatus => {
+                            if error_rows_status__.is_some() {
+                                return Err(serde::de::Error::duplicate_field("errorRowsStatus"));
+                            }
+                            error_rows_status__ = Some(map_.next_value()?);
+                        }
+                        GeneratedField::__SkipField__ => {
+                            let _ = map_.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(ValidationStatus {
+                    task: task__.unwrap_or_default(),
+                    source: source__.unwrap_or_default(),
+                    mode: mode__.unwrap_or_default(),
+                    stage: stage__.unwrap_or_default(),
+                    validator_binlog: validator_binlog__.unwrap_or_default(),
+                    validator_binlog_gtid: validator_binlog_gtid__.unwrap_or_default(),
+                    result: result__,
+                    processed_rows_status: processed_rows_status__.unwrap_or_default(),
+                    pending_rows_status: pending_rows_status__.unwrap_or_default(),
+                    error_rows_status: error_rows_status__.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("pb.ValidationStatus", FIELDS, GeneratedVisitor)
     }
 }
