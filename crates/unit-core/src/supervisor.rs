@@ -9,13 +9,13 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, debug, error, info, info_span, warn};
 use unit_proto::pb::{self, Stage, UnitType};
 
 use crate::catalogue::ErrorCode;
 use crate::classify::explain_error;
 use crate::error::{BoxError, Error};
-use crate::process_error::{is_ctx_canceled_process_err, new_process_error};
+use crate::process_error::{ProcessFailure, is_ctx_canceled_process_err, new_process_error};
 use crate::unit::{DEFAULT_INIT_TIMEOUT, StatusHandle, Unit};
 
 /// A boxed unit whose [`update`](Unit::update) takes `C`.
@@ -29,6 +29,12 @@ pub struct SubtaskConfig {
     pub name: String,
     /// How long each unit's `init` may take.
     pub init_timeout: Duration,
+    /// How long `is_fresh_task`, `close` and `kill` may take (DM: 1 minute); a unit
+    /// that hangs in `close` or `kill` is abandoned with a logged error.
+    pub call_timeout: Duration,
+    /// How long a unit whose `init` timed out is given, once cancelled, to roll
+    /// itself back before its `init` future is dropped.
+    pub init_grace: Duration,
 }
 
 impl SubtaskConfig {
@@ -37,7 +43,16 @@ impl SubtaskConfig {
         Self {
             name: name.into(),
             init_timeout: DEFAULT_INIT_TIMEOUT,
+            call_timeout: DEFAULT_INIT_TIMEOUT,
+            init_grace: Duration::from_secs(5),
         }
+    }
+
+    /// The same settings with another timeout for `is_fresh_task`, `close` and `kill`.
+    #[must_use]
+    pub fn with_call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
     }
 
     /// The same settings with another init timeout.
@@ -88,9 +103,9 @@ pub enum SubtaskError {
         /// The stage the subtask was in.
         stage: Stage,
     },
-    /// The unit refused the new configuration.
-    #[error("update failed")]
-    Update(#[source] Error),
+    /// A unit refused the new configuration: its own error (and code).
+    #[error("update refused by a unit")]
+    Update(#[source] BoxError),
     /// The current unit is not initialised (its `init` failed); resume the subtask,
     /// which runs `init` again, before updating it.
     #[error("cannot update: the current unit is not initialised")]
@@ -101,7 +116,9 @@ pub enum SubtaskError {
 }
 
 impl SubtaskError {
-    /// The catalogue code DM uses for this refusal (40050, 40051, 40052).
+    /// The catalogue code DM uses for this refusal: 40050 (pause when not running),
+    /// 40051 (resume when not paused), 40052 (update when not paused); for a unit's
+    /// refusal of an update, the unit's own code (50000 when it has none).
     pub fn code(&self) -> &'static ErrorCode {
         match self {
             Self::IllegalStage {
@@ -109,17 +126,29 @@ impl SubtaskError {
                 ..
             } => &ErrorCode::WORKER_NOT_RUNNING_STAGE,
             Self::IllegalStage {
-                op: Operation::Resume | Operation::Update,
+                op: Operation::Resume,
                 ..
             } => &ErrorCode::WORKER_NOT_PAUSED_STAGE,
-            Self::Update(e) => e.code(),
+            Self::Update(e) => e
+                .downcast_ref::<Error>()
+                .map_or(&ErrorCode::NOT_SET, Error::code),
             Self::NotInitialised => &ErrorCode::WORKER_NOT_PAUSED_STAGE,
+            // Update when not paused, and the rest.
             _ => &ErrorCode::WORKER_UPDATE_TASK_STAGE,
         }
     }
 }
 
 type Reply = oneshot::Sender<Result<(), SubtaskError>>;
+
+/// What `is_fresh_task` answered.
+enum FreshAnswer {
+    Yes,
+    No,
+    Failed(pb::ProcessError),
+    /// A stop or kill request arrived first.
+    Interrupted,
+}
 
 /// Why a unit's `init` did not succeed.
 enum InitFailure {
@@ -513,10 +542,12 @@ impl<C: Send + Sync + 'static> Subtask<C> {
             match self.init_unit(i).instrument(span).await {
                 Ok(()) => {}
                 Err(InitFailure::Failed(pe)) => {
-                    // Roll back: close the units initialised before this one.
-                    for j in (0..i).rev() {
+                    // Roll back: close the units initialised before this one (and this
+                    // one, should its init have returned after the timeout).
+                    for j in (0..=i).rev() {
                         self.close_unit(j).await;
                     }
+                    let pe = self.annotate(pe, "fail to initialize unit", i);
                     self.set_result(Some(failed(pe)));
                     self.set_stage(Stage::Paused);
                     return;
@@ -528,25 +559,23 @@ impl<C: Send + Sync + 'static> Subtask<C> {
                 }
             }
         }
-        // Start at the last unit that is not fresh.
+        // Start at the last unit that is not fresh, asking from the last unit down to
+        // the second, as DM does: the first unit is never asked.
         let mut start = 0;
-        for i in (0..self.units.len()).rev() {
-            let token = CancellationToken::new();
-            let fresh = AssertUnwindSafe(self.units[i].is_fresh_task(token))
-                .catch_unwind()
-                .await;
-            match fresh {
-                Ok(Ok(true)) => {}
-                Ok(Ok(false)) => {
+        for i in (1..self.units.len()).rev() {
+            match self.fresh(i).await {
+                FreshAnswer::Yes => {}
+                FreshAnswer::No => {
                     start = i;
                     break;
                 }
-                Ok(Err(err)) => {
-                    self.fail_all(i, boxed_process_error(&err)).await;
+                FreshAnswer::Failed(pe) => {
+                    let pe = self.annotate(pe, "fail to check whether it is fresh: unit", i);
+                    self.fail_all(i, pe).await;
                     return;
                 }
-                Err(panic) => {
-                    self.fail_all(i, panic_error("is_fresh_task", &panic)).await;
+                FreshAnswer::Interrupted => {
+                    self.set_stage(Stage::Stopping);
                     return;
                 }
             }
@@ -558,6 +587,50 @@ impl<C: Send + Sync + 'static> Subtask<C> {
         self.show_unit(start);
         self.set_result(None);
         self.set_stage(Stage::Running);
+    }
+
+    /// DM's annotation of an init failure: `<what> <type> of subtask <name>: ...`, in
+    /// `Message` (the code and `RawCause` stay, so the verdict does too).
+    fn annotate(&self, mut pe: pb::ProcessError, what: &str, i: usize) -> pb::ProcessError {
+        let unit = self.units[i].unit_type();
+        pe.message = format!(
+            "{what} {} of subtask {}: {}",
+            unit.as_str_name(),
+            self.config.name,
+            pe.message
+        );
+        pe
+    }
+
+    /// Asks unit `i` whether it is fresh, under the call timeout, raced against a stop
+    /// or kill request.
+    async fn fresh(&mut self, i: usize) -> FreshAnswer {
+        let token = CancellationToken::new();
+        let limit = self.config.call_timeout;
+        let (stop, kill) = (
+            self.shared.stop_requested.clone(),
+            self.shared.kill_requested.clone(),
+        );
+        let ask = AssertUnwindSafe(self.units[i].is_fresh_task(token.clone())).catch_unwind();
+        let answer = tokio::select! {
+            biased;
+            () = kill.cancelled() => return FreshAnswer::Interrupted,
+            () = stop.cancelled() => {
+                token.cancel();
+                return FreshAnswer::Interrupted;
+            }
+            answer = tokio::time::timeout(limit, ask) => answer,
+        };
+        match answer {
+            Ok(Ok(Ok(true))) => FreshAnswer::Yes,
+            Ok(Ok(Ok(false))) => FreshAnswer::No,
+            Ok(Ok(Err(err))) => FreshAnswer::Failed(boxed_process_error(&err)),
+            Ok(Err(panic)) => FreshAnswer::Failed(panic_error("is_fresh_task", &panic)),
+            Err(_) => FreshAnswer::Failed(new_process_error(&std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("is_fresh_task timed out after {limit:?}"),
+            ))),
+        }
     }
 
     /// `is_fresh_task` failed: close everything and pause with the error.
@@ -592,7 +665,24 @@ impl<C: Send + Sync + 'static> Subtask<C> {
                     self.open[i] = matches!(ended, Ok(Ok(Ok(()))));
                     None
                 }
-                ended = tokio::time::timeout_at(deadline, &mut init) => Some(ended),
+                ended = tokio::time::timeout_at(deadline, &mut init) => match ended {
+                    Err(elapsed) => {
+                        // Timed out: cancel first and give the unit a short grace period
+                        // to roll itself back, then drop the init.
+                        token.cancel();
+                        tokio::select! {
+                            biased;
+                            () = kill.cancelled() => {}
+                            late = tokio::time::timeout(self.config.init_grace, &mut init) => {
+                                // An init that returned Ok anyway is open: it is closed
+                                // with the others.
+                                self.open[i] = matches!(late, Ok(Ok(Ok(()))));
+                            }
+                        }
+                        Some(Err(elapsed))
+                    }
+                    ended => Some(ended),
+                },
             }
         };
         token.cancel();
@@ -722,52 +812,63 @@ impl<C: Send + Sync + 'static> Subtask<C> {
         }
     }
 
+    /// DM's `Update`: every unit the subtask holds open gets the new configuration (a
+    /// pipeline paused in its first unit runs the later ones with it too); the first
+    /// refusal is returned as the unit's own error.
     async fn update(&mut self, config: &C) -> Result<(), SubtaskError> {
         if !self.open[self.current] {
             return Err(SubtaskError::NotInitialised);
         }
-        let token = CancellationToken::new();
-        let unit = &mut self.units[self.current];
-        match AssertUnwindSafe(unit.update(token, config))
-            .catch_unwind()
-            .await
-        {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(err)) => Err(SubtaskError::Update(Error::delegate(
-                &ErrorCode::WORKER_UPDATE_TASK_STAGE,
-                err,
-                &[&"Paused", &"updated"],
-            ))),
-            Err(panic) => {
-                let pe = panic_error("update", &panic);
-                Err(SubtaskError::Update(Error::delegate(
-                    &ErrorCode::WORKER_UPDATE_TASK_STAGE,
-                    std::io::Error::other(pe.message),
-                    &[&"Paused", &"updated"],
-                )))
+        for i in 0..self.units.len() {
+            if !self.open[i] {
+                continue;
+            }
+            let token = CancellationToken::new();
+            let unit = &mut self.units[i];
+            match AssertUnwindSafe(unit.update(token, config))
+                .catch_unwind()
+                .await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => return Err(SubtaskError::Update(err)),
+                Err(panic) => {
+                    let pe = panic_error("update", &panic);
+                    return Err(SubtaskError::Update(Box::new(ProcessFailure(pe))));
+                }
             }
         }
+        Ok(())
     }
 
     async fn close_unit(&mut self, i: usize) {
         if !std::mem::replace(&mut self.open[i], false) {
             return;
         }
-        if AssertUnwindSafe(self.units[i].close())
-            .catch_unwind()
-            .await
-            .is_err()
+        let limit = self.config.call_timeout;
+        match tokio::time::timeout(
+            limit,
+            AssertUnwindSafe(self.units[i].close()).catch_unwind(),
+        )
+        .await
         {
-            warn!(index = i, "unit panicked in close");
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => warn!(index = i, "unit panicked in close"),
+            Err(_) => error!(index = i, ?limit, "unit hangs in close; abandoned"),
         }
     }
 
     async fn finish_stop(mut self, reply: Option<Reply>) {
-        self.set_stage(Stage::Stopping);
+        // DM: stopping a finished subtask does nothing; it stays Finished.
+        let finished = self.stage() == Stage::Finished;
+        if !finished {
+            self.set_stage(Stage::Stopping);
+        }
         for i in 0..self.units.len() {
             self.close_unit(i).await;
         }
-        self.set_stage(Stage::Stopped);
+        if !finished {
+            self.set_stage(Stage::Stopped);
+        }
         self.drain();
         if let Some(reply) = reply {
             let _ = reply.send(Ok(()));
@@ -777,13 +878,15 @@ impl<C: Send + Sync + 'static> Subtask<C> {
     async fn finish_kill(mut self, reply: Reply) {
         self.set_stage(Stage::Stopping);
         let i = self.current;
-        if std::mem::replace(&mut self.open[i], false)
-            && AssertUnwindSafe(self.units[i].kill())
-                .catch_unwind()
+        if std::mem::replace(&mut self.open[i], false) {
+            let limit = self.config.call_timeout;
+            match tokio::time::timeout(limit, AssertUnwindSafe(self.units[i].kill()).catch_unwind())
                 .await
-                .is_err()
-        {
-            warn!(index = i, "unit panicked in kill");
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => warn!(index = i, "unit panicked in kill"),
+                Err(_) => error!(index = i, ?limit, "unit hangs in kill; abandoned"),
+            }
         }
         for j in 0..self.units.len() {
             self.close_unit(j).await;

@@ -162,6 +162,8 @@ pub struct Script {
     pub fresh: bool,
     /// What each `process`/`resume` call does, in order; [`Step::Finish`] when exhausted.
     pub steps: VecDeque<Step>,
+    /// Methods that never return (`IsFreshTask`, `Close`, `Kill`).
+    pub hangs: Vec<Method>,
 }
 
 impl Script {
@@ -172,7 +174,15 @@ impl Script {
             init: VecDeque::new(),
             fresh: true,
             steps: steps.into_iter().collect(),
+            hangs: Vec::new(),
         }
+    }
+
+    /// The same script never returning from `method` (`IsFreshTask`, `Close`, `Kill`).
+    #[must_use]
+    pub fn hang_in(mut self, method: Method) -> Self {
+        self.hangs.push(method);
+        self
     }
 
     /// The same script with `init` calls following `init`.
@@ -294,10 +304,16 @@ impl Unit for ScriptedUnit {
 
     async fn close(&mut self) {
         let _guard = Guard::new(&self.log, self.index, Method::Close);
+        if self.script.hangs.contains(&Method::Close) {
+            std::future::pending::<()>().await;
+        }
     }
 
     async fn kill(&mut self) {
         let _guard = Guard::new(&self.log, self.index, Method::Kill);
+        if self.script.hangs.contains(&Method::Kill) {
+            std::future::pending::<()>().await;
+        }
     }
 
     fn pause(&mut self) {
@@ -339,6 +355,9 @@ impl Unit for ScriptedUnit {
 
     async fn is_fresh_task(&mut self, _cancel: CancellationToken) -> Result<bool, BoxError> {
         let mut guard = Guard::new(&self.log, self.index, Method::IsFreshTask);
+        if self.script.hangs.contains(&Method::IsFreshTask) {
+            std::future::pending::<()>().await;
+        }
         guard.ok = Some(true);
         Ok(self.script.fresh)
     }

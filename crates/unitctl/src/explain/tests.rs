@@ -126,10 +126,16 @@ fn bad_input_names_the_problem_and_position() {
             "the error object at $.errors[0] is not a valid ProcessError: invalid digit found in string",
         ),
     );
+    // A field DM added later (or a typo) is ignored, so a newer DM's output reads; a
+    // known field of the wrong type is not.
     check(
-        r#"[{"ErrCode": 1, "Mesage": "typo"}]"#,
+        r#"[{"ErrCode": 1, "Severity": "fatal"}]"#,
+        Ok(&[("$[0]", "task", true)]),
+    );
+    check(
+        r#"[{"ErrCode": 1, "Message": 5}]"#,
         Err(
-            "the error object at $[0] is not a valid ProcessError: unknown field `Mesage`, expected one of `ErrCode`, `ErrClass`, `ErrScope`, `ErrLevel`, `Message`, `RawCause`, `Workaround`",
+            "the error object at $[0] is not a valid ProcessError: invalid type: integer `5`, expected a string",
         ),
     );
     assert!(matches!(
