@@ -432,7 +432,8 @@ async fn run(case: Case) {
 /// What a server is busy with (for a case that hangs).
 async fn busy(url: &str) -> String {
     let mut conn = connect(url).await;
-    let rows: Vec<(i64, String, i64, Option<String>, Option<String>)> = sqlx::query_as(
+    type Process = (i64, String, i64, Option<String>, Option<String>);
+    let rows: Vec<Process> = sqlx::query_as(
         "SELECT ID, COMMAND, TIME, STATE, LEFT(INFO, 200) FROM information_schema.PROCESSLIST \
          WHERE COMMAND <> 'Sleep' AND ID <> CONNECTION_ID()",
     )
