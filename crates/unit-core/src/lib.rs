@@ -11,8 +11,14 @@
 //!   type that carries them; [`new_process_error`] turns any error into the
 //!   [`pb::ProcessError`](unit_proto::pb::ProcessError) a unit reports;
 //! - [`is_resumable_error`], [`is_resumable_relay_error`], [`is_resumable_db_error`]:
-//!   DM's answers, and their `explain_*` counterparts returning a [`Verdict`] that names
-//!   the rule that decided.
+//!   DM's answers for every input, and their `explain_*` counterparts returning a
+//!   [`Verdict`] that names the rule that decided;
+//! - [`Policy`]: classification as a value. [`DmRules`] is DM's rules exactly;
+//!   [`Recommended`] adds this workspace's documented rules beyond DM (its own codes,
+//!   cancelled work, server errors no retry fixes), each such verdict marked
+//!   [`Origin::BeyondDm`]. [`AutoResume`] (DM's task checker) takes one, by default
+//!   [`Recommended`];
+//! - [`Subtask`]: DM's subtask supervisor, keeping the contract.
 //!
 //! ```
 //! use unit_core::{Error, ErrorCode, explain_error, new_process_error};
