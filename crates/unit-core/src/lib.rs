@@ -57,5 +57,7 @@ pub use policy::{DmRules, Policy, Recommended};
 pub use process_error::{
     ProcessFailure, is_ctx_canceled_process_err, join_process_errors, new_process_error,
 };
-pub use supervisor::{BoxUnit, Operation, Subtask, SubtaskConfig, SubtaskError, SubtaskHandle};
+pub use supervisor::{
+    BoxUnit, Operation, Subtask, SubtaskConfig, SubtaskError, SubtaskHandle, UnitFactory,
+};
 pub use unit::{DEFAULT_INIT_TIMEOUT, SourceStatus, StatusHandle, StatusSource, Unit, UnitStatus};

@@ -21,6 +21,9 @@ use crate::unit::{DEFAULT_INIT_TIMEOUT, StatusHandle, Unit};
 /// A boxed unit whose [`update`](Unit::update) takes `C`.
 pub type BoxUnit<C> = Box<dyn Unit<Config = C>>;
 
+/// Builds a subtask's units afresh (see [`Subtask::spawn_with`]).
+pub type UnitFactory<C> = Box<dyn FnMut() -> Vec<BoxUnit<C>> + Send>;
+
 /// Settings of a [`Subtask`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -347,6 +350,8 @@ impl<C> SubtaskHandle<C> {
 pub struct Subtask<C> {
     config: SubtaskConfig,
     units: Vec<BoxUnit<C>>,
+    /// Builds fresh units for a start over after a failed init (DM's `createUnits`).
+    factory: Option<UnitFactory<C>>,
     /// Per unit: `init` succeeded and neither `close` nor `kill` has been called since.
     open: Vec<bool>,
     current: usize,
@@ -380,6 +385,31 @@ impl<C: Send + Sync + 'static> Subtask<C> {
     /// # Panics
     /// Outside a tokio runtime.
     pub fn spawn(config: SubtaskConfig, units: Vec<BoxUnit<C>>) -> SubtaskHandle<C> {
+        Self::start_task(config, units, None)
+    }
+
+    /// Like [`spawn`](Self::spawn), building the units with `factory`: once now, and
+    /// again for each resume after a failed init, as DM builds fresh unit instances
+    /// then, so that no unit instance is ever initialised twice. With
+    /// [`spawn`](Self::spawn), such a resume initialises the same instances again
+    /// (their contract: a failed `init` rolls itself back, and a closed unit may be
+    /// initialised again).
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn spawn_with(
+        config: SubtaskConfig,
+        mut factory: impl FnMut() -> Vec<BoxUnit<C>> + Send + 'static,
+    ) -> SubtaskHandle<C> {
+        let units = factory();
+        Self::start_task(config, units, Some(Box::new(factory)))
+    }
+
+    fn start_task(
+        config: SubtaskConfig,
+        units: Vec<BoxUnit<C>>,
+        factory: Option<UnitFactory<C>>,
+    ) -> SubtaskHandle<C> {
         let (stage, _) = watch::channel(Stage::New);
         let snapshot = Snapshot {
             stage: Stage::New,
@@ -398,6 +428,7 @@ impl<C: Send + Sync + 'static> Subtask<C> {
         let subtask = Subtask {
             config,
             units,
+            factory,
             open,
             current: 0,
             shared: shared.clone(),
@@ -506,7 +537,9 @@ impl<C: Send + Sync + 'static> Subtask<C> {
                         resuming = true;
                         self.set_stage(Stage::Running);
                     } else {
-                        // init failed earlier: start over.
+                        // init failed earlier: start over, with fresh units when the
+                        // subtask can build them.
+                        self.rebuild_units();
                         self.start().await;
                     }
                     let _ = reply.send(Ok(()));
@@ -630,6 +663,25 @@ impl<C: Send + Sync + 'static> Subtask<C> {
                 std::io::ErrorKind::TimedOut,
                 format!("is_fresh_task timed out after {limit:?}"),
             ))),
+        }
+    }
+
+    /// Replaces the units with fresh instances from the factory, if there is one and
+    /// it builds as many units as before.
+    fn rebuild_units(&mut self) {
+        let Some(factory) = self.factory.as_mut() else {
+            return;
+        };
+        let fresh = factory();
+        if fresh.len() == self.units.len() {
+            self.units = fresh;
+            self.open = vec![false; self.units.len()];
+        } else {
+            warn!(
+                built = fresh.len(),
+                expected = self.units.len(),
+                "unit factory built another number of units; keeping the old ones"
+            );
         }
     }
 

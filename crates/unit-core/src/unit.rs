@@ -174,8 +174,14 @@ pub trait Unit: Send {
     /// Prepares the unit: opens connections, reads checkpoints, validates configuration.
     ///
     /// # Contract
-    /// - Caller: calls `init` once, first, before any other lifecycle method; applies a
-    ///   timeout ([`DEFAULT_INIT_TIMEOUT`] unless configured) by cancelling `cancel`.
+    /// - Caller: calls `init` first, before any other lifecycle method; applies a
+    ///   timeout ([`DEFAULT_INIT_TIMEOUT`] unless configured) by cancelling `cancel`,
+    ///   then gives the unit a grace period to return. `init` is never called on an
+    ///   initialised unit; after a failed `init` (rolled back) or a `close`, a
+    ///   [`Subtask`](crate::Subtask) made with [`spawn`](crate::Subtask::spawn) may call
+    ///   it again on the same instance, while one made with
+    ///   [`spawn_with`](crate::Subtask::spawn_with) builds fresh instances instead, as
+    ///   DM does.
     /// - Implementer: on failure, releases whatever it acquired before returning (rolls
     ///   itself back), because the caller will **not** call `close` after a failed init.
     ///

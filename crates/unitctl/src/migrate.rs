@@ -14,7 +14,9 @@ use unit_core::{
 };
 use unit_mysql::objects::{ObjectKind, ObjectKinds};
 use unit_mysql::schema::{Filter, list_tables};
-use unit_mysql::{CheckUnit, CopyConfig, CopyReport, CopyUnit, MySqlUrl, Verification};
+use unit_mysql::{
+    CheckUnit, CopyConfig, CopyReport, CopyUnit, MySqlUrl, ReportHandle, Verification,
+};
 use unit_proto::pb::{self, Stage, sub_task_status::Status};
 
 /// What `unitctl migrate` was asked to do.
@@ -162,15 +164,22 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl, objects: Object
     config.verification = args.verification.chosen();
     config.acquire_timeout = args.connect_timeout;
     config.objects = objects;
-    let copy = CopyUnit::new(config.clone());
-    let report_handle = copy.report_handle();
-    let units: Vec<BoxUnit<CopyConfig>> =
-        vec![Box::new(CheckUnit::new(config.clone())), Box::new(copy)];
+    // Fresh units for each start (a resume after a failed init builds them again, as
+    // DM does); the report is read from the copy unit built last.
+    let reports: Arc<std::sync::Mutex<Option<ReportHandle>>> = Arc::default();
+    let factory = {
+        let (config, reports) = (config.clone(), reports.clone());
+        move || -> Vec<BoxUnit<CopyConfig>> {
+            let copy = CopyUnit::new(config.clone());
+            *reports.lock().unwrap_or_else(|e| e.into_inner()) = Some(copy.report_handle());
+            vec![Box::new(CheckUnit::new(config.clone())), Box::new(copy)]
+        }
+    };
     // What earlier runs of the task copied (nothing when the checkpoint table does not
     // exist yet), so that the summary's speed counts this run's rows only.
     let before = checkpoint_totals(&config).await.unwrap_or((0, 0, 0));
     let started = Instant::now();
-    let handle = Subtask::spawn(SubtaskConfig::new(args.task.clone()), units);
+    let handle = Subtask::spawn_with(SubtaskConfig::new(args.task.clone()), factory);
 
     let mut auto = AutoResumeConfig::default();
     auto.check_interval = args.check_interval;
@@ -222,7 +231,12 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl, objects: Object
     report.finish();
     let code = match outcome {
         Outcome::Finished => {
-            let copied = report_handle.report();
+            let copied = reports
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref()
+                .map(ReportHandle::report)
+                .unwrap_or_default();
             let selection = selected_tables(&config).await;
             let summary = summary(
                 &config,

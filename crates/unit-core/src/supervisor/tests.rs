@@ -682,3 +682,36 @@ async fn an_init_that_times_out_is_cancelled_and_given_a_grace_period() {
     h.stop().await.unwrap();
     assert_contract(&log, true);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_resume_after_a_failed_init_builds_fresh_units_with_a_factory() {
+    let log = CallLog::default();
+    let built = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let factory = {
+        let (log, built) = (log.clone(), built.clone());
+        move || {
+            // The first build's Load unit fails its init; later builds succeed.
+            let first = built.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0;
+            let load = Script::new(Load, []).init(if first {
+                vec![InitStep::Fail]
+            } else {
+                vec![InitStep::Ok]
+            });
+            vec![
+                Box::new(ScriptedUnit::new(0, Script::new(Check, []), &log)) as BoxUnit<String>,
+                Box::new(ScriptedUnit::new(1, load, &log)),
+            ]
+        }
+    };
+    let h = Subtask::spawn_with(SubtaskConfig::new("t"), factory);
+    assert_eq!(settle(&h).await, Stage::Paused);
+    h.resume().await.unwrap();
+    assert_eq!(settle(&h).await, Stage::Finished);
+    assert_eq!(
+        built.load(std::sync::atomic::Ordering::Relaxed),
+        2,
+        "fresh units for the resume"
+    );
+    h.stop().await.unwrap();
+    assert_contract(&log, true);
+}
