@@ -1,13 +1,14 @@
 //! `is_resumable_error` against a baseline doing what DM does: for every pattern,
 //! lower-case the whole RawCause and the pattern, then search.
 //!
-//! Run with `cargo bench -p unit-core`; the closing line of each group gives both times,
-//! and `baseline / is_resumable_error` is the speed-up.
+//! Run with `cargo bench -p unit-core`; the closing line of each group gives the times,
+//! `baseline / is_resumable_error` is the speed-up, and `recommended_policy` is this
+//! workspace's policy on the same corpus (to compare with `aho_corasick`, DM's rules).
 #![allow(missing_docs)] // criterion's macros generate undocumented items
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
-use unit_core::{PatternList, is_resumable_error};
+use unit_core::{PatternList, Policy, Recommended, is_resumable_error};
 use unit_proto::pb;
 
 /// DM's `IsResumableError`, written the way DM writes it.
@@ -145,6 +146,15 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("dm_baseline", |b| {
         b.iter(|| corpus.iter().filter(|e| dm_baseline(black_box(e))).count())
+    });
+    // The recommended policy scans once for DM's lists and its own: no slower.
+    group.bench_function("recommended_policy", |b| {
+        b.iter(|| {
+            corpus
+                .iter()
+                .filter(|e| Recommended.explain(black_box(e)).is_resumable())
+                .count()
+        })
     });
     group.finish();
 }

@@ -23,10 +23,15 @@ pub(crate) const MAX_PATTERN_LEN: usize = 256;
 
 /// A set of patterns matched ASCII case-insensitively anywhere in a text.
 pub(crate) struct Matcher {
-    /// Leftmost-first over the patterns' distinct lower-cased prefixes (at most
-    /// [`ANCHOR_LEN`] bytes): finds where the next occurrence of any pattern may start.
-    /// Few, distinct anchors keep the SIMD (Teddy) prefilter's false positives rare.
+    /// Leftmost-first over the patterns' distinct lower-cased anchors (at most
+    /// [`ANCHOR_LEN`] bytes of each pattern, see [`anchor_offset`]): finds where the
+    /// next occurrence of any pattern may be. Few, distinct, rare anchors keep the SIMD
+    /// (Teddy) prefilter's false positives rare.
     anchors: Anchors,
+    /// For each anchor: how far into its patterns it starts, its length, and its
+    /// patterns with the byte each has right after the anchor (256: none), compared
+    /// first so that only likely patterns are checked in full.
+    anchored: Vec<Anchored>,
     /// The lower-cased patterns, by id.
     lowered: Vec<Vec<u8>>,
     overlap: usize,
@@ -46,17 +51,42 @@ impl Matcher {
             "patterns must be 1..={MAX_PATTERN_LEN} bytes"
         );
         let lowered: Vec<String> = patterns.iter().map(|p| p.to_ascii_lowercase()).collect();
-        let mut anchors: Vec<&[u8]> = lowered
-            .iter()
-            .map(|p| &p.as_bytes()[..p.len().min(ANCHOR_LEN)])
+        let mut anchored: Vec<(&[u8], usize, Vec<usize>)> = Vec::new();
+        for (id, p) in lowered.iter().enumerate() {
+            let bytes = p.as_bytes();
+            let offset = anchor_offset(bytes);
+            let anchor = &bytes[offset..(offset + ANCHOR_LEN).min(bytes.len())];
+            match anchored
+                .iter_mut()
+                .find(|(a, o, _)| *a == anchor && *o == offset)
+            {
+                Some((_, _, ids)) => ids.push(id),
+                None => anchored.push((anchor, offset, vec![id])),
+            }
+        }
+        let anchors = Anchors::new(&anchored.iter().map(|(a, _, _)| *a).collect::<Vec<_>>());
+        let anchored = anchored
+            .into_iter()
+            .map(|(anchor, offset, ids)| Anchored {
+                offset,
+                len: anchor.len(),
+                patterns: ids
+                    .into_iter()
+                    .map(|id| {
+                        let next = lowered[id]
+                            .as_bytes()
+                            .get(offset + anchor.len())
+                            .map_or(256, |&b| u16::from(b));
+                        (next, id)
+                    })
+                    .collect(),
+            })
             .collect();
-        anchors.sort_unstable();
-        anchors.dedup();
-        let anchors = Anchors::new(&anchors);
         let overlap = patterns.iter().map(|p| p.len()).max().unwrap_or(1) - 1;
         let lowered = lowered.into_iter().map(String::into_bytes).collect();
         Self {
             anchors,
+            anchored,
             lowered,
             overlap,
         }
@@ -142,16 +172,24 @@ impl<F: FnMut(usize)> Scan<'_, F> {
 
     fn search(&mut self) {
         let hay = &self.buf[..self.len];
-        // Every occurrence of a pattern starts with its anchor. Leftmost-first search
-        // yields the earliest position where some anchor starts; every pattern starting
-        // there is reported, then the search goes on from the next byte. This visits
-        // every occurrence, overlapping ones included.
+        // Every occurrence of a pattern holds its anchor at the anchor's offset.
+        // Leftmost-first search yields the earliest position where some anchor starts;
+        // the patterns of that anchor are checked where they would start, then the
+        // search goes on from the next byte. This visits every occurrence, overlapping
+        // ones included. An occurrence starting before this buffer lies wholly in the
+        // previous one (the overlap is a pattern's length), where it was found.
         let mut at = 0;
-        while let Some(start) = self.matcher.anchors.find(hay, at) {
-            let rest = &hay[start..];
-            for (id, pattern) in self.matcher.lowered.iter().enumerate() {
-                if rest.starts_with(pattern) {
-                    (self.on_match)(id);
+        while let Some((start, anchor)) = self.matcher.anchors.find(hay, at) {
+            let anchored = &self.matcher.anchored[anchor];
+            if let Some(begin) = start.checked_sub(anchored.offset) {
+                let rest = &hay[begin..];
+                let next = hay.get(start + anchored.len).map_or(256, |&b| u16::from(b));
+                for &(after, id) in &anchored.patterns {
+                    if (after == 256 || after == next)
+                        && rest.starts_with(&self.matcher.lowered[id])
+                    {
+                        (self.on_match)(id);
+                    }
                 }
             }
             at = start + 1;
@@ -165,6 +203,27 @@ impl<F: FnMut(usize)> fmt::Write for Scan<'_, F> {
         self.feed(s.as_bytes());
         Ok(())
     }
+}
+
+/// One anchor's patterns; see [`Matcher`].
+struct Anchored {
+    offset: usize,
+    len: usize,
+    patterns: Vec<(u16, usize)>,
+}
+
+/// Where a pattern's anchor starts: after a leading common word (`the `, `with `, ...),
+/// whose bytes start a match of the SIMD prefilter at nearly every word of ordinary
+/// text, so that the anchor begins with the rarer bytes after it.
+fn anchor_offset(pattern: &[u8]) -> usize {
+    const COMMON: &[&[u8]] = &[
+        b"the ", b"with ", b"a ", b"an ", b"and ", b"of ", b"to ", b"in ", b"is ", b"for ", b"on ",
+        b"at ", b"by ", b"it ", b"or ", b"as ", b"be ",
+    ];
+    COMMON
+        .iter()
+        .find(|w| pattern.len() > w.len() && pattern.starts_with(w))
+        .map_or(0, |w| w.len())
 }
 
 /// Lower-cases `src[..take]` into `dst` (at least `take` bytes) as Go's
@@ -222,15 +281,16 @@ impl Anchors {
         }
     }
 
-    /// The start of the earliest anchor occurrence in `hay` at or after `at`.
-    fn find(&self, hay: &[u8], at: usize) -> Option<usize> {
+    /// The start and the index of the earliest anchor occurrence in `hay` at or after
+    /// `at`.
+    fn find(&self, hay: &[u8], at: usize) -> Option<(usize, usize)> {
         match self {
             Self::Packed(s) => s
                 .find_in(hay, aho_corasick::Span::from(at..hay.len()))
-                .map(|m| m.start()),
+                .map(|m| (m.start(), m.pattern().as_usize())),
             Self::Automaton(ac) => ac
                 .find(Input::new(hay).span(at..hay.len()))
-                .map(|m| m.start()),
+                .map(|m| (m.start(), m.pattern().as_usize())),
         }
     }
 }
