@@ -46,6 +46,12 @@ fn check(err: &sqlx::Error, op: Operation<'_>, expect: Expect) -> unit_proto::pb
         is_resumable_db_error(err),
         "invariant: {pe:?}"
     );
+    // The verdict says it goes beyond DM exactly when DM's rules answer otherwise.
+    assert_eq!(
+        verdict.origin() == unit_core::Origin::BeyondDm,
+        verdict.is_resumable() != unit_core::is_resumable_error(&pe),
+        "{err}: {verdict}"
+    );
     for text in [
         format!("{err}"),
         format!("{err:?}"),

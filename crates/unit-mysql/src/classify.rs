@@ -132,20 +132,7 @@ pub fn explain_db_error(err: &sqlx::Error) -> Verdict {
         };
         let dm = unit_core::explain_error(&probe);
         if let Some(c) = codes::classified(db.number()) {
-            let verdict = Verdict::new(
-                c.resumable,
-                Rule::ErrorNumber {
-                    number: u32::from(c.number),
-                    name: c.name,
-                    reason: c.reason,
-                },
-            );
-            // DM's text rules answer otherwise for this number: say so.
-            return if dm.is_resumable() == c.resumable {
-                verdict
-            } else {
-                verdict.beyond_dm()
-            };
+            return number_verdict(c, dm.is_resumable());
         }
         return dm;
     }
@@ -162,6 +149,24 @@ pub fn explain_db_error(err: &sqlx::Error) -> Verdict {
         _ => "a driver error that DM's rules do not recognise is resumable",
     };
     Verdict::new(true, Rule::Driver { reason })
+}
+
+/// The verdict of a classified server error number, marked beyond DM when DM's text
+/// rules (whose answer for the same error is `dm_resumable`) answer otherwise.
+pub(crate) fn number_verdict(c: &codes::Classified, dm_resumable: bool) -> Verdict {
+    let verdict = Verdict::new(
+        c.resumable,
+        Rule::ErrorNumber {
+            number: u32::from(c.number),
+            name: c.name,
+            reason: c.reason,
+        },
+    );
+    if dm_resumable == c.resumable {
+        verdict
+    } else {
+        verdict.beyond_dm()
+    }
 }
 
 /// Whether a sqlx error is worth retrying; see [`explain_db_error`].
