@@ -30,6 +30,8 @@ struct Private {
     dir: PathBuf,
     port: u16,
     server: Mutex<Option<Child>>,
+    /// Server options added to the harness's own (TLS files, say).
+    extra: Vec<String>,
 }
 
 fn find_binary(name: &str) -> Option<PathBuf> {
@@ -79,6 +81,15 @@ impl MariaDb {
     /// When no MariaDB binary is installed, or the server does not start in time (the
     /// message includes the server's error log).
     pub fn start() -> MariaDb {
+        Self::start_with(Vec::new())
+    }
+
+    /// Like [`start`](Self::start), with `extra` server options (for example
+    /// `--ssl-ca=...`, `--require-secure-transport=ON`).
+    ///
+    /// # Panics
+    /// As [`start`](Self::start).
+    pub fn start_with(extra: Vec<String>) -> MariaDb {
         let install = required_binary("mariadb-install-db");
         required_binary("mariadbd");
         let dir = std::env::temp_dir().join(format!(
@@ -116,12 +127,22 @@ impl MariaDb {
             dir,
             port,
             server: Mutex::new(None),
+            extra,
         };
         private.launch();
         MariaDb {
             host_port: format!("root@127.0.0.1:{port}"),
             private: Some(private),
         }
+    }
+
+    /// The server's TCP port.
+    pub fn port(&self) -> u16 {
+        self.host_port
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(3306)
     }
 
     /// A URL for `database` on this server (root without a password).
@@ -266,6 +287,7 @@ impl Private {
             ))
             .arg(format!("--log-error={}", log.display()))
             .arg(format!("--tmpdir={}", self.tmpdir().display()))
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

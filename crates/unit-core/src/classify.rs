@@ -38,8 +38,9 @@ pub enum PatternList {
     /// the only causes for which 34019 is resumable.
     LoadRuntimeRetryable,
     /// Beyond DM: MySQL server errors that retrying cannot fix (access denied, unknown
-    /// database or table, syntax error, ...), matched in `RawCause` as the Go driver
-    /// writes them (`Error 1045`). DM retries these until a person intervenes; see
+    /// database or table, syntax error, data and schema errors, ...), matched in
+    /// `RawCause` as the Go driver writes them (`Error 1045`), and a TLS handshake that
+    /// fails (a server certificate that does not verify). DM retries these until a person intervenes; see
     /// [`explain_error`] for why this workspace does not.
     PermanentServerError,
 }
@@ -74,6 +75,11 @@ impl PatternList {
             ],
             Self::LoadRuntimeRetryable => &["doesn't exist", "is in mode import"],
             Self::PermanentServerError => &[
+                // sqlx's words for a failed TLS handshake (a certificate that does not
+                // verify, no TLS where it is required): it fails the same way each time.
+                "error occurred while attempting to establish a TLS connection",
+                // rustls's words for a server certificate that does not verify.
+                "invalid peer certificate",
                 "Error 1044", // ER_DBACCESS_DENIED_ERROR
                 "Error 1045", // ER_ACCESS_DENIED_ERROR
                 "Error 1048", // ER_BAD_NULL_ERROR

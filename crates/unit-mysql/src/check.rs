@@ -34,7 +34,8 @@ pub struct CheckItem {
     pub message: String,
 }
 
-/// Checks, before a copy: connectivity and server versions of both sides, the
+/// Checks, before a copy: connectivity, server versions and encryption (the TLS
+/// version, or why there is none) of both sides, the
 /// privileges the copy needs (SELECT on every source table; CREATE and INSERT on the
 /// target), that every table has a primary key or a unique key on NOT NULL columns,
 /// and that the target supports every collation used. Reports a `pb::CheckStatus`;
@@ -111,6 +112,41 @@ impl CheckUnit {
             ItemState::Success,
             format!("server {sv}"),
         );
+        let tls =
+            |version: Result<(String, String), sqlx::Error>, url: &crate::MySqlUrl| match version
+                .map(|(_, v)| v)
+            {
+                Ok(v) if !v.is_empty() => (ItemState::Success, v),
+                Ok(_) if url.requires_tls() => (
+                    ItemState::Failure,
+                    format!(
+                        "not encrypted, though ssl-mode={} was asked for",
+                        crate::mode_name(url.ssl_mode())
+                    ),
+                ),
+                Ok(_) => (
+                    ItemState::Warning,
+                    format!(
+                        "not encrypted (ssl-mode={}, and the server offers no TLS)",
+                        crate::mode_name(url.ssl_mode())
+                    ),
+                ),
+                Err(e) => (
+                    ItemState::Failure,
+                    crate::go_driver_text(&e, crate::Operation::Query("")),
+                ),
+            };
+        let ssl = "SHOW SESSION STATUS LIKE 'Ssl_version'";
+        let (state, message) = tls(
+            sqlx::query_as(ssl).fetch_one(&source).await,
+            &self.config.source,
+        );
+        item("source encryption", state, message);
+        let (state, message) = tls(
+            sqlx::query_as(ssl).fetch_one(&mut target).await,
+            &self.config.target,
+        );
+        item("target encryption", state, message);
         let major = |v: &str| {
             v.split('.')
                 .take(2)

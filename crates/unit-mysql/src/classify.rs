@@ -61,6 +61,10 @@ impl fmt::Display for RetrySafety {
     }
 }
 
+/// How rustls words a server certificate that does not verify (unknown CA, expired,
+/// issued for another name); sqlx reports it as an I/O error.
+pub(crate) const BAD_CERTIFICATE: &str = "invalid peer certificate";
+
 /// The MySQL server error inside a sqlx error, if the server answered with one.
 pub fn server_error(err: &sqlx::Error) -> Option<&MySqlDatabaseError> {
     err.as_database_error()?
@@ -74,7 +78,8 @@ pub fn retry_safety(err: &sqlx::Error, op: Operation<'_>) -> Option<RetrySafety>
     match err {
         E::PoolTimedOut | E::PoolClosed => Some(RetrySafety::Safe),
         E::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => Some(RetrySafety::Safe),
-        E::Io(_) | E::Tls(_) | E::Protocol(_) | E::WorkerCrashed => Some(match op {
+        E::Io(io) if io.to_string().contains(BAD_CERTIFICATE) => None,
+        E::Io(_) | E::Protocol(_) | E::WorkerCrashed => Some(match op {
             Operation::Connect | Operation::Begin => RetrySafety::Safe,
             Operation::Query(_) | Operation::Execute(_) | Operation::Commit => {
                 RetrySafety::OutcomeUnknown
@@ -136,6 +141,18 @@ pub fn explain_db_error(err: &sqlx::Error) -> Verdict {
         }
         return dm;
     }
+    let bad_certificate = matches!(err, E::Io(io) if io.to_string().contains(BAD_CERTIFICATE));
+    if matches!(err, E::Tls(_)) || bad_certificate {
+        // A certificate that does not verify (unknown CA, expired, another name) or a
+        // server without TLS when TLS is required fails the same way every time.
+        return Verdict::new(
+            false,
+            Rule::Driver {
+                reason: "TLS failed (the server's certificate does not verify, or the server offers no TLS when it is required); fix the certificates or the ssl-* settings",
+            },
+        )
+        .beyond_dm();
+    }
     let reason = match err {
         E::PoolTimedOut => "no pooled connection became free in time; nothing was sent",
         E::PoolClosed => "the connection pool was closed; a new run opens a new one",
@@ -143,7 +160,7 @@ pub fn explain_db_error(err: &sqlx::Error) -> Verdict {
             "the server refused the connection; it may be restarting"
         }
         E::Io(_) => "the connection was lost; a new connection can succeed",
-        E::Tls(_) => "the TLS session failed; a new connection can succeed",
+
         E::Protocol(_) => "the server sent something unexpected, as when it dies mid-reply",
         E::WorkerCrashed => "the driver's background worker stopped",
         _ => "a driver error that DM's rules do not recognise is resumable",

@@ -3,7 +3,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use sqlx::mysql::MySqlConnectOptions;
+use std::path::PathBuf;
+
+use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
 
 use crate::redact::redact;
 
@@ -12,6 +14,18 @@ use crate::redact::redact;
 /// Display and Debug show it with the password masked, so it can be logged and put in
 /// errors; the password is only handed to the driver through
 /// [`connect_options`](Self::connect_options).
+///
+/// # TLS
+/// Connections are encrypted with rustls (no OpenSSL needed), configured the way MySQL
+/// users expect, by the URL's parameters or [`MySqlUrl::with_tls`]:
+/// `ssl-mode` (`DISABLED`, `PREFERRED`, `REQUIRED`, `VERIFY_CA`, `VERIFY_IDENTITY`),
+/// `ssl-ca` (the CA certificates to verify the server with), `ssl-cert` and `ssl-key`
+/// (a client certificate, for users created `REQUIRE X509`). The default is
+/// `PREFERRED`, as MySQL's own clients: encrypted whenever the server offers TLS, in
+/// the clear with a server that does not, and the server's certificate is not verified.
+/// Ask for `VERIFY_IDENTITY` (with `ssl-ca` for a private CA) to be sure of whom you
+/// talk to; `REQUIRED` refuses a server without TLS. A certificate that does not verify
+/// is an error no retry fixes.
 ///
 /// ```
 /// use unit_mysql::MySqlUrl;
@@ -50,7 +64,73 @@ impl FromStr for MySqlUrl {
     }
 }
 
+/// TLS settings that override a URL's `ssl-*` parameters (see [`MySqlUrl`]).
+#[derive(Debug, Clone, Default)]
+pub struct TlsSettings {
+    /// `ssl-mode`.
+    pub mode: Option<MySqlSslMode>,
+    /// `ssl-ca`: PEM file of the CA certificates the server's certificate must chain to.
+    pub ca: Option<PathBuf>,
+    /// `ssl-cert`: PEM file of the client certificate.
+    pub cert: Option<PathBuf>,
+    /// `ssl-key`: PEM file of the client certificate's key.
+    pub key: Option<PathBuf>,
+}
+
+impl TlsSettings {
+    /// Parses an `ssl-mode` name as MySQL's clients spell it (any case, `-` or `_`).
+    ///
+    /// # Errors
+    /// A message naming the modes when `text` is none of them.
+    pub fn parse_mode(text: &str) -> Result<MySqlSslMode, String> {
+        text.replace('-', "_")
+            .to_ascii_uppercase()
+            .parse()
+            .map_err(|_| {
+                format!(
+                    "unknown ssl-mode {text:?}: DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY"
+                )
+            })
+    }
+}
+
 impl MySqlUrl {
+    /// The same URL with `tls` overriding its `ssl-*` parameters.
+    #[must_use]
+    pub fn with_tls(mut self, tls: &TlsSettings) -> Self {
+        if let Some(mode) = tls.mode {
+            self.options = self.options.ssl_mode(mode);
+        }
+        if let Some(ca) = &tls.ca {
+            self.options = self.options.ssl_ca(ca);
+        }
+        if let Some(cert) = &tls.cert {
+            self.options = self.options.ssl_client_cert(cert);
+        }
+        if let Some(key) = &tls.key {
+            self.options = self.options.ssl_client_key(key);
+        }
+        if let Some(mode) = tls.mode {
+            let sep = if self.shown.contains('?') { '&' } else { '?' };
+            self.shown = format!("{}{sep}ssl-mode={}", self.shown, mode_name(mode));
+        }
+        self
+    }
+
+    /// The TLS mode asked for (`PREFERRED` unless the URL or [`MySqlUrl::with_tls`]
+    /// says otherwise).
+    pub fn ssl_mode(&self) -> MySqlSslMode {
+        self.options.get_ssl_mode()
+    }
+
+    /// Whether the mode refuses an unencrypted connection (`REQUIRED` and stricter).
+    pub fn requires_tls(&self) -> bool {
+        matches!(
+            self.ssl_mode(),
+            MySqlSslMode::Required | MySqlSslMode::VerifyCa | MySqlSslMode::VerifyIdentity
+        )
+    }
+
     /// The options to open a connection or a pool with. Do not log them: their Debug
     /// output includes the password.
     pub fn connect_options(&self) -> MySqlConnectOptions {
@@ -67,5 +147,16 @@ impl fmt::Display for MySqlUrl {
 impl fmt::Debug for MySqlUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("MySqlUrl").field(&self.shown).finish()
+    }
+}
+
+/// The name MySQL's clients give `mode`.
+pub fn mode_name(mode: MySqlSslMode) -> &'static str {
+    match mode {
+        MySqlSslMode::Disabled => "DISABLED",
+        MySqlSslMode::Preferred => "PREFERRED",
+        MySqlSslMode::Required => "REQUIRED",
+        MySqlSslMode::VerifyCa => "VERIFY_CA",
+        MySqlSslMode::VerifyIdentity => "VERIFY_IDENTITY",
     }
 }

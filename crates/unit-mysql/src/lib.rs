@@ -127,9 +127,10 @@ pub use copy::{
     CopyConfig, CopyError, CopyReport, CopyUnit, ObjectReport, OpKind, ReportHandle, TableReport,
     Verification, copy_sql_mode, stored_checksum, table_checksum,
 };
-pub use dsn::{MySqlUrl, UrlError};
+pub use dsn::{MySqlUrl, TlsSettings, UrlError, mode_name};
 pub use process_error::{MAX_STATEMENT_SUMMARY, error_code, process_error, summarize_statement};
 pub use redact::redact;
+pub use sqlx::mysql::MySqlSslMode;
 
 #[cfg(test)]
 mod tests;

@@ -15,7 +15,7 @@ use unit_core::{
 use unit_mysql::objects::{ObjectKind, ObjectKinds};
 use unit_mysql::schema::{Filter, list_tables};
 use unit_mysql::{
-    CheckUnit, CopyConfig, CopyReport, CopyUnit, MySqlUrl, ReportHandle, Verification,
+    CheckUnit, CopyConfig, CopyReport, CopyUnit, MySqlUrl, ReportHandle, TlsSettings, Verification,
 };
 use unit_proto::pb::{self, Stage, sub_task_status::Status};
 
@@ -28,6 +28,32 @@ pub(crate) struct Args {
     /// Target URL, `mysql://user:password@host:port`.
     #[arg(long)]
     pub(crate) target: String,
+    /// TLS mode for the source: DISABLED, PREFERRED (the default: encrypted whenever the
+    /// server offers TLS, certificate not verified), REQUIRED, VERIFY_CA or
+    /// VERIFY_IDENTITY; overrides the URL's `ssl-mode`.
+    #[arg(long)]
+    pub(crate) source_ssl_mode: Option<String>,
+    /// PEM file of the CA certificates the source's certificate must chain to.
+    #[arg(long)]
+    pub(crate) source_ssl_ca: Option<std::path::PathBuf>,
+    /// PEM file of a client certificate for the source.
+    #[arg(long)]
+    pub(crate) source_ssl_cert: Option<std::path::PathBuf>,
+    /// PEM file of the key of the source's client certificate.
+    #[arg(long)]
+    pub(crate) source_ssl_key: Option<std::path::PathBuf>,
+    /// TLS mode for the target (as `--source-ssl-mode`).
+    #[arg(long)]
+    pub(crate) target_ssl_mode: Option<String>,
+    /// PEM file of the CA certificates the target's certificate must chain to.
+    #[arg(long)]
+    pub(crate) target_ssl_ca: Option<std::path::PathBuf>,
+    /// PEM file of a client certificate for the target.
+    #[arg(long)]
+    pub(crate) target_ssl_cert: Option<std::path::PathBuf>,
+    /// PEM file of the key of the target's client certificate.
+    #[arg(long)]
+    pub(crate) target_ssl_key: Option<std::path::PathBuf>,
     /// Databases to copy (comma-separated; `*` and `?` allowed); default: all but system ones.
     #[arg(long, value_delimiter = ',')]
     pub(crate) databases: Vec<String>,
@@ -115,6 +141,36 @@ pub(crate) fn run(args: Args) -> ExitCode {
     let target: MySqlUrl = match args.target.parse() {
         Ok(u) => u,
         Err(e) => return bad_input(&format!("--target: {e}")),
+    };
+    let tls = |mode: &Option<String>,
+               ca: &Option<std::path::PathBuf>,
+               cert: &Option<std::path::PathBuf>,
+               key: &Option<std::path::PathBuf>|
+     -> Result<TlsSettings, String> {
+        Ok(TlsSettings {
+            mode: mode.as_deref().map(TlsSettings::parse_mode).transpose()?,
+            ca: ca.clone(),
+            cert: cert.clone(),
+            key: key.clone(),
+        })
+    };
+    let source = match tls(
+        &args.source_ssl_mode,
+        &args.source_ssl_ca,
+        &args.source_ssl_cert,
+        &args.source_ssl_key,
+    ) {
+        Ok(t) => source.with_tls(&t),
+        Err(e) => return bad_input(&format!("--source-ssl-mode: {e}")),
+    };
+    let target = match tls(
+        &args.target_ssl_mode,
+        &args.target_ssl_ca,
+        &args.target_ssl_cert,
+        &args.target_ssl_key,
+    ) {
+        Ok(t) => target.with_tls(&t),
+        Err(e) => return bad_input(&format!("--target-ssl-mode: {e}")),
     };
     if args.chunk_rows == 0 || args.concurrency == 0 {
         return bad_input("--chunk-rows and --concurrency must be at least 1");

@@ -185,6 +185,24 @@ fn bad_arguments_exit_2_without_showing_passwords() {
         "{stderr}"
     );
     assert!(!stderr.contains("hunter2"));
+    let out = Command::new(env!("CARGO_BIN_EXE_unitctl"))
+        .args([
+            "migrate",
+            "--source",
+            "mysql://u:hunter2@h:3306",
+            "--target",
+            "mysql://x@y",
+            "--target-ssl-mode",
+            "sometimes",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("--target-ssl-mode: unknown ssl-mode \"sometimes\""),
+        "{stderr}"
+    );
 }
 
 #[test]
