@@ -227,9 +227,27 @@ async fn verified_tls_connects_and_every_bad_certificate_is_refused_for_good() {
             .starts_with("TLSv1.")
     );
 
-    // A plain connection is refused by the server; never retried.
+    // A plain connection is refused by the server; never retried, and the check unit
+    // says to enable TLS.
     let (text, resumable) = connect(&with(&url, "ssl-mode=DISABLED")).await.unwrap_err();
     assert!(!resumable, "{text}");
+    let plain = CopyConfig::new(
+        "tls-plain",
+        MariaDb::shared().url("mysql").parse().unwrap(),
+        with(&url, "ssl-mode=DISABLED"),
+        Filter::default(),
+    );
+    let items = CheckUnit::new(plain).run_checks().await;
+    let refused = items
+        .iter()
+        .find(|i| i.name == "target connection")
+        .expect("a target connection item");
+    assert_eq!(refused.state, unit_mysql::ItemState::Failure);
+    assert!(
+        refused.message.contains("refuses unencrypted connections")
+            && refused.message.contains("enable TLS"),
+        "{refused:?}"
+    );
 
     // Another CA: unknown issuer, never retried.
     let other = certs.path("other-ca.pem");
@@ -326,7 +344,7 @@ async fn expired_and_misnamed_certificates_are_refused_and_never_retried() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_copy_to_a_server_requiring_tls_with_verify_identity_ends_exact() {
+async fn copies_to_a_server_requiring_tls_end_exact_with_required_and_verify_identity() {
     let certs = Certs::make();
     let target = certs.server("server.pem", "server.key");
     let source = MariaDb::shared();
@@ -341,37 +359,52 @@ async fn a_copy_to_a_server_requiring_tls_with_verify_identity_ends_exact() {
     )
     .await
     .unwrap();
-    let target_url = with(
-        &target.url("mysql"),
-        &format!("ssl-mode=VERIFY_IDENTITY&ssl-ca={}", certs.path("ca.pem")),
-    );
-    let mut config = CopyConfig::new(
-        "tls-copy",
-        admin.clone(),
-        target_url.clone(),
-        Filter {
-            databases: vec!["tls_copy".into()],
-            ..Filter::default()
-        },
-    );
-    config.chunk_rows = 300;
-    config.verification = Some(Verification::RowText);
-    let mut unit = CopyUnit::new(config);
-    unit.init(CancellationToken::new()).await.unwrap();
-    let result = unit.process(CancellationToken::new()).await;
-    assert!(result.errors.is_empty(), "{result:?}");
-    assert!(unit.report().complete());
-    unit.close().await;
-    // Compared independently of the copy.
-    let checksum = |url: MySqlUrl| async move {
-        let mut c = sqlx::MySqlConnection::connect_with(&url.connect_options())
+    for (mode, task) in [
+        ("REQUIRED", "tls-required"),
+        ("VERIFY_IDENTITY", "tls-verified"),
+    ] {
+        let target_url = with(
+            &target.url("mysql"),
+            &format!("ssl-mode={mode}&ssl-ca={}", certs.path("ca.pem")),
+        );
+        let mut config = CopyConfig::new(
+            task,
+            admin.clone(),
+            target_url.clone(),
+            Filter {
+                databases: vec!["tls_copy".into()],
+                ..Filter::default()
+            },
+        );
+        config.chunk_rows = 300;
+        config.verification = Some(Verification::RowText);
+        let mut unit = CopyUnit::new(config);
+        unit.init(CancellationToken::new()).await.unwrap();
+        let result = unit.process(CancellationToken::new()).await;
+        assert!(result.errors.is_empty(), "{result:?}");
+        assert!(unit.report().complete());
+        unit.close().await;
+        // Compared independently of the copy.
+        let checksum = |url: MySqlUrl| async move {
+            let mut c = sqlx::MySqlConnection::connect_with(&url.connect_options())
+                .await
+                .unwrap();
+            let (_, sum): (String, Option<i64>) = sqlx::query_as("CHECKSUM TABLE tls_copy.t")
+                .fetch_one(&mut c)
+                .await
+                .unwrap();
+            sum
+        };
+        assert_eq!(
+            checksum(admin.clone()).await,
+            checksum(target_url.clone()).await
+        );
+        // The second mode copies into the same tables: start it from an empty target.
+        let mut c = sqlx::MySqlConnection::connect_with(&target_url.connect_options())
             .await
             .unwrap();
-        let (_, sum): (String, Option<i64>) = sqlx::query_as("CHECKSUM TABLE tls_copy.t")
-            .fetch_one(&mut c)
+        c.execute("DROP DATABASE tls_copy; DROP DATABASE unit_checkpoint")
             .await
             .unwrap();
-        sum
-    };
-    assert_eq!(checksum(admin).await, checksum(target_url).await);
+    }
 }

@@ -76,11 +76,8 @@ impl CheckUnit {
         let source = match MySqlPool::connect_with(self.config.source.connect_options()).await {
             Ok(pool) => pool,
             Err(e) => {
-                item(
-                    "source connection",
-                    ItemState::Failure,
-                    crate::go_driver_text(&e, crate::Operation::Connect),
-                );
+                let message = connect_failure(&self.config.source, &e).await;
+                item("source connection", ItemState::Failure, message);
                 return items;
             }
         };
@@ -88,11 +85,8 @@ impl CheckUnit {
             match MySqlConnection::connect_with(&self.config.target.connect_options()).await {
                 Ok(conn) => conn,
                 Err(e) => {
-                    item(
-                        "target connection",
-                        ItemState::Failure,
-                        crate::go_driver_text(&e, crate::Operation::Connect),
-                    );
+                    let message = connect_failure(&self.config.target, &e).await;
+                    item("target connection", ItemState::Failure, message);
                     return items;
                 }
             };
@@ -259,6 +253,32 @@ impl CheckUnit {
         }
         source.close().await;
         items
+    }
+}
+
+/// Why a connection failed, in the Go driver's words, and, when the server refused a
+/// connection in the clear that it accepts encrypted (`require_secure_transport`, or an
+/// account `REQUIRE SSL`: MariaDB answers 1045, MySQL 3159), a sentence saying to
+/// enable TLS.
+async fn connect_failure(url: &crate::MySqlUrl, err: &sqlx::Error) -> String {
+    let text = crate::go_driver_text(err, crate::Operation::Connect);
+    let refused = crate::server_error(err)
+        .is_some_and(|d| matches!(d.number(), crate::codes::ER_ACCESS_DENIED_ERROR | 3159));
+    if !refused || !matches!(url.ssl_mode(), sqlx::mysql::MySqlSslMode::Disabled) {
+        return text;
+    }
+    let encrypted = url
+        .connect_options()
+        .ssl_mode(sqlx::mysql::MySqlSslMode::Required);
+    match MySqlConnection::connect_with(&encrypted).await {
+        Ok(conn) => {
+            let _ = conn.close().await;
+            format!(
+                "{text}; the server refuses unencrypted connections and accepts encrypted \
+                 ones: enable TLS (ssl-mode=REQUIRED, or VERIFY_IDENTITY with ssl-ca)"
+            )
+        }
+        Err(_) => text,
     }
 }
 

@@ -17,6 +17,10 @@ fn urls() {
         "a mysql://u:***@h and mysql://v:***@k?ssl=1",
     );
     check("mysql://u:p:a@ss@h/db", "mysql://u:***@h/db");
+    check(
+        "mysql://app:s3cret@db:3306/shop?ssl-mode=VERIFY_IDENTITY&ssl-ca=/etc/ca.pem&ssl-cert=/c.pem&ssl-key=/k.pem",
+        "mysql://app:***@db:3306/shop?ssl-mode=VERIFY_IDENTITY&ssl-ca=/etc/ca.pem&ssl-cert=/c.pem&ssl-key=/k.pem",
+    );
     check("no url here", "no url here");
     check("trailing ://", "trailing ://");
 }
