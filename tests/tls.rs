@@ -244,6 +244,10 @@ async fn verified_tls_connects_and_every_bad_certificate_is_refused_for_good() {
         .expect("a target connection item");
     assert_eq!(refused.state, unit_mysql::ItemState::Failure);
     assert!(
+        refused.message.starts_with("mysql://root@127.0.0.1:"),
+        "{refused:?}"
+    );
+    assert!(
         refused.message.contains("refuses unencrypted connections")
             && refused.message.contains("enable TLS"),
         "{refused:?}"

@@ -261,7 +261,11 @@ impl CheckUnit {
 /// account `REQUIRE SSL`: MariaDB answers 1045, MySQL 3159), a sentence saying to
 /// enable TLS.
 async fn connect_failure(url: &crate::MySqlUrl, err: &sqlx::Error) -> String {
-    let text = crate::go_driver_text(err, crate::Operation::Connect);
+    // Which server, by its URL (password masked), and what went wrong.
+    let text = format!(
+        "{url}: {}",
+        crate::go_driver_text(err, crate::Operation::Connect)
+    );
     let refused = crate::server_error(err)
         .is_some_and(|d| matches!(d.number(), crate::codes::ER_ACCESS_DENIED_ERROR | 3159));
     if !refused || !matches!(url.ssl_mode(), sqlx::mysql::MySqlSslMode::Disabled) {
