@@ -153,6 +153,15 @@ async fn every_column_type_round_trips_exactly() {
     unit.close().await;
 }
 
+/// Rows of `copy_keyset.<table>` that `predicate` selects.
+async fn count_where(pool: &sqlx::MySqlPool, table: &str, predicate: &str) -> i64 {
+    let sql = format!("SELECT COUNT(*) FROM copy_keyset.{table} WHERE {predicate}");
+    sqlx::query_scalar::<_, i64>(&sql)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keyset_predicates_select_exactly_the_rows_after_a_key_and_read_an_index_range() {
     // Only reads: the shared server is enough.
@@ -192,18 +201,8 @@ async fn keyset_predicates_select_exactly_the_rows_after_a_key_and_read_an_index
                     b.as_bytes().to_vec(),
                     c.to_string().into_bytes(),
                 ];
-                let count = |predicate: String| {
-                    let pool = pool.clone();
-                    async move {
-                        let sql = format!("SELECT COUNT(*) FROM copy_keyset.k3 WHERE {predicate}");
-                        sqlx::query_scalar::<_, i64>(&sql)
-                            .fetch_one(&pool)
-                            .await
-                            .unwrap()
-                    }
-                };
-                let expanded = count(k3.after_key(&key)).await;
-                let row = count(format!("(a, b, c) > ({a}, '{b}', {c})")).await;
+                let expanded = count_where(&pool, "k3", &k3.after_key(&key)).await;
+                let row = count_where(&pool, "k3", &format!("(a, b, c) > ({a}, '{b}', {c})")).await;
                 assert_eq!(
                     expanded,
                     row,
@@ -232,21 +231,12 @@ async fn keyset_predicates_select_exactly_the_rows_after_a_key_and_read_an_index
     for key in 0..256u32 {
         let v: Vec<u32> = (0..4).map(|i| (key >> (2 * i)) & 3).collect();
         let bytes: Vec<Vec<u8>> = v.iter().map(|n| n.to_string().into_bytes()).collect();
-        let count = |predicate: String| {
-            let pool = pool.clone();
-            async move {
-                let sql = format!("SELECT COUNT(*) FROM copy_keyset.k4 WHERE {predicate}");
-                sqlx::query_scalar::<_, i64>(&sql)
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap()
-            }
-        };
-        let expanded = count(k4.after_key(&bytes)).await;
-        let row = count(format!(
-            "(a, b, c, d) > ({}, {}, {}, {})",
-            v[0], v[1], v[2], v[3]
-        ))
+        let expanded = count_where(&pool, "k4", &k4.after_key(&bytes)).await;
+        let row = count_where(
+            &pool,
+            "k4",
+            &format!("(a, b, c, d) > ({}, {}, {}, {})", v[0], v[1], v[2], v[3]),
+        )
         .await;
         assert_eq!(expanded, row, "after {v:?}: {}", k4.after_key(&bytes));
     }

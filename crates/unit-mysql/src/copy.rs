@@ -148,8 +148,17 @@ impl Progress {
 ///   moves its checkpoint row in `<checkpoint_database>.copy_checkpoint`: after a pause,
 ///   kill, crash or auto-resume the copy continues after the last committed chunk, and
 ///   no row is lost or written twice.
+/// - **Values**: each column's values and key boundaries travel in its own type,
+///   character set and collation ([`ValueKind`](crate::schema::ValueKind)); the target
+///   writes with the source's `sql_mode` relaxed so it accepts every value the source
+///   holds ([`copy_sql_mode`]).
 /// - **Verification**: each table's row count and checksum are compared on both sides
 ///   once it is copied ([`Verification`]); a difference is code 60004, never retried.
+/// - **Objects**: sequences before the tables; routines, views, triggers and events
+///   after the rows ([`CopyConfig::objects`]); a trigger already on the target of a
+///   table still to copy is refused in `init`, before any row moves.
+/// - **Report**: [`CopyUnit::report`] (or a [`ReportHandle`]) lists every selected
+///   table and object and whether it was verified or migrated.
 /// - **Errors** go through this crate's mapping: a lost connection or a restarted
 ///   server is resumable, a duplicate key on the target (1062) is not.
 /// - **Status**: a [`pb::LoadStatus`] (bytes, progress, speed), readable while copying.
