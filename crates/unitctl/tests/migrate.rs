@@ -266,7 +266,9 @@ fn ctrl_c_pauses_keeps_the_checkpoints_and_the_same_command_resumes() {
     assert_eq!(
         out.status.code(),
         Some(130),
-        "{}",
+        "{:?}, {} rows copied at exit\n{}",
+        out.status,
+        copied(),
         String::from_utf8_lossy(&out.stdout)
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
