@@ -740,6 +740,14 @@ impl CopyUnit {
             self.tables
                 .iter()
                 .map(|t| (t.database.clone(), t.name.clone())),
+            self.objects.iter().map(|o| report::ObjectReport {
+                kind: o.kind.as_str(),
+                database: o.database.clone(),
+                name: o.name.clone(),
+                migrated: false,
+                excluded: !self.config.objects.contains(o.kind),
+                note: "not migrated yet".to_owned(),
+            }),
         );
         // A failing job stops the others through a child token, so that the result
         // does not look cancelled from outside (which would keep auto-resume away).

@@ -81,8 +81,13 @@ pub(super) struct Recorder {
 }
 
 impl Recorder {
-    /// Starts a run over `tables`: none verified yet.
-    pub(super) fn select(&self, tables: impl IntoIterator<Item = (String, String)>) {
+    /// Starts a run over `tables` and `objects`: none verified or migrated yet, so that
+    /// a run that ends before its object phase never reports them done.
+    pub(super) fn select(
+        &self,
+        tables: impl IntoIterator<Item = (String, String)>,
+        objects: impl IntoIterator<Item = ObjectReport>,
+    ) {
         let mut map = self.tables.lock().unwrap_or_else(|e| e.into_inner());
         map.clear();
         for (database, name) in tables {
@@ -96,10 +101,7 @@ impl Recorder {
                 },
             );
         }
-        self.objects
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        *self.objects.lock().unwrap_or_else(|e| e.into_inner()) = objects.into_iter().collect();
     }
 
     /// Records that `database.name` was verified with `rows` rows.
@@ -111,12 +113,16 @@ impl Recorder {
         }
     }
 
-    /// Records an object.
+    /// Records what became of an object, in place of its entry.
     pub(super) fn object(&self, object: ObjectReport) {
-        self.objects
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(object);
+        let mut objects = self.objects.lock().unwrap_or_else(|e| e.into_inner());
+        let same = |o: &ObjectReport| {
+            o.kind == object.kind && o.database == object.database && o.name == object.name
+        };
+        match objects.iter_mut().find(|o| same(o)) {
+            Some(entry) => *entry = object,
+            None => objects.push(object),
+        }
     }
 
     pub(super) fn report(&self, sql_mode: &str) -> CopyReport {
@@ -158,5 +164,36 @@ impl ReportHandle {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         self.recorder.report(&mode)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(migrated: bool) -> ObjectReport {
+        ObjectReport {
+            kind: "view",
+            database: "shop".into(),
+            name: "v".into(),
+            migrated,
+            excluded: false,
+            note: String::new(),
+        }
+    }
+
+    #[test]
+    fn selected_objects_count_as_not_migrated_until_their_phase_says_so() {
+        let recorder = Recorder::default();
+        recorder.select([("shop".to_owned(), "t".to_owned())], [view(false)]);
+        recorder.verified("shop", "t", 3);
+        // Every table verified, the object phase not run (a cancelled run): incomplete.
+        let report = recorder.report("");
+        assert!(!report.complete());
+        assert_eq!(report.missing(), ["view shop.v"]);
+        recorder.object(view(true));
+        let report = recorder.report("");
+        assert!(report.complete());
+        assert_eq!(report.objects.len(), 1, "replaced, not added");
     }
 }
