@@ -30,8 +30,9 @@ fn sql(server: &MariaDb, statements: &str) {
     );
 }
 
-/// `unitctl migrate` of database `cli_src` as task `cli`, with JSON output.
-fn migrate_command(source: &MariaDb, target: &MariaDb) -> Command {
+/// `unitctl migrate` of database `cli_src` as task `cli` to the server at `target` (a
+/// URL), with JSON output.
+fn migrate_command(source: &MariaDb, target: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_unitctl"));
     command.env("RUST_LOG", "warn");
     command.args([
@@ -39,7 +40,7 @@ fn migrate_command(source: &MariaDb, target: &MariaDb) -> Command {
         "--source",
         &source.url(""),
         "--target",
-        &target.url(""),
+        target,
         "--databases",
         "cli_src",
         "--task",
@@ -50,7 +51,7 @@ fn migrate_command(source: &MariaDb, target: &MariaDb) -> Command {
 }
 
 fn migrate(source: &MariaDb, target: &MariaDb, extra: &[&str]) -> std::process::Output {
-    migrate_command(source, target)
+    migrate_command(source, &target.url(""))
         .args(["--check-interval", "0.2", "--interval", "0.2"])
         .args(extra)
         .output()
@@ -215,7 +216,13 @@ fn ctrl_c_pauses_keeps_the_checkpoints_and_the_same_command_resumes() {
         CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(200)); \
         INSERT INTO t SELECT seq, REPEAT('x', 150) FROM seq_1_to_300000;",
     );
-    let child = migrate_command(&source, &target)
+    // The copy goes to the target through a proxy delaying every packet, so that it
+    // takes seconds and the interrupt lands mid-copy however fast the machine is (the
+    // progress below is read from the target directly).
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let proxy = runtime.block_on(unit_integration_tests::FaultProxy::start(target.port()));
+    proxy.set_delay(std::time::Duration::from_millis(3));
+    let child = migrate_command(&source, &proxy.url(""))
         .args([
             "--interval",
             "0.1",
