@@ -251,7 +251,7 @@ impl CheckUnit {
                 crate::go_driver_text(&e, crate::Operation::Execute("")),
             ),
         }
-        source.close().await;
+        crate::copy::close_pool(source).await;
         items
     }
 }

@@ -373,6 +373,25 @@ pub fn copy_sql_mode(source_mode: &str) -> String {
         .join(",")
 }
 
+/// How long closing a pool may wait for its connections to come back.
+const POOL_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Closes `pool` gracefully, waiting at most [`POOL_CLOSE_TIMEOUT`]: a connection whose
+/// statement was abandoned (a cancelled chunk) comes back to the pool asynchronously,
+/// and sqlx's `close` can wait on it for ever. After the timeout the pool is dropped,
+/// which closes what is left without waiting.
+pub(crate) async fn close_pool(pool: MySqlPool) {
+    if tokio::time::timeout(POOL_CLOSE_TIMEOUT, pool.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            timeout = ?POOL_CLOSE_TIMEOUT,
+            "connections did not come back to the pool in time; dropping it"
+        );
+    }
+}
+
 /// The kind of a failed operation, kept so that its `ProcessError` gets the right code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpKind {
@@ -914,7 +933,7 @@ impl Unit for CopyUnit {
             .into_iter()
             .flatten()
         {
-            pool.close().await;
+            close_pool(pool).await;
         }
     }
 
