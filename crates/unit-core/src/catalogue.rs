@@ -309,6 +309,22 @@ catalogue! {
     COPY_UNSUPPORTED = 60005, "ErrCopyUnsupported", LoadUnit, Upstream, High,
         "{}",
         "Exclude the named object from the copy (or change it as the message says), then restart the task.";
+    /// Beyond DM: the source no longer has the binlog the Sync unit must read next.
+    SYNC_BINLOG_UNAVAILABLE = 60006, "ErrSyncBinlogUnavailable", SyncUnit, Upstream, High,
+        "the source no longer has the binlog at {}",
+        "The changes since that position are lost to replication: copy the tables again (start the task over), and keep binlogs longer (expire_logs_days).";
+    /// Beyond DM: a row change from the binlog does not match the target's rows.
+    SYNC_ROW_CONFLICT = 60007, "ErrSyncRowConflict", SyncUnit, Downstream, High,
+        "row change at {} cannot be applied: {}",
+        "The target was changed by something other than this task; compare the named row on both sides, repair the target, then resume.";
+    /// Beyond DM: the target refused a DDL statement from the binlog.
+    SYNC_DDL_FAILED = 60008, "ErrSyncDdlFailed", SyncUnit, Downstream, High,
+        "DDL at {} failed on the target: {}",
+        "Run an equivalent statement on the target by hand (or fix what the error names), then resume.";
+    /// Beyond DM: a binlog event that the Sync unit cannot apply exactly.
+    SYNC_UNSUPPORTED_EVENT = 60009, "ErrSyncUnsupportedEvent", SyncUnit, Internal, High,
+        "event at {} cannot be applied: {}",
+        "Exclude the named table from the task, or change the source's settings as the message says.";
 }
 
 impl ErrorCode {

@@ -320,6 +320,10 @@ pub const EXTENSION_UNRESUMABLE_CODES: &[&ErrorCode] = &[
     &ErrorCode::CHECK_FAILED,
     &ErrorCode::COPY_VERIFY_MISMATCH,
     &ErrorCode::COPY_UNSUPPORTED,
+    &ErrorCode::SYNC_BINLOG_UNAVAILABLE,
+    &ErrorCode::SYNC_ROW_CONFLICT,
+    &ErrorCode::SYNC_DDL_FAILED,
+    &ErrorCode::SYNC_UNSUPPORTED_EVENT,
 ];
 
 /// Codes whose errors a relay unit never resumes (DM's unresumable relay set).

@@ -15,7 +15,7 @@ use sqlx::Executor;
 use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, info, info_span};
+use tracing::{Instrument, info, info_span, warn};
 use unit_core::{BoxError, ErrScope, ErrorCode, SourceStatus, StatusHandle, Unit, UnitStatus};
 use unit_proto::pb;
 
@@ -23,12 +23,17 @@ use crate::cancel::{StatementError, cancellable};
 use crate::classify::Operation;
 use crate::dsn::MySqlUrl;
 use crate::objects::{ObjectKind, ObjectKinds, SchemaObject};
+use crate::position::{
+    SyncCheckpoint, create_checkpoint_table, is_mariadb, load_checkpoint, master_position,
+    store_checkpoint,
+};
 use crate::schema::{Filter, SchemaError, Table, discover, ident};
 
 mod objects;
 mod part;
 mod plan;
 mod report;
+mod snapshot;
 mod verify;
 
 use part::{CopyContext, raw};
@@ -67,6 +72,85 @@ pub struct CopyConfig {
     /// Which kinds of objects other than tables are migrated (all by default); the
     /// others are reported as left out.
     pub objects: ObjectKinds,
+    /// `Some`: the copy is the first step of an online migration. It records the
+    /// source position its rows are consistent with (see [`Consistency`]) for the
+    /// [Sync unit](crate::sync), and leaves verification to cutover (the source may be
+    /// changing). `None` (the default): a copy of a quiet source, verified per table.
+    pub consistency: Option<Consistency>,
+    /// The replica id the Sync unit reads the binlog as: it must differ from the
+    /// source's `server_id` and from every other replica's. The default is derived
+    /// from the task's name, in `[1 << 30, 1 << 31)`.
+    pub server_id: u32,
+    /// Start the binlog stream from the recorded GTID set (MariaDB's
+    /// `@slave_connect_state`) instead of the file and offset, so that replication
+    /// can follow a source that was replaced by another server of the same GTID
+    /// history.
+    pub use_gtid: bool,
+    /// The most row changes the Sync unit applies in one target transaction (more when
+    /// one source transaction holds more).
+    pub sync_batch: usize,
+    /// The Sync unit's cutover: apply everything up to the source's position when it
+    /// starts (with writes stopped), verify every table, and finish.
+    pub cutover: bool,
+    /// Incremental mode (no copy): replicate from this position, unless the task has
+    /// recorded one already.
+    pub start: Option<crate::position::BinlogPosition>,
+}
+
+/// How the copy makes its rows consistent with one source position, named as dumpling
+/// and DM name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Consistency {
+    /// `FLUSH TABLES WITH READ LOCK` (held only while each copy connection starts
+    /// `START TRANSACTION WITH CONSISTENT SNAPSHOT` and the position is read), else
+    /// `lock`, else `none`, saying which it used.
+    #[default]
+    Auto,
+    /// `FLUSH TABLES WITH READ LOCK`, held for milliseconds.
+    Flush,
+    /// `LOCK TABLES ... READ` of the selected tables, for servers that refuse FTWRL.
+    Lock,
+    /// No lock: the position before the copy starts and after it ends are both
+    /// recorded, and the Sync unit replays the changes between them idempotently.
+    None,
+}
+
+impl Consistency {
+    /// The name dumpling gives it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Flush => "flush",
+            Self::Lock => "lock",
+            Self::None => "none",
+        }
+    }
+}
+
+impl std::str::FromStr for Consistency {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "flush" => Ok(Self::Flush),
+            "lock" => Ok(Self::Lock),
+            "none" => Ok(Self::None),
+            _ => Err(format!(
+                "unknown consistency {s:?}: auto, flush, lock or none"
+            )),
+        }
+    }
+}
+
+/// A replica id derived from the task's name, in `[1 << 30, 1 << 31)`.
+fn default_server_id(task: &str) -> u32 {
+    // FNV-1a: stable across runs and builds.
+    let hash = task.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    (1 << 30) | (hash & ((1 << 30) - 1))
 }
 
 impl CopyConfig {
@@ -82,15 +166,22 @@ impl CopyConfig {
         target: MySqlUrl,
         filter: Filter,
     ) -> Self {
+        let task = task.into();
         Self {
             source,
             target,
             filter,
+            server_id: default_server_id(&task),
+            consistency: None,
+            use_gtid: false,
+            sync_batch: 1000,
+            cutover: false,
+            start: None,
             chunk_rows: 5000,
             concurrency: 4,
             split_rows: 100_000,
             checkpoint_database: "unit_checkpoint".to_owned(),
-            task: task.into(),
+            task,
             acquire_timeout: Duration::from_secs(10),
             verification: None,
             objects: ObjectKinds::default(),
@@ -274,7 +365,7 @@ pub enum CopyError {
 /// Opens a pool whose sessions run `session` (a `SET ...` statement) first, and then
 /// `SET check_constraint_checks = 0` where `relax_checks` (MariaDB's variable; a server
 /// without it is left alone).
-async fn open_pool(
+pub(crate) async fn open_pool(
     url: &MySqlUrl,
     size: u32,
     acquire_timeout: Duration,
@@ -311,7 +402,7 @@ async fn open_pool(
 /// how values are read (`PAD_CHAR_TO_FULL_LENGTH`) or how `SHOW CREATE` prints them;
 /// the largest `max_sort_length`, so that ORDER BY orders long TEXT and BLOB keys by
 /// their whole value.
-const SOURCE_SESSION: &str = "SET time_zone = '+00:00', sql_mode = 'NO_ENGINE_SUBSTITUTION', \
+pub(crate) const SOURCE_SESSION: &str = "SET time_zone = '+00:00', sql_mode = 'NO_ENGINE_SUBSTITUTION', \
      max_sort_length = 8388608";
 
 /// SQL modes the copy never writes with: checks that refuse values the source holds
@@ -373,6 +464,75 @@ pub fn copy_sql_mode(source_mode: &str) -> String {
         .join(",")
 }
 
+/// The `SET` statement the target's sessions start with: UTC, the SQL mode from the
+/// source's ([`copy_sql_mode`]), no foreign key checks.
+pub(crate) async fn target_session(
+    source: &MySqlPool,
+    cancel: &CancellationToken,
+) -> Result<String, CopyError> {
+    let mode_sql = "SELECT @@GLOBAL.sql_mode";
+    let source_mode: String = cancellable(cancel, sqlx::query_scalar(mode_sql).fetch_one(source))
+        .await
+        .map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query(mode_sql), e))?;
+    let mode = copy_sql_mode(&source_mode);
+    info!(
+        source = %source_mode,
+        target = %mode,
+        "the target writes with the source's sql_mode, without the checks that refuse values the source holds"
+    );
+    Ok(format!(
+        "SET time_zone = '+00:00', sql_mode = '{}', foreign_key_checks = 0",
+        mode.replace('\'', "")
+    ))
+}
+
+/// The SQL mode a [`target_session`] statement sets.
+fn session_sql_mode(session: &str) -> String {
+    session
+        .split_once("sql_mode = '")
+        .and_then(|(_, rest)| rest.split_once('\''))
+        .map(|(mode, _)| mode.to_owned())
+        .unwrap_or_default()
+}
+
+/// Compares `table`'s row count and checksum on both sides.
+///
+/// # Errors
+/// [`CopyError::Mismatch`] when they differ; a query's failure.
+pub(crate) async fn verify_table(
+    source: &MySqlPool,
+    target: &MySqlPool,
+    table: &Table,
+    verification: Verification,
+    cancel: &CancellationToken,
+) -> Result<i64, CopyError> {
+    // MariaDB's CHECKSUM TABLE does not read VIRTUAL columns reliably.
+    let stored = verification == Verification::ChecksumTable && !table.has_virtual_column();
+    let checksum = |pool| async move {
+        if stored {
+            stored_checksum(pool, table).await
+        } else {
+            table_checksum(pool, table).await
+        }
+    };
+    let (up, down) = tokio::join!(
+        cancellable(cancel, checksum(source)),
+        cancellable(cancel, checksum(target)),
+    );
+    let up = up.map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query("checksum"), e))?;
+    let down = down.map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query("checksum"), e))?;
+    if up != down {
+        return Err(CopyError::Mismatch {
+            table: table.display_name(),
+            source_rows: up.0,
+            source_sum: up.1,
+            target_rows: down.0,
+            target_sum: down.1,
+        });
+    }
+    Ok(up.0)
+}
+
 /// How long closing a pool may wait for its connections to come back.
 const POOL_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -407,7 +567,7 @@ pub enum OpKind {
     Commit,
 }
 
-fn stmt_err(scope: ErrScope, op: Operation<'_>, source: StatementError) -> CopyError {
+pub(crate) fn stmt_err(scope: ErrScope, op: Operation<'_>, source: StatementError) -> CopyError {
     let (kind, what) = match op {
         Operation::Query(sql) => (OpKind::Query, crate::summarize_statement(sql)),
         Operation::Execute(sql) => (OpKind::Execute, crate::summarize_statement(sql)),
@@ -485,7 +645,7 @@ impl CopyUnit {
     }
 
     async fn prepare(&mut self, cancel: &CancellationToken) -> Result<(), CopyError> {
-        let size = u32::try_from(self.config.concurrency.max(1) + 1).unwrap_or(8);
+        let size = u32::try_from(self.config.concurrency.max(1) + 2).unwrap_or(8);
         let source = cancellable(
             cancel,
             open_pool(
@@ -499,26 +659,13 @@ impl CopyUnit {
         .await
         .map_err(|e| stmt_err(ErrScope::Upstream, Operation::Connect, e))?;
         self.source = Some(source.clone());
-        let mode_sql = "SELECT @@GLOBAL.sql_mode";
-        let source_mode: String =
-            cancellable(cancel, sqlx::query_scalar(mode_sql).fetch_one(&source))
-                .await
-                .map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query(mode_sql), e))?;
-        self.sql_mode = copy_sql_mode(&source_mode);
+        let session = target_session(&source, cancel).await?;
+        self.sql_mode = session_sql_mode(&session);
         self.report
             .sql_mode
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone_from(&self.sql_mode);
-        info!(
-            source = %source_mode,
-            target = %self.sql_mode,
-            "the target writes with the source's sql_mode, without the checks that refuse values the source holds"
-        );
-        let session = format!(
-            "SET time_zone = '+00:00', sql_mode = '{}', foreign_key_checks = 0",
-            self.sql_mode.replace('\'', "")
-        );
         let target = cancellable(
             cancel,
             open_pool(
@@ -771,6 +918,13 @@ impl CopyUnit {
         // A failing job stops the others through a child token, so that the result
         // does not look cancelled from outside (which would keep auto-resume away).
         let cancel = &cancel.child_token();
+        let snapshot = match self.config.consistency {
+            Some(mode) => match self.begin_online(&source, &target, mode, cancel).await {
+                Ok(snapshot) => snapshot,
+                Err(e) => return vec![e],
+            },
+            None => None,
+        };
         let ctx = Arc::new(CopyContext {
             source,
             target,
@@ -781,6 +935,9 @@ impl CopyUnit {
             progress: self.progress.clone(),
             recorder: self.report.recorder.clone(),
             cancel: cancel.clone(),
+            // A live source is verified at cutover, once replication has caught up.
+            verify: self.config.consistency.is_none(),
+            snapshot,
         });
         let mut pending = match self.jobs(&ctx).await {
             Ok(jobs) => jobs,
@@ -818,6 +975,133 @@ impl CopyUnit {
     }
 }
 
+impl CopyUnit {
+    /// Records the position the copy is consistent with, before any row is read, in
+    /// the task's `sync_checkpoint` row; opens the snapshot connections that read as
+    /// of it. A copy resumed after its snapshot was lost cannot reopen it: it reads the
+    /// current rows, and replication replays idempotently from the original position
+    /// to the position the copy ends at.
+    async fn begin_online(
+        &self,
+        source: &MySqlPool,
+        target: &MySqlPool,
+        mode: Consistency,
+        cancel: &CancellationToken,
+    ) -> Result<Option<Arc<snapshot::Snapshot>>, CopyError> {
+        let db = &self.config.checkpoint_database;
+        let task = &self.config.task;
+        let down = |op: Operation<'_>, e| stmt_err(ErrScope::Downstream, op, e);
+        let create = create_checkpoint_table(db);
+        cancellable(cancel, target.execute(create.as_str()))
+            .await
+            .map_err(|e| down(Operation::Execute(&create), e))?;
+        let existing = cancellable(cancel, load_checkpoint(target, db, task))
+            .await
+            .map_err(|e| down(Operation::Query("sync_checkpoint"), e))?;
+        if existing.as_ref().is_some_and(|cp| cp.copy_done) {
+            return Ok(None);
+        }
+        let progress_sql = format!(
+            "SELECT COUNT(*) FROM {} WHERE task = ? AND (rows_copied > 0 OR done = 1)",
+            self.checkpoint_table()
+        );
+        let progress: i64 = cancellable(
+            cancel,
+            sqlx::query_scalar(&progress_sql)
+                .bind(task)
+                .fetch_one(target),
+        )
+        .await
+        .map_err(|e| down(Operation::Query(&progress_sql), e))?;
+        if let Some(mut cp) = existing.filter(|_| progress > 0) {
+            if cp.consistency != "resumed" {
+                warn!(
+                    from = %cp.position,
+                    "the copy resumes without its snapshot (it cannot be reopened): it behaves as consistency none, and replication replays idempotently from the original start position"
+                );
+                cp.consistency = "resumed".to_owned();
+                cancellable(cancel, store_checkpoint(target, db, task, &cp))
+                    .await
+                    .map_err(|e| down(Operation::Execute("sync_checkpoint"), e))?;
+            }
+            return Ok(None);
+        }
+        let mariadb = cancellable(cancel, is_mariadb(source))
+            .await
+            .map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query("SELECT VERSION()"), e))?;
+        let opened = snapshot::open(
+            source,
+            &self.tables,
+            mode,
+            self.config.concurrency.max(1),
+            mariadb,
+            cancel,
+        )
+        .await?;
+        info!(
+            consistency = opened.used.as_str(),
+            position = %opened.position,
+            "the copy is consistent with this source position"
+        );
+        let cp = SyncCheckpoint {
+            position: opened.position,
+            safe_until: None,
+            consistency: opened.used.as_str().to_owned(),
+            copy_done: false,
+            ddl_pending: None,
+        };
+        cancellable(cancel, store_checkpoint(target, db, task, &cp))
+            .await
+            .map_err(|e| down(Operation::Execute("sync_checkpoint"), e))?;
+        Ok(opened.snapshot)
+    }
+
+    /// Marks the copy done in the task's `sync_checkpoint` row; where the copy was not
+    /// a snapshot, records the position it ended at as the end of idempotent replay.
+    async fn finish_online(&self, cancel: &CancellationToken) -> Result<(), CopyError> {
+        let (Some(source), Some(target)) = (&self.source, &self.target) else {
+            return Ok(());
+        };
+        let db = &self.config.checkpoint_database;
+        let task = &self.config.task;
+        let down = |op: Operation<'_>, e| stmt_err(ErrScope::Downstream, op, e);
+        let Some(mut cp) = cancellable(cancel, load_checkpoint(target, db, task))
+            .await
+            .map_err(|e| down(Operation::Query("sync_checkpoint"), e))?
+        else {
+            return Ok(());
+        };
+        if cp.copy_done {
+            return Ok(());
+        }
+        if matches!(cp.consistency.as_str(), "none" | "resumed") {
+            let mariadb = cancellable(cancel, is_mariadb(source)).await.map_err(|e| {
+                stmt_err(ErrScope::Upstream, Operation::Query("SELECT VERSION()"), e)
+            })?;
+            let end = cancellable(cancel, master_position(source, mariadb))
+                .await
+                .map_err(|e| {
+                    stmt_err(
+                        ErrScope::Upstream,
+                        Operation::Query("SHOW MASTER STATUS"),
+                        e,
+                    )
+                })?;
+            info!(
+                from = %cp.position,
+                until = ?end.as_ref().map(ToString::to_string),
+                "the copy was not a snapshot: replication replays idempotently between these positions"
+            );
+            cp.safe_until = end;
+        }
+        cp.copy_done = true;
+        cancellable(cancel, store_checkpoint(target, db, task, &cp))
+            .await
+            .map_err(|e| down(Operation::Execute("sync_checkpoint"), e))?;
+        Ok(())
+    }
+}
+
 impl CopyError {
     /// The server's error number, when the server refused a statement.
     pub fn server_number(&self) -> Option<u16> {
@@ -840,7 +1124,7 @@ fn internal(join: &tokio::task::JoinError) -> CopyError {
     )
 }
 
-fn copy_process_error(err: &CopyError) -> pb::ProcessError {
+pub(crate) fn copy_process_error(err: &CopyError) -> pb::ProcessError {
     match err {
         CopyError::Statement {
             scope,
@@ -912,6 +1196,11 @@ impl Unit for CopyUnit {
         let mut errors = self.copy_all(&cancel).await;
         if errors.is_empty() && !cancel.is_cancelled() {
             if let Err(e) = self.migrate_objects(&cancel).await {
+                errors.push(e);
+            }
+        }
+        if errors.is_empty() && !cancel.is_cancelled() && self.config.consistency.is_some() {
+            if let Err(e) = self.finish_online(&cancel).await {
                 errors.push(e);
             }
         }

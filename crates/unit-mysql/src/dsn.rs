@@ -38,6 +38,9 @@ use crate::redact::redact;
 pub struct MySqlUrl {
     options: MySqlConnectOptions,
     shown: String,
+    /// The password, percent-decoded, for clients other than sqlx (the binlog stream).
+    #[cfg_attr(not(feature = "sync"), allow(dead_code))]
+    password: Option<String>,
 }
 
 /// A connection URL that could not be parsed. Its text never contains the password.
@@ -54,7 +57,11 @@ impl FromStr for MySqlUrl {
     fn from_str(url: &str) -> Result<Self, Self::Err> {
         let shown = redact(url);
         match MySqlConnectOptions::from_str(url) {
-            Ok(options) => Ok(Self { options, shown }),
+            Ok(options) => Ok(Self {
+                options,
+                shown,
+                password: url_password(url),
+            }),
             // sqlx's parse errors may quote the URL: mask it too.
             Err(err) => Err(UrlError {
                 url: shown,
@@ -131,6 +138,12 @@ impl MySqlUrl {
         )
     }
 
+    /// The password, for a client other than sqlx. Never log it.
+    #[cfg(feature = "sync")]
+    pub(crate) fn password(&self) -> Option<&str> {
+        self.password.as_deref()
+    }
+
     /// The options to open a connection or a pool with. Do not log them: their Debug
     /// output includes the password.
     pub fn connect_options(&self) -> MySqlConnectOptions {
@@ -148,6 +161,34 @@ impl fmt::Debug for MySqlUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("MySqlUrl").field(&self.shown).finish()
     }
+}
+
+/// The percent-decoded password of `url`, if it has one.
+fn url_password(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?']).next()?;
+    let userinfo = authority.rsplit_once('@')?.0;
+    let encoded = userinfo.split_once(':')?.1;
+    let bytes = encoded.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Some(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// The name MySQL's clients give `mode`.

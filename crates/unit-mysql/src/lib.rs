@@ -113,9 +113,12 @@ pub mod codes;
 mod copy;
 mod dsn;
 pub mod objects;
+pub mod position;
 mod process_error;
 mod redact;
 pub mod schema;
+#[cfg(feature = "sync")]
+pub mod sync;
 
 pub use cancel::{StatementError, cancellable};
 pub use check::{CheckItem, CheckUnit, ItemState};
@@ -124,13 +127,15 @@ pub use classify::{
     server_error,
 };
 pub use copy::{
-    CopyConfig, CopyError, CopyReport, CopyUnit, ObjectReport, OpKind, ReportHandle, TableReport,
-    Verification, copy_sql_mode, stored_checksum, table_checksum,
+    Consistency, CopyConfig, CopyError, CopyReport, CopyUnit, ObjectReport, OpKind, ReportHandle,
+    TableReport, Verification, copy_sql_mode, stored_checksum, table_checksum,
 };
 pub use dsn::{MySqlUrl, TlsSettings, UrlError, mode_name};
 pub use process_error::{MAX_STATEMENT_SUMMARY, error_code, process_error, summarize_statement};
 pub use redact::redact;
 pub use sqlx::mysql::MySqlSslMode;
+#[cfg(feature = "sync")]
+pub use sync::{SyncError, SyncProgress, SyncUnit};
 
 #[cfg(test)]
 mod tests;

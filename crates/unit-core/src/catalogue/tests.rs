@@ -184,6 +184,28 @@ fn dm_facts_table() {
             "high",
         ),
         (60005, "ErrCopyUnsupported", "load-unit", "upstream", "high"),
+        (
+            60006,
+            "ErrSyncBinlogUnavailable",
+            "sync-unit",
+            "upstream",
+            "high",
+        ),
+        (
+            60007,
+            "ErrSyncRowConflict",
+            "sync-unit",
+            "downstream",
+            "high",
+        ),
+        (60008, "ErrSyncDdlFailed", "sync-unit", "downstream", "high"),
+        (
+            60009,
+            "ErrSyncUnsupportedEvent",
+            "sync-unit",
+            "internal",
+            "high",
+        ),
     ];
     assert_eq!(table.len(), ErrorCode::ALL.len());
     for &(code, name, class, scope, level) in table {

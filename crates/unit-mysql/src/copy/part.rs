@@ -4,13 +4,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use sqlx::Row;
 use sqlx::mysql::{MySqlPool, MySqlRow};
+use sqlx::{Executor, Row};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 use unit_core::ErrScope;
 
-use super::verify::{Verification, stored_checksum, table_checksum};
+use super::verify::Verification;
 use super::{CopyError, Progress, internal, stmt_err};
 use crate::cancel::{StatementError, cancellable};
 use crate::classify::Operation;
@@ -27,6 +27,11 @@ pub(super) struct CopyContext {
     pub(super) progress: Arc<Progress>,
     pub(super) recorder: Arc<super::report::Recorder>,
     pub(super) cancel: CancellationToken,
+    /// Verify each table once copied (a quiet source); otherwise cutover verifies.
+    pub(super) verify: bool,
+    /// Connections reading the source as of the recorded position, if the copy is a
+    /// snapshot.
+    pub(super) snapshot: Option<Arc<super::snapshot::Snapshot>>,
 }
 
 /// One key range of a table and its checkpoint: the rows whose first key column is in
@@ -63,7 +68,11 @@ pub(super) const MAX_PLACEHOLDERS: usize = 65_000;
 impl PartCopy {
     pub(super) async fn run(self) -> Result<(), CopyError> {
         let Some(part) = &self.part else {
-            return self.verify().await;
+            return if self.ctx.verify {
+                self.verify().await
+            } else {
+                Ok(())
+            };
         };
         // Read one chunk ahead: the next chunk comes from the source while the
         // current one is written to the target.
@@ -71,7 +80,15 @@ impl PartCopy {
             self.clear_uncommitted(part).await?;
         }
         let key_positions = self.table.key_positions();
-        let mut next = self.spawn_read(part.last_key.clone());
+        let lease = self.ctx.snapshot.as_ref().and_then(|s| {
+            let lease = s.lease();
+            if lease.is_none() {
+                tracing::warn!("no snapshot connection free: this part reads the current rows");
+            }
+            lease
+        });
+        let conn = lease.as_ref().map(super::snapshot::Lease::conn);
+        let mut next = self.spawn_read(conn.clone(), part.last_key.clone());
         loop {
             let rows = match next.await {
                 Ok(rows) => rows?,
@@ -85,7 +102,7 @@ impl PartCopy {
                     .collect::<Vec<_>>()
             });
             if !finished {
-                next = self.spawn_read(key.clone());
+                next = self.spawn_read(conn.clone(), key.clone());
             } else {
                 next = tokio::spawn(async { Ok(Vec::new()) });
             }
@@ -95,7 +112,7 @@ impl PartCopy {
                 break;
             }
         }
-        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 && self.ctx.verify {
             self.verify().await
         } else {
             Ok(())
@@ -155,39 +172,17 @@ impl PartCopy {
     /// is copied (so verifying overlaps with copying the other tables).
     async fn verify(&self) -> Result<(), CopyError> {
         let (t, ctx) = (&*self.table, &*self.ctx);
-        // MariaDB's CHECKSUM TABLE does not read VIRTUAL columns reliably.
-        let stored = ctx.verification == Verification::ChecksumTable && !t.has_virtual_column();
-        let checksum = |pool| async move {
-            if stored {
-                stored_checksum(pool, t).await
-            } else {
-                table_checksum(pool, t).await
-            }
-        };
-        let (up, down) = tokio::join!(
-            cancellable(&ctx.cancel, checksum(&ctx.source)),
-            cancellable(&ctx.cancel, checksum(&ctx.target)),
-        );
-        let up = up.map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query("checksum"), e))?;
-        let down =
-            down.map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query("checksum"), e))?;
-        if up != down {
-            return Err(CopyError::Mismatch {
-                table: t.display_name(),
-                source_rows: up.0,
-                source_sum: up.1,
-                target_rows: down.0,
-                target_sum: down.1,
-            });
-        }
-        debug!(rows = up.0, "verified");
-        ctx.recorder.verified(&t.database, &t.name, up.0);
+        let rows =
+            super::verify_table(&ctx.source, &ctx.target, t, ctx.verification, &ctx.cancel).await?;
+        debug!(rows, "verified");
+        ctx.recorder.verified(&t.database, &t.name, rows);
         Ok(())
     }
 
     /// Reads the chunk after `last_key` in a task of its own.
     fn spawn_read(
         &self,
+        conn: Option<Arc<tokio::sync::Mutex<sqlx::MySqlConnection>>>,
         last_key: Option<Vec<Vec<u8>>>,
     ) -> tokio::task::JoinHandle<Result<Vec<MySqlRow>, CopyError>> {
         let t = &*self.table;
@@ -205,9 +200,15 @@ impl PartCopy {
         let (source, cancel) = (self.ctx.source.clone(), self.ctx.cancel.clone());
         tokio::spawn(async move {
             // Text protocol: values arrive exactly as the server prints them.
-            cancellable(&cancel, sqlx::raw_sql(&select).fetch_all(&source))
-                .await
-                .map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query(&select), e))
+            let rows = match conn {
+                Some(conn) => {
+                    let mut conn = conn.lock().await;
+                    // A plain `&str` with no arguments also goes over the text protocol.
+                    cancellable(&cancel, conn.fetch_all(select.as_str())).await
+                }
+                None => cancellable(&cancel, sqlx::raw_sql(&select).fetch_all(&source)).await,
+            };
+            rows.map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query(&select), e))
         })
     }
 

@@ -1,0 +1,395 @@
+//! Which tables and databases a DDL statement from the binlog touches.
+//!
+//! Only the statements that change what the Sync unit applies rows to are recognised:
+//! `CREATE`/`ALTER`/`RENAME`/`DROP`/`TRUNCATE TABLE`, `CREATE`/`DROP INDEX`, and
+//! `CREATE`/`DROP DATABASE`. Everything else (users, grants, views, routines, ...) is
+//! not a table change and is left to the operator.
+
+/// A recognised DDL statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ddl {
+    /// What it does.
+    pub kind: DdlKind,
+    /// The tables it names, `(database, table)`, with the statement's default database
+    /// filled in; a `RENAME` names both the old and the new names.
+    pub tables: Vec<(String, String)>,
+    /// The database a `CREATE`/`DROP DATABASE` names.
+    pub database: Option<String>,
+}
+
+/// The kind of a recognised DDL statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DdlKind {
+    /// `CREATE TABLE`.
+    CreateTable,
+    /// `ALTER TABLE`, `CREATE INDEX`, `DROP INDEX`.
+    AlterTable,
+    /// `RENAME TABLE`.
+    RenameTable,
+    /// `DROP TABLE`.
+    DropTable,
+    /// `TRUNCATE TABLE`.
+    TruncateTable,
+    /// `CREATE DATABASE`.
+    CreateDatabase,
+    /// `DROP DATABASE`.
+    DropDatabase,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    /// A bare word, upper-cased.
+    Word(String),
+    /// A backquoted identifier, unquoted.
+    Quoted(String),
+    /// Any other character (punctuation), or a string literal (as `'`).
+    Punct(char),
+}
+
+fn tokens(sql: &str) -> Vec<Token> {
+    let chars: Vec<char> = sql.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            c if c.is_whitespace() => i += 1,
+            '/' if chars.get(i + 1) == Some(&'*') => {
+                // MariaDB's executable comments `/*!... */` and `/*M!... */` hold SQL.
+                let executable = matches!(chars.get(i + 2), Some('!' | 'M'));
+                if executable {
+                    i += 2;
+                    while i < chars.len() && !chars[i].is_whitespace() {
+                        i += 1;
+                    }
+                } else {
+                    i += 2;
+                    while i + 1 < chars.len() && !(chars[i] == '*' && chars[i + 1] == '/') {
+                        i += 1;
+                    }
+                    i += 2;
+                }
+            }
+            '*' if chars.get(i + 1) == Some(&'/') => i += 2,
+            '#' => {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+            }
+            '-' if chars.get(i + 1) == Some(&'-')
+                && chars.get(i + 2).is_none_or(|c| c.is_whitespace()) =>
+            {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+            }
+            '`' => {
+                let mut name = String::new();
+                i += 1;
+                while i < chars.len() {
+                    if chars[i] == '`' {
+                        if chars.get(i + 1) == Some(&'`') {
+                            name.push('`');
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    name.push(chars[i]);
+                    i += 1;
+                }
+                i += 1;
+                out.push(Token::Quoted(name));
+            }
+            '\'' | '"' => {
+                let quote = c;
+                i += 1;
+                while i < chars.len() && chars[i] != quote {
+                    if chars[i] == '\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                i += 1;
+                out.push(Token::Punct('\''));
+            }
+            c if c.is_alphanumeric() || c == '_' || c == '$' => {
+                let start = i;
+                while i < chars.len()
+                    && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '$')
+                {
+                    i += 1;
+                }
+                out.push(Token::Word(chars[start..i].iter().collect()));
+            }
+            c => {
+                out.push(Token::Punct(c));
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+struct Parser<'a> {
+    tokens: Vec<Token>,
+    at: usize,
+    default_db: &'a str,
+}
+
+impl Parser<'_> {
+    fn peek_word(&self) -> Option<String> {
+        match self.tokens.get(self.at) {
+            Some(Token::Word(w)) => Some(w.to_ascii_uppercase()),
+            _ => None,
+        }
+    }
+
+    /// Consumes the next token if it is the keyword `word`.
+    fn eat(&mut self, word: &str) -> bool {
+        if self.peek_word().as_deref() == Some(word) {
+            self.at += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn eat_punct(&mut self, c: char) -> bool {
+        if self.tokens.get(self.at) == Some(&Token::Punct(c)) {
+            self.at += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn name_part(&mut self) -> Option<String> {
+        let part = match self.tokens.get(self.at)? {
+            Token::Word(w) => w.clone(),
+            Token::Quoted(q) => q.clone(),
+            Token::Punct(_) => return None,
+        };
+        self.at += 1;
+        Some(part)
+    }
+
+    /// `name` or `db.name`, with the default database filled in.
+    fn table_name(&mut self) -> Option<(String, String)> {
+        let first = self.name_part()?;
+        if self.eat_punct('.') {
+            let second = self.name_part()?;
+            Some((first, second))
+        } else {
+            Some((self.default_db.to_owned(), first))
+        }
+    }
+
+    fn if_exists(&mut self) {
+        if self.eat("IF") {
+            self.eat("NOT");
+            self.eat("EXISTS");
+        }
+    }
+
+    /// Skips to the next top-level `ON` and reads the table after it.
+    fn table_after_on(&mut self) -> Option<(String, String)> {
+        while self.at < self.tokens.len() {
+            if self.eat("ON") {
+                return self.table_name();
+            }
+            self.at += 1;
+        }
+        None
+    }
+}
+
+/// The DDL `sql` is, run with `default_db` as its current database; `None` for any
+/// other statement (including `CREATE TEMPORARY TABLE`, which row-based replication
+/// never needs).
+///
+/// ```
+/// # use unit_mysql::sync::ddl::{parse, DdlKind};
+/// let ddl = parse("ALTER TABLE `shop`.orders ADD COLUMN note TEXT", "other").unwrap();
+/// assert_eq!(ddl.kind, DdlKind::AlterTable);
+/// assert_eq!(ddl.tables, vec![("shop".to_owned(), "orders".to_owned())]);
+/// let ddl = parse("RENAME TABLE a TO b, shop.c TO shop.d", "app").unwrap();
+/// assert_eq!(ddl.tables.len(), 4);
+/// assert!(parse("GRANT ALL ON *.* TO u", "app").is_none());
+/// ```
+pub fn parse(sql: &str, default_db: &str) -> Option<Ddl> {
+    let mut p = Parser {
+        tokens: tokens(sql),
+        at: 0,
+        default_db,
+    };
+    let mut tables = Vec::new();
+    let kind = match p.peek_word()?.as_str() {
+        "CREATE" => {
+            p.at += 1;
+            if p.eat("OR") {
+                p.eat("REPLACE");
+            }
+            if p.eat("TEMPORARY") {
+                return None;
+            }
+            if p.eat("DATABASE") || p.eat("SCHEMA") {
+                p.if_exists();
+                let database = p.name_part()?;
+                return Some(Ddl {
+                    kind: DdlKind::CreateDatabase,
+                    tables,
+                    database: Some(database),
+                });
+            }
+            p.eat("UNIQUE");
+            p.eat("FULLTEXT");
+            p.eat("SPATIAL");
+            if p.eat("INDEX") {
+                tables.push(p.table_after_on()?);
+                DdlKind::AlterTable
+            } else if p.eat("TABLE") {
+                p.if_exists();
+                tables.push(p.table_name()?);
+                DdlKind::CreateTable
+            } else {
+                return None;
+            }
+        }
+        "ALTER" => {
+            p.at += 1;
+            p.eat("ONLINE");
+            p.eat("IGNORE");
+            if !p.eat("TABLE") {
+                return None;
+            }
+            p.if_exists();
+            tables.push(p.table_name()?);
+            // `ALTER TABLE a ... RENAME [TO|AS] b` also names b.
+            while p.at < p.tokens.len() {
+                if p.eat("RENAME") {
+                    if p.eat("COLUMN") || p.eat("INDEX") || p.eat("KEY") {
+                        continue;
+                    }
+                    if !p.eat("TO") {
+                        p.eat("AS");
+                    }
+                    if let Some(t) = p.table_name() {
+                        tables.push(t);
+                    }
+                } else {
+                    p.at += 1;
+                }
+            }
+            DdlKind::AlterTable
+        }
+        "RENAME" => {
+            p.at += 1;
+            if !(p.eat("TABLE") || p.eat("TABLES")) {
+                return None;
+            }
+            loop {
+                p.if_exists();
+                tables.push(p.table_name()?);
+                p.eat("WAIT");
+                if !p.eat("TO") {
+                    return None;
+                }
+                tables.push(p.table_name()?);
+                if !p.eat_punct(',') {
+                    break;
+                }
+            }
+            DdlKind::RenameTable
+        }
+        "DROP" => {
+            p.at += 1;
+            if p.eat("TEMPORARY") {
+                return None;
+            }
+            if p.eat("DATABASE") || p.eat("SCHEMA") {
+                p.if_exists();
+                let database = p.name_part()?;
+                return Some(Ddl {
+                    kind: DdlKind::DropDatabase,
+                    tables,
+                    database: Some(database),
+                });
+            }
+            p.eat("ONLINE");
+            if p.eat("INDEX") {
+                tables.push(p.table_after_on()?);
+                DdlKind::AlterTable
+            } else if p.eat("TABLE") || p.eat("TABLES") {
+                p.if_exists();
+                loop {
+                    tables.push(p.table_name()?);
+                    if !p.eat_punct(',') {
+                        break;
+                    }
+                }
+                DdlKind::DropTable
+            } else {
+                return None;
+            }
+        }
+        "TRUNCATE" => {
+            p.at += 1;
+            p.eat("TABLE");
+            tables.push(p.table_name()?);
+            DdlKind::TruncateTable
+        }
+        _ => return None,
+    };
+    Some(Ddl {
+        kind,
+        tables,
+        database: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(sql: &str) -> Vec<(String, String)> {
+        parse(sql, "d").map(|d| d.tables).unwrap_or_default()
+    }
+
+    #[test]
+    fn tables_are_found_in_each_kind() {
+        let t = |db: &str, n: &str| (db.to_owned(), n.to_owned());
+        assert_eq!(
+            names("CREATE TABLE IF NOT EXISTS `a``b` (id INT)"),
+            vec![t("d", "a`b")]
+        );
+        assert_eq!(
+            names("create or replace table x.y (id int)"),
+            vec![t("x", "y")]
+        );
+        assert_eq!(
+            names("DROP TABLE IF EXISTS `a`,x.`b` /* generated by server */"),
+            vec![t("d", "a"), t("x", "b")]
+        );
+        assert_eq!(names("TRUNCATE t"), vec![t("d", "t")]);
+        assert_eq!(names("CREATE UNIQUE INDEX i ON s.t (c)"), vec![t("s", "t")]);
+        assert_eq!(names("DROP INDEX i ON t"), vec![t("d", "t")]);
+        assert_eq!(
+            names("ALTER TABLE t RENAME COLUMN a TO b, ADD COLUMN c INT"),
+            vec![t("d", "t")]
+        );
+        assert_eq!(
+            names("ALTER TABLE t RENAME TO u"),
+            vec![t("d", "t"), t("d", "u")]
+        );
+        assert_eq!(
+            names("/* c */ ALTER TABLE `t` ADD x INT -- note\n"),
+            vec![t("d", "t")]
+        );
+        assert!(parse("CREATE TEMPORARY TABLE t (a INT)", "d").is_none());
+        assert!(parse("CREATE VIEW v AS SELECT 1", "d").is_none());
+        let db = parse("CREATE DATABASE IF NOT EXISTS `new`", "d").expect("ddl");
+        assert_eq!(db.kind, DdlKind::CreateDatabase);
+        assert_eq!(db.database.as_deref(), Some("new"));
+    }
+}

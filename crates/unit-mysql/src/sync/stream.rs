@@ -1,0 +1,274 @@
+//! The source's binlog as a stream of decoded events, read with mysql_async (the
+//! maintained Rust client that speaks the replication protocol).
+
+use futures_util::StreamExt;
+use mysql_async::binlog::events::{Event, EventData, RowsEventData};
+use mysql_async::binlog::value::BinlogValue;
+use mysql_async::prelude::Queryable;
+use mysql_async::{BinlogStream, BinlogStreamRequest, Conn, OptsBuilder};
+
+use crate::dsn::MySqlUrl;
+
+/// Where the stream starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartAt {
+    /// A file and offset.
+    File {
+        /// The binlog file.
+        file: String,
+        /// The offset in it.
+        pos: u64,
+    },
+    /// After MariaDB's GTID state (`domain-server-seq,...`), as
+    /// `@slave_connect_state` takes it.
+    MariaGtid(String),
+}
+
+/// One row image: a value per column (`None` where the image leaves it out).
+pub(crate) type RowImage = Vec<Option<BinlogValue<'static>>>;
+
+/// What a row event does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RowsKind {
+    Insert,
+    Update,
+    Delete,
+}
+
+/// The parts of a binlog event the Sync unit acts on.
+#[derive(Debug)]
+pub(crate) enum Decoded {
+    /// The next events come from `file`, starting at `pos`.
+    Rotate { file: String, pos: u64 },
+    /// MariaDB's GTID event: a transaction (or, `standalone`, one DDL) begins.
+    Gtid {
+        domain: u32,
+        server: u32,
+        seq: u64,
+        standalone: bool,
+    },
+    /// `BEGIN` as a query event.
+    Begin,
+    /// The end of a transaction: an XID event or a `COMMIT` query event.
+    Commit,
+    /// Any other statement (DDL, ...), with its default database.
+    Query { schema: String, sql: String },
+    /// Rows of one table.
+    Rows {
+        database: String,
+        table: String,
+        columns: usize,
+        kind: RowsKind,
+        /// Before and after images.
+        rows: Vec<(Option<RowImage>, Option<RowImage>)>,
+    },
+    /// Nothing to act on (format description, table map, heartbeat, ...).
+    Other,
+}
+
+/// A decoded event with where it ends.
+#[derive(Debug)]
+pub(crate) struct SourceEvent {
+    pub(crate) decoded: Decoded,
+    /// The offset just after this event in its file (0 for artificial events).
+    pub(crate) end_pos: u64,
+    /// When the source wrote it (seconds since the epoch; 0 for artificial events).
+    pub(crate) timestamp: u32,
+}
+
+/// An error reading the stream.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    /// The client failed (connection, server error).
+    #[error(transparent)]
+    Client(#[from] mysql_async::Error),
+    /// An event could not be decoded.
+    #[error("binlog event cannot be decoded: {0}")]
+    Decode(#[from] std::io::Error),
+    /// The server ended the stream.
+    #[error("the source ended the binlog stream")]
+    Ended,
+}
+
+impl StreamError {
+    /// The server's error number, when the server refused the request.
+    pub fn server_number(&self) -> Option<u16> {
+        match self {
+            Self::Client(mysql_async::Error::Server(e)) => Some(e.code),
+            _ => None,
+        }
+    }
+}
+
+/// The binlog stream of a source.
+pub(crate) struct Source {
+    stream: BinlogStream,
+    /// `@@binlog_checksum` is on: the first artificial ROTATE's name carries 4 CRC bytes.
+    checksum: bool,
+}
+
+/// mysql_async's options for `url` (no TLS: the stream is opened in the clear).
+fn options(url: &MySqlUrl) -> OptsBuilder {
+    let o = url.connect_options();
+    OptsBuilder::default()
+        .ip_or_hostname(o.get_host())
+        .tcp_port(o.get_port())
+        .user(Some(o.get_username()))
+        .pass(url.password())
+        .prefer_socket(false)
+}
+
+impl Source {
+    /// Opens a stream from `start`, as replica `server_id` (which must differ from the
+    /// source's and from other replicas').
+    pub(crate) async fn open(
+        url: &MySqlUrl,
+        server_id: u32,
+        start: &StartAt,
+        mariadb: bool,
+    ) -> Result<Self, StreamError> {
+        let mut conn = Conn::new(options(url)).await?;
+        let checksum: Option<String> = conn
+            .query_first("SELECT CAST(@@GLOBAL.binlog_checksum AS CHAR)")
+            .await?;
+        let checksum = checksum.is_some_and(|c| !c.eq_ignore_ascii_case("NONE"));
+        // One heartbeat a second while the source is idle.
+        conn.query_drop("SET @master_heartbeat_period = 1000000000")
+            .await?;
+        if mariadb {
+            // Without it MariaDB rewrites its GTID events as BEGIN queries.
+            conn.query_drop("SET @mariadb_slave_capability = 4").await?;
+        }
+        let request = BinlogStreamRequest::new(server_id);
+        let stream = match start {
+            StartAt::File { file, pos } => {
+                conn.get_binlog_stream(request.with_filename(file.as_bytes()).with_pos(*pos))
+                    .await?
+            }
+            StartAt::MariaGtid(state) => {
+                let state = state.replace('\'', "");
+                conn.query_drop(format!("SET @slave_connect_state = '{state}'"))
+                    .await?;
+                conn.query_drop("SET @slave_gtid_strict_mode = 1").await?;
+                conn.get_binlog_stream(request.with_filename(b"").with_pos(4u64))
+                    .await?
+            }
+        };
+        Ok(Self { stream, checksum })
+    }
+
+    /// The next event, decoded.
+    pub(crate) async fn next(&mut self) -> Result<SourceEvent, StreamError> {
+        let event = match self.stream.next().await {
+            Some(event) => event?,
+            None => return Err(StreamError::Ended),
+        };
+        let header = event.header();
+        let decoded = self.decode(&event)?;
+        Ok(SourceEvent {
+            decoded,
+            end_pos: u64::from(header.log_pos()),
+            timestamp: header.timestamp(),
+        })
+    }
+
+    fn decode(&self, event: &Event) -> Result<Decoded, StreamError> {
+        let header = event.header();
+        let raw_type = header.event_type_raw();
+        // MariaDB's own events, unknown to mysql_common.
+        if raw_type == MARIA_GTID_EVENT {
+            let data = event.data();
+            if data.len() < 13 {
+                return Err(StreamError::Decode(std::io::Error::other(
+                    "short MariaDB GTID event",
+                )));
+            }
+            let mut seq = [0u8; 8];
+            seq.copy_from_slice(&data[..8]);
+            let mut domain = [0u8; 4];
+            domain.copy_from_slice(&data[8..12]);
+            return Ok(Decoded::Gtid {
+                seq: u64::from_le_bytes(seq),
+                domain: u32::from_le_bytes(domain),
+                server: header.server_id(),
+                standalone: data[12] & 1 != 0,
+            });
+        }
+        let Some(data) = event.read_data()? else {
+            return Ok(Decoded::Other);
+        };
+        Ok(match data {
+            EventData::RotateEvent(r) => {
+                let mut name = r.name_raw().to_vec();
+                // The artificial ROTATE arrives before the FORMAT_DESCRIPTION, so its
+                // checksum was not stripped.
+                if self.checksum && header.log_pos() == 0 && header.timestamp() == 0 {
+                    name.truncate(name.len().saturating_sub(4));
+                }
+                Decoded::Rotate {
+                    file: String::from_utf8_lossy(&name).into_owned(),
+                    pos: r.position(),
+                }
+            }
+            EventData::XidEvent(_) => Decoded::Commit,
+            EventData::QueryEvent(q) => {
+                let sql = q.query();
+                let trimmed = sql.trim();
+                if trimmed.eq_ignore_ascii_case("BEGIN") {
+                    Decoded::Begin
+                } else if trimmed.eq_ignore_ascii_case("COMMIT") {
+                    Decoded::Commit
+                } else {
+                    Decoded::Query {
+                        schema: q.schema().into_owned(),
+                        sql: sql.into_owned(),
+                    }
+                }
+            }
+            EventData::RowsEvent(rows) => self.rows(&rows)?,
+            _ => Decoded::Other,
+        })
+    }
+
+    fn rows(&self, event: &RowsEventData<'_>) -> Result<Decoded, StreamError> {
+        let kind = match event {
+            RowsEventData::WriteRowsEvent(_) | RowsEventData::WriteRowsEventV1(_) => {
+                RowsKind::Insert
+            }
+            RowsEventData::UpdateRowsEvent(_)
+            | RowsEventData::UpdateRowsEventV1(_)
+            | RowsEventData::PartialUpdateRowsEvent(_) => RowsKind::Update,
+            RowsEventData::DeleteRowsEvent(_) | RowsEventData::DeleteRowsEventV1(_) => {
+                RowsKind::Delete
+            }
+        };
+        let Some(tme) = self.stream.get_tme(event.table_id()) else {
+            return Err(StreamError::Decode(std::io::Error::other(format!(
+                "row event for table id {} without its table map",
+                event.table_id()
+            ))));
+        };
+        let mut rows = Vec::new();
+        for row in event.rows(tme) {
+            let (before, after) = row?;
+            let image = |row: Option<mysql_async::binlog::row::BinlogRow>| {
+                row.map(|mut r| {
+                    (0..r.len())
+                        .map(|i| r.take(i).map(BinlogValue::into_owned))
+                        .collect::<RowImage>()
+                })
+            };
+            rows.push((image(before), image(after)));
+        }
+        Ok(Decoded::Rows {
+            database: tme.database_name().into_owned(),
+            table: tme.table_name().into_owned(),
+            columns: usize::try_from(tme.columns_count()).unwrap_or(usize::MAX),
+            kind,
+            rows,
+        })
+    }
+}
+
+/// MariaDB's GTID_EVENT type code.
+const MARIA_GTID_EVENT: u8 = 162;

@@ -1,0 +1,387 @@
+//! Binlog row values as SQL literals of their column's type.
+//!
+//! The binlog carries values in the server's storage format, and its TableMap does not
+//! say whether an integer is signed (unless `binlog_row_metadata=FULL`), so each value
+//! is read together with the target's description of its column ([`Column`]): the
+//! signedness, the character set of text, what an ENUM, SET, BIT or YEAR number means,
+//! and whether a DATETIME is a TIMESTAMP (seconds since the epoch, written here as UTC
+//! text for a session whose `time_zone` is `+00:00`).
+
+use std::fmt::Write as _;
+
+use mysql_async::Value;
+use mysql_async::binlog::value::BinlogValue;
+
+use crate::schema::{Column, ValueKind};
+
+/// A value the binlog carries that cannot be written exactly.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("column {column}: {reason}")]
+pub struct ValueError {
+    /// The column's name.
+    pub column: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+fn bad(column: &Column, reason: impl Into<String>) -> ValueError {
+    ValueError {
+        column: column.name.clone(),
+        reason: reason.into(),
+    }
+}
+
+/// `X'..'` of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2 + 3);
+    out.push_str("X'");
+    for b in bytes {
+        let _ = write!(out, "{b:02X}");
+    }
+    out.push('\'');
+    out
+}
+
+/// The width in bytes of an integer type.
+fn int_width(data_type: &str) -> Option<u32> {
+    Some(match data_type {
+        "tinyint" => 1,
+        "smallint" => 2,
+        "mediumint" => 3,
+        "int" => 4,
+        "bigint" => 8,
+        _ => return None,
+    })
+}
+
+/// The days since 1970-01-01 as a civil date (proleptic Gregorian).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// A TIMESTAMP's `seconds[.micros]` since the epoch as UTC text; 0 is the zero date.
+fn timestamp_text(column: &Column, raw: &[u8]) -> Result<String, ValueError> {
+    let text = std::str::from_utf8(raw).map_err(|_| bad(column, "TIMESTAMP is not text"))?;
+    let (secs, micros) = text.split_once('.').unwrap_or((text, "0"));
+    let secs: i64 = secs
+        .parse()
+        .map_err(|_| bad(column, format!("TIMESTAMP {text:?} is not a number")))?;
+    let micros: u32 = micros
+        .parse()
+        .map_err(|_| bad(column, format!("TIMESTAMP {text:?} is not a number")))?;
+    if secs == 0 && micros == 0 {
+        return Ok("'0000-00-00 00:00:00'".to_owned());
+    }
+    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400);
+    Ok(format!(
+        "'{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}.{micros:06}'",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    ))
+}
+
+/// An unsigned number from big-endian bytes (BIT) or little-endian bytes (SET).
+fn unsigned(bytes: &[u8], big_endian: bool) -> Option<u64> {
+    if bytes.len() > 8 {
+        return None;
+    }
+    let fold = |acc: u64, b: &u8| (acc << 8) | u64::from(*b);
+    Some(if big_endian {
+        bytes.iter().fold(0, fold)
+    } else {
+        bytes.iter().rev().fold(0, fold)
+    })
+}
+
+/// A literal of text in the column's own character set (no conversion on the way),
+/// with its collation where it is compared with a key.
+fn text_literal(column: &Column, bytes: &[u8], compare: bool) -> String {
+    match (&column.charset, &column.collation) {
+        (Some(charset), Some(collation)) if compare => {
+            format!("_{charset} {} COLLATE {collation}", hex(bytes))
+        }
+        (Some(charset), _) => format!("_{charset} {}", hex(bytes)),
+        _ => hex(bytes),
+    }
+}
+
+/// Undoes mysql_common 0.37's misreading of a negative `TIME(1)` or `TIME(2)` with a
+/// fraction: it subtracts 0x100 from the fraction byte as a `u32`, which wraps (and
+/// panics where overflow checks are on, as in debug builds: the workspace turns them
+/// off for mysql_common). The wrapped value is the true one plus 2^32 × 10,000 in the
+/// packed form (`hms << 24 | microseconds`); it is recognised by a fraction part no
+/// true value has (at least 10^6 microseconds).
+fn repair_time(
+    column: &Column,
+    neg: bool,
+    days: u32,
+    h: u8,
+    mi: u8,
+    s: u8,
+    us: u32,
+) -> (bool, u64, u8, u8, u32) {
+    let hours = u64::from(days) * 24 + u64::from(h);
+    let short = matches!(column.column_type.as_str(), "time(1)" | "time(2)");
+    if !short {
+        return (neg, hours, mi, s, us);
+    }
+    let hms = (hours << 12) | (u64::from(mi) << 6) | u64::from(s);
+    let magnitude = ((hms << 24) + u64::from(us)) as i64;
+    let read = if neg { -magnitude } else { magnitude };
+    // A true value's fraction part (of the packed form, in microseconds) is below 10^6;
+    // a true negative value with a fraction always comes wrapped.
+    if read.rem_euclid(1 << 24) < 1_000_000 {
+        return (neg, hours, mi, s, us);
+    }
+    let packed = read - (1i64 << 32) * 10_000;
+    let neg = packed < 0;
+    let tmp = packed.unsigned_abs();
+    let (hms, us) = (tmp >> 24, (tmp % (1 << 24)) as u32);
+    (
+        neg,
+        (hms >> 12) % (1 << 10),
+        ((hms >> 6) % 64) as u8,
+        (hms % 64) as u8,
+        us,
+    )
+}
+
+/// The SQL literal of `value` for `column`: written into the column, or, with
+/// `compare`, compared with it in a key's `WHERE` (text then carries its collation, so
+/// that the key's index is used).
+///
+/// # Errors
+/// A value missing from the row image, or one that does not fit the column.
+pub fn literal(
+    column: &Column,
+    value: Option<&BinlogValue<'_>>,
+    compare: bool,
+) -> Result<String, ValueError> {
+    let value = match value {
+        None => {
+            return Err(bad(
+                column,
+                "missing from the row image (binlog_row_image must be FULL)",
+            ));
+        }
+        Some(BinlogValue::Value(v)) => v,
+        Some(BinlogValue::Jsonb(j)) => {
+            let json = serde_json::Value::try_from(j.clone())
+                .map_err(|e| bad(column, format!("JSON value cannot be read: {e}")))?;
+            return Ok(format!("_utf8mb4 {}", hex(json.to_string().as_bytes())));
+        }
+        Some(BinlogValue::JsonDiff(_)) => {
+            return Err(bad(
+                column,
+                "partial JSON updates (binlog_row_value_options=PARTIAL_JSON) are not supported",
+            ));
+        }
+    };
+    let kind = column.kind();
+    let dt = column.data_type.as_str();
+    Ok(match value {
+        Value::NULL => "NULL".to_owned(),
+        // mysql_common reads a signed MEDIUMINT without its sign.
+        Value::Int(i)
+            if dt == "mediumint" && *i > 8_388_607 && !column.column_type.contains("unsigned") =>
+        {
+            (i - 16_777_216).to_string()
+        }
+        Value::Int(i) => match int_width(dt) {
+            Some(width) if *i < 0 && column.column_type.contains("unsigned") => {
+                let bits = width * 8;
+                let as_unsigned = if bits == 64 {
+                    *i as u64
+                } else {
+                    (*i as u64) & ((1u64 << bits) - 1)
+                };
+                as_unsigned.to_string()
+            }
+            _ => i.to_string(),
+        },
+        Value::UInt(u) => u.to_string(),
+        // `{:e}` is the shortest text that reads back as the same double, and the
+        // exponent makes the server read it as a DOUBLE (not a DECIMAL); a FLOAT
+        // widens exactly to a DOUBLE, which the column narrows back exactly.
+        Value::Float(f) => format!("{:e}", f64::from(*f)),
+        Value::Double(d) => format!("{d:e}"),
+        Value::Bytes(b) => match kind {
+            ValueKind::Text => text_literal(column, b, compare),
+            ValueKind::Bit => unsigned(b, true)
+                .ok_or_else(|| bad(column, "BIT wider than 64 bits"))?
+                .to_string(),
+            ValueKind::EnumOrSet => unsigned(b, false)
+                .ok_or_else(|| bad(column, "SET wider than 64 bits"))?
+                .to_string(),
+            ValueKind::Number => {
+                let text = std::str::from_utf8(b)
+                    .ok()
+                    .filter(|t| {
+                        !t.is_empty()
+                            && t.bytes()
+                                .all(|c| c.is_ascii_digit() || matches!(c, b'-' | b'.'))
+                    })
+                    .ok_or_else(|| bad(column, format!("{dt} value {b:?} is not a number")))?;
+                // mysql_common reads YEAR's stored 0 (the year 0000) as 1900 + 0.
+                if dt == "year" && text == "1900" {
+                    "0".to_owned()
+                } else {
+                    text.to_owned()
+                }
+            }
+            _ if dt == "timestamp" => timestamp_text(column, b)?,
+            // Fixed-length binary types reach the binlog without their trailing zero
+            // bytes; BINARY pads them back by itself, these types refuse short values.
+            _ if matches!(dt, "uuid" | "inet6" | "inet4") => {
+                let width = if dt == "inet4" { 4 } else { 16 };
+                let mut padded = b.clone();
+                if padded.len() < width {
+                    padded.resize(width, 0);
+                }
+                hex(&padded)
+            }
+            _ => hex(b),
+        },
+        Value::Date(y, mo, d, h, mi, s, us) => {
+            if dt == "date" {
+                format!("'{y:04}-{mo:02}-{d:02}'")
+            } else {
+                format!("'{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}'")
+            }
+        }
+        Value::Time(neg, days, h, mi, s, us) => {
+            let (neg, hours, mi, s, us) = repair_time(column, *neg, *days, *h, *mi, *s, *us);
+            let sign = if neg { "-" } else { "" };
+            format!("'{sign}{hours:02}:{mi:02}:{s:02}.{us:06}'")
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lit(column: &Column, v: Value) -> String {
+        literal(column, Some(&BinlogValue::Value(v)), false).expect("literal")
+    }
+
+    #[test]
+    fn unsigned_integers_come_back_from_their_signed_reading() {
+        let mut c = Column::new("n", "int");
+        c.column_type = "int(10) unsigned".into();
+        assert_eq!(lit(&c, Value::Int(-294_967_296)), "4000000000");
+        let mut c = Column::new("n", "bigint");
+        c.column_type = "bigint(20) unsigned".into();
+        assert_eq!(lit(&c, Value::Int(-1)), u64::MAX.to_string());
+        let mut c = Column::new("n", "mediumint");
+        c.column_type = "mediumint(8) unsigned".into();
+        assert_eq!(lit(&c, Value::Int(-1)), "16777215");
+        let c = Column::new("n", "int");
+        assert_eq!(lit(&c, Value::Int(-5)), "-5");
+        let c = Column::new("n", "mediumint");
+        assert_eq!(lit(&c, Value::Int(16_777_215)), "-1");
+        assert_eq!(lit(&c, Value::Int(8_388_607)), "8388607");
+    }
+
+    #[test]
+    fn timestamps_are_utc_text() {
+        let c = Column::new("t", "timestamp");
+        assert_eq!(
+            lit(&c, Value::Bytes(b"1700000000.000123".to_vec())),
+            "'2023-11-14 22:13:20.000123'"
+        );
+        assert_eq!(
+            lit(&c, Value::Bytes(b"0".to_vec())),
+            "'0000-00-00 00:00:00'"
+        );
+        assert_eq!(
+            lit(&c, Value::Bytes(b"1".to_vec())),
+            "'1970-01-01 00:00:01.000000'"
+        );
+    }
+
+    #[test]
+    fn bits_sets_years_and_floats() {
+        assert_eq!(
+            lit(&Column::new("b", "bit"), Value::Bytes(vec![1, 2])),
+            "258"
+        );
+        assert_eq!(
+            lit(&Column::new("s", "set"), Value::Bytes(vec![1, 2])),
+            "513"
+        );
+        assert_eq!(
+            lit(&Column::new("y", "year"), Value::Bytes(b"1900".to_vec())),
+            "0"
+        );
+        assert_eq!(
+            lit(&Column::new("y", "year"), Value::Bytes(b"2024".to_vec())),
+            "2024"
+        );
+        let f = lit(&Column::new("f", "float"), Value::Float(0.1));
+        assert_eq!(f.parse::<f64>().expect("float") as f32, 0.1f32);
+        assert_eq!(lit(&Column::new("d", "double"), Value::Double(0.1)), "1e-1");
+        assert!(literal(&Column::new("n", "int"), None, false).is_err());
+    }
+
+    #[test]
+    fn negative_short_times_are_repaired() {
+        // What mysql_common (release build) reads for TIME(2) '-838:59:59.99': the true
+        // packed value plus 2^32 * 10,000.
+        let true_packed: i64 = -((((838i64 << 12) | (59 << 6) | 59) << 24) + 990_000);
+        let wrapped = true_packed + (1i64 << 32) * 10_000;
+        let (neg, tmp) = (wrapped < 0, wrapped.unsigned_abs());
+        let hms = tmp >> 24;
+        let hours = (hms >> 12) as u32;
+        let mut c = Column::new("t", "time");
+        c.column_type = "time(2)".into();
+        let read = Value::Time(
+            neg,
+            hours / 24,
+            (hours % 24) as u8,
+            ((hms >> 6) % 64) as u8,
+            (hms % 64) as u8,
+            (tmp % (1 << 24)) as u32,
+        );
+        assert_eq!(lit(&c, read), "'-838:59:59.990000'");
+        // True values are left alone.
+        assert_eq!(
+            lit(&c, Value::Time(false, 0, 1, 2, 3, 500_000)),
+            "'01:02:03.500000'"
+        );
+        assert_eq!(
+            lit(&c, Value::Time(true, 0, 1, 2, 3, 0)),
+            "'-01:02:03.000000'"
+        );
+    }
+
+    #[test]
+    fn text_keeps_its_character_set() {
+        let c = Column::new("s", "varchar");
+        assert_eq!(lit(&c, Value::Bytes(b"a".to_vec())), "_utf8mb4 X'61'");
+        assert_eq!(
+            literal(
+                &c,
+                Some(&BinlogValue::Value(Value::Bytes(b"a".to_vec()))),
+                true
+            )
+            .expect("literal"),
+            "_utf8mb4 X'61' COLLATE utf8mb4_general_ci"
+        );
+        assert_eq!(
+            lit(&Column::new("t", "time"), Value::Time(true, 1, 2, 3, 4, 5)),
+            "'-26:03:04.000005'"
+        );
+    }
+}
