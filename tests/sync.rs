@@ -6,8 +6,10 @@
 
 use sqlx::mysql::MySqlConnection;
 use sqlx::{Connection, Executor};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use unit_core::Unit;
+
+use unit_core::{Policy, Unit};
 use unit_integration_tests::MariaDb;
 use unit_mysql::Consistency;
 use unit_mysql::schema::Filter;
@@ -179,6 +181,285 @@ async fn every_column_type_and_change_kind_arrives_through_the_binlog() {
              COMMIT;",
         )
         .await;
+    let result = online.cutover(&config).await;
+    online.assert_ok(&result);
+    online.assert_same();
+}
+
+const LOAD_TABLE: &str = "CREATE TABLE load_t (
+    id INT NOT NULL PRIMARY KEY, n INT NOT NULL, note VARCHAR(40) CHARACTER SET utf8mb4,
+    amount DECIMAL(12,2), at DATETIME(6) NULL DEFAULT CURRENT_TIMESTAMP(6)
+)";
+
+/// A write load on `url`: inserts, non-idempotent updates (a counter), key-changing
+/// updates, deletes and multi-statement transactions, `iterations` rounds from `from`.
+async fn write_load(url: String, from: i64, iterations: i64) {
+    let mut conn = connect(&url).await;
+    for i in from..from + iterations {
+        let mut sql = format!(
+            "INSERT INTO load_t (id, n, note, amount) VALUES ({i}, 0, 'row {i} é', {i}.25);
+             UPDATE load_t SET n = n + 1, amount = amount + 1.5 WHERE id = {} OR id = {};",
+            i - 3,
+            i - 1
+        );
+        if i % 5 == 0 {
+            sql.push_str(&format!(
+                "UPDATE load_t SET id = id + 1000000 WHERE id = {};",
+                i - 2
+            ));
+        }
+        if i % 7 == 0 {
+            sql.push_str(&format!("DELETE FROM load_t WHERE id = {};", i - 4));
+        }
+        if i % 3 == 0 {
+            sql.push_str(&format!(
+                "START TRANSACTION;
+                 INSERT INTO load_t (id, n, note, amount) VALUES ({}, 1, 'txn', 0);
+                 UPDATE load_t SET n = n + 10 WHERE id = {i};
+                 DELETE FROM load_t WHERE id = {} ;
+                 COMMIT;",
+                i + 5_000_000,
+                i - 6
+            ));
+        }
+        conn.execute(sql.as_str()).await.unwrap();
+    }
+}
+
+/// Runs a Sync unit (without cutover) in a task of its own.
+fn spawn_sync(config: &CopyConfig) -> tokio::task::JoinHandle<pb::ProcessResult> {
+    let config = config.clone();
+    tokio::spawn(async move {
+        let mut unit = SyncUnit::new(config);
+        let cancel = CancellationToken::new();
+        if let Err(e) = unit.init(cancel.clone()).await {
+            return pb::ProcessResult {
+                errors: vec![pb::ProcessError {
+                    message: e.to_string(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            };
+        }
+        unit.process(cancel).await
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_killed_at_any_instant_applies_every_change_exactly_once() {
+    let online = Online::new("killed", LOAD_TABLE).await;
+    let config = online.config("killed");
+    online.copy(&config).await;
+    let writer = tokio::spawn(write_load(online.source.url("killed"), 1, 400));
+    // The unit is dropped mid-flight again and again (as a SIGKILL of the process
+    // leaves it: the target rolls back the open transaction), each time at another
+    // point of its batches.
+    for round in 0..8u64 {
+        let sync = spawn_sync(&config);
+        tokio::time::sleep(Duration::from_millis(40 + round * 37)).await;
+        sync.abort();
+        let _ = sync.await;
+    }
+    writer.await.unwrap();
+    let result = online.cutover(&config).await;
+    online.assert_ok(&result);
+    online.assert_same();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_without_a_snapshot_under_writes_converges_through_safe_mode() {
+    let online = Online::new("nolock", LOAD_TABLE).await;
+    write_load(online.source.url("nolock"), 1, 100).await;
+    let mut config = online.config("nolock");
+    config.consistency = Some(Consistency::None);
+    config.chunk_rows = 3;
+    // Writes go on while the copy reads (no snapshot: each chunk sees another state).
+    let writer = tokio::spawn(write_load(online.source.url("nolock"), 101, 150));
+    online.copy(&config).await;
+    writer.await.unwrap();
+    let target = online.target.url("");
+    let cp = unit_mysql::position::load_checkpoint(
+        &mut connect(&target).await,
+        "unit_checkpoint",
+        "nolock",
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(cp.consistency, "none");
+    assert!(cp.safe_until.is_some(), "{cp:?}");
+    write_load(online.source.url("nolock"), 251, 20).await;
+    let result = online.cutover(&config).await;
+    online.assert_ok(&result);
+    online.assert_same();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_copy_under_writes_converges_without_safe_mode() {
+    let online = Online::new("snap", LOAD_TABLE).await;
+    write_load(online.source.url("snap"), 1, 100).await;
+    let mut config = online.config("snap");
+    config.consistency = Some(Consistency::Flush);
+    config.chunk_rows = 3;
+    let writer = tokio::spawn(write_load(online.source.url("snap"), 101, 150));
+    online.copy(&config).await;
+    writer.await.unwrap();
+    let cp = unit_mysql::position::load_checkpoint(
+        &mut connect(&online.target.url("")).await,
+        "unit_checkpoint",
+        "snap",
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!((cp.consistency.as_str(), cp.safe_until), ("flush", None));
+    let result = online.cutover(&config).await;
+    online.assert_ok(&result);
+    online.assert_same();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ddl_in_the_stream_is_applied_in_order_and_rows_follow_it() {
+    let online = Online::new("ddl", LOAD_TABLE).await;
+    let config = online.config("ddl");
+    online.copy(&config).await;
+    write_load(online.source.url("ddl"), 1, 20).await;
+    online
+        .source_sql(
+            "ALTER TABLE load_t ADD COLUMN extra VARCHAR(10) DEFAULT 'd' AFTER n, DROP COLUMN at;
+             INSERT INTO load_t (id, n, extra, note, amount) VALUES (900, 1, 'new', 'after ddl', 1.5);
+             UPDATE load_t SET extra = 'upd' WHERE id = 5;
+             CREATE TABLE made_later (id BIGINT PRIMARY KEY, v TEXT);
+             INSERT INTO made_later VALUES (1, 'one'), (2, 'two');
+             RENAME TABLE made_later TO renamed;
+             UPDATE renamed SET v = 'uno' WHERE id = 1;
+             CREATE TABLE doomed (id INT PRIMARY KEY); INSERT INTO doomed VALUES (1);
+             DROP TABLE doomed;
+             CREATE TABLE emptied (id INT PRIMARY KEY); INSERT INTO emptied VALUES (1), (2);
+             TRUNCATE TABLE emptied; INSERT INTO emptied VALUES (3);",
+        )
+        .await;
+    write_load(online.source.url("ddl"), 21, 20).await;
+    let result = online.cutover(&config).await;
+    online.assert_ok(&result);
+    online.assert_same();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ddl_the_target_refuses_stops_the_unit_naming_the_statement() {
+    let online = Online::new("badddl", LOAD_TABLE).await;
+    let config = online.config("badddl");
+    online.copy(&config).await;
+    // The target already has the column the source adds.
+    exec(
+        &online.target.url("badddl"),
+        "ALTER TABLE load_t ADD COLUMN clash INT",
+    )
+    .await;
+    online
+        .source_sql("ALTER TABLE load_t ADD COLUMN clash INT")
+        .await;
+    let result = online.cutover(&config).await;
+    let error = result.errors.first().expect("the DDL fails");
+    assert_eq!(error.err_code, 60008, "{error:?}");
+    assert!(error.message.contains("ADD COLUMN clash"), "{error:?}");
+    assert!(error.message.contains("binlog.000"), "{error:?}");
+    assert!(!unit_core::Recommended.explain(error).is_resumable());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflicting_target_row_is_not_resumable_and_names_the_event() {
+    let online = Online::new("conflict", LOAD_TABLE).await;
+    let config = online.config("conflict");
+    online.copy(&config).await;
+    exec(
+        &online.target.url("conflict"),
+        "INSERT INTO load_t VALUES (7, 0, 'target only', 0, NULL)",
+    )
+    .await;
+    write_load(online.source.url("conflict"), 1, 10).await;
+    let result = online.cutover(&config).await;
+    let error = result.errors.first().expect("the insert conflicts");
+    assert_eq!(error.err_code, 60007, "{error:?}");
+    assert!(error.message.contains("binlog.000001"), "{error:?}");
+    assert!(!unit_core::Recommended.explain(error).is_resumable());
+    // Nothing of the failed batch was committed: the target still stops short of it.
+    let missing: Option<i64> = sqlx::query_scalar("SELECT n FROM load_t WHERE id = 8")
+        .fetch_optional(&mut connect(&online.target.url("conflict")).await)
+        .await
+        .unwrap();
+    assert_eq!(missing, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purged_binlog_is_not_resumable_and_names_the_position() {
+    let online = Online::new("purged", LOAD_TABLE).await;
+    let config = online.config("purged");
+    online.copy(&config).await;
+    write_load(online.source.url("purged"), 1, 5).await;
+    online
+        .source_sql("FLUSH BINARY LOGS; FLUSH BINARY LOGS")
+        .await;
+    // MariaDB keeps a binlog until its binlog checkpoint has moved past it.
+    let mut source = connect(&online.source.url("")).await;
+    for _ in 0..100 {
+        source
+            .execute("PURGE BINARY LOGS TO 'binlog.000003'")
+            .await
+            .unwrap();
+        let first: String = sqlx::query_scalar("SHOW BINARY LOGS")
+            .fetch_one(&mut source)
+            .await
+            .unwrap();
+        if first != "binlog.000001" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let result = online.cutover(&config).await;
+    let error = result.errors.first().expect("the binlog is gone");
+    assert_eq!(error.err_code, 60006, "{error:?}");
+    assert!(error.message.contains("binlog.000001"), "{error:?}");
+    assert!(!unit_core::Recommended.explain(error).is_resumable());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_restarts_and_network_cuts_are_resumed_from_the_checkpoint() {
+    let online = Online::new("faults", LOAD_TABLE).await;
+    let proxy = unit_integration_tests::FaultProxy::start(online.source.port()).await;
+    let mut config = online.config("faults");
+    config.source = proxy.url("").parse().unwrap();
+    online.copy(&config).await;
+    let policy = unit_core::Recommended;
+    let mut resumable_errors = 0;
+    for round in 0..4i64 {
+        let writer = tokio::spawn(write_load(online.source.url("faults"), 1 + round * 50, 50));
+        let sync = spawn_sync(&config);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        match round {
+            0 => online.source_sql("FLUSH BINARY LOGS").await,
+            1 => proxy.cut(),
+            2 => online.target.restart(),
+            _ => {}
+        }
+        writer.await.unwrap();
+        if round == 3 {
+            // The source restarts between two writes.
+            online.source.restart();
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if sync.is_finished() {
+            let result = sync.await.unwrap();
+            for error in &result.errors {
+                assert!(policy.explain(error).is_resumable(), "{error:?}");
+                resumable_errors += 1;
+            }
+        } else {
+            sync.abort();
+            let _ = sync.await;
+        }
+    }
+    assert!(resumable_errors >= 1, "no fault reached the unit");
     let result = online.cutover(&config).await;
     online.assert_ok(&result);
     online.assert_same();

@@ -667,7 +667,17 @@ impl Run<'_> {
                     self.end_txn(end_pos);
                 }
             }
-            Decoded::Other => {}
+            // Events between transactions (format description, heartbeat, MariaDB's
+            // GTID list and binlog checkpoint) move the position on: a cutover waiting
+            // for the source's position reaches it through them.
+            Decoded::Other => {
+                if !self.in_txn
+                    && end_pos > self.pending.position.pos
+                    && self.pending.position.file == self.file
+                {
+                    self.pending.position.pos = end_pos;
+                }
+            }
         }
         if end_pos > 0 {
             self.event_start = end_pos;

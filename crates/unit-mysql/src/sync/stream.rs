@@ -105,6 +105,8 @@ pub(crate) struct Source {
     stream: BinlogStream,
     /// `@@binlog_checksum` is on: the first artificial ROTATE's name carries 4 CRC bytes.
     checksum: bool,
+    /// A FORMAT_DESCRIPTION was read: the reader strips checksums from then on.
+    seen_format: bool,
 }
 
 /// mysql_async's options for `url` (no TLS: the stream is opened in the clear).
@@ -154,7 +156,11 @@ impl Source {
                     .await?
             }
         };
-        Ok(Self { stream, checksum })
+        Ok(Self {
+            stream,
+            checksum,
+            seen_format: false,
+        })
     }
 
     /// The next event, decoded.
@@ -172,7 +178,7 @@ impl Source {
         })
     }
 
-    fn decode(&self, event: &Event) -> Result<Decoded, StreamError> {
+    fn decode(&mut self, event: &Event) -> Result<Decoded, StreamError> {
         let header = event.header();
         let raw_type = header.event_type_raw();
         // MariaDB's own events, unknown to mysql_common.
@@ -202,13 +208,17 @@ impl Source {
                 let mut name = r.name_raw().to_vec();
                 // The artificial ROTATE arrives before the FORMAT_DESCRIPTION, so its
                 // checksum was not stripped.
-                if self.checksum && header.log_pos() == 0 && header.timestamp() == 0 {
+                if self.checksum && !self.seen_format {
                     name.truncate(name.len().saturating_sub(4));
                 }
                 Decoded::Rotate {
                     file: String::from_utf8_lossy(&name).into_owned(),
                     pos: r.position(),
                 }
+            }
+            EventData::FormatDescriptionEvent(_) => {
+                self.seen_format = true;
+                Decoded::Other
             }
             EventData::XidEvent(_) => Decoded::Commit,
             EventData::QueryEvent(q) => {
