@@ -421,6 +421,61 @@ async fn a_purged_binlog_is_not_resumable_and_names_the_position() {
     assert_eq!(error.err_code, 60006, "{error:?}");
     assert!(error.message.contains("binlog.000001"), "{error:?}");
     assert!(!unit_core::Recommended.explain(error).is_resumable());
+    // The check unit says so before anything runs again.
+    let items = unit_mysql::CheckUnit::new(config.clone())
+        .run_checks()
+        .await;
+    let recorded = items
+        .iter()
+        .find(|i| i.name == "recorded position")
+        .expect("the position is checked");
+    assert_eq!(
+        recorded.state,
+        unit_mysql::ItemState::Failure,
+        "{recorded:?}"
+    );
+    assert!(recorded.message.contains("binlog.000003"), "{recorded:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_check_unit_says_what_replication_needs() {
+    use unit_mysql::{CheckUnit, ItemState};
+    let online = Online::new("checked", LOAD_TABLE).await;
+    let items = CheckUnit::new(online.config("checked")).run_checks().await;
+    let failures: Vec<_> = items
+        .iter()
+        .filter(|i| i.state == ItemState::Failure)
+        .collect();
+    assert!(failures.is_empty(), "{failures:?}");
+    for name in [
+        "source log_bin",
+        "source binlog_format",
+        "source binlog_row_image",
+        "source replication privileges",
+    ] {
+        assert!(
+            items.iter().any(|i| i.name == name),
+            "{name} not checked: {items:?}"
+        );
+    }
+    // A source without binary logging, and a user without replication privileges.
+    let plain = MariaDb::start();
+    exec(
+        &plain.url("mysql"),
+        "CREATE DATABASE checked; CREATE TABLE checked.t (id INT PRIMARY KEY);
+         CREATE USER reader IDENTIFIED BY 'pw'; GRANT SELECT ON *.* TO reader",
+    )
+    .await;
+    let mut config = online.config("checked");
+    config.source = plain.url_as("reader", "pw", "").parse().unwrap();
+    let items = CheckUnit::new(config).run_checks().await;
+    let failed = |name: &str| {
+        items
+            .iter()
+            .any(|i| i.name == name && i.state == ItemState::Failure)
+    };
+    assert!(failed("source log_bin"), "{items:?}");
+    assert!(failed("source replication privileges"), "{items:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

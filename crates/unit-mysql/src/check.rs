@@ -38,7 +38,11 @@ pub struct CheckItem {
 /// version, or why there is none) of both sides, the
 /// privileges the copy needs (SELECT on every source table; CREATE and INSERT on the
 /// target), that every table has a primary key or a unique key on NOT NULL columns,
-/// and that the target supports every collation used. Reports a `pb::CheckStatus`;
+/// and that the target supports every collation used; for an online migration
+/// ([`CopyConfig::consistency`] or [`CopyConfig::start`] set), what replication needs:
+/// `log_bin`, `binlog_format=ROW`, `binlog_row_image=FULL`, the REPLICATION SLAVE and
+/// REPLICATION CLIENT privileges, and on a resume that the recorded position is still
+/// in the source's binlog. Reports a `pb::CheckStatus`;
 /// any failure is an unresumable error (code 60003) listing what to fix.
 pub struct CheckUnit {
     config: CopyConfig,
@@ -251,7 +255,154 @@ impl CheckUnit {
                 crate::go_driver_text(&e, crate::Operation::Execute("")),
             ),
         }
+        if self.config.consistency.is_some() || self.config.start.is_some() {
+            for found in self.replication_checks(&source, &mut target).await {
+                item(&found.name, found.state, found.message);
+            }
+        }
         crate::copy::close_pool(source).await;
+        items
+    }
+
+    /// What the Sync unit needs: binary logging on, in row format with full images,
+    /// the replication privileges, a replica id of its own, and, on a resume, the
+    /// binlog file the task continues from.
+    async fn replication_checks(
+        &self,
+        source: &MySqlPool,
+        target: &mut MySqlConnection,
+    ) -> Vec<CheckItem> {
+        let mut items = Vec::new();
+        let mut item = |name: &str, state, message: String| {
+            items.push(CheckItem {
+                name: name.to_owned(),
+                state,
+                message,
+            })
+        };
+        let variable = |name: &'static str| async move {
+            let sql = format!("SELECT CAST(@@GLOBAL.{name} AS CHAR)");
+            sqlx::query_scalar::<_, Option<String>>(&sql)
+                .fetch_one(source)
+                .await
+                .map(Option::unwrap_or_default)
+                .unwrap_or_else(|e| format!("unknown ({e})"))
+        };
+        for (name, wanted) in [
+            ("log_bin", "1"),
+            ("binlog_format", "ROW"),
+            ("binlog_row_image", "FULL"),
+        ] {
+            let value = variable(name).await;
+            let ok = value.eq_ignore_ascii_case(wanted)
+                || (name == "log_bin" && value.eq_ignore_ascii_case("ON"));
+            item(
+                &format!("source {name}"),
+                if ok {
+                    ItemState::Success
+                } else {
+                    ItemState::Failure
+                },
+                if ok {
+                    value
+                } else {
+                    format!(
+                        "is {value}; replication needs {name}={} on the source (start it with --{}={})",
+                        if name == "log_bin" { "ON" } else { wanted },
+                        name.replace('_', "-"),
+                        if name == "log_bin" { "NAME" } else { wanted }
+                    )
+                },
+            );
+        }
+        let server_id = variable("server_id").await;
+        if server_id == self.config.server_id.to_string() {
+            item(
+                "replica server id",
+                ItemState::Failure,
+                format!(
+                    "the source's server_id is {server_id}, the id this task reads the binlog as: choose another"
+                ),
+            );
+        }
+        let grants: Vec<String> = sqlx::query_scalar("SHOW GRANTS")
+            .fetch_all(source)
+            .await
+            .unwrap_or_default();
+        let global: Vec<String> = grants
+            .iter()
+            .filter(|g| g.contains(" ON *.* "))
+            .map(|g| g.to_ascii_uppercase())
+            .collect();
+        let has = |privilege: &str| {
+            global
+                .iter()
+                .any(|g| g.contains("ALL PRIVILEGES") || g.contains(privilege))
+        };
+        let missing: Vec<&str> = [
+            ("REPLICATION SLAVE", has("REPLICATION SLAVE")),
+            (
+                "REPLICATION CLIENT (BINLOG MONITOR on MariaDB)",
+                has("REPLICATION CLIENT") || has("BINLOG MONITOR") || has("SUPER"),
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(p, _)| p)
+        .collect();
+        item(
+            "source replication privileges",
+            if missing.is_empty() {
+                ItemState::Success
+            } else {
+                ItemState::Failure
+            },
+            if missing.is_empty() {
+                "REPLICATION SLAVE and REPLICATION CLIENT granted".to_owned()
+            } else {
+                format!("missing {} ON *.*", missing.join(" and "))
+            },
+        );
+        if !has("RELOAD") && matches!(self.config.consistency, Some(crate::Consistency::Flush)) {
+            item(
+                "source snapshot lock",
+                ItemState::Failure,
+                "consistency flush needs the RELOAD privilege (FLUSH TABLES WITH READ LOCK); use lock or auto".to_owned(),
+            );
+        }
+        // A task that recorded a position continues from it: its file must still exist.
+        let recorded = crate::position::load_checkpoint(
+            &mut *target,
+            &self.config.checkpoint_database,
+            &self.config.task,
+        )
+        .await;
+        if let Ok(Some(cp)) = recorded {
+            let logs: Result<Vec<String>, _> = sqlx::query_scalar("SHOW BINARY LOGS")
+                .fetch_all(source)
+                .await;
+            match logs {
+                Ok(logs) if logs.contains(&cp.position.file) => item(
+                    "recorded position",
+                    ItemState::Success,
+                    format!("{} is still in the source's binlog", cp.position),
+                ),
+                Ok(logs) => item(
+                    "recorded position",
+                    ItemState::Failure,
+                    format!(
+                        "the task continues from {}, but the source's binlog starts at {}: the changes since are lost to replication; start the task over",
+                        cp.position,
+                        logs.first().map_or("nothing", String::as_str)
+                    ),
+                ),
+                Err(e) => item(
+                    "recorded position",
+                    ItemState::Failure,
+                    crate::go_driver_text(&e, crate::Operation::Query("SHOW BINARY LOGS")),
+                ),
+            }
+        }
         items
     }
 }
