@@ -130,6 +130,10 @@ struct Shared {
     /// (when, total) at the start of the current TPS window.
     window: Mutex<Option<(Instant, i64, i64)>>,
     started: std::sync::OnceLock<Instant>,
+    /// Where cutover ended, once it has.
+    cutover_at: Mutex<Option<BinlogPosition>>,
+    /// The tables cutover verified, with their row counts.
+    verified: Mutex<Vec<(String, String, i64)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -232,6 +236,17 @@ impl SyncProgress {
     pub fn safe_mode(&self) -> bool {
         self.0.safe_mode.load(Ordering::Relaxed)
     }
+
+    /// The source position a cutover ended at: every change before it is applied.
+    pub fn cutover_position(&self) -> Option<BinlogPosition> {
+        lock(&self.0.cutover_at).clone()
+    }
+
+    /// The tables the cutover verified (row count and checksum equal on both sides):
+    /// `(database, table, rows)`.
+    pub fn verified(&self) -> Vec<(String, String, i64)> {
+        lock(&self.0.verified).clone()
+    }
 }
 
 /// What one run of the replication loop ended with.
@@ -256,8 +271,6 @@ pub struct SyncUnit {
     target: Option<MySqlPool>,
     mariadb: bool,
     shared: Arc<Shared>,
-    /// Where cutover ended, once it has.
-    final_position: Arc<Mutex<Option<BinlogPosition>>>,
 }
 
 impl std::fmt::Debug for SyncUnit {
@@ -306,18 +319,12 @@ impl SyncUnit {
             target: None,
             mariadb: true,
             shared: Arc::default(),
-            final_position: Arc::default(),
         }
     }
 
     /// A handle reading this unit's progress.
     pub fn progress(&self) -> SyncProgress {
         SyncProgress(self.shared.clone())
-    }
-
-    /// A cell that holds the source position a cutover ended at, once it has.
-    pub fn final_position(&self) -> Arc<Mutex<Option<BinlogPosition>>> {
-        self.final_position.clone()
     }
 
     async fn prepare(&mut self, cancel: &CancellationToken) -> Result<(), CopyError> {
@@ -467,7 +474,7 @@ impl SyncUnit {
         let ended = ended?;
         if let Ended::CaughtUp(at) = &ended {
             self.verify_all(&source, &target, cancel).await?;
-            *lock(&self.final_position) = Some(at.clone());
+            *lock(&self.shared.cutover_at) = Some(at.clone());
         }
         Ok(ended)
     }
@@ -506,9 +513,12 @@ impl SyncUnit {
         } else {
             Verification::RowText
         });
+        lock(&self.shared.verified).clear();
         for table in &tables {
-            crate::copy::verify_table(source, target, table, verification, cancel).await?;
-            info!(table = %table.display_name(), "verified at cutover");
+            let rows =
+                crate::copy::verify_table(source, target, table, verification, cancel).await?;
+            info!(table = %table.display_name(), rows, "verified at cutover");
+            lock(&self.shared.verified).push((table.database.clone(), table.name.clone(), rows));
         }
         Ok(())
     }

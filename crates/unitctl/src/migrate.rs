@@ -13,9 +13,11 @@ use unit_core::{
     SubtaskHandle,
 };
 use unit_mysql::objects::{ObjectKind, ObjectKinds};
+use unit_mysql::position::BinlogPosition;
 use unit_mysql::schema::{Filter, list_tables};
 use unit_mysql::{
-    CheckUnit, CopyConfig, CopyReport, CopyUnit, MySqlUrl, ReportHandle, TlsSettings, Verification,
+    CheckUnit, Consistency, CopyConfig, CopyReport, CopyUnit, MySqlUrl, ReportHandle, SyncProgress,
+    SyncUnit, TlsSettings, Verification,
 };
 use unit_proto::pb::{self, Stage, sub_task_status::Status};
 
@@ -100,6 +102,39 @@ pub(crate) struct Args {
     /// tries again with back-off).
     #[arg(long, default_value = "10", value_parser = seconds)]
     pub(crate) connect_timeout: Duration,
+    /// DM's task mode: `full` copies a quiet source and verifies it; `all` copies from
+    /// a consistent point, then replicates the source's binlog until stopped (or until
+    /// `--cutover`); `incremental` only replicates, from `--start-position`.
+    #[arg(long, value_enum, default_value_t = Mode::Full)]
+    pub(crate) mode: Mode,
+    /// How the copy of mode `all` is made consistent with a binlog position: `flush`
+    /// (FLUSH TABLES WITH READ LOCK for milliseconds), `lock` (LOCK TABLES ... READ),
+    /// `none` (no lock; replication replays idempotently over the copy's span), or
+    /// `auto` (flush, else lock, else none).
+    #[arg(long, default_value = "auto")]
+    pub(crate) consistency: String,
+    /// Cutover (modes `all` and `incremental`): with writes to the source stopped,
+    /// apply everything up to the source's current position, verify every table (row
+    /// count and checksum), print the final position, and exit 0.
+    #[arg(long)]
+    pub(crate) cutover: bool,
+    /// Mode `incremental`: replicate from `FILE:POSITION` of the source's binlog.
+    #[arg(long)]
+    pub(crate) start_position: Option<String>,
+    /// The replica id to read the binlog as (default: derived from the task name).
+    #[arg(long)]
+    pub(crate) server_id: Option<u32>,
+    /// Row changes per target transaction of the replication.
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) sync_batch: usize,
+}
+
+/// `--mode`'s values (DM's task modes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Mode {
+    Full,
+    Incremental,
+    All,
 }
 
 /// `--verification`'s values.
@@ -118,6 +153,25 @@ impl VerificationArg {
             Self::RowText => Some(Verification::RowText),
         }
     }
+}
+
+/// `FILE:POSITION`.
+fn start_position(text: Option<&str>) -> Result<BinlogPosition, String> {
+    let text = text.ok_or("mode incremental needs --start-position FILE:POSITION")?;
+    let (file, pos) = text
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{text:?} is not FILE:POSITION"))?;
+    let pos = pos
+        .parse()
+        .map_err(|_| format!("{pos:?} is not a binlog offset"))?;
+    if file.is_empty() {
+        return Err(format!("{text:?} has no file name"));
+    }
+    Ok(BinlogPosition {
+        file: file.to_owned(),
+        pos,
+        gtid: String::new(),
+    })
 }
 
 /// A positive number of seconds.
@@ -172,8 +226,19 @@ pub(crate) fn run(args: Args) -> ExitCode {
         Ok(t) => target.with_tls(&t),
         Err(e) => return bad_input(&format!("--target-ssl-mode: {e}")),
     };
-    if args.chunk_rows == 0 || args.concurrency == 0 {
-        return bad_input("--chunk-rows and --concurrency must be at least 1");
+    if args.chunk_rows == 0 || args.concurrency == 0 || args.sync_batch == 0 {
+        return bad_input("--chunk-rows, --concurrency and --sync-batch must be at least 1");
+    }
+    if let Err(e) = args.consistency.parse::<Consistency>() {
+        return bad_input(&format!("--consistency: {e}"));
+    }
+    if args.cutover && args.mode == Mode::Full {
+        return bad_input("--cutover needs --mode all or incremental");
+    }
+    if args.mode == Mode::Incremental {
+        if let Err(e) = start_position(args.start_position.as_deref()) {
+            return bad_input(&format!("--start-position: {e}"));
+        }
     }
     let mut skipped = Vec::new();
     for name in &args.skip_objects {
@@ -220,15 +285,37 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl, objects: Object
     config.verification = args.verification.chosen();
     config.acquire_timeout = args.connect_timeout;
     config.objects = objects;
+    config.cutover = args.cutover;
+    config.sync_batch = args.sync_batch;
+    if let Some(id) = args.server_id {
+        config.server_id = id;
+    }
+    match args.mode {
+        Mode::Full => {}
+        Mode::All => config.consistency = args.consistency.parse().ok(),
+        Mode::Incremental => config.start = start_position(args.start_position.as_deref()).ok(),
+    }
+    let mode = args.mode;
     // Fresh units for each start (a resume after a failed init builds them again, as
     // DM does); the report is read from the copy unit built last.
     let reports: Arc<std::sync::Mutex<Option<ReportHandle>>> = Arc::default();
+    let syncs: Arc<std::sync::Mutex<Option<SyncProgress>>> = Arc::default();
     let factory = {
-        let (config, reports) = (config.clone(), reports.clone());
+        let (config, reports, syncs) = (config.clone(), reports.clone(), syncs.clone());
         move || -> Vec<BoxUnit<CopyConfig>> {
-            let copy = CopyUnit::new(config.clone());
-            *reports.lock().unwrap_or_else(|e| e.into_inner()) = Some(copy.report_handle());
-            vec![Box::new(CheckUnit::new(config.clone())), Box::new(copy)]
+            let mut units: Vec<BoxUnit<CopyConfig>> =
+                vec![Box::new(CheckUnit::new(config.clone()))];
+            if mode != Mode::Incremental {
+                let copy = CopyUnit::new(config.clone());
+                *reports.lock().unwrap_or_else(|e| e.into_inner()) = Some(copy.report_handle());
+                units.push(Box::new(copy));
+            }
+            if mode != Mode::Full {
+                let sync = SyncUnit::new(config.clone());
+                *syncs.lock().unwrap_or_else(|e| e.into_inner()) = Some(sync.progress());
+                units.push(Box::new(sync));
+            }
+            units
         }
     };
     // What earlier runs of the task copied (nothing when the checkpoint table does not
@@ -286,6 +373,22 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl, objects: Object
     auto_resume.abort();
     report.finish();
     let code = match outcome {
+        Outcome::Finished if mode != Mode::Full => {
+            let sync = syncs.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let selection = selected_tables(&config).await;
+            let line = cutover_summary(
+                sync.as_ref(),
+                &selection,
+                started.elapsed(),
+                resumes.load(Ordering::Relaxed),
+            );
+            report.line(&line);
+            if line["complete"] == true {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
         Outcome::Finished => {
             let copied = reports
                 .lock()
@@ -342,6 +445,53 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl, objects: Object
     let _ = handle.stop().await;
     counter.abort();
     code
+}
+
+/// The end of a cutover: the final position and every selected table verified.
+/// `complete` is true only when the selection listed independently equals the tables
+/// the cutover verified.
+fn cutover_summary(
+    sync: Option<&SyncProgress>,
+    selection: &Result<Vec<(String, String)>, String>,
+    elapsed: Duration,
+    resumes: usize,
+) -> serde_json::Value {
+    let verified = sync.map(SyncProgress::verified).unwrap_or_default();
+    let position = sync.and_then(SyncProgress::cutover_position);
+    let mut problems = Vec::new();
+    if position.is_none() {
+        problems.push("the cutover did not end".to_owned());
+    }
+    match selection {
+        Ok(selected) => problems.extend(
+            selected
+                .iter()
+                .filter(|(d, t)| !verified.iter().any(|(vd, vt, _)| vd == d && vt == t))
+                .map(|(d, t)| format!("table {d}.{t} is selected but was not verified")),
+        ),
+        Err(e) => problems.push(format!("the selection could not be listed again: {e}")),
+    }
+    let status = sync.map(SyncProgress::status).unwrap_or_default();
+    serde_json::json!({
+        "event": "cutover",
+        "complete": problems.is_empty(),
+        "position": position.as_ref().map(ToString::to_string),
+        "binlog_file": position.as_ref().map(|p| p.file.clone()),
+        "binlog_pos": position.as_ref().map(|p| p.pos),
+        "gtid": position.as_ref().map(|p| p.gtid.clone()),
+        "changes_applied": status.total_events,
+        "seconds": (elapsed.as_secs_f64() * 100.0).round() / 100.0,
+        "resumes": resumes,
+        "tables": verified.len(),
+        "verification": if problems.is_empty() {
+            format!("all {} tables verified at cutover: row counts and checksums equal", verified.len())
+        } else {
+            format!("NOT COMPLETE: {}", problems.join("; "))
+        },
+        "selection": verified.iter().map(|(d, t, rows)| serde_json::json!({
+            "table": format!("{d}.{t}"), "rows": rows, "verified": true,
+        })).collect::<Vec<_>>(),
+    })
 }
 
 enum Outcome {
@@ -497,6 +647,10 @@ impl Reporter {
                 bar.set_position(u64::try_from(l.finished_bytes).unwrap_or(0));
                 bar.set_message(stage);
             }
+            (Some(bar), Some(Status::Sync(s))) => bar.set_message(format!(
+                "{unit} {stage}: {} changes ({}/s), {} s behind the source",
+                s.total_events, s.recent_tps, s.seconds_behind_master
+            )),
             (Some(bar), _) => bar.set_message(format!("{unit} {stage}")),
             (None, _) if self.json => {
                 let line = serde_json::json!({"event": "status", "status": status});
@@ -507,6 +661,15 @@ impl Reporter {
                     Some(Status::Load(l)) => format!(
                         " {} of {} bytes ({})",
                         l.finished_bytes, l.total_bytes, l.progress
+                    ),
+                    Some(Status::Sync(s)) => format!(
+                        " {} changes applied ({}/s), at {} of the source's {}, {} s behind{}",
+                        s.total_events,
+                        s.recent_tps,
+                        s.syncer_binlog,
+                        s.master_binlog,
+                        s.seconds_behind_master,
+                        if s.synced { ", caught up" } else { "" }
                     ),
                     _ => String::new(),
                 };
@@ -577,6 +740,25 @@ impl Reporter {
                     value["objects_summary"].as_str().unwrap_or_default(),
                     value["verification"].as_str().unwrap_or_default(),
                     value["sql_mode"].as_str().unwrap_or_default()
+                );
+            }
+            Some("cutover") => {
+                for t in value["selection"].as_array().into_iter().flatten() {
+                    let _ = writeln!(
+                        out,
+                        "  table {} {} rows verified",
+                        t["table"].as_str().unwrap_or_default(),
+                        t["rows"]
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "cutover: the target holds every change up to {} (gtid {}); {} changes applied, {} automatic resumes\n{}",
+                    value["position"].as_str().unwrap_or("nothing"),
+                    value["gtid"].as_str().unwrap_or_default(),
+                    value["changes_applied"],
+                    value["resumes"],
+                    value["verification"].as_str().unwrap_or_default()
                 );
             }
             Some("failed") => {

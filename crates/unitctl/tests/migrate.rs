@@ -302,3 +302,92 @@ fn ctrl_c_pauses_keeps_the_checkpoints_and_the_same_command_resumes() {
         "all 1 tables verified: row counts and checksums equal"
     );
 }
+
+/// Mode `all` against a source with binary logging: the unitctl process is killed with
+/// SIGKILL while it replicates a write load and run again; then writes stop and
+/// `--cutover` applies the rest, verifies every table and exits 0 with the final
+/// position. `mariadb-dump` of both sides agrees.
+#[test]
+fn mode_all_survives_sigkill_and_cutover_verifies_every_table() {
+    let source = MariaDb::start_with(vec![
+        "--server-id=1".into(),
+        "--log-bin=binlog".into(),
+        "--binlog-format=ROW".into(),
+        "--binlog-row-image=FULL".into(),
+    ]);
+    let target = MariaDb::start();
+    sql(
+        &source,
+        "CREATE DATABASE cli_src; CREATE TABLE cli_src.t (id INT PRIMARY KEY, n INT, s VARCHAR(20));
+         INSERT INTO cli_src.t VALUES (1, 0, 'a'), (2, 0, 'b'), (3, 0, 'c');",
+    );
+    let writes = |from: i32| {
+        let statements: String = (from..from + 40)
+            .map(|i| {
+                format!(
+                    "INSERT INTO cli_src.t VALUES ({i}, 0, 'w'); UPDATE cli_src.t SET n = n + 1 WHERE id = {}; ",
+                    i - 1
+                )
+            })
+            .collect();
+        sql(&source, &statements);
+    };
+    let mut first = migrate_command(&source, &target.url(""))
+        .args([
+            "--mode",
+            "all",
+            "--check-interval",
+            "0.2",
+            "--interval",
+            "0.2",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    writes(10);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    writes(100);
+    let out = migrate(&source, &target, &["--mode", "all", "--cutover"]);
+    let (stdout, last) = ended(out, 0);
+    assert_eq!(last["event"], "cutover", "{stdout}");
+    assert_eq!(last["complete"], true, "{stdout}");
+    assert_eq!(last["tables"], 1, "{stdout}");
+    assert!(
+        last["binlog_file"].as_str().unwrap().starts_with("binlog."),
+        "{stdout}"
+    );
+    let dbs = ["cli_src".to_owned()];
+    assert_eq!(source.dump(&dbs), target.dump(&dbs));
+}
+
+#[test]
+fn online_modes_refuse_bad_arguments() {
+    let source = MariaDb::shared();
+    for (args, message) in [
+        (
+            vec!["--cutover"],
+            "--cutover needs --mode all or incremental",
+        ),
+        (vec!["--mode", "incremental"], "--start-position"),
+        (
+            vec!["--mode", "incremental", "--start-position", "nofile"],
+            "FILE:POSITION",
+        ),
+        (
+            vec!["--mode", "all", "--consistency", "snapshot"],
+            "--consistency",
+        ),
+    ] {
+        let out = migrate_command(source, &source.url(""))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+}
