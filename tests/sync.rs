@@ -519,3 +519,30 @@ async fn rotation_restarts_and_network_cuts_are_resumed_from_the_checkpoint() {
     online.assert_ok(&result);
     online.assert_same();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replication_can_start_from_the_recorded_mariadb_gtid() {
+    let online = Online::new("gtid", LOAD_TABLE).await;
+    let mut config = online.config("gtid");
+    config.use_gtid = true;
+    online.copy(&config).await;
+    write_load(online.source.url("gtid"), 1, 30).await;
+    // A first run records a GTID position; the second starts from it.
+    let sync = spawn_sync(&config);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    sync.abort();
+    let _ = sync.await;
+    let cp = unit_mysql::position::load_checkpoint(
+        &mut connect(&online.target.url("")).await,
+        "unit_checkpoint",
+        "gtid",
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(cp.position.gtid.starts_with("0-1-"), "{cp:?}");
+    write_load(online.source.url("gtid"), 31, 30).await;
+    let result = online.cutover(&config).await;
+    online.assert_ok(&result);
+    online.assert_same();
+}

@@ -3,10 +3,13 @@
 //! - `cargo xtask codegen`: regenerate `crates/unit-proto/src/generated/` from `proto/`.
 //! - `cargo xtask codegen --check`: fail when the committed code is stale.
 //! - `cargo xtask bench copy`: the copy unit's rows/s against `mariadb-dump | mariadb`.
-//! - `cargo xtask demo`: migrate a seeded database between two private MariaDB servers
-//!   while injecting faults, and show that the copy resumed and verified.
+//! - `cargo xtask bench sync`: the Sync unit's apply rate and lag against MariaDB's own
+//!   replication between the same two servers.
+//! - `cargo xtask demo`: an online migration of a seeded database between two private
+//!   MariaDB servers under a write load and faults, then cutover, verified.
 
 mod bench;
+mod bench_sync;
 mod codegen;
 mod demo;
 
@@ -22,9 +25,11 @@ fn main() -> ExitCode {
         ["demo", "--small"] => demo::run(demo::Size::Small),
         ["bench", "copy"] => bench::copy(demo::Size::Full),
         ["bench", "copy", "--small"] => bench::copy(demo::Size::Small),
+        ["bench", "sync"] => bench_sync::run(demo::Size::Full),
+        ["bench", "sync", "--small"] => bench_sync::run(demo::Size::Small),
         _ => {
             eprintln!(
-                "usage: cargo xtask codegen [--check] | demo [--small] | bench copy [--small]"
+                "usage: cargo xtask codegen [--check] | demo [--small] | bench copy|sync [--small]"
             );
             return ExitCode::from(2);
         }

@@ -590,7 +590,7 @@ impl Run<'_> {
                 }
                 if self.batch_open
                     && (self.batch_changes >= batch
-                        || self.batch_started.elapsed() > Duration::from_millis(500))
+                        || self.batch_started.elapsed() > Duration::from_millis(100))
                 {
                     self.flush().await?;
                 }

@@ -338,6 +338,7 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl, objects: Object
     let mut report = Reporter::new(args.json);
     let mut ticks = tokio::time::interval(args.interval);
     let mut stages = handle.watch_stage();
+    let mut safe_mode = false;
     let outcome = loop {
         let report_now = tokio::select! {
             _ = ticks.tick() => true,
@@ -362,6 +363,25 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl, objects: Object
         let status = handle.status();
         if report_now {
             report.progress(&status);
+        }
+        // Safe mode (idempotent replay over a copy that was not a snapshot) is said
+        // when it turns on and off.
+        let safe = syncs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(SyncProgress::safe_mode);
+        if let Some(on) = safe.filter(|on| *on != safe_mode) {
+            safe_mode = on;
+            report.line(&serde_json::json!({
+                "event": "safe_mode",
+                "on": on,
+                "message": if on {
+                    "safe mode on: changes are replayed idempotently until the end of the copy's span"
+                } else {
+                    "safe mode off: past the copy's span, every change must match the target"
+                },
+            }));
         }
         match status.stage() {
             Stage::Finished => break Outcome::Finished,
