@@ -74,7 +74,7 @@ pub struct CopyConfig {
     pub objects: ObjectKinds,
     /// `Some`: the copy is the first step of an online migration. It records the
     /// source position its rows are consistent with (see [`Consistency`]) for the
-    /// [Sync unit](crate::sync), and leaves verification to cutover (the source may be
+    /// Sync unit (`sync::SyncUnit`), and leaves verification to cutover (the source may be
     /// changing). `None` (the default): a copy of a quiet source, verified per table.
     pub consistency: Option<Consistency>,
     /// The replica id the Sync unit reads the binlog as: it must differ from the

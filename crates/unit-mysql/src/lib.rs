@@ -33,6 +33,13 @@
 //! is [`StatementError::Canceled`]: not resumable, and its `ProcessError` satisfies
 //! [`unit_core::is_ctx_canceled_process_err`].
 //!
+//! # Units
+//! [`CheckUnit`], [`CopyUnit`] and, with the `sync` feature (which compiles
+//! `mysql_async` for the binlog stream), `sync::SyncUnit`: together an online
+//! migration (a copy consistent with a binlog position, then replication applied
+//! exactly once until cutover). A user who only classifies errors leaves the feature
+//! off.
+//!
 //! # Secrets
 //! [`MySqlUrl`] masks the password in Display and Debug; every text this crate writes
 //! into an error passes through [`redact`].

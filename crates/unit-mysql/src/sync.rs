@@ -265,6 +265,39 @@ enum Ended {
 /// with cutover, `process` returns once everything up to the source's position at its
 /// start is applied and every selected table is verified (row count and checksum);
 /// without, it replicates until paused or stopped.
+///
+/// # Example
+/// An online migration: check, a copy consistent with a binlog position, then
+/// replication (with `cutover`, until the source's current position, verified).
+/// ```no_run
+/// use unit_core::{BoxUnit, Subtask, SubtaskConfig};
+/// use unit_mysql::{CheckUnit, Consistency, CopyConfig, CopyUnit, SyncUnit, schema::Filter};
+/// use unit_proto::pb::Stage;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let filter = Filter {
+///     databases: vec!["shop".into()],
+///     ..Filter::default()
+/// };
+/// let source = "mysql://repl:secret@10.0.0.1:3306/".parse()?;
+/// let target = "mysql://writer:secret@10.0.0.2:3306/".parse()?;
+/// let mut config = CopyConfig::new("shop", source, target, filter);
+/// config.consistency = Some(Consistency::Auto);
+/// let sync = SyncUnit::new(config.clone());
+/// let progress = sync.progress();
+/// let units: Vec<BoxUnit<CopyConfig>> = vec![
+///     Box::new(CheckUnit::new(config.clone())),
+///     Box::new(CopyUnit::new(config)),
+///     Box::new(sync),
+/// ];
+/// let subtask = Subtask::spawn(SubtaskConfig::new("shop"), units);
+/// // ... later: lag and position, read without waiting on the work.
+/// let status = progress.status();
+/// println!("{} s behind, at {}", status.seconds_behind_master, status.syncer_binlog);
+/// subtask.pause().await?;
+/// # Ok(())
+/// # }
+/// ```
 pub struct SyncUnit {
     config: CopyConfig,
     source: Option<MySqlPool>,
