@@ -266,53 +266,102 @@ async fn a_sync_killed_at_any_instant_applies_every_change_exactly_once() {
     online.assert_same();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_copy_without_a_snapshot_under_writes_converges_through_safe_mode() {
-    let online = Online::new("nolock", LOAD_TABLE).await;
-    write_load(online.source.url("nolock"), 1, 100).await;
-    let mut config = online.config("nolock");
-    config.consistency = Some(Consistency::None);
+impl Online {
+    /// The task's replication checkpoint on the target.
+    async fn checkpoint(&self, task: &str) -> unit_mysql::position::SyncCheckpoint {
+        unit_mysql::position::load_checkpoint(
+            &mut connect(&self.target.url("")).await,
+            "unit_checkpoint",
+            task,
+        )
+        .await
+        .unwrap()
+        .unwrap()
+    }
+}
+
+/// Copies table `load_t` of `db` with `consistency` while writes go on (each chunk of
+/// a copy that is not a snapshot sees another state), then more writes, then cutover:
+/// both sides must be equal. Returns the checkpoint the copy recorded.
+async fn copy_under_writes(
+    db: &str,
+    consistency: Consistency,
+) -> unit_mysql::position::SyncCheckpoint {
+    let online = Online::new(db, LOAD_TABLE).await;
+    write_load(online.source.url(db), 1, 100).await;
+    let mut config = online.config(db);
+    config.consistency = Some(consistency);
     config.chunk_rows = 3;
-    // Writes go on while the copy reads (no snapshot: each chunk sees another state).
-    let writer = tokio::spawn(write_load(online.source.url("nolock"), 101, 150));
+    let writer = tokio::spawn(write_load(online.source.url(db), 101, 150));
     online.copy(&config).await;
     writer.await.unwrap();
-    let target = online.target.url("");
-    let cp = unit_mysql::position::load_checkpoint(
-        &mut connect(&target).await,
-        "unit_checkpoint",
-        "nolock",
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    assert_eq!(cp.consistency, "none");
-    assert!(cp.safe_until.is_some(), "{cp:?}");
-    write_load(online.source.url("nolock"), 251, 20).await;
+    let cp = online.checkpoint(db).await;
+    write_load(online.source.url(db), 251, 20).await;
     let result = online.cutover(&config).await;
     online.assert_ok(&result);
     online.assert_same();
+    cp
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_without_a_snapshot_under_writes_converges_through_safe_mode() {
+    let cp = copy_under_writes("nolock", Consistency::None).await;
+    assert_eq!(cp.consistency, "none");
+    assert!(cp.safe_until.is_some(), "{cp:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snapshot_copy_under_writes_converges_without_safe_mode() {
-    let online = Online::new("snap", LOAD_TABLE).await;
-    write_load(online.source.url("snap"), 1, 100).await;
-    let mut config = online.config("snap");
+    let cp = copy_under_writes("snap", Consistency::Flush).await;
+    assert_eq!((cp.consistency.as_str(), cp.safe_until), ("flush", None));
+    let cp = copy_under_writes("locked", Consistency::Lock).await;
+    assert_eq!((cp.consistency.as_str(), cp.safe_until), ("lock", None));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_resumed_without_its_snapshot_replays_from_the_original_position() {
+    let online = Online::new("resumed", LOAD_TABLE).await;
+    write_load(online.source.url("resumed"), 1, 300).await;
+    let mut config = online.config("resumed");
     config.consistency = Some(Consistency::Flush);
-    config.chunk_rows = 3;
-    let writer = tokio::spawn(write_load(online.source.url("snap"), 101, 150));
+    config.chunk_rows = 2;
+    config.concurrency = 1;
+    let writer = tokio::spawn(write_load(online.source.url("resumed"), 301, 150));
+    // The first copy is dropped mid-way (its snapshot dies with it).
+    let first = tokio::spawn({
+        let config = config.clone();
+        async move { Online::run(&mut CopyUnit::new(config)).await }
+    });
+    let mut target = connect(&online.target.url("")).await;
+    loop {
+        let copied: Option<i64> = sqlx::query_scalar(
+            "SELECT CAST(SUM(rows_copied) AS SIGNED) FROM unit_checkpoint.copy_checkpoint WHERE task = 'resumed'",
+        )
+        .fetch_one(&mut target)
+        .await
+        .unwrap_or(None);
+        if copied.unwrap_or(0) >= 10 {
+            break;
+        }
+        assert!(
+            !first.is_finished(),
+            "the copy ended before it could be dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    first.abort();
+    let _ = first.await;
+    let started = online.checkpoint("resumed").await;
+    assert_eq!(started.consistency, "flush");
     online.copy(&config).await;
     writer.await.unwrap();
-    let cp = unit_mysql::position::load_checkpoint(
-        &mut connect(&online.target.url("")).await,
-        "unit_checkpoint",
-        "snap",
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    assert_eq!((cp.consistency.as_str(), cp.safe_until), ("flush", None));
+    let cp = online.checkpoint("resumed").await;
+    assert_eq!(cp.consistency, "resumed", "{cp:?}");
+    assert_eq!(
+        cp.position, started.position,
+        "replication starts where the snapshot was"
+    );
+    assert!(cp.safe_until.is_some(), "{cp:?}");
     let result = online.cutover(&config).await;
     online.assert_ok(&result);
     online.assert_same();
@@ -532,14 +581,7 @@ async fn replication_can_start_from_the_recorded_mariadb_gtid() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     sync.abort();
     let _ = sync.await;
-    let cp = unit_mysql::position::load_checkpoint(
-        &mut connect(&online.target.url("")).await,
-        "unit_checkpoint",
-        "gtid",
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let cp = online.checkpoint("gtid").await;
     assert!(cp.position.gtid.starts_with("0-1-"), "{cp:?}");
     write_load(online.source.url("gtid"), 31, 30).await;
     let result = online.cutover(&config).await;

@@ -631,7 +631,7 @@ pub fn key_literal(column: &Column, value: &[u8]) -> String {
 }
 
 /// `X'..'` of `bytes`.
-fn hex_literal(bytes: &[u8]) -> String {
+pub(crate) fn hex_literal(bytes: &[u8]) -> String {
     let mut hex = String::with_capacity(bytes.len() * 2 + 3);
     hex.push_str("X'");
     for b in bytes {

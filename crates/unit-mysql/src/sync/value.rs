@@ -7,8 +7,6 @@
 //! and whether a DATETIME is a TIMESTAMP (seconds since the epoch, written here as UTC
 //! text for a session whose `time_zone` is `+00:00`).
 
-use std::fmt::Write as _;
-
 use mysql_async::Value;
 use mysql_async::binlog::value::BinlogValue;
 
@@ -31,16 +29,7 @@ fn bad(column: &Column, reason: impl Into<String>) -> ValueError {
     }
 }
 
-/// `X'..'` of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2 + 3);
-    out.push_str("X'");
-    for b in bytes {
-        let _ = write!(out, "{b:02X}");
-    }
-    out.push('\'');
-    out
-}
+use crate::schema::hex_literal as hex;
 
 /// The width in bytes of an integer type.
 fn int_width(data_type: &str) -> Option<u32> {
