@@ -588,3 +588,29 @@ async fn replication_can_start_from_the_recorded_mariadb_gtid() {
     online.assert_ok(&result);
     online.assert_same();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incremental_mode_replicates_from_a_given_position() {
+    let online = Online::new("incr", LOAD_TABLE).await;
+    exec(&online.target.url("mysql"), "CREATE DATABASE incr").await;
+    exec(&online.target.url("incr"), LOAD_TABLE).await;
+    let mut source = connect(&online.source.url("")).await;
+    let status = sqlx::raw_sql("SHOW MASTER STATUS")
+        .fetch_one(&mut source)
+        .await
+        .unwrap();
+    let file: String = sqlx::Row::get(&status, 0);
+    let pos: u64 = sqlx::Row::get(&status, 1);
+    let mut config = online.config("incr");
+    config.consistency = None;
+    config.start = Some(unit_mysql::position::BinlogPosition {
+        file,
+        pos,
+        gtid: String::new(),
+    });
+    write_load(online.source.url("incr"), 1, 60).await;
+    let result = online.cutover(&config).await;
+    online.assert_ok(&result);
+    online.assert_same();
+    assert_eq!(online.checkpoint("incr").await.consistency, "incremental");
+}

@@ -401,27 +401,6 @@ impl SyncUnit {
                 .await
                 .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute(&sql), e))?;
         }
-        // Incremental mode: the start position given, unless a run already recorded one.
-        if let Some(start) = &self.config.start {
-            let existing = cancellable(cancel, load_checkpoint(&target, db, &self.config.task))
-                .await
-                .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query("checkpoint"), e))?;
-            if existing.is_none() {
-                let cp = SyncCheckpoint {
-                    position: start.clone(),
-                    safe_until: None,
-                    consistency: "incremental".to_owned(),
-                    copy_done: true,
-                    ddl_pending: None,
-                };
-                cancellable(
-                    cancel,
-                    store_checkpoint(&target, db, &self.config.task, &cp),
-                )
-                .await
-                .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute("checkpoint"), e))?;
-            }
-        }
         Ok(())
     }
 
@@ -433,6 +412,27 @@ impl SyncUnit {
         };
         let db = &self.config.checkpoint_database;
         let task = &self.config.task;
+        // Incremental mode: the start position given, unless a run already recorded one
+        // (written here, not in `init`, so that the check unit runs first).
+        if let Some(start) = &self.config.start {
+            let existing = cancellable(cancel, load_checkpoint(&target, db, task))
+                .await
+                .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query("checkpoint"), e))?;
+            if existing.is_none() {
+                let cp = SyncCheckpoint {
+                    position: start.clone(),
+                    safe_until: None,
+                    consistency: "incremental".to_owned(),
+                    copy_done: true,
+                    ddl_pending: None,
+                };
+                cancellable(cancel, store_checkpoint(&target, db, task, &cp))
+                    .await
+                    .map_err(|e| {
+                        stmt_err(ErrScope::Downstream, Operation::Execute("checkpoint"), e)
+                    })?;
+            }
+        }
         let checkpoint = cancellable(cancel, load_checkpoint(&target, db, task))
             .await
             .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query("checkpoint"), e))?;
