@@ -385,7 +385,9 @@ async fn ddl_in_the_stream_is_applied_in_order_and_rows_follow_it() {
              CREATE TABLE doomed (id INT PRIMARY KEY); INSERT INTO doomed VALUES (1);
              DROP TABLE doomed;
              CREATE TABLE emptied (id INT PRIMARY KEY); INSERT INTO emptied VALUES (1), (2);
-             TRUNCATE TABLE emptied; INSERT INTO emptied VALUES (3);",
+             TRUNCATE TABLE emptied; INSERT INTO emptied VALUES (3);
+             CREATE TABLE selected (PRIMARY KEY (id)) AS SELECT id, n FROM load_t;
+             UPDATE selected SET n = n + 100;",
         )
         .await;
     write_load(online.source.url("ddl"), 21, 20).await;

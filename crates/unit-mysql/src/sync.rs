@@ -335,6 +335,8 @@ struct Run<'a> {
     /// A target transaction is open.
     batch_open: bool,
     batch_changes: i64,
+    /// Row changes of the source transaction being read.
+    txn_changes: i64,
     batch_started: Instant,
     /// `pending` differs from what was committed.
     dirty: bool,
@@ -494,6 +496,7 @@ impl SyncUnit {
             txn_safe: false,
             batch_open: false,
             batch_changes: 0,
+            txn_changes: 0,
             batch_started: Instant::now(),
             dirty: false,
             last_ts: 0,
@@ -594,7 +597,7 @@ impl Run<'_> {
         if !safe && self.pending.safe_until.is_some() {
             info!(at = %self.pending.position, "safe mode off: past the copy's end position");
             self.pending.safe_until = None;
-            self.dirty = true;
+            self.mark_dirty();
         }
         let was = self.unit.shared.safe_mode.swap(safe, Ordering::Relaxed);
         if safe && !was {
@@ -621,7 +624,9 @@ impl Run<'_> {
                         return Ok(Ended::CaughtUp(self.pending.position.clone()));
                     }
                 }
-                if self.batch_open
+                // A busy stream is committed every 100 ms (or batch), also when only
+                // the position moved (changes of tables that are not selected).
+                if (self.batch_open || self.dirty)
                     && (self.batch_changes >= batch
                         || self.batch_started.elapsed() > Duration::from_millis(100))
                 {
@@ -673,7 +678,7 @@ impl Run<'_> {
                 if !self.in_txn && self.pending.position.file != self.file {
                     self.pending.position.file = self.file.clone();
                     self.pending.position.pos = pos;
-                    self.dirty = true;
+                    self.mark_dirty();
                 }
                 return Ok(());
             }
@@ -708,6 +713,14 @@ impl Run<'_> {
                     self.last_ts = timestamp;
                     self.apply_query(&schema, &sql).await?;
                     self.end_txn(end_pos);
+                } else if self.txn_changes == 0 && ddl::parse(&sql, &schema).is_some() {
+                    // `CREATE TABLE ... SELECT`: the DDL opens the transaction whose rows
+                    // fill the table. It runs at the boundary before the transaction;
+                    // the rows and the checkpoint commit at its end.
+                    self.in_txn = false;
+                    let applied = self.apply_query(&schema, &sql).await;
+                    self.in_txn = true;
+                    applied?;
                 }
             }
             // Events between transactions (format description, heartbeat, MariaDB's
@@ -728,8 +741,18 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Notes that `pending` moved; the time of the first change not committed is kept
+    /// for the 100 ms commit rule.
+    fn mark_dirty(&mut self) {
+        if !self.dirty && !self.batch_open {
+            self.batch_started = Instant::now();
+        }
+        self.dirty = true;
+    }
+
     fn begin_txn(&mut self, timestamp: u32) {
         self.in_txn = true;
+        self.txn_changes = 0;
         self.last_ts = timestamp;
         self.update_safe_mode();
     }
@@ -744,7 +767,7 @@ impl Run<'_> {
             pos: end_pos,
             gtid: self.gtids.to_string(),
         };
-        self.dirty = true;
+        self.mark_dirty();
     }
 
     fn target_err(&self, op: Operation<'_>, e: sqlx::Error) -> SyncError {
@@ -943,6 +966,7 @@ impl Run<'_> {
             }
         }
         self.batch_changes += rows.len() as i64;
+        self.txn_changes += rows.len() as i64;
         Ok(())
     }
 
@@ -1002,7 +1026,7 @@ impl Run<'_> {
         // under way: a rerun that finds it already applied goes on.
         let retried = self.pending.ddl_pending == Some(self.event_start);
         self.pending.ddl_pending = Some(self.event_start);
-        self.dirty = true;
+        self.mark_dirty();
         self.flush().await?;
         let at = self.at();
         info!(at = %at, statement = %crate::summarize_statement(sql), "applying DDL");
