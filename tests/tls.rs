@@ -412,3 +412,63 @@ async fn copies_to_a_server_requiring_tls_end_exact_with_required_and_verify_ide
             .unwrap();
     }
 }
+
+/// An online migration from a source that requires TLS: the copy, the Sync unit's
+/// binlog stream (mysql_async with rustls) and its applier all connect verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicates_from_a_source_requiring_tls_with_verify_identity() {
+    let certs = Certs::make();
+    let source = MariaDb::start_with(vec![
+        format!("--ssl-ca={}", certs.path("ca.pem")),
+        format!("--ssl-cert={}", certs.path("server.pem")),
+        format!("--ssl-key={}", certs.path("server.key")),
+        "--require-secure-transport=ON".to_owned(),
+        "--server-id=1".to_owned(),
+        "--log-bin=binlog".to_owned(),
+        "--binlog-format=ROW".to_owned(),
+        "--binlog-row-image=FULL".to_owned(),
+    ]);
+    let target = MariaDb::start();
+    let source_url = with(
+        &source.url(""),
+        &format!("ssl-mode=VERIFY_IDENTITY&ssl-ca={}", certs.path("ca.pem")),
+    );
+    let run = |sql: &'static str| {
+        let url = source_url.clone();
+        async move {
+            let mut c = sqlx::MySqlConnection::connect_with(&url.connect_options())
+                .await
+                .unwrap();
+            c.execute(sql).await.unwrap();
+        }
+    };
+    run("CREATE DATABASE tls_sync; USE tls_sync; CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20));
+         INSERT INTO t SELECT seq, CONCAT('é', seq) FROM seq_1_to_500")
+        .await;
+    let mut config = CopyConfig::new(
+        "tls-sync",
+        source_url.clone(),
+        target.url("").parse().unwrap(),
+        Filter {
+            databases: vec!["tls_sync".into()],
+            ..Filter::default()
+        },
+    );
+    config.consistency = Some(unit_mysql::Consistency::Auto);
+    let mut copy = CopyUnit::new(config.clone());
+    copy.init(CancellationToken::new()).await.unwrap();
+    let result = copy.process(CancellationToken::new()).await;
+    assert!(result.errors.is_empty(), "{result:?}");
+    copy.close().await;
+    run("UPDATE tls_sync.t SET v = 'changed' WHERE id <= 100; DELETE FROM tls_sync.t WHERE id > 450;
+         INSERT INTO tls_sync.t VALUES (1000, 'new')")
+        .await;
+    config.cutover = true;
+    let mut sync = unit_mysql::SyncUnit::new(config);
+    sync.init(CancellationToken::new()).await.unwrap();
+    let result = sync.process(CancellationToken::new()).await;
+    assert!(result.errors.is_empty(), "{result:?}");
+    sync.close().await;
+    let dbs = ["tls_sync".to_owned()];
+    assert_eq!(source.dump(&dbs), target.dump(&dbs));
+}

@@ -41,6 +41,10 @@ pub struct MySqlUrl {
     /// The password, percent-decoded, for clients other than sqlx (the binlog stream).
     #[cfg_attr(not(feature = "sync"), allow(dead_code))]
     password: Option<String>,
+    /// The TLS files asked for (URL parameters, then [`MySqlUrl::with_tls`]), for
+    /// clients other than sqlx.
+    #[cfg_attr(not(feature = "sync"), allow(dead_code))]
+    tls_files: TlsSettings,
 }
 
 /// A connection URL that could not be parsed. Its text never contains the password.
@@ -61,6 +65,7 @@ impl FromStr for MySqlUrl {
                 options,
                 shown,
                 password: url_password(url),
+                tls_files: url_tls_files(url),
             }),
             // sqlx's parse errors may quote the URL: mask it too.
             Err(err) => Err(UrlError {
@@ -110,12 +115,15 @@ impl MySqlUrl {
         }
         if let Some(ca) = &tls.ca {
             self.options = self.options.ssl_ca(ca);
+            self.tls_files.ca = Some(ca.clone());
         }
         if let Some(cert) = &tls.cert {
             self.options = self.options.ssl_client_cert(cert);
+            self.tls_files.cert = Some(cert.clone());
         }
         if let Some(key) = &tls.key {
             self.options = self.options.ssl_client_key(key);
+            self.tls_files.key = Some(key.clone());
         }
         if let Some(mode) = tls.mode {
             let sep = if self.shown.contains('?') { '&' } else { '?' };
@@ -144,6 +152,13 @@ impl MySqlUrl {
         self.password.as_deref()
     }
 
+    /// The CA, client certificate and key files asked for, for a client other than
+    /// sqlx (the mode is [`MySqlUrl::ssl_mode`]).
+    #[cfg(feature = "sync")]
+    pub(crate) fn tls_files(&self) -> &TlsSettings {
+        &self.tls_files
+    }
+
     /// The options to open a connection or a pool with. Do not log them: their Debug
     /// output includes the password.
     pub fn connect_options(&self) -> MySqlConnectOptions {
@@ -163,12 +178,29 @@ impl fmt::Debug for MySqlUrl {
     }
 }
 
-/// The percent-decoded password of `url`, if it has one.
-fn url_password(url: &str) -> Option<String> {
-    let rest = url.split_once("://")?.1;
-    let authority = rest.split(['/', '?']).next()?;
-    let userinfo = authority.rsplit_once('@')?.0;
-    let encoded = userinfo.split_once(':')?.1;
+/// The `ssl-ca`, `ssl-cert` and `ssl-key` parameters of `url` (percent-decoded).
+fn url_tls_files(url: &str) -> TlsSettings {
+    let mut tls = TlsSettings::default();
+    let Some((_, query)) = url.split_once('?') else {
+        return tls;
+    };
+    for pair in query.split('&') {
+        let Some((name, value)) = pair.split_once('=') else {
+            continue;
+        };
+        let value = PathBuf::from(percent_decode(value));
+        match name.to_ascii_lowercase().replace('_', "-").as_str() {
+            "ssl-ca" => tls.ca = Some(value),
+            "ssl-cert" => tls.cert = Some(value),
+            "ssl-key" => tls.key = Some(value),
+            _ => {}
+        }
+    }
+    tls
+}
+
+/// `%XX` escapes decoded.
+fn percent_decode(encoded: &str) -> String {
     let bytes = encoded.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -188,7 +220,16 @@ fn url_password(url: &str) -> Option<String> {
             }
         }
     }
-    Some(String::from_utf8_lossy(&out).into_owned())
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The percent-decoded password of `url`, if it has one.
+fn url_password(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?']).next()?;
+    let userinfo = authority.rsplit_once('@')?.0;
+    let encoded = userinfo.split_once(':')?.1;
+    Some(percent_decode(encoded))
 }
 
 /// The name MySQL's clients give `mode`.
