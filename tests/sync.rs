@@ -181,9 +181,28 @@ async fn every_column_type_and_change_kind_arrives_through_the_binlog() {
              COMMIT;",
         )
         .await;
-    let result = online.cutover(&config).await;
+    let mut cutover = config.clone();
+    cutover.cutover = true;
+    let mut sync = SyncUnit::new(cutover);
+    let progress = sync.progress();
+    let result = Online::run(&mut sync).await;
     online.assert_ok(&result);
     online.assert_same();
+    // DM's SyncStatus, read without waiting on the unit.
+    let status = progress.status();
+    assert!(status.total_events >= 12, "{status:?}");
+    assert!(
+        status.syncer_binlog.starts_with("(binlog.000001, "),
+        "{status:?}"
+    );
+    assert!(status.syncer_binlog_gtid.starts_with("0-1-"), "{status:?}");
+    assert_eq!(status.binlog_type, "remote");
+    assert!(!progress.safe_mode(), "a snapshot copy needs no safe mode");
+    let at = progress.cutover_position().expect("the cutover ended");
+    assert_eq!(status.syncer_binlog, format!("({}, {})", at.file, at.pos));
+    let verified = progress.verified();
+    assert_eq!(verified.len(), 1, "{verified:?}");
+    assert_eq!(verified[0].2, 8, "{verified:?}");
 }
 
 const LOAD_TABLE: &str = "CREATE TABLE load_t (
@@ -615,4 +634,24 @@ async fn incremental_mode_replicates_from_a_given_position() {
     online.assert_ok(&result);
     online.assert_same();
     assert_eq!(online.checkpoint("incr").await.consistency, "incremental");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_online_migration_of_a_task_copied_without_a_position_is_refused() {
+    let online = Online::new("after_full", LOAD_TABLE).await;
+    write_load(online.source.url("after_full"), 1, 10).await;
+    let mut config = online.config("after_full");
+    config.consistency = None;
+    online.copy(&config).await;
+    config.consistency = Some(Consistency::Auto);
+    let result = Online::run(&mut CopyUnit::new(config)).await;
+    let error = result.errors.first().expect("refused");
+    assert_eq!(error.err_code, 60005, "{error:?}");
+    assert!(
+        error
+            .message
+            .contains("without recording a binlog position"),
+        "{error:?}"
+    );
+    assert!(!unit_core::Recommended.explain(error).is_resumable());
 }

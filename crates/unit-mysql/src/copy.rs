@@ -349,6 +349,15 @@ pub enum CopyError {
         /// `db.table`
         table: String,
     },
+    /// An online migration of a task whose rows were copied without a recorded binlog
+    /// position (by a `full` copy): replication cannot know where to start.
+    #[error(
+        "task {task} copied rows without recording a binlog position (mode full), so replication cannot know where to start; start the task over (drop the target tables and the task's checkpoints) or use another task name"
+    )]
+    NoPosition {
+        /// The task.
+        task: String,
+    },
     /// The target already has a view, trigger, routine, event or sequence of the same
     /// name with another definition.
     #[error(
@@ -1013,6 +1022,11 @@ impl CopyUnit {
         )
         .await
         .map_err(|e| down(Operation::Query(&progress_sql), e))?;
+        if existing.is_none() && progress > 0 {
+            // Rows copied without a recorded position (a `full` copy): the changes made
+            // since cannot be found in the binlog.
+            return Err(CopyError::NoPosition { task: task.clone() });
+        }
         if let Some(mut cp) = existing.filter(|_| progress > 0) {
             if cp.consistency != "resumed" {
                 warn!(
@@ -1162,6 +1176,10 @@ pub(crate) fn copy_process_error(err: &CopyError) -> pb::ProcessError {
                 &[&format!("{kind} {object}")],
             ))
         }
+        CopyError::NoPosition { .. } => unit_core::new_process_error(&unit_core::Error::generate(
+            &ErrorCode::COPY_UNSUPPORTED,
+            &[err],
+        )),
         CopyError::Schema(SchemaError::NoKey(table)) => unit_core::new_process_error(
             &unit_core::Error::generate(&ErrorCode::COPY_NO_KEY, &[table]),
         ),

@@ -242,3 +242,26 @@ pub fn mode_name(mode: MySqlSslMode) -> &'static str {
         MySqlSslMode::VerifyIdentity => "VERIFY_IDENTITY",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_and_tls_files_are_read_from_the_url() {
+        assert_eq!(
+            url_password("mysql://u:p%40ss%3Aw@h:3306/db?x=1").as_deref(),
+            Some("p@ss:w")
+        );
+        assert_eq!(url_password("mysql://u@h/db"), None);
+        assert_eq!(url_password("mysql://h/db"), None);
+        let tls = url_tls_files(
+            "mysql://u@h/?ssl-mode=VERIFY_CA&ssl-ca=/etc/my%20ca.pem&ssl_cert=c.pem&ssl-key=k.pem",
+        );
+        assert_eq!(tls.ca, Some(PathBuf::from("/etc/my ca.pem")));
+        assert_eq!(tls.cert, Some(PathBuf::from("c.pem")));
+        assert_eq!(tls.key, Some(PathBuf::from("k.pem")));
+        let url: MySqlUrl = "mysql://u:secret@h/".parse().expect("url");
+        assert!(!format!("{url:?}").contains("secret"));
+    }
+}
