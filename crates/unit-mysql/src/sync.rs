@@ -134,6 +134,8 @@ struct Shared {
     cutover_at: Mutex<Option<BinlogPosition>>,
     /// The tables cutover verified, with their row counts.
     verified: Mutex<Vec<(String, String, i64)>>,
+    /// Cutover has applied everything up to its position and is verifying.
+    verifying: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -240,6 +242,12 @@ impl SyncProgress {
     /// The source position a cutover ended at: every change before it is applied.
     pub fn cutover_position(&self) -> Option<BinlogPosition> {
         lock(&self.0.cutover_at).clone()
+    }
+
+    /// The cutover has applied everything up to its position and is now verifying the
+    /// tables.
+    pub fn verifying(&self) -> bool {
+        self.0.verifying.load(Ordering::Relaxed)
     }
 
     /// The tables the cutover verified (row count and checksum equal on both sides):
@@ -509,7 +517,11 @@ impl SyncUnit {
         }
         let ended = ended?;
         if let Ended::CaughtUp(at) = &ended {
-            self.verify_all(&source, &target, cancel).await?;
+            info!(at = %at, "cutover: every change up to the source's position is applied; verifying");
+            self.shared.verifying.store(true, Ordering::Relaxed);
+            let verified = self.verify_all(&source, &target, cancel).await;
+            self.shared.verifying.store(false, Ordering::Relaxed);
+            verified?;
             *lock(&self.shared.cutover_at) = Some(at.clone());
         }
         Ok(ended)

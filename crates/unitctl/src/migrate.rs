@@ -339,6 +339,7 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl, objects: Object
     let mut ticks = tokio::time::interval(args.interval);
     let mut stages = handle.watch_stage();
     let mut safe_mode = false;
+    let mut verifying = false;
     let outcome = loop {
         let report_now = tokio::select! {
             _ = ticks.tick() => true,
@@ -365,12 +366,16 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl, objects: Object
             report.progress(&status);
         }
         // Safe mode (idempotent replay over a copy that was not a snapshot) is said
-        // when it turns on and off.
-        let safe = syncs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(SyncProgress::safe_mode);
+        // when it turns on and off, and the cutover's verification when it starts.
+        let sync = syncs.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if sync.as_ref().is_some_and(SyncProgress::verifying) && !verifying {
+            verifying = true;
+            report.line(&serde_json::json!({
+                "event": "verifying",
+                "message": "cutover: every change up to the source's position is applied; verifying every table (row count and checksum)",
+            }));
+        }
+        let safe = sync.as_ref().map(SyncProgress::safe_mode);
         if let Some(on) = safe.filter(|on| *on != safe_mode) {
             safe_mode = on;
             report.line(&serde_json::json!({
