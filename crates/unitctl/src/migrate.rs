@@ -340,6 +340,7 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl, objects: Object
     let mut stages = handle.watch_stage();
     let mut safe_mode = false;
     let mut verifying = false;
+    let mut announced = false;
     let outcome = loop {
         let report_now = tokio::select! {
             _ = ticks.tick() => true,
@@ -374,6 +375,12 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl, objects: Object
                 "event": "verifying",
                 "message": "cutover: every change up to the source's position is applied; verifying every table (row count and checksum)",
             }));
+        }
+        if !announced && status.unit() == pb::UnitType::Sync {
+            announced = true;
+            if let Some(line) = replication_start(&config).await {
+                report.line(&line);
+            }
         }
         let safe = sync.as_ref().map(SyncProgress::safe_mode);
         if let Some(on) = safe.filter(|on| *on != safe_mode) {
@@ -517,6 +524,43 @@ fn cutover_summary(
             "table": format!("{d}.{t}"), "rows": rows, "verified": true,
         })).collect::<Vec<_>>(),
     })
+}
+
+/// Where replication starts and how the copy was made consistent (read from the
+/// task's checkpoint on the target), said once when replication begins.
+async fn replication_start(config: &CopyConfig) -> Option<serde_json::Value> {
+    let pool = sqlx::MySqlPool::connect_with(config.target.connect_options())
+        .await
+        .ok()?;
+    let cp =
+        unit_mysql::position::load_checkpoint(&pool, &config.checkpoint_database, &config.task)
+            .await
+            .ok()
+            .flatten();
+    pool.close().await;
+    let cp = cp?;
+    let how = match cp.consistency.as_str() {
+        "flush" => "a snapshot taken under FLUSH TABLES WITH READ LOCK",
+        "lock" => "a snapshot taken under LOCK TABLES ... READ",
+        "none" => "no lock (consistency none)",
+        "resumed" => "a copy resumed without its snapshot (as consistency none)",
+        "incremental" => "no copy (mode incremental)",
+        _ => "an unknown method",
+    };
+    Some(serde_json::json!({
+        "event": "replicating",
+        "from": cp.position.to_string(),
+        "consistency": cp.consistency,
+        "safe_until": cp.safe_until.as_ref().map(ToString::to_string),
+        "message": format!(
+            "replicating from {}; the copy was made consistent by {how}{}",
+            cp.position,
+            cp.safe_until
+                .as_ref()
+                .map(|u| format!(", so changes up to {u} are replayed idempotently"))
+                .unwrap_or_default()
+        ),
+    }))
 }
 
 enum Outcome {

@@ -353,6 +353,17 @@ fn mode_all_survives_sigkill_and_cutover_verifies_every_table() {
     writes(100);
     let out = migrate(&source, &target, &["--mode", "all", "--cutover"]);
     let (stdout, last) = ended(out, 0);
+    // It says where replication starts and how the copy was made consistent.
+    let replicating: serde_json::Value = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["event"] == "replicating")
+        .expect("a replicating line");
+    // (`resumed` when the SIGKILL landed between the copy's chunk and its end.)
+    assert!(
+        ["flush", "resumed"].contains(&replicating["consistency"].as_str().unwrap_or_default()),
+        "{stdout}"
+    );
     assert_eq!(last["event"], "cutover", "{stdout}");
     assert_eq!(last["complete"], true, "{stdout}");
     assert_eq!(last["tables"], 1, "{stdout}");
