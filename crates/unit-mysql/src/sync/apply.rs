@@ -1,0 +1,601 @@
+//! One run of the replication loop: reads the binlog stream and applies it to the
+//! target in batches of whole source transactions, each committed with its checkpoint.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use sqlx::Executor;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+use unit_core::ErrScope;
+
+use super::status::lock;
+use super::stream::{Decoded, RowImage, RowsKind, Source, SourceEvent};
+use super::{Ended, SyncError, SyncUnit, ValueError, ddl, literal};
+use crate::cancel::StatementError;
+use crate::classify::Operation;
+use crate::copy::stmt_err;
+use crate::position::{BinlogPosition, MariaGtidSet, SyncCheckpoint, store_checkpoint};
+use crate::schema::{ListedTable, Table, describe, ident};
+
+/// The state of one run of the replication loop.
+pub(super) struct Run<'a> {
+    pub(super) unit: &'a SyncUnit,
+    pub(super) conn: sqlx::pool::PoolConnection<sqlx::MySql>,
+    /// What the next target commit records.
+    pub(super) pending: SyncCheckpoint,
+    /// The current binlog file.
+    pub(super) file: String,
+    /// Where the event being handled starts.
+    pub(super) event_start: u64,
+    pub(super) gtids: MariaGtidSet,
+    /// The GTID of the source transaction being read.
+    pub(super) txn_gtid: Option<(u32, u32, u64)>,
+    pub(super) in_txn: bool,
+    /// Safe mode for the transaction being read.
+    pub(super) txn_safe: bool,
+    /// A target transaction is open.
+    pub(super) batch_open: bool,
+    pub(super) batch_changes: i64,
+    /// Row changes of the source transaction being read.
+    pub(super) txn_changes: i64,
+    pub(super) batch_started: Instant,
+    /// `pending` differs from what was committed.
+    pub(super) dirty: bool,
+    /// The source timestamp of the last transaction read.
+    pub(super) last_ts: u32,
+    pub(super) tables: HashMap<(String, String), Option<Arc<Table>>>,
+}
+
+/// Server errors that mean a DDL statement was already applied (by a run that stopped
+/// before recording it): the table or column exists, or is already gone.
+const ALREADY_APPLIED: &[u16] = &[1007, 1008, 1050, 1051, 1054, 1060, 1061, 1091, 1146];
+
+impl Run<'_> {
+    fn at(&self) -> String {
+        format!("({}, {})", self.file, self.event_start)
+    }
+
+    pub(super) fn update_safe_mode(&mut self) {
+        let safe = self
+            .pending
+            .safe_until
+            .as_ref()
+            .is_some_and(|s| self.pending.position.compare(s) == std::cmp::Ordering::Less);
+        if !safe && self.pending.safe_until.is_some() {
+            info!(at = %self.pending.position, "safe mode off: past the copy's end position");
+            self.pending.safe_until = None;
+            self.mark_dirty();
+        }
+        let was = self.unit.shared.safe_mode.swap(safe, Ordering::Relaxed);
+        if safe && !was {
+            info!(
+                until = ?self.pending.safe_until.as_ref().map(ToString::to_string),
+                "safe mode on: changes are replayed idempotently until the copy's end position"
+            );
+        }
+        self.txn_safe = safe;
+    }
+
+    pub(super) async fn replicate(
+        &mut self,
+        stream: &mut Source,
+        cancel: &CancellationToken,
+        stop_at: Option<&BinlogPosition>,
+    ) -> Result<Ended, SyncError> {
+        let batch = self.unit.config.sync_batch.max(1) as i64;
+        loop {
+            if !self.in_txn {
+                if let Some(stop) = stop_at {
+                    if self.pending.position.compare(stop) != std::cmp::Ordering::Less {
+                        self.flush().await?;
+                        return Ok(Ended::CaughtUp(self.pending.position.clone()));
+                    }
+                }
+                // A busy stream is committed every 100 ms (or batch), also when only
+                // the position moved (changes of tables that are not selected).
+                if (self.batch_open || self.dirty)
+                    && (self.batch_changes >= batch
+                        || self.batch_started.elapsed() > Duration::from_millis(100))
+                {
+                    self.flush().await?;
+                }
+            }
+            // At a boundary with something to commit, commit when the stream pauses.
+            let idle_commit = !self.in_txn && (self.batch_open || self.dirty);
+            let next = async {
+                if idle_commit {
+                    tokio::time::timeout(Duration::from_millis(5), stream.next())
+                        .await
+                        .ok()
+                } else {
+                    Some(stream.next().await)
+                }
+            };
+            let event = tokio::select! {
+                e = next => e,
+                () = cancel.cancelled() => {
+                    if !self.in_txn {
+                        self.flush().await?;
+                    }
+                    return Ok(Ended::Canceled);
+                }
+            };
+            let Some(event) = event else {
+                self.flush().await?;
+                continue;
+            };
+            let event = event.map_err(|source| SyncError::Stream {
+                position: self.pending.position.clone(),
+                source,
+            })?;
+            self.handle(event).await?;
+        }
+    }
+
+    async fn handle(&mut self, event: SourceEvent) -> Result<(), SyncError> {
+        let SourceEvent {
+            decoded,
+            end_pos,
+            timestamp,
+        } = event;
+        match decoded {
+            Decoded::Rotate { file, pos } => {
+                self.file = file;
+                self.event_start = pos;
+                if !self.in_txn && self.pending.position.file != self.file {
+                    self.pending.position.file = self.file.clone();
+                    self.pending.position.pos = pos;
+                    self.mark_dirty();
+                }
+                return Ok(());
+            }
+            Decoded::Gtid {
+                domain,
+                server,
+                seq,
+                standalone,
+            } => {
+                self.txn_gtid = Some((domain, server, seq));
+                if !standalone {
+                    self.begin_txn(timestamp);
+                }
+            }
+            Decoded::Begin => self.begin_txn(timestamp),
+            Decoded::Rows {
+                database,
+                table,
+                columns,
+                kind,
+                rows,
+            } => {
+                if !self.in_txn {
+                    self.begin_txn(timestamp);
+                }
+                self.apply_rows(&database, &table, columns, kind, rows)
+                    .await?;
+            }
+            Decoded::Commit => self.end_txn(end_pos),
+            Decoded::Query { schema, sql } => {
+                if !self.in_txn {
+                    self.last_ts = timestamp;
+                    self.apply_query(&schema, &sql).await?;
+                    self.end_txn(end_pos);
+                } else if self.txn_changes == 0 && ddl::parse(&sql, &schema).is_some() {
+                    // `CREATE TABLE ... SELECT`: the DDL opens the transaction whose rows
+                    // fill the table. It runs at the boundary before the transaction;
+                    // the rows and the checkpoint commit at its end.
+                    self.in_txn = false;
+                    let applied = self.apply_query(&schema, &sql).await;
+                    self.in_txn = true;
+                    applied?;
+                }
+            }
+            // Events between transactions (format description, heartbeat, MariaDB's
+            // GTID list and binlog checkpoint) move the position on: a cutover waiting
+            // for the source's position reaches it through them.
+            Decoded::Other => {
+                if !self.in_txn
+                    && end_pos > self.pending.position.pos
+                    && self.pending.position.file == self.file
+                {
+                    self.pending.position.pos = end_pos;
+                }
+            }
+        }
+        if end_pos > 0 {
+            self.event_start = end_pos;
+        }
+        Ok(())
+    }
+
+    /// Notes that `pending` moved; the time of the first change not committed is kept
+    /// for the 100 ms commit rule.
+    fn mark_dirty(&mut self) {
+        if !self.dirty && !self.batch_open {
+            self.batch_started = Instant::now();
+        }
+        self.dirty = true;
+    }
+
+    fn begin_txn(&mut self, timestamp: u32) {
+        self.in_txn = true;
+        self.txn_changes = 0;
+        self.last_ts = timestamp;
+        self.update_safe_mode();
+    }
+
+    fn end_txn(&mut self, end_pos: u64) {
+        self.in_txn = false;
+        if let Some((d, s, q)) = self.txn_gtid.take() {
+            self.gtids.record(d, s, q);
+        }
+        self.pending.position = BinlogPosition {
+            file: self.file.clone(),
+            pos: end_pos,
+            gtid: self.gtids.to_string(),
+        };
+        self.mark_dirty();
+    }
+
+    fn target_err(&self, op: Operation<'_>, e: sqlx::Error) -> SyncError {
+        SyncError::Copy(stmt_err(ErrScope::Downstream, op, StatementError::Sqlx(e)))
+    }
+
+    async fn begin_batch(&mut self) -> Result<(), SyncError> {
+        if !self.batch_open {
+            self.conn
+                .execute("BEGIN")
+                .await
+                .map_err(|e| self.target_err(Operation::Begin, e))?;
+            self.batch_open = true;
+            self.batch_changes = 0;
+            self.batch_started = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// Commits the open batch with the checkpoint (or writes a moved checkpoint).
+    async fn flush(&mut self) -> Result<(), SyncError> {
+        if !self.batch_open && !self.dirty {
+            return Ok(());
+        }
+        if self.in_txn {
+            return Ok(());
+        }
+        self.begin_batch().await?;
+        let config = &self.unit.config;
+        store_checkpoint(
+            &mut *self.conn,
+            &config.checkpoint_database,
+            &config.task,
+            &self.pending,
+        )
+        .await
+        .map_err(|e| self.target_err(Operation::Execute("UPDATE sync_checkpoint"), e))?;
+        self.conn
+            .execute("COMMIT")
+            .await
+            .map_err(|e| self.target_err(Operation::Commit, e))?;
+        self.batch_open = false;
+        self.dirty = false;
+        let shared = &self.unit.shared;
+        shared
+            .total
+            .fetch_add(self.batch_changes, Ordering::Relaxed);
+        self.batch_changes = 0;
+        *lock(&shared.syncer) = self.pending.position.clone();
+        if self.last_ts > 0 {
+            shared.last_event_ts.store(self.last_ts, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    pub(super) async fn rollback(&mut self) {
+        if self.batch_open {
+            if let Err(e) = self.conn.execute("ROLLBACK").await {
+                debug!(error = %e, "rollback failed; the connection is dropped");
+            }
+            self.batch_open = false;
+        }
+    }
+
+    /// The target's description of a selected table (`None`: not selected, or the
+    /// checkpoint database).
+    async fn table(&mut self, database: &str, name: &str) -> Result<Option<Arc<Table>>, SyncError> {
+        let key = (database.to_owned(), name.to_owned());
+        if let Some(t) = self.tables.get(&key) {
+            return Ok(t.clone());
+        }
+        let config = &self.unit.config;
+        let selected =
+            database != config.checkpoint_database && config.filter.selects(database, name);
+        let table = if selected {
+            let Some(target) = &self.unit.target else {
+                return Ok(None);
+            };
+            let listed = ListedTable {
+                database: database.to_owned(),
+                name: name.to_owned(),
+                table_type: "BASE TABLE".to_owned(),
+                engine: String::new(),
+                estimated_bytes: 0,
+                estimated_rows: 0,
+            };
+            match describe(target, listed).await {
+                Ok(t) => Some(Arc::new(t)),
+                Err(crate::schema::SchemaError::Sqlx(e)) => {
+                    return Err(self.target_err(Operation::Query("information_schema"), e));
+                }
+                Err(e) => {
+                    return Err(SyncError::Unsupported {
+                        at: self.at(),
+                        detail: e.to_string(),
+                    });
+                }
+            }
+        } else {
+            None
+        };
+        self.tables.insert(key, table.clone());
+        Ok(table)
+    }
+
+    async fn apply_rows(
+        &mut self,
+        database: &str,
+        name: &str,
+        columns: usize,
+        kind: RowsKind,
+        rows: Vec<(Option<RowImage>, Option<RowImage>)>,
+    ) -> Result<(), SyncError> {
+        let Some(table) = self.table(database, name).await? else {
+            return Ok(());
+        };
+        if columns != table.columns.len() {
+            return Err(SyncError::Unsupported {
+                at: self.at(),
+                detail: format!(
+                    "the binlog's {} has {columns} columns, the target's {}",
+                    table.display_name(),
+                    table.columns.len()
+                ),
+            });
+        }
+        self.begin_batch().await?;
+        let safe = self.txn_safe;
+        let value_err = |at: String| {
+            move |e: ValueError| SyncError::Unsupported {
+                at,
+                detail: e.to_string(),
+            }
+        };
+        match kind {
+            RowsKind::Insert => {
+                let images: Vec<&RowImage> = rows.iter().filter_map(|(_, a)| a.as_ref()).collect();
+                let sql = insert_sql(&table, &images, safe).map_err(value_err(self.at()))?;
+                self.exec(&sql).await?;
+            }
+            RowsKind::Delete => {
+                for (before, _) in &rows {
+                    let Some(before) = before else { continue };
+                    let sql = format!(
+                        "DELETE FROM {} WHERE {} LIMIT 1",
+                        table.qualified(),
+                        key_condition(&table, before).map_err(value_err(self.at()))?
+                    );
+                    let affected = self.exec(&sql).await?;
+                    if affected != 1 && !safe {
+                        return Err(self.missing_row(&table, before));
+                    }
+                }
+            }
+            RowsKind::Update => {
+                for (before, after) in &rows {
+                    let (Some(before), Some(after)) = (before, after) else {
+                        continue;
+                    };
+                    let cond = key_condition(&table, before).map_err(value_err(self.at()))?;
+                    if safe {
+                        let new_cond =
+                            key_condition(&table, after).map_err(value_err(self.at()))?;
+                        if new_cond != cond {
+                            self.exec(&format!(
+                                "DELETE FROM {} WHERE {cond} LIMIT 1",
+                                table.qualified()
+                            ))
+                            .await?;
+                        }
+                        let sql =
+                            insert_sql(&table, &[after], true).map_err(value_err(self.at()))?;
+                        self.exec(&sql).await?;
+                    } else {
+                        let mut sets = Vec::new();
+                        for i in table.written() {
+                            let column = &table.columns[i];
+                            sets.push(format!(
+                                "{} = {}",
+                                ident(&column.name),
+                                literal(column, after.get(i).and_then(Option::as_ref), false)
+                                    .map_err(value_err(self.at()))?
+                            ));
+                        }
+                        let sql = format!(
+                            "UPDATE {} SET {} WHERE {cond} LIMIT 1",
+                            table.qualified(),
+                            sets.join(", ")
+                        );
+                        // Rows matched (the driver asks for found rows), not changed.
+                        if self.exec(&sql).await? != 1 {
+                            return Err(self.missing_row(&table, before));
+                        }
+                    }
+                }
+            }
+        }
+        self.batch_changes += rows.len() as i64;
+        self.txn_changes += rows.len() as i64;
+        Ok(())
+    }
+
+    fn missing_row(&self, table: &Table, before: &RowImage) -> SyncError {
+        SyncError::Conflict {
+            at: self.at(),
+            detail: format!(
+                "the target has no row of {} with key {}",
+                table.display_name(),
+                key_condition(table, before).unwrap_or_default()
+            ),
+        }
+    }
+
+    /// Runs a row statement in the open batch; its rows affected (matched).
+    async fn exec(&mut self, sql: &str) -> Result<u64, SyncError> {
+        match self.conn.execute(sql).await {
+            Ok(done) => Ok(done.rows_affected()),
+            Err(e) if crate::server_error(&e).is_some() => {
+                let duplicate = crate::server_error(&e)
+                    .is_some_and(|d| d.number() == crate::codes::ER_DUP_ENTRY);
+                if duplicate {
+                    Err(SyncError::Conflict {
+                        at: self.at(),
+                        detail: format!("{e} (the target already has the row)"),
+                    })
+                } else {
+                    Err(SyncError::Apply {
+                        at: self.at(),
+                        statement: crate::summarize_statement(sql),
+                        source: e,
+                    })
+                }
+            }
+            Err(e) => Err(self.target_err(Operation::Execute(&crate::summarize_statement(sql)), e)),
+        }
+    }
+
+    async fn apply_query(&mut self, schema: &str, sql: &str) -> Result<(), SyncError> {
+        let Some(ddl) = ddl::parse(sql, schema) else {
+            debug!(statement = %crate::summarize_statement(sql), "statement skipped: not a table change");
+            return Ok(());
+        };
+        let config = &self.unit.config;
+        let selected = match &ddl.database {
+            Some(db) => config.filter.selects_database(db),
+            None => ddl
+                .tables
+                .iter()
+                .any(|(db, t)| db != &config.checkpoint_database && config.filter.selects(db, t)),
+        };
+        if !selected {
+            debug!(statement = %crate::summarize_statement(sql), "DDL skipped: no selected table");
+            return Ok(());
+        }
+        // Everything before the DDL is committed first, with a note that the DDL is
+        // under way: a rerun that finds it already applied goes on.
+        let retried = self.pending.ddl_pending == Some(self.event_start);
+        self.pending.ddl_pending = Some(self.event_start);
+        self.mark_dirty();
+        self.flush().await?;
+        let at = self.at();
+        info!(at = %at, statement = %crate::summarize_statement(sql), "applying DDL");
+        let result = async {
+            let mut conn = self
+                .unit
+                .target
+                .as_ref()
+                .ok_or_else(|| sqlx::Error::PoolClosed)?
+                .acquire()
+                .await?;
+            if !schema.is_empty() {
+                match conn
+                    .execute(format!("USE {}", ident(schema)).as_str())
+                    .await
+                {
+                    Err(e) if crate::server_error(&e).is_some_and(|d| d.number() == 1049) => {}
+                    other => {
+                        other?;
+                    }
+                }
+            }
+            conn.execute(sql).await
+        }
+        .await;
+        match result {
+            Ok(_) => {}
+            Err(e)
+                if retried
+                    && crate::server_error(&e)
+                        .is_some_and(|d| ALREADY_APPLIED.contains(&d.number())) =>
+            {
+                warn!(at = %at, error = %e, "DDL already applied by an earlier run");
+            }
+            Err(e) if crate::server_error(&e).is_some() => {
+                return Err(SyncError::Ddl {
+                    at,
+                    statement: crate::summarize_statement(sql),
+                    source: e,
+                });
+            }
+            Err(e) => {
+                return Err(
+                    self.target_err(Operation::Execute(&crate::summarize_statement(sql)), e)
+                );
+            }
+        }
+        self.pending.ddl_pending = None;
+        // The tables' columns follow the DDL: read again from the target when next used.
+        match &ddl.database {
+            Some(db) => self.tables.retain(|(d, _), _| d != db),
+            None => {
+                for t in &ddl.tables {
+                    self.tables.remove(t);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `INSERT` (or, idempotently, `REPLACE`) of row images.
+fn insert_sql(table: &Table, images: &[&RowImage], replace: bool) -> Result<String, ValueError> {
+    let written = table.written();
+    let columns: Vec<String> = written
+        .iter()
+        .map(|&i| ident(&table.columns[i].name))
+        .collect();
+    let mut rows = Vec::with_capacity(images.len());
+    for image in images {
+        let mut values = Vec::with_capacity(written.len());
+        for &i in &written {
+            values.push(literal(
+                &table.columns[i],
+                image.get(i).and_then(Option::as_ref),
+                false,
+            )?);
+        }
+        rows.push(format!("({})", values.join(", ")));
+    }
+    Ok(format!(
+        "{} INTO {} ({}) VALUES {}",
+        if replace { "REPLACE" } else { "INSERT" },
+        table.qualified(),
+        columns.join(", "),
+        rows.join(", ")
+    ))
+}
+
+/// `k1 = v1 AND k2 = v2` of a row image's key.
+fn key_condition(table: &Table, image: &RowImage) -> Result<String, ValueError> {
+    let mut parts = Vec::with_capacity(table.key.len());
+    for &i in &table.key {
+        let column = &table.columns[i];
+        parts.push(format!(
+            "{} = {}",
+            ident(&column.name),
+            literal(column, image.get(i).and_then(Option::as_ref), true)?
+        ));
+    }
+    Ok(parts.join(" AND "))
+}
