@@ -95,6 +95,193 @@ impl fmt::Display for MariaGtidSet {
     }
 }
 
+/// A source's UUID and its transaction intervals `[start, end)`.
+pub type SourceIntervals = ([u8; 16], Vec<(u64, u64)>);
+
+/// MySQL's GTID set: per source UUID, the intervals of transaction numbers executed
+/// (`3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:7,...`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MysqlGtidSet(BTreeMap<String, Vec<(u64, u64)>>);
+
+impl MysqlGtidSet {
+    /// Parses `@@gtid_executed` (white space, as MySQL prints it, is ignored).
+    ///
+    /// # Errors
+    /// A part that is not `uuid:interval[:interval...]`, or a tagged GTID (MySQL
+    /// 8.4's `uuid:tag:...`).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut set = Self::default();
+        let text: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        for part in text.split(',').filter(|p| !p.is_empty()) {
+            let mut fields = part.split(':');
+            let uuid = fields.next().unwrap_or_default().to_ascii_lowercase();
+            if uuid_bytes(&uuid).is_none() {
+                return Err(format!("bad MySQL GTID set part {part:?}"));
+            }
+            for interval in fields {
+                let (start, end) = interval.split_once('-').unwrap_or((interval, interval));
+                match (start.parse::<u64>(), end.parse::<u64>()) {
+                    (Ok(a), Ok(b)) if a >= 1 && a <= b => set.fill(&uuid, a, b),
+                    _ => return Err(format!("bad GTID interval {interval:?} in {part:?}")),
+                }
+            }
+        }
+        Ok(set)
+    }
+
+    /// Records transaction `uuid:gno`.
+    pub fn add(&mut self, uuid: &str, gno: u64) {
+        self.fill(uuid, gno, gno);
+    }
+
+    /// Records the transactions `start..=end` of `uuid`, merging touching intervals.
+    fn fill(&mut self, uuid: &str, start: u64, end: u64) {
+        let intervals = self.0.entry(uuid.to_ascii_lowercase()).or_default();
+        intervals.push((start, end));
+        intervals.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(intervals.len());
+        for &(a, b) in intervals.iter() {
+            match merged.last_mut() {
+                Some((_, last)) if a <= last.saturating_add(1) => *last = (*last).max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        *intervals = merged;
+    }
+
+    /// Each source's UUID (16 bytes) with its intervals as `[start, end)`, as the
+    /// `COM_BINLOG_DUMP_GTID` request carries them.
+    pub fn intervals(&self) -> Vec<SourceIntervals> {
+        self.0
+            .iter()
+            .filter_map(|(uuid, iv)| {
+                Some((
+                    uuid_bytes(uuid)?,
+                    iv.iter().map(|&(a, b)| (a, b + 1)).collect(),
+                ))
+            })
+            .collect()
+    }
+}
+
+impl fmt::Display for MysqlGtidSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (uuid, intervals)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            f.write_str(uuid)?;
+            for &(a, b) in intervals {
+                if a == b {
+                    write!(f, ":{a}")?;
+                } else {
+                    write!(f, ":{a}-{b}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The 16 bytes of a UUID written with or without dashes.
+pub(crate) fn uuid_bytes(uuid: &str) -> Option<[u8; 16]> {
+    let hex: String = uuid.chars().filter(|c| *c != '-').collect();
+    if hex.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// A UUID's text form.
+pub(crate) fn uuid_text(bytes: &[u8; 16]) -> String {
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// The GTID state replication keeps: MariaDB's, MySQL's, or none (a set that could
+/// not be read, which then stays empty rather than wrong).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GtidState {
+    /// MariaDB's per-domain state.
+    Maria(MariaGtidSet),
+    /// MySQL's executed set.
+    Mysql(MysqlGtidSet),
+    /// Not tracked.
+    Untracked,
+}
+
+/// One transaction's GTID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gtid {
+    /// MariaDB's `domain-server-sequence`.
+    Maria {
+        /// Replication domain.
+        domain: u32,
+        /// Originating server.
+        server: u32,
+        /// Sequence number.
+        seq: u64,
+    },
+    /// MySQL's `uuid:gno`.
+    Mysql {
+        /// The originating server's UUID.
+        uuid: [u8; 16],
+        /// The transaction number.
+        gno: u64,
+    },
+}
+
+impl GtidState {
+    /// The state a recorded set text stands for, on a MariaDB server or not.
+    pub fn parse(text: &str, mariadb: bool) -> Self {
+        let parsed = if mariadb {
+            MariaGtidSet::parse(text).map(Self::Maria)
+        } else {
+            MysqlGtidSet::parse(text).map(Self::Mysql)
+        };
+        parsed.unwrap_or(Self::Untracked)
+    }
+
+    /// Records that `gtid` was executed.
+    pub fn record(&mut self, gtid: &Gtid) {
+        match (self, gtid) {
+            (
+                Self::Maria(set),
+                Gtid::Maria {
+                    domain,
+                    server,
+                    seq,
+                },
+            ) => {
+                set.record(*domain, *server, *seq);
+            }
+            (Self::Mysql(set), Gtid::Mysql { uuid, gno }) => set.add(&uuid_text(uuid), *gno),
+            _ => {}
+        }
+    }
+}
+
+impl fmt::Display for GtidState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Maria(set) => set.fmt(f),
+            Self::Mysql(set) => set.fmt(f),
+            Self::Untracked => Ok(()),
+        }
+    }
+}
+
 /// Whether the server is MariaDB.
 ///
 /// # Errors
@@ -176,6 +363,28 @@ mod tests {
             p("b.1000000", 5).compare(&p("b.999999", 4)),
             Ordering::Greater
         );
+    }
+
+    #[test]
+    fn mysql_gtid_sets_merge_and_round_trip() {
+        let a = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
+        let mut set =
+            MysqlGtidSet::parse(&format!("{a}:1-5:7,\n{}:3", a.replace('3', "4"))).expect("parse");
+        assert_eq!(
+            set.to_string(),
+            format!("{a}:1-5:7,{}:3", a.replace('3', "4"))
+        );
+        set.add(a, 6);
+        assert_eq!(
+            set.to_string(),
+            format!("{a}:1-7,{}:3", a.replace('3', "4"))
+        );
+        set.add(a, 9);
+        assert_eq!(set.intervals()[0].1, vec![(1, 8), (9, 10)]);
+        assert_eq!(uuid_text(&uuid_bytes(a).expect("uuid")), a);
+        assert!(MysqlGtidSet::parse("nope:1-2").is_err());
+        assert!(MysqlGtidSet::parse(&format!("{a}:5-2")).is_err());
+        assert_eq!(MysqlGtidSet::parse("").expect("empty").to_string(), "");
     }
 
     #[test]

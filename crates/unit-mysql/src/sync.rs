@@ -37,7 +37,7 @@ use crate::copy::{
     target_session,
 };
 use crate::position::{
-    BinlogPosition, MariaGtidSet, SyncCheckpoint, create_checkpoint_table, is_mariadb,
+    BinlogPosition, GtidState, SyncCheckpoint, create_checkpoint_table, is_mariadb,
     load_checkpoint, master_position, store_checkpoint,
 };
 use crate::schema::{discover, ident};
@@ -305,14 +305,18 @@ impl SyncUnit {
             self.shared.clone(),
         ));
         let _abort = AbortOnDrop(refresher);
-        let start = if self.config.use_gtid && self.mariadb && !checkpoint.position.gtid.is_empty()
-        {
-            StartAt::MariaGtid(checkpoint.position.gtid.clone())
-        } else {
-            StartAt::File {
+        let gtids = GtidState::parse(&checkpoint.position.gtid, self.mariadb);
+        let start = match &gtids {
+            _ if !self.config.use_gtid || checkpoint.position.gtid.is_empty() => StartAt::File {
                 file: checkpoint.position.file.clone(),
                 pos: checkpoint.position.pos,
-            }
+            },
+            GtidState::Maria(_) => StartAt::MariaGtid(checkpoint.position.gtid.clone()),
+            GtidState::Mysql(set) => StartAt::MysqlGtid(set.clone()),
+            GtidState::Untracked => StartAt::File {
+                file: checkpoint.position.file.clone(),
+                pos: checkpoint.position.pos,
+            },
         };
         info!(from = %checkpoint.position, safe_until = ?checkpoint.safe_until.as_ref().map(ToString::to_string), "replication starting");
         let stream_err = |source| SyncError::Stream {
@@ -329,7 +333,7 @@ impl SyncUnit {
         let mut run = Run {
             unit: self,
             conn,
-            gtids: MariaGtidSet::parse(&checkpoint.position.gtid).unwrap_or_default(),
+            gtids,
             file: checkpoint.position.file.clone(),
             event_start: checkpoint.position.pos,
             pending: checkpoint,

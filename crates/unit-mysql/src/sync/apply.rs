@@ -17,7 +17,7 @@ use super::{Ended, SyncError, SyncUnit, ValueError, ddl, literal};
 use crate::cancel::StatementError;
 use crate::classify::Operation;
 use crate::copy::stmt_err;
-use crate::position::{BinlogPosition, MariaGtidSet, SyncCheckpoint, store_checkpoint};
+use crate::position::{BinlogPosition, Gtid, GtidState, SyncCheckpoint, store_checkpoint};
 use crate::schema::{ListedTable, Table, describe, ident};
 
 /// The state of one run of the replication loop.
@@ -30,9 +30,9 @@ pub(super) struct Run<'a> {
     pub(super) file: String,
     /// Where the event being handled starts.
     pub(super) event_start: u64,
-    pub(super) gtids: MariaGtidSet,
+    pub(super) gtids: GtidState,
     /// The GTID of the source transaction being read.
-    pub(super) txn_gtid: Option<(u32, u32, u64)>,
+    pub(super) txn_gtid: Option<Gtid>,
     pub(super) in_txn: bool,
     /// Safe mode for the transaction being read.
     pub(super) txn_safe: bool,
@@ -158,11 +158,17 @@ impl Run<'_> {
                 seq,
                 standalone,
             } => {
-                self.txn_gtid = Some((domain, server, seq));
+                self.txn_gtid = Some(Gtid::Maria {
+                    domain,
+                    server,
+                    seq,
+                });
                 if !standalone {
                     self.begin_txn(timestamp);
                 }
             }
+            // MySQL's GTID event precedes the transaction's BEGIN (or its DDL).
+            Decoded::MysqlGtid { uuid, gno } => self.txn_gtid = Some(Gtid::Mysql { uuid, gno }),
             Decoded::Begin => self.begin_txn(timestamp),
             Decoded::Rows {
                 database,
@@ -229,8 +235,8 @@ impl Run<'_> {
 
     fn end_txn(&mut self, end_pos: u64) {
         self.in_txn = false;
-        if let Some((d, s, q)) = self.txn_gtid.take() {
-            self.gtids.record(d, s, q);
+        if let Some(gtid) = self.txn_gtid.take() {
+            self.gtids.record(&gtid);
         }
         self.pending.position = BinlogPosition {
             file: self.file.clone(),

@@ -7,7 +7,9 @@ use mysql_async::binlog::value::BinlogValue;
 use mysql_async::prelude::Queryable;
 use std::path::PathBuf;
 
-use mysql_async::{BinlogStream, BinlogStreamRequest, ClientIdentity, Conn, OptsBuilder, SslOpts};
+use mysql_async::{
+    BinlogStream, BinlogStreamRequest, ClientIdentity, Conn, GnoInterval, OptsBuilder, Sid, SslOpts,
+};
 use sqlx::mysql::MySqlSslMode;
 
 use crate::dsn::MySqlUrl;
@@ -25,6 +27,8 @@ pub enum StartAt {
     /// After MariaDB's GTID state (`domain-server-seq,...`), as
     /// `@slave_connect_state` takes it.
     MariaGtid(String),
+    /// After MySQL's executed GTID set (`COM_BINLOG_DUMP_GTID`).
+    MysqlGtid(crate::position::MysqlGtidSet),
 }
 
 /// One row image: a value per column (`None` where the image leaves it out).
@@ -50,6 +54,8 @@ pub(crate) enum Decoded {
         seq: u64,
         standalone: bool,
     },
+    /// MySQL's GTID event: the next transaction's `uuid:gno`.
+    MysqlGtid { uuid: [u8; 16], gno: u64 },
     /// `BEGIN` as a query event.
     Begin,
     /// The end of a transaction: an XID event or a `COMMIT` query event.
@@ -187,6 +193,22 @@ impl Source {
                 conn.get_binlog_stream(request.with_filename(file.as_bytes()).with_pos(*pos))
                     .await?
             }
+            StartAt::MysqlGtid(set) => {
+                let sids = set.intervals().into_iter().map(|(uuid, intervals)| {
+                    Sid::new(uuid).with_intervals(
+                        intervals
+                            .into_iter()
+                            .map(|(start, end)| GnoInterval::new(start, end))
+                            .collect(),
+                    )
+                });
+                let request = request
+                    .with_gtid()
+                    .with_gtid_set(sids)
+                    .with_filename(b"")
+                    .with_pos(4u64);
+                conn.get_binlog_stream(request).await?
+            }
             StartAt::MariaGtid(state) => {
                 let state = state.replace('\'', "");
                 conn.query_drop(format!("SET @slave_connect_state = '{state}'"))
@@ -261,6 +283,10 @@ impl Source {
                 Decoded::Other
             }
             EventData::XidEvent(_) => Decoded::Commit,
+            EventData::GtidEvent(g) => Decoded::MysqlGtid {
+                uuid: g.sid(),
+                gno: g.gno(),
+            },
             EventData::QueryEvent(q) => {
                 let sql = q.query();
                 let trimmed = sql.trim();
