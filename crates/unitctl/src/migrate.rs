@@ -127,6 +127,10 @@ pub(crate) struct Args {
     /// Row changes per target transaction of the replication.
     #[arg(long, default_value_t = 1000)]
     pub(crate) sync_batch: usize,
+    /// Start the binlog stream from the recorded GTID set instead of the file and
+    /// offset (to follow a source replaced by a server of the same GTID history).
+    #[arg(long)]
+    pub(crate) use_gtid: bool,
 }
 
 /// `--mode`'s values (DM's task modes).
@@ -287,6 +291,7 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl, objects: Object
     config.objects = objects;
     config.cutover = args.cutover;
     config.sync_batch = args.sync_batch;
+    config.use_gtid = args.use_gtid;
     if let Some(id) = args.server_id {
         config.server_id = id;
     }
