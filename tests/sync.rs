@@ -406,7 +406,10 @@ async fn ddl_in_the_stream_is_applied_in_order_and_rows_follow_it() {
              CREATE TABLE emptied (id INT PRIMARY KEY); INSERT INTO emptied VALUES (1), (2);
              TRUNCATE TABLE emptied; INSERT INTO emptied VALUES (3);
              CREATE TABLE selected (PRIMARY KEY (id)) AS SELECT id, n FROM load_t;
-             UPDATE selected SET n = n + 100;",
+             UPDATE selected SET n = n + 100;
+             SET SESSION sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES,NO_BACKSLASH_ESCAPES');
+             CREATE TABLE \"quoted\" (\"id\" INT PRIMARY KEY, \"v\" VARCHAR(10) DEFAULT 'a\\b');
+             INSERT INTO \"quoted\" (\"id\") VALUES (1);",
         )
         .await;
     write_load(online.source.url("ddl"), 21, 20).await;

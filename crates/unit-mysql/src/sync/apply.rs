@@ -184,17 +184,19 @@ impl Run<'_> {
                     .await?;
             }
             Decoded::Commit => self.end_txn(end_pos),
-            Decoded::Query { schema, sql } => {
+            Decoded::Query { schema, sql, modes } => {
                 if !self.in_txn {
                     self.last_ts = timestamp;
-                    self.apply_query(&schema, &sql).await?;
+                    self.apply_query(&schema, &sql, &modes).await?;
                     self.end_txn(end_pos);
-                } else if self.txn_changes == 0 && ddl::parse(&sql, &schema).is_some() {
+                } else if self.txn_changes == 0
+                    && ddl::parse_with(&sql, &schema, modes.contains(&"ANSI_QUOTES")).is_some()
+                {
                     // `CREATE TABLE ... SELECT`: the DDL opens the transaction whose rows
                     // fill the table. It runs at the boundary before the transaction;
                     // the rows and the checkpoint commit at its end.
                     self.in_txn = false;
-                    let applied = self.apply_query(&schema, &sql).await;
+                    let applied = self.apply_query(&schema, &sql, &modes).await;
                     self.in_txn = true;
                     applied?;
                 }
@@ -481,8 +483,13 @@ impl Run<'_> {
         }
     }
 
-    async fn apply_query(&mut self, schema: &str, sql: &str) -> Result<(), SyncError> {
-        let Some(ddl) = ddl::parse(sql, schema) else {
+    async fn apply_query(
+        &mut self,
+        schema: &str,
+        sql: &str,
+        modes: &[&str],
+    ) -> Result<(), SyncError> {
+        let Some(ddl) = ddl::parse_with(sql, schema, modes.contains(&"ANSI_QUOTES")) else {
             debug!(statement = %crate::summarize_statement(sql), "statement skipped: not a table change");
             return Ok(());
         };
@@ -507,13 +514,23 @@ impl Run<'_> {
         let at = self.at();
         info!(at = %at, statement = %crate::summarize_statement(sql), "applying DDL");
         let result = async {
+            // A connection of its own (not given back to the pool): the statement runs
+            // in its database and parses as in its own session (ANSI_QUOTES, ...).
             let mut conn = self
                 .unit
                 .target
                 .as_ref()
                 .ok_or_else(|| sqlx::Error::PoolClosed)?
                 .acquire()
-                .await?;
+                .await?
+                .detach();
+            if !modes.is_empty() {
+                let set = format!(
+                    "SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',{}')",
+                    modes.join(",")
+                );
+                conn.execute(set.as_str()).await?;
+            }
             if !schema.is_empty() {
                 match conn
                     .execute(format!("USE {}", ident(schema)).as_str())

@@ -46,7 +46,7 @@ enum Token {
     Punct(char),
 }
 
-fn tokens(sql: &str) -> Vec<Token> {
+fn tokens(sql: &str, ansi_quotes: bool) -> Vec<Token> {
     let chars: Vec<char> = sql.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;
@@ -83,13 +83,14 @@ fn tokens(sql: &str) -> Vec<Token> {
                     i += 1;
                 }
             }
-            '`' => {
+            '`' | '"' if c == '`' || ansi_quotes => {
+                let quote = c;
                 let mut name = String::new();
                 i += 1;
                 while i < chars.len() {
-                    if chars[i] == '`' {
-                        if chars.get(i + 1) == Some(&'`') {
-                            name.push('`');
+                    if chars[i] == quote {
+                        if chars.get(i + 1) == Some(&quote) {
+                            name.push(quote);
                             i += 2;
                             continue;
                         }
@@ -218,8 +219,19 @@ impl Parser<'_> {
 /// assert!(parse("GRANT ALL ON *.* TO u", "app").is_none());
 /// ```
 pub fn parse(sql: &str, default_db: &str) -> Option<Ddl> {
+    parse_with(sql, default_db, false)
+}
+
+/// [`parse`], with `"` quoting identifiers as under the `ANSI_QUOTES` SQL mode.
+///
+/// ```
+/// # use unit_mysql::sync::ddl::parse_with;
+/// let ddl = parse_with(r#"DROP TABLE "a""b""#, "d", true).unwrap();
+/// assert_eq!(ddl.tables, vec![("d".to_owned(), "a\"b".to_owned())]);
+/// ```
+pub fn parse_with(sql: &str, default_db: &str, ansi_quotes: bool) -> Option<Ddl> {
     let mut p = Parser {
-        tokens: tokens(sql),
+        tokens: tokens(sql, ansi_quotes),
         at: 0,
         default_db,
     };

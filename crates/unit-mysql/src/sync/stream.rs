@@ -60,8 +60,13 @@ pub(crate) enum Decoded {
     Begin,
     /// The end of a transaction: an XID event or a `COMMIT` query event.
     Commit,
-    /// Any other statement (DDL, ...), with its default database.
-    Query { schema: String, sql: String },
+    /// Any other statement (DDL, ...), with its default database and the SQL modes
+    /// of its session that change how it parses.
+    Query {
+        schema: String,
+        sql: String,
+        modes: Vec<&'static str>,
+    },
     /// Rows of one table.
     Rows {
         database: String,
@@ -298,6 +303,7 @@ impl Source {
                     Decoded::Query {
                         schema: q.schema().into_owned(),
                         sql: sql.into_owned(),
+                        modes: parse_modes(&q),
                     }
                 }
             }
@@ -344,6 +350,34 @@ impl Source {
             rows,
         })
     }
+}
+
+/// The SQL modes that change how a statement parses, with their bits in the query
+/// event's `sql_mode` (the same in MySQL and MariaDB).
+const PARSE_MODES: &[(u64, &str)] = &[
+    (0x2, "PIPES_AS_CONCAT"),
+    (0x4, "ANSI_QUOTES"),
+    (0x8, "IGNORE_SPACE"),
+    (0x10_0000, "NO_BACKSLASH_ESCAPES"),
+];
+
+/// Which of [`PARSE_MODES`] the statement's session had.
+fn parse_modes(q: &mysql_async::binlog::events::QueryEvent<'_>) -> Vec<&'static str> {
+    let bits = q
+        .status_vars()
+        .get_status_var(mysql_async::binlog::StatusVarKey::SqlMode)
+        .and_then(|v| match v.get_value() {
+            Ok(mysql_async::binlog::events::StatusVarVal::SqlMode(flags)) => {
+                Some(flags.get().bits())
+            }
+            _ => None,
+        })
+        .unwrap_or(0);
+    PARSE_MODES
+        .iter()
+        .filter(|(bit, _)| bits & bit != 0)
+        .map(|(_, name)| *name)
+        .collect()
 }
 
 /// MariaDB's GTID_EVENT type code.
