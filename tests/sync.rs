@@ -205,6 +205,21 @@ async fn every_column_type_and_change_kind_arrives_through_the_binlog() {
     assert_eq!(verified[0].2, 8, "{verified:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_column_type_is_copied_exactly_through_snapshot_connections() {
+    let online = Online::new("zoo_snap", ALL_TYPES).await;
+    online
+        .source_sql(&format!("SET time_zone = '+05:30'; {TYPED_ROWS}"))
+        .await;
+    let mut config = online.config("zoo_snap");
+    config.consistency = Some(Consistency::Flush);
+    online.copy(&config).await;
+    assert_eq!(online.checkpoint("zoo_snap").await.consistency, "flush");
+    let result = online.cutover(&config).await;
+    online.assert_ok(&result);
+    online.assert_same();
+}
+
 const LOAD_TABLE: &str = "CREATE TABLE load_t (
     id INT NOT NULL PRIMARY KEY, n INT NOT NULL, note VARCHAR(40) CHARACTER SET utf8mb4,
     amount DECIMAL(12,2), at DATETIME(6) NULL DEFAULT CURRENT_TIMESTAMP(6)

@@ -24,8 +24,8 @@ use crate::classify::Operation;
 use crate::dsn::MySqlUrl;
 use crate::objects::{ObjectKind, ObjectKinds, SchemaObject};
 use crate::position::{
-    SyncCheckpoint, create_checkpoint_table, is_mariadb, load_checkpoint, master_position,
-    store_checkpoint,
+    BinlogPosition, SyncCheckpoint, create_checkpoint_table, is_mariadb, load_checkpoint,
+    master_position, store_checkpoint,
 };
 use crate::schema::{Filter, SchemaError, Table, discover, ident};
 
@@ -288,6 +288,8 @@ pub struct CopyUnit {
     verification: Verification,
     /// The target sessions' SQL mode, from the source's (see [`copy_sql_mode`]).
     sql_mode: String,
+    /// The source is MariaDB (known after `init` of an online copy).
+    mariadb: bool,
     /// What was verified and migrated, shared with [`ReportHandle`]s.
     report: ReportHandle,
     progress: Arc<Progress>,
@@ -504,6 +506,64 @@ fn session_sql_mode(session: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The verification `chosen`, or, when none was, the one the servers' versions allow
+/// (see [`Verification`]).
+pub(crate) async fn choose_verification(
+    source: &MySqlPool,
+    target: &MySqlPool,
+    chosen: Option<Verification>,
+    cancel: &CancellationToken,
+) -> Result<Verification, CopyError> {
+    if let Some(chosen) = chosen {
+        return Ok(chosen);
+    }
+    let version = "SELECT VERSION()";
+    let (up, down) = tokio::join!(
+        cancellable(
+            cancel,
+            sqlx::query_scalar::<_, String>(version).fetch_one(source)
+        ),
+        cancellable(
+            cancel,
+            sqlx::query_scalar::<_, String>(version).fetch_one(target)
+        ),
+    );
+    let up = up.map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query(version), e))?;
+    let down = down.map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query(version), e))?;
+    Ok(if up == down {
+        Verification::ChecksumTable
+    } else {
+        Verification::RowText
+    })
+}
+
+/// The source's current binlog position (`None` when binary logging is off).
+///
+/// # Errors
+/// The query's failure, as the copy reports it.
+pub(crate) async fn source_position(
+    source: &MySqlPool,
+    mariadb: bool,
+    cancel: &CancellationToken,
+) -> Result<Option<BinlogPosition>, CopyError> {
+    cancellable(cancel, master_position(source, mariadb))
+        .await
+        .map_err(|e| {
+            stmt_err(
+                ErrScope::Upstream,
+                Operation::Query("SHOW MASTER STATUS"),
+                e,
+            )
+        })
+}
+
+/// Closes `pools` (see [`close_pool`]).
+pub(crate) async fn close_pools(pools: [Option<MySqlPool>; 2]) {
+    for pool in pools.into_iter().flatten() {
+        close_pool(pool).await;
+    }
+}
+
 /// Compares `table`'s row count and checksum on both sides.
 ///
 /// # Errors
@@ -616,6 +676,7 @@ impl CopyUnit {
             objects: Vec::new(),
             verification: Verification::RowText,
             sql_mode: String::new(),
+            mariadb: true,
             report: ReportHandle {
                 recorder: Arc::default(),
                 sql_mode: Arc::default(),
@@ -710,31 +771,15 @@ impl CopyUnit {
                 .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute(sql), e))?;
         }
         self.upgrade_checkpoint_table(&target, cancel).await?;
-        self.verification = match self.config.verification {
-            Some(chosen) => chosen,
-            None => {
-                let version = "SELECT VERSION()";
-                let (up, down) = tokio::join!(
-                    cancellable(
-                        cancel,
-                        sqlx::query_scalar::<_, String>(version).fetch_one(&source)
-                    ),
-                    cancellable(
-                        cancel,
-                        sqlx::query_scalar::<_, String>(version).fetch_one(&target)
-                    ),
-                );
-                let up =
-                    up.map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query(version), e))?;
-                let down =
-                    down.map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query(version), e))?;
-                if up == down {
-                    Verification::ChecksumTable
-                } else {
-                    Verification::RowText
-                }
-            }
-        };
+        self.verification =
+            choose_verification(&source, &target, self.config.verification, cancel).await?;
+        if self.config.consistency.is_some() {
+            self.mariadb = cancellable(cancel, is_mariadb(&source))
+                .await
+                .map_err(|e| {
+                    stmt_err(ErrScope::Upstream, Operation::Query("SELECT VERSION()"), e)
+                })?;
+        }
         self.tables = discover(&source, &self.config.filter).await?;
         let total: u64 = self.tables.iter().map(|t| t.estimated_bytes).sum();
         self.progress
@@ -1040,15 +1085,12 @@ impl CopyUnit {
             }
             return Ok(None);
         }
-        let mariadb = cancellable(cancel, is_mariadb(source))
-            .await
-            .map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query("SELECT VERSION()"), e))?;
         let opened = snapshot::open(
             source,
             &self.tables,
             mode,
             self.config.concurrency.max(1),
-            mariadb,
+            self.mariadb,
             cancel,
         )
         .await?;
@@ -1089,18 +1131,7 @@ impl CopyUnit {
             return Ok(());
         }
         if matches!(cp.consistency.as_str(), "none" | "resumed") {
-            let mariadb = cancellable(cancel, is_mariadb(source)).await.map_err(|e| {
-                stmt_err(ErrScope::Upstream, Operation::Query("SELECT VERSION()"), e)
-            })?;
-            let end = cancellable(cancel, master_position(source, mariadb))
-                .await
-                .map_err(|e| {
-                    stmt_err(
-                        ErrScope::Upstream,
-                        Operation::Query("SHOW MASTER STATUS"),
-                        e,
-                    )
-                })?;
+            let end = source_position(source, self.mariadb, cancel).await?;
             info!(
                 from = %cp.position,
                 until = ?end.as_ref().map(ToString::to_string),
@@ -1236,12 +1267,7 @@ impl Unit for CopyUnit {
     }
 
     async fn close(&mut self) {
-        for pool in [self.source.take(), self.target.take()]
-            .into_iter()
-            .flatten()
-        {
-            close_pool(pool).await;
-        }
+        close_pools([self.source.take(), self.target.take()]).await;
     }
 
     async fn kill(&mut self) {

@@ -33,12 +33,12 @@ use unit_proto::pb;
 use crate::cancel::cancellable;
 use crate::classify::Operation;
 use crate::copy::{
-    CopyConfig, CopyError, SOURCE_SESSION, Verification, copy_process_error, open_pool, stmt_err,
-    target_session,
+    CopyConfig, CopyError, SOURCE_SESSION, choose_verification, close_pools, copy_process_error,
+    open_pool, source_position, stmt_err, target_session,
 };
 use crate::position::{
     BinlogPosition, GtidState, SyncCheckpoint, create_checkpoint_table, is_mariadb,
-    load_checkpoint, master_position, store_checkpoint,
+    load_checkpoint, store_checkpoint,
 };
 use crate::schema::{discover, ident};
 
@@ -256,13 +256,13 @@ impl SyncUnit {
         };
         let db = &self.config.checkpoint_database;
         let task = &self.config.task;
+        let recorded = cancellable(cancel, load_checkpoint(&target, db, task))
+            .await
+            .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query("checkpoint"), e))?;
         // Incremental mode: the start position given, unless a run already recorded one
         // (written here, not in `init`, so that the check unit runs first).
-        if let Some(start) = &self.config.start {
-            let existing = cancellable(cancel, load_checkpoint(&target, db, task))
-                .await
-                .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query("checkpoint"), e))?;
-            if existing.is_none() {
+        let recorded = match (recorded, &self.config.start) {
+            (None, Some(start)) => {
                 let cp = SyncCheckpoint {
                     position: start.clone(),
                     safe_until: None,
@@ -275,27 +275,18 @@ impl SyncUnit {
                     .map_err(|e| {
                         stmt_err(ErrScope::Downstream, Operation::Execute("checkpoint"), e)
                     })?;
+                Some(cp)
             }
-        }
-        let checkpoint = cancellable(cancel, load_checkpoint(&target, db, task))
-            .await
-            .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query("checkpoint"), e))?;
-        let Some(checkpoint) = checkpoint.filter(|c| c.copy_done) else {
+            (recorded, _) => recorded,
+        };
+        let Some(checkpoint) = recorded.filter(|c| c.copy_done) else {
             return Err(SyncError::NoPosition { task: task.clone() });
         };
         let _ = self.shared.started.get_or_init(Instant::now);
         *lock(&self.shared.syncer) = checkpoint.position.clone();
         // The cutover target: the source's position now, while writes are stopped.
         let stop_at = if self.config.cutover {
-            cancellable(cancel, master_position(&source, self.mariadb))
-                .await
-                .map_err(|e| {
-                    stmt_err(
-                        ErrScope::Upstream,
-                        Operation::Query("SHOW MASTER STATUS"),
-                        e,
-                    )
-                })?
+            source_position(&source, self.mariadb, cancel).await?
         } else {
             None
         };
@@ -307,13 +298,15 @@ impl SyncUnit {
         let _abort = AbortOnDrop(refresher);
         let gtids = GtidState::parse(&checkpoint.position.gtid, self.mariadb);
         let start = match &gtids {
-            _ if !self.config.use_gtid || checkpoint.position.gtid.is_empty() => StartAt::File {
-                file: checkpoint.position.file.clone(),
-                pos: checkpoint.position.pos,
-            },
-            GtidState::Maria(_) => StartAt::MariaGtid(checkpoint.position.gtid.clone()),
-            GtidState::Mysql(set) => StartAt::MysqlGtid(set.clone()),
-            GtidState::Untracked => StartAt::File {
+            GtidState::Maria(_) if self.config.use_gtid && !checkpoint.position.gtid.is_empty() => {
+                StartAt::MariaGtid(checkpoint.position.gtid.clone())
+            }
+            GtidState::Mysql(set)
+                if self.config.use_gtid && !checkpoint.position.gtid.is_empty() =>
+            {
+                StartAt::MysqlGtid(set.clone())
+            }
+            _ => StartAt::File {
                 file: checkpoint.position.file.clone(),
                 pos: checkpoint.position.pos,
             },
@@ -372,33 +365,11 @@ impl SyncUnit {
         target: &MySqlPool,
         cancel: &CancellationToken,
     ) -> Result<(), SyncError> {
-        let tables = cancellable(cancel, async {
-            discover(source, &self.config.filter)
-                .await
-                .map_err(|e| match e {
-                    crate::schema::SchemaError::Sqlx(e) => e,
-                    other => sqlx::Error::Protocol(other.to_string()),
-                })
-        })
-        .await
-        .map_err(|e| {
-            stmt_err(
-                ErrScope::Upstream,
-                Operation::Query("information_schema"),
-                e,
-            )
-        })?;
-        let version = "SELECT VERSION()";
-        let (up, down) = tokio::join!(
-            sqlx::query_scalar::<_, String>(version).fetch_one(source),
-            sqlx::query_scalar::<_, String>(version).fetch_one(target),
-        );
-        let same = matches!((up, down), (Ok(a), Ok(b)) if a == b);
-        let verification = self.config.verification.unwrap_or(if same {
-            Verification::ChecksumTable
-        } else {
-            Verification::RowText
-        });
+        let tables = discover(source, &self.config.filter)
+            .await
+            .map_err(CopyError::from)?;
+        let verification =
+            choose_verification(source, target, self.config.verification, cancel).await?;
         lock(&self.shared.verified).clear();
         for table in &tables {
             let rows =
@@ -512,12 +483,7 @@ impl Unit for SyncUnit {
     }
 
     async fn close(&mut self) {
-        for pool in [self.source.take(), self.target.take()]
-            .into_iter()
-            .flatten()
-        {
-            crate::copy::close_pool(pool).await;
-        }
+        close_pools([self.source.take(), self.target.take()]).await;
     }
 
     async fn kill(&mut self) {

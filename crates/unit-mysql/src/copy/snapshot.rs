@@ -11,7 +11,7 @@ use unit_core::ErrScope;
 use super::{Consistency, CopyError, stmt_err};
 use crate::cancel::{StatementError, cancellable};
 use crate::classify::Operation;
-use crate::position::{BinlogPosition, master_position, master_position_on};
+use crate::position::{BinlogPosition, master_position_on};
 use crate::schema::Table;
 
 /// Connections each inside `START TRANSACTION WITH CONSISTENT SNAPSHOT`, all opened
@@ -96,15 +96,8 @@ pub(super) async fn open(
     };
     for &attempt in attempts {
         if attempt == Consistency::None {
-            let position = cancellable(cancel, master_position(source, mariadb))
-                .await
-                .map_err(|e| {
-                    stmt_err(
-                        ErrScope::Upstream,
-                        Operation::Query("SHOW MASTER STATUS"),
-                        e,
-                    )
-                })?
+            let position = super::source_position(source, mariadb, cancel)
+                .await?
                 .ok_or_else(no_binlog)?;
             return Ok(Opened {
                 snapshot: None,

@@ -193,6 +193,20 @@ impl Parser<'_> {
         }
     }
 
+    /// `DATABASE|SCHEMA [IF [NOT] EXISTS] name` as a `kind` statement: `None` when the
+    /// statement goes on otherwise, `Some(None)` when the name is missing.
+    fn database(&mut self, kind: DdlKind) -> Option<Option<Ddl>> {
+        if !(self.eat("DATABASE") || self.eat("SCHEMA")) {
+            return None;
+        }
+        self.if_exists();
+        Some(self.name_part().map(|database| Ddl {
+            kind,
+            tables: Vec::new(),
+            database: Some(database),
+        }))
+    }
+
     /// Skips to the next top-level `ON` and reads the table after it.
     fn table_after_on(&mut self) -> Option<(String, String)> {
         while self.at < self.tokens.len() {
@@ -245,14 +259,8 @@ pub fn parse_with(sql: &str, default_db: &str, ansi_quotes: bool) -> Option<Ddl>
             if p.eat("TEMPORARY") {
                 return None;
             }
-            if p.eat("DATABASE") || p.eat("SCHEMA") {
-                p.if_exists();
-                let database = p.name_part()?;
-                return Some(Ddl {
-                    kind: DdlKind::CreateDatabase,
-                    tables,
-                    database: Some(database),
-                });
+            if let Some(ddl) = p.database(DdlKind::CreateDatabase) {
+                return ddl;
             }
             p.eat("UNIQUE");
             p.eat("FULLTEXT");
@@ -319,14 +327,8 @@ pub fn parse_with(sql: &str, default_db: &str, ansi_quotes: bool) -> Option<Ddl>
             if p.eat("TEMPORARY") {
                 return None;
             }
-            if p.eat("DATABASE") || p.eat("SCHEMA") {
-                p.if_exists();
-                let database = p.name_part()?;
-                return Some(Ddl {
-                    kind: DdlKind::DropDatabase,
-                    tables,
-                    database: Some(database),
-                });
+            if let Some(ddl) = p.database(DdlKind::DropDatabase) {
+                return ddl;
             }
             p.eat("ONLINE");
             if p.eat("INDEX") {
