@@ -316,7 +316,7 @@ catalogue! {
     /// Beyond DM: a row change from the binlog does not match the target's rows.
     SYNC_ROW_CONFLICT = 60007, "ErrSyncRowConflict", SyncUnit, Downstream, High,
         "row change at {} cannot be applied: {}",
-        "The target was changed by something other than this task; compare the named row on both sides, repair the target, then resume.";
+        "The target's row differs from the source's: something other than this task changed it (a write to the target, or a trigger, event or foreign-key cascade there); compare the named row on both sides, repair the target, then resume.";
     /// Beyond DM: the target refused a DDL statement from the binlog.
     SYNC_DDL_FAILED = 60008, "ErrSyncDdlFailed", SyncUnit, Downstream, High,
         "DDL at {} failed on the target: {}",
@@ -325,6 +325,10 @@ catalogue! {
     SYNC_UNSUPPORTED_EVENT = 60009, "ErrSyncUnsupportedEvent", SyncUnit, Internal, High,
         "event at {} cannot be applied: {}",
         "Exclude the named table from the task, or change the source's settings as the message says.";
+    /// Beyond DM: the source was written after the cutover read its final position.
+    SYNC_SOURCE_NOT_STOPPED = 60010, "ErrSyncSourceNotStopped", SyncUnit, Upstream, High,
+        "the source was written after the cutover's final position: {}",
+        "Stop every write to the source (applications, events, users with SUPER under read_only), then run the cutover again.";
 }
 
 impl ErrorCode {

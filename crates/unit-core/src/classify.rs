@@ -324,6 +324,7 @@ pub const EXTENSION_UNRESUMABLE_CODES: &[&ErrorCode] = &[
     &ErrorCode::SYNC_ROW_CONFLICT,
     &ErrorCode::SYNC_DDL_FAILED,
     &ErrorCode::SYNC_UNSUPPORTED_EVENT,
+    &ErrorCode::SYNC_SOURCE_NOT_STOPPED,
 ];
 
 /// Codes whose errors a relay unit never resumes (DM's unresumable relay set).

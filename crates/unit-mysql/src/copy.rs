@@ -36,6 +36,7 @@ mod report;
 mod snapshot;
 mod verify;
 
+pub(crate) use objects::{ensure_object, triggers_on};
 use part::{CopyContext, raw};
 pub use report::{CopyReport, ObjectReport, ReportHandle, TableReport};
 pub use verify::{Verification, stored_checksum, table_checksum};

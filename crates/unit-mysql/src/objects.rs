@@ -60,6 +60,14 @@ impl ObjectKind {
             .find(|k| k.as_str() == t || (t == "routine" && *k == Self::Function))
     }
 
+    /// Whether an object of this kind changes rows by itself (a trigger fires on
+    /// changes, an event runs on the scheduler): an online migration creates these
+    /// only at cutover, so that they never act on replicated changes (as MariaDB's and
+    /// MySQL's own replicas run no trigger for a row event).
+    pub const fn acts_on_changes(self) -> bool {
+        matches!(self, Self::Trigger | Self::Event)
+    }
+
     /// `SHOW CREATE <what>` and the column holding the statement.
     const fn show(self) -> (&'static str, usize) {
         match self {

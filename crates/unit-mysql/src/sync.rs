@@ -33,9 +33,11 @@ use unit_proto::pb;
 use crate::cancel::cancellable;
 use crate::classify::Operation;
 use crate::copy::{
-    CopyConfig, CopyError, SOURCE_SESSION, choose_verification, close_pools, copy_process_error,
-    open_pool, source_position, stmt_err, target_session,
+    CopyConfig, CopyError, ObjectReport, SOURCE_SESSION, choose_verification, close_pools,
+    copy_process_error, ensure_object, open_pool, source_position, stmt_err, target_session,
+    triggers_on,
 };
+use crate::objects::list_objects;
 use crate::position::{
     BinlogPosition, GtidState, SyncCheckpoint, create_checkpoint_table, is_mariadb,
     load_checkpoint, store_checkpoint,
@@ -110,6 +112,24 @@ pub enum SyncError {
         /// Why.
         detail: String,
     },
+    /// The target has triggers on selected tables: they would fire on every applied
+    /// change while the rows they write on the source arrive as changes of their own.
+    #[error(
+        "the target has {triggers} on selected tables: each would fire on every replicated change; drop them (the Sync unit creates the source's triggers at cutover)"
+    )]
+    TargetTriggers {
+        /// The triggers, as `trigger name on db.table`.
+        triggers: String,
+    },
+    /// The source's position moved after the cutover had applied and verified
+    /// everything up to it.
+    #[error("the cutover applied and verified up to {at}, but the source is now at {now}")]
+    SourceNotStopped {
+        /// The cutover's final position.
+        at: BinlogPosition,
+        /// The source's position after verifying.
+        now: BinlogPosition,
+    },
     /// There is no position to start from.
     #[error(
         "task {task} has no replication position: run the copy first (mode all), or give a start position (mode incremental)"
@@ -119,6 +139,10 @@ pub enum SyncError {
         task: String,
     },
 }
+
+/// How many times a cutover applies and verifies again when the source moved after its
+/// final position was read, before it gives up ([`SyncError::SourceNotStopped`]).
+const CUTOVER_ROUNDS: u32 = 3;
 
 /// What one run of the replication loop ended with.
 enum Ended {
@@ -284,8 +308,9 @@ impl SyncUnit {
         };
         let _ = self.shared.started.get_or_init(Instant::now);
         *lock(&self.shared.syncer) = checkpoint.position.clone();
+        self.refuse_target_triggers(&target, cancel).await?;
         // The cutover target: the source's position now, while writes are stopped.
-        let stop_at = if self.config.cutover {
+        let mut stop_at = if self.config.cutover {
             source_position(&source, self.mariadb, cancel).await?
         } else {
             None
@@ -320,9 +345,14 @@ impl SyncUnit {
             s = Source::open(&self.config.source, self.config.server_id, &start, self.mariadb) => s.map_err(stream_err)?,
             () = cancel.cancelled() => return Ok(Ended::Canceled),
         };
-        let conn = cancellable(cancel, async { target.acquire().await })
+        let mut conn = cancellable(cancel, async { target.acquire().await })
             .await
             .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Connect, e))?;
+        // A pooled connection keeps what an earlier run set; cascades turn it on.
+        let fk_off = "SET foreign_key_checks = 0";
+        cancellable(cancel, conn.execute(fk_off))
+            .await
+            .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute(fk_off), e))?;
         let mut run = Run {
             unit: self,
             conn,
@@ -340,22 +370,116 @@ impl SyncUnit {
             dirty: false,
             last_ts: 0,
             tables: HashMap::new(),
+            cascades: HashMap::new(),
+            fk_checks: false,
         };
         run.update_safe_mode();
-        let ended = run.replicate(&mut stream, cancel, stop_at.as_ref()).await;
-        if ended.is_err() || matches!(ended, Ok(Ended::Canceled)) {
-            run.rollback().await;
-        }
-        let ended = ended?;
-        if let Ended::CaughtUp(at) = &ended {
+        // Cutover: apply up to `stop_at`, verify, and check that the source has not
+        // moved since; if it has (a late write), apply up to where it is and verify
+        // again, a few times at most.
+        let mut rounds = 0;
+        let at = loop {
+            let ended = run.replicate(&mut stream, cancel, stop_at.as_ref()).await;
+            if ended.is_err() || matches!(ended, Ok(Ended::Canceled)) {
+                run.rollback().await;
+            }
+            let at = match ended? {
+                Ended::Canceled => return Ok(Ended::Canceled),
+                Ended::CaughtUp(at) => at,
+            };
             info!(at = %at, "cutover: every change up to the source's position is applied; verifying");
             self.shared.verifying.store(true, Ordering::Relaxed);
             let verified = self.verify_all(&source, &target, cancel).await;
             self.shared.verifying.store(false, Ordering::Relaxed);
             verified?;
-            *lock(&self.shared.cutover_at) = Some(at.clone());
+            let now = source_position(&source, self.mariadb, cancel).await?;
+            match now {
+                Some(now) if stop_at.as_ref().is_some_and(|s| s.compare(&now).is_ne()) => {
+                    rounds += 1;
+                    if rounds > CUTOVER_ROUNDS {
+                        return Err(SyncError::SourceNotStopped { at, now });
+                    }
+                    warn!(at = %at, now = %now, "cutover: the source moved after its final position was read (writes have not stopped); applying and verifying again");
+                    stop_at = Some(now);
+                }
+                _ => break at,
+            }
+        };
+        // Last: the triggers and events, which must not act on replicated changes.
+        self.create_deferred_objects(&source, &target, cancel)
+            .await?;
+        if let Some(now) = source_position(&source, self.mariadb, cancel).await? {
+            if at.compare(&now).is_ne() {
+                return Err(SyncError::SourceNotStopped { at, now });
+            }
         }
-        Ok(ended)
+        *lock(&self.shared.cutover_at) = Some(at.clone());
+        Ok(Ended::CaughtUp(at))
+    }
+
+    /// Refuses to replicate into selected tables that have triggers on the target.
+    async fn refuse_target_triggers(
+        &self,
+        target: &MySqlPool,
+        cancel: &CancellationToken,
+    ) -> Result<(), SyncError> {
+        let config = &self.config;
+        let selected =
+            |db: &str, t: &str| db != config.checkpoint_database && config.filter.selects(db, t);
+        let found = triggers_on(target, selected, cancel).await?;
+        if found.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<String> = found
+            .iter()
+            .map(|(name, db, t)| format!("trigger `{name}` on {db}.{t}"))
+            .collect();
+        Err(SyncError::TargetTriggers {
+            triggers: names.join(", "),
+        })
+    }
+
+    /// At cutover, once every table is verified: the source's triggers and events (of
+    /// the kinds [`CopyConfig::objects`] keeps), created as the source defines them and
+    /// checked by reading them back; each is recorded in
+    /// [`SyncProgress::cutover_objects`].
+    async fn create_deferred_objects(
+        &self,
+        source: &MySqlPool,
+        target: &MySqlPool,
+        cancel: &CancellationToken,
+    ) -> Result<(), SyncError> {
+        let tables = discover(source, &self.config.filter)
+            .await
+            .map_err(CopyError::from)?;
+        let objects = list_objects(source, &self.config.filter, &tables)
+            .await
+            .map_err(CopyError::Schema)?;
+        let mut conn = target
+            .acquire()
+            .await
+            .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Connect, e.into()))?
+            .detach();
+        let mut reports = Vec::new();
+        for object in objects.iter().filter(|o| o.kind.acts_on_changes()) {
+            let mut report = ObjectReport {
+                kind: object.kind.as_str(),
+                database: object.database.clone(),
+                name: object.name.clone(),
+                migrated: false,
+                excluded: !self.config.objects.contains(object.kind),
+                note: "created at cutover".to_owned(),
+            };
+            if report.excluded {
+                report.note = "left out by the configuration".to_owned();
+            } else {
+                report.migrated = ensure_object(&mut conn, object, cancel).await?;
+                info!(kind = report.kind, object = %object.display_name(), "created at cutover");
+            }
+            reports.push(report);
+        }
+        *lock(&self.shared.cutover_objects) = reports;
+        Ok(())
     }
 
     /// Compares every selected table on both sides (row count and checksum).
@@ -446,6 +570,8 @@ fn sync_process_error(err: &SyncError) -> pb::ProcessError {
             generate(&ErrorCode::SYNC_UNSUPPORTED_EVENT, &[at, detail])
         }
         SyncError::NoPosition { .. } => generate(&ErrorCode::CHECK_FAILED, &[err]),
+        SyncError::TargetTriggers { .. } => generate(&ErrorCode::COPY_UNSUPPORTED, &[err]),
+        SyncError::SourceNotStopped { .. } => generate(&ErrorCode::SYNC_SOURCE_NOT_STOPPED, &[err]),
     }
 }
 

@@ -16,8 +16,8 @@ use unit_mysql::objects::{ObjectKind, ObjectKinds};
 use unit_mysql::position::BinlogPosition;
 use unit_mysql::schema::{Filter, list_tables};
 use unit_mysql::{
-    CheckUnit, Consistency, CopyConfig, CopyReport, CopyUnit, MySqlUrl, ReportHandle, SyncProgress,
-    SyncUnit, TlsSettings, Verification,
+    CheckUnit, Consistency, CopyConfig, CopyReport, CopyUnit, MySqlUrl, ObjectReport, ReportHandle,
+    SyncProgress, SyncUnit, TlsSettings, Verification,
 };
 use unit_proto::pb::{self, Stage, sub_task_status::Status};
 
@@ -508,9 +508,18 @@ fn cutover_summary(
         ),
         Err(e) => problems.push(format!("the selection could not be listed again: {e}")),
     }
+    // Triggers and events are created last, after every table is verified.
+    let objects = sync.map(SyncProgress::cutover_objects).unwrap_or_default();
+    problems.extend(
+        objects
+            .iter()
+            .filter(|o| !o.migrated && !o.excluded)
+            .map(|o| format!("{} {}.{} was not created", o.kind, o.database, o.name)),
+    );
     let status = sync.map(SyncProgress::status).unwrap_or_default();
     serde_json::json!({
         "event": "cutover",
+        "objects": objects.iter().map(object_json).collect::<Vec<_>>(),
         "complete": problems.is_empty(),
         "position": position.as_ref().map(ToString::to_string),
         "binlog_file": position.as_ref().map(|p| p.file.clone()),
@@ -529,6 +538,32 @@ fn cutover_summary(
             "table": format!("{d}.{t}"), "rows": rows, "verified": true,
         })).collect::<Vec<_>>(),
     })
+}
+
+/// One object of a summary.
+fn object_json(o: &ObjectReport) -> serde_json::Value {
+    serde_json::json!({
+        "kind": o.kind, "object": format!("{}.{}", o.database, o.name),
+        "migrated": o.migrated, "left_out": o.excluded, "note": o.note,
+    })
+}
+
+/// The objects of a summary line, one a line.
+fn write_objects(out: &mut impl Write, value: &serde_json::Value) {
+    for o in value["objects"].as_array().into_iter().flatten() {
+        let state = match (o["migrated"] == true, o["left_out"] == true) {
+            (true, _) => "migrated",
+            (false, true) => "left out",
+            (false, false) => "NOT MIGRATED",
+        };
+        let _ = writeln!(
+            out,
+            "  {} {} {state} {}",
+            o["kind"].as_str().unwrap_or_default(),
+            o["object"].as_str().unwrap_or_default(),
+            o["note"].as_str().unwrap_or_default()
+        );
+    }
 }
 
 /// Where replication starts and how the copy was made consistent (read from the
@@ -666,10 +701,7 @@ async fn summary(
         "selection": copied.tables.iter().map(|t| serde_json::json!({
             "table": format!("{}.{}", t.database, t.name), "rows": t.rows, "verified": t.verified,
         })).collect::<Vec<_>>(),
-        "objects": copied.objects.iter().map(|o| serde_json::json!({
-            "kind": o.kind, "object": format!("{}.{}", o.database, o.name),
-            "migrated": o.migrated, "left_out": o.excluded, "note": o.note,
-        })).collect::<Vec<_>>(),
+        "objects": copied.objects.iter().map(object_json).collect::<Vec<_>>(),
         "objects_summary": format!(
             "{migrated} of {} other objects migrated ({left_out} left out); users and grants are not migrated",
             copied.objects.len()
@@ -787,20 +819,7 @@ impl Reporter {
                         t["rows"]
                     );
                 }
-                for o in value["objects"].as_array().into_iter().flatten() {
-                    let state = match (o["migrated"] == true, o["left_out"] == true) {
-                        (true, _) => "migrated",
-                        (false, true) => "left out",
-                        (false, false) => "NOT MIGRATED",
-                    };
-                    let _ = writeln!(
-                        out,
-                        "  {} {} {state} {}",
-                        o["kind"].as_str().unwrap_or_default(),
-                        o["object"].as_str().unwrap_or_default(),
-                        o["note"].as_str().unwrap_or_default()
-                    );
-                }
+                write_objects(&mut out, value);
                 let _ = writeln!(
                     out,
                     "finished: {} tables, {} rows, {} bytes; this run copied {} rows in {} s ({} rows/s), {} automatic resumes\n{}\n{}\ntarget sessions wrote with sql_mode={}",
@@ -825,6 +844,7 @@ impl Reporter {
                         t["rows"]
                     );
                 }
+                write_objects(&mut out, value);
                 let _ = writeln!(
                     out,
                     "cutover: the target holds every change up to {}; {} changes applied by this run, {} automatic resumes\n{}",

@@ -206,6 +206,13 @@ fn dm_facts_table() {
             "internal",
             "high",
         ),
+        (
+            60010,
+            "ErrSyncSourceNotStopped",
+            "sync-unit",
+            "upstream",
+            "high",
+        ),
     ];
     assert_eq!(table.len(), ErrorCode::ALL.len());
     for &(code, name, class, scope, level) in table {

@@ -19,6 +19,11 @@ use crate::objects::{
 };
 use crate::schema::{SchemaError, ident, text};
 
+/// The note on a trigger or event of an online migration, which the copy leaves to
+/// the Sync unit's cutover.
+pub(crate) const DEFERRED_TO_CUTOVER: &str =
+    "created at cutover: on the target it would act on every replicated change";
+
 impl CopyUnit {
     /// Before any row moves: creates every selected database (with the source's
     /// character set and collation) and the sequences, refuses a trigger already on the
@@ -53,7 +58,7 @@ impl CopyUnit {
         let mut conn = self.object_connection(target).await?;
         for object in self.objects.clone() {
             if object.kind == ObjectKind::Sequence && self.config.objects.contains(object.kind) {
-                self.ensure(&mut conn, &object, cancel).await?;
+                ensure_object(&mut conn, &object, cancel).await?;
             }
         }
         Ok(())
@@ -95,36 +100,34 @@ impl CopyUnit {
                 done.insert((db, tbl));
             }
         }
-        let triggers = "SELECT TRIGGER_NAME, EVENT_OBJECT_SCHEMA, EVENT_OBJECT_TABLE \
-                        FROM information_schema.TRIGGERS";
-        let rows = cancellable(cancel, sqlx::query(triggers).fetch_all(target))
-            .await
-            .map_err(|e| down_query(triggers, e))?;
-        for row in &rows {
-            let read = |i| text(row, i).map_err(|e| down_query(triggers, e.into()));
-            let (name, db, tbl) = (read(0)?, read(1)?, read(2)?);
-            let selected = self
-                .tables
+        let selected = |db: &str, tbl: &str| {
+            self.tables
                 .iter()
-                .any(|t| t.database == db && t.name == tbl);
-            if selected && !done.contains(&(db.clone(), tbl.clone())) {
-                return Err(CopyError::Schema(SchemaError::Unsupported {
-                    kind: "table",
-                    object: format!("{db}.{tbl}"),
-                    reason: format!(
-                        "the target already has trigger `{name}` on it, which would fire on \
-                         every copied row; drop the trigger (the copy creates the source's \
-                         triggers once the rows are in)"
-                    ),
-                }));
-            }
+                .any(|t| t.database == db && t.name == tbl)
+                && !done.contains(&(db.to_owned(), tbl.to_owned()))
+        };
+        if let Some((name, db, tbl)) = triggers_on(target, selected, cancel)
+            .await?
+            .into_iter()
+            .next()
+        {
+            return Err(CopyError::Schema(SchemaError::Unsupported {
+                kind: "table",
+                object: format!("{db}.{tbl}"),
+                reason: format!(
+                    "the target already has trigger `{name}` on it, which would fire on \
+                     every copied row; drop the trigger (the copy creates the source's \
+                     triggers once the rows are in)"
+                ),
+            }));
         }
         Ok(())
     }
 
     /// After the rows: routines, views (each after the views it reads), triggers and
-    /// events, and each sequence set to the source's next value; every object is
-    /// checked on the target and reported.
+    /// events (in an online migration these two are left to cutover, reported with
+    /// [`DEFERRED_TO_CUTOVER`]), and each sequence set to the source's next value;
+    /// every object is checked on the target and reported.
     pub(super) async fn migrate_objects(
         &self,
         cancel: &CancellationToken,
@@ -147,6 +150,13 @@ impl CopyUnit {
             if !self.config.objects.contains(object.kind) {
                 report.excluded = true;
                 report.note = "left out by the configuration".to_owned();
+                recorder.object(report);
+                continue;
+            }
+            if self.config.consistency.is_some() && object.kind.acts_on_changes() {
+                // Created by the Sync unit at cutover, once every change is applied:
+                // on the target they would act on every replicated change.
+                report.note = DEFERRED_TO_CUTOVER.to_owned();
                 recorder.object(report);
                 continue;
             }
@@ -176,9 +186,9 @@ impl CopyUnit {
                         })?;
                     report.note = format!("next value {there} (source {next})");
                     report.migrated =
-                        there >= next && self.ensure(&mut conn, object, cancel).await?;
+                        there >= next && ensure_object(&mut conn, object, cancel).await?;
                 }
-                _ => report.migrated = self.ensure(&mut conn, object, cancel).await?,
+                _ => report.migrated = ensure_object(&mut conn, object, cancel).await?,
             }
             recorder.object(report);
         }
@@ -189,7 +199,7 @@ impl CopyUnit {
             let mut waiting = Vec::new();
             let mut missing = None;
             for view in views.drain(..) {
-                match self.ensure(&mut conn, &view, cancel).await {
+                match ensure_object(&mut conn, &view, cancel).await {
                     Ok(migrated) => recorder.object(ObjectReport {
                         kind: view.kind.as_str(),
                         database: view.database.clone(),
@@ -213,55 +223,77 @@ impl CopyUnit {
         info!(objects = self.objects.len(), "objects migrated");
         Ok(())
     }
+}
 
-    /// Creates `object` on the target unless it is there with the source's definition
-    /// (then nothing is done); refuses one there with another definition. Returns
-    /// whether the target's definition now equals the source's.
-    async fn ensure(
-        &self,
-        conn: &mut MySqlConnection,
-        object: &SchemaObject,
-        cancel: &CancellationToken,
-    ) -> Result<bool, CopyError> {
-        let existing = target_definition(conn, object)
-            .await
-            .map_err(|e| down_query("SHOW CREATE", e.into()))?;
-        match existing {
-            Some(def) if normalize(&def) == normalize(&object.create) => return Ok(true),
-            Some(_) => {
-                return Err(CopyError::DifferentObject {
-                    kind: object.kind,
-                    object: object.display_name(),
-                });
-            }
-            None => {}
+/// Creates `object` on the target unless it is there with the source's definition
+/// (then nothing is done); refuses one there with another definition. Returns
+/// whether the target's definition now equals the source's.
+pub(crate) async fn ensure_object(
+    conn: &mut MySqlConnection,
+    object: &SchemaObject,
+    cancel: &CancellationToken,
+) -> Result<bool, CopyError> {
+    let existing = target_definition(conn, object)
+        .await
+        .map_err(|e| down_query("SHOW CREATE", e.into()))?;
+    match existing {
+        Some(def) if normalize(&def) == normalize(&object.create) => return Ok(true),
+        Some(_) => {
+            return Err(CopyError::DifferentObject {
+                kind: object.kind,
+                object: object.display_name(),
+            });
         }
-        cancellable(cancel, create(conn, object))
-            .await
-            .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute(&object.create), e))?;
-        let name = object.display_name();
-        info!(
+        None => {}
+    }
+    cancellable(cancel, create(conn, object))
+        .await
+        .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute(&object.create), e))?;
+    let name = object.display_name();
+    info!(
+        kind = object.kind.as_str(),
+        object = name.as_str(),
+        "created"
+    );
+    let created = target_definition(conn, object)
+        .await
+        .map_err(|e| down_query("SHOW CREATE", e.into()))?;
+    let same = created
+        .as_deref()
+        .is_some_and(|d| normalize(d) == normalize(&object.create));
+    if !same {
+        tracing::warn!(
             kind = object.kind.as_str(),
             object = name.as_str(),
-            "created"
+            source = object.create.as_str(),
+            target = created.as_deref().unwrap_or("(missing)"),
+            "created, but the target prints another definition"
         );
-        let created = target_definition(conn, object)
-            .await
-            .map_err(|e| down_query("SHOW CREATE", e.into()))?;
-        let same = created
-            .as_deref()
-            .is_some_and(|d| normalize(d) == normalize(&object.create));
-        if !same {
-            tracing::warn!(
-                kind = object.kind.as_str(),
-                object = name.as_str(),
-                source = object.create.as_str(),
-                target = created.as_deref().unwrap_or("(missing)"),
-                "created, but the target prints another definition"
-            );
-        }
-        Ok(same)
     }
+    Ok(same)
+}
+
+/// The triggers on the target of the tables `selected` accepts, as (trigger,
+/// database, table).
+pub(crate) async fn triggers_on(
+    target: &MySqlPool,
+    selected: impl Fn(&str, &str) -> bool,
+    cancel: &CancellationToken,
+) -> Result<Vec<(String, String, String)>, CopyError> {
+    let triggers = "SELECT TRIGGER_NAME, EVENT_OBJECT_SCHEMA, EVENT_OBJECT_TABLE \
+                    FROM information_schema.TRIGGERS";
+    let rows = cancellable(cancel, sqlx::query(triggers).fetch_all(target))
+        .await
+        .map_err(|e| down_query(triggers, e))?;
+    let mut found = Vec::new();
+    for row in &rows {
+        let read = |i| text(row, i).map_err(|e| down_query(triggers, e.into()));
+        let (name, db, tbl) = (read(0)?, read(1)?, read(2)?);
+        if selected(&db, &tbl) {
+            found.push((name, db, tbl));
+        }
+    }
+    Ok(found)
 }
 
 fn up_query(sql: &str, e: StatementError) -> CopyError {

@@ -12,7 +12,7 @@ use tracing::{debug, info, warn};
 use unit_core::ErrScope;
 
 use super::status::lock;
-use super::stream::{Decoded, RowImage, RowsKind, Source, SourceEvent};
+use super::stream::{Decoded, RowImage, RowsChange, RowsKind, Source, SourceEvent};
 use super::{Ended, SyncError, SyncUnit, ValueError, ddl, literal};
 use crate::cancel::StatementError;
 use crate::classify::Operation;
@@ -47,6 +47,21 @@ pub(super) struct Run<'a> {
     /// The source timestamp of the last transaction read.
     pub(super) last_ts: u32,
     pub(super) tables: HashMap<(String, String), Option<Arc<Table>>>,
+    /// The foreign-key actions other tables take when a row of a table is deleted or
+    /// updated, read from the target with the table.
+    pub(super) cascades: HashMap<(String, String), Cascades>,
+    /// The target session's `foreign_key_checks` (the session starts with 0).
+    pub(super) fk_checks: bool,
+}
+
+/// Whether deleting or updating a row of a table makes the server change rows of
+/// other tables (a foreign key `ON DELETE` / `ON UPDATE` `CASCADE`, `SET NULL` or
+/// `SET DEFAULT` referencing it). The source does not log those changes: the target
+/// makes them itself, with `foreign_key_checks = 1` for that row change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Cascades {
+    on_delete: bool,
+    on_update: bool,
 }
 
 /// Server errors that mean a DDL statement was already applied (by a run that stopped
@@ -170,18 +185,11 @@ impl Run<'_> {
             // MySQL's GTID event precedes the transaction's BEGIN (or its DDL).
             Decoded::MysqlGtid { uuid, gno } => self.txn_gtid = Some(Gtid::Mysql { uuid, gno }),
             Decoded::Begin => self.begin_txn(timestamp),
-            Decoded::Rows {
-                database,
-                table,
-                columns,
-                kind,
-                rows,
-            } => {
+            Decoded::Rows(change) => {
                 if !self.in_txn {
                     self.begin_txn(timestamp);
                 }
-                self.apply_rows(&database, &table, columns, kind, rows)
-                    .await?;
+                self.apply_rows(change).await?;
             }
             Decoded::Commit => self.end_txn(end_pos),
             Decoded::Query { schema, sql, modes } => {
@@ -351,15 +359,16 @@ impl Run<'_> {
         Ok(table)
     }
 
-    async fn apply_rows(
-        &mut self,
-        database: &str,
-        name: &str,
-        columns: usize,
-        kind: RowsKind,
-        rows: Vec<(Option<RowImage>, Option<RowImage>)>,
-    ) -> Result<(), SyncError> {
-        let Some(table) = self.table(database, name).await? else {
+    async fn apply_rows(&mut self, change: RowsChange) -> Result<(), SyncError> {
+        let RowsChange {
+            database,
+            table: name,
+            columns,
+            kind,
+            rows,
+            foreign_key_checks,
+        } = change;
+        let Some(table) = self.table(&database, &name).await? else {
             return Ok(());
         };
         if columns != table.columns.len() {
@@ -374,17 +383,28 @@ impl Run<'_> {
         }
         self.begin_batch().await?;
         let safe = self.txn_safe;
+        // The source cascaded this change to other tables (its session checked foreign
+        // keys) without logging what the cascade changed: the target cascades too.
+        let cascades = self.cascades(&database, &name).await?;
+        let cascade = foreign_key_checks
+            && match kind {
+                RowsKind::Insert => false,
+                RowsKind::Delete => cascades.on_delete,
+                RowsKind::Update => cascades.on_update,
+            };
+        self.set_fk_checks(cascade).await?;
         let value_err = |at: String| {
             move |e: ValueError| SyncError::Unsupported {
                 at,
                 detail: e.to_string(),
             }
         };
+        let what = |verb: &str| format!("{verb} of {}", table.display_name());
         match kind {
             RowsKind::Insert => {
                 let images: Vec<&RowImage> = rows.iter().filter_map(|(_, a)| a.as_ref()).collect();
                 let sql = insert_sql(&table, &images, safe).map_err(value_err(self.at()))?;
-                self.exec(&sql).await?;
+                self.exec(&sql, &what("insert")).await?;
             }
             RowsKind::Delete => {
                 for (before, _) in &rows {
@@ -394,9 +414,9 @@ impl Run<'_> {
                         table.qualified(),
                         key_condition(&table, before).map_err(value_err(self.at()))?
                     );
-                    let affected = self.exec(&sql).await?;
+                    let affected = self.exec(&sql, &what("delete")).await?;
                     if affected != 1 && !safe {
-                        return Err(self.missing_row(&table, before));
+                        return Err(self.missing_row(&table, before, "delete"));
                     }
                 }
             }
@@ -406,40 +426,38 @@ impl Run<'_> {
                         continue;
                     };
                     let cond = key_condition(&table, before).map_err(value_err(self.at()))?;
-                    if safe {
-                        let new_cond =
-                            key_condition(&table, after).map_err(value_err(self.at()))?;
-                        if new_cond != cond {
-                            self.exec(&format!(
-                                "DELETE FROM {} WHERE {cond} LIMIT 1",
-                                table.qualified()
-                            ))
-                            .await?;
-                        }
-                        let sql =
-                            insert_sql(&table, &[after], true).map_err(value_err(self.at()))?;
-                        self.exec(&sql).await?;
-                    } else {
-                        let mut sets = Vec::new();
-                        for i in table.written() {
-                            let column = &table.columns[i];
-                            sets.push(format!(
-                                "{} = {}",
-                                ident(&column.name),
-                                literal(column, after.get(i).and_then(Option::as_ref), false)
-                                    .map_err(value_err(self.at()))?
-                            ));
-                        }
-                        let sql = format!(
-                            "UPDATE {} SET {} WHERE {cond} LIMIT 1",
-                            table.qualified(),
-                            sets.join(", ")
-                        );
+                    let update = update_sql(&table, after, &cond).map_err(value_err(self.at()))?;
+                    if !safe {
                         // Rows matched (the driver asks for found rows), not changed.
-                        if self.exec(&sql).await? != 1 {
-                            return Err(self.missing_row(&table, before));
+                        if self.exec(&update, &what("update")).await? != 1 {
+                            return Err(self.missing_row(&table, before, "update"));
                         }
+                        continue;
                     }
+                    // Idempotently. Where the update cascades, an UPDATE of the row
+                    // as it is makes the target cascade; a row not there (or a new key
+                    // taken by a row the copy read later) is written as the after
+                    // image without cascading, as a REPLACE would delete children.
+                    if cascade {
+                        match self.exec(&update, &what("update")).await {
+                            Ok(1) => continue,
+                            Ok(_) => {}
+                            Err(SyncError::Conflict { .. }) => {}
+                            Err(e) => return Err(e),
+                        }
+                        self.set_fk_checks(false).await?;
+                    }
+                    let new_cond = key_condition(&table, after).map_err(value_err(self.at()))?;
+                    if new_cond != cond {
+                        self.exec(
+                            &format!("DELETE FROM {} WHERE {cond} LIMIT 1", table.qualified()),
+                            &what("update"),
+                        )
+                        .await?;
+                    }
+                    let sql = insert_sql(&table, &[after], true).map_err(value_err(self.at()))?;
+                    self.exec(&sql, &what("update")).await?;
+                    self.set_fk_checks(cascade).await?;
                 }
             }
         }
@@ -448,28 +466,68 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn missing_row(&self, table: &Table, before: &RowImage) -> SyncError {
+    /// What deleting or updating a row of a selected table cascades to on the target
+    /// (read again after every DDL, which may add or drop a foreign key).
+    async fn cascades(&mut self, database: &str, name: &str) -> Result<Cascades, SyncError> {
+        let key = (database.to_owned(), name.to_owned());
+        if let Some(c) = self.cascades.get(&key) {
+            return Ok(*c);
+        }
+        let Some(target) = &self.unit.target else {
+            return Ok(Cascades::default());
+        };
+        let cascades = cascades_of(target, database, name)
+            .await
+            .map_err(|e| self.target_err(Operation::Query("REFERENTIAL_CONSTRAINTS"), e))?;
+        self.cascades.insert(key, cascades);
+        Ok(cascades)
+    }
+
+    /// Sets the target session's `foreign_key_checks` when it differs.
+    async fn set_fk_checks(&mut self, on: bool) -> Result<(), SyncError> {
+        if self.fk_checks != on {
+            let sql = if on {
+                "SET foreign_key_checks = 1"
+            } else {
+                "SET foreign_key_checks = 0"
+            };
+            self.conn
+                .execute(sql)
+                .await
+                .map_err(|e| self.target_err(Operation::Execute(sql), e))?;
+            self.fk_checks = on;
+        }
+        Ok(())
+    }
+
+    fn missing_row(&self, table: &Table, before: &RowImage, verb: &str) -> SyncError {
         SyncError::Conflict {
             at: self.at(),
             detail: format!(
-                "the target has no row of {} with key {}",
+                "{verb} of {}: the target has no row with key {}{TARGET_OBJECTS}",
                 table.display_name(),
                 key_condition(table, before).unwrap_or_default()
             ),
         }
     }
 
-    /// Runs a row statement in the open batch; its rows affected (matched).
-    async fn exec(&mut self, sql: &str) -> Result<u64, SyncError> {
+    /// Runs a row statement (`what` names it: `insert of db.t`) in the open batch;
+    /// its rows affected (matched).
+    async fn exec(&mut self, sql: &str, what: &str) -> Result<u64, SyncError> {
         match self.conn.execute(sql).await {
             Ok(done) => Ok(done.rows_affected()),
             Err(e) if crate::server_error(&e).is_some() => {
                 let duplicate = crate::server_error(&e)
                     .is_some_and(|d| d.number() == crate::codes::ER_DUP_ENTRY);
                 if duplicate {
+                    let message = crate::server_error(&e)
+                        .map(|d| d.message().to_owned())
+                        .unwrap_or_default();
                     Err(SyncError::Conflict {
                         at: self.at(),
-                        detail: format!("{e} (the target already has the row)"),
+                        detail: format!(
+                            "{what}: {message}: the target already has a row with this key{TARGET_OBJECTS}"
+                        ),
                     })
                 } else {
                     Err(SyncError::Apply {
@@ -568,6 +626,8 @@ impl Run<'_> {
             }
         }
         self.pending.ddl_pending = None;
+        // Any DDL may add or drop a foreign key referencing any table.
+        self.cascades.clear();
         // The tables' columns follow the DDL: read again from the target when next used.
         match &ddl.database {
             Some(db) => self.tables.retain(|(d, _), _| d != db),
@@ -579,6 +639,53 @@ impl Run<'_> {
         }
         Ok(())
     }
+}
+
+/// What a conflict's message adds about its likely cause.
+const TARGET_OBJECTS: &str = " (written on the target by something other than this task: \
+     an application, or a trigger, event or foreign-key cascade on the target)";
+
+/// The foreign-key actions that deleting or updating a row of `database.name` takes
+/// on other tables, as the target defines them.
+async fn cascades_of(
+    target: &sqlx::MySqlPool,
+    database: &str,
+    name: &str,
+) -> Result<Cascades, sqlx::Error> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT DELETE_RULE, UPDATE_RULE FROM information_schema.REFERENTIAL_CONSTRAINTS \
+         WHERE UNIQUE_CONSTRAINT_SCHEMA = ? AND REFERENCED_TABLE_NAME = ? \
+         AND BINARY UNIQUE_CONSTRAINT_SCHEMA = ? AND BINARY REFERENCED_TABLE_NAME = ?",
+    )
+    .bind(database)
+    .bind(name)
+    .bind(database)
+    .bind(name)
+    .fetch_all(target)
+    .await?;
+    let acts = |rule: &str| matches!(rule, "CASCADE" | "SET NULL" | "SET DEFAULT");
+    Ok(Cascades {
+        on_delete: rows.iter().any(|(d, _)| acts(d)),
+        on_update: rows.iter().any(|(_, u)| acts(u)),
+    })
+}
+
+/// `UPDATE` of the row `cond` selects to the after image.
+fn update_sql(table: &Table, after: &RowImage, cond: &str) -> Result<String, ValueError> {
+    let mut sets = Vec::new();
+    for i in table.written() {
+        let column = &table.columns[i];
+        sets.push(format!(
+            "{} = {}",
+            ident(&column.name),
+            literal(column, after.get(i).and_then(Option::as_ref), false)?
+        ));
+    }
+    Ok(format!(
+        "UPDATE {} SET {} WHERE {cond} LIMIT 1",
+        table.qualified(),
+        sets.join(", ")
+    ))
 }
 
 /// `INSERT` (or, idempotently, `REPLACE`) of row images.

@@ -33,6 +33,8 @@ pub(super) struct Shared {
     pub(super) verified: Mutex<Vec<(String, String, i64)>>,
     /// Cutover has applied everything up to its position and is verifying.
     pub(super) verifying: AtomicBool,
+    /// The triggers and events cutover created (or left out).
+    pub(super) cutover_objects: Mutex<Vec<crate::copy::ObjectReport>>,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -151,6 +153,14 @@ impl SyncProgress {
     /// `(database, table, rows)`.
     pub fn verified(&self) -> Vec<(String, String, i64)> {
         lock(&self.0.verified).clone()
+    }
+
+    /// The triggers and events of the selection, which an online migration creates
+    /// only at cutover, after every table is verified (on the target they would act on
+    /// every replicated change): each says whether the target now has it with the
+    /// source's definition. Empty until a cutover got that far.
+    pub fn cutover_objects(&self) -> Vec<crate::copy::ObjectReport> {
+        lock(&self.0.cutover_objects).clone()
     }
 }
 

@@ -68,16 +68,23 @@ pub(crate) enum Decoded {
         modes: Vec<&'static str>,
     },
     /// Rows of one table.
-    Rows {
-        database: String,
-        table: String,
-        columns: usize,
-        kind: RowsKind,
-        /// Before and after images.
-        rows: Vec<(Option<RowImage>, Option<RowImage>)>,
-    },
+    Rows(RowsChange),
     /// Nothing to act on (format description, table map, heartbeat, ...).
     Other,
+}
+
+/// One row event: the changes of one statement to one table.
+#[derive(Debug)]
+pub(crate) struct RowsChange {
+    pub(crate) database: String,
+    pub(crate) table: String,
+    pub(crate) columns: usize,
+    pub(crate) kind: RowsKind,
+    /// Before and after images.
+    pub(crate) rows: Vec<(Option<RowImage>, Option<RowImage>)>,
+    /// The source's session checked foreign keys (and so ran their cascades, which
+    /// the binlog does not hold) when it made these changes.
+    pub(crate) foreign_key_checks: bool,
 }
 
 /// A decoded event with where it ends.
@@ -342,13 +349,16 @@ impl Source {
             };
             rows.push((image(before), image(after)));
         }
-        Ok(Decoded::Rows {
+        Ok(Decoded::Rows(RowsChange {
             database: tme.database_name().into_owned(),
             table: tme.table_name().into_owned(),
             columns: usize::try_from(tme.columns_count()).unwrap_or(usize::MAX),
             kind,
             rows,
-        })
+            foreign_key_checks: !event
+                .flags()
+                .contains(mysql_async::binlog::RowsEventFlags::NO_FOREIGN_KEY_CHECKS),
+        }))
     }
 }
 
