@@ -391,7 +391,8 @@ impl SyncUnit {
             self.shared.verifying.store(true, Ordering::Relaxed);
             let verified = self.verify_all(&source, &target, cancel).await;
             self.shared.verifying.store(false, Ordering::Relaxed);
-            verified?;
+            // A source that moved explains a difference too: apply what it wrote and
+            // verify again.
             let now = source_position(&source, self.mariadb, cancel).await?;
             match now {
                 Some(now) if stop_at.as_ref().is_some_and(|s| s.compare(&now).is_ne()) => {
@@ -402,7 +403,10 @@ impl SyncUnit {
                     warn!(at = %at, now = %now, "cutover: the source moved after its final position was read (writes have not stopped); applying and verifying again");
                     stop_at = Some(now);
                 }
-                _ => break at,
+                _ => {
+                    verified?;
+                    break at;
+                }
             }
         };
         // Last: the triggers and events, which must not act on replicated changes.
