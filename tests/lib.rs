@@ -350,6 +350,9 @@ struct ProxyState {
     generation: std::sync::atomic::AtomicU64,
     delay_ms: std::sync::atomic::AtomicU64,
     cut_notify: tokio::sync::Notify,
+    /// Set by `stall`: packets are held, connections stay open.
+    stalled: std::sync::atomic::AtomicBool,
+    stall_notify: tokio::sync::Notify,
 }
 
 impl FaultProxy {
@@ -387,6 +390,13 @@ impl FaultProxy {
                                     Ok(0) | Err(_) => return,
                                     Ok(n) => n,
                                 };
+                                while state.stalled.load(Ordering::SeqCst) {
+                                    let resumed = state.stall_notify.notified();
+                                    if !state.stalled.load(Ordering::SeqCst) {
+                                        break;
+                                    }
+                                    resumed.await;
+                                }
                                 let delay = state.delay_ms.load(Ordering::Relaxed);
                                 if delay > 0 {
                                     tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -426,6 +436,15 @@ impl FaultProxy {
             .generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.state.cut_notify.notify_waiters();
+    }
+
+    /// Stops forwarding (`true`) without closing any connection, as a source that
+    /// hangs or a network that drops packets does, or forwards again (`false`).
+    pub fn set_stalled(&self, stalled: bool) {
+        self.state
+            .stalled
+            .store(stalled, std::sync::atomic::Ordering::SeqCst);
+        self.state.stall_notify.notify_waiters();
     }
 
     /// Delays every packet by `delay` from now on.

@@ -907,3 +907,41 @@ async fn a_write_after_the_cutover_read_its_position_is_applied_or_refused() {
     assert!(error.message.contains("the source is now at"), "{error:?}");
     assert!(!unit_core::Recommended.explain(error).is_resumable());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_whose_packets_stop_arriving_is_noticed_and_resumed() {
+    let online = Online::new("stalled", LOAD_TABLE).await;
+    let proxy = unit_integration_tests::FaultProxy::start(online.source.port()).await;
+    let mut config = online.config("stalled");
+    config.source = proxy.url("").parse().unwrap();
+    config.stream_timeout = Duration::from_secs(3);
+    online.copy(&config).await;
+    write_load(online.source.url("stalled"), 1, 20).await;
+    let sync = spawn_sync(&config);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Packets stop; every connection stays open (heartbeats stop too).
+    proxy.set_stalled(true);
+    let stalled_at = std::time::Instant::now();
+    write_load(online.source.url("stalled"), 21, 20).await;
+    let result = tokio::time::timeout(Duration::from_secs(30), sync)
+        .await
+        .expect("the unit noticed within its stream timeout")
+        .unwrap();
+    let waited = stalled_at.elapsed();
+    assert!(
+        waited >= Duration::from_secs(2) && waited < Duration::from_secs(15),
+        "{waited:?}"
+    );
+    let error = result.errors.first().expect("a lost connection");
+    assert!(error.message.contains("not even a heartbeat"), "{error:?}");
+    assert!(
+        unit_core::Recommended.explain(error).is_resumable(),
+        "{error:?}"
+    );
+    // The source is back: the unit resumes from its checkpoint.
+    proxy.set_stalled(false);
+    write_load(online.source.url("stalled"), 41, 20).await;
+    let result = online.cutover(&config).await;
+    online.assert_ok(&result);
+    online.assert_same();
+}

@@ -96,6 +96,12 @@ pub struct CopyConfig {
     /// Incremental mode (no copy): replicate from this position, unless the task has
     /// recorded one already.
     pub start: Option<crate::position::BinlogPosition>,
+    /// How long the Sync unit waits for a packet of the binlog stream before it takes
+    /// the connection for dead (a source that crashed, a half-open connection) and
+    /// ends with a lost connection, which is resumed. The source sends a heartbeat
+    /// every second while it has nothing else to send; the default is 10 s (DM waits
+    /// twice its heartbeat period).
+    pub stream_timeout: Duration,
 }
 
 /// How the copy makes its rows consistent with one source position, named as dumpling
@@ -178,6 +184,7 @@ impl CopyConfig {
             sync_batch: 1000,
             cutover: false,
             start: None,
+            stream_timeout: Duration::from_secs(10),
             chunk_rows: 5000,
             concurrency: 4,
             split_rows: 100_000,

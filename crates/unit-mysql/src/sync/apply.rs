@@ -101,6 +101,14 @@ impl Run<'_> {
         stop_at: Option<&BinlogPosition>,
     ) -> Result<Ended, SyncError> {
         let batch = self.unit.config.sync_batch.max(1) as i64;
+        let read_timeout = self
+            .unit
+            .config
+            .stream_timeout
+            .max(Duration::from_millis(100));
+        // When the wait for the next packet began (time spent applying is not
+        // waiting).
+        let mut waiting_since = Instant::now();
         loop {
             if !self.in_txn {
                 if let Some(stop) = stop_at {
@@ -116,17 +124,25 @@ impl Run<'_> {
                         || self.batch_started.elapsed() > Duration::from_millis(100))
                 {
                     self.flush().await?;
+                    waiting_since = Instant::now();
                 }
             }
             // At a boundary with something to commit, commit when the stream pauses.
             let idle_commit = !self.in_txn && (self.batch_open || self.dirty);
+            let deadline = waiting_since + read_timeout;
             let next = async {
-                if idle_commit {
-                    tokio::time::timeout(Duration::from_millis(5), stream.next())
-                        .await
-                        .ok()
+                let left = deadline.saturating_duration_since(Instant::now());
+                let limit = if idle_commit {
+                    left.min(Duration::from_millis(5))
                 } else {
-                    Some(stream.next().await)
+                    left
+                };
+                match tokio::time::timeout(limit, stream.next()).await {
+                    Ok(event) => Some(event),
+                    Err(_) if Instant::now() >= deadline => {
+                        Some(Err(super::StreamError::Timeout(read_timeout)))
+                    }
+                    Err(_) => None,
                 }
             };
             let event = tokio::select! {
@@ -140,6 +156,7 @@ impl Run<'_> {
             };
             let Some(event) = event else {
                 self.flush().await?;
+                waiting_since = Instant::now();
                 continue;
             };
             let event = event.map_err(|source| SyncError::Stream {
@@ -147,6 +164,7 @@ impl Run<'_> {
                 source,
             })?;
             self.handle(event).await?;
+            waiting_since = Instant::now();
         }
     }
 

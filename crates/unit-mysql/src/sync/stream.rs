@@ -109,6 +109,10 @@ pub enum StreamError {
     /// The server ended the stream.
     #[error("the source ended the binlog stream")]
     Ended,
+    /// No packet (not even a heartbeat) arrived for this long: the source or the
+    /// network is gone without closing the connection.
+    #[error("no packet from the source for {} s, not even a heartbeat: the connection is taken for dead", .0.as_secs_f64())]
+    Timeout(std::time::Duration),
 }
 
 impl StreamError {
@@ -141,7 +145,10 @@ fn options(url: &MySqlUrl, tls: bool) -> OptsBuilder {
         .tcp_port(o.get_port())
         .user(Some(o.get_username()))
         .pass(url.password())
-        .prefer_socket(false);
+        .prefer_socket(false)
+        // A peer that vanished is noticed by the kernel too, not only by the
+        // stream's read timeout.
+        .tcp_keepalive(Some(std::time::Duration::from_secs(10)));
     if !tls {
         return builder;
     }
