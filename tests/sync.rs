@@ -854,8 +854,8 @@ async fn a_write_after_the_cutover_read_its_position_is_applied_or_refused() {
     config.chunk_rows = 10_000;
     online.copy(&config).await;
     write_load(online.source.url("late"), 1, 30).await;
-    // One write while the cutover verifies (a table it verifies later, and then a
-    // table it verified): applied and verified again.
+    // Writes while the cutover verifies (to a table verified before and to one
+    // verified after, whichever order it takes): applied and verified again.
     let mut cutover = config.clone();
     cutover.cutover = true;
     let mut sync = SyncUnit::new(cutover.clone());
@@ -865,21 +865,17 @@ async fn a_write_after_the_cutover_read_its_position_is_applied_or_refused() {
         while !progress.verifying() {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        conn.execute("INSERT INTO load_t (id, n) VALUES (777777, 7)")
-            .await
-            .unwrap();
-        while progress.verifying() {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        while !progress.verifying() {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        conn.execute("UPDATE bulk SET v = 'late' WHERE id = 1")
-            .await
-            .unwrap();
+        conn.execute(
+            "INSERT INTO load_t (id, n) VALUES (777777, 7); UPDATE bulk SET v = 'late' WHERE id = 1",
+        )
+        .await
+        .unwrap();
     });
     let result = Online::run(&mut sync).await;
-    late.await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), late)
+        .await
+        .expect("the late writes ran")
+        .unwrap();
     online.assert_ok(&result);
     online.assert_same();
     // Writes that never stop: the cutover gives up, saying so.
@@ -944,4 +940,50 @@ async fn a_source_whose_packets_stop_arriving_is_noticed_and_resumed() {
     let result = online.cutover(&config).await;
     online.assert_ok(&result);
     online.assert_same();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_with_ddl_waiting_in_the_binlog_replays_it_and_compares_definitions_at_cutover() {
+    let online = Online::new("waiting", LOAD_TABLE).await;
+    let config = online.config("waiting");
+    online.copy(&config).await;
+    write_load(online.source.url("waiting"), 1, 20).await;
+    let sync = spawn_sync(&config);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sync.abort();
+    let _ = sync.await;
+    // DDL of every supported kind while the Sync unit is down.
+    online
+        .source_sql(
+            "ALTER TABLE load_t ADD COLUMN extra VARCHAR(10) DEFAULT 'd' AFTER n;
+             CREATE INDEX by_note ON load_t (note);
+             CREATE TABLE later (id INT PRIMARY KEY, v TEXT); INSERT INTO later VALUES (1, 'a');
+             RENAME TABLE later TO renamed;
+             CREATE TABLE gone (id INT PRIMARY KEY); DROP TABLE gone;
+             CREATE TABLE emptied (id INT PRIMARY KEY); INSERT INTO emptied VALUES (1);
+             TRUNCATE TABLE emptied; INSERT INTO emptied VALUES (2);
+             DROP INDEX by_note ON load_t; ALTER TABLE load_t MODIFY note VARCHAR(200);",
+        )
+        .await;
+    write_load(online.source.url("waiting"), 21, 20).await;
+    // A rerun starts every unit of the task again: the finished copy leaves the
+    // definitions, which differ until the Sync unit has replayed the DDL, to cutover.
+    let mut copy = CopyUnit::new(config.clone());
+    copy.init(CancellationToken::new())
+        .await
+        .expect("a finished copy's init does not compare definitions");
+    copy.close().await;
+    let result = online.cutover(&config).await;
+    online.assert_ok(&result);
+    online.assert_same();
+    // A target table whose definition differs fails the cutover, naming it.
+    exec(
+        &online.target.url("waiting"),
+        "ALTER TABLE renamed ADD INDEX target_only (v(10))",
+    )
+    .await;
+    let result = online.cutover(&config).await;
+    let error = result.errors.first().expect("definitions differ");
+    assert_eq!(error.err_code, 60001, "{error:?}");
+    assert!(error.message.contains("waiting.renamed"), "{error:?}");
 }

@@ -664,6 +664,53 @@ pub(crate) fn stmt_err(scope: ErrScope, op: Operation<'_>, source: StatementErro
 /// binary strings, which the driver would hand out as bytes).
 const ASCII: &str = "CHARACTER SET ascii COLLATE ascii_general_ci";
 
+/// The target's `SHOW CREATE TABLE` of `table`, `None` when it has no such table.
+async fn target_create(
+    target: &MySqlPool,
+    table: &Table,
+    cancel: &CancellationToken,
+) -> Result<Option<String>, CopyError> {
+    let show = format!("SHOW CREATE TABLE {}", table.qualified());
+    match cancellable(cancel, sqlx::raw_sql(&show).fetch_all(target))
+        .await
+        .map(|rows| rows.into_iter().next())
+    {
+        Ok(row) => {
+            Ok(row
+                .map(|row| String::from_utf8_lossy(&raw(&row, 1).unwrap_or_default()).into_owned()))
+        }
+        Err(StatementError::Sqlx(e))
+            if crate::server_error(&e)
+                .is_some_and(|d| d.number() == crate::codes::ER_NO_SUCH_TABLE) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(stmt_err(ErrScope::Downstream, Operation::Query(&show), e)),
+    }
+}
+
+/// Refuses a target table whose definition is not the source's `table.create`
+/// (a missing one too).
+pub(crate) async fn same_definition(
+    target: &MySqlPool,
+    table: &Table,
+    cancel: &CancellationToken,
+) -> Result<(), CopyError> {
+    let existing = target_create(target, table, cancel).await?;
+    check_definition(existing.as_deref(), table)
+}
+
+/// Refuses `existing` (the target's `SHOW CREATE TABLE`, `None` when missing) unless it
+/// is the source's definition of `table`.
+fn check_definition(existing: Option<&str>, table: &Table) -> Result<(), CopyError> {
+    match existing {
+        Some(existing) if normalize_create(existing) == normalize_create(&table.create) => Ok(()),
+        _ => Err(CopyError::DifferentTable {
+            table: table.display_name(),
+        }),
+    }
+}
+
 /// Strips the parts of `SHOW CREATE TABLE` that differ between equal tables.
 fn normalize_create(create: &str) -> String {
     create
@@ -787,6 +834,21 @@ impl CopyUnit {
                 .map_err(|e| {
                     stmt_err(ErrScope::Upstream, Operation::Query("SELECT VERSION()"), e)
                 })?;
+        }
+        if self.config.consistency.is_some() {
+            let db = &self.config.checkpoint_database;
+            let done = cancellable(cancel, load_checkpoint(&target, db, &self.config.task))
+                .await
+                .map_err(|e| {
+                    stmt_err(ErrScope::Downstream, Operation::Query("sync_checkpoint"), e)
+                })?
+                .is_some_and(|cp| cp.copy_done);
+            if done {
+                // The source may have changed since (a DDL the Sync unit has yet to
+                // replay): the definitions are compared at cutover.
+                info!("the copy finished in an earlier run; replication follows");
+                return Ok(());
+            }
         }
         self.tables = discover(&source, &self.config.filter).await?;
         let total: u64 = self.tables.iter().map(|t| t.estimated_bytes).sum();
@@ -923,40 +985,20 @@ impl CopyUnit {
         table: &Table,
         cancel: &CancellationToken,
     ) -> Result<(), CopyError> {
-        let show = format!("SHOW CREATE TABLE {}", table.qualified());
-        match cancellable(cancel, sqlx::raw_sql(&show).fetch_all(target))
-            .await
-            .map(|rows| rows.into_iter().next())
-        {
-            Ok(Some(row)) => {
-                let existing =
-                    String::from_utf8_lossy(&raw(&row, 1).unwrap_or_default()).into_owned();
-                if normalize_create(&existing) != normalize_create(&table.create) {
-                    return Err(CopyError::DifferentTable {
-                        table: table.display_name(),
-                    });
-                }
-                Ok(())
-            }
-            Ok(None) => Ok(()),
-            Err(StatementError::Sqlx(e))
-                if crate::server_error(&e)
-                    .is_some_and(|d| d.number() == crate::codes::ER_NO_SUCH_TABLE) =>
-            {
-                let create = format!("USE {}", ident(&table.database));
-                let mut conn = target
-                    .acquire()
-                    .await
-                    .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Connect, e.into()))?;
-                for sql in [create.as_str(), table.create.as_str()] {
-                    cancellable(cancel, conn.execute(sql))
-                        .await
-                        .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute(sql), e))?;
-                }
-                Ok(())
-            }
-            Err(e) => Err(stmt_err(ErrScope::Downstream, Operation::Query(&show), e)),
+        if let Some(existing) = target_create(target, table, cancel).await? {
+            return check_definition(Some(&existing), table);
         }
+        let create = format!("USE {}", ident(&table.database));
+        let mut conn = target
+            .acquire()
+            .await
+            .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Connect, e.into()))?;
+        for sql in [create.as_str(), table.create.as_str()] {
+            cancellable(cancel, conn.execute(sql))
+                .await
+                .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute(sql), e))?;
+        }
+        Ok(())
     }
 
     async fn copy_all(&self, cancel: &CancellationToken) -> Vec<CopyError> {

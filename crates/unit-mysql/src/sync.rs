@@ -34,8 +34,8 @@ use crate::cancel::cancellable;
 use crate::classify::Operation;
 use crate::copy::{
     CopyConfig, CopyError, ObjectReport, SOURCE_SESSION, choose_verification, close_pools,
-    copy_process_error, ensure_object, open_pool, source_position, stmt_err, target_session,
-    triggers_on,
+    copy_process_error, ensure_object, open_pool, same_definition, source_position, stmt_err,
+    target_session, triggers_on,
 };
 use crate::objects::list_objects;
 use crate::position::{
@@ -500,6 +500,8 @@ impl SyncUnit {
             choose_verification(source, target, self.config.verification, cancel).await?;
         lock(&self.shared.verified).clear();
         for table in &tables {
+            // Every DDL up to here is applied: the definitions must be equal too.
+            same_definition(target, table, cancel).await?;
             let rows =
                 crate::copy::verify_table(source, target, table, verification, cancel).await?;
             info!(table = %table.display_name(), rows, "verified at cutover");
