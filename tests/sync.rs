@@ -987,3 +987,31 @@ async fn a_restart_with_ddl_waiting_in_the_binlog_replays_it_and_compares_defini
     assert_eq!(error.err_code, 60001, "{error:?}");
     assert!(error.message.contains("waiting.renamed"), "{error:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ddl_and_a_new_table_between_the_copys_init_and_its_snapshot_are_copied() {
+    let online = Online::new("midway", LOAD_TABLE).await;
+    write_load(online.source.url("midway"), 1, 30).await;
+    let config = online.config("midway");
+    let mut copy = CopyUnit::new(config.clone());
+    let cancel = CancellationToken::new();
+    copy.init(cancel.clone()).await.unwrap();
+    // After the schema was read, before the position is taken.
+    online
+        .source_sql(
+            "ALTER TABLE load_t ADD COLUMN extra INT NOT NULL DEFAULT 7;
+             CREATE TABLE newcomer (id INT PRIMARY KEY, v VARCHAR(10));
+             INSERT INTO newcomer VALUES (1, 'one'), (2, 'two');",
+        )
+        .await;
+    let result = copy.process(cancel).await;
+    copy.close().await;
+    assert!(result.errors.is_empty(), "copy failed: {:?}", result.errors);
+    write_load(online.source.url("midway"), 31, 20).await;
+    online
+        .source_sql("INSERT INTO newcomer VALUES (3, 'three')")
+        .await;
+    let result = online.cutover(&config).await;
+    online.assert_ok(&result);
+    online.assert_same();
+}

@@ -41,6 +41,10 @@ use part::{CopyContext, raw};
 pub use report::{CopyReport, ObjectReport, ReportHandle, TableReport};
 pub use verify::{Verification, stored_checksum, table_checksum};
 
+/// How many times an online copy reads the schema again when it changed before the
+/// copy's position was taken ([`CopyError::SchemaChanged`]).
+const SCHEMA_ATTEMPTS: u32 = 3;
+
 /// Settings of a [`CopyUnit`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -368,6 +372,16 @@ pub enum CopyError {
         /// The task.
         task: String,
     },
+    /// The selected tables' definitions (or the tables themselves) changed between
+    /// reading the schema and taking the position the copy is consistent with, again
+    /// and again: a DDL of that window would be neither in the rows nor replayed.
+    #[error(
+        "the schema of the selected tables changed while the copy was taking its consistent position ({detail}); run the copy again when no DDL is running on the source"
+    )]
+    SchemaChanged {
+        /// What changed.
+        detail: String,
+    },
     /// The target already has a view, trigger, routine, event or sequence of the same
     /// name with another definition.
     #[error(
@@ -664,6 +678,29 @@ pub(crate) fn stmt_err(scope: ErrScope, op: Operation<'_>, source: StatementErro
 /// binary strings, which the driver would hand out as bytes).
 const ASCII: &str = "CHARACTER SET ascii COLLATE ascii_general_ci";
 
+/// How the tables `now` differ from `before` (names and definitions), if they do.
+fn schema_change(before: &[Table], now: &[Table]) -> Option<String> {
+    let find = |tables: &[Table], t: &Table| {
+        tables
+            .iter()
+            .find(|o| o.database == t.database && o.name == t.name)
+            .map(|o| normalize_create(&o.create))
+    };
+    for t in now {
+        match find(before, t) {
+            None => return Some(format!("table {} appeared", t.display_name())),
+            Some(create) if create != normalize_create(&t.create) => {
+                return Some(format!("table {} was altered", t.display_name()));
+            }
+            Some(_) => {}
+        }
+    }
+    before
+        .iter()
+        .find(|t| find(now, t).is_none())
+        .map(|t| format!("table {} is gone", t.display_name()))
+}
+
 /// The target's `SHOW CREATE TABLE` of `table`, `None` when it has no such table.
 async fn target_create(
     target: &MySqlPool,
@@ -850,14 +887,25 @@ impl CopyUnit {
                 return Ok(());
             }
         }
-        self.tables = discover(&source, &self.config.filter).await?;
+        self.prepare_schema(&source, &target, cancel).await
+    }
+
+    /// Reads the selected tables and objects from the source and creates them on the
+    /// target (refusing any there with another definition).
+    async fn prepare_schema(
+        &mut self,
+        source: &MySqlPool,
+        target: &MySqlPool,
+        cancel: &CancellationToken,
+    ) -> Result<(), CopyError> {
+        self.tables = discover(source, &self.config.filter).await?;
         let total: u64 = self.tables.iter().map(|t| t.estimated_bytes).sum();
         self.progress
             .total_bytes
             .store(i64::try_from(total).unwrap_or(i64::MAX), Ordering::Relaxed);
-        self.prepare_objects(&source, &target, cancel).await?;
+        self.prepare_objects(source, target, cancel).await?;
         for table in &self.tables {
-            self.create_target_table(&target, table, cancel).await?;
+            self.create_target_table(target, table, cancel).await?;
         }
         info!(
             tables = self.tables.len(),
@@ -997,6 +1045,44 @@ impl CopyUnit {
             cancellable(cancel, conn.execute(sql))
                 .await
                 .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute(sql), e))?;
+        }
+        Ok(())
+    }
+
+    /// Before the schema is read again (no row copied yet): drops each target table
+    /// that the source altered since it was read, when the target's is empty and has
+    /// exactly the definition read then (the one the copy created), so that it is
+    /// created again with the new one.
+    async fn drop_stale_tables(
+        &self,
+        source: &MySqlPool,
+        target: &MySqlPool,
+        cancel: &CancellationToken,
+    ) -> Result<(), CopyError> {
+        let now = discover(source, &self.config.filter).await?;
+        for old in &self.tables {
+            let altered = now.iter().any(|t| {
+                t.database == old.database
+                    && t.name == old.name
+                    && normalize_create(&t.create) != normalize_create(&old.create)
+            });
+            if !altered
+                || check_definition(target_create(target, old, cancel).await?.as_deref(), old)
+                    .is_err()
+            {
+                continue;
+            }
+            let probe = format!("SELECT 1 FROM {} LIMIT 1", old.qualified());
+            let rows = cancellable(cancel, sqlx::raw_sql(&probe).fetch_all(target))
+                .await
+                .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query(&probe), e))?;
+            if rows.is_empty() {
+                let drop = format!("DROP TABLE {}", old.qualified());
+                cancellable(cancel, target.execute(drop.as_str()))
+                    .await
+                    .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute(&drop), e))?;
+                info!(table = %old.display_name(), "the source altered the table before the copy took its position: created again");
+            }
         }
         Ok(())
     }
@@ -1159,6 +1245,13 @@ impl CopyUnit {
         cancellable(cancel, store_checkpoint(target, db, task, &cp))
             .await
             .map_err(|e| down(Operation::Execute("sync_checkpoint"), e))?;
+        // The schema was read before the position: a DDL (or a new table) between the
+        // two would lie before the position, in no row and never replayed. Read again
+        // now, the schema must be the one the tables were created from.
+        let now = discover(source, &self.config.filter).await?;
+        if let Some(detail) = schema_change(&self.tables, &now) {
+            return Err(CopyError::SchemaChanged { detail });
+        }
         Ok(opened.snapshot)
     }
 
@@ -1257,10 +1350,12 @@ pub(crate) fn copy_process_error(err: &CopyError) -> pb::ProcessError {
                 &[&format!("{kind} {object}")],
             ))
         }
-        CopyError::NoPosition { .. } => unit_core::new_process_error(&unit_core::Error::generate(
-            &ErrorCode::COPY_UNSUPPORTED,
-            &[err],
-        )),
+        CopyError::NoPosition { .. } | CopyError::SchemaChanged { .. } => {
+            unit_core::new_process_error(&unit_core::Error::generate(
+                &ErrorCode::COPY_UNSUPPORTED,
+                &[err],
+            ))
+        }
         CopyError::Schema(SchemaError::NoKey(table)) => unit_core::new_process_error(
             &unit_core::Error::generate(&ErrorCode::COPY_NO_KEY, &[table]),
         ),
@@ -1293,6 +1388,29 @@ impl Unit for CopyUnit {
         // Each table is verified (row count and checksum on both sides) right after it
         // is copied, while the others are still copying.
         let mut errors = self.copy_all(&cancel).await;
+        // A DDL between reading the schema and taking the position: read the schema
+        // again and take a new position (no row was copied yet).
+        let mut attempts = 0;
+        while attempts < SCHEMA_ATTEMPTS
+            && matches!(errors.as_slice(), [CopyError::SchemaChanged { .. }])
+            && !cancel.is_cancelled()
+        {
+            attempts += 1;
+            warn!(error = %errors[0], "reading the schema again");
+            errors = match (self.source.clone(), self.target.clone()) {
+                (Some(source), Some(target)) => {
+                    let again = async {
+                        self.drop_stale_tables(&source, &target, &cancel).await?;
+                        self.prepare_schema(&source, &target, &cancel).await
+                    };
+                    match again.await {
+                        Ok(()) => self.copy_all(&cancel).await,
+                        Err(e) => vec![e],
+                    }
+                }
+                _ => errors,
+            };
+        }
         if errors.is_empty() && !cancel.is_cancelled() {
             if let Err(e) = self.migrate_objects(&cancel).await {
                 errors.push(e);
