@@ -1015,3 +1015,58 @@ async fn a_ddl_and_a_new_table_between_the_copys_init_and_its_snapshot_are_copie
     online.assert_ok(&result);
     online.assert_same();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_without_a_snapshot_tolerates_a_unique_value_that_moved_between_rows() {
+    let online = Online::new(
+        "moved",
+        "CREATE TABLE uk (id INT PRIMARY KEY, u INT NULL, n INT, UNIQUE KEY (u));
+         INSERT INTO uk SELECT seq, seq, 0 FROM seq_1_to_100",
+    )
+    .await;
+    let proxy = unit_integration_tests::FaultProxy::start(online.source.port()).await;
+    let mut config = online.config("moved");
+    config.source = proxy.url("").parse().unwrap();
+    config.consistency = Some(Consistency::None);
+    config.chunk_rows = 5;
+    config.concurrency = 1;
+    proxy.set_delay(Duration::from_millis(20));
+    // The copy stops once row 1 is in the target...
+    let first = tokio::spawn({
+        let config = config.clone();
+        async move { Online::run(&mut CopyUnit::new(config)).await }
+    });
+    let mut target = connect(&online.target.url("")).await;
+    loop {
+        let copied: Option<i64> = sqlx::query_scalar(
+            "SELECT CAST(SUM(rows_copied) AS SIGNED) FROM unit_checkpoint.copy_checkpoint WHERE task = 'moved'",
+        )
+        .fetch_one(&mut target)
+        .await
+        .unwrap_or(None);
+        if copied.unwrap_or(0) >= 5 {
+            break;
+        }
+        assert!(
+            !first.is_finished(),
+            "the copy ended before it could be stopped"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    first.abort();
+    let _ = first.await;
+    // ... row 1's unique value moves to row 100, which the copy reads later.
+    online
+        .source_sql(
+            "UPDATE uk SET u = NULL, n = 1 WHERE id = 1; UPDATE uk SET u = 1 WHERE id = 100",
+        )
+        .await;
+    proxy.set_delay(Duration::ZERO);
+    online.copy(&config).await;
+    online
+        .source_sql("UPDATE uk SET u = 100 WHERE id = 1; INSERT INTO uk VALUES (101, 101, 0)")
+        .await;
+    let result = online.cutover(&config).await;
+    online.assert_ok(&result);
+    online.assert_same();
+}

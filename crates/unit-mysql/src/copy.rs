@@ -1127,6 +1127,7 @@ impl CopyUnit {
             cancel: cancel.clone(),
             // A live source is verified at cutover, once replication has caught up.
             verify: self.config.consistency.is_none(),
+            replace: self.config.consistency.is_some() && snapshot.is_none(),
             snapshot,
         });
         let mut pending = match self.jobs(&ctx).await {

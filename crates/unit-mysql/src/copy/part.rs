@@ -32,6 +32,10 @@ pub(super) struct CopyContext {
     /// Connections reading the source as of the recorded position, if the copy is a
     /// snapshot.
     pub(super) snapshot: Option<Arc<super::snapshot::Snapshot>>,
+    /// Rows are written with `REPLACE` (as DM's loader does): an online copy that is not
+    /// a snapshot reads rows at different moments, so two of them can hold the same
+    /// value of a secondary unique key; replication replays the window idempotently.
+    pub(super) replace: bool,
 }
 
 /// One key range of a table and its checkpoint: the rows whose first key column is in
@@ -256,7 +260,8 @@ impl PartCopy {
         let tuple = format!("({})", vec!["?"; ncols].join(","));
         for batch in batches {
             let sql = format!(
-                "INSERT INTO {} ({}) VALUES {}",
+                "{} INTO {} ({}) VALUES {}",
+                if ctx.replace { "REPLACE" } else { "INSERT" },
                 t.qualified(),
                 t.column_list(),
                 vec![tuple.as_str(); batch.len()].join(",")
