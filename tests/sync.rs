@@ -1070,3 +1070,93 @@ async fn a_copy_without_a_snapshot_tolerates_a_unique_value_that_moved_between_r
     online.assert_ok(&result);
     online.assert_same();
 }
+
+/// Tables without transactions, one fed by triggers of an InnoDB table (as sakila's
+/// `film_text`, with a FULLTEXT key), one of counters, one in memory.
+const NON_TRANSACTIONAL: &str = "
+    CREATE TABLE film (id INT PRIMARY KEY, title VARCHAR(60), n INT NOT NULL DEFAULT 0) ENGINE=InnoDB;
+    CREATE TABLE film_text (film_id INT PRIMARY KEY, title VARCHAR(60), FULLTEXT KEY (title)) ENGINE=MyISAM;
+    CREATE TABLE counters (id INT PRIMARY KEY, n BIGINT NOT NULL, tag VARCHAR(10), UNIQUE KEY (tag)) ENGINE=Aria;
+    CREATE TABLE hot (id INT, v VARCHAR(20), PRIMARY KEY USING BTREE (id)) ENGINE=MEMORY;
+    CREATE TRIGGER film_ai AFTER INSERT ON film FOR EACH ROW
+        INSERT INTO film_text VALUES (NEW.id, NEW.title);
+    CREATE TRIGGER film_au AFTER UPDATE ON film FOR EACH ROW
+        UPDATE film_text SET title = NEW.title WHERE film_id = OLD.id;
+    CREATE TRIGGER film_ad AFTER DELETE ON film FOR EACH ROW
+        DELETE FROM film_text WHERE film_id = OLD.id;
+    INSERT INTO counters SELECT seq, 0, CONCAT('t', seq) FROM seq_1_to_20;";
+
+/// Writes to InnoDB and to tables without transactions in the same transactions,
+/// with counters (not idempotent) and unique values that move.
+async fn mixed_load(url: String, from: i64, iterations: i64) {
+    let mut conn = connect(&url).await;
+    for i in from..from + iterations {
+        let c = i % 20 + 1;
+        let mut sql = format!(
+            "START TRANSACTION;
+             INSERT INTO film VALUES ({i}, 'film {i}', 0);
+             UPDATE film SET title = CONCAT(title, '+'), n = n + 1 WHERE id = {};
+             UPDATE counters SET n = n + 1 WHERE id = {c};
+             REPLACE INTO hot VALUES ({}, 'v{i}');
+             COMMIT;",
+            i - 1,
+            i % 10
+        );
+        if i % 4 == 0 {
+            sql.push_str(&format!("DELETE FROM film WHERE id = {};", i - 3));
+        }
+        if i % 6 == 0 {
+            // Row c's tag moves to the next row; row c gets a new one.
+            sql.push_str(&format!(
+                "SELECT tag INTO @t FROM counters WHERE id = {c};
+                 UPDATE counters SET tag = NULL WHERE id = {c};
+                 UPDATE counters SET tag = @t WHERE id = {next};
+                 UPDATE counters SET tag = 'n{i}' WHERE id = {c};",
+                next = c % 20 + 1
+            ));
+        }
+        conn.execute(sql.as_str()).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_without_transactions_migrate_online_exactly_through_kills() {
+    let online = Online::new("nontx", NON_TRANSACTIONAL).await;
+    mixed_load(online.source.url("nontx"), 1, 60).await;
+    let mut config = online.config("nontx");
+    config.consistency = Some(Consistency::Flush);
+    config.chunk_rows = 4;
+    // The copy reads the tables without transactions later than its position.
+    let writer = tokio::spawn(mixed_load(online.source.url("nontx"), 61, 80));
+    online.copy(&config).await;
+    writer.await.unwrap();
+    let writer = tokio::spawn(mixed_load(online.source.url("nontx"), 141, 300));
+    for round in 0..8u64 {
+        let sync = spawn_sync(&config);
+        tokio::time::sleep(Duration::from_millis(60 + round * 41)).await;
+        sync.abort();
+        let _ = sync.await;
+    }
+    writer.await.unwrap();
+    let mut cutover = config.clone();
+    cutover.cutover = true;
+    let mut sync = SyncUnit::new(cutover);
+    let progress = sync.progress();
+    let result = Online::run(&mut sync).await;
+    online.assert_ok(&result);
+    online.assert_same();
+    let mut engines: Vec<(String, String)> = progress
+        .idempotent_tables()
+        .into_iter()
+        .map(|(_, t, e)| (t, e))
+        .collect();
+    engines.sort();
+    assert_eq!(
+        engines,
+        [
+            ("counters".to_owned(), "Aria".to_owned()),
+            ("film_text".to_owned(), "MyISAM".to_owned()),
+            ("hot".to_owned(), "MEMORY".to_owned()),
+        ]
+    );
+}

@@ -498,6 +498,24 @@ async fn exact_table_rows(
         .await
 }
 
+/// The storage engine of `database.name` (empty when there is no such table).
+///
+/// # Errors
+/// Database errors.
+pub(crate) async fn engine_of(
+    pool: &MySqlPool,
+    database: &str,
+    name: &str,
+) -> Result<String, sqlx::Error> {
+    let sql =
+        format!("SELECT COALESCE(ENGINE, '') FROM information_schema.TABLES WHERE {EXACT_TABLE}");
+    let rows = exact_table_rows(pool, &sql, database, name).await?;
+    match rows.first() {
+        Some(row) => Ok(text(row, 0).unwrap_or_default()),
+        None => Ok(String::new()),
+    }
+}
+
 /// Reads one table's columns, key and definition.
 ///
 /// # Errors

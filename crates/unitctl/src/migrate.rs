@@ -510,6 +510,9 @@ fn cutover_summary(
     }
     // Triggers and events are created last, after every table is verified.
     let objects = sync.map(SyncProgress::cutover_objects).unwrap_or_default();
+    let idempotent = sync
+        .map(SyncProgress::idempotent_tables)
+        .unwrap_or_default();
     problems.extend(
         objects
             .iter()
@@ -534,9 +537,13 @@ fn cutover_summary(
         } else {
             format!("NOT COMPLETE: {}", problems.join("; "))
         },
-        "selection": verified.iter().map(|(d, t, rows)| serde_json::json!({
-            "table": format!("{d}.{t}"), "rows": rows, "verified": true,
-        })).collect::<Vec<_>>(),
+        "selection": verified.iter().map(|(d, t, rows)| {
+            let engine = idempotent.iter().find(|(id, it, _)| id == d && it == t).map(|(_, _, e)| e);
+            serde_json::json!({
+                "table": format!("{d}.{t}"), "rows": rows, "verified": true,
+                "note": engine.map(|e| format!("{e}, not transactional: copied outside the snapshot, its changes applied idempotently")),
+            })
+        }).collect::<Vec<_>>(),
     })
 }
 
@@ -839,9 +846,13 @@ impl Reporter {
                 for t in value["selection"].as_array().into_iter().flatten() {
                     let _ = writeln!(
                         out,
-                        "  table {} {} rows verified",
+                        "  table {} {} rows verified{}",
                         t["table"].as_str().unwrap_or_default(),
-                        t["rows"]
+                        t["rows"],
+                        t["note"]
+                            .as_str()
+                            .map(|n| format!(" ({n})"))
+                            .unwrap_or_default()
                     );
                 }
                 write_objects(&mut out, value);

@@ -261,7 +261,14 @@ impl PartCopy {
         for batch in batches {
             let sql = format!(
                 "{} INTO {} ({}) VALUES {}",
-                if ctx.replace { "REPLACE" } else { "INSERT" },
+                // An online copy of a table without transactions reads its rows
+                // outside the snapshot: replication replays its changes
+                // idempotently, and a unique value may have moved between rows.
+                if ctx.replace || (!ctx.verify && !t.is_transactional()) {
+                    "REPLACE"
+                } else {
+                    "INSERT"
+                },
                 t.qualified(),
                 t.column_list(),
                 vec![tuple.as_str(); batch.len()].join(",")

@@ -18,7 +18,7 @@ use crate::cancel::StatementError;
 use crate::classify::Operation;
 use crate::copy::stmt_err;
 use crate::position::{BinlogPosition, Gtid, GtidState, SyncCheckpoint, store_checkpoint};
-use crate::schema::{ListedTable, Table, describe, ident};
+use crate::schema::{ListedTable, Table, describe, engine_of, ident};
 
 /// The state of one run of the replication loop.
 pub(super) struct Run<'a> {
@@ -350,16 +350,29 @@ impl Run<'_> {
             let Some(target) = &self.unit.target else {
                 return Ok(None);
             };
+            let engine = engine_of(target, database, name)
+                .await
+                .map_err(|e| self.target_err(Operation::Query("information_schema.TABLES"), e))?;
             let listed = ListedTable {
                 database: database.to_owned(),
                 name: name.to_owned(),
                 table_type: "BASE TABLE".to_owned(),
-                engine: String::new(),
+                engine,
                 estimated_bytes: 0,
                 estimated_rows: 0,
             };
             match describe(target, listed).await {
-                Ok(t) => Some(Arc::new(t)),
+                Ok(t) => {
+                    if !t.is_transactional() {
+                        let mut idempotent = lock(&self.unit.shared.idempotent);
+                        let entry = (t.database.clone(), t.name.clone(), t.engine.clone());
+                        if !idempotent.contains(&entry) {
+                            info!(table = %t.display_name(), engine = %t.engine, "not transactional: its changes are applied idempotently");
+                            idempotent.push(entry);
+                        }
+                    }
+                    Some(Arc::new(t))
+                }
                 Err(crate::schema::SchemaError::Sqlx(e)) => {
                     return Err(self.target_err(Operation::Query("information_schema"), e));
                 }
@@ -400,7 +413,10 @@ impl Run<'_> {
             });
         }
         self.begin_batch().await?;
-        let safe = self.txn_safe;
+        // A table that cannot roll back (MyISAM, Aria, MEMORY) keeps the changes of a
+        // batch that was not committed, and its copy read rows later than the
+        // position: its changes are always applied idempotently.
+        let safe = self.txn_safe || !table.is_transactional();
         // The source cascaded this change to other tables (its session checked foreign
         // keys) without logging what the cascade changed: the target cascades too.
         let cascades = self.cascades(&database, &name).await?;

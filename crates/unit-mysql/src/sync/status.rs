@@ -33,6 +33,9 @@ pub(super) struct Shared {
     pub(super) verified: Mutex<Vec<(String, String, i64)>>,
     /// Cutover has applied everything up to its position and is verifying.
     pub(super) verifying: AtomicBool,
+    /// The selected tables of an engine without transactions, whose changes are
+    /// applied idempotently: (database, table, engine).
+    pub(super) idempotent: Mutex<Vec<(String, String, String)>>,
     /// The triggers and events cutover created (or left out).
     pub(super) cutover_objects: Mutex<Vec<crate::copy::ObjectReport>>,
 }
@@ -153,6 +156,16 @@ impl SyncProgress {
     /// `(database, table, rows)`.
     pub fn verified(&self) -> Vec<(String, String, i64)> {
         lock(&self.0.verified).clone()
+    }
+
+    /// The tables of an engine without transactions (MyISAM, Aria, MEMORY, ...) this
+    /// unit has applied changes to, as `(database, table, engine)`. Their writes stay
+    /// when a target transaction rolls back and their copy was not part of the
+    /// snapshot, so their changes are always applied idempotently (`REPLACE`, a
+    /// delete of a missing row is no error): exact once replayed, but a row changed on
+    /// the target behind the task is overwritten instead of reported.
+    pub fn idempotent_tables(&self) -> Vec<(String, String, String)> {
+        lock(&self.0.idempotent).clone()
     }
 
     /// The triggers and events of the selection, which an online migration creates
