@@ -259,7 +259,10 @@ impl Progress {
 ///   once it is copied ([`Verification`]); a difference is code 60004, never retried.
 /// - **Objects**: sequences before the tables; routines, views, triggers and events
 ///   after the rows ([`CopyConfig::objects`]); a trigger already on the target of a
-///   table still to copy is refused in `init`, before any row moves.
+///   table still to copy is refused in `init`, before any row moves. In an online
+///   migration ([`CopyConfig::consistency`]) triggers and events are left to the Sync
+///   unit's cutover, reported as "created at cutover": on the target they would act on
+///   every replicated change.
 /// - **Report**: [`CopyUnit::report`] (or a [`ReportHandle`]) lists every selected
 ///   table and object and whether it was verified or migrated.
 /// - **Errors** go through this crate's mapping: a lost connection or a restarted
