@@ -467,21 +467,9 @@ async fn a_target_that_differs_from_its_source_fails_verification_and_is_never_r
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tables_without_a_key_or_with_another_definition_are_refused() {
+async fn a_table_with_another_definition_is_refused() {
     let pair = Pair::new("copy_refuse").await;
     let src = pair.source.url(&pair.db);
-    exec(&src, "CREATE TABLE nokey (v INT)").await;
-    let (stage, h) = run_to_end(pair.config(10)).await;
-    assert_eq!(stage, Stage::Paused);
-    let e = &h.status().result.unwrap().errors[0];
-    assert!(
-        e.message
-            .contains("table copy_refuse.nokey has no primary key"),
-        "{e:?}"
-    );
-    h.stop().await.unwrap();
-
-    exec(&src, "DROP TABLE nokey").await;
     exec(&src, "CREATE TABLE t (id INT PRIMARY KEY)").await;
     exec(&pair.target.url("mysql"), "CREATE DATABASE copy_refuse").await;
     exec(
@@ -521,21 +509,39 @@ async fn the_check_unit_reports_each_item_and_refuses_what_cannot_be_copied() {
             .any(|i| i.name == "target privileges" && i.state == ItemState::Success)
     );
 
+    // A table without a key is copied whole: a warning; online without a snapshot, or
+    // of an engine without transactions, a failure.
     exec(&src, "CREATE TABLE bad (v INT)").await;
     let items = CheckUnit::new(pair.config(10)).run_checks().await;
-    let failed: Vec<_> = items
-        .iter()
-        .filter(|i| i.state == ItemState::Failure)
-        .collect();
-    assert_eq!(failed.len(), 1, "{items:#?}");
-    assert_eq!(failed[0].name, "table keys");
+    let keys: Vec<_> = items.iter().filter(|i| i.name == "table keys").collect();
+    assert_eq!(keys.len(), 1, "{items:#?}");
+    assert_eq!(keys[0].state, ItemState::Warning, "{items:#?}");
     assert!(
-        failed[0]
+        keys[0]
             .message
-            .starts_with("check_items.bad has no primary key"),
+            .starts_with("check_items.bad has no primary key")
+            && keys[0].message.contains("copied whole"),
         "{:?}",
-        failed[0]
+        keys[0]
     );
+    for (consistency, engine, refused) in [
+        (unit_mysql::Consistency::Flush, "InnoDB", false),
+        (unit_mysql::Consistency::None, "InnoDB", true),
+        (unit_mysql::Consistency::Flush, "Aria", true),
+    ] {
+        exec(&src, &format!("ALTER TABLE bad ENGINE={engine}")).await;
+        let mut cfg = pair.config(10);
+        cfg.consistency = Some(consistency);
+        let items = CheckUnit::new(cfg).run_checks().await;
+        let key = items.iter().find(|i| i.name == "table keys").unwrap();
+        let expected = if refused {
+            ItemState::Failure
+        } else {
+            ItemState::Warning
+        };
+        assert_eq!(key.state, expected, "{consistency:?} {engine}: {key:?}");
+    }
+    exec(&src, "DROP TABLE bad").await;
 
     // A user without privileges on the source fails the check, unresumably.
     exec(

@@ -884,20 +884,27 @@ zoo! {
     ]);
 
     // ---- Refused before any data moves ------------------------------------------
-    no_usable_key_is_refused => Case::new("r_nokey", &[
+    // ---- Tables without a usable key: copied whole, duplicates kept ---------------
+    a_table_without_a_key_is_copied_whole_with_its_duplicates => Case::new("nokey", &[
         "CREATE TABLE ok (id INT PRIMARY KEY)",
-        "CREATE TABLE heap (a INT, b INT)",
+        "CREATE TABLE heap (a INT, b VARCHAR(10))",
         "INSERT INTO ok VALUES (1)",
-        "INSERT INTO heap VALUES (1, 1)",
-    ]).refused(&["r_nokey.heap", "no primary key"]);
-    a_nullable_unique_key_is_not_a_key => Case::new("r_nullable", &[
+        "INSERT INTO heap VALUES (1, 'x'), (1, 'x'), (NULL, NULL), (NULL, NULL), (2, 'A'), (2, 'a ')",
+    ]);
+    a_nullable_unique_key_is_not_a_key => Case::new("nullable", &[
         "CREATE TABLE t (a INT NULL, UNIQUE KEY (a))",
         "INSERT INTO t VALUES (NULL), (NULL), (1)",
-    ]).refused(&["r_nullable.t", "no primary key"]);
-    only_a_hash_unique_is_refused => Case::new("r_hash", &[
+    ]);
+    only_a_hash_unique_is_no_key => Case::new("hashonly", &[
         "CREATE TABLE t (long_text TEXT NOT NULL, UNIQUE KEY (long_text))",
         "INSERT INTO t VALUES (CONCAT(REPEAT('x', 2000), 'a')), (CONCAT(REPEAT('x', 2000), 'b'))",
-    ]).refused(&["r_hash.t", "ordered index"]);
+    ]);
+    a_table_without_a_key_or_transactions_is_copied_whole => Case::new("nokey_aria", &[
+        "CREATE TABLE log (at DATETIME(6), msg TEXT) ENGINE=Aria",
+        "CREATE TABLE mem (k INT, v INT) ENGINE=MEMORY",
+        "INSERT INTO log VALUES ('2024-01-01 00:00:00.5', 'a'), ('2024-01-01 00:00:00.5', 'a'), (NULL, 'b')",
+        "INSERT INTO mem VALUES (1, 1), (1, 1), (2, NULL)",
+    ]);
     system_versioned_tables_are_refused => Case::new("r_versioned", &[
         "CREATE TABLE t (id INT PRIMARY KEY, v INT) WITH SYSTEM VERSIONING",
         "INSERT INTO t VALUES (1, 1)",

@@ -1160,3 +1160,77 @@ async fn tables_without_transactions_migrate_online_exactly_through_kills() {
         ]
     );
 }
+
+/// A table without a key whose rows repeat, and differ only by case, by trailing
+/// spaces, by a FLOAT, by the zero bytes a BINARY pads with.
+const KEYLESS: &str = "
+    CREATE TABLE heap (a INT, b VARCHAR(10), f FLOAT, d DATETIME(6), bn BINARY(4), t TEXT) ENGINE=InnoDB;
+    INSERT INTO heap VALUES
+        (1, 'x', 0.1, '2024-01-01 00:00:00.5', X'01', 'a'), (1, 'x', 0.1, '2024-01-01 00:00:00.5', X'01', 'a'),
+        (1, 'X', 0.1, '2024-01-01 00:00:00.5', X'01', 'a'), (1, 'x ', 0.1, '2024-01-01 00:00:00.5', X'01', 'a'),
+        (1, 'x', 0.2, '2024-01-01 00:00:00.5', X'01', 'a'), (1, 'x', 0.1, '2024-01-01 00:00:00.5', X'0100', 'a'),
+        (NULL, NULL, NULL, NULL, NULL, NULL), (NULL, NULL, NULL, NULL, NULL, NULL);";
+
+/// Changes to one copy at a time of rows that repeat.
+async fn keyless_load(url: String, from: i64, iterations: i64) {
+    let mut conn = connect(&url).await;
+    for i in from..from + iterations {
+        let sql = format!(
+            "INSERT INTO heap VALUES ({i}, 'dup', 1.5, NULL, X'02', 'r'), ({i}, 'dup', 1.5, NULL, X'02', 'r');
+             UPDATE heap SET t = CONCAT(t, '+') WHERE a = {i} LIMIT 1;
+             UPDATE heap SET b = 'X2' WHERE b = BINARY 'X' LIMIT 1;
+             UPDATE heap SET b = 'X' WHERE b = BINARY 'X2' LIMIT 1;
+             UPDATE heap SET f = f + 1 WHERE bn = X'01000000' AND b = BINARY 'x ' LIMIT 1;
+             DELETE FROM heap WHERE a = {} AND t = 'r' LIMIT 1;
+             INSERT INTO heap VALUES (NULL, NULL, NULL, NULL, NULL, NULL);
+             DELETE FROM heap WHERE a IS NULL LIMIT 1;",
+            i - 2
+        );
+        conn.execute(sql.as_str()).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_without_a_key_migrate_online_one_duplicate_at_a_time() {
+    let online = Online::new("keyless", KEYLESS).await;
+    let mut config = online.config("keyless");
+    config.consistency = Some(Consistency::Flush);
+    config.chunk_rows = 3;
+    let writer = tokio::spawn(keyless_load(online.source.url("keyless"), 1, 30));
+    online.copy(&config).await;
+    writer.await.unwrap();
+    let writer = tokio::spawn(keyless_load(online.source.url("keyless"), 31, 150));
+    for round in 0..5u64 {
+        let sync = spawn_sync(&config);
+        tokio::time::sleep(Duration::from_millis(80 + round * 53)).await;
+        sync.abort();
+        let _ = sync.await;
+    }
+    writer.await.unwrap();
+    let result = online.cutover(&config).await;
+    online.assert_ok(&result);
+    online.assert_same();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_without_a_key_is_refused_where_it_would_need_idempotent_replay() {
+    let online = Online::new("keyrefused", KEYLESS).await;
+    for (consistency, engine, says) in [
+        (Consistency::None, "InnoDB", "consistency none"),
+        (Consistency::Flush, "Aria", "engine has no transactions"),
+    ] {
+        online
+            .source_sql(&format!("ALTER TABLE heap ENGINE={engine}"))
+            .await;
+        let mut config = online.config("keyrefused");
+        config.consistency = Some(consistency);
+        let mut copy = CopyUnit::new(config);
+        let error = copy
+            .init(CancellationToken::new())
+            .await
+            .expect_err("refused")
+            .to_string();
+        assert!(error.contains("keyrefused.heap"), "{error}");
+        assert!(error.contains(says), "{error}");
+    }
+}

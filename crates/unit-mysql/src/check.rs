@@ -199,7 +199,13 @@ impl CheckUnit {
                 continue;
             }
             match describe(&source, listed).await {
-                Ok(t) => collations.extend(t.columns.iter().filter_map(|c| c.collation.clone())),
+                Ok(t) => {
+                    if !t.has_key() {
+                        let (state, message) = keyless_verdict(&t, self.config.consistency);
+                        item("table keys", state, message);
+                    }
+                    collations.extend(t.columns.iter().filter_map(|c| c.collation.clone()));
+                }
                 Err(SchemaError::NoKey(t)) => item(
                     "table keys",
                     ItemState::Failure,
@@ -533,5 +539,52 @@ impl Unit for CheckUnit {
         // Checking has no lasting effect: a restarted task may skip it only if a later
         // unit has progress, which the supervisor asks that unit.
         Ok(true)
+    }
+}
+
+/// What the check says of a table without a usable key: a warning (it is copied
+/// whole and replicated by the whole row), or a failure where an online migration
+/// would have to replay its changes idempotently, which no statement can do for it.
+fn keyless_verdict(
+    table: &crate::schema::Table,
+    consistency: Option<crate::Consistency>,
+) -> (ItemState, String) {
+    let name = table.display_name();
+    match keyless_refusal(table, consistency) {
+        Some(reason) => (
+            ItemState::Failure,
+            format!("{name} has no primary key and no unique key on NOT NULL columns: {reason}"),
+        ),
+        None => (
+            ItemState::Warning,
+            format!(
+                "{name} has no primary key and no unique key on NOT NULL columns in an ordered \
+                 index: it is copied whole in one transaction (a restart copies it again), its \
+                 changes are applied by the whole row, and rows that are exact duplicates are \
+                 told apart by nothing (an update or delete changes any one of them)"
+            ),
+        ),
+    }
+}
+
+/// Why an online migration cannot take a table without a usable key, if it cannot.
+pub(crate) fn keyless_refusal(
+    table: &crate::schema::Table,
+    consistency: Option<crate::Consistency>,
+) -> Option<&'static str> {
+    if table.has_key() {
+        return None;
+    }
+    match consistency {
+        None => None,
+        Some(crate::Consistency::None) => Some(
+            "a copy without a snapshot (consistency none) must replay its changes idempotently, \
+             which needs a key; use consistency flush or lock, or add a key",
+        ),
+        Some(_) if !table.is_transactional() => Some(
+            "its engine has no transactions, so its changes must be applied idempotently, \
+             which needs a key; add a key or convert it to InnoDB",
+        ),
+        Some(_) => None,
     }
 }

@@ -36,6 +36,7 @@ mod report;
 mod snapshot;
 mod verify;
 
+#[cfg(feature = "sync")]
 pub(crate) use objects::{ensure_object, triggers_on};
 use part::{CopyContext, raw};
 pub use report::{CopyReport, ObjectReport, ReportHandle, TableReport};
@@ -731,6 +732,7 @@ async fn target_create(
 
 /// Refuses a target table whose definition is not the source's `table.create`
 /// (a missing one too).
+#[cfg(feature = "sync")]
 pub(crate) async fn same_definition(
     target: &MySqlPool,
     table: &Table,
@@ -902,6 +904,18 @@ impl CopyUnit {
         cancel: &CancellationToken,
     ) -> Result<(), CopyError> {
         self.tables = discover(source, &self.config.filter).await?;
+        for table in self.tables.iter().filter(|t| !t.has_key()) {
+            if let Some(reason) = crate::check::keyless_refusal(table, self.config.consistency) {
+                return Err(CopyError::Schema(SchemaError::Unsupported {
+                    kind: "table",
+                    object: table.display_name(),
+                    reason: format!(
+                        "it has no primary key and no unique key on NOT NULL columns: {reason}"
+                    ),
+                }));
+            }
+            warn!(table = %table.display_name(), "no usable key: copied whole in one transaction, replicated by the whole row");
+        }
         let total: u64 = self.tables.iter().map(|t| t.estimated_bytes).sum();
         self.progress
             .total_bytes

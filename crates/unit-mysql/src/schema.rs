@@ -199,6 +199,16 @@ impl Table {
             .any(|c| c.generated == Some(Generated::Virtual))
     }
 
+    /// Whether the table has a usable key (the primary key, or a unique key on NOT NULL
+    /// columns in an ordered index). One without is copied whole in one target
+    /// transaction (a restart copies it again), and the Sync unit applies its changes
+    /// by the whole row image (`LIMIT 1`, duplicates kept); it cannot be replayed
+    /// idempotently, so an online migration refuses it where that would be needed (a
+    /// copy without a snapshot, an engine without transactions).
+    pub fn has_key(&self) -> bool {
+        !self.key.is_empty()
+    }
+
     /// Whether the storage engine commits a chunk and its checkpoint together
     /// (InnoDB and the other transactional engines); rows written to another engine
     /// stay even when their transaction is rolled back.
@@ -402,8 +412,8 @@ pub enum SchemaError {
     Sqlx(#[from] sqlx::Error),
     /// The table has no key the copy can follow in order: no primary key and no unique
     /// key on NOT NULL columns kept in an ordered index (a `UNIQUE ... USING HASH` on a
-    /// long column is not ordered), so it cannot be copied in key order with
-    /// exactly-once checkpoints.
+    /// long column is not ordered). [`describe`] no longer returns it (such a table has
+    /// an empty key and is copied whole); kept for callers that refuse such tables.
     #[error(
         "table {0} has no primary key and no unique key on NOT NULL columns in an ordered index; add one, or exclude the table"
     )]
@@ -430,8 +440,8 @@ pub(crate) fn text(row: &sqlx::mysql::MySqlRow, i: usize) -> Result<String, sqlx
 /// and definition, ordered by database and name.
 ///
 /// # Errors
-/// [`SchemaError::NoKey`] for a selected table without a usable key,
-/// [`SchemaError::Unsupported`] for one that cannot be copied exactly; database errors.
+/// [`SchemaError::Unsupported`] for a table that cannot be copied exactly; database
+/// errors.
 pub async fn discover(pool: &MySqlPool, filter: &Filter) -> Result<Vec<Table>, SchemaError> {
     let mut tables = Vec::new();
     for listed in list_tables(pool, filter).await? {
@@ -502,6 +512,7 @@ async fn exact_table_rows(
 ///
 /// # Errors
 /// Database errors.
+#[cfg(feature = "sync")]
 pub(crate) async fn engine_of(
     pool: &MySqlPool,
     database: &str,
@@ -516,10 +527,11 @@ pub(crate) async fn engine_of(
     }
 }
 
-/// Reads one table's columns, key and definition.
+/// Reads one table's columns, key and definition. A table without a usable key (no
+/// primary key, and no unique key on NOT NULL columns in an ordered index) has an
+/// empty [`Table::key`]: see [`Table::has_key`].
 ///
 /// # Errors
-/// [`SchemaError::NoKey`] when the table has no usable key,
 /// [`SchemaError::Unsupported`] for a system-versioned table; database errors.
 pub async fn describe(pool: &MySqlPool, listed: ListedTable) -> Result<Table, SchemaError> {
     let ListedTable {
@@ -591,11 +603,12 @@ pub async fn describe(pool: &MySqlPool, listed: ListedTable) -> Result<Table, Sc
             _ => keys.push((index, vec![column], unusable)),
         }
     }
+    // No usable key: an empty `key` (copied whole, replicated by the whole row).
     let key_names = keys
         .into_iter()
         .find(|(_, _, unusable)| !unusable)
         .map(|(_, cols, _)| cols)
-        .ok_or_else(|| SchemaError::NoKey(qualified.clone()))?;
+        .unwrap_or_default();
     let key = key_names
         .iter()
         .filter_map(|k| columns.iter().position(|c| &c.name == k))

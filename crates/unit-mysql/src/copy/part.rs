@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use sqlx::mysql::{MySqlPool, MySqlRow};
 use sqlx::{Executor, Row};
 use tokio_util::sync::CancellationToken;
-use tracing::debug;
+use tracing::{debug, info};
 use unit_core::ErrScope;
 
 use super::verify::Verification;
@@ -78,6 +78,10 @@ impl PartCopy {
                 Ok(())
             };
         };
+        if self.table.key.is_empty() {
+            self.copy_keyless(part).await?;
+            return self.finish_part().await;
+        }
         // Read one chunk ahead: the next chunk comes from the source while the
         // current one is written to the target.
         if !self.table.is_transactional() {
@@ -116,6 +120,11 @@ impl PartCopy {
                 break;
             }
         }
+        self.finish_part().await
+    }
+
+    /// Counts this part finished; the job finishing the table's last part verifies it.
+    async fn finish_part(&self) -> Result<(), CopyError> {
         if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 && self.ctx.verify {
             self.verify().await
         } else {
@@ -224,12 +233,108 @@ impl PartCopy {
         key: Option<&[Vec<u8>]>,
         done: bool,
     ) -> Result<(), CopyError> {
+        let ctx = &*self.ctx;
+        let mut tx = cancellable(&ctx.cancel, ctx.target.begin())
+            .await
+            .map_err(|e| down(Operation::Begin, e))?;
+        let bytes = self.insert_rows(&mut tx, rows).await?;
+        let rows_n = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+        self.record(&mut tx, part, key, rows_n, bytes, done).await?;
+        cancellable(&ctx.cancel, tx.commit())
+            .await
+            .map_err(|e| down(Operation::Commit, e))?;
+        ctx.progress
+            .finished_bytes
+            .fetch_add(bytes, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Copies a table without a key: all of it in one target transaction with its
+    /// checkpoint, after deleting whatever an earlier attempt left (rows of an engine
+    /// without transactions). Rows are read in one pass and written a chunk at a time,
+    /// so memory stays bounded by the chunk; a restart copies the table again.
+    async fn copy_keyless(&self, part: &Part) -> Result<(), CopyError> {
+        use futures_util::TryStreamExt;
         let (t, ctx) = (&*self.table, &*self.ctx);
         let cancel = &ctx.cancel;
-        let down = |op: Operation<'_>, e: StatementError| stmt_err(ErrScope::Downstream, op, e);
         let mut tx = cancellable(cancel, ctx.target.begin())
             .await
             .map_err(|e| down(Operation::Begin, e))?;
+        let delete = format!("DELETE FROM {}", t.qualified());
+        cancellable(cancel, sqlx::query(&delete).execute(&mut *tx))
+            .await
+            .map_err(|e| down(Operation::Execute(&delete), e))?;
+        let select = format!("SELECT {} FROM {}", t.select_list(), t.qualified());
+        let up = |e: sqlx::Error| {
+            stmt_err(
+                ErrScope::Upstream,
+                Operation::Query(&select),
+                StatementError::Sqlx(e),
+            )
+        };
+        let lease = self.ctx.snapshot.as_ref().and_then(|s| s.lease());
+        let snapshot = lease.as_ref().map(super::snapshot::Lease::conn);
+        let mut guard = match &snapshot {
+            Some(conn) => Some(conn.lock().await),
+            None => None,
+        };
+        let mut pooled = match guard {
+            Some(_) => None,
+            None => Some(
+                cancellable(cancel, ctx.source.acquire())
+                    .await
+                    .map_err(|e| stmt_err(ErrScope::Upstream, Operation::Connect, e))?,
+            ),
+        };
+        let conn: &mut sqlx::MySqlConnection = match (&mut guard, &mut pooled) {
+            (Some(g), _) => g,
+            (None, Some(p)) => p,
+            (None, None) => return Err(internal_error("no source connection")),
+        };
+        // A plain `&str` goes over the text protocol: values arrive as printed.
+        let mut stream = conn.fetch(select.as_str());
+        let (mut rows_n, mut bytes) = (0i64, 0i64);
+        let mut chunk = Vec::with_capacity(ctx.chunk_rows);
+        loop {
+            let row = tokio::select! {
+                row = stream.try_next() => row.map_err(up)?,
+                () = cancel.cancelled() => return Err(stmt_err(ErrScope::Upstream, Operation::Query(&select), StatementError::Canceled(unit_core::Canceled))),
+            };
+            let end = row.is_none();
+            chunk.extend(row);
+            if chunk.len() >= ctx.chunk_rows || (end && !chunk.is_empty()) {
+                bytes += self.insert_rows(&mut tx, &chunk).await?;
+                rows_n += i64::try_from(chunk.len()).unwrap_or(i64::MAX);
+                chunk.clear();
+            }
+            if end {
+                break;
+            }
+        }
+        drop(stream);
+        self.record(&mut tx, part, None, rows_n, bytes, true)
+            .await?;
+        cancellable(cancel, tx.commit())
+            .await
+            .map_err(|e| down(Operation::Commit, e))?;
+        ctx.progress
+            .finished_bytes
+            .fetch_add(bytes, Ordering::Relaxed);
+        info!(
+            rows = rows_n,
+            "table without a key copied whole in one transaction"
+        );
+        Ok(())
+    }
+
+    /// Inserts `rows` in the open transaction; the value bytes written.
+    async fn insert_rows(
+        &self,
+        tx: &mut sqlx::MySqlConnection,
+        rows: &[MySqlRow],
+    ) -> Result<i64, CopyError> {
+        let (t, ctx) = (&*self.table, &*self.ctx);
+        let cancel = &ctx.cancel;
         let written = t.written();
         let ncols = written.len();
         let per_stmt = (MAX_PLACEHOLDERS / ncols.max(1)).max(1);
@@ -297,6 +402,21 @@ impl PartCopy {
                 .await
                 .map_err(|e| down(Operation::Execute(&sql), e))?;
         }
+        Ok(bytes)
+    }
+
+    /// Moves `part`'s checkpoint in the open transaction: `rows` and `bytes` more
+    /// copied, the last key `key`, finished when `done`.
+    async fn record(
+        &self,
+        tx: &mut sqlx::MySqlConnection,
+        part: &Part,
+        key: Option<&[Vec<u8>]>,
+        rows: i64,
+        bytes: i64,
+        done: bool,
+    ) -> Result<(), CopyError> {
+        let (t, ctx) = (&*self.table, &*self.ctx);
         let upsert = format!(
             "INSERT INTO {} (task, db, tbl, part, last_key, rows_copied, bytes_copied, done) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
              ON DUPLICATE KEY UPDATE last_key = COALESCE(VALUES(last_key), last_key), \
@@ -304,30 +424,35 @@ impl PartCopy {
              done = VALUES(done)",
             ctx.checkpoint
         );
-        let rows_n = i64::try_from(rows.len()).unwrap_or(i64::MAX);
         cancellable(
-            cancel,
+            &ctx.cancel,
             sqlx::query(&upsert)
                 .bind(&ctx.task)
                 .bind(&t.database)
                 .bind(&t.name)
                 .bind(part.index)
                 .bind(key.map(encode_key))
-                .bind(rows_n)
+                .bind(rows)
                 .bind(bytes)
                 .bind(i8::from(done))
                 .execute(&mut *tx),
         )
         .await
         .map_err(|e| down(Operation::Execute(&upsert), e))?;
-        cancellable(cancel, tx.commit())
-            .await
-            .map_err(|e| down(Operation::Commit, e))?;
-        ctx.progress
-            .finished_bytes
-            .fetch_add(bytes, Ordering::Relaxed);
         Ok(())
     }
+}
+
+fn down(op: Operation<'_>, e: StatementError) -> CopyError {
+    stmt_err(ErrScope::Downstream, op, e)
+}
+
+fn internal_error(what: &str) -> CopyError {
+    stmt_err(
+        ErrScope::Internal,
+        Operation::Connect,
+        StatementError::Sqlx(sqlx::Error::Protocol(what.to_owned())),
+    )
 }
 
 /// The raw text-protocol bytes of column `i`, `None` for NULL.

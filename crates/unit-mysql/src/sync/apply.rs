@@ -13,6 +13,7 @@ use unit_core::ErrScope;
 
 use super::status::lock;
 use super::stream::{Decoded, RowImage, RowsChange, RowsKind, Source, SourceEvent};
+use super::value::matches_stored;
 use super::{Ended, SyncError, SyncUnit, ValueError, ddl, literal};
 use crate::cancel::StatementError;
 use crate::classify::Operation;
@@ -417,6 +418,22 @@ impl Run<'_> {
         // batch that was not committed, and its copy read rows later than the
         // position: its changes are always applied idempotently.
         let safe = self.txn_safe || !table.is_transactional();
+        if safe && !table.has_key() {
+            return Err(SyncError::Unsupported {
+                at: self.at(),
+                detail: format!(
+                    "{} has no primary key and no unique key on NOT NULL columns, and its \
+                     changes here must be replayed idempotently ({}), which needs a key: add \
+                     a key, or copy it again with consistency flush or lock",
+                    table.display_name(),
+                    if table.is_transactional() {
+                        "the copy was not a snapshot"
+                    } else {
+                        "its engine has no transactions"
+                    }
+                ),
+            });
+        }
         // The source cascaded this change to other tables (its session checked foreign
         // keys) without logging what the cascade changed: the target cascades too.
         let cascades = self.cascades(&database, &name).await?;
@@ -750,8 +767,17 @@ fn insert_sql(table: &Table, images: &[&RowImage], replace: bool) -> Result<Stri
     ))
 }
 
-/// `k1 = v1 AND k2 = v2` of a row image's key.
+/// `k1 = v1 AND k2 = v2` of a row image's key; for a table without a key, every
+/// column's stored value (`LIMIT 1` then picks one of rows that are exact duplicates).
 fn key_condition(table: &Table, image: &RowImage) -> Result<String, ValueError> {
+    if !table.has_key() {
+        let parts = table
+            .written()
+            .into_iter()
+            .map(|i| matches_stored(&table.columns[i], image.get(i).and_then(Option::as_ref)))
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(parts.join(" AND "));
+    }
     let mut parts = Vec::with_capacity(table.key.len());
     for &i in &table.key {
         let column = &table.columns[i];

@@ -257,6 +257,43 @@ pub fn literal(
     })
 }
 
+/// A predicate true exactly for the rows whose `column` holds `value` as stored, for
+/// matching a row of a table without a key by its whole image: bytes compare as bytes
+/// (a case-insensitive or PAD SPACE collation would let `'a'` match `'A '`), NULL only
+/// NULL, and every other type through its exact literal ([`literal`]).
+///
+/// # Errors
+/// As [`literal`].
+pub(crate) fn matches_stored(
+    column: &Column,
+    value: Option<&BinlogValue<'_>>,
+) -> Result<String, ValueError> {
+    let name = crate::schema::ident(&column.name);
+    let bytes = match value {
+        Some(BinlogValue::Value(Value::NULL)) => return Ok(format!("{name} IS NULL")),
+        Some(BinlogValue::Value(Value::Bytes(b)))
+            if matches!(column.kind(), ValueKind::Text | ValueKind::Bytes) =>
+        {
+            b
+        }
+        other => return Ok(format!("{name} <=> {}", literal(column, other, true)?)),
+    };
+    // BINARY(n) stores its value padded with zero bytes, which the binlog leaves out.
+    let mut stored = bytes.clone();
+    if column.data_type == "binary" {
+        let width = column
+            .column_type
+            .trim_start_matches("binary(")
+            .trim_end_matches(')')
+            .parse::<usize>()
+            .unwrap_or(0);
+        if stored.len() < width {
+            stored.resize(width, 0);
+        }
+    }
+    Ok(format!("CAST({name} AS BINARY) = {}", hex(&stored)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
