@@ -402,3 +402,106 @@ fn online_modes_refuse_bad_arguments() {
         assert!(stderr.contains(message), "{args:?}: {stderr}");
     }
 }
+
+/// sysbench's command line for `action` against database `cli_src` of `server`.
+fn sysbench(server: &MariaDb, action: &str, extra: &[&str]) -> Command {
+    let port = server
+        .url("")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+    let mut command = Command::new("sysbench");
+    command
+        .args([
+            "oltp_write_only",
+            "--db-driver=mysql",
+            "--mysql-host=127.0.0.1",
+            &format!("--mysql-port={port}"),
+            "--mysql-user=root",
+            "--mysql-db=cli_src",
+            "--tables=2",
+            "--table-size=3000",
+        ])
+        .args(extra)
+        .arg(action)
+        .stdout(std::process::Stdio::null());
+    command
+}
+
+/// A real client's load (sysbench's `oltp_write_only`: index and non-index updates,
+/// deletes and inserts of the same keys, in transactions) during `--mode all`, with
+/// unitctl killed with SIGKILL twice, interrupted with Ctrl-C once and rerun each time,
+/// and an `ALTER TABLE ... ADD COLUMN` mid-stream; then the cutover: exact.
+#[test]
+fn a_sysbench_load_during_mode_all_with_kills_ends_exact() {
+    assert!(
+        Command::new("sysbench").arg("--version").output().is_ok(),
+        "sysbench is needed: apt-get install -y sysbench (.ci/run installs it)"
+    );
+    let source = MariaDb::start_with(vec![
+        "--server-id=1".into(),
+        "--log-bin=binlog".into(),
+        "--binlog-format=ROW".into(),
+        "--binlog-row-image=FULL".into(),
+    ]);
+    let target = MariaDb::start();
+    sql(&source, "CREATE DATABASE cli_src");
+    let prepared = sysbench(&source, "prepare", &[]).status().unwrap();
+    assert!(prepared.success(), "sysbench prepare failed");
+    let mut load = sysbench(
+        &source,
+        "run",
+        &["--threads=2", "--time=14", "--report-interval=0"],
+    )
+    .spawn()
+    .unwrap();
+    let start = || {
+        migrate_command(&source, &target.url(""))
+            .args([
+                "--mode",
+                "all",
+                "--check-interval",
+                "0.2",
+                "--interval",
+                "0.5",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    for round in 0..3 {
+        let mut run = start();
+        std::thread::sleep(std::time::Duration::from_millis(2500));
+        if round == 1 {
+            sql(
+                &source,
+                "ALTER TABLE cli_src.sbtest1 ADD COLUMN note VARCHAR(20) NOT NULL DEFAULT 'n'",
+            );
+        }
+        if round == 2 {
+            // Ctrl-C: paused, checkpoints kept, exit 130.
+            let status = Command::new("kill")
+                .args(["-INT", &run.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success());
+            assert_eq!(run.wait().unwrap().code(), Some(130));
+        } else {
+            run.kill().unwrap(); // SIGKILL
+            run.wait().unwrap();
+        }
+    }
+    assert!(load.wait().unwrap().success(), "sysbench run failed");
+    let out = migrate(&source, &target, &["--mode", "all", "--cutover"]);
+    let (stdout, last) = ended(out, 0);
+    assert_eq!(last["event"], "cutover", "{stdout}");
+    assert_eq!(last["complete"], true, "{stdout}");
+    assert_eq!(last["tables"], 2, "{stdout}");
+    let dbs = ["cli_src".to_owned()];
+    let (up, down) = (source.dump(&dbs), target.dump(&dbs));
+    assert!(up.contains("`note`"), "the ALTER is in the dump");
+    assert!(up == down, "source and target differ after the cutover");
+}
