@@ -301,6 +301,35 @@ async fn a_sync_killed_at_any_instant_applies_every_change_exactly_once() {
 }
 
 impl Online {
+    /// Runs a copy of `config` and drops it (as a kill would) once at least `rows`
+    /// rows are committed on the target.
+    async fn copy_dropped_after(&self, config: &CopyConfig, rows: i64) {
+        let copy = tokio::spawn({
+            let config = config.clone();
+            async move { Online::run(&mut CopyUnit::new(config)).await }
+        });
+        let mut target = connect(&self.target.url("")).await;
+        loop {
+            let copied: Option<i64> = sqlx::query_scalar(
+                "SELECT CAST(SUM(rows_copied) AS SIGNED) FROM unit_checkpoint.copy_checkpoint WHERE task = ?",
+            )
+            .bind(&config.task)
+            .fetch_one(&mut target)
+            .await
+            .unwrap_or(None);
+            if copied.unwrap_or(0) >= rows {
+                break;
+            }
+            assert!(
+                !copy.is_finished(),
+                "the copy ended before it could be dropped"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        copy.abort();
+        let _ = copy.await;
+    }
+
     /// The task's replication checkpoint on the target.
     async fn checkpoint(&self, task: &str) -> unit_mysql::position::SyncCheckpoint {
         unit_mysql::position::load_checkpoint(
@@ -362,29 +391,7 @@ async fn a_copy_resumed_without_its_snapshot_replays_from_the_original_position(
     config.concurrency = 1;
     let writer = tokio::spawn(write_load(online.source.url("resumed"), 301, 150));
     // The first copy is dropped mid-way (its snapshot dies with it).
-    let first = tokio::spawn({
-        let config = config.clone();
-        async move { Online::run(&mut CopyUnit::new(config)).await }
-    });
-    let mut target = connect(&online.target.url("")).await;
-    loop {
-        let copied: Option<i64> = sqlx::query_scalar(
-            "SELECT CAST(SUM(rows_copied) AS SIGNED) FROM unit_checkpoint.copy_checkpoint WHERE task = 'resumed'",
-        )
-        .fetch_one(&mut target)
-        .await
-        .unwrap_or(None);
-        if copied.unwrap_or(0) >= 10 {
-            break;
-        }
-        assert!(
-            !first.is_finished(),
-            "the copy ended before it could be dropped"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    first.abort();
-    let _ = first.await;
+    online.copy_dropped_after(&config, 10).await;
     let started = online.checkpoint("resumed").await;
     assert_eq!(started.consistency, "flush");
     online.copy(&config).await;
@@ -1032,29 +1039,7 @@ async fn a_copy_without_a_snapshot_tolerates_a_unique_value_that_moved_between_r
     config.concurrency = 1;
     proxy.set_delay(Duration::from_millis(20));
     // The copy stops once row 1 is in the target...
-    let first = tokio::spawn({
-        let config = config.clone();
-        async move { Online::run(&mut CopyUnit::new(config)).await }
-    });
-    let mut target = connect(&online.target.url("")).await;
-    loop {
-        let copied: Option<i64> = sqlx::query_scalar(
-            "SELECT CAST(SUM(rows_copied) AS SIGNED) FROM unit_checkpoint.copy_checkpoint WHERE task = 'moved'",
-        )
-        .fetch_one(&mut target)
-        .await
-        .unwrap_or(None);
-        if copied.unwrap_or(0) >= 5 {
-            break;
-        }
-        assert!(
-            !first.is_finished(),
-            "the copy ended before it could be stopped"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    first.abort();
-    let _ = first.await;
+    online.copy_dropped_after(&config, 5).await;
     // ... row 1's unique value moves to row 100, which the copy reads later.
     online
         .source_sql(

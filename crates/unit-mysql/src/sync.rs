@@ -453,9 +453,7 @@ impl SyncUnit {
         target: &MySqlPool,
         cancel: &CancellationToken,
     ) -> Result<(), SyncError> {
-        let tables = discover(source, &self.config.filter)
-            .await
-            .map_err(CopyError::from)?;
+        let tables = self.source_tables(source).await?;
         let objects = list_objects(source, &self.config.filter, &tables)
             .await
             .map_err(CopyError::Schema)?;
@@ -486,6 +484,16 @@ impl SyncUnit {
         Ok(())
     }
 
+    /// The selected tables as the source defines them now.
+    async fn source_tables(
+        &self,
+        source: &MySqlPool,
+    ) -> Result<Vec<crate::schema::Table>, SyncError> {
+        Ok(discover(source, &self.config.filter)
+            .await
+            .map_err(CopyError::from)?)
+    }
+
     /// Compares every selected table on both sides (row count and checksum).
     async fn verify_all(
         &self,
@@ -493,9 +501,7 @@ impl SyncUnit {
         target: &MySqlPool,
         cancel: &CancellationToken,
     ) -> Result<(), SyncError> {
-        let tables = discover(source, &self.config.filter)
-            .await
-            .map_err(CopyError::from)?;
+        let tables = self.source_tables(source).await?;
         let verification =
             choose_verification(source, target, self.config.verification, cancel).await?;
         lock(&self.shared.verified).clear();

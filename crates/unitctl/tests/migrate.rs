@@ -303,6 +303,23 @@ fn ctrl_c_pauses_keeps_the_checkpoints_and_the_same_command_resumes() {
     );
 }
 
+/// Starts `unitctl migrate --mode all` in the background, its output discarded.
+fn spawn_mode_all(source: &MariaDb, target: &MariaDb) -> std::process::Child {
+    migrate_command(source, &target.url(""))
+        .args([
+            "--mode",
+            "all",
+            "--check-interval",
+            "0.2",
+            "--interval",
+            "0.2",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// Mode `all` against a source with binary logging: the unitctl process is killed with
 /// SIGKILL while it replicates a write load and run again; then writes stop and
 /// `--cutover` applies the rest, verifies every table and exits 0 with the final
@@ -332,19 +349,7 @@ fn mode_all_survives_sigkill_and_cutover_verifies_every_table() {
             .collect();
         sql(&source, &statements);
     };
-    let mut first = migrate_command(&source, &target.url(""))
-        .args([
-            "--mode",
-            "all",
-            "--check-interval",
-            "0.2",
-            "--interval",
-            "0.2",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = spawn_mode_all(&source, &target);
     std::thread::sleep(std::time::Duration::from_millis(1500));
     writes(10);
     std::thread::sleep(std::time::Duration::from_millis(300));
@@ -457,23 +462,8 @@ fn a_sysbench_load_during_mode_all_with_kills_ends_exact() {
     )
     .spawn()
     .unwrap();
-    let start = || {
-        migrate_command(&source, &target.url(""))
-            .args([
-                "--mode",
-                "all",
-                "--check-interval",
-                "0.2",
-                "--interval",
-                "0.5",
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap()
-    };
     for round in 0..3 {
-        let mut run = start();
+        let mut run = spawn_mode_all(&source, &target);
         std::thread::sleep(std::time::Duration::from_millis(2500));
         if round == 1 {
             sql(
