@@ -1182,8 +1182,16 @@ async fn tables_without_a_key_migrate_online_one_duplicate_at_a_time() {
     config.consistency = Some(Consistency::Flush);
     config.chunk_rows = 3;
     let writer = tokio::spawn(keyless_load(online.source.url("keyless"), 1, 30));
-    online.copy(&config).await;
+    let mut copy = CopyUnit::new(config.clone());
+    let report = copy.report_handle();
+    let result = Online::run(&mut copy).await;
+    assert!(result.errors.is_empty(), "copy failed: {:?}", result.errors);
     writer.await.unwrap();
+    let notes: Vec<String> = report.report().tables.into_iter().map(|t| t.note).collect();
+    assert!(
+        notes.len() == 1 && notes[0].starts_with("no usable key: copied whole"),
+        "{notes:?}"
+    );
     let writer = tokio::spawn(keyless_load(online.source.url("keyless"), 31, 150));
     for round in 0..5u64 {
         let sync = spawn_sync(&config);

@@ -682,6 +682,25 @@ pub(crate) fn stmt_err(scope: ErrScope, op: Operation<'_>, source: StatementErro
 /// binary strings, which the driver would hand out as bytes).
 const ASCII: &str = "CHARACTER SET ascii COLLATE ascii_general_ci";
 
+/// What a copy's report says of how `table` is copied, where that is worth knowing.
+fn table_note(table: &Table, online: bool) -> String {
+    let mut notes = Vec::new();
+    if !table.has_key() {
+        notes.push(
+            "no usable key: copied whole in one transaction, replicated by the whole row; \
+             exact duplicate rows are indistinguishable"
+                .to_owned(),
+        );
+    }
+    if online && !table.is_transactional() {
+        notes.push(format!(
+            "{}, not transactional: read outside the snapshot, its changes applied idempotently",
+            table.engine
+        ));
+    }
+    notes.join("; ")
+}
+
 /// How the tables `now` differ from `before` (names and definitions), if they do.
 fn schema_change(before: &[Table], now: &[Table]) -> Option<String> {
     let find = |tables: &[Table], t: &Table| {
@@ -1109,10 +1128,11 @@ impl CopyUnit {
             return Vec::new();
         };
         let _ = self.progress.epoch.get_or_init(Instant::now);
+        let online = self.config.consistency.is_some();
         self.report.recorder.select(
             self.tables
                 .iter()
-                .map(|t| (t.database.clone(), t.name.clone())),
+                .map(|t| (t.database.clone(), t.name.clone(), table_note(t, online))),
             self.objects.iter().map(|o| report::ObjectReport {
                 kind: o.kind.as_str(),
                 database: o.database.clone(),

@@ -555,6 +555,27 @@ fn object_json(o: &ObjectReport) -> serde_json::Value {
     })
 }
 
+/// The tables of a summary line, one a line, with their notes.
+fn write_tables(out: &mut impl Write, value: &serde_json::Value) {
+    for t in value["selection"].as_array().into_iter().flatten() {
+        let state = if t["verified"] == true {
+            "verified"
+        } else {
+            "NOT VERIFIED"
+        };
+        let _ = writeln!(
+            out,
+            "  table {} {} rows {state}{}",
+            t["table"].as_str().unwrap_or_default(),
+            t["rows"],
+            t["note"]
+                .as_str()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default()
+        );
+    }
+}
+
 /// The objects of a summary line, one a line.
 fn write_objects(out: &mut impl Write, value: &serde_json::Value) {
     for o in value["objects"].as_array().into_iter().flatten() {
@@ -707,6 +728,7 @@ async fn summary(
         },
         "selection": copied.tables.iter().map(|t| serde_json::json!({
             "table": format!("{}.{}", t.database, t.name), "rows": t.rows, "verified": t.verified,
+            "note": (!t.note.is_empty()).then_some(&t.note),
         })).collect::<Vec<_>>(),
         "objects": copied.objects.iter().map(object_json).collect::<Vec<_>>(),
         "objects_summary": format!(
@@ -813,19 +835,7 @@ impl Reporter {
         }
         match value.get("event").and_then(|e| e.as_str()) {
             Some("finished") => {
-                for t in value["selection"].as_array().into_iter().flatten() {
-                    let state = if t["verified"] == true {
-                        "verified"
-                    } else {
-                        "NOT VERIFIED"
-                    };
-                    let _ = writeln!(
-                        out,
-                        "  table {} {} rows {state}",
-                        t["table"].as_str().unwrap_or_default(),
-                        t["rows"]
-                    );
-                }
+                write_tables(&mut out, value);
                 write_objects(&mut out, value);
                 let _ = writeln!(
                     out,
@@ -843,18 +853,7 @@ impl Reporter {
                 );
             }
             Some("cutover") => {
-                for t in value["selection"].as_array().into_iter().flatten() {
-                    let _ = writeln!(
-                        out,
-                        "  table {} {} rows verified{}",
-                        t["table"].as_str().unwrap_or_default(),
-                        t["rows"],
-                        t["note"]
-                            .as_str()
-                            .map(|n| format!(" ({n})"))
-                            .unwrap_or_default()
-                    );
-                }
+                write_tables(&mut out, value);
                 write_objects(&mut out, value);
                 let _ = writeln!(
                     out,

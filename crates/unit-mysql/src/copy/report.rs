@@ -16,6 +16,9 @@ pub struct TableReport {
     /// Whether the table was compared with its source (row count and checksum) and
     /// found equal in this run of the unit.
     pub verified: bool,
+    /// How the table was copied where that is worth knowing (no usable key: copied
+    /// whole; an engine without transactions in an online migration), else empty.
+    pub note: String,
 }
 
 /// One object other than a table (view, trigger, routine, event, sequence).
@@ -85,12 +88,12 @@ impl Recorder {
     /// a run that ends before its object phase never reports them done.
     pub(super) fn select(
         &self,
-        tables: impl IntoIterator<Item = (String, String)>,
+        tables: impl IntoIterator<Item = (String, String, String)>,
         objects: impl IntoIterator<Item = ObjectReport>,
     ) {
         let mut map = self.tables.lock().unwrap_or_else(|e| e.into_inner());
         map.clear();
-        for (database, name) in tables {
+        for (database, name, note) in tables {
             map.insert(
                 (database.clone(), name.clone()),
                 TableReport {
@@ -98,6 +101,7 @@ impl Recorder {
                     name,
                     rows: 0,
                     verified: false,
+                    note,
                 },
             );
         }
@@ -185,7 +189,10 @@ mod tests {
     #[test]
     fn selected_objects_count_as_not_migrated_until_their_phase_says_so() {
         let recorder = Recorder::default();
-        recorder.select([("shop".to_owned(), "t".to_owned())], [view(false)]);
+        recorder.select(
+            [("shop".to_owned(), "t".to_owned(), String::new())],
+            [view(false)],
+        );
         recorder.verified("shop", "t", 3);
         // Every table verified, the object phase not run (a cancelled run): incomplete.
         let report = recorder.report("");
