@@ -1227,3 +1227,55 @@ async fn a_table_without_a_key_is_refused_where_it_would_need_idempotent_replay(
         assert!(error.contains(says), "{error}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn system_versioned_tables_migrate_online_as_their_current_rows_when_asked() {
+    let online = Online::new(
+        "versioned",
+        "CREATE TABLE prices (id INT PRIMARY KEY, price DECIMAL(8,2), u INT, UNIQUE KEY (u)) WITH SYSTEM VERSIONING;
+         INSERT INTO prices SELECT seq, seq * 1.5, seq FROM seq_1_to_40;
+         UPDATE prices SET price = price + 1 WHERE id <= 10;
+         DELETE FROM prices WHERE id = 40;",
+    )
+    .await;
+    let mut config = online.config("versioned");
+    // Refused unless asked.
+    let error = CopyUnit::new(config.clone())
+        .init(CancellationToken::new())
+        .await
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        error.contains("versioned.prices") && error.contains("system-versioned"),
+        "{error}"
+    );
+    config.versioned_current_rows = true;
+    let mut copy = CopyUnit::new(config.clone());
+    let report = copy.report_handle();
+    let result = Online::run(&mut copy).await;
+    assert!(result.errors.is_empty(), "copy failed: {:?}", result.errors);
+    assert!(
+        report.report().tables[0].note.contains("current rows only"),
+        "{:?}",
+        report.report()
+    );
+    let load = "INSERT INTO prices VALUES (100, 1.00, 100), (101, 2.00, 101);
+                UPDATE prices SET price = price * 2 WHERE id BETWEEN 5 AND 15;
+                UPDATE prices SET id = id + 1000 WHERE id = 3;
+                DELETE FROM prices WHERE id IN (7, 100);
+                START TRANSACTION; UPDATE prices SET u = NULL WHERE id = 20;
+                UPDATE prices SET u = 20 WHERE id = 21; COMMIT;";
+    online.source_sql(load).await;
+    let sync = spawn_sync(&config);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    sync.abort();
+    let _ = sync.await;
+    online
+        .source_sql("UPDATE prices SET price = 0 WHERE id = 1; DELETE FROM prices WHERE id = 2")
+        .await;
+    let result = online.cutover(&config).await;
+    online.assert_ok(&result);
+    // mariadb-dump prints the current rows (and the definitions, WITH SYSTEM
+    // VERSIONING on both sides).
+    online.assert_same();
+}

@@ -200,6 +200,22 @@ impl CheckUnit {
             }
             match describe(&source, listed).await {
                 Ok(t) => {
+                    if t.system_versioned {
+                        match crate::schema::refuse_versioned(
+                            &t,
+                            self.config.versioned_current_rows,
+                        ) {
+                            Err(e) => item("table keys", ItemState::Failure, e.to_string()),
+                            Ok(()) => item(
+                                "table keys",
+                                ItemState::Warning,
+                                format!(
+                                    "{} is system-versioned: its current rows are copied and replicated, its history is not",
+                                    t.display_name()
+                                ),
+                            ),
+                        }
+                    }
                     if !t.has_key() {
                         let (state, message) = keyless_verdict(&t, self.config.consistency);
                         item("table keys", state, message);

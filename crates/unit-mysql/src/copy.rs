@@ -107,6 +107,10 @@ pub struct CopyConfig {
     /// every second while it has nothing else to send; the default is 10 s (DM waits
     /// twice its heartbeat period).
     pub stream_timeout: Duration,
+    /// Copy system-versioned tables (`WITH SYSTEM VERSIONING`) as their current rows
+    /// only: the history is not copied, and the target keeps its own from the copy on.
+    /// Off by default: such tables are refused, naming them.
+    pub versioned_current_rows: bool,
 }
 
 /// How the copy makes its rows consistent with one source position, named as dumpling
@@ -190,6 +194,7 @@ impl CopyConfig {
             cutover: false,
             start: None,
             stream_timeout: Duration::from_secs(10),
+            versioned_current_rows: false,
             chunk_rows: 5000,
             concurrency: 4,
             split_rows: 100_000,
@@ -601,8 +606,11 @@ pub(crate) async fn verify_table(
     verification: Verification,
     cancel: &CancellationToken,
 ) -> Result<i64, CopyError> {
-    // MariaDB's CHECKSUM TABLE does not read VIRTUAL columns reliably.
-    let stored = verification == Verification::ChecksumTable && !table.has_virtual_column();
+    // MariaDB's CHECKSUM TABLE does not read VIRTUAL columns reliably, and it reads a
+    // system-versioned table's history, which a copy of its current rows leaves out.
+    let stored = verification == Verification::ChecksumTable
+        && !table.has_virtual_column()
+        && !table.system_versioned;
     let checksum = |pool| async move {
         if stored {
             stored_checksum(pool, table).await
@@ -691,6 +699,9 @@ fn table_note(table: &Table, online: bool) -> String {
              exact duplicate rows are indistinguishable"
                 .to_owned(),
         );
+    }
+    if table.system_versioned {
+        notes.push("system-versioned: its current rows only; the history is not copied".to_owned());
     }
     if online && !table.is_transactional() {
         notes.push(format!(
@@ -923,6 +934,9 @@ impl CopyUnit {
         cancel: &CancellationToken,
     ) -> Result<(), CopyError> {
         self.tables = discover(source, &self.config.filter).await?;
+        for table in &self.tables {
+            crate::schema::refuse_versioned(table, self.config.versioned_current_rows)?;
+        }
         for table in self.tables.iter().filter(|t| !t.has_key()) {
             if let Some(reason) = crate::check::keyless_refusal(table, self.config.consistency) {
                 return Err(CopyError::Schema(SchemaError::Unsupported {

@@ -156,6 +156,11 @@ pub struct Table {
     pub estimated_bytes: u64,
     /// The server's estimate of the table's row count.
     pub estimated_rows: u64,
+    /// `WITH SYSTEM VERSIONING` (MariaDB): only its current rows are read (a plain
+    /// `SELECT`), so a copy holds them and not the history, and the binlog images carry
+    /// two hidden columns more (`ROW_START`, `ROW_END`). Copied only where the caller
+    /// opts in (`CopyConfig::versioned_current_rows`).
+    pub system_versioned: bool,
 }
 
 /// A selected table as listed by [`list_tables`], before it is described.
@@ -299,6 +304,7 @@ impl Table {
     ///     engine: "InnoDB".into(),
     ///     estimated_bytes: 0,
     ///     estimated_rows: 0,
+    ///     system_versioned: false,
     /// };
     /// assert_eq!(
     ///     table.after_key(&[b"7".to_vec(), b"2".to_vec()]),
@@ -508,31 +514,60 @@ async fn exact_table_rows(
         .await
 }
 
-/// The storage engine of `database.name` (empty when there is no such table).
+/// `database.name` as `information_schema.TABLES` lists it (engine and type empty,
+/// estimates 0, when there is no such table).
 ///
 /// # Errors
 /// Database errors.
 #[cfg(feature = "sync")]
-pub(crate) async fn engine_of(
+pub(crate) async fn listed_table(
     pool: &MySqlPool,
     database: &str,
     name: &str,
-) -> Result<String, sqlx::Error> {
-    let sql =
-        format!("SELECT COALESCE(ENGINE, '') FROM information_schema.TABLES WHERE {EXACT_TABLE}");
+) -> Result<ListedTable, sqlx::Error> {
+    let sql = format!(
+        "SELECT COALESCE(ENGINE, ''), TABLE_TYPE FROM information_schema.TABLES WHERE {EXACT_TABLE}"
+    );
     let rows = exact_table_rows(pool, &sql, database, name).await?;
-    match rows.first() {
-        Some(row) => Ok(text(row, 0).unwrap_or_default()),
-        None => Ok(String::new()),
+    let read = |i| rows.first().map(|row| text(row, i).unwrap_or_default());
+    Ok(ListedTable {
+        database: database.to_owned(),
+        name: name.to_owned(),
+        table_type: read(1).unwrap_or_default(),
+        engine: read(0).unwrap_or_default(),
+        estimated_bytes: 0,
+        estimated_rows: 0,
+    })
+}
+
+/// Refuses a system-versioned table unless `allowed` (the caller copies its current
+/// rows only).
+///
+/// # Errors
+/// [`SchemaError::Unsupported`] naming the table.
+pub fn refuse_versioned(table: &Table, allowed: bool) -> Result<(), SchemaError> {
+    if table.system_versioned && !allowed {
+        return Err(SchemaError::Unsupported {
+            kind: "table",
+            object: table.display_name(),
+            reason: "it is system-versioned (WITH SYSTEM VERSIONING), and copying its history \
+                     exactly is not supported; opt in to copying its current rows only \
+                     (CopyConfig::versioned_current_rows, unitctl --versioned-current-rows)"
+                .to_owned(),
+        });
     }
+    Ok(())
 }
 
 /// Reads one table's columns, key and definition. A table without a usable key (no
 /// primary key, and no unique key on NOT NULL columns in an ordered index) has an
 /// empty [`Table::key`]: see [`Table::has_key`].
 ///
+/// A system-versioned table is described with [`Table::system_versioned`] set; the
+/// callers that cannot copy it refuse it ([`refuse_versioned`]).
+///
 /// # Errors
-/// [`SchemaError::Unsupported`] for a system-versioned table; database errors.
+/// Database errors.
 pub async fn describe(pool: &MySqlPool, listed: ListedTable) -> Result<Table, SchemaError> {
     let ListedTable {
         database,
@@ -542,16 +577,7 @@ pub async fn describe(pool: &MySqlPool, listed: ListedTable) -> Result<Table, Sc
         estimated_bytes,
         estimated_rows,
     } = listed;
-    let qualified = format!("{database}.{name}");
-    if table_type == "SYSTEM VERSIONED" {
-        return Err(SchemaError::Unsupported {
-            kind: "table",
-            object: qualified,
-            reason: "it is system-versioned (WITH SYSTEM VERSIONING), and copying its history \
-                     exactly is not supported"
-                .to_owned(),
-        });
-    }
+    let system_versioned = table_type == "SYSTEM VERSIONED";
     let sql = format!(
         "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_SET_NAME, COLLATION_NAME, \
          IS_GENERATED, EXTRA FROM information_schema.COLUMNS WHERE {EXACT_TABLE} ORDER BY ORDINAL_POSITION"
@@ -630,6 +656,7 @@ pub async fn describe(pool: &MySqlPool, listed: ListedTable) -> Result<Table, Sc
         engine,
         estimated_bytes,
         estimated_rows,
+        system_versioned,
     })
 }
 

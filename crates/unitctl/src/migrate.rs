@@ -131,6 +131,10 @@ pub(crate) struct Args {
     /// offset (to follow a source replaced by a server of the same GTID history).
     #[arg(long)]
     pub(crate) use_gtid: bool,
+    /// Copy and replicate system-versioned tables as their current rows only (their
+    /// history is not copied); without it they are refused.
+    #[arg(long)]
+    pub(crate) versioned_current_rows: bool,
 }
 
 /// `--mode`'s values (DM's task modes).
@@ -292,6 +296,7 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl, objects: Object
     config.cutover = args.cutover;
     config.sync_batch = args.sync_batch;
     config.use_gtid = args.use_gtid;
+    config.versioned_current_rows = args.versioned_current_rows;
     if let Some(id) = args.server_id {
         config.server_id = id;
     }

@@ -19,7 +19,7 @@ use crate::cancel::StatementError;
 use crate::classify::Operation;
 use crate::copy::stmt_err;
 use crate::position::{BinlogPosition, Gtid, GtidState, SyncCheckpoint, store_checkpoint};
-use crate::schema::{ListedTable, Table, describe, engine_of, ident};
+use crate::schema::{Table, describe, ident, listed_table};
 
 /// The state of one run of the replication loop.
 pub(super) struct Run<'a> {
@@ -351,17 +351,9 @@ impl Run<'_> {
             let Some(target) = &self.unit.target else {
                 return Ok(None);
             };
-            let engine = engine_of(target, database, name)
+            let listed = listed_table(target, database, name)
                 .await
                 .map_err(|e| self.target_err(Operation::Query("information_schema.TABLES"), e))?;
-            let listed = ListedTable {
-                database: database.to_owned(),
-                name: name.to_owned(),
-                table_type: "BASE TABLE".to_owned(),
-                engine,
-                estimated_bytes: 0,
-                estimated_rows: 0,
-            };
             match describe(target, listed).await {
                 Ok(t) => {
                     if !t.is_transactional() {
@@ -403,16 +395,52 @@ impl Run<'_> {
         let Some(table) = self.table(&database, &name).await? else {
             return Ok(());
         };
-        if columns != table.columns.len() {
+        let visible = table.columns.len();
+        if table.system_versioned {
+            // Two hidden columns more (ROW_START, ROW_END); only current rows are kept.
+            if !self.unit.config.versioned_current_rows || columns != visible + 2 {
+                return Err(SyncError::Unsupported {
+                    at: self.at(),
+                    detail: format!(
+                        "{} is system-versioned{}",
+                        table.display_name(),
+                        if self.unit.config.versioned_current_rows {
+                            " with period columns of its own, which are not supported"
+                        } else {
+                            ", and the task does not copy its current rows only (versioned_current_rows)"
+                        }
+                    ),
+                });
+            }
+            for (kind, rows) in current_rows(kind, rows, visible) {
+                self.apply_images(&table, kind, rows, foreign_key_checks)
+                    .await?;
+            }
+            return Ok(());
+        }
+        if columns != visible {
             return Err(SyncError::Unsupported {
                 at: self.at(),
                 detail: format!(
-                    "the binlog's {} has {columns} columns, the target's {}",
+                    "the binlog's {} has {columns} columns, the target's {visible}",
                     table.display_name(),
-                    table.columns.len()
                 ),
             });
         }
+        self.apply_images(&table, kind, rows, foreign_key_checks)
+            .await
+    }
+
+    /// Applies the row images of one row event of a selected table.
+    async fn apply_images(
+        &mut self,
+        table: &Arc<Table>,
+        kind: RowsKind,
+        rows: Vec<(Option<RowImage>, Option<RowImage>)>,
+        foreign_key_checks: bool,
+    ) -> Result<(), SyncError> {
+        let table = table.clone();
+        let (database, name) = (table.database.clone(), table.name.clone());
         self.begin_batch().await?;
         // A table that cannot roll back (MyISAM, Aria, MEMORY) keeps the changes of a
         // batch that was not committed, and its copy read rows later than the
@@ -689,6 +717,62 @@ impl Run<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// A system-versioned table's row event as changes of its current rows (images cut to
+/// the `visible` columns): the source logs a row that becomes history as an update that
+/// ends it (a delete of the current row) or as the insert of a history row (nothing);
+/// the target keeps its own history.
+fn current_rows(
+    kind: RowsKind,
+    rows: Vec<(Option<RowImage>, Option<RowImage>)>,
+    visible: usize,
+) -> Vec<(RowsKind, Vec<(Option<RowImage>, Option<RowImage>)>)> {
+    let current = |image: &Option<RowImage>| {
+        image
+            .as_ref()
+            .and_then(|i| i.get(visible + 1))
+            .is_some_and(|v| is_open_end(v.as_ref()))
+    };
+    let cut = |image: Option<RowImage>| {
+        image.map(|mut i| {
+            i.truncate(visible);
+            i
+        })
+    };
+    let mut groups: Vec<(RowsKind, Vec<_>)> = Vec::new();
+    for (before, after) in rows {
+        let change = match kind {
+            RowsKind::Insert if current(&after) => (RowsKind::Insert, None, cut(after)),
+            RowsKind::Update if current(&after) => (RowsKind::Update, cut(before), cut(after)),
+            RowsKind::Update | RowsKind::Delete if current(&before) => {
+                (RowsKind::Delete, cut(before), None)
+            }
+            _ => continue,
+        };
+        match groups.last_mut() {
+            Some((k, rows)) if *k == change.0 => rows.push((change.1, change.2)),
+            _ => groups.push((change.0, vec![(change.1, change.2)])),
+        }
+    }
+    groups
+}
+
+/// Whether a ROW_END value is the end of time: the row is current.
+fn is_open_end(value: Option<&mysql_async::binlog::value::BinlogValue<'_>>) -> bool {
+    use mysql_async::Value;
+    use mysql_async::binlog::value::BinlogValue;
+    match value {
+        // TIMESTAMP(6), as `seconds.micros`: 2038-01-19 03:14:07.999999 UTC, or
+        // 2106-02-07 06:28:15.999999 where MariaDB's TIMESTAMP reaches it.
+        Some(BinlogValue::Value(Value::Bytes(b))) => {
+            matches!(b.as_slice(), b"2147483647.999999" | b"4294967295.999999")
+        }
+        // Transaction ids (BIGINT UNSIGNED).
+        Some(BinlogValue::Value(Value::UInt(u))) => *u == u64::MAX,
+        Some(BinlogValue::Value(Value::Int(i))) => *i == -1,
+        _ => false,
     }
 }
 
