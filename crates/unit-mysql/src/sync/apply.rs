@@ -12,7 +12,7 @@ use tracing::{debug, info, warn};
 use unit_core::ErrScope;
 
 use super::status::lock;
-use super::stream::{Decoded, RowImage, RowsChange, RowsKind, Source, SourceEvent};
+use super::stream::{Decoded, RowImage, RowPair, RowsChange, RowsKind, Source, SourceEvent};
 use super::value::matches_stored;
 use super::{Ended, SyncError, SyncUnit, ValueError, ddl, literal};
 use crate::cancel::StatementError;
@@ -436,7 +436,7 @@ impl Run<'_> {
         &mut self,
         table: &Arc<Table>,
         kind: RowsKind,
-        rows: Vec<(Option<RowImage>, Option<RowImage>)>,
+        rows: Vec<RowPair>,
         foreign_key_checks: bool,
     ) -> Result<(), SyncError> {
         let table = table.clone();
@@ -726,9 +726,9 @@ impl Run<'_> {
 /// the target keeps its own history.
 fn current_rows(
     kind: RowsKind,
-    rows: Vec<(Option<RowImage>, Option<RowImage>)>,
+    rows: Vec<RowPair>,
     visible: usize,
-) -> Vec<(RowsKind, Vec<(Option<RowImage>, Option<RowImage>)>)> {
+) -> Vec<(RowsKind, Vec<RowPair>)> {
     let current = |image: &Option<RowImage>| {
         image
             .as_ref()

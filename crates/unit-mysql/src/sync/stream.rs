@@ -34,6 +34,9 @@ pub enum StartAt {
 /// One row image: a value per column (`None` where the image leaves it out).
 pub(crate) type RowImage = Vec<Option<BinlogValue<'static>>>;
 
+/// A row change's before and after images (`None` where the event has none).
+pub(crate) type RowPair = (Option<RowImage>, Option<RowImage>);
+
 /// What a row event does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RowsKind {
@@ -81,7 +84,7 @@ pub(crate) struct RowsChange {
     pub(crate) columns: usize,
     pub(crate) kind: RowsKind,
     /// Before and after images.
-    pub(crate) rows: Vec<(Option<RowImage>, Option<RowImage>)>,
+    pub(crate) rows: Vec<RowPair>,
     /// The source's session checked foreign keys (and so ran their cascades, which
     /// the binlog does not hold) when it made these changes.
     pub(crate) foreign_key_checks: bool,
