@@ -544,12 +544,19 @@ fn cutover_summary(
         },
         "selection": verified.iter().map(|(d, t, rows)| {
             let engine = idempotent.iter().find(|(id, it, _)| id == d && it == t).map(|(_, _, e)| e);
-            serde_json::json!({
-                "table": format!("{d}.{t}"), "rows": rows, "verified": true,
-                "note": engine.map(|e| format!("{e}, not transactional: copied outside the snapshot, its changes applied idempotently")),
-            })
+            let note = engine.map(|e| format!("{e}, not transactional: copied outside the snapshot, its changes applied idempotently"));
+            table_json(&format!("{d}.{t}"), *rows, true, note.as_deref().unwrap_or_default())
         }).collect::<Vec<_>>(),
     })
+}
+
+/// One table of a summary; `note` only where there is one.
+fn table_json(table: &str, rows: i64, verified: bool, note: &str) -> serde_json::Value {
+    let mut value = serde_json::json!({"table": table, "rows": rows, "verified": verified});
+    if !note.is_empty() {
+        value["note"] = serde_json::Value::from(note);
+    }
+    value
 }
 
 /// One object of a summary.
@@ -731,10 +738,9 @@ async fn summary(
         } else {
             format!("NOT COMPLETE: {}", problems.join("; "))
         },
-        "selection": copied.tables.iter().map(|t| serde_json::json!({
-            "table": format!("{}.{}", t.database, t.name), "rows": t.rows, "verified": t.verified,
-            "note": (!t.note.is_empty()).then_some(&t.note),
-        })).collect::<Vec<_>>(),
+        "selection": copied.tables.iter().map(|t| table_json(
+            &format!("{}.{}", t.database, t.name), t.rows, t.verified, &t.note,
+        )).collect::<Vec<_>>(),
         "objects": copied.objects.iter().map(object_json).collect::<Vec<_>>(),
         "objects_summary": format!(
             "{migrated} of {} other objects migrated ({left_out} left out); users and grants are not migrated",

@@ -272,7 +272,15 @@ impl PartCopy {
                 StatementError::Sqlx(e),
             )
         };
-        let lease = self.ctx.snapshot.as_ref().and_then(|s| s.lease());
+        // Without a key, rows read outside the snapshot could never be told apart
+        // from the replayed ones: no snapshot connection free is an error here.
+        let lease = match &self.ctx.snapshot {
+            Some(s) => Some(
+                s.lease()
+                    .ok_or_else(|| internal_error("no snapshot connection free"))?,
+            ),
+            None => None,
+        };
         let snapshot = lease.as_ref().map(super::snapshot::Lease::conn);
         let mut guard = match &snapshot {
             Some(conn) => Some(conn.lock().await),
