@@ -523,6 +523,11 @@ fn sync_process_error(err: &SyncError) -> pb::ProcessError {
     };
     match err {
         SyncError::Copy(e) => copy_process_error(e),
+        // An event that cannot be decoded is decoded no better by a retry.
+        SyncError::Stream {
+            position,
+            source: StreamError::Decode(e),
+        } => generate(&ErrorCode::SYNC_UNSUPPORTED_EVENT, &[position, e]),
         SyncError::Stream { position, source } => match source.server_number() {
             Some(1236) => {
                 let mut pe = generate(&ErrorCode::SYNC_BINLOG_UNAVAILABLE, &[position]);

@@ -55,8 +55,10 @@ fn tokens(sql: &str, ansi_quotes: bool) -> Vec<Token> {
         match c {
             c if c.is_whitespace() => i += 1,
             '/' if chars.get(i + 1) == Some(&'*') => {
-                // MariaDB's executable comments `/*!... */` and `/*M!... */` hold SQL.
-                let executable = matches!(chars.get(i + 2), Some('!' | 'M'));
+                // MariaDB's executable comments `/*!... */` and `/*M!... */` hold SQL;
+                // any other comment (`/*Make it wider*/` too) is a comment.
+                let executable = chars.get(i + 2) == Some(&'!')
+                    || (chars.get(i + 2) == Some(&'M') && chars.get(i + 3) == Some(&'!'));
                 if executable {
                     i += 2;
                     while i < chars.len() && !chars[i].is_whitespace() {
@@ -398,6 +400,20 @@ mod tests {
         );
         assert_eq!(
             names("/* c */ ALTER TABLE `t` ADD x INT -- note\n"),
+            vec![t("d", "t")]
+        );
+        // A comment that happens to start with M is a comment; `/*M!...*/` and
+        // `/*!...*/` are executable.
+        assert_eq!(
+            names("/*Make it wider*/ ALTER TABLE t MODIFY note VARCHAR(200)"),
+            vec![t("d", "t")]
+        );
+        assert_eq!(
+            names("/*M!100100 ALTER TABLE t ADD x INT */"),
+            vec![t("d", "t")]
+        );
+        assert_eq!(
+            names("/*!40000 ALTER TABLE t ENABLE KEYS */"),
             vec![t("d", "t")]
         );
         assert!(parse("CREATE TEMPORARY TABLE t (a INT)", "d").is_none());

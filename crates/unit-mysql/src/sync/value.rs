@@ -187,6 +187,9 @@ pub fn literal(
         {
             (i - 16_777_216).to_string()
         }
+        // The old TIMESTAMP format (before MySQL 5.6's, type 7) arrives as seconds.
+        Value::Int(i) if dt == "timestamp" => timestamp_text(column, i.to_string().as_bytes())?,
+        Value::UInt(u) if dt == "timestamp" => timestamp_text(column, u.to_string().as_bytes())?,
         Value::Int(i) => match int_width(dt) {
             Some(width) if *i < 0 && column.column_type.contains("unsigned") => {
                 let bits = width * 8;
@@ -231,16 +234,9 @@ pub fn literal(
             }
             _ if dt == "timestamp" => timestamp_text(column, b)?,
             // Fixed-length binary types reach the binlog without their trailing zero
-            // bytes; BINARY pads them back by itself, these types refuse short values.
-            _ if matches!(dt, "uuid" | "inet6" | "inet4") => {
-                let width = if dt == "inet4" { 4 } else { 16 };
-                let mut padded = b.clone();
-                if padded.len() < width {
-                    padded.resize(width, 0);
-                }
-                hex(&padded)
-            }
-            _ => hex(b),
+            // bytes: UUID and INET refuse short values, and a short BINARY(n) value
+            // would compare unequal to the stored (padded) one in a key's WHERE.
+            _ => hex(&stored_bytes(column, b)),
         },
         Value::Date(y, mo, d, h, mi, s, us) => {
             if dt == "date" {
@@ -278,20 +274,33 @@ pub(crate) fn matches_stored(
         }
         other => return Ok(format!("{name} <=> {}", literal(column, other, true)?)),
     };
-    // BINARY(n) stores its value padded with zero bytes, which the binlog leaves out.
-    let mut stored = bytes.clone();
-    if column.data_type == "binary" {
-        let width = column
+    Ok(format!(
+        "CAST({name} AS BINARY) = {}",
+        hex(&stored_bytes(column, bytes))
+    ))
+}
+
+/// The bytes a fixed-length binary column stores for a binlog value: BINARY(n), UUID
+/// and INET values come without their trailing zero bytes, which the column pads back.
+fn stored_bytes<'a>(column: &Column, value: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+    let width = match column.data_type.as_str() {
+        "uuid" | "inet6" => 16,
+        "inet4" => 4,
+        "binary" => column
             .column_type
             .trim_start_matches("binary(")
             .trim_end_matches(')')
             .parse::<usize>()
-            .unwrap_or(0);
-        if stored.len() < width {
-            stored.resize(width, 0);
-        }
+            .unwrap_or(0),
+        _ => 0,
+    };
+    if value.len() < width {
+        let mut padded = value.to_vec();
+        padded.resize(width, 0);
+        std::borrow::Cow::Owned(padded)
+    } else {
+        std::borrow::Cow::Borrowed(value)
     }
-    Ok(format!("CAST({name} AS BINARY) = {}", hex(&stored)))
 }
 
 #[cfg(test)]
