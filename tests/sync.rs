@@ -1331,3 +1331,67 @@ async fn padded_binary_keys_old_timestamps_and_commented_ddl_replicate_exactly()
     );
     assert!(!unit_core::Recommended.explain(error).is_resumable());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_the_binlog_does_not_hold_as_rows_stop_replication_saying_why() {
+    let online = Online::new("asrows", "").await;
+    let cases: [(&str, &str, &str); 3] = [
+        (
+            "stmt",
+            "SET SESSION binlog_format = 'STATEMENT'; INSERT INTO t VALUES (2, 'statement')",
+            "DML logged as a statement",
+        ),
+        (
+            "xa",
+            "XA START 'x1'; INSERT INTO t VALUES (2, 'xa'); XA END 'x1'; XA PREPARE 'x1'; XA ROLLBACK 'x1'",
+            "XA",
+        ),
+        (
+            "compressed",
+            "SET GLOBAL log_bin_compress = ON; INSERT INTO t VALUES (2, REPEAT('z', 2000));
+             SET GLOBAL log_bin_compress = OFF",
+            "log_bin_compress",
+        ),
+    ];
+    for (db, statement, says) in cases {
+        exec(
+            &online.source.url(""),
+            &format!("CREATE DATABASE {db}; CREATE TABLE {db}.t (id INT PRIMARY KEY, v TEXT); INSERT INTO {db}.t VALUES (1, 'one')"),
+        )
+        .await;
+        let mut config = online.config(db);
+        config.filter = Filter {
+            databases: vec![db.to_owned()],
+            ..Filter::default()
+        };
+        online.copy(&config).await;
+        exec(&online.source.url(db), statement).await;
+        exec(&online.source.url(db), "INSERT INTO t VALUES (3, 'after')").await;
+        let result = online.cutover(&config).await;
+        let error = result
+            .errors
+            .first()
+            .unwrap_or_else(|| panic!("{db}: not refused"));
+        assert_eq!(error.err_code, 60009, "{db}: {error:?}");
+        assert!(error.message.contains(says), "{db}: {error:?}");
+        assert!(!unit_core::Recommended.explain(error).is_resumable());
+        // Nothing from the refused event on was applied.
+        let applied: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {db}.t"))
+            .fetch_one(&mut connect(&online.target.url("")).await)
+            .await
+            .unwrap();
+        assert_eq!(applied, 1, "{db}");
+    }
+    // The check unit says so before replication starts.
+    exec(&online.source.url(""), "SET GLOBAL log_bin_compress = ON").await;
+    let items = unit_mysql::CheckUnit::new(online.config("asrows"))
+        .run_checks()
+        .await;
+    assert!(
+        items
+            .iter()
+            .any(|i| i.name == "source log_bin_compress"
+                && i.state == unit_mysql::ItemState::Failure),
+        "{items:?}"
+    );
+}

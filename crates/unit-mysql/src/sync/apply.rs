@@ -211,7 +211,14 @@ impl Run<'_> {
                 self.apply_rows(change).await?;
             }
             Decoded::Commit => self.end_txn(end_pos),
+            Decoded::Refused(detail) => {
+                return Err(SyncError::Unsupported {
+                    at: self.at(),
+                    detail,
+                });
+            }
             Decoded::Query { schema, sql, modes } => {
+                self.refuse_statement(&schema, &sql, modes.contains(&"ANSI_QUOTES"))?;
                 if !self.in_txn {
                     self.last_ts = timestamp;
                     self.apply_query(&schema, &sql, &modes).await?;
@@ -242,6 +249,47 @@ impl Run<'_> {
         }
         if end_pos > 0 {
             self.event_start = end_pos;
+        }
+        Ok(())
+    }
+
+    /// Refuses a statement whose changes the binlog does not hold as rows: DML logged
+    /// as a statement on a selected table (a session with `binlog_format=STATEMENT`, a
+    /// MEMORY table emptied by a restart), and XA transactions.
+    fn refuse_statement(&self, schema: &str, sql: &str, ansi: bool) -> Result<(), SyncError> {
+        let head = sql.trim_start().get(..3).unwrap_or_default();
+        if head.eq_ignore_ascii_case("XA ") {
+            return Err(SyncError::Unsupported {
+                at: self.at(),
+                detail: format!(
+                    "an XA transaction ({}): XA transactions are not applied; commit with plain transactions on the source",
+                    crate::summarize_statement(sql)
+                ),
+            });
+        }
+        let Some(tables) = ddl::dml_tables(sql, schema, ansi) else {
+            return Ok(());
+        };
+        let config = &self.unit.config;
+        let selected = |(db, t): &(String, String)| {
+            db != &config.checkpoint_database && config.filter.selects(db, t)
+        };
+        let touches = if tables.is_empty() {
+            config.filter.selects_database(schema)
+        } else {
+            tables.iter().any(selected)
+        };
+        if touches {
+            return Err(SyncError::Unsupported {
+                at: self.at(),
+                detail: format!(
+                    "DML logged as a statement, not as rows (DM: ErrSyncUnitDMLStatementFound, 36014): {}; \
+                     its session had binlog_format=STATEMENT or MIXED (or the server emptied a MEMORY \
+                     table at its restart): set binlog_format=ROW for every session, then copy the \
+                     table again",
+                    crate::summarize_statement(sql)
+                ),
+            });
         }
         Ok(())
     }

@@ -364,6 +364,82 @@ pub fn parse_with(sql: &str, default_db: &str, ansi_quotes: bool) -> Option<Ddl>
     })
 }
 
+/// The tables a DML statement logged as a statement (`INSERT`, `REPLACE`, `UPDATE`,
+/// `DELETE`, `LOAD DATA`) writes, as far as its table references tell; `None` for any
+/// other statement. A multi-table statement names all of its tables (the ones it only
+/// reads too); an empty list means the references could not be read.
+///
+/// ```
+/// # use unit_mysql::sync::ddl::dml_tables;
+/// let t = |d: &str, n: &str| (d.to_owned(), n.to_owned());
+/// assert_eq!(dml_tables("INSERT INTO shop.t VALUES (1)", "d", false), Some(vec![t("shop", "t")]));
+/// assert_eq!(
+///     dml_tables("DELETE a FROM a JOIN b ON a.id = b.id WHERE b.x = 1", "d", false),
+///     Some(vec![t("d", "a"), t("d", "a"), t("d", "b")])
+/// );
+/// assert_eq!(dml_tables("ALTER TABLE t ADD x INT", "d", false), None);
+/// ```
+pub fn dml_tables(sql: &str, default_db: &str, ansi_quotes: bool) -> Option<Vec<(String, String)>> {
+    let mut p = Parser {
+        tokens: tokens(sql, ansi_quotes),
+        at: 0,
+        default_db,
+    };
+    let verb = p.peek_word()?;
+    if !matches!(
+        verb.as_str(),
+        "INSERT" | "REPLACE" | "UPDATE" | "DELETE" | "LOAD"
+    ) {
+        return None;
+    }
+    p.at += 1;
+    const MODIFIERS: &[&str] = &[
+        "LOW_PRIORITY",
+        "DELAYED",
+        "HIGH_PRIORITY",
+        "IGNORE",
+        "QUICK",
+    ];
+    const STOP: &[&str] = &[
+        "SET", "WHERE", "VALUES", "VALUE", "SELECT", "ORDER", "LIMIT", "ON",
+    ];
+    let mut tables = Vec::new();
+    // A table reference follows the verb, INTO, FROM, TABLE, JOIN, USING or a comma.
+    let mut expect_name = verb != "LOAD";
+    while p.at < p.tokens.len() {
+        if let Some(word) = p.peek_word() {
+            if MODIFIERS.contains(&word.as_str()) {
+                p.at += 1;
+                continue;
+            }
+            if matches!(word.as_str(), "INTO" | "FROM" | "TABLE" | "JOIN" | "USING") {
+                p.at += 1;
+                expect_name = true;
+                continue;
+            }
+            if STOP.contains(&word.as_str()) && verb != "LOAD" {
+                break;
+            }
+        }
+        if p.eat_punct(',') {
+            expect_name = true;
+            continue;
+        }
+        if expect_name {
+            if let Some(name) = p.table_name() {
+                tables.push(name);
+                expect_name = false;
+                continue;
+            }
+        }
+        if p.eat_punct('(') && verb != "LOAD" {
+            break;
+        }
+        p.at += 1;
+    }
+    Some(tables)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -74,6 +74,9 @@ pub(crate) enum Decoded {
     Rows(RowsChange),
     /// Nothing to act on (format description, table map, heartbeat, ...).
     Other,
+    /// An event that cannot be applied exactly (an incident, compressed or LOAD DATA
+    /// events, an XA prepare, a type not understood): replication stops, saying why.
+    Refused(String),
 }
 
 /// One row event: the changes of one statement to one table.
@@ -284,8 +287,19 @@ impl Source {
                 standalone: data[12] & 1 != 0,
             });
         }
+        if let Some(refused) = refused_type(raw_type) {
+            return Ok(Decoded::Refused(refused));
+        }
         let Some(data) = event.read_data()? else {
-            return Ok(Decoded::Other);
+            // Types mysql_common does not decode: MariaDB's annotations, binlog
+            // checkpoints and GTID lists, and the start of encryption are bookkeeping;
+            // anything else is not understood.
+            return Ok(match raw_type {
+                160 | 161 | 163 | 164 => Decoded::Other,
+                other => Decoded::Refused(format!(
+                    "binlog event of type {other}, which this Sync unit does not understand"
+                )),
+            });
         };
         Ok(match data {
             EventData::RotateEvent(r) => {
@@ -415,6 +429,29 @@ fn parse_modes(q: &mysql_async::binlog::events::QueryEvent<'_>) -> Vec<&'static 
         .filter(|(bit, _)| bits & bit != 0)
         .map(|(_, name)| *name)
         .collect()
+}
+
+/// Why an event of type `raw` cannot be applied, if it cannot.
+fn refused_type(raw: u8) -> Option<String> {
+    Some(match raw {
+        26 => "an INCIDENT event: the source lost changes it could not log (LOST_EVENTS), so \
+               the target can no longer be made equal by replication; copy again"
+            .to_owned(),
+        6..=12 | 17 | 18 => "a LOAD DATA event logged as a statement (binlog_format=STATEMENT \
+                             or MIXED in its session): its rows are not in the binlog"
+            .to_owned(),
+        38 => "an XA PREPARE: XA transactions are not applied (their rows could be rolled back \
+               after the prepare); commit them with plain transactions on the source"
+            .to_owned(),
+        40 => "a compressed transaction (MySQL's binlog_transaction_compression=ON), which is \
+               not decoded; turn it off on the source"
+            .to_owned(),
+        165..=171 => "a compressed event (MariaDB's log_bin_compress=ON), which is not \
+                      decoded; turn log_bin_compress off on the source"
+            .to_owned(),
+        0 | 1 | 20..=22 => format!("a binlog event of obsolete type {raw}"),
+        _ => return None,
+    })
 }
 
 /// MariaDB's GTID_EVENT type code.
