@@ -1395,3 +1395,45 @@ async fn changes_the_binlog_does_not_hold_as_rows_stop_replication_saying_why() 
         "{items:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequence_cache_refills_replicate_as_the_sequences_state() {
+    let online = Online::new(
+        "seqs",
+        "CREATE SEQUENCE ids START WITH 100 INCREMENT BY 5 CACHE 3;
+         CREATE TABLE t (id INT PRIMARY KEY, v INT);
+         INSERT INTO t SELECT NEXTVAL(ids), seq FROM seq_1_to_4;",
+    )
+    .await;
+    let config = online.config("seqs");
+    online.copy(&config).await;
+    // Past the cache several times (each refill is a row event of the sequence), and
+    // SETVAL and ALTER SEQUENCE.
+    online
+        .source_sql(
+            "INSERT INTO t SELECT NEXTVAL(ids), seq FROM seq_5_to_14;
+             SELECT SETVAL(ids, 1000);
+             INSERT INTO t VALUES (NEXTVAL(ids), 0);
+             ALTER SEQUENCE ids INCREMENT BY 7;
+             INSERT INTO t VALUES (NEXTVAL(ids), -1);",
+        )
+        .await;
+    let result = online.cutover(&config).await;
+    online.assert_ok(&result);
+    online.assert_same();
+    // The target's sequence goes on after everything the source could hand out from
+    // its cache (as a MariaDB replica's does): no value is given twice.
+    let value = |url: String, sql: &'static str| async move {
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(&mut connect(&url).await)
+            .await
+            .unwrap()
+    };
+    let not_cached = value(
+        online.source.url("seqs"),
+        "SELECT next_not_cached_value FROM ids",
+    )
+    .await;
+    let next = value(online.target.url("seqs"), "SELECT NEXTVAL(ids)").await;
+    assert_eq!(next, not_cached);
+}

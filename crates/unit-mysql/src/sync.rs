@@ -372,6 +372,7 @@ impl SyncUnit {
             tables: HashMap::new(),
             cascades: HashMap::new(),
             fk_checks: false,
+            sequences: Default::default(),
         };
         run.update_safe_mode();
         // Cutover: apply up to `stop_at`, verify, and check that the source has not

@@ -53,6 +53,9 @@ pub(super) struct Run<'a> {
     pub(super) cascades: HashMap<(String, String), Cascades>,
     /// The target session's `foreign_key_checks` (the session starts with 0).
     pub(super) fk_checks: bool,
+    /// The selected names that are MariaDB sequences, whose row events carry their
+    /// state.
+    pub(super) sequences: std::collections::HashSet<(String, String)>,
 }
 
 /// Whether deleting or updating a row of a table makes the server change rows of
@@ -402,9 +405,12 @@ impl Run<'_> {
             let listed = listed_table(target, database, name)
                 .await
                 .map_err(|e| self.target_err(Operation::Query("information_schema.TABLES"), e))?;
+            let sequence = listed.table_type == "SEQUENCE";
             match describe(target, listed).await {
                 Ok(t) => {
-                    if !t.is_transactional() {
+                    if sequence {
+                        self.sequences.insert(key.clone());
+                    } else if !t.is_transactional() {
                         let mut idempotent = lock(&self.unit.shared.idempotent);
                         let entry = (t.database.clone(), t.name.clone(), t.engine.clone());
                         if !idempotent.contains(&entry) {
@@ -444,6 +450,9 @@ impl Run<'_> {
             return Ok(());
         };
         let visible = table.columns.len();
+        if self.sequences.contains(&(database.clone(), name.clone())) {
+            return self.apply_sequence(&table, kind, rows).await;
+        }
         if table.system_versioned {
             // Two hidden columns more (ROW_START, ROW_END); only current rows are kept.
             if !self.unit.config.versioned_current_rows || columns != visible + 2 {
@@ -477,6 +486,43 @@ impl Run<'_> {
         }
         self.apply_images(&table, kind, rows, foreign_key_checks)
             .await
+    }
+
+    /// A MariaDB sequence's row event (a cache refill, `SETVAL`, `ALTER SEQUENCE`): its
+    /// after image is the sequence's state, which an `INSERT` into the sequence sets.
+    /// It runs on a connection of its own, outside the batch (the sequence's lock
+    /// would block reading other tables' descriptions while the batch is open); that
+    /// is exact because it is idempotent: a replay after a crash sets the states again
+    /// in stream order, ending at the last.
+    async fn apply_sequence(
+        &mut self,
+        table: &Table,
+        kind: RowsKind,
+        rows: Vec<RowPair>,
+    ) -> Result<(), SyncError> {
+        let Some(target) = self.unit.target.clone() else {
+            return Ok(());
+        };
+        if kind == RowsKind::Delete {
+            return Ok(());
+        }
+        for (_, after) in &rows {
+            let Some(after) = after else { continue };
+            let sql = insert_sql(table, &[after], false).map_err(|e| SyncError::Unsupported {
+                at: self.at(),
+                detail: e.to_string(),
+            })?;
+            target
+                .execute(sql.as_str())
+                .await
+                .map_err(|e| SyncError::Apply {
+                    at: self.at(),
+                    statement: crate::summarize_statement(&sql),
+                    source: e,
+                })?;
+        }
+        self.txn_changes += rows.len() as i64;
+        Ok(())
     }
 
     /// Applies the row images of one row event of a selected table.
