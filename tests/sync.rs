@@ -1437,3 +1437,41 @@ async fn sequence_cache_refills_replicate_as_the_sequences_state() {
     let next = value(online.target.url("seqs"), "SELECT NEXTVAL(ids)").await;
     assert_eq!(next, not_cached);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_table_ddl_applies_the_part_about_the_selection() {
+    let online = Online::new(
+        "chosen",
+        "CREATE TABLE a (id INT PRIMARY KEY); CREATE TABLE c (id INT PRIMARY KEY);
+         INSERT INTO a VALUES (1); INSERT INTO c VALUES (2);",
+    )
+    .await;
+    // `other` is not selected: the target never has it.
+    exec(
+        &online.source.url(""),
+        "CREATE DATABASE other; CREATE TABLE other.b (id INT PRIMARY KEY);
+         CREATE TABLE other.x (id INT PRIMARY KEY); CREATE TABLE other.z (id INT PRIMARY KEY);",
+    )
+    .await;
+    let config = online.config("chosen");
+    online.copy(&config).await;
+    online
+        .source_sql(
+            "DROP TABLE chosen.a, other.b;
+             RENAME TABLE chosen.c TO chosen.d, other.x TO other.y;
+             INSERT INTO d VALUES (3);",
+        )
+        .await;
+    let result = online.cutover(&config).await;
+    online.assert_ok(&result);
+    online.assert_same();
+    // A table entering the selection without its rows is refused.
+    online.source_sql("RENAME TABLE other.z TO chosen.z").await;
+    let result = online.cutover(&config).await;
+    let error = result.errors.first().expect("refused");
+    assert_eq!(error.err_code, 60009, "{error:?}");
+    assert!(
+        error.message.contains("moves chosen.z into the selection"),
+        "{error:?}"
+    );
+}

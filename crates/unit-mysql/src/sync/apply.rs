@@ -256,6 +256,69 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// A multi-table DDL that also names tables outside the selection, cut to the part
+    /// about selected tables (`None`: run it as it is): `DROP TABLE` drops the selected
+    /// ones; `RENAME TABLE` keeps the pairs of selected names and leaves out the pairs
+    /// of unselected ones. A rename that moves a table into the selection (it would
+    /// arrive without its rows) or out of it is refused.
+    fn selected_part(&self, ddl: &ddl::Ddl, sql: &str) -> Result<Option<String>, SyncError> {
+        let config = &self.unit.config;
+        if ddl.tables.iter().all(|t| selects(config, t)) {
+            return Ok(None);
+        }
+        match ddl.kind {
+            ddl::DdlKind::DropTable => {
+                let kept: Vec<String> = ddl
+                    .tables
+                    .iter()
+                    .filter(|t| selects(config, t))
+                    .map(qualified)
+                    .collect();
+                Ok(Some(format!(
+                    "DROP TABLE {}{}",
+                    if_exists(sql),
+                    kept.join(", ")
+                )))
+            }
+            ddl::DdlKind::RenameTable => {
+                let mut kept = Vec::new();
+                for pair in ddl.tables.chunks(2) {
+                    let [from, to] = pair else { continue };
+                    match (selects(config, from), selects(config, to)) {
+                        (true, true) => {
+                            kept.push(format!("{} TO {}", qualified(from), qualified(to)))
+                        }
+                        (false, false) => {}
+                        (from_selected, _) => {
+                            // Into the selection: from an unselected name to a selected.
+                            let entering = !from_selected;
+                            let moved = if entering { to } else { from };
+                            return Err(SyncError::Unsupported {
+                                at: self.at(),
+                                detail: format!(
+                                    "{}: it moves {}.{} {} the selection ({}); copy that table \
+                                     again, or select both names",
+                                    crate::summarize_statement(sql),
+                                    moved.0,
+                                    moved.1,
+                                    if entering { "into" } else { "out of" },
+                                    if entering {
+                                        "it would arrive without its rows"
+                                    } else {
+                                        "the target would keep a table no longer replicated"
+                                    }
+                                ),
+                            });
+                        }
+                    }
+                }
+                Ok(Some(format!("RENAME TABLE {}", kept.join(", "))))
+            }
+            // The other kinds name one table (or a table and what it is created from).
+            _ => Ok(None),
+        }
+    }
+
     /// Refuses a statement whose changes the binlog does not hold as rows: DML logged
     /// as a statement on a selected table (a session with `binlog_format=STATEMENT`, a
     /// MEMORY table emptied by a restart), and XA transactions.
@@ -736,6 +799,8 @@ impl Run<'_> {
             debug!(statement = %crate::summarize_statement(sql), "DDL skipped: no selected table");
             return Ok(());
         }
+        let narrowed = self.selected_part(&ddl, sql)?;
+        let sql = narrowed.as_deref().unwrap_or(sql);
         // Everything before the DDL is committed first, with a note that the DDL is
         // under way: a rerun that finds it already applied goes on.
         let retried = self.pending.ddl_pending == Some(self.event_start);
@@ -915,6 +980,25 @@ fn update_sql(table: &Table, after: &RowImage, cond: &str) -> Result<String, Val
         table.qualified(),
         sets.join(", ")
     ))
+}
+
+/// Whether `(db, t)` is a selected table (never the checkpoint database).
+fn selects(config: &crate::CopyConfig, (db, t): &(String, String)) -> bool {
+    db != &config.checkpoint_database && config.filter.selects(db, t)
+}
+
+/// `db`.`t`
+fn qualified((db, t): &(String, String)) -> String {
+    format!("{}.{}", ident(db), ident(t))
+}
+
+/// `IF EXISTS ` where the statement has it.
+fn if_exists(sql: &str) -> &'static str {
+    if sql.to_ascii_uppercase().contains("IF EXISTS") {
+        "IF EXISTS "
+    } else {
+        ""
+    }
 }
 
 /// `INSERT` (or, idempotently, `REPLACE`) of row images.
