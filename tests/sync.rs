@@ -1475,3 +1475,38 @@ async fn multi_table_ddl_applies_the_part_about_the_selection() {
         "{error:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_change_over_the_targets_packet_limit_is_refused_not_retried() {
+    let online = Online::new("bigrow", "CREATE TABLE t (id INT PRIMARY KEY, b LONGBLOB)").await;
+    let config = online.config("bigrow");
+    online.copy(&config).await;
+    // 700 KB of value: 1.4 MB as hex, over the target's 1 MiB limit.
+    exec(
+        &online.target.url(""),
+        "SET GLOBAL max_allowed_packet = 1048576",
+    )
+    .await;
+    online
+        .source_sql(
+            "INSERT INTO t VALUES (1, 'small'); INSERT INTO t VALUES (2, REPEAT('x', 700000))",
+        )
+        .await;
+    let result = online.cutover(&config).await;
+    let error = result.errors.first().expect("refused");
+    assert_eq!(error.err_code, 60009, "{error:?}");
+    assert!(
+        error.message.contains("max_allowed_packet") && error.message.contains("bigrow.t"),
+        "{error:?}"
+    );
+    assert!(!unit_core::Recommended.explain(error).is_resumable());
+    // With a limit that fits, the same change goes through.
+    exec(
+        &online.target.url(""),
+        "SET GLOBAL max_allowed_packet = 16777216",
+    )
+    .await;
+    let result = online.cutover(&config).await;
+    online.assert_ok(&result);
+    online.assert_same();
+}

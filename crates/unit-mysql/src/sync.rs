@@ -353,6 +353,12 @@ impl SyncUnit {
         cancellable(cancel, conn.execute(fk_off))
             .await
             .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute(fk_off), e))?;
+        // A statement over the target's packet limit drops the connection, which a
+        // resume would only repeat: such a row change is refused instead.
+        let packet = "SELECT @@max_allowed_packet";
+        let max_packet: u64 = cancellable(cancel, sqlx::query_scalar(packet).fetch_one(&mut *conn))
+            .await
+            .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query(packet), e))?;
         let mut run = Run {
             unit: self,
             conn,
@@ -373,6 +379,7 @@ impl SyncUnit {
             cascades: HashMap::new(),
             fk_checks: false,
             sequences: Default::default(),
+            max_packet: usize::try_from(max_packet).unwrap_or(usize::MAX),
         };
         run.update_safe_mode();
         // Cutover: apply up to `stop_at`, verify, and check that the source has not

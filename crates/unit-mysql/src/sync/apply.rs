@@ -56,6 +56,8 @@ pub(super) struct Run<'a> {
     /// The selected names that are MariaDB sequences, whose row events carry their
     /// state.
     pub(super) sequences: std::collections::HashSet<(String, String)>,
+    /// The target's `max_allowed_packet`.
+    pub(super) max_packet: usize,
 }
 
 /// Whether deleting or updating a row of a table makes the server change rows of
@@ -750,6 +752,19 @@ impl Run<'_> {
     /// Runs a row statement (`what` names it: `insert of db.t`) in the open batch;
     /// its rows affected (matched).
     async fn exec(&mut self, sql: &str, what: &str) -> Result<u64, SyncError> {
+        // Headroom for the packet header and the server's own accounting.
+        if sql.len().saturating_add(1024) > self.max_packet {
+            return Err(SyncError::Unsupported {
+                at: self.at(),
+                detail: format!(
+                    "{what}: the statement takes {} bytes, more than the target's \
+                     max_allowed_packet ({} bytes; values travel as hex, twice their size): \
+                     raise max_allowed_packet on the target",
+                    sql.len(),
+                    self.max_packet
+                ),
+            });
+        }
         match self.conn.execute(sql).await {
             Ok(done) => Ok(done.rows_affected()),
             Err(e) if crate::server_error(&e).is_some() => {
