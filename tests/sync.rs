@@ -120,6 +120,32 @@ impl Online {
         }
     }
 
+    /// Runs a cutover and asserts that it succeeded and both sides are the same.
+    async fn cutover_exact(&self, config: &CopyConfig) {
+        let result = self.cutover(config).await;
+        self.assert_ok(&result);
+        self.assert_same();
+    }
+
+    /// Asserts that `result` failed with `code`, not resumable, its message saying
+    /// every one of `says`; the error.
+    fn refused<'r>(
+        result: &'r pb::ProcessResult,
+        code: i32,
+        says: &[&str],
+    ) -> &'r pb::ProcessError {
+        let error = result.errors.first().expect("refused");
+        assert_eq!(error.err_code, code, "{error:?}");
+        for words in says {
+            assert!(error.message.contains(words), "no {words:?} in {error:?}");
+        }
+        assert!(
+            !unit_core::Recommended.explain(error).is_resumable(),
+            "{error:?}"
+        );
+        error
+    }
+
     /// Asserts that `result` has no errors, showing how the sides differ if it has.
     fn assert_ok(&self, result: &pb::ProcessResult) {
         if !result.errors.is_empty() {
@@ -220,9 +246,7 @@ async fn every_column_type_is_copied_exactly_through_snapshot_connections() {
     config.consistency = Some(Consistency::Flush);
     online.copy(&config).await;
     assert_eq!(online.checkpoint("zoo_snap").await.consistency, "flush");
-    let result = online.cutover(&config).await;
-    online.assert_ok(&result);
-    online.assert_same();
+    online.cutover_exact(&config).await;
 }
 
 const LOAD_TABLE: &str = "CREATE TABLE load_t (
@@ -300,9 +324,7 @@ async fn a_sync_killed_at_any_instant_applies_every_change_exactly_once() {
         let _ = sync.await;
     }
     writer.await.unwrap();
-    let result = online.cutover(&config).await;
-    online.assert_ok(&result);
-    online.assert_same();
+    online.cutover_exact(&config).await;
 }
 
 impl Online {
@@ -408,9 +430,7 @@ async fn a_copy_resumed_without_its_snapshot_replays_from_the_original_position(
         "replication starts where the snapshot was"
     );
     assert!(cp.safe_until.is_some(), "{cp:?}");
-    let result = online.cutover(&config).await;
-    online.assert_ok(&result);
-    online.assert_same();
+    online.cutover_exact(&config).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -440,9 +460,7 @@ async fn ddl_in_the_stream_is_applied_in_order_and_rows_follow_it() {
         )
         .await;
     write_load(online.source.url("ddl"), 21, 20).await;
-    let result = online.cutover(&config).await;
-    online.assert_ok(&result);
-    online.assert_same();
+    online.cutover_exact(&config).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -615,9 +633,7 @@ async fn rotation_restarts_and_network_cuts_are_resumed_from_the_checkpoint() {
         }
     }
     assert!(resumable_errors >= 1, "no fault reached the unit");
-    let result = online.cutover(&config).await;
-    online.assert_ok(&result);
-    online.assert_same();
+    online.cutover_exact(&config).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -635,9 +651,7 @@ async fn replication_can_start_from_the_recorded_mariadb_gtid() {
     let cp = online.checkpoint("gtid").await;
     assert!(cp.position.gtid.starts_with("0-1-"), "{cp:?}");
     write_load(online.source.url("gtid"), 31, 30).await;
-    let result = online.cutover(&config).await;
-    online.assert_ok(&result);
-    online.assert_same();
+    online.cutover_exact(&config).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -949,9 +963,7 @@ async fn a_source_whose_packets_stop_arriving_is_noticed_and_resumed() {
     // The source is back: the unit resumes from its checkpoint.
     proxy.set_stalled(false);
     write_load(online.source.url("stalled"), 41, 20).await;
-    let result = online.cutover(&config).await;
-    online.assert_ok(&result);
-    online.assert_same();
+    online.cutover_exact(&config).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1023,9 +1035,7 @@ async fn a_ddl_and_a_new_table_between_the_copys_init_and_its_snapshot_are_copie
     online
         .source_sql("INSERT INTO newcomer VALUES (3, 'three')")
         .await;
-    let result = online.cutover(&config).await;
-    online.assert_ok(&result);
-    online.assert_same();
+    online.cutover_exact(&config).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1056,9 +1066,7 @@ async fn a_copy_without_a_snapshot_tolerates_a_unique_value_that_moved_between_r
     online
         .source_sql("UPDATE uk SET u = 100 WHERE id = 1; INSERT INTO uk VALUES (101, 101, 0)")
         .await;
-    let result = online.cutover(&config).await;
-    online.assert_ok(&result);
-    online.assert_same();
+    online.cutover_exact(&config).await;
 }
 
 /// Tables without transactions, one fed by triggers of an InnoDB table (as sakila's
@@ -1205,9 +1213,7 @@ async fn tables_without_a_key_migrate_online_one_duplicate_at_a_time() {
         let _ = sync.await;
     }
     writer.await.unwrap();
-    let result = online.cutover(&config).await;
-    online.assert_ok(&result);
-    online.assert_same();
+    online.cutover_exact(&config).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1323,13 +1329,7 @@ async fn padded_binary_keys_old_timestamps_and_commented_ddl_replicate_exactly()
         .source_sql("INSERT INTO oldtime VALUES (1, '-12:34:56')")
         .await;
     let result = online.cutover(&config).await;
-    let error = result.errors.first().expect("refused");
-    assert_eq!(error.err_code, 60009, "{error:?}");
-    assert!(
-        error.message.contains("fidelity.oldtime") && error.message.contains("old TIME format"),
-        "{error:?}"
-    );
-    assert!(!unit_core::Recommended.explain(error).is_resumable());
+    Online::refused(&result, 60009, &["fidelity.oldtime", "old TIME format"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1468,12 +1468,7 @@ async fn multi_table_ddl_applies_the_part_about_the_selection() {
     // A table entering the selection without its rows is refused.
     online.source_sql("RENAME TABLE other.z TO chosen.z").await;
     let result = online.cutover(&config).await;
-    let error = result.errors.first().expect("refused");
-    assert_eq!(error.err_code, 60009, "{error:?}");
-    assert!(
-        error.message.contains("moves chosen.z into the selection"),
-        "{error:?}"
-    );
+    Online::refused(&result, 60009, &["moves chosen.z into the selection"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1493,20 +1488,12 @@ async fn a_row_change_over_the_targets_packet_limit_is_refused_not_retried() {
         )
         .await;
     let result = online.cutover(&config).await;
-    let error = result.errors.first().expect("refused");
-    assert_eq!(error.err_code, 60009, "{error:?}");
-    assert!(
-        error.message.contains("max_allowed_packet") && error.message.contains("bigrow.t"),
-        "{error:?}"
-    );
-    assert!(!unit_core::Recommended.explain(error).is_resumable());
+    Online::refused(&result, 60009, &["max_allowed_packet", "bigrow.t"]);
     // With a limit that fits, the same change goes through.
     exec(
         &online.target.url(""),
         "SET GLOBAL max_allowed_packet = 16777216",
     )
     .await;
-    let result = online.cutover(&config).await;
-    online.assert_ok(&result);
-    online.assert_same();
+    online.cutover_exact(&config).await;
 }

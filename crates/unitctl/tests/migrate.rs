@@ -5,14 +5,19 @@ use std::process::Command;
 
 use unit_integration_tests::MariaDb;
 
-fn sql(server: &MariaDb, statements: &str) {
-    let port = server
+/// The port of `server`, for command-line clients.
+fn port(server: &MariaDb) -> String {
+    server
         .url("")
         .rsplit(':')
         .next()
         .unwrap()
         .trim_end_matches('/')
-        .to_owned();
+        .to_owned()
+}
+
+fn sql(server: &MariaDb, statements: &str) {
+    let port = port(server);
     let out = Command::new("mariadb")
         .args([
             "-h127.0.0.1",
@@ -410,13 +415,7 @@ fn online_modes_refuse_bad_arguments() {
 
 /// sysbench's command line for `action` against database `cli_src` of `server`.
 fn sysbench(server: &MariaDb, action: &str, extra: &[&str]) -> Command {
-    let port = server
-        .url("")
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .trim_end_matches('/')
-        .to_owned();
+    let port = port(server);
     let mut command = Command::new("sysbench");
     command
         .args([
