@@ -170,6 +170,12 @@ fn default_server_id(task: &str) -> u32 {
 }
 
 impl CopyConfig {
+    /// Whether the task selects table `db.table` (never one of its checkpoint
+    /// database).
+    pub(crate) fn selects_table(&self, db: &str, table: &str) -> bool {
+        db != self.checkpoint_database && self.filter.selects(db, table)
+    }
+
     /// Settings with defaults: 5,000-row chunks, 4 tables at a time, checkpoints in
     /// `unit_checkpoint`, verification chosen by the servers' versions.
     ///

@@ -386,7 +386,7 @@ impl SyncUnit {
         // moved since; if it has (a late write), apply up to where it is and verify
         // again, a few times at most.
         let mut rounds = 0;
-        let at = loop {
+        let (at, tables) = loop {
             let ended = run.replicate(&mut stream, cancel, stop_at.as_ref()).await;
             if ended.is_err() || matches!(ended, Ok(Ended::Canceled)) {
                 run.rollback().await;
@@ -411,14 +411,11 @@ impl SyncUnit {
                     warn!(at = %at, now = %now, "cutover: the source moved after its final position was read (writes have not stopped); applying and verifying again");
                     stop_at = Some(now);
                 }
-                _ => {
-                    verified?;
-                    break at;
-                }
+                _ => break (at, verified?),
             }
         };
         // Last: the triggers and events, which must not act on replicated changes.
-        self.create_deferred_objects(&source, &target, cancel)
+        self.create_deferred_objects(&source, &target, &tables, cancel)
             .await?;
         if let Some(now) = source_position(&source, self.mariadb, cancel).await? {
             if at.compare(&now).is_ne() {
@@ -435,10 +432,7 @@ impl SyncUnit {
         target: &MySqlPool,
         cancel: &CancellationToken,
     ) -> Result<(), SyncError> {
-        let config = &self.config;
-        let selected =
-            |db: &str, t: &str| db != config.checkpoint_database && config.filter.selects(db, t);
-        let found = triggers_on(target, selected, cancel).await?;
+        let found = triggers_on(target, |db, t| self.config.selects_table(db, t), cancel).await?;
         if found.is_empty() {
             return Ok(());
         }
@@ -459,10 +453,10 @@ impl SyncUnit {
         &self,
         source: &MySqlPool,
         target: &MySqlPool,
+        tables: &[crate::schema::Table],
         cancel: &CancellationToken,
     ) -> Result<(), SyncError> {
-        let tables = self.source_tables(source).await?;
-        let objects = list_objects(source, &self.config.filter, &tables)
+        let objects = list_objects(source, &self.config.filter, tables)
             .await
             .map_err(CopyError::Schema)?;
         let mut conn = target
@@ -492,24 +486,17 @@ impl SyncUnit {
         Ok(())
     }
 
-    /// The selected tables as the source defines them now.
-    async fn source_tables(
-        &self,
-        source: &MySqlPool,
-    ) -> Result<Vec<crate::schema::Table>, SyncError> {
-        Ok(discover(source, &self.config.filter)
-            .await
-            .map_err(CopyError::from)?)
-    }
-
-    /// Compares every selected table on both sides (row count and checksum).
+    /// Compares every selected table on both sides (definition, row count and
+    /// checksum); the tables, as the source defines them now.
     async fn verify_all(
         &self,
         source: &MySqlPool,
         target: &MySqlPool,
         cancel: &CancellationToken,
-    ) -> Result<(), SyncError> {
-        let tables = self.source_tables(source).await?;
+    ) -> Result<Vec<crate::schema::Table>, SyncError> {
+        let tables = discover(source, &self.config.filter)
+            .await
+            .map_err(CopyError::from)?;
         let verification =
             choose_verification(source, target, self.config.verification, cancel).await?;
         lock(&self.shared.verified).clear();
@@ -521,7 +508,7 @@ impl SyncUnit {
             info!(table = %table.display_name(), rows, "verified at cutover");
             lock(&self.shared.verified).push((table.database.clone(), table.name.clone(), rows));
         }
-        Ok(())
+        Ok(tables)
     }
 }
 

@@ -265,7 +265,8 @@ impl Run<'_> {
     /// arrive without its rows) or out of it is refused.
     fn selected_part(&self, ddl: &ddl::Ddl, sql: &str) -> Result<Option<String>, SyncError> {
         let config = &self.unit.config;
-        if ddl.tables.iter().all(|t| selects(config, t)) {
+        let selects = |(db, t): &(String, String)| config.selects_table(db, t);
+        if ddl.tables.iter().all(selects) {
             return Ok(None);
         }
         match ddl.kind {
@@ -273,7 +274,7 @@ impl Run<'_> {
                 let kept: Vec<String> = ddl
                     .tables
                     .iter()
-                    .filter(|t| selects(config, t))
+                    .filter(|t| selects(t))
                     .map(qualified)
                     .collect();
                 Ok(Some(format!(
@@ -286,7 +287,7 @@ impl Run<'_> {
                 let mut kept = Vec::new();
                 for pair in ddl.tables.chunks(2) {
                     let [from, to] = pair else { continue };
-                    match (selects(config, from), selects(config, to)) {
+                    match (selects(from), selects(to)) {
                         (true, true) => {
                             kept.push(format!("{} TO {}", qualified(from), qualified(to)))
                         }
@@ -339,13 +340,10 @@ impl Run<'_> {
             return Ok(());
         };
         let config = &self.unit.config;
-        let selected = |(db, t): &(String, String)| {
-            db != &config.checkpoint_database && config.filter.selects(db, t)
-        };
         let touches = if tables.is_empty() {
             config.filter.selects_database(schema)
         } else {
-            tables.iter().any(selected)
+            tables.iter().any(|(db, t)| config.selects_table(db, t))
         };
         if touches {
             return Err(SyncError::Unsupported {
@@ -461,9 +459,7 @@ impl Run<'_> {
             return Ok(t.clone());
         }
         let config = &self.unit.config;
-        let selected =
-            database != config.checkpoint_database && config.filter.selects(database, name);
-        let table = if selected {
+        let table = if config.selects_table(database, name) {
             let Some(target) = &self.unit.target else {
                 return Ok(None);
             };
@@ -805,10 +801,7 @@ impl Run<'_> {
         let config = &self.unit.config;
         let selected = match &ddl.database {
             Some(db) => config.filter.selects_database(db),
-            None => ddl
-                .tables
-                .iter()
-                .any(|(db, t)| db != &config.checkpoint_database && config.filter.selects(db, t)),
+            None => ddl.tables.iter().any(|(db, t)| config.selects_table(db, t)),
         };
         if !selected {
             debug!(statement = %crate::summarize_statement(sql), "DDL skipped: no selected table");
@@ -995,11 +988,6 @@ fn update_sql(table: &Table, after: &RowImage, cond: &str) -> Result<String, Val
         table.qualified(),
         sets.join(", ")
     ))
-}
-
-/// Whether `(db, t)` is a selected table (never the checkpoint database).
-fn selects(config: &crate::CopyConfig, (db, t): &(String, String)) -> bool {
-    db != &config.checkpoint_database && config.filter.selects(db, t)
 }
 
 /// `db`.`t`
