@@ -167,21 +167,11 @@ impl MariaDb {
     /// # Panics
     /// When `mariadb-dump` is missing or fails.
     pub fn dump(&self, databases: &[String]) -> String {
-        let (user, host_port) = self
-            .host_port
-            .rsplit_once('@')
-            .unwrap_or(("root", self.host_port.as_str()));
-        let (user, password) = user.split_once(':').unwrap_or((user, ""));
-        let (host, port) = host_port.rsplit_once(':').unwrap_or((host_port, "3306"));
         let binary = find_binary("mariadb-dump")
             .or_else(|| find_binary("mysqldump"))
             .unwrap_or_else(|| required_binary("mariadb-dump"));
         let out = Command::new(binary)
-            .args(["--no-defaults", "--protocol=tcp"])
-            .arg(format!("--host={host}"))
-            .arg(format!("--port={port}"))
-            .arg(format!("--user={user}"))
-            .arg(format!("--password={password}"))
+            .args(self.client_args())
             .args([
                 "--hex-blob",
                 "--order-by-primary",
@@ -223,6 +213,56 @@ impl MariaDb {
             start += run.max(1);
         }
         lines.join("\n")
+    }
+
+    /// The options that connect a client program to this server.
+    fn client_args(&self) -> Vec<String> {
+        let (user, host_port) = self
+            .host_port
+            .rsplit_once('@')
+            .unwrap_or(("root", self.host_port.as_str()));
+        let (user, password) = user.split_once(':').unwrap_or((user, ""));
+        let (host, port) = host_port.rsplit_once(':').unwrap_or((host_port, "3306"));
+        vec![
+            "--no-defaults".to_owned(),
+            "--protocol=tcp".to_owned(),
+            format!("--host={host}"),
+            format!("--port={port}"),
+            format!("--user={user}"),
+            format!("--password={password}"),
+        ]
+    }
+
+    /// Runs `sql`, bytes in `charset` (which need not be UTF-8), through the `mariadb`
+    /// client in `database`, as a client whose `character_set_client` is `charset`.
+    ///
+    /// # Panics
+    /// When the client is missing or the statements fail.
+    pub fn client_bytes(&self, database: &str, charset: &str, sql: &[u8]) {
+        use std::io::Write;
+        let binary = find_binary("mariadb")
+            .or_else(|| find_binary("mysql"))
+            .unwrap_or_else(|| required_binary("mariadb"));
+        let mut child = Command::new(binary)
+            .args(self.client_args())
+            .arg(format!("--default-character-set={charset}"))
+            .arg(database)
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run mariadb");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(sql)
+            .expect("write statements");
+        let out = child.wait_with_output().expect("wait for mariadb");
+        assert!(
+            out.status.success(),
+            "mariadb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Kills the server with SIGKILL (a private server only).

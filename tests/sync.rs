@@ -45,9 +45,17 @@ struct Online {
 
 impl Online {
     async fn new(db: &str, setup: &str) -> Online {
+        Online::with_options(db, setup, &[], &[]).await
+    }
+
+    /// [`Online::new`], the source and the target started with `source` and `target`
+    /// added to their options.
+    async fn with_options(db: &str, setup: &str, source: &[&str], target: &[&str]) -> Online {
+        let mut source_options = binlog_options(1);
+        source_options.extend(source.iter().map(|o| (*o).to_owned()));
         let online = Online {
-            source: MariaDb::start_with(binlog_options(1)),
-            target: MariaDb::start(),
+            source: MariaDb::start_with(source_options),
+            target: MariaDb::start_with(target.iter().map(|o| (*o).to_owned()).collect()),
             db: db.to_owned(),
         };
         exec(
@@ -149,6 +157,7 @@ impl Online {
     /// Asserts that `result` has no errors, showing how the sides differ if it has.
     fn assert_ok(&self, result: &pb::ProcessResult) {
         if !result.errors.is_empty() {
+            eprintln!("sync failed: {:?}", result.errors);
             let dbs = [self.db.clone()];
             if self.source.dump(&dbs) != self.target.dump(&dbs) {
                 self.assert_same();
@@ -1335,7 +1344,7 @@ async fn padded_binary_keys_old_timestamps_and_commented_ddl_replicate_exactly()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_the_binlog_does_not_hold_as_rows_stop_replication_saying_why() {
     let online = Online::new("asrows", "").await;
-    let cases: [(&str, &str, &str); 3] = [
+    let cases: [(&str, &str, &str); 4] = [
         (
             "stmt",
             "SET SESSION binlog_format = 'STATEMENT'; INSERT INTO t VALUES (2, 'statement')",
@@ -1351,6 +1360,11 @@ async fn changes_the_binlog_does_not_hold_as_rows_stop_replication_saying_why() 
             "SET GLOBAL log_bin_compress = ON; INSERT INTO t VALUES (2, REPEAT('z', 2000));
              SET GLOBAL log_bin_compress = OFF",
             "log_bin_compress",
+        ),
+        (
+            "minimal",
+            "SET SESSION binlog_row_image = 'MINIMAL'; UPDATE t SET v = 'minimal' WHERE id = 1",
+            "binlog_row_image=MINIMAL",
         ),
     ];
     for (db, statement, says) in cases {
@@ -1496,4 +1510,126 @@ async fn a_row_change_over_the_targets_packet_limit_is_refused_not_retried() {
     )
     .await;
     online.cutover_exact(&config).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ddl_runs_with_its_sessions_clock_time_zone_character_set_and_sql_mode() {
+    let online = Online::new(
+        "sessions",
+        "CREATE TABLE t (id INT PRIMARY KEY, v INT); INSERT INTO t VALUES (1, 1), (2, 2);",
+    )
+    .await;
+    let config = online.config("sessions");
+    online.copy(&config).await;
+    online
+        .source_sql(
+            "SET sql_mode = 'REAL_AS_FLOAT,PIPES_AS_CONCAT';
+             ALTER TABLE t ADD r REAL, ADD g VARCHAR(10) AS ('a' || 'b') VIRTUAL;
+             SET sql_mode = DEFAULT;
+             ALTER TABLE t ADD at DATETIME(6) NOT NULL DEFAULT NOW(6);
+             SET time_zone = '+05:00';
+             ALTER TABLE t ADD ts TIMESTAMP NOT NULL DEFAULT '2020-01-01 00:00:00';
+             SET time_zone = DEFAULT;
+             SET NAMES latin1;
+             ALTER TABLE t ADD twice VARCHAR(20) CHARACTER SET utf8mb4 DEFAULT 'Zürich';
+             SET NAMES utf8mb4;
+             INSERT INTO t (id, v, r) VALUES (3, 3, 1.5);",
+        )
+        .await;
+    // A latin1 client's bytes, which are not UTF-8.
+    online.source.client_bytes(
+        "sessions",
+        "latin1",
+        b"ALTER TABLE t ADD city VARCHAR(20) CHARACTER SET utf8mb4 DEFAULT 'Z\xfcrich';
+          INSERT INTO t (id, v) VALUES (4, 4);",
+    );
+    // A database's new defaults reach the tables created after them.
+    online
+        .source_sql(
+            "ALTER DATABASE sessions CHARACTER SET latin1 COLLATE latin1_bin;
+             CREATE TABLE later (id INT PRIMARY KEY, s VARCHAR(10));
+             INSERT INTO later VALUES (1, 'café');",
+        )
+        .await;
+    // The apply runs well after the source's clock.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    online.cutover_exact(&config).await;
+    let dump = online.target.dump(std::slice::from_ref(&online.db));
+    for expected in ["`r` float", "'Zürich'", "'ZÃ¼rich'", "latin1_bin"] {
+        assert!(dump.contains(expected), "no {expected:?} in\n{dump}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ddl_naming_unselected_tables_is_applied_for_the_selection_or_refused() {
+    let partitioned = "CREATE TABLE p (id INT PRIMARY KEY) PARTITION BY RANGE (id)
+         (PARTITION p0 VALUES LESS THAN (100), PARTITION p1 VALUES LESS THAN MAXVALUE);
+         CREATE TABLE q (id INT PRIMARY KEY);
+         INSERT INTO p VALUES (1), (200); INSERT INTO q VALUES (5);";
+    let stage = "CREATE DATABASE stage; CREATE TABLE stage.x (id INT PRIMARY KEY);
+         INSERT INTO stage.x VALUES (7); CREATE TABLE stage.y (id INT PRIMARY KEY, s TEXT);";
+    let online = Online::new("picked", partitioned).await;
+    exec(&online.source.url(""), stage).await;
+    let config = online.config("picked");
+    online.copy(&config).await;
+    // An unselected table created like another unselected one is nothing to the target;
+    // a selected one created like a selected one is applied.
+    online
+        .source_sql(
+            "CREATE TABLE stage.z LIKE stage.y; CREATE TABLE picked.q2 LIKE picked.q;
+             INSERT INTO q2 VALUES (6);",
+        )
+        .await;
+    let result = online.cutover(&config).await;
+    online.assert_ok(&result);
+    online.assert_same();
+    online
+        .source_sql("CREATE TABLE picked.copied LIKE stage.y")
+        .await;
+    let result = online.cutover(&config).await;
+    Online::refused(&result, 60009, &["like stage.y, which is not selected"]);
+    // Rows swapped in from an unselected table are not in the binlog.
+    let online = Online::new("picked", partitioned).await;
+    exec(&online.source.url(""), stage).await;
+    let config = online.config("picked");
+    online.copy(&config).await;
+    online
+        .source_sql("ALTER TABLE p EXCHANGE PARTITION p0 WITH TABLE stage.x")
+        .await;
+    let result = online.cutover(&config).await;
+    Online::refused(&result, 60009, &["EXCHANGE PARTITION", "swaps rows"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_follow_the_sources_lower_case_table_names() {
+    let fold = ["--lower-case-table-names=1"];
+    let online = Online::with_options(
+        "folded",
+        "CREATE TABLE Orders (id INT PRIMARY KEY, v INT); INSERT INTO Orders VALUES (1, 1);",
+        &fold,
+        &fold,
+    )
+    .await;
+    let config = online.config("folded");
+    online.copy(&config).await;
+    online
+        .source_sql(
+            "ALTER TABLE Folded.ORDERS ADD note TEXT; INSERT INTO orders VALUES (2, 2, 'x');
+             CREATE TABLE Later (id INT PRIMARY KEY); INSERT INTO LATER VALUES (1);",
+        )
+        .await;
+    online.cutover_exact(&config).await;
+    // A target that compares names exactly would not find them: refused, not skipped.
+    let online = Online::with_options(
+        "folded",
+        "CREATE TABLE orders (id INT PRIMARY KEY, v INT); INSERT INTO orders VALUES (1, 1);",
+        &fold,
+        &[],
+    )
+    .await;
+    let config = online.config("folded");
+    online.copy(&config).await;
+    online.source_sql("ALTER TABLE Orders ADD note TEXT").await;
+    let result = online.cutover(&config).await;
+    Online::refused(&result, 60009, &["lower_case_table_names=1"]);
 }

@@ -293,7 +293,8 @@ pub async fn is_mariadb(pool: &MySqlPool) -> Result<bool, sqlx::Error> {
     Ok(version.to_ascii_lowercase().contains("mariadb"))
 }
 
-/// The source's current position: `SHOW MASTER STATUS` and its executed GTID set.
+/// The source's current position: `SHOW MASTER STATUS` (`SHOW BINARY LOG STATUS` on
+/// MySQL 8.4) and its executed GTID set.
 /// Returns `None` when binary logging is off.
 ///
 /// # Errors
@@ -314,7 +315,14 @@ pub async fn master_position_on(
     conn: &mut sqlx::MySqlConnection,
     mariadb: bool,
 ) -> Result<Option<BinlogPosition>, sqlx::Error> {
-    let rows = conn.fetch_all("SHOW MASTER STATUS").await?;
+    // MySQL 8.4 knows only `SHOW BINARY LOG STATUS`; MariaDB and older MySQL only
+    // `SHOW MASTER STATUS`.
+    let rows = match conn.fetch_all("SHOW MASTER STATUS").await {
+        Err(e) if crate::server_error(&e).is_some_and(|d| d.number() == 1064) => {
+            conn.fetch_all("SHOW BINARY LOG STATUS").await?
+        }
+        other => other?,
+    };
     let Some(row) = rows.first() else {
         return Ok(None);
     };

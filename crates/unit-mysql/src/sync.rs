@@ -46,6 +46,7 @@ use crate::schema::{discover, ident};
 
 mod apply;
 pub mod ddl;
+pub mod session;
 mod status;
 mod stream;
 mod value;
@@ -198,6 +199,8 @@ pub struct SyncUnit {
     source: Option<MySqlPool>,
     target: Option<MySqlPool>,
     mariadb: bool,
+    /// `@@lower_case_table_names` of the source and of the target.
+    lower_case_names: [u8; 2],
     shared: Arc<Shared>,
 }
 
@@ -219,6 +222,7 @@ impl SyncUnit {
             source: None,
             target: None,
             mariadb: true,
+            lower_case_names: [0, 0],
             shared: Arc::default(),
         }
     }
@@ -260,6 +264,19 @@ impl SyncUnit {
         .await
         .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Connect, e))?;
         self.target = Some(target.clone());
+        let sql = "SELECT CAST(@@lower_case_table_names AS UNSIGNED)";
+        for (i, (pool, scope)) in [
+            (&source, ErrScope::Upstream),
+            (&target, ErrScope::Downstream),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let value: u64 = cancellable(cancel, sqlx::query_scalar(sql).fetch_one(pool))
+                .await
+                .map_err(|e| stmt_err(scope, Operation::Query(sql), e))?;
+            self.lower_case_names[i] = u8::try_from(value).unwrap_or(1);
+        }
         let db = &self.config.checkpoint_database;
         for sql in [
             format!("CREATE DATABASE IF NOT EXISTS {}", ident(db)),
@@ -380,6 +397,7 @@ impl SyncUnit {
             fk_checks: false,
             sequences: Default::default(),
             max_packet: usize::try_from(max_packet).unwrap_or(usize::MAX),
+            collations: HashMap::new(),
         };
         run.update_safe_mode();
         // Cutover: apply up to `stop_at`, verify, and check that the source has not

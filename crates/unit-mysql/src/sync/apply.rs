@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use unit_core::ErrScope;
 
+use super::session::StatementSession;
 use super::status::lock;
 use super::stream::{Decoded, RowImage, RowPair, RowsChange, RowsKind, Source, SourceEvent};
 use super::value::matches_stored;
@@ -58,6 +59,9 @@ pub(super) struct Run<'a> {
     pub(super) sequences: std::collections::HashSet<(String, String)>,
     /// The target's `max_allowed_packet`.
     pub(super) max_packet: usize,
+    /// The source's collations by id (character set and collation names), read when a
+    /// DDL's session first names one.
+    pub(super) collations: HashMap<u16, (String, String)>,
 }
 
 /// Whether deleting or updating a row of a table makes the server change rows of
@@ -68,6 +72,45 @@ pub(super) struct Run<'a> {
 pub(super) struct Cascades {
     on_delete: bool,
     on_update: bool,
+}
+
+/// A statement from a query event, with what its session was.
+pub(super) struct Statement<'s> {
+    schema: &'s str,
+    sql: &'s str,
+    text: &'s [u8],
+    session: &'s StatementSession,
+    /// The event's timestamp (the statement's clock, in seconds).
+    timestamp: u32,
+}
+
+/// What of a DDL naming tables outside the selection runs on the target.
+enum Narrowed {
+    /// The statement as it is.
+    Whole,
+    /// A statement naming only the selected tables.
+    Part(String),
+    /// Nothing: it creates an unselected table.
+    Skip,
+}
+
+/// A DDL's text as the target is sent it.
+enum DdlText {
+    /// UTF-8 text, sent as it is.
+    Utf8(String),
+    /// The statement's bytes (a hex literal) in its session's character set, which
+    /// the target converts to UTF-8 first.
+    Convert(String),
+}
+
+/// A DDL session's character sets, by name.
+struct Charsets {
+    /// `character_set_client`.
+    client: String,
+    /// `collation_connection`.
+    connection: String,
+    /// `collation_server`.
+    server: String,
 }
 
 /// Server errors that mean a DDL statement was already applied (by a run that stopped
@@ -222,20 +265,32 @@ impl Run<'_> {
                     detail,
                 });
             }
-            Decoded::Query { schema, sql, modes } => {
-                self.refuse_statement(&schema, &sql, modes.contains(&"ANSI_QUOTES"))?;
+            Decoded::Query {
+                schema,
+                sql,
+                text,
+                session,
+            } => {
+                let statement = Statement {
+                    schema: &schema,
+                    sql: &sql,
+                    text: &text,
+                    session: &session,
+                    timestamp,
+                };
+                self.refuse_statement(&schema, &sql, session.ansi_quotes())?;
                 if !self.in_txn {
                     self.last_ts = timestamp;
-                    self.apply_query(&schema, &sql, &modes).await?;
+                    self.apply_query(&statement).await?;
                     self.end_txn(end_pos);
                 } else if self.txn_changes == 0
-                    && ddl::parse_with(&sql, &schema, modes.contains(&"ANSI_QUOTES")).is_some()
+                    && ddl::parse_with(&sql, &schema, session.ansi_quotes()).is_some()
                 {
                     // `CREATE TABLE ... SELECT`: the DDL opens the transaction whose rows
                     // fill the table. It runs at the boundary before the transaction;
                     // the rows and the checkpoint commit at its end.
                     self.in_txn = false;
-                    let applied = self.apply_query(&schema, &sql, &modes).await;
+                    let applied = self.apply_query(&statement).await;
                     self.in_txn = true;
                     applied?;
                 }
@@ -259,16 +314,39 @@ impl Run<'_> {
     }
 
     /// A multi-table DDL that also names tables outside the selection, cut to the part
-    /// about selected tables (`None`: run it as it is): `DROP TABLE` drops the selected
-    /// ones; `RENAME TABLE` keeps the pairs of selected names and leaves out the pairs
-    /// of unselected ones. A rename that moves a table into the selection (it would
-    /// arrive without its rows) or out of it is refused.
-    fn selected_part(&self, ddl: &ddl::Ddl, sql: &str) -> Result<Option<String>, SyncError> {
+    /// about selected tables: `DROP TABLE` drops the selected ones; `RENAME TABLE`
+    /// keeps the pairs of selected names and leaves out the pairs of unselected ones;
+    /// a `CREATE TABLE ... LIKE` of an unselected table by one that is not selected
+    /// either is skipped. Refused: a rename that moves a table into the selection (it
+    /// would arrive without its rows) or out of it, an `EXCHANGE PARTITION` between a
+    /// selected and an unselected table (the binlog holds no rows for it), and a
+    /// selected table created `LIKE` an unselected one (the target does not follow its
+    /// definition).
+    fn selected_part(&self, ddl: &ddl::Ddl, sql: &str) -> Result<Narrowed, SyncError> {
         let config = &self.unit.config;
         let selects = |(db, t): &(String, String)| config.selects_table(db, t);
         if ddl.tables.iter().all(selects) {
-            return Ok(None);
+            return Ok(Narrowed::Whole);
         }
+        let refuse = |detail: String| SyncError::Unsupported {
+            at: self.at(),
+            detail: format!("{}: {detail}", crate::summarize_statement(sql)),
+        };
+        let moved = |from: &(String, String), to: &(String, String)| {
+            let entering = !selects(from);
+            let moved = if entering { to } else { from };
+            refuse(format!(
+                "it moves {}.{} {} the selection ({}); copy that table again, or select both names",
+                moved.0,
+                moved.1,
+                if entering { "into" } else { "out of" },
+                if entering {
+                    "it would arrive without its rows"
+                } else {
+                    "the target would keep a table no longer replicated"
+                }
+            ))
+        };
         match ddl.kind {
             ddl::DdlKind::DropTable => {
                 let kept: Vec<String> = ddl
@@ -277,7 +355,7 @@ impl Run<'_> {
                     .filter(|t| selects(t))
                     .map(qualified)
                     .collect();
-                Ok(Some(format!(
+                Ok(Narrowed::Part(format!(
                     "DROP TABLE {}{}",
                     if_exists(sql),
                     kept.join(", ")
@@ -292,34 +370,77 @@ impl Run<'_> {
                             kept.push(format!("{} TO {}", qualified(from), qualified(to)))
                         }
                         (false, false) => {}
-                        (from_selected, _) => {
-                            // Into the selection: from an unselected name to a selected.
-                            let entering = !from_selected;
-                            let moved = if entering { to } else { from };
-                            return Err(SyncError::Unsupported {
-                                at: self.at(),
-                                detail: format!(
-                                    "{}: it moves {}.{} {} the selection ({}); copy that table \
-                                     again, or select both names",
-                                    crate::summarize_statement(sql),
-                                    moved.0,
-                                    moved.1,
-                                    if entering { "into" } else { "out of" },
-                                    if entering {
-                                        "it would arrive without its rows"
-                                    } else {
-                                        "the target would keep a table no longer replicated"
-                                    }
-                                ),
-                            });
-                        }
+                        _ => return Err(moved(from, to)),
                     }
                 }
-                Ok(Some(format!("RENAME TABLE {}", kept.join(", "))))
+                Ok(Narrowed::Part(format!("RENAME TABLE {}", kept.join(", "))))
             }
-            // The other kinds name one table (or a table and what it is created from).
-            _ => Ok(None),
+            ddl::DdlKind::AlterTable => match &ddl.tables[..] {
+                [from, to] => Err(moved(from, to)),
+                _ => Ok(Narrowed::Whole),
+            },
+            ddl::DdlKind::ExchangePartition => Err(refuse(
+                "it swaps rows between a selected and an unselected table, and the binlog \
+                 holds no rows for it; select both tables, or copy the selected one again"
+                    .to_owned(),
+            )),
+            ddl::DdlKind::CreateTable => match &ddl.tables[..] {
+                [created, like] if selects(created) => Err(refuse(format!(
+                    "it creates a selected table like {}.{}, which is not selected (the target \
+                     does not follow its definition); select it too",
+                    like.0, like.1
+                ))),
+                _ => Ok(Narrowed::Skip),
+            },
+            _ => Ok(Narrowed::Whole),
         }
+    }
+
+    /// A DDL's names as the source's `lower_case_table_names` reads them: lower-cased
+    /// when it is not 0 (as the binlog's row events and the copy name the tables). A
+    /// target that compares names exactly would not find such a table by the
+    /// statement's own spelling: a DDL spelling a name in capitals is refused there.
+    fn fold_names(&self, mut ddl: ddl::Ddl, sql: &str) -> Result<ddl::Ddl, SyncError> {
+        let [source, target] = self.unit.lower_case_names;
+        if source == 0 {
+            return Ok(ddl);
+        }
+        let before = ddl.clone();
+        for (db, t) in &mut ddl.tables {
+            *db = db.to_lowercase();
+            *t = t.to_lowercase();
+        }
+        if let Some(db) = &mut ddl.database {
+            *db = db.to_lowercase();
+        }
+        if target == 0 && ddl != before {
+            return Err(SyncError::Unsupported {
+                at: self.at(),
+                detail: format!(
+                    "{}: the source has lower_case_table_names={source} and names tables in any \
+                     case, the target has 0 and would not find them by this spelling; start the \
+                     target with lower_case_table_names={source}",
+                    crate::summarize_statement(sql)
+                ),
+            });
+        }
+        Ok(ddl)
+    }
+
+    /// Whether a statement run in `schema` may name a selected table: every database
+    /// is selected, its own database is, or its text names one that is.
+    fn may_concern_selection(&self, schema: &str, sql: &str) -> bool {
+        let filter = &self.unit.config.filter;
+        if filter.databases.is_empty() {
+            return true;
+        }
+        let text = sql.to_lowercase();
+        filter.databases.iter().any(|pattern| {
+            crate::schema::glob(pattern, schema)
+                || pattern
+                    .split(['*', '?'])
+                    .any(|part| !part.is_empty() && text.contains(&part.to_lowercase()))
+        })
     }
 
     /// Refuses a statement whose changes the binlog does not hold as rows: DML logged
@@ -343,7 +464,13 @@ impl Run<'_> {
         let touches = if tables.is_empty() {
             config.filter.selects_database(schema)
         } else {
-            tables.iter().any(|(db, t)| config.selects_table(db, t))
+            let fold = |name: &str| match self.unit.lower_case_names[0] {
+                0 => name.to_owned(),
+                _ => name.to_lowercase(),
+            };
+            tables
+                .iter()
+                .any(|(db, t)| config.selects_table(&fold(db), &fold(t)))
         };
         if touches {
             return Err(SyncError::Unsupported {
@@ -391,6 +518,24 @@ impl Run<'_> {
 
     fn target_err(&self, op: Operation<'_>, e: sqlx::Error) -> SyncError {
         SyncError::Copy(stmt_err(ErrScope::Downstream, op, StatementError::Sqlx(e)))
+    }
+
+    /// A source pool query for what a DDL's session needs.
+    async fn source_query<T>(
+        &self,
+        sql: &str,
+        query: impl AsyncFnOnce(&sqlx::MySqlPool) -> Result<T, sqlx::Error>,
+    ) -> Result<T, SyncError> {
+        let source = self.unit.source.as_ref().ok_or(SyncError::NoPosition {
+            task: self.unit.config.task.clone(),
+        })?;
+        query(source).await.map_err(|e| {
+            SyncError::Copy(stmt_err(
+                ErrScope::Upstream,
+                Operation::Query(sql),
+                StatementError::Sqlx(e),
+            ))
+        })
     }
 
     async fn begin_batch(&mut self) -> Result<(), SyncError> {
@@ -506,10 +651,24 @@ impl Run<'_> {
             kind,
             rows,
             foreign_key_checks,
+            full_image,
         } = change;
         let Some(table) = self.table(&database, &name).await? else {
             return Ok(());
         };
+        if !full_image {
+            return Err(SyncError::Unsupported {
+                at: self.at(),
+                detail: format!(
+                    "a {} of {} whose row images leave columns out: the session that wrote it \
+                     had binlog_row_image=MINIMAL or NOBLOB, and such a change cannot be applied \
+                     exactly; set binlog_row_image=FULL for every session on the source, then copy \
+                     the table again",
+                    kind.verb(),
+                    table.display_name()
+                ),
+            });
+        }
         let visible = table.columns.len();
         if self.sequences.contains(&(database.clone(), name.clone())) {
             return self.apply_sequence(&table, kind, rows).await;
@@ -788,17 +947,26 @@ impl Run<'_> {
         }
     }
 
-    async fn apply_query(
-        &mut self,
-        schema: &str,
-        sql: &str,
-        modes: &[&str],
-    ) -> Result<(), SyncError> {
-        let Some(ddl) = ddl::parse_with(sql, schema, modes.contains(&"ANSI_QUOTES")) else {
+    async fn apply_query(&mut self, st: &Statement<'_>) -> Result<(), SyncError> {
+        let (schema, sql) = (st.schema, st.sql);
+        let config = &self.unit.config;
+        let Some(ddl) = ddl::parse_with(sql, schema, st.session.ansi_quotes()) else {
+            if ddl::starts_as_table_ddl(sql, st.session.ansi_quotes())
+                && self.may_concern_selection(schema, sql)
+            {
+                return Err(SyncError::Unsupported {
+                    at: self.at(),
+                    detail: format!(
+                        "a DDL whose tables cannot be read: {}; it may change a selected table, \
+                         so it is not skipped: apply it on the target by hand and skip it, or copy again",
+                        crate::summarize_statement(sql)
+                    ),
+                });
+            }
             debug!(statement = %crate::summarize_statement(sql), "statement skipped: not a table change");
             return Ok(());
         };
-        let config = &self.unit.config;
+        let ddl = self.fold_names(ddl, sql)?;
         let selected = match &ddl.database {
             Some(db) => config.filter.selects_database(db),
             None => ddl.tables.iter().any(|(db, t)| config.selects_table(db, t)),
@@ -807,8 +975,27 @@ impl Run<'_> {
             debug!(statement = %crate::summarize_statement(sql), "DDL skipped: no selected table");
             return Ok(());
         }
-        let narrowed = self.selected_part(&ddl, sql)?;
-        let sql = narrowed.as_deref().unwrap_or(sql);
+        let narrowed = match self.selected_part(&ddl, sql)? {
+            Narrowed::Whole => None,
+            Narrowed::Part(part) => Some(part),
+            Narrowed::Skip => {
+                debug!(statement = %crate::summarize_statement(sql), "DDL skipped: no selected table");
+                return Ok(());
+            }
+        };
+        // The statement as its session wrote it: its bytes when they are UTF-8 in a
+        // UTF-8 session (or ASCII in any), else converted by the target from the
+        // session's character set (sent as UTF-8).
+        let charsets = self.session_charsets(st.session).await?;
+        let client_utf8 = charsets
+            .as_ref()
+            .is_none_or(|c| c.client.starts_with("utf8"));
+        let body = match (&narrowed, std::str::from_utf8(st.text)) {
+            (Some(narrowed), _) => DdlText::Utf8(narrowed.clone()),
+            (None, Ok(text)) if client_utf8 || text.is_ascii() => DdlText::Utf8(text.to_owned()),
+            (None, _) => DdlText::Convert(crate::schema::hex_literal(st.text)),
+        };
+        let setup = self.session_setup(st, charsets.as_ref(), &body).await?;
         // Everything before the DDL is committed first, with a note that the DDL is
         // under way: a rerun that finds it already applied goes on.
         let retried = self.pending.ddl_pending == Some(self.event_start);
@@ -817,9 +1004,11 @@ impl Run<'_> {
         self.flush().await?;
         let at = self.at();
         info!(at = %at, statement = %crate::summarize_statement(sql), "applying DDL");
+        let client = charsets.map(|c| c.client).unwrap_or_default();
         let result = async {
             // A connection of its own (not given back to the pool): the statement runs
-            // in its database and parses as in its own session (ANSI_QUOTES, ...).
+            // in its database and in its session's SQL mode, clock, time zone and
+            // character sets.
             let mut conn = self
                 .unit
                 .target
@@ -828,12 +1017,17 @@ impl Run<'_> {
                 .acquire()
                 .await?
                 .detach();
-            if !modes.is_empty() {
-                let set = format!(
-                    "SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',{}')",
-                    modes.join(",")
-                );
-                conn.execute(set.as_str()).await?;
+            let text = match &body {
+                DdlText::Utf8(text) => text.clone(),
+                DdlText::Convert(hex) => {
+                    let convert = format!("SELECT CONVERT(_{client} {hex} USING utf8mb4)");
+                    sqlx::query_scalar::<_, String>(convert.as_str())
+                        .fetch_one(&mut conn)
+                        .await?
+                }
+            };
+            if !setup.is_empty() {
+                conn.execute(setup.as_str()).await?;
             }
             if !schema.is_empty() {
                 match conn
@@ -846,7 +1040,7 @@ impl Run<'_> {
                     }
                 }
             }
-            conn.execute(sql).await
+            conn.execute(text.as_str()).await
         }
         .await;
         match result {
@@ -884,6 +1078,100 @@ impl Run<'_> {
             }
         }
         Ok(())
+    }
+}
+
+impl Run<'_> {
+    /// The character sets a statement's session named, by name (read from the source's
+    /// collations); `None` when the event does not say.
+    async fn session_charsets(
+        &mut self,
+        session: &StatementSession,
+    ) -> Result<Option<Charsets>, SyncError> {
+        let Some(ids) = session.charset else {
+            return Ok(None);
+        };
+        if ids.iter().any(|id| !self.collations.contains_key(id)) {
+            let sql = "SELECT ID, CHARACTER_SET_NAME, COLLATION_NAME FROM information_schema.COLLATIONS \
+                       WHERE ID IS NOT NULL AND CHARACTER_SET_NAME IS NOT NULL";
+            let rows: Vec<(i64, String, String)> = self
+                .source_query(sql, async |source| {
+                    sqlx::query_as(sql).fetch_all(source).await
+                })
+                .await?;
+            self.collations = rows
+                .into_iter()
+                .filter_map(|(id, cs, coll)| Some((u16::try_from(id).ok()?, (cs, coll))))
+                .collect();
+        }
+        let name = |id: u16| {
+            self.collations.get(&id).cloned().ok_or_else(|| SyncError::Unsupported {
+                at: self.at(),
+                detail: format!("a statement whose session names collation {id}, which the source does not list"),
+            })
+        };
+        Ok(Some(Charsets {
+            client: name(ids[0])?.0,
+            connection: name(ids[1])?.1,
+            server: name(ids[2])?.1,
+        }))
+    }
+
+    /// The `SET` statement that makes a target session run `st` as its own session
+    /// did: its full SQL mode, its clock (`TIMESTAMP`, with microseconds), its time
+    /// zone and character sets. A session time zone of `SYSTEM` is the source's
+    /// system zone's offset at the statement's time.
+    async fn session_setup(
+        &self,
+        st: &Statement<'_>,
+        charsets: Option<&Charsets>,
+        body: &DdlText,
+    ) -> Result<String, SyncError> {
+        let mut set = vec![format!(
+            "TIMESTAMP = {}.{:06}",
+            st.timestamp,
+            st.session.micros.unwrap_or(0)
+        )];
+        if let Some(modes) = st.session.mode_names(self.unit.mariadb) {
+            set.push(format!("sql_mode = '{}'", modes.join(",")));
+        }
+        match st.session.time_zone.as_deref() {
+            Some(zone) if zone.eq_ignore_ascii_case("SYSTEM") => {
+                let sql = "SELECT CAST(TIMESTAMPDIFF(SECOND, \
+                           CONVERT_TZ(FROM_UNIXTIME(?), @@session.time_zone, '+00:00'), \
+                           CONVERT_TZ(FROM_UNIXTIME(?), @@session.time_zone, 'SYSTEM')) AS SIGNED)";
+                let offset: Option<i64> = self
+                    .source_query(sql, async |source| {
+                        sqlx::query_scalar(sql)
+                            .bind(st.timestamp)
+                            .bind(st.timestamp)
+                            .fetch_one(source)
+                            .await
+                    })
+                    .await?;
+                let offset = offset.unwrap_or(0);
+                let minutes = offset.abs() / 60;
+                set.push(format!(
+                    "time_zone = '{}{:02}:{:02}'",
+                    if offset < 0 { '-' } else { '+' },
+                    minutes / 60,
+                    minutes % 60
+                ));
+            }
+            Some(zone) => set.push(format!("time_zone = '{}'", zone.replace('\'', "''"))),
+            None => {}
+        }
+        if let Some(c) = charsets {
+            let client = match body {
+                DdlText::Utf8(_) if !c.client.starts_with("utf8") => c.client.as_str(),
+                _ => "utf8mb4",
+            };
+            set.push(format!(
+                "character_set_client = {client}, collation_connection = {}, collation_server = {}",
+                c.connection, c.server
+            ));
+        }
+        Ok(format!("SET SESSION {}", set.join(", ")))
     }
 }
 

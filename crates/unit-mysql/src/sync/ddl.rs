@@ -11,7 +11,8 @@ pub struct Ddl {
     /// What it does.
     pub kind: DdlKind,
     /// The tables it names, `(database, table)`, with the statement's default database
-    /// filled in; a `RENAME` names both the old and the new names.
+    /// filled in; a `RENAME` names both the old and the new names, a `CREATE TABLE a
+    /// LIKE b` both tables (`a` first).
     pub tables: Vec<(String, String)>,
     /// The database a `CREATE`/`DROP DATABASE` names.
     pub database: Option<String>,
@@ -26,12 +27,17 @@ pub enum DdlKind {
     AlterTable,
     /// `RENAME TABLE`.
     RenameTable,
+    /// `ALTER TABLE a EXCHANGE PARTITION p WITH TABLE b`: swaps the rows of a
+    /// partition and a table (both named, `a` first); the binlog holds no rows for it.
+    ExchangePartition,
     /// `DROP TABLE`.
     DropTable,
     /// `TRUNCATE TABLE`.
     TruncateTable,
     /// `CREATE DATABASE`.
     CreateDatabase,
+    /// `ALTER DATABASE` (its defaults: character set, collation, comment).
+    AlterDatabase,
     /// `DROP DATABASE`.
     DropDatabase,
 }
@@ -273,6 +279,12 @@ pub fn parse_with(sql: &str, default_db: &str, ansi_quotes: bool) -> Option<Ddl>
             } else if p.eat("TABLE") {
                 p.if_exists();
                 tables.push(p.table_name()?);
+                let parenthesized = p.eat_punct('(');
+                if p.eat("LIKE") {
+                    tables.push(p.table_name()?);
+                } else if parenthesized {
+                    p.at -= 1;
+                }
                 DdlKind::CreateTable
             } else {
                 return None;
@@ -280,6 +292,25 @@ pub fn parse_with(sql: &str, default_db: &str, ansi_quotes: bool) -> Option<Ddl>
         }
         "ALTER" => {
             p.at += 1;
+            if p.eat("DATABASE") || p.eat("SCHEMA") {
+                // The name may be left out: the statement's default database.
+                let named = !matches!(
+                    p.peek_word().as_deref(),
+                    Some("DEFAULT" | "CHARACTER" | "CHARSET" | "COLLATE" | "COMMENT")
+                );
+                let database = if named {
+                    p.name_part()?
+                } else if default_db.is_empty() {
+                    return None;
+                } else {
+                    default_db.to_owned()
+                };
+                return Some(Ddl {
+                    kind: DdlKind::AlterDatabase,
+                    tables: Vec::new(),
+                    database: Some(database),
+                });
+            }
             p.eat("ONLINE");
             p.eat("IGNORE");
             if !p.eat("TABLE") {
@@ -289,7 +320,21 @@ pub fn parse_with(sql: &str, default_db: &str, ansi_quotes: bool) -> Option<Ddl>
             tables.push(p.table_name()?);
             // `ALTER TABLE a ... RENAME [TO|AS] b` also names b.
             while p.at < p.tokens.len() {
-                if p.eat("RENAME") {
+                if p.eat("EXCHANGE") {
+                    if !p.eat("PARTITION") {
+                        continue;
+                    }
+                    if p.name_part().is_none() || !p.eat("WITH") {
+                        return None;
+                    }
+                    p.eat("TABLE");
+                    tables.push(p.table_name()?);
+                    return Some(Ddl {
+                        kind: DdlKind::ExchangePartition,
+                        tables,
+                        database: None,
+                    });
+                } else if p.eat("RENAME") {
                     if p.eat("COLUMN") || p.eat("INDEX") || p.eat("KEY") {
                         continue;
                     }
@@ -362,6 +407,54 @@ pub fn parse_with(sql: &str, default_db: &str, ansi_quotes: bool) -> Option<Ddl>
         tables,
         database: None,
     })
+}
+
+/// Whether `sql` starts as a statement that changes tables or databases (`CREATE`,
+/// `ALTER`, `DROP` of a table, index or database, `RENAME TABLE`, `TRUNCATE`), whether
+/// or not [`parse_with`] can read the rest: a statement for which this is true and
+/// `parse_with` gives `None` cannot be read, and is not to be skipped as harmless.
+///
+/// ```
+/// # use unit_mysql::sync::ddl::starts_as_table_ddl;
+/// assert!(starts_as_table_ddl("alter online table t add x int", false));
+/// assert!(starts_as_table_ddl("CREATE OR REPLACE TABLE t (id INT)", false));
+/// assert!(!starts_as_table_ddl("CREATE TEMPORARY TABLE t (id INT)", false));
+/// assert!(!starts_as_table_ddl("CREATE DEFINER=u TRIGGER x", false));
+/// assert!(!starts_as_table_ddl("GRANT ALL ON t TO u", false));
+/// ```
+pub fn starts_as_table_ddl(sql: &str, ansi_quotes: bool) -> bool {
+    let words: Vec<String> = tokens(sql, ansi_quotes)
+        .into_iter()
+        .take(4)
+        .map(|t| match t {
+            Token::Word(w) => w.to_ascii_uppercase(),
+            _ => String::new(),
+        })
+        .collect();
+    let word = |i: usize| words.get(i).map(String::as_str).unwrap_or_default();
+    let objects = |i: usize| {
+        matches!(
+            word(i),
+            "TABLE"
+                | "TABLES"
+                | "INDEX"
+                | "DATABASE"
+                | "SCHEMA"
+                | "UNIQUE"
+                | "FULLTEXT"
+                | "SPATIAL"
+        )
+    };
+    match word(0) {
+        "CREATE" if word(1) == "OR" => objects(3),
+        "CREATE" | "DROP" => objects(1) || (word(1) == "ONLINE" && objects(2)),
+        "ALTER" => {
+            objects(1) || (matches!(word(1), "ONLINE" | "IGNORE") && (objects(2) || objects(3)))
+        }
+        "RENAME" => matches!(word(1), "TABLE" | "TABLES"),
+        "TRUNCATE" => true,
+        _ => false,
+    }
 }
 
 /// The tables a DML statement logged as a statement (`INSERT`, `REPLACE`, `UPDATE`,
@@ -494,6 +587,38 @@ mod tests {
         );
         assert!(parse("CREATE TEMPORARY TABLE t (a INT)", "d").is_none());
         assert!(parse("CREATE VIEW v AS SELECT 1", "d").is_none());
+        assert_eq!(
+            names("CREATE TABLE x (LIKE other.y)"),
+            vec![t("d", "x"), t("other", "y")]
+        );
+        assert_eq!(
+            names("CREATE TABLE x LIKE y"),
+            vec![t("d", "x"), t("d", "y")]
+        );
+        assert_eq!(names("CREATE TABLE x (id INT)"), vec![t("d", "x")]);
+        let exchange = parse(
+            "ALTER TABLE p EXCHANGE PARTITION p0 WITH TABLE stage.x",
+            "d",
+        )
+        .unwrap();
+        assert_eq!(exchange.kind, DdlKind::ExchangePartition);
+        assert_eq!(exchange.tables, vec![t("d", "p"), t("stage", "x")]);
+        let column = parse("ALTER TABLE t ADD exchange INT", "d").unwrap();
+        assert_eq!(column.kind, DdlKind::AlterTable);
+        for (sql, db) in [
+            ("ALTER DATABASE shop CHARACTER SET utf8mb4", "shop"),
+            ("ALTER SCHEMA DEFAULT COLLATE latin1_bin", "d"),
+            ("alter database `Other` comment 'x'", "Other"),
+        ] {
+            let ddl = parse(sql, "d").unwrap();
+            assert_eq!(ddl.kind, DdlKind::AlterDatabase);
+            assert_eq!(ddl.database.as_deref(), Some(db));
+        }
+        assert!(parse("ALTER DATABASE CHARACTER SET utf8mb4", "").is_none());
+        assert!(starts_as_table_ddl(
+            "ALTER DATABASE CHARACTER SET utf8mb4",
+            false
+        ));
         let db = parse("CREATE DATABASE IF NOT EXISTS `new`", "d").expect("ddl");
         assert_eq!(db.kind, DdlKind::CreateDatabase);
         assert_eq!(db.database.as_deref(), Some("new"));

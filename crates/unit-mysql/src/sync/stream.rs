@@ -12,6 +12,7 @@ use mysql_async::{
 };
 use sqlx::mysql::MySqlSslMode;
 
+use super::session::StatementSession;
 use crate::dsn::MySqlUrl;
 
 /// Where the stream starts.
@@ -45,6 +46,17 @@ pub(crate) enum RowsKind {
     Delete,
 }
 
+impl RowsKind {
+    /// `insert`, `update` or `delete`.
+    pub(crate) fn verb(self) -> &'static str {
+        match self {
+            RowsKind::Insert => "insert",
+            RowsKind::Update => "update",
+            RowsKind::Delete => "delete",
+        }
+    }
+}
+
 /// The parts of a binlog event the Sync unit acts on.
 #[derive(Debug)]
 pub(crate) enum Decoded {
@@ -63,12 +75,14 @@ pub(crate) enum Decoded {
     Begin,
     /// The end of a transaction: an XID event or a `COMMIT` query event.
     Commit,
-    /// Any other statement (DDL, ...), with its default database and the SQL modes
-    /// of its session that change how it parses.
+    /// Any other statement (DDL, ...), with its default database and its session.
     Query {
         schema: String,
+        /// The statement's text, decoded as UTF-8 (for reading names from it).
         sql: String,
-        modes: Vec<&'static str>,
+        /// The statement's bytes, in its session's `character_set_client`.
+        text: Vec<u8>,
+        session: StatementSession,
     },
     /// Rows of one table.
     Rows(RowsChange),
@@ -91,6 +105,8 @@ pub(crate) struct RowsChange {
     /// The source's session checked foreign keys (and so ran their cascades, which
     /// the binlog does not hold) when it made these changes.
     pub(crate) foreign_key_checks: bool,
+    /// Every column is in the images (`binlog_row_image=FULL` in the writing session).
+    pub(crate) full_image: bool,
 }
 
 /// A decoded event with where it ends.
@@ -334,7 +350,8 @@ impl Source {
                     Decoded::Query {
                         schema: q.schema().into_owned(),
                         sql: sql.into_owned(),
-                        modes: parse_modes(&q),
+                        text: q.query_raw().to_vec(),
+                        session: StatementSession::from_status_vars(q.status_vars().0.as_bytes()),
                     }
                 }
             }
@@ -399,36 +416,12 @@ impl Source {
             foreign_key_checks: !event
                 .flags()
                 .contains(mysql_async::binlog::RowsEventFlags::NO_FOREIGN_KEY_CHECKS),
+            full_image: [event.columns_before_image(), event.columns_after_image()]
+                .into_iter()
+                .flatten()
+                .all(|bits| bits.all()),
         }))
     }
-}
-
-/// The SQL modes that change how a statement parses, with their bits in the query
-/// event's `sql_mode` (the same in MySQL and MariaDB).
-const PARSE_MODES: &[(u64, &str)] = &[
-    (0x2, "PIPES_AS_CONCAT"),
-    (0x4, "ANSI_QUOTES"),
-    (0x8, "IGNORE_SPACE"),
-    (0x10_0000, "NO_BACKSLASH_ESCAPES"),
-];
-
-/// Which of [`PARSE_MODES`] the statement's session had.
-fn parse_modes(q: &mysql_async::binlog::events::QueryEvent<'_>) -> Vec<&'static str> {
-    let bits = q
-        .status_vars()
-        .get_status_var(mysql_async::binlog::StatusVarKey::SqlMode)
-        .and_then(|v| match v.get_value() {
-            Ok(mysql_async::binlog::events::StatusVarVal::SqlMode(flags)) => {
-                Some(flags.get().bits())
-            }
-            _ => None,
-        })
-        .unwrap_or(0);
-    PARSE_MODES
-        .iter()
-        .filter(|(bit, _)| bits & bit != 0)
-        .map(|(_, name)| *name)
-        .collect()
 }
 
 /// Why an event of type `raw` cannot be applied, if it cannot.
