@@ -1633,3 +1633,31 @@ async fn names_follow_the_sources_lower_case_table_names() {
     let result = online.cutover(&config).await;
     Online::refused(&result, 60009, &["lower_case_table_names=1"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ddl_interrupted_before_or_after_it_ran_is_applied_exactly_once() {
+    let online = Online::new(
+        "swaps",
+        "CREATE TABLE a (id INT PRIMARY KEY, v INT); CREATE TABLE b (id INT PRIMARY KEY, v INT);
+         INSERT INTO a VALUES (1, 10); INSERT INTO b VALUES (2, 20);",
+    )
+    .await;
+    let config = online.config("swaps");
+    online.copy(&config).await;
+    // Each DDL is interrupted twice, once after it ran (a swap run twice undoes itself)
+    // and once before; the rows after it land in the right tables.
+    online
+        .source_sql(
+            "RENAME TABLE a TO tmp, b TO a, tmp TO b; INSERT INTO a VALUES (3, 30);
+             ALTER TABLE a ADD note TEXT; INSERT INTO a VALUES (4, 40, 'x');
+             ALTER TABLE b RENAME COLUMN v TO w, ADD u INT; INSERT INTO b VALUES (5, 50, 5);",
+        )
+        .await;
+    for point in ["before", "after", "before", "after", "before", "after"] {
+        let mut interrupted = config.clone();
+        interrupted.ddl_failpoint = Some(point);
+        let result = online.cutover(&interrupted).await;
+        Online::refused(&result, 60009, &["DDL failpoint"]);
+    }
+    online.cutover_exact(&config).await;
+}

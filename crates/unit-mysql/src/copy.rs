@@ -24,7 +24,7 @@ use crate::classify::Operation;
 use crate::dsn::MySqlUrl;
 use crate::objects::{ObjectKind, ObjectKinds, SchemaObject};
 use crate::position::{
-    BinlogPosition, SyncCheckpoint, create_checkpoint_table, is_mariadb, load_checkpoint,
+    BinlogPosition, SyncCheckpoint, ensure_checkpoint_table, is_mariadb, load_checkpoint,
     master_position, store_checkpoint,
 };
 use crate::schema::{Filter, SchemaError, Table, discover, ident};
@@ -111,6 +111,11 @@ pub struct CopyConfig {
     /// only: the history is not copied, and the target keeps its own from the copy on.
     /// Off by default: such tables are refused, naming them.
     pub versioned_current_rows: bool,
+    /// For tests of crash recovery only: the Sync unit stops (as if killed) at this
+    /// point of applying a DDL, `"before"` (its checkpoint committed, the DDL not run)
+    /// or `"after"` (run, its checkpoint not moved past it).
+    #[doc(hidden)]
+    pub ddl_failpoint: Option<&'static str>,
 }
 
 /// How the copy makes its rows consistent with one source position, named as dumpling
@@ -201,6 +206,7 @@ impl CopyConfig {
             start: None,
             stream_timeout: Duration::from_secs(10),
             versioned_current_rows: false,
+            ddl_failpoint: None,
             chunk_rows: 5000,
             concurrency: 4,
             split_rows: 100_000,
@@ -1243,10 +1249,9 @@ impl CopyUnit {
         let db = &self.config.checkpoint_database;
         let task = &self.config.task;
         let down = |op: Operation<'_>, e| stmt_err(ErrScope::Downstream, op, e);
-        let create = create_checkpoint_table(db);
-        cancellable(cancel, target.execute(create.as_str()))
+        cancellable(cancel, ensure_checkpoint_table(target, db))
             .await
-            .map_err(|e| down(Operation::Execute(&create), e))?;
+            .map_err(|e| down(Operation::Execute("sync_checkpoint"), e))?;
         let existing = cancellable(cancel, load_checkpoint(target, db, task))
             .await
             .map_err(|e| down(Operation::Query("sync_checkpoint"), e))?;
@@ -1303,6 +1308,7 @@ impl CopyUnit {
             consistency: opened.used.as_str().to_owned(),
             copy_done: false,
             ddl_pending: None,
+            ddl_before: None,
         };
         cancellable(cancel, store_checkpoint(target, db, task, &cp))
             .await

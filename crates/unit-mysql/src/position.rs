@@ -427,6 +427,10 @@ pub struct SyncCheckpoint {
     /// A DDL statement starting at this offset of `position.file` was being applied
     /// when the unit stopped: applying it again may find it already applied.
     pub ddl_pending: Option<u64>,
+    /// The target's state of the tables that DDL names (their definitions and InnoDB
+    /// table ids) just before it ran: a rerun that finds them otherwise knows the DDL
+    /// ran, and does not run it again (a swap `RENAME` run twice would undo itself).
+    pub ddl_before: Option<String>,
 }
 
 /// The name of the checkpoint table in `database`.
@@ -441,11 +445,40 @@ pub(crate) fn create_checkpoint_table(database: &str) -> String {
          binlog_name VARCHAR(512) NOT NULL, binlog_pos BIGINT UNSIGNED NOT NULL, gtid LONGTEXT NOT NULL, \
          safe_until_name VARCHAR(512) NULL, safe_until_pos BIGINT UNSIGNED NULL, safe_until_gtid LONGTEXT NULL, \
          consistency VARCHAR(16) NOT NULL, copy_done TINYINT(1) NOT NULL DEFAULT 0, \
-         ddl_pending BIGINT UNSIGNED NULL, \
+         ddl_pending BIGINT UNSIGNED NULL, ddl_before MEDIUMTEXT NULL, \
          updated TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP) \
          ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci",
         checkpoint_table(database)
     )
+}
+
+/// Creates the checkpoint table in `database` if it is missing, and adds the columns
+/// that a table created by an earlier version lacks.
+///
+/// # Errors
+/// The statements' failures.
+pub(crate) async fn ensure_checkpoint_table(
+    pool: &sqlx::MySqlPool,
+    database: &str,
+) -> Result<(), sqlx::Error> {
+    use sqlx::Executor;
+    pool.execute(create_checkpoint_table(database).as_str())
+        .await?;
+    let has: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? \
+         AND TABLE_NAME = 'sync_checkpoint' AND COLUMN_NAME = 'ddl_before'",
+    )
+    .bind(database)
+    .fetch_one(pool)
+    .await?;
+    if has == 0 {
+        let add = format!(
+            "ALTER TABLE {} ADD COLUMN ddl_before MEDIUMTEXT NULL AFTER ddl_pending",
+            checkpoint_table(database)
+        );
+        pool.execute(add.as_str()).await?;
+    }
+    Ok(())
 }
 
 /// Reads `task`'s checkpoint row, if there is one (and the table exists).
@@ -459,7 +492,7 @@ pub async fn load_checkpoint(
 ) -> Result<Option<SyncCheckpoint>, sqlx::Error> {
     let sql = format!(
         "SELECT binlog_name, binlog_pos, gtid, safe_until_name, safe_until_pos, safe_until_gtid, \
-         consistency, copy_done, ddl_pending FROM {} WHERE task = ?",
+         consistency, copy_done, ddl_pending, ddl_before FROM {} WHERE task = ?",
         checkpoint_table(database)
     );
     let row = match sqlx::query(&sql).bind(task).fetch_optional(conn).await {
@@ -495,6 +528,7 @@ pub async fn load_checkpoint(
         consistency: row.try_get(6)?,
         copy_done: row.try_get::<i8, _>(7)? != 0,
         ddl_pending: row.try_get(8)?,
+        ddl_before: row.try_get(9)?,
     }))
 }
 
@@ -510,7 +544,8 @@ pub async fn store_checkpoint(
 ) -> Result<(), sqlx::Error> {
     let sql = format!(
         "REPLACE INTO {} (task, binlog_name, binlog_pos, gtid, safe_until_name, safe_until_pos, \
-         safe_until_gtid, consistency, copy_done, ddl_pending) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         safe_until_gtid, consistency, copy_done, ddl_pending, ddl_before) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         checkpoint_table(database)
     );
     let safe = cp.safe_until.as_ref();
@@ -525,6 +560,7 @@ pub async fn store_checkpoint(
         .bind(&cp.consistency)
         .bind(cp.copy_done)
         .bind(cp.ddl_pending)
+        .bind(cp.ddl_before.as_deref())
         .execute(conn)
         .await?;
     Ok(())

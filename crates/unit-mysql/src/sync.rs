@@ -39,7 +39,7 @@ use crate::copy::{
 };
 use crate::objects::list_objects;
 use crate::position::{
-    BinlogPosition, GtidState, SyncCheckpoint, create_checkpoint_table, is_mariadb,
+    BinlogPosition, GtidState, SyncCheckpoint, ensure_checkpoint_table, is_mariadb,
     load_checkpoint, store_checkpoint,
 };
 use crate::schema::{discover, ident};
@@ -278,14 +278,19 @@ impl SyncUnit {
             self.lower_case_names[i] = u8::try_from(value).unwrap_or(1);
         }
         let db = &self.config.checkpoint_database;
-        for sql in [
-            format!("CREATE DATABASE IF NOT EXISTS {}", ident(db)),
-            create_checkpoint_table(db),
-        ] {
-            cancellable(cancel, target.execute(sql.as_str()))
-                .await
-                .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute(&sql), e))?;
-        }
+        let sql = format!("CREATE DATABASE IF NOT EXISTS {}", ident(db));
+        cancellable(cancel, target.execute(sql.as_str()))
+            .await
+            .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute(&sql), e))?;
+        cancellable(cancel, ensure_checkpoint_table(&target, db))
+            .await
+            .map_err(|e| {
+                stmt_err(
+                    ErrScope::Downstream,
+                    Operation::Execute("sync_checkpoint"),
+                    e,
+                )
+            })?;
         Ok(())
     }
 
@@ -310,6 +315,7 @@ impl SyncUnit {
                     consistency: "incremental".to_owned(),
                     copy_done: true,
                     ddl_pending: None,
+                    ddl_before: None,
                 };
                 cancellable(cancel, store_checkpoint(&target, db, task, &cp))
                     .await

@@ -84,6 +84,14 @@ pub(super) struct Statement<'s> {
     timestamp: u32,
 }
 
+/// The error a DDL failpoint stops the unit with (tests of crash recovery).
+fn failpoint(at: String) -> SyncError {
+    SyncError::Unsupported {
+        at,
+        detail: "stopped at a DDL failpoint".to_owned(),
+    }
+}
+
 /// What of a DDL naming tables outside the selection runs on the target.
 enum Narrowed {
     /// The statement as it is.
@@ -997,12 +1005,43 @@ impl Run<'_> {
         };
         let setup = self.session_setup(st, charsets.as_ref(), &body).await?;
         // Everything before the DDL is committed first, with a note that the DDL is
-        // under way: a rerun that finds it already applied goes on.
-        let retried = self.pending.ddl_pending == Some(self.event_start);
+        // under way and the state of the tables it names: a rerun that finds them
+        // changed knows that it ran, one that finds them as they were runs it.
+        let named: Vec<(String, String)> = match &narrowed {
+            Some(_) => ddl
+                .tables
+                .iter()
+                .filter(|(db, t)| config.selects_table(db, t))
+                .cloned()
+                .collect(),
+            None => ddl.tables.clone(),
+        };
+        let before = if named.is_empty() {
+            None
+        } else {
+            Some(self.target_state(&named).await?)
+        };
+        let mut retried = self.pending.ddl_pending == Some(self.event_start);
+        if retried && let (Some(recorded), Some(now)) = (&self.pending.ddl_before, &before) {
+            if recorded != now {
+                info!(at = %self.at(), statement = %crate::summarize_statement(sql), "DDL already applied by an earlier run: the tables it names changed since it was recorded");
+                self.pending.ddl_pending = None;
+                self.pending.ddl_before = None;
+                self.mark_dirty();
+                self.forget_tables(&ddl);
+                return Ok(());
+            }
+            // As they were: it did not run, and an error now is an error.
+            retried = false;
+        }
         self.pending.ddl_pending = Some(self.event_start);
+        self.pending.ddl_before = before;
         self.mark_dirty();
         self.flush().await?;
         let at = self.at();
+        if self.unit.config.ddl_failpoint == Some("before") {
+            return Err(failpoint(at));
+        }
         info!(at = %at, statement = %crate::summarize_statement(sql), "applying DDL");
         let client = charsets.map(|c| c.client).unwrap_or_default();
         let result = async {
@@ -1065,10 +1104,20 @@ impl Run<'_> {
                 );
             }
         }
+        if self.unit.config.ddl_failpoint == Some("after") {
+            return Err(failpoint(at));
+        }
         self.pending.ddl_pending = None;
-        // Any DDL may add or drop a foreign key referencing any table.
+        self.pending.ddl_before = None;
+        self.forget_tables(&ddl);
+        Ok(())
+    }
+
+    /// Forgets what the run knows of the tables a DDL changed: their columns are read
+    /// again from the target when next used, and any DDL may add or drop a foreign key
+    /// referencing any table.
+    fn forget_tables(&mut self, ddl: &ddl::Ddl) {
         self.cascades.clear();
-        // The tables' columns follow the DDL: read again from the target when next used.
         match &ddl.database {
             Some(db) => self.tables.retain(|(d, _), _| d != db),
             None => {
@@ -1077,7 +1126,46 @@ impl Run<'_> {
                 }
             }
         }
-        Ok(())
+    }
+
+    /// The target's state of `tables`, to tell whether a DDL naming them ran: each
+    /// one's definition (or its absence) and InnoDB table id (a rename keeps it, so
+    /// a swap of two tables with the same definition shows too).
+    async fn target_state(&self, tables: &[(String, String)]) -> Result<String, SyncError> {
+        let pool = self.unit.target.as_ref().ok_or(SyncError::NoPosition {
+            task: self.unit.config.task.clone(),
+        })?;
+        let mut state = String::new();
+        for (db, t) in tables {
+            let show = format!("SHOW CREATE TABLE {}.{}", ident(db), ident(t));
+            let definition = match sqlx::query(show.as_str()).fetch_one(pool).await {
+                Ok(row) => crate::schema::text(&row, 1)
+                    .map_err(|e| self.target_err(Operation::Query(&show), e))?,
+                Err(e)
+                    if crate::server_error(&e)
+                        .is_some_and(|d| [1049, 1146].contains(&d.number())) =>
+                {
+                    "(absent)".to_owned()
+                }
+                Err(e) => return Err(self.target_err(Operation::Query(&show), e)),
+            };
+            let mut id = None;
+            for view in ["INNODB_SYS_TABLES", "INNODB_TABLES"] {
+                let sql = format!(
+                    "SELECT CAST(TABLE_ID AS SIGNED) FROM information_schema.{view} WHERE NAME = ?"
+                );
+                if let Ok(found) = sqlx::query_scalar::<_, i64>(sql.as_str())
+                    .bind(format!("{db}/{t}"))
+                    .fetch_optional(pool)
+                    .await
+                {
+                    id = found;
+                    break;
+                }
+            }
+            state.push_str(&format!("{db}.{t} id={id:?}\n{definition}\n"));
+        }
+        Ok(state)
     }
 }
 
