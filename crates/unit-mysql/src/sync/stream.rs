@@ -303,6 +303,14 @@ impl Source {
                 standalone: data[12] & 1 != 0,
             });
         }
+        if (MARIA_QUERY_COMPRESSED..=MARIA_DELETE_ROWS_COMPRESSED).contains(&raw_type) {
+            let inflated = inflate_event(event).map_err(|e| {
+                StreamError::Decode(std::io::Error::other(format!(
+                    "MariaDB compressed event (type {raw_type}) cannot be inflated: {e}"
+                )))
+            })?;
+            return self.decode(&inflated);
+        }
         if let Some(refused) = refused_type(raw_type) {
             return Ok(Decoded::Refused(refused));
         }
@@ -439,13 +447,172 @@ fn refused_type(raw: u8) -> Option<String> {
         40 => "a compressed transaction (MySQL's binlog_transaction_compression=ON), which is \
                not decoded; turn it off on the source"
             .to_owned(),
-        165..=171 => "a compressed event (MariaDB's log_bin_compress=ON), which is not \
-                      decoded; turn log_bin_compress off on the source"
-            .to_owned(),
         0 | 1 | 20..=22 => format!("a binlog event of obsolete type {raw}"),
         _ => return None,
     })
 }
 
+/// MariaDB's compressed events (`log_bin_compress=ON`): a query (165), and rows
+/// events V1 (166 to 168: write, update, delete) and V2 (169 to 171).
+const MARIA_QUERY_COMPRESSED: u8 = 165;
+const MARIA_WRITE_ROWS_COMPRESSED_V1: u8 = 166;
+const MARIA_WRITE_ROWS_COMPRESSED: u8 = 169;
+const MARIA_DELETE_ROWS_COMPRESSED: u8 = 171;
+
+/// A MariaDB compressed event as the plain event it compresses: the same header
+/// (its type and size changed) and data, the compressed part inflated. The part is the
+/// query's text of a query event, the rows (after the column bitmaps) of a rows event;
+/// it starts with a byte `1aaa0nnn` (algorithm `aaa`, 0 for zlib, then `nnn` bytes
+/// of the inflated length, big-endian), and the zlib stream follows.
+fn inflate_event(event: &Event) -> std::io::Result<Event> {
+    use mysql_async::binlog::EventType;
+    use std::io::{Error, Read};
+    let header = event.header();
+    let raw_type = header.event_type_raw();
+    let data = event.data();
+    let fde = event.fde();
+    let short = || Error::other("event shorter than its headers");
+    let (plain_type, start) = if raw_type == MARIA_QUERY_COMPRESSED {
+        // Post-header: thread id (4), time (4), db length (1), error (2), status
+        // variables' length (2); then status variables, db name, NUL, the query.
+        let post = usize::from(fde.get_event_type_header_length(EventType::QUERY_EVENT));
+        let db_len = usize::from(*data.get(8).ok_or_else(short)?);
+        let vars = data.get(11..13).ok_or_else(short)?;
+        let vars_len = usize::from(u16::from_le_bytes([vars[0], vars[1]]));
+        (EventType::QUERY_EVENT as u8, post + vars_len + db_len + 1)
+    } else {
+        let v1 = raw_type < MARIA_WRITE_ROWS_COMPRESSED;
+        let (first_plain, first_compressed) = if v1 {
+            (
+                EventType::WRITE_ROWS_EVENT_V1,
+                MARIA_WRITE_ROWS_COMPRESSED_V1,
+            )
+        } else {
+            (EventType::WRITE_ROWS_EVENT, MARIA_WRITE_ROWS_COMPRESSED)
+        };
+        let plain = first_plain as u8 + (raw_type - first_compressed);
+        let post = usize::from(fde.get_event_type_header_length(first_plain));
+        let mut at = post;
+        if !v1 {
+            // A V2 rows event's extra data: its length (2 bytes, counting itself).
+            let extra = data.get(at..at + 2).ok_or_else(short)?;
+            at += usize::from(u16::from_le_bytes([extra[0], extra[1]]));
+        }
+        // Column count (length-encoded), then one bitmap (two for an update).
+        let (width, len) = length_encoded(data.get(at..).ok_or_else(short)?).ok_or_else(short)?;
+        let bitmap = usize::try_from(width.div_ceil(8)).map_err(Error::other)?;
+        let update = plain == EventType::UPDATE_ROWS_EVENT_V1 as u8
+            || plain == EventType::UPDATE_ROWS_EVENT as u8;
+        at += len + bitmap * if update { 2 } else { 1 };
+        (plain, at)
+    };
+    let compressed = data.get(start..).ok_or_else(short)?;
+    let (&flags, rest) = compressed.split_first().ok_or_else(short)?;
+    if flags & 0x80 == 0 || flags & 0x70 != 0 {
+        return Err(Error::other(format!(
+            "unknown compression header byte {flags:#04x} (only zlib is known)"
+        )));
+    }
+    let len_len = usize::from(flags & 0x07);
+    let size_bytes = rest.get(..len_len).ok_or_else(short)?;
+    let size = size_bytes
+        .iter()
+        .fold(0usize, |n, &b| (n << 8) | usize::from(b));
+    let mut inflated = Vec::with_capacity(size);
+    flate2::read::ZlibDecoder::new(&rest[len_len..])
+        .take(u64::try_from(size).map_err(Error::other)? + 1)
+        .read_to_end(&mut inflated)?;
+    if inflated.len() != size {
+        return Err(Error::other(format!(
+            "inflated to {} bytes, the event says {size}",
+            inflated.len()
+        )));
+    }
+    let checksum = event.checksum();
+    let body_len = 19 + start + inflated.len() + checksum.map_or(0, |c| c.len());
+    let mut raw = Vec::with_capacity(body_len);
+    raw.extend_from_slice(&header.timestamp().to_le_bytes());
+    raw.push(plain_type);
+    raw.extend_from_slice(&header.server_id().to_le_bytes());
+    raw.extend_from_slice(&u32::try_from(body_len).map_err(Error::other)?.to_le_bytes());
+    raw.extend_from_slice(&header.log_pos().to_le_bytes());
+    raw.extend_from_slice(&header.flags_raw().to_le_bytes());
+    raw.extend_from_slice(&data[..start]);
+    raw.extend_from_slice(&inflated);
+    if let Some(checksum) = checksum {
+        raw.extend_from_slice(&checksum);
+    }
+    Event::read(fde, raw.as_slice())
+}
+
+/// A length-encoded integer at the start of `bytes`, and how many bytes it takes.
+fn length_encoded(bytes: &[u8]) -> Option<(u64, usize)> {
+    let (&first, rest) = bytes.split_first()?;
+    let wide = |n: usize| {
+        let b = rest.get(..n)?;
+        Some((
+            b.iter().rev().fold(0u64, |v, &x| (v << 8) | u64::from(x)),
+            n + 1,
+        ))
+    };
+    match first {
+        0..=250 => Some((u64::from(first), 1)),
+        252 => wide(2),
+        253 => wide(3),
+        254 => wide(8),
+        _ => None,
+    }
+}
+
 /// MariaDB's GTID_EVENT type code.
 const MARIA_GTID_EVENT: u8 = 162;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mysql_async::binlog::BinlogVersion;
+    use mysql_async::binlog::events::FormatDescriptionEvent;
+    use std::io::Write;
+
+    /// A raw event of `raw_type` with `data` after the 19-byte header, read back.
+    fn event(raw_type: u8, data: &[u8]) -> Event {
+        let fde = FormatDescriptionEvent::new(BinlogVersion::Version4);
+        let mut raw = vec![0, 0, 0, 0, raw_type, 1, 0, 0, 0];
+        raw.extend_from_slice(&u32::try_from(19 + data.len()).unwrap().to_le_bytes());
+        raw.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        raw.extend_from_slice(data);
+        Event::read(&fde, raw.as_slice()).unwrap()
+    }
+
+    #[test]
+    fn a_compressed_query_is_inflated_and_bad_ones_are_errors() {
+        let sql = b"ALTER TABLE t ADD c INT";
+        let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        zlib.write_all(sql).unwrap();
+        let packed = zlib.finish().unwrap();
+        // Post-header (no status variables), db "d", NUL, then the compressed text.
+        let mut data = vec![0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, b'd', 0];
+        data.extend_from_slice(&[0x81, u8::try_from(sql.len()).unwrap()]);
+        data.extend_from_slice(&packed);
+        let inflated = inflate_event(&event(MARIA_QUERY_COMPRESSED, &data)).unwrap();
+        assert_eq!(inflated.header().event_type_raw(), 2);
+        match inflated.read_data().unwrap() {
+            Some(EventData::QueryEvent(q)) => assert_eq!(q.query_raw(), sql),
+            other => panic!("{other:?}"),
+        }
+        // A wrong length, an unknown algorithm, a truncated event: errors, no panic.
+        let mut wrong = data.clone();
+        wrong[15] = 0x81;
+        wrong[16] = 3;
+        assert!(inflate_event(&event(MARIA_QUERY_COMPRESSED, &wrong)).is_err());
+        let mut lz = data.clone();
+        lz[15] = 0x91;
+        assert!(inflate_event(&event(MARIA_QUERY_COMPRESSED, &lz)).is_err());
+        for cut in [3, 10, 14, 16] {
+            assert!(inflate_event(&event(MARIA_QUERY_COMPRESSED, &data[..cut])).is_err());
+            assert!(inflate_event(&event(MARIA_WRITE_ROWS_COMPRESSED, &data[..cut])).is_err());
+        }
+        assert_eq!(length_encoded(&[252, 1, 2]), Some((0x201, 3)));
+        assert_eq!(length_encoded(&[253, 1]), None);
+    }
+}
