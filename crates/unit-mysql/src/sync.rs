@@ -50,6 +50,7 @@ pub mod session;
 mod status;
 mod stream;
 mod value;
+mod xa;
 
 use apply::Run;
 pub use status::SyncProgress;
@@ -58,6 +59,7 @@ use status::{AbortOnDrop, Shared, lock, refresh_master};
 use stream::Source;
 pub use stream::{StartAt, StreamError};
 pub use value::{ValueError, literal};
+pub(crate) use xa::create_xa_table;
 
 /// A failure of the Sync unit.
 #[derive(Debug, thiserror::Error)]
@@ -404,6 +406,7 @@ impl SyncUnit {
             sequences: Default::default(),
             max_packet: usize::try_from(max_packet).unwrap_or(usize::MAX),
             collations: HashMap::new(),
+            xa: None,
         };
         run.update_safe_mode();
         // Cutover: apply up to `stop_at`, verify, and check that the source has not
@@ -419,6 +422,23 @@ impl SyncUnit {
                 Ended::Canceled => return Ok(Ended::Canceled),
                 Ended::CaughtUp(at) => at,
             };
+            // An XA transaction prepared on the source and not yet ended: its writes
+            // have not finished, and the target holds it prepared.
+            let db = &self.config.checkpoint_database;
+            let xids = cancellable(cancel, xa::prepared_xids(&target, db, task))
+                .await
+                .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query("sync_xa"), e))?;
+            if !xids.is_empty() {
+                return Err(SyncError::Unsupported {
+                    at: at.to_string(),
+                    detail: format!(
+                        "XA transaction {} is prepared on the source and neither committed nor \
+                         rolled back: its writes have not finished; end it on the source, then run \
+                         the cutover again",
+                        xids.join(", ")
+                    ),
+                });
+            }
             info!(at = %at, "cutover: every change up to the source's position is applied; verifying");
             self.shared.verifying.store(true, Ordering::Relaxed);
             let verified = self.verify_all(&source, &target, cancel).await;

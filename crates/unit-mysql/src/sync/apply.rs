@@ -62,6 +62,8 @@ pub(super) struct Run<'a> {
     /// The source's collations by id (character set and collation names), read when a
     /// DDL's session first names one.
     pub(super) collations: HashMap<u16, (String, String)>,
+    /// The XA transaction being read, applied on a connection of its own.
+    pub(super) xa: Option<super::xa::Xa>,
 }
 
 /// Whether deleting or updating a row of a table makes the server change rows of
@@ -126,7 +128,7 @@ struct Charsets {
 const ALREADY_APPLIED: &[u16] = &[1007, 1008, 1050, 1051, 1054, 1060, 1061, 1091, 1146];
 
 impl Run<'_> {
-    fn at(&self) -> String {
+    pub(super) fn at(&self) -> String {
         format!("({}, {})", self.file, self.event_start)
     }
 
@@ -247,6 +249,7 @@ impl Run<'_> {
                 server,
                 seq,
                 standalone,
+                prepared_xa,
             } => {
                 self.txn_gtid = Some(Gtid::Maria {
                     domain,
@@ -256,7 +259,11 @@ impl Run<'_> {
                 if !standalone {
                     self.begin_txn(timestamp);
                 }
+                if let Some(xid) = prepared_xa {
+                    self.xa_start(xid).await?;
+                }
             }
+            Decoded::XaPrepare { one_phase } => self.xa_prepare(end_pos, one_phase).await?,
             // MySQL's GTID event precedes the transaction's BEGIN (or its DDL).
             Decoded::MysqlGtid { uuid, gno } => self.txn_gtid = Some(Gtid::Mysql { uuid, gno }),
             Decoded::Begin => self.begin_txn(timestamp),
@@ -286,6 +293,9 @@ impl Run<'_> {
                     session: &session,
                     timestamp,
                 };
+                if let Some(xa) = super::xa::xa_statement(&sql) {
+                    return self.xa_statement(xa, end_pos).await;
+                }
                 self.refuse_statement(&schema, &sql, session.ansi_quotes())?;
                 if !self.in_txn {
                     self.last_ts = timestamp;
@@ -453,18 +463,8 @@ impl Run<'_> {
 
     /// Refuses a statement whose changes the binlog does not hold as rows: DML logged
     /// as a statement on a selected table (a session with `binlog_format=STATEMENT`, a
-    /// MEMORY table emptied by a restart), and XA transactions.
+    /// MEMORY table emptied by a restart).
     fn refuse_statement(&self, schema: &str, sql: &str, ansi: bool) -> Result<(), SyncError> {
-        let head = sql.trim_start().get(..3).unwrap_or_default();
-        if head.eq_ignore_ascii_case("XA ") {
-            return Err(SyncError::Unsupported {
-                at: self.at(),
-                detail: format!(
-                    "an XA transaction ({}): XA transactions are not applied; commit with plain transactions on the source",
-                    crate::summarize_statement(sql)
-                ),
-            });
-        }
         let Some(tables) = ddl::dml_tables(sql, schema, ansi) else {
             return Ok(());
         };
@@ -504,14 +504,14 @@ impl Run<'_> {
         self.dirty = true;
     }
 
-    fn begin_txn(&mut self, timestamp: u32) {
+    pub(super) fn begin_txn(&mut self, timestamp: u32) {
         self.in_txn = true;
         self.txn_changes = 0;
         self.last_ts = timestamp;
         self.update_safe_mode();
     }
 
-    fn end_txn(&mut self, end_pos: u64) {
+    pub(super) fn end_txn(&mut self, end_pos: u64) {
         self.in_txn = false;
         if let Some(gtid) = self.txn_gtid.take() {
             self.gtids.record(&gtid);
@@ -524,8 +524,46 @@ impl Run<'_> {
         self.mark_dirty();
     }
 
-    fn target_err(&self, op: Operation<'_>, e: sqlx::Error) -> SyncError {
+    pub(super) fn target_err(&self, op: Operation<'_>, e: sqlx::Error) -> SyncError {
         SyncError::Copy(stmt_err(ErrScope::Downstream, op, StatementError::Sqlx(e)))
+    }
+
+    /// The target's pool.
+    pub(super) fn target_pool(&self) -> Result<&sqlx::MySqlPool, SyncError> {
+        self.unit.target.as_ref().ok_or(SyncError::NoPosition {
+            task: self.unit.config.task.clone(),
+        })
+    }
+
+    /// Applies an `XA ...` statement from the binlog.
+    async fn xa_statement(
+        &mut self,
+        statement: Result<super::xa::XaStatement, String>,
+        end_pos: u64,
+    ) -> Result<(), SyncError> {
+        use super::xa::XaStatement;
+        match statement {
+            Err(sql) => Err(SyncError::Unsupported {
+                at: self.at(),
+                detail: format!(
+                    "an XA statement that cannot be read: {}",
+                    crate::summarize_statement(&sql)
+                ),
+            }),
+            Ok(XaStatement::Start(xid)) => {
+                if !self.in_txn {
+                    self.begin_txn(self.last_ts);
+                }
+                self.xa_start(xid).await
+            }
+            Ok(XaStatement::End) => Ok(()),
+            Ok(XaStatement::Prepare) => self.xa_prepare(end_pos, false).await,
+            Ok(XaStatement::Commit {
+                one_phase: true, ..
+            }) => self.xa_prepare(end_pos, true).await,
+            Ok(XaStatement::Commit { xid, .. }) => self.xa_finish(&xid, true, end_pos).await,
+            Ok(XaStatement::Rollback(xid)) => self.xa_finish(&xid, false, end_pos).await,
+        }
     }
 
     /// A source pool query for what a DDL's session needs.
@@ -546,7 +584,7 @@ impl Run<'_> {
         })
     }
 
-    async fn begin_batch(&mut self) -> Result<(), SyncError> {
+    pub(super) async fn begin_batch(&mut self) -> Result<(), SyncError> {
         if !self.batch_open {
             self.conn
                 .execute("BEGIN")
@@ -560,7 +598,7 @@ impl Run<'_> {
     }
 
     /// Commits the open batch with the checkpoint (or writes a moved checkpoint).
-    async fn flush(&mut self) -> Result<(), SyncError> {
+    pub(super) async fn flush(&mut self) -> Result<(), SyncError> {
         if !self.batch_open && !self.dirty {
             return Ok(());
         }
@@ -596,6 +634,7 @@ impl Run<'_> {
     }
 
     pub(super) async fn rollback(&mut self) {
+        self.xa_abandon().await;
         if self.batch_open {
             if let Err(e) = self.conn.execute("ROLLBACK").await {
                 debug!(error = %e, "rollback failed; the connection is dropped");
@@ -661,6 +700,9 @@ impl Run<'_> {
             foreign_key_checks,
             full_image,
         } = change;
+        if self.xa.as_ref().is_some_and(|xa| xa.skipping) {
+            return Ok(());
+        }
         let Some(table) = self.table(&database, &name).await? else {
             return Ok(());
         };

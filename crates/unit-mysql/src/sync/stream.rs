@@ -68,6 +68,9 @@ pub(crate) enum Decoded {
         server: u32,
         seq: u64,
         standalone: bool,
+        /// The xid (as SQL: `X'..',X'..',n`) of the XA transaction this GTID starts,
+        /// when it starts one that ends at its `XA PREPARE`.
+        prepared_xa: Option<String>,
     },
     /// MySQL's GTID event: the next transaction's `uuid:gno`.
     MysqlGtid { uuid: [u8; 16], gno: u64 },
@@ -86,6 +89,9 @@ pub(crate) enum Decoded {
     },
     /// Rows of one table.
     Rows(RowsChange),
+    /// The end of an XA transaction's first phase (`XA_PREPARE_LOG_EVENT`); with
+    /// `one_phase`, its commit (`XA COMMIT ... ONE PHASE`).
+    XaPrepare { one_phase: bool },
     /// Nothing to act on (format description, table map, heartbeat, ...).
     Other,
     /// An event that cannot be applied exactly (an incident, compressed or LOAD DATA
@@ -301,6 +307,7 @@ impl Source {
                 domain: u32::from_le_bytes(domain),
                 server: header.server_id(),
                 standalone: data[12] & 1 != 0,
+                prepared_xa: maria_gtid_xid(data).map_err(StreamError::Decode)?,
             });
         }
         if (MARIA_QUERY_COMPRESSED..=MARIA_DELETE_ROWS_COMPRESSED).contains(&raw_type) {
@@ -364,6 +371,9 @@ impl Source {
                 }
             }
             EventData::RowsEvent(rows) => self.rows(&rows)?,
+            EventData::XaPrepareLogEvent(data) => Decoded::XaPrepare {
+                one_phase: data.first().is_some_and(|&b| b != 0),
+            },
             _ => Decoded::Other,
         })
     }
@@ -441,15 +451,40 @@ fn refused_type(raw: u8) -> Option<String> {
         6..=12 | 17 | 18 => "a LOAD DATA event logged as a statement (binlog_format=STATEMENT \
                              or MIXED in its session): its rows are not in the binlog"
             .to_owned(),
-        38 => "an XA PREPARE: XA transactions are not applied (their rows could be rolled back \
-               after the prepare); commit them with plain transactions on the source"
-            .to_owned(),
         40 => "a compressed transaction (MySQL's binlog_transaction_compression=ON), which is \
                not decoded; turn it off on the source"
             .to_owned(),
         0 | 1 | 20..=22 => format!("a binlog event of obsolete type {raw}"),
         _ => return None,
     })
+}
+
+/// The xid of a MariaDB GTID event that starts a prepared XA transaction
+/// (`FL_PREPARED_XA`), as SQL; `None` for any other GTID event.
+fn maria_gtid_xid(data: &[u8]) -> std::io::Result<Option<String>> {
+    const FL_GROUP_COMMIT_ID: u8 = 2;
+    const FL_PREPARED_XA: u8 = 64;
+    let flags = data[12];
+    if flags & FL_PREPARED_XA == 0 {
+        return Ok(None);
+    }
+    let at = 13
+        + if flags & FL_GROUP_COMMIT_ID != 0 {
+            8
+        } else {
+            0
+        };
+    let short = || std::io::Error::other("short MariaDB GTID event of an XA transaction");
+    let head = data.get(at..at + 6).ok_or_else(short)?;
+    let format_id = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+    let (gtrid, bqual) = (usize::from(head[4]), usize::from(head[5]));
+    let xid = data.get(at + 6..at + 6 + gtrid + bqual).ok_or_else(short)?;
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02X}")).collect::<String>();
+    Ok(Some(format!(
+        "X'{}',X'{}',{format_id}",
+        hex(&xid[..gtrid]),
+        hex(&xid[gtrid..])
+    )))
 }
 
 /// MariaDB's compressed events (`log_bin_compress=ON`): a query (165), and rows

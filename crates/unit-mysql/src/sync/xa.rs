@@ -1,0 +1,422 @@
+//! XA transactions, applied when, and only when, they commit.
+//!
+//! The source logs an XA transaction at its `XA PREPARE` (MariaDB >= 10.5, MySQL): its
+//! rows, then, maybe much later and after other transactions, `XA COMMIT` or
+//! `XA ROLLBACK`. The target runs it the same way, as an XA transaction with the same
+//! xid on a connection of its own: started (after everything before it is committed),
+//! its rows applied, prepared, the connection closed (a prepared XA transaction
+//! outlives its connection and the server's restarts). The source's `XA COMMIT` or
+//! `XA ROLLBACK` then ends it on the target.
+//!
+//! Exactly once through crashes, with `<checkpoint_database>.sync_xa`:
+//! - an `inside` row written inside the XA transaction is visible once it commits, so
+//!   a rerun whose `XA COMMIT` finds no such xid knows whether the commit happened;
+//! - a `prepared` row committed with the checkpoint past the `XA PREPARE` lists the
+//!   XA transactions the target holds prepared (a cutover refuses while one is);
+//! - a rerun that replays a transaction the target already prepared finds its xid
+//!   taken (`XAER_DUPID`) and skips its rows.
+
+use sqlx::Executor;
+use tracing::info;
+
+use super::SyncError;
+use super::apply::Run;
+use crate::classify::Operation;
+use crate::schema::ident;
+
+/// What an `XA ...` statement from the binlog does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum XaStatement {
+    /// `XA START` (MySQL logs it; MariaDB's GTID event says it).
+    Start(String),
+    /// `XA END`: nothing to do before the prepare.
+    End,
+    /// `XA PREPARE` as a statement.
+    Prepare,
+    /// `XA COMMIT`, `one_phase` when it ends the transaction it follows.
+    Commit { xid: String, one_phase: bool },
+    /// `XA ROLLBACK`.
+    Rollback(String),
+}
+
+/// The XA statement `sql` is, if it is one; `Err` (the statement) for an `XA` statement
+/// whose xid is not the server's own `X'..',X'..',n` spelling.
+pub(super) fn xa_statement(sql: &str) -> Option<Result<XaStatement, String>> {
+    let trimmed = sql.trim();
+    let rest = strip_word(trimmed, "XA")?;
+    let (verb, rest) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    let verb = verb.to_ascii_uppercase();
+    let mut xid = rest.trim();
+    let mut one_phase = false;
+    for suffix in ["ONE PHASE", "FOR MIGRATE", "SUSPEND", "JOIN", "RESUME"] {
+        if xid.len() >= suffix.len() && xid[xid.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+        {
+            one_phase |= suffix == "ONE PHASE";
+            xid = xid[..xid.len() - suffix.len()].trim_end();
+        }
+    }
+    let valid = !xid.is_empty()
+        && xid
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() || matches!(c, 'X' | 'x' | '\'' | ',' | ' '));
+    // The server spells hex digits in either case: one spelling, as the GTID's.
+    let xid = xid.to_ascii_uppercase();
+    Some(match verb.as_str() {
+        "END" => Ok(XaStatement::End),
+        "PREPARE" => Ok(XaStatement::Prepare),
+        _ if !valid => Err(sql.to_owned()),
+        "START" | "BEGIN" => Ok(XaStatement::Start(xid)),
+        "COMMIT" => Ok(XaStatement::Commit { xid, one_phase }),
+        "ROLLBACK" => Ok(XaStatement::Rollback(xid)),
+        _ => Err(sql.to_owned()),
+    })
+}
+
+/// `text` after the keyword `word` and the blanks that follow it.
+fn strip_word<'t>(text: &'t str, word: &str) -> Option<&'t str> {
+    let head = text.get(..word.len())?;
+    let rest = &text[word.len()..];
+    (head.eq_ignore_ascii_case(word) && rest.starts_with(char::is_whitespace))
+        .then(|| rest.trim_start())
+}
+
+/// An XA transaction being read.
+pub(super) struct Xa {
+    pub(super) xid: String,
+    /// The target already holds it prepared (an earlier run): its rows are skipped.
+    pub(super) skipping: bool,
+    /// The batch connection, set aside while the XA transaction has its own.
+    pub(super) saved: Option<sqlx::pool::PoolConnection<sqlx::MySql>>,
+}
+
+/// `XAER_DUPID`: the xid exists.
+const XAER_DUPID: u16 = 1440;
+/// `XAER_NOTA`: unknown xid.
+const XAER_NOTA: u16 = 1397;
+/// How long an `XA COMMIT` waits for the server to hand a prepared transaction over
+/// from the session that prepared it, and how often it tries.
+const HANDOVER: std::time::Duration = std::time::Duration::from_secs(10);
+const HANDOVER_STEP: std::time::Duration = std::time::Duration::from_millis(20);
+
+impl Run<'_> {
+    fn xa_table(&self) -> String {
+        format!("{}.`sync_xa`", ident(&self.unit.config.checkpoint_database))
+    }
+
+    /// Starts the XA transaction `xid` on a target connection of its own, after
+    /// committing everything before it.
+    pub(super) async fn xa_start(&mut self, xid: String) -> Result<(), SyncError> {
+        self.in_txn = false;
+        let flushed = self.flush().await;
+        self.in_txn = true;
+        flushed?;
+        let mut conn = self
+            .target_pool()?
+            .acquire()
+            .await
+            .map_err(|e| self.target_err(Operation::Connect, e))?;
+        let start = format!("XA START {xid}");
+        // A taken xid is either prepared by an earlier run (listed by `XA RECOVER`:
+        // skip its rows) or still active in the session of a run that died and that
+        // the server has not yet seen close (it will roll back: wait for it).
+        let pool = self.target_pool()?.clone();
+        let mut waited = std::time::Duration::ZERO;
+        let started = loop {
+            let started = conn.execute(start.as_str()).await;
+            let taken = matches!(&started, Err(e) if crate::server_error(e).is_some_and(|d| d.number() == XAER_DUPID));
+            if !taken || waited >= HANDOVER || self.xa_listed(&pool, &xid).await? {
+                break started;
+            }
+            tokio::time::sleep(HANDOVER_STEP).await;
+            waited += HANDOVER_STEP;
+        };
+        match started {
+            Ok(_) => {
+                std::mem::swap(&mut self.conn, &mut conn);
+                self.xa = Some(Xa {
+                    xid,
+                    skipping: false,
+                    saved: Some(conn),
+                });
+                // Its rows go to the XA transaction, which needs no BEGIN.
+                self.batch_open = true;
+                self.batch_changes = 0;
+            }
+            Err(e)
+                if waited < HANDOVER
+                    && crate::server_error(&e).is_some_and(|d| d.number() == XAER_DUPID) =>
+            {
+                info!(at = %self.at(), xid = %xid, "XA transaction already prepared on the target by an earlier run: its rows are skipped");
+                self.xa = Some(Xa {
+                    xid,
+                    skipping: true,
+                    saved: None,
+                });
+            }
+            Err(e) => return Err(self.target_err(Operation::Execute(&start), e)),
+        }
+        Ok(())
+    }
+
+    /// The end of the XA transaction's first phase: prepared on the target (with its
+    /// `inside` row), its connection closed, and its `prepared` row committed with the
+    /// checkpoint after it. With `one_phase`, committed instead, with the checkpoint
+    /// inside it.
+    pub(super) async fn xa_prepare(
+        &mut self,
+        end_pos: u64,
+        one_phase: bool,
+    ) -> Result<(), SyncError> {
+        let Some(xa) = self.xa.take() else {
+            return Err(SyncError::Unsupported {
+                at: self.at(),
+                detail: "the end of an XA transaction whose start this run did not read".to_owned(),
+            });
+        };
+        let table = self.xa_table();
+        let task = self.unit.config.task.clone();
+        if let Some(saved) = xa.saved {
+            let result = async {
+                if one_phase {
+                    self.end_txn(end_pos);
+                    crate::position::store_checkpoint(
+                        &mut *self.conn,
+                        &self.unit.config.checkpoint_database,
+                        &task,
+                        &self.pending,
+                    )
+                    .await?;
+                } else {
+                    sqlx::query(&format!(
+                        "INSERT INTO {table} (task, xid, kind) VALUES (?, ?, 'inside')"
+                    ))
+                    .bind(&task)
+                    .bind(&xa.xid)
+                    .execute(&mut *self.conn)
+                    .await?;
+                }
+                self.conn
+                    .execute(format!("XA END {}", xa.xid).as_str())
+                    .await?;
+                let finish = if one_phase {
+                    format!("XA COMMIT {} ONE PHASE", xa.xid)
+                } else {
+                    format!("XA PREPARE {}", xa.xid)
+                };
+                self.conn.execute(finish.as_str()).await?;
+                Ok::<_, sqlx::Error>(())
+            }
+            .await;
+            let xa_conn = std::mem::replace(&mut self.conn, saved);
+            // Closed, never pooled: the prepared transaction outlives it.
+            let _ = xa_conn.close().await;
+            self.batch_open = false;
+            result.map_err(|e| {
+                self.target_err(Operation::Execute(&format!("XA PREPARE {}", xa.xid)), e)
+            })?;
+            self.unit
+                .shared
+                .total
+                .fetch_add(self.batch_changes, std::sync::atomic::Ordering::Relaxed);
+            self.batch_changes = 0;
+            if one_phase {
+                self.dirty = false;
+                return Ok(());
+            }
+        }
+        if one_phase {
+            self.end_txn(end_pos);
+            return Ok(());
+        }
+        self.begin_batch().await?;
+        sqlx::query(&format!(
+            "INSERT IGNORE INTO {table} (task, xid, kind) VALUES (?, ?, 'prepared')"
+        ))
+        .bind(&task)
+        .bind(&xa.xid)
+        .execute(&mut *self.conn)
+        .await
+        .map_err(|e| self.target_err(Operation::Execute("INSERT INTO sync_xa"), e))?;
+        self.end_txn(end_pos);
+        Ok(())
+    }
+
+    /// The source's `XA COMMIT` or `XA ROLLBACK` of a prepared transaction, run on the
+    /// target after everything before it is committed; its rows in `sync_xa` go with
+    /// the checkpoint past it.
+    pub(super) async fn xa_finish(
+        &mut self,
+        xid: &str,
+        commit: bool,
+        end_pos: u64,
+    ) -> Result<(), SyncError> {
+        self.in_txn = false;
+        self.flush().await?;
+        let table = self.xa_table();
+        let task = self.unit.config.task.clone();
+        let sql = format!("XA {} {xid}", if commit { "COMMIT" } else { "ROLLBACK" });
+        let pool = self.target_pool()?.clone();
+        // A prepared transaction stays its session's until the server has seen that
+        // session close (ours just did): until then it is listed but unknown to others.
+        let mut waited = std::time::Duration::ZERO;
+        let ended = loop {
+            let ended = pool.execute(sql.as_str()).await;
+            let unknown = matches!(&ended, Err(e) if crate::server_error(e).is_some_and(|d| d.number() == XAER_NOTA));
+            if !unknown || waited >= HANDOVER || !self.xa_listed(&pool, xid).await? {
+                break ended;
+            }
+            tokio::time::sleep(HANDOVER_STEP).await;
+            waited += HANDOVER_STEP;
+        };
+        match ended {
+            Ok(_) => {}
+            Err(e) if waited >= HANDOVER => {
+                return Err(SyncError::Unsupported {
+                    at: self.at(),
+                    detail: format!(
+                        "{sql}: the target lists the transaction as prepared but no session may end \
+                         it after {} s ({e}); end it on the target by hand, then resume",
+                        HANDOVER.as_secs()
+                    ),
+                });
+            }
+            Err(e) if crate::server_error(&e).is_some_and(|d| d.number() == XAER_NOTA) => {
+                let inside: i64 = sqlx::query_scalar(&format!(
+                    "SELECT COUNT(*) FROM {table} WHERE task = ? AND xid = ? AND kind = 'inside'"
+                ))
+                .bind(&task)
+                .bind(xid)
+                .fetch_one(&pool)
+                .await
+                .map_err(|e| self.target_err(Operation::Query("sync_xa"), e))?;
+                if commit && inside == 0 {
+                    return Err(SyncError::Unsupported {
+                        at: self.at(),
+                        detail: format!(
+                            "XA COMMIT {xid} of a transaction the target never prepared: it was \
+                             prepared on the source before replication started, and its rows are \
+                             in neither the copy nor the binlog read; copy its tables again"
+                        ),
+                    });
+                }
+                info!(at = %self.at(), xid = %xid, "XA transaction already ended on the target by an earlier run");
+            }
+            Err(e) => return Err(self.target_err(Operation::Execute(&sql), e)),
+        }
+        self.begin_batch().await?;
+        sqlx::query(&format!("DELETE FROM {table} WHERE task = ? AND xid = ?"))
+            .bind(&task)
+            .bind(xid)
+            .execute(&mut *self.conn)
+            .await
+            .map_err(|e| self.target_err(Operation::Execute("DELETE FROM sync_xa"), e))?;
+        self.end_txn(end_pos);
+        Ok(())
+    }
+
+    /// Whether the target lists `xid` as prepared (`XA RECOVER`).
+    async fn xa_listed(&self, pool: &sqlx::MySqlPool, xid: &str) -> Result<bool, SyncError> {
+        let rows: Vec<(i64, i64, i64, Vec<u8>)> = sqlx::query_as("XA RECOVER")
+            .fetch_all(pool)
+            .await
+            .map_err(|e| self.target_err(Operation::Query("XA RECOVER"), e))?;
+        let wanted: String = xid
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_ascii_uppercase();
+        Ok(rows.iter().any(|(format_id, gtrid, _, data)| {
+            let split = usize::try_from(*gtrid).unwrap_or(0).min(data.len());
+            let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02X}")).collect::<String>();
+            format!(
+                "X'{}',X'{}',{format_id}",
+                hex(&data[..split]),
+                hex(&data[split..])
+            ) == wanted
+        }))
+    }
+
+    /// Gives the batch connection back after a failure inside an XA transaction; the
+    /// XA connection is closed, which rolls back what it had not prepared.
+    pub(super) async fn xa_abandon(&mut self) {
+        if let Some(saved) = self.xa.take().and_then(|xa| xa.saved) {
+            let xa_conn = std::mem::replace(&mut self.conn, saved);
+            let _ = xa_conn.close().await;
+            self.batch_open = false;
+        }
+    }
+}
+
+/// `CREATE TABLE IF NOT EXISTS` for the XA bookkeeping table in `database`.
+pub(crate) fn create_xa_table(database: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {}.`sync_xa` (task VARCHAR(128) COLLATE utf8mb4_bin NOT NULL, \
+         xid VARCHAR(300) CHARACTER SET ascii NOT NULL, kind VARCHAR(8) CHARACTER SET ascii NOT NULL, \
+         PRIMARY KEY (task, xid, kind)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+        ident(database)
+    )
+}
+
+/// The xids the target holds prepared for `task` (source transactions not yet
+/// committed or rolled back).
+pub(super) async fn prepared_xids(
+    target: &sqlx::MySqlPool,
+    database: &str,
+    task: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    let sql = format!(
+        "SELECT xid FROM {}.`sync_xa` WHERE task = ? AND kind = 'prepared' ORDER BY xid",
+        ident(database)
+    );
+    match sqlx::query_scalar(&sql).bind(task).fetch_all(target).await {
+        Err(e)
+            if crate::server_error(&e)
+                .is_some_and(|d| d.number() == crate::codes::ER_NO_SUCH_TABLE) =>
+        {
+            Ok(Vec::new())
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xa_statements_are_read_as_the_server_logs_them() {
+        let xid = "X'7831',X'',1".to_owned();
+        assert_eq!(
+            xa_statement("XA COMMIT X'6b31',X'',1"),
+            Some(Ok(XaStatement::Commit {
+                xid: "X'6B31',X'',1".to_owned(),
+                one_phase: false
+            }))
+        );
+        assert_eq!(
+            xa_statement("XA START X'7831',X'',1"),
+            Some(Ok(XaStatement::Start(xid.clone())))
+        );
+        assert_eq!(
+            xa_statement("XA END X'7831',X'',1"),
+            Some(Ok(XaStatement::End))
+        );
+        assert_eq!(
+            xa_statement("xa commit X'7831',X'',1 ONE PHASE"),
+            Some(Ok(XaStatement::Commit {
+                xid: xid.clone(),
+                one_phase: true
+            }))
+        );
+        assert_eq!(
+            xa_statement("XA ROLLBACK X'7831',X'',1"),
+            Some(Ok(XaStatement::Rollback(xid)))
+        );
+        assert!(matches!(
+            xa_statement("XA COMMIT 'x'; DROP TABLE t"),
+            Some(Err(_))
+        ));
+        assert_eq!(xa_statement("XACT"), None);
+        assert_eq!(xa_statement("ALTER TABLE xa ADD c INT"), None);
+    }
+}
