@@ -48,6 +48,14 @@ impl Online {
         Online::with_options(db, setup, &[], &[]).await
     }
 
+    /// [`Online::new`], its selection copied: the servers and the task's config.
+    async fn copied(db: &str, setup: &str) -> (Online, CopyConfig) {
+        let online = Online::new(db, setup).await;
+        let config = online.config(db);
+        online.copy(&config).await;
+        (online, config)
+    }
+
     /// [`Online::new`], the source and the target started with `source` and `target`
     /// added to their options.
     async fn with_options(db: &str, setup: &str, source: &[&str], target: &[&str]) -> Online {
@@ -1302,7 +1310,7 @@ async fn system_versioned_tables_migrate_online_as_their_current_rows_when_asked
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn padded_binary_keys_old_timestamps_and_commented_ddl_replicate_exactly() {
-    let online = Online::new(
+    let (online, config) = Online::copied(
         "fidelity",
         "CREATE TABLE bk (k BINARY(4) PRIMARY KEY, v INT, note VARCHAR(5));
          INSERT INTO bk VALUES (X'01000000', 1, 'a'), (X'00000000', 2, 'b'), (X'0102', 3, 'c');
@@ -1312,8 +1320,6 @@ async fn padded_binary_keys_old_timestamps_and_commented_ddl_replicate_exactly()
          SET GLOBAL mysql56_temporal_format = ON;",
     )
     .await;
-    let config = online.config("fidelity");
-    online.copy(&config).await;
     online
         .source_sql(
             "UPDATE bk SET v = v + 10 WHERE k = X'01000000';
@@ -1389,15 +1395,13 @@ async fn changes_the_binlog_does_not_hold_as_rows_stop_replication_saying_why() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sequence_cache_refills_replicate_as_the_sequences_state() {
-    let online = Online::new(
+    let (online, config) = Online::copied(
         "seqs",
         "CREATE SEQUENCE ids START WITH 100 INCREMENT BY 5 CACHE 3;
          CREATE TABLE t (id INT PRIMARY KEY, v INT);
          INSERT INTO t SELECT NEXTVAL(ids), seq FROM seq_1_to_4;",
     )
     .await;
-    let config = online.config("seqs");
-    online.copy(&config).await;
     // Past the cache several times (each refill is a row event of the sequence), and
     // SETVAL and ALTER SEQUENCE.
     online
@@ -1491,13 +1495,11 @@ async fn a_row_change_over_the_targets_packet_limit_is_refused_not_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ddl_runs_with_its_sessions_clock_time_zone_character_set_and_sql_mode() {
-    let online = Online::new(
+    let (online, config) = Online::copied(
         "sessions",
         "CREATE TABLE t (id INT PRIMARY KEY, v INT); INSERT INTO t VALUES (1, 1), (2, 2);",
     )
     .await;
-    let config = online.config("sessions");
-    online.copy(&config).await;
     online
         .source_sql(
             "SET sql_mode = 'REAL_AS_FLOAT,PIPES_AS_CONCAT';
@@ -1613,14 +1615,12 @@ async fn names_follow_the_sources_lower_case_table_names() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ddl_interrupted_before_or_after_it_ran_is_applied_exactly_once() {
-    let online = Online::new(
+    let (online, config) = Online::copied(
         "swaps",
         "CREATE TABLE a (id INT PRIMARY KEY, v INT); CREATE TABLE b (id INT PRIMARY KEY, v INT);
          INSERT INTO a VALUES (1, 10); INSERT INTO b VALUES (2, 20);",
     )
     .await;
-    let config = online.config("swaps");
-    online.copy(&config).await;
     // Each DDL is interrupted twice, once after it ran (a swap run twice undoes itself)
     // and once before; the rows after it land in the right tables.
     online
@@ -1704,13 +1704,11 @@ async fn xa_end(url: &str, sql: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn xa_transactions_are_applied_when_they_commit_exactly_once_through_kills() {
-    let online = Online::new(
+    let (online, config) = Online::copied(
         "twophase",
         "CREATE TABLE t (id INT PRIMARY KEY, v INT); INSERT INTO t VALUES (1, 1);",
     )
     .await;
-    let config = online.config("twophase");
-    online.copy(&config).await;
     online
         .source_sql(
             "XA START 'x1'; INSERT INTO t VALUES (10, 10); UPDATE t SET v = 2 WHERE id = 1;
