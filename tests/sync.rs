@@ -1467,20 +1467,35 @@ async fn multi_table_ddl_applies_the_part_about_the_selection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_row_change_over_the_targets_packet_limit_is_refused_not_retried() {
-    let online = Online::new("bigrow", "CREATE TABLE t (id INT PRIMARY KEY, b LONGBLOB)").await;
-    let config = online.config("bigrow");
-    online.copy(&config).await;
-    // 700 KB of value: 1.4 MB as hex, over the target's 1 MiB limit.
+async fn large_values_travel_as_bytes_and_a_change_over_the_packet_limit_is_refused() {
+    let (online, config) = Online::copied(
+        "bigrow",
+        "CREATE TABLE t (id INT PRIMARY KEY, b LONGBLOB, tx LONGTEXT CHARACTER SET utf8mb4,
+                         l LONGTEXT CHARACTER SET latin1);
+         CREATE TABLE k (b LONGBLOB, n INT);",
+    )
+    .await;
     exec(
         &online.target.url(""),
         "SET GLOBAL max_allowed_packet = 1048576",
     )
     .await;
+    // 850 KB of values: 1.7 MB as hex, over the target's 1 MiB limit, but not as bytes;
+    // a table without a key matches its big row by the bytes too.
     online
         .source_sql(
-            "INSERT INTO t VALUES (1, 'small'); INSERT INTO t VALUES (2, REPEAT('x', 700000))",
+            "INSERT INTO t VALUES (1, RANDOM_BYTES(1000), 'small', 'x');
+             INSERT INTO t VALUES (2, REPEAT(X'00FF', 175000), REPEAT('é', 150000), REPEAT('ü', 200000));
+             UPDATE t SET b = REPEAT(X'01', 350000), tx = REPEAT('ß', 150000) WHERE id = 2;
+             INSERT INTO k VALUES (REPEAT(X'AB', 400000), 1), (REPEAT(X'AB', 400000), 1);
+             UPDATE k SET n = 2 LIMIT 1;
+             DELETE FROM k WHERE n = 1;",
         )
+        .await;
+    online.cutover_exact(&config).await;
+    // Over the limit even as bytes: refused, never retried for ever.
+    online
+        .source_sql("INSERT INTO t VALUES (3, REPEAT('x', 1200000), NULL, NULL)")
         .await;
     let result = online.cutover(&config).await;
     Online::refused(&result, 60009, &["max_allowed_packet", "bigrow.t"]);

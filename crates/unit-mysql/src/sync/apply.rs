@@ -957,20 +957,30 @@ impl Run<'_> {
     /// Runs a row statement (`what` names it: `insert of db.t`) in the open batch;
     /// its rows affected (matched).
     async fn exec(&mut self, sql: &str, what: &str) -> Result<u64, SyncError> {
+        // Large values travel as their bytes (bound parameters), small ones as hex.
+        let (text, binds) = super::value::bind_large_literals(sql);
+        let size = text.len() + binds.iter().map(|b| b.len() + 9).sum::<usize>();
         // Headroom for the packet header and the server's own accounting.
-        if sql.len().saturating_add(1024) > self.max_packet {
+        if size.saturating_add(1024) > self.max_packet {
             return Err(SyncError::Unsupported {
                 at: self.at(),
                 detail: format!(
-                    "{what}: the statement takes {} bytes, more than the target's \
-                     max_allowed_packet ({} bytes; values travel as hex, twice their size): \
-                     raise max_allowed_packet on the target",
-                    sql.len(),
+                    "{what}: the statement takes {size} bytes, more than the target's \
+                     max_allowed_packet ({} bytes): raise max_allowed_packet on the target",
                     self.max_packet
                 ),
             });
         }
-        match self.conn.execute(sql).await {
+        let done = if binds.is_empty() {
+            self.conn.execute(sql).await
+        } else {
+            let mut query = sqlx::query(&text).persistent(false);
+            for value in binds {
+                query = query.bind(value);
+            }
+            query.execute(&mut *self.conn).await
+        };
+        match done {
             Ok(done) => Ok(done.rows_affected()),
             Err(e) if crate::server_error(&e).is_some() => {
                 let duplicate = crate::server_error(&e)

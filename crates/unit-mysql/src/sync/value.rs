@@ -280,6 +280,96 @@ pub(crate) fn matches_stored(
     ))
 }
 
+/// Values of at least this many bytes travel as bound parameters, not as hex.
+pub(crate) const BIND_FROM: usize = 64 * 1024;
+
+/// A statement built of literals, its large hex literals (of at least [`BIND_FROM`]
+/// bytes) taken out as bound parameters: the value travels as its bytes instead of
+/// twice as many hex digits, so that any value the source's packet limit let in fits
+/// a target with the same limit. `X'..'` becomes `?`, `_cs X'..'` `CONVERT(? USING
+/// cs)` (a binary parameter relabelled, its bytes unchanged). Backquoted names are
+/// left alone. The parameters come in the order of their placeholders.
+pub(crate) fn bind_large_literals(sql: &str) -> (String, Vec<Vec<u8>>) {
+    if sql.len() < BIND_FROM * 2 {
+        return (sql.to_owned(), Vec::new());
+    }
+    let bytes = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len() / 2);
+    let mut binds = Vec::new();
+    // `copied`: where the text not yet written to `out` starts.
+    let (mut at, mut copied) = (0, 0);
+    while at < bytes.len() {
+        match bytes[at] {
+            b'`' => {
+                at += 1;
+                while at < bytes.len() {
+                    if bytes[at] == b'`' {
+                        if bytes.get(at + 1) == Some(&b'`') {
+                            at += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    at += 1;
+                }
+                at += 1;
+            }
+            b'X' if bytes.get(at + 1) == Some(&b'\'')
+                && (at == 0
+                    || !(bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_')) =>
+            {
+                let digits = at + 2;
+                let end = digits
+                    + bytes[digits..]
+                        .iter()
+                        .take_while(|b| b.is_ascii_hexdigit())
+                        .count();
+                if bytes.get(end) != Some(&b'\'') || (end - digits) % 2 != 0 {
+                    at = end;
+                    continue;
+                }
+                if (end - digits) / 2 < BIND_FROM {
+                    at = end + 1;
+                    continue;
+                }
+                let value: Vec<u8> = bytes[digits..end]
+                    .chunks(2)
+                    .map(|pair| {
+                        let digit = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
+                        digit(pair[0]) << 4 | digit(pair[1])
+                    })
+                    .collect();
+                // An introducer right before: `_charset `.
+                let head = &sql[copied..at];
+                let introducer = head
+                    .strip_suffix(' ')
+                    .and_then(|h| h.rfind('_').map(|u| (u, &h[u + 1..])))
+                    .filter(|(u, cs)| {
+                        !cs.is_empty()
+                            && cs.bytes().all(|c| c.is_ascii_alphanumeric())
+                            && (*u == 0 || !head.as_bytes()[u - 1].is_ascii_alphanumeric())
+                    });
+                match introducer {
+                    Some((u, charset)) => {
+                        out.push_str(&head[..u]);
+                        out.push_str(&format!("CONVERT(? USING {charset})"));
+                    }
+                    None => {
+                        out.push_str(head);
+                        out.push('?');
+                    }
+                }
+                binds.push(value);
+                at = end + 1;
+                copied = at;
+            }
+            _ => at += 1,
+        }
+    }
+    out.push_str(&sql[copied..]);
+    (out, binds)
+}
+
 /// The bytes a fixed-length binary column stores for a binlog value: BINARY(n), UUID
 /// and INET values come without their trailing zero bytes, which the column pads back.
 fn stored_bytes<'a>(column: &Column, value: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
@@ -306,6 +396,28 @@ fn stored_bytes<'a>(column: &Column, value: &'a [u8]) -> std::borrow::Cow<'a, [u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn large_hex_literals_become_parameters_in_order() {
+        let big = vec![0xABu8; BIND_FROM];
+        let big2 = vec![0x01u8; BIND_FROM + 1];
+        let sql = format!(
+            "INSERT INTO `t X'00'` (`a`, `b`, `c`) VALUES (X'00', _utf8mb4 {}, {}) -- x_y {}",
+            hex(&big),
+            hex(&big2),
+            hex(&big)
+        );
+        let (text, binds) = bind_large_literals(&sql);
+        assert_eq!(
+            text,
+            "INSERT INTO `t X'00'` (`a`, `b`, `c`) VALUES (X'00', CONVERT(? USING utf8mb4), ?) -- x_y ?"
+        );
+        assert_eq!(binds, vec![big.clone(), big2, big]);
+        let small = format!("UPDATE t SET a = {}", hex(&[1, 2]));
+        assert_eq!(bind_large_literals(&small), (small.clone(), Vec::new()));
+        let cut = format!("X'{}", "A".repeat(BIND_FROM * 2 + 1));
+        assert_eq!(bind_large_literals(&cut).1.len(), 0);
+    }
 
     fn lit(column: &Column, v: Value) -> String {
         literal(column, Some(&BinlogValue::Value(v)), false).expect("literal")
