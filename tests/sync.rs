@@ -1623,6 +1623,16 @@ async fn names_follow_the_sources_lower_case_table_names() {
     .await;
     let config = online.config("folded");
     online.copy(&config).await;
+    // The check says so up front.
+    let items = unit_mysql::CheckUnit::new(config.clone())
+        .run_checks()
+        .await;
+    assert!(
+        items.iter().any(
+            |i| i.name == "lower_case_table_names" && i.state == unit_mysql::ItemState::Warning
+        ),
+        "{items:?}"
+    );
     online.source_sql("ALTER TABLE Orders ADD note TEXT").await;
     let result = online.cutover(&config).await;
     Online::refused(&result, 60009, &["lower_case_table_names=1"]);

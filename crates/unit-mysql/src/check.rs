@@ -352,6 +352,35 @@ impl CheckUnit {
                 );
             }
         }
+        // MySQL's partial JSON updates log a diff, not the value: refused by the Sync
+        // unit at the first one.
+        let json = variable("binlog_row_value_options").await;
+        if json.to_ascii_uppercase().contains("PARTIAL_JSON") {
+            item(
+                "source binlog_row_value_options",
+                ItemState::Failure,
+                "is PARTIAL_JSON; partial JSON updates are not applied: set it to '' on the source"
+                    .to_owned(),
+            );
+        }
+        // Names: a DDL spelling a table in capitals on a source that folds names would
+        // not find it on a target that does not.
+        let folds = variable("lower_case_table_names").await;
+        let target_folds: Option<String> =
+            sqlx::query_scalar("SELECT CAST(@@GLOBAL.lower_case_table_names AS CHAR)")
+                .fetch_one(&mut *target)
+                .await
+                .ok();
+        if folds != "0" && target_folds.as_deref() == Some("0") {
+            item(
+                "lower_case_table_names",
+                ItemState::Warning,
+                format!(
+                    "the source has {folds}, the target 0: a DDL that spells a table name in \
+                     capitals will be refused; start the target with lower_case_table_names={folds}"
+                ),
+            );
+        }
         let server_id = variable("server_id").await;
         if server_id == self.config.server_id.to_string() {
             item(
