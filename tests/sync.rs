@@ -4,8 +4,7 @@
 //! (`mariadb-dump --hex-blob` of both sides).
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
-use sqlx::mysql::MySqlConnection;
-use sqlx::{Connection, Executor};
+use sqlx::Executor;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -13,167 +12,9 @@ use unit_core::{Policy, Unit};
 use unit_integration_tests::MariaDb;
 use unit_mysql::Consistency;
 use unit_mysql::schema::Filter;
-use unit_mysql::{CopyConfig, CopyUnit, MySqlUrl, SyncUnit};
-use unit_proto::pb;
-
-/// Options of a source that replicas can read from.
-fn binlog_options(server_id: u32) -> Vec<String> {
-    vec![
-        format!("--server-id={server_id}"),
-        "--log-bin=binlog".to_owned(),
-        "--binlog-format=ROW".to_owned(),
-        "--binlog-row-image=FULL".to_owned(),
-    ]
-}
-
-async fn connect(url: &str) -> MySqlConnection {
-    let url: MySqlUrl = url.parse().unwrap();
-    MySqlConnection::connect_with(&url.connect_options())
-        .await
-        .unwrap()
-}
-
-async fn exec(url: &str, sql: &str) {
-    connect(url).await.execute(sql).await.unwrap();
-}
-
-struct Online {
-    source: MariaDb,
-    target: MariaDb,
-    db: String,
-}
-
-impl Online {
-    async fn new(db: &str, setup: &str) -> Online {
-        Online::with_options(db, setup, &[], &[]).await
-    }
-
-    /// [`Online::new`], its selection copied: the servers and the task's config.
-    async fn copied(db: &str, setup: &str) -> (Online, CopyConfig) {
-        let online = Online::new(db, setup).await;
-        let config = online.config(db);
-        online.copy(&config).await;
-        (online, config)
-    }
-
-    /// [`Online::new`], the source and the target started with `source` and `target`
-    /// added to their options.
-    async fn with_options(db: &str, setup: &str, source: &[&str], target: &[&str]) -> Online {
-        let mut source_options = binlog_options(1);
-        source_options.extend(source.iter().map(|o| (*o).to_owned()));
-        let online = Online {
-            source: MariaDb::start_with(source_options),
-            target: MariaDb::start_with(target.iter().map(|o| (*o).to_owned()).collect()),
-            db: db.to_owned(),
-        };
-        exec(
-            &online.source.url("mysql"),
-            &format!("CREATE DATABASE {db}"),
-        )
-        .await;
-        if !setup.is_empty() {
-            online.source_sql(setup).await;
-        }
-        online
-    }
-
-    async fn source_sql(&self, sql: &str) {
-        exec(&self.source.url(&self.db), sql).await;
-    }
-
-    fn config(&self, task: &str) -> CopyConfig {
-        let filter = Filter {
-            databases: vec![self.db.clone()],
-            ..Filter::default()
-        };
-        let mut config = CopyConfig::new(
-            task,
-            self.source.url("").parse().unwrap(),
-            self.target.url("").parse().unwrap(),
-            filter,
-        );
-        config.consistency = Some(Consistency::Auto);
-        config.chunk_rows = 7;
-        config
-    }
-
-    /// Runs a unit's init and process; the process result.
-    async fn run(unit: &mut dyn Unit<Config = CopyConfig>) -> pb::ProcessResult {
-        let cancel = CancellationToken::new();
-        unit.init(cancel.clone()).await.unwrap();
-        let result = unit.process(cancel).await;
-        unit.close().await;
-        result
-    }
-
-    async fn copy(&self, config: &CopyConfig) {
-        let result = Self::run(&mut CopyUnit::new(config.clone())).await;
-        assert!(result.errors.is_empty(), "copy failed: {:?}", result.errors);
-    }
-
-    async fn cutover(&self, config: &CopyConfig) -> pb::ProcessResult {
-        let mut config = config.clone();
-        config.cutover = true;
-        Self::run(&mut SyncUnit::new(config)).await
-    }
-
-    fn assert_same(&self) {
-        self.assert_same_but(|dump| dump);
-    }
-
-    /// [`Online::assert_same`], with the source's dump passed through `adjust` first.
-    fn assert_same_but(&self, adjust: impl Fn(String) -> String) {
-        let dbs = [self.db.clone()];
-        let (up, down) = (adjust(self.source.dump(&dbs)), self.target.dump(&dbs));
-        assert!(up.contains("INSERT"), "the source is empty:\n{up}");
-        if up != down {
-            let (a, b): (Vec<&str>, Vec<&str>) = (up.lines().collect(), down.lines().collect());
-            let only_up: Vec<&&str> = a.iter().filter(|l| !b.contains(l)).collect();
-            let only_down: Vec<&&str> = b.iter().filter(|l| !a.contains(l)).collect();
-            panic!(
-                "source and target differ\nonly in source: {only_up:#?}\nonly in target: {only_down:#?}"
-            );
-        }
-    }
-
-    /// Runs a cutover and asserts that it succeeded and both sides are the same.
-    async fn cutover_exact(&self, config: &CopyConfig) {
-        let result = self.cutover(config).await;
-        self.assert_ok(&result);
-        self.assert_same();
-    }
-
-    /// Asserts that `result` failed with `code`, not resumable, its message saying
-    /// every one of `says`; the error.
-    fn refused<'r>(
-        result: &'r pb::ProcessResult,
-        code: i32,
-        says: &[&str],
-    ) -> &'r pb::ProcessError {
-        let error = result.errors.first().expect("refused");
-        assert_eq!(error.err_code, code, "{error:?}");
-        for words in says {
-            assert!(error.message.contains(words), "no {words:?} in {error:?}");
-        }
-        assert!(
-            !unit_core::Recommended.explain(error).is_resumable(),
-            "{error:?}"
-        );
-        error
-    }
-
-    /// Asserts that `result` has no errors, showing how the sides differ if it has.
-    fn assert_ok(&self, result: &pb::ProcessResult) {
-        if !result.errors.is_empty() {
-            eprintln!("sync failed: {:?}", result.errors);
-            let dbs = [self.db.clone()];
-            if self.source.dump(&dbs) != self.target.dump(&dbs) {
-                self.assert_same();
-            }
-            panic!("sync failed: {:?}", result.errors);
-        }
-    }
-}
+use unit_mysql::{CopyUnit, SyncUnit};
+mod online;
+use online::{Online, connect, exec, spawn_sync};
 
 const ALL_TYPES: &str = "CREATE TABLE everything (
     id BIGINT UNSIGNED NOT NULL PRIMARY KEY,
@@ -306,25 +147,6 @@ async fn write_load(url: String, from: i64, iterations: i64) {
     }
 }
 
-/// Runs a Sync unit (without cutover) in a task of its own.
-fn spawn_sync(config: &CopyConfig) -> tokio::task::JoinHandle<pb::ProcessResult> {
-    let config = config.clone();
-    tokio::spawn(async move {
-        let mut unit = SyncUnit::new(config);
-        let cancel = CancellationToken::new();
-        if let Err(e) = unit.init(cancel.clone()).await {
-            return pb::ProcessResult {
-                errors: vec![pb::ProcessError {
-                    message: e.to_string(),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            };
-        }
-        unit.process(cancel).await
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_killed_at_any_instant_applies_every_change_exactly_once() {
     let online = Online::new("killed", LOAD_TABLE).await;
@@ -342,49 +164,6 @@ async fn a_sync_killed_at_any_instant_applies_every_change_exactly_once() {
     }
     writer.await.unwrap();
     online.cutover_exact(&config).await;
-}
-
-impl Online {
-    /// Runs a copy of `config` and drops it (as a kill would) once at least `rows`
-    /// rows are committed on the target.
-    async fn copy_dropped_after(&self, config: &CopyConfig, rows: i64) {
-        let copy = tokio::spawn({
-            let config = config.clone();
-            async move { Online::run(&mut CopyUnit::new(config)).await }
-        });
-        let mut target = connect(&self.target.url("")).await;
-        loop {
-            let copied: Option<i64> = sqlx::query_scalar(
-                "SELECT CAST(SUM(rows_copied) AS SIGNED) FROM unit_checkpoint.copy_checkpoint WHERE task = ?",
-            )
-            .bind(&config.task)
-            .fetch_one(&mut target)
-            .await
-            .unwrap_or(None);
-            if copied.unwrap_or(0) >= rows {
-                break;
-            }
-            assert!(
-                !copy.is_finished(),
-                "the copy ended before it could be dropped"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        copy.abort();
-        let _ = copy.await;
-    }
-
-    /// The task's replication checkpoint on the target.
-    async fn checkpoint(&self, task: &str) -> unit_mysql::position::SyncCheckpoint {
-        unit_mysql::position::load_checkpoint(
-            &mut connect(&self.target.url("")).await,
-            "unit_checkpoint",
-            task,
-        )
-        .await
-        .unwrap()
-        .unwrap()
-    }
 }
 
 /// Copies table `load_t` of `db` with `consistency` while writes go on (each chunk of
