@@ -153,6 +153,7 @@ impl CheckUnit {
                 .collect::<Vec<_>>()
         };
         let older = major(&tv) < major(&sv);
+        let mysql_source = !sv.to_ascii_lowercase().contains("mariadb");
         item(
             "target connection",
             if older {
@@ -216,6 +217,27 @@ impl CheckUnit {
                                 ),
                             ),
                         }
+                    }
+                    // MySQL's binary JSON may hold opaque scalars (a DECIMAL, DATE or
+                    // TIME put in by CAST), which the binlog decoder cannot render.
+                    let json: Vec<&str> = t
+                        .columns
+                        .iter()
+                        .filter(|c| c.data_type == "json")
+                        .map(|c| c.name.as_str())
+                        .collect();
+                    if mysql_source && !json.is_empty() {
+                        item(
+                            "json values",
+                            ItemState::Warning,
+                            format!(
+                                "{} has JSON columns ({}): a replicated JSON value holding an \
+                                 opaque scalar (a DECIMAL, DATE, TIME or DATETIME put in by CAST) is \
+                                 refused (60009) naming its column",
+                                t.display_name(),
+                                json.join(", ")
+                            ),
+                        );
                     }
                     if !t.has_key() {
                         let (state, message) = keyless_verdict(&t, self.config.consistency);
