@@ -372,6 +372,25 @@ async fn the_check_unit_says_what_replication_needs() {
             "{name} not checked: {items:?}"
         );
     }
+    assert!(!items.iter().any(|i| i.name == "foreign keys"), "{items:?}");
+    // A selected child whose unselected parent cascades into it: warned, named.
+    exec(
+        &online.source.url("mysql"),
+        "CREATE DATABASE other; CREATE TABLE other.parent (id INT PRIMARY KEY);
+         CREATE TABLE other.kept (id INT PRIMARY KEY);
+         CREATE TABLE checked.child (id INT PRIMARY KEY, p INT, k INT,
+           FOREIGN KEY (p) REFERENCES other.parent (id) ON DELETE CASCADE,
+           FOREIGN KEY (k) REFERENCES other.kept (id))",
+    )
+    .await;
+    let items = CheckUnit::new(online.config("checked")).run_checks().await;
+    let warned: Vec<_> = items.iter().filter(|i| i.name == "foreign keys").collect();
+    assert_eq!(warned.len(), 1, "{items:?}");
+    assert_eq!(warned[0].state, ItemState::Warning);
+    assert!(
+        warned[0].message.contains("other.parent") && warned[0].message.contains("CASCADE"),
+        "{warned:?}"
+    );
     // A source without binary logging, and a user without replication privileges.
     let plain = MariaDb::start();
     exec(

@@ -239,6 +239,38 @@ impl CheckUnit {
                             ),
                         );
                     }
+                    // A parent outside the selection whose deletes or updates cascade
+                    // into this table: the binlog does not hold what the cascade
+                    // changes, and the parent's own changes are not replicated.
+                    let parents: Vec<(String, String, String, String)> = sqlx::query_as(
+                        "SELECT CAST(UNIQUE_CONSTRAINT_SCHEMA AS CHAR), CAST(REFERENCED_TABLE_NAME AS CHAR), \
+                         CAST(DELETE_RULE AS CHAR), CAST(UPDATE_RULE AS CHAR) \
+                         FROM information_schema.REFERENTIAL_CONSTRAINTS \
+                         WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?",
+                    )
+                    .bind(&t.database)
+                    .bind(&t.name)
+                    .fetch_all(&source)
+                    .await
+                    .unwrap_or_default();
+                    for (db, parent, on_delete, on_update) in parents {
+                        let acts = |rule: &str| rule != "RESTRICT" && rule != "NO ACTION";
+                        if !self.config.selects_table(&db, &parent)
+                            && (acts(&on_delete) || acts(&on_update))
+                        {
+                            item(
+                                "foreign keys",
+                                ItemState::Warning,
+                                format!(
+                                    "{} references {db}.{parent}, which is not selected, with ON \
+                                     DELETE {on_delete} ON UPDATE {on_update}: a change of that \
+                                     parent changes this table on the source and not on the \
+                                     target; select the parent too",
+                                    t.display_name()
+                                ),
+                            );
+                        }
+                    }
                     if !t.has_key() {
                         let (state, message) = keyless_verdict(&t, self.config.consistency);
                         item("table keys", state, message);
