@@ -836,7 +836,7 @@ async fn a_deadlock_with_the_copy_is_resolved_whichever_side_is_the_victim() {
         .await
         .unwrap();
 
-    // One stream, so that the INSERT seen below is the one that waits for row 10 (with
+    // One stream, so that the INSERT seen waiting below waits for row 10 (with
     // the table split, other key ranges would be inserting as well).
     let mut config = pair.config(500);
     config.split_rows = 0;
@@ -848,7 +848,8 @@ async fn a_deadlock_with_the_copy_is_resolved_whichever_side_is_the_victim() {
         .unwrap();
     loop {
         let waiting: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'INSERT INTO `fault_deadlock`%'",
+            "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT' \
+             AND trx_query LIKE 'INSERT INTO `fault_deadlock`%'",
         )
         .fetch_one(&mut admin)
         .await

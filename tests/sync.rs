@@ -149,10 +149,108 @@ async fn write_load(url: String, from: i64, iterations: i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_killed_at_any_instant_applies_every_change_exactly_once() {
-    let online = Online::new("killed", LOAD_TABLE).await;
-    let config = online.config("killed");
+    killed_at_any_instant("killed", 4).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_applier_killed_at_any_instant_applies_every_change_exactly_once() {
+    killed_at_any_instant("killed1", 1).await;
+}
+
+/// Parallel workers commit parts of one source transaction each with its own
+/// checkpoint row, ahead of the task's position: killed again and again while they
+/// are at different positions, every change still applies once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_killed_at_different_positions_apply_every_change_once() {
+    let online = Online::new(
+        "spread",
+        "CREATE TABLE big (id INT PRIMARY KEY, n INT NOT NULL, u INT NULL, UNIQUE KEY (u));
+         CREATE TABLE other (id BIGINT PRIMARY KEY, v VARCHAR(20));",
+    )
+    .await;
+    let mut config = online.config("spread");
+    config.sync_batch = 50;
+    config.sync_workers = 4;
     online.copy(&config).await;
-    let writer = tokio::spawn(write_load(online.source.url("killed"), 1, 400));
+    // Large source transactions of non-idempotent changes, a unique key moving
+    // between rows, and key changes.
+    online
+        .source_sql(
+            "INSERT INTO big SELECT seq, 0, NULL FROM seq_1_to_3000;
+             UPDATE big SET n = n + 1;
+             UPDATE big SET u = id WHERE id % 3 = 0;
+             START TRANSACTION; UPDATE big SET u = NULL WHERE id = 3; UPDATE big SET u = 3 WHERE id = 4; COMMIT;
+             UPDATE big SET id = id + 10000 WHERE id % 7 = 0;
+             INSERT INTO other SELECT seq, CONCAT('v', seq) FROM seq_1_to_500;
+             UPDATE big SET n = n * 2 WHERE id % 2 = 0;
+             DELETE FROM big WHERE id % 5 = 0;",
+        )
+        .await;
+    let mut target = connect(&online.target.url("")).await;
+    let mut ahead = 0;
+    for round in 0..12u64 {
+        let sync = spawn_sync(&config);
+        tokio::time::sleep(Duration::from_millis(150 + round * 41)).await;
+        sync.abort();
+        let _ = sync.await;
+        let global: (String, u64) = sqlx::query_as(
+            "SELECT binlog_name, binlog_pos FROM unit_checkpoint.sync_checkpoint WHERE task = 'spread'",
+        )
+        .fetch_one(&mut target)
+        .await
+        .unwrap();
+        let rows: Vec<(String, u64)> = sqlx::query_as(
+            "SELECT binlog_name, binlog_pos FROM unit_checkpoint.sync_worker WHERE task = 'spread'",
+        )
+        .fetch_all(&mut target)
+        .await
+        .unwrap();
+        if rows.iter().any(|r| r.0 == global.0 && r.1 > global.1) {
+            ahead += 1;
+        }
+    }
+    assert!(
+        ahead > 0,
+        "no kill found a worker ahead of the task's position"
+    );
+    online.cutover_exact(&config).await;
+}
+
+/// Row changes applied by several workers, with inserts batched into one statement,
+/// end as the source: a key deleted and inserted again in one transaction, updates
+/// that change the key (and move into a key just freed), and unique keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_and_parallel_changes_end_as_applied_one_by_one() {
+    let (online, mut config) = Online::copied(
+        "batched",
+        "CREATE TABLE t (id INT PRIMARY KEY, u VARCHAR(10) CHARACTER SET latin1, n INT, UNIQUE KEY (u));
+         CREATE TABLE b (id VARBINARY(8) PRIMARY KEY, n INT);",
+    )
+    .await;
+    config.sync_workers = 3;
+    online
+        .source_sql(
+            "INSERT INTO t SELECT seq, CONCAT('u', seq), 0 FROM seq_1_to_400;
+             START TRANSACTION;
+             DELETE FROM t WHERE id = 50; INSERT INTO t VALUES (50, 'again', 1);
+             UPDATE t SET id = 1060 WHERE id = 60; INSERT INTO t VALUES (60, 'new60', 2);
+             UPDATE t SET u = NULL WHERE id = 70; UPDATE t SET u = 'U70' WHERE id = 71;
+             UPDATE t SET id = 2080 WHERE id = 80; UPDATE t SET id = 80 WHERE id = 79;
+             COMMIT;
+             INSERT INTO b SELECT UNHEX(HEX(seq)), seq FROM seq_1_to_300;
+             DELETE FROM b WHERE n % 4 = 0; UPDATE b SET n = n + 1;
+             INSERT INTO b SELECT UNHEX(HEX(seq)), -seq FROM seq_1_to_300 WHERE seq % 4 = 0;",
+        )
+        .await;
+    online.cutover_exact(&config).await;
+}
+
+async fn killed_at_any_instant(db: &str, workers: usize) {
+    let online = Online::new(db, LOAD_TABLE).await;
+    let mut config = online.config(db);
+    config.sync_workers = workers;
+    online.copy(&config).await;
+    let writer = tokio::spawn(write_load(online.source.url(db), 1, 400));
     // The unit is dropped mid-flight again and again (as a SIGKILL of the process
     // leaves it: the target rolls back the open transaction), each time at another
     // point of its batches.

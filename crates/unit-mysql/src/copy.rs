@@ -95,6 +95,11 @@ pub struct CopyConfig {
     /// The most row changes the Sync unit applies in one target transaction (more when
     /// one source transaction holds more).
     pub sync_batch: usize,
+    /// How many target connections the Sync unit applies row changes on, routed by
+    /// their keys so that changes of one row keep their order (see
+    /// `sync::parallel`); 1 applies them on one connection in whole source
+    /// transactions. Memory is bounded by about `sync_workers × 1024` row changes.
+    pub sync_workers: usize,
     /// The Sync unit's cutover: apply everything up to the source's position when it
     /// starts (with writes stopped), verify every table, and finish.
     pub cutover: bool,
@@ -202,6 +207,7 @@ impl CopyConfig {
             consistency: None,
             use_gtid: false,
             sync_batch: 1000,
+            sync_workers: 4,
             cutover: false,
             start: None,
             stream_timeout: Duration::from_secs(10),

@@ -467,6 +467,9 @@ pub(crate) async fn ensure_checkpoint_table(
     #[cfg(feature = "sync")]
     pool.execute(crate::sync::create_xa_table(database).as_str())
         .await?;
+    #[cfg(feature = "sync")]
+    pool.execute(crate::sync::create_worker_table(database).as_str())
+        .await?;
     let has: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? \
          AND TABLE_NAME = 'sync_checkpoint' AND COLUMN_NAME = 'ddl_before'",

@@ -30,7 +30,7 @@ use tracing::{info, warn};
 use unit_core::{BoxError, ErrScope, ErrorCode, SourceStatus, StatusHandle, Unit, UnitStatus};
 use unit_proto::pb;
 
-use crate::cancel::cancellable;
+use crate::cancel::{StatementError, cancellable};
 use crate::classify::Operation;
 use crate::copy::{
     CopyConfig, CopyError, ObjectReport, SOURCE_SESSION, choose_verification, close_pools,
@@ -46,6 +46,7 @@ use crate::schema::{discover, ident};
 
 mod apply;
 pub mod ddl;
+mod parallel;
 pub mod session;
 mod status;
 mod stream;
@@ -56,6 +57,7 @@ use apply::Run;
 pub use status::SyncProgress;
 use status::{AbortOnDrop, Shared, lock, refresh_master};
 
+pub(crate) use parallel::create_worker_table;
 use stream::Source;
 pub use stream::{StartAt, StreamError};
 pub use value::{ValueError, literal};
@@ -235,7 +237,7 @@ impl SyncUnit {
     }
 
     async fn prepare(&mut self, cancel: &CancellationToken) -> Result<(), CopyError> {
-        let size = 3;
+        let size = 3 + u32::try_from(self.config.sync_workers).unwrap_or(0).min(64);
         let source = cancellable(
             cancel,
             open_pool(
@@ -384,6 +386,7 @@ impl SyncUnit {
         let max_packet: u64 = cancellable(cancel, sqlx::query_scalar(packet).fetch_one(&mut *conn))
             .await
             .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query(packet), e))?;
+        let run_start = checkpoint.position.clone();
         let mut run = Run {
             unit: self,
             conn,
@@ -407,6 +410,10 @@ impl SyncUnit {
             max_packet: usize::try_from(max_packet).unwrap_or(usize::MAX),
             collations: HashMap::new(),
             xa: None,
+            workers: self.start_workers(&target, &run_start).await?,
+            txn_alone: false,
+            dispatched: 0,
+            routes: HashMap::new(),
         };
         run.update_safe_mode();
         // Cutover: apply up to `stop_at`, verify, and check that the source has not
@@ -468,6 +475,64 @@ impl SyncUnit {
         }
         *lock(&self.shared.cutover_at) = Some(at.clone());
         Ok(Ended::CaughtUp(at))
+    }
+
+    /// The workers of a parallel apply: [`CopyConfig::sync_workers`] of them, or as
+    /// many as an earlier run had where its workers applied changes past `start`
+    /// (their rows tell which changes to skip only with the same routing).
+    async fn start_workers(
+        &self,
+        target: &MySqlPool,
+        start: &BinlogPosition,
+    ) -> Result<Option<parallel::Workers>, SyncError> {
+        let rows = parallel::WorkerRows {
+            database: self.config.checkpoint_database.clone(),
+            task: self.config.task.clone(),
+        };
+        let recorded = parallel::load_worker_rows(target, &rows)
+            .await
+            .map_err(|e| {
+                stmt_err(
+                    ErrScope::Downstream,
+                    Operation::Query("sync_worker"),
+                    StatementError::Sqlx(e),
+                )
+            })?;
+        let past = |id: &parallel::ChangeId| {
+            let at = BinlogPosition {
+                file: id.file.to_string(),
+                pos: id.pos,
+                gtid: String::new(),
+            };
+            at.compare(start).is_ge()
+        };
+        let (n, applied) = match recorded {
+            Some((n, applied)) if applied.iter().flatten().any(past) => {
+                if n != self.config.sync_workers {
+                    info!(
+                        workers = n,
+                        configured = self.config.sync_workers,
+                        "the earlier run's workers applied changes past the checkpoint: this run keeps their number"
+                    );
+                }
+                (n, applied)
+            }
+            _ => (self.config.sync_workers, Vec::new()),
+        };
+        if n <= 1 {
+            return Ok(None);
+        }
+        info!(workers = n, "row changes are applied in parallel");
+        let workers = parallel::Workers::start(
+            n,
+            target,
+            rows,
+            self.config.sync_batch,
+            applied,
+            self.shared.clone(),
+        )
+        .await?;
+        Ok(Some(workers))
     }
 
     /// Refuses to replicate into selected tables that have triggers on the target.
@@ -685,6 +750,7 @@ impl Unit for SyncUnit {
         config: &CopyConfig,
     ) -> Result<(), BoxError> {
         self.config.sync_batch = config.sync_batch;
+        self.config.sync_workers = config.sync_workers;
         self.config.cutover = config.cutover;
         Ok(())
     }

@@ -127,6 +127,10 @@ pub(crate) struct Args {
     /// Row changes per target transaction of the replication.
     #[arg(long, default_value_t = 1000)]
     pub(crate) sync_batch: usize,
+    /// Target connections applying row changes in parallel, by their keys (1 keeps
+    /// the source's transactions whole on the target).
+    #[arg(long, default_value_t = 4)]
+    pub(crate) sync_workers: usize,
     /// Start the binlog stream from the recorded GTID set instead of the file and
     /// offset (to follow a source replaced by a server of the same GTID history).
     #[arg(long)]
@@ -234,8 +238,14 @@ pub(crate) fn run(args: Args) -> ExitCode {
         Ok(t) => target.with_tls(&t),
         Err(e) => return bad_input(&format!("--target-ssl-mode: {e}")),
     };
-    if args.chunk_rows == 0 || args.concurrency == 0 || args.sync_batch == 0 {
-        return bad_input("--chunk-rows, --concurrency and --sync-batch must be at least 1");
+    if args.chunk_rows == 0
+        || args.concurrency == 0
+        || args.sync_batch == 0
+        || args.sync_workers == 0
+    {
+        return bad_input(
+            "--chunk-rows, --concurrency, --sync-batch and --sync-workers must be at least 1",
+        );
     }
     if let Err(e) = args.consistency.parse::<Consistency>() {
         return bad_input(&format!("--consistency: {e}"));
@@ -295,6 +305,7 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl, objects: Object
     config.objects = objects;
     config.cutover = args.cutover;
     config.sync_batch = args.sync_batch;
+    config.sync_workers = args.sync_workers;
     config.use_gtid = args.use_gtid;
     config.versioned_current_rows = args.versioned_current_rows;
     if let Some(id) = args.server_id {

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use unit_core::ErrScope;
 
+use super::parallel::{ChangeId, Job, Route, Workers, workers_of};
 use super::session::StatementSession;
 use super::status::lock;
 use super::stream::{Decoded, RowImage, RowPair, RowsChange, RowsKind, Source, SourceEvent};
@@ -64,6 +65,15 @@ pub(super) struct Run<'a> {
     pub(super) collations: HashMap<u16, (String, String)>,
     /// The XA transaction being read, applied on a connection of its own.
     pub(super) xa: Option<super::xa::Xa>,
+    /// The workers applying row changes in parallel (`sync_workers` above 1).
+    pub(super) workers: Option<Workers>,
+    /// The source transaction being read has had a change applied on the batch
+    /// connection: its other changes are too.
+    pub(super) txn_alone: bool,
+    /// Row changes given to the workers since the last checkpoint.
+    pub(super) dispatched: i64,
+    /// How each table's changes are routed to workers.
+    pub(super) routes: HashMap<(String, String), Route>,
 }
 
 /// Whether deleting or updating a row of a table makes the server change rows of
@@ -179,7 +189,7 @@ impl Run<'_> {
                 // A busy stream is committed every 100 ms (or batch), also when only
                 // the position moved (changes of tables that are not selected).
                 if (self.batch_open || self.dirty)
-                    && (self.batch_changes >= batch
+                    && (self.batch_changes + self.dispatched >= batch
                         || self.batch_started.elapsed() > Duration::from_millis(100))
                 {
                     self.flush().await?;
@@ -506,6 +516,7 @@ impl Run<'_> {
 
     pub(super) fn begin_txn(&mut self, timestamp: u32) {
         self.in_txn = true;
+        self.txn_alone = false;
         self.txn_changes = 0;
         self.last_ts = timestamp;
         self.update_safe_mode();
@@ -513,6 +524,7 @@ impl Run<'_> {
 
     pub(super) fn end_txn(&mut self, end_pos: u64) {
         self.in_txn = false;
+        self.txn_alone = false;
         if let Some(gtid) = self.txn_gtid.take() {
             self.gtids.record(&gtid);
         }
@@ -597,13 +609,26 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Commits the open batch with the checkpoint (or writes a moved checkpoint).
+    /// Commits the open batch with the checkpoint (or writes a moved checkpoint), at
+    /// a boundary of source transactions.
     pub(super) async fn flush(&mut self) -> Result<(), SyncError> {
+        if self.in_txn {
+            return Ok(());
+        }
+        self.commit_batch().await
+    }
+
+    /// [`Run::flush`] where the batch holds no change of the source transaction being
+    /// read: once the workers have committed everything they were given, the
+    /// checkpoint (the end of the last source transaction read) is below every change
+    /// not applied.
+    async fn commit_batch(&mut self) -> Result<(), SyncError> {
         if !self.batch_open && !self.dirty {
             return Ok(());
         }
-        if self.in_txn {
-            return Ok(());
+        if let Some(workers) = &mut self.workers {
+            workers.drain().await?;
+            self.dispatched = 0;
         }
         self.begin_batch().await?;
         let config = &self.unit.config;
@@ -634,6 +659,8 @@ impl Run<'_> {
     }
 
     pub(super) async fn rollback(&mut self) {
+        // The workers' open batches roll back with their connections.
+        self.workers = None;
         self.xa_abandon().await;
         if self.batch_open {
             if let Err(e) = self.conn.execute("ROLLBACK").await {
@@ -795,7 +822,10 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Applies the row images of one row event of a selected table.
+    /// Applies the row images of one row event of a selected table: given to the
+    /// workers where there are some, else (and where the change cascades, in an XA
+    /// transaction, or after such a change in the same source transaction) on the
+    /// batch connection, after everything the workers were given.
     async fn apply_images(
         &mut self,
         table: &Arc<Table>,
@@ -805,7 +835,6 @@ impl Run<'_> {
     ) -> Result<(), SyncError> {
         let table = table.clone();
         let (database, name) = (table.database.clone(), table.name.clone());
-        self.begin_batch().await?;
         // A table that cannot roll back (MyISAM, Aria, MEMORY) keeps the changes of a
         // batch that was not committed, and its copy read rows later than the
         // position: its changes are always applied idempotently.
@@ -835,78 +864,184 @@ impl Run<'_> {
                 RowsKind::Delete => cascades.on_delete,
                 RowsKind::Update => cascades.on_update,
             };
+        let count = rows.len() as i64;
+        if self.workers.is_some() && self.xa.is_none() && !cascade && !self.txn_alone {
+            self.dispatch(&table, kind, rows, safe).await?;
+            self.txn_changes += count;
+            return Ok(());
+        }
+        if let Some(workers) = &mut self.workers {
+            workers.drain().await?;
+            self.txn_alone = true;
+        }
+        self.begin_batch().await?;
         self.set_fk_checks(cascade).await?;
-        let value_err = |at: String| {
-            move |e: ValueError| SyncError::Unsupported {
-                at,
-                detail: e.to_string(),
-            }
-        };
-        let what = |verb: &str| format!("{verb} of {}", table.display_name());
+        let at = self.at();
+        let at = || at.clone();
         match kind {
             RowsKind::Insert => {
                 let images: Vec<&RowImage> = rows.iter().filter_map(|(_, a)| a.as_ref()).collect();
-                let sql = insert_sql(&table, &images, safe).map_err(value_err(self.at()))?;
-                self.exec(&sql, &what("insert")).await?;
+                self.applier().insert(&table, &images, safe, &at).await?;
             }
-            RowsKind::Delete => {
-                for (before, _) in &rows {
-                    let Some(before) = before else { continue };
-                    let sql = format!(
-                        "DELETE FROM {} WHERE {} LIMIT 1",
-                        table.qualified(),
-                        key_condition(&table, before).map_err(value_err(self.at()))?
-                    );
-                    let affected = self.exec(&sql, &what("delete")).await?;
-                    if affected != 1 && !safe {
-                        return Err(self.missing_row(&table, before, "delete"));
-                    }
-                }
+            RowsKind::Update if cascade && safe => {
+                self.update_cascading_idempotently(&table, &rows).await?;
             }
-            RowsKind::Update => {
+            RowsKind::Delete | RowsKind::Update => {
                 for (before, after) in &rows {
-                    let (Some(before), Some(after)) = (before, after) else {
-                        continue;
-                    };
-                    let cond = key_condition(&table, before).map_err(value_err(self.at()))?;
-                    let update = update_sql(&table, after, &cond).map_err(value_err(self.at()))?;
-                    if !safe {
-                        // Rows matched (the driver asks for found rows), not changed.
-                        if self.exec(&update, &what("update")).await? != 1 {
-                            return Err(self.missing_row(&table, before, "update"));
-                        }
-                        continue;
-                    }
-                    // Idempotently. Where the update cascades, an UPDATE of the row
-                    // as it is makes the target cascade; a row not there (or a new key
-                    // taken by a row the copy read later) is written as the after
-                    // image without cascading, as a REPLACE would delete children.
-                    if cascade {
-                        match self.exec(&update, &what("update")).await {
-                            Ok(1) => continue,
-                            Ok(_) => {}
-                            Err(SyncError::Conflict { .. }) => {}
-                            Err(e) => return Err(e),
-                        }
-                        self.set_fk_checks(false).await?;
-                    }
-                    let new_cond = key_condition(&table, after).map_err(value_err(self.at()))?;
-                    if new_cond != cond {
-                        self.exec(
-                            &format!("DELETE FROM {} WHERE {cond} LIMIT 1", table.qualified()),
-                            &what("update"),
-                        )
-                        .await?;
-                    }
-                    let sql = insert_sql(&table, &[after], true).map_err(value_err(self.at()))?;
-                    self.exec(&sql, &what("update")).await?;
-                    self.set_fk_checks(cascade).await?;
+                    apply_change(
+                        &mut self.applier(),
+                        &table,
+                        kind,
+                        before.as_ref(),
+                        after.as_ref(),
+                        safe,
+                        &at,
+                    )
+                    .await?;
                 }
             }
         }
-        self.batch_changes += rows.len() as i64;
-        self.txn_changes += rows.len() as i64;
+        self.batch_changes += count;
+        self.txn_changes += count;
         Ok(())
+    }
+
+    /// Updates that cascade, idempotently: where the row is there, an `UPDATE` of it
+    /// makes the target cascade; a row not there (or a new key taken by a row the copy
+    /// read later) is written as the after image without cascading, as a `REPLACE`
+    /// would delete children.
+    async fn update_cascading_idempotently(
+        &mut self,
+        table: &Table,
+        rows: &[RowPair],
+    ) -> Result<(), SyncError> {
+        let at = self.at();
+        let value_err = |e: ValueError| SyncError::Unsupported {
+            at: at.clone(),
+            detail: e.to_string(),
+        };
+        let what = format!("update of {}", table.display_name());
+        for (before, after) in rows {
+            let (Some(before), Some(after)) = (before, after) else {
+                continue;
+            };
+            let cond = key_condition(table, before).map_err(value_err)?;
+            let update = update_sql(table, after, &cond).map_err(value_err)?;
+            match self.exec(&update, &what).await {
+                Ok(1) => continue,
+                Ok(_) | Err(SyncError::Conflict { .. }) => {}
+                Err(e) => return Err(e),
+            }
+            self.set_fk_checks(false).await?;
+            apply_change(
+                &mut self.applier(),
+                table,
+                RowsKind::Update,
+                Some(before),
+                Some(after),
+                true,
+                &|| at.clone(),
+            )
+            .await?;
+            self.set_fk_checks(true).await?;
+        }
+        Ok(())
+    }
+
+    /// Gives the row changes of one event to the workers their keys route them to,
+    /// leaving out those an earlier run's workers applied.
+    async fn dispatch(
+        &mut self,
+        table: &Arc<Table>,
+        kind: RowsKind,
+        rows: Vec<RowPair>,
+        safe: bool,
+    ) -> Result<(), SyncError> {
+        // The batch connection's changes (of earlier source transactions) come first.
+        if self.batch_open {
+            self.commit_batch().await?;
+        }
+        let route = self.route(table).await?;
+        let file: Arc<str> = self.file.as_str().into();
+        let pos = self.event_start;
+        let Some(workers) = self.workers.as_mut() else {
+            return Ok(());
+        };
+        let n = workers.len();
+        for (row, (before, after)) in rows.into_iter().enumerate() {
+            let id = ChangeId {
+                file: file.clone(),
+                pos,
+                row: u32::try_from(row).unwrap_or(u32::MAX),
+            };
+            let hit = workers_of(table, &route, before.as_ref(), after.as_ref(), n);
+            let w = hit[0];
+            if workers.applied(w, &id) {
+                continue;
+            }
+            // Keys of two workers: it runs alone, after everything before it and
+            // before everything after it.
+            let conflict = hit.len() > 1;
+            if conflict {
+                workers.drain().await?;
+            }
+            let job = Job {
+                id,
+                table: table.clone(),
+                kind,
+                before,
+                after,
+                safe,
+            };
+            workers.send(w, job).await?;
+            if conflict {
+                workers.drain().await?;
+            }
+            self.dispatched += 1;
+        }
+        Ok(())
+    }
+
+    /// How the workers are given `table`'s changes: by its unique keys, as the target
+    /// defines them.
+    async fn route(&mut self, table: &Table) -> Result<Route, SyncError> {
+        let key = (table.database.clone(), table.name.clone());
+        if let Some(route) = self.routes.get(&key) {
+            return Ok(route.clone());
+        }
+        let pool = self.target_pool()?;
+        let rows: Vec<(String, String, Option<i64>)> = sqlx::query_as(
+            "SELECT CAST(INDEX_NAME AS CHAR), CAST(COLUMN_NAME AS CHAR), CAST(SUB_PART AS SIGNED) \
+             FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
+             AND NON_UNIQUE = 0 ORDER BY INDEX_NAME = 'PRIMARY' DESC, INDEX_NAME, SEQ_IN_INDEX",
+        )
+        .bind(&table.database)
+        .bind(&table.name)
+        .fetch_all(pool)
+        .await
+        .map_err(|e| self.target_err(Operation::Query("information_schema.STATISTICS"), e))?;
+        let mut unique: Vec<(String, Vec<usize>)> = Vec::new();
+        let mut exact = true;
+        for (index, column, sub_part) in rows {
+            let position = table.columns.iter().position(|c| c.name == column);
+            // A key on a prefix, or on an expression, compares what a hash of the
+            // column's value does not.
+            let (Some(i), None) = (position, sub_part) else {
+                exact = false;
+                continue;
+            };
+            match unique.last_mut() {
+                Some((name, columns)) if *name == index => columns.push(i),
+                _ => unique.push((index, vec![i])),
+            }
+        }
+        let route = if exact {
+            Route::of(table, unique.into_iter().map(|(_, c)| c).collect())
+        } else {
+            Route::Table
+        };
+        self.routes.insert(key, route.clone());
+        Ok(route)
     }
 
     /// What deleting or updating a row of a selected table cascades to on the target
@@ -943,67 +1078,18 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn missing_row(&self, table: &Table, before: &RowImage, verb: &str) -> SyncError {
-        SyncError::Conflict {
-            at: self.at(),
-            detail: format!(
-                "{verb} of {}: the target has no row with key {}{TARGET_OBJECTS}",
-                table.display_name(),
-                key_condition(table, before).unwrap_or_default()
-            ),
-        }
-    }
-
     /// Runs a row statement (`what` names it: `insert of db.t`) in the open batch;
     /// its rows affected (matched).
     async fn exec(&mut self, sql: &str, what: &str) -> Result<u64, SyncError> {
-        // Large values travel as their bytes (bound parameters), small ones as hex.
-        let (text, binds) = super::value::bind_large_literals(sql);
-        let size = text.len() + binds.iter().map(|b| b.len() + 9).sum::<usize>();
-        // Headroom for the packet header and the server's own accounting.
-        if size.saturating_add(1024) > self.max_packet {
-            return Err(SyncError::Unsupported {
-                at: self.at(),
-                detail: format!(
-                    "{what}: the statement takes {size} bytes, more than the target's \
-                     max_allowed_packet ({} bytes): raise max_allowed_packet on the target",
-                    self.max_packet
-                ),
-            });
-        }
-        let done = if binds.is_empty() {
-            self.conn.execute(sql).await
-        } else {
-            let mut query = sqlx::query(&text).persistent(false);
-            for value in binds {
-                query = query.bind(value);
-            }
-            query.execute(&mut *self.conn).await
-        };
-        match done {
-            Ok(done) => Ok(done.rows_affected()),
-            Err(e) if crate::server_error(&e).is_some() => {
-                let duplicate = crate::server_error(&e)
-                    .is_some_and(|d| d.number() == crate::codes::ER_DUP_ENTRY);
-                if duplicate {
-                    let message = crate::server_error(&e)
-                        .map(|d| d.message().to_owned())
-                        .unwrap_or_default();
-                    Err(SyncError::Conflict {
-                        at: self.at(),
-                        detail: format!(
-                            "{what}: {message}: the target already has a row with this key{TARGET_OBJECTS}"
-                        ),
-                    })
-                } else {
-                    Err(SyncError::Apply {
-                        at: self.at(),
-                        statement: crate::summarize_statement(sql),
-                        source: e,
-                    })
-                }
-            }
-            Err(e) => Err(self.target_err(Operation::Execute(&crate::summarize_statement(sql)), e)),
+        let at = self.at();
+        self.applier().exec(sql, what, &|| at.clone()).await
+    }
+
+    /// The batch connection, for row statements.
+    fn applier(&mut self) -> Applier<'_> {
+        Applier {
+            conn: &mut self.conn,
+            max_packet: self.max_packet,
         }
     }
 
@@ -1170,6 +1256,7 @@ impl Run<'_> {
     /// referencing any table.
     fn forget_tables(&mut self, ddl: &ddl::Ddl) {
         self.cascades.clear();
+        self.routes.clear();
         match &ddl.database {
             Some(db) => self.tables.retain(|(d, _), _| d != db),
             None => {
@@ -1374,6 +1461,168 @@ fn is_open_end(value: Option<&mysql_async::binlog::value::BinlogValue<'_>>) -> b
 /// What a conflict's message adds about its likely cause.
 const TARGET_OBJECTS: &str = " (written on the target by something other than this task: \
      an application, or a trigger, event or foreign-key cascade on the target)";
+
+/// A target connection that row statements run on, with its packet limit.
+pub(super) struct Applier<'c> {
+    pub(super) conn: &'c mut sqlx::mysql::MySqlConnection,
+    /// The target's `max_allowed_packet`.
+    pub(super) max_packet: usize,
+}
+
+impl Applier<'_> {
+    /// Runs a row statement (`what` names it: `insert of db.t`; `at` the event);
+    /// its rows affected (matched).
+    pub(super) async fn exec(
+        &mut self,
+        sql: &str,
+        what: &str,
+        at: &(dyn Fn() -> String + Sync),
+    ) -> Result<u64, SyncError> {
+        // Large values travel as their bytes (bound parameters), small ones as hex.
+        let (text, binds) = super::value::bind_large_literals(sql);
+        let size = text.len() + binds.iter().map(|b| b.len() + 9).sum::<usize>();
+        // Headroom for the packet header and the server's own accounting.
+        if size.saturating_add(1024) > self.max_packet {
+            return Err(SyncError::Unsupported {
+                at: at(),
+                detail: format!(
+                    "{what}: the statement takes {size} bytes, more than the target's \
+                     max_allowed_packet ({} bytes): raise max_allowed_packet on the target",
+                    self.max_packet
+                ),
+            });
+        }
+        let done = if binds.is_empty() {
+            self.conn.execute(sql).await
+        } else {
+            let mut query = sqlx::query(&text).persistent(false);
+            for value in binds {
+                query = query.bind(value);
+            }
+            query.execute(&mut *self.conn).await
+        };
+        match done {
+            Ok(done) => Ok(done.rows_affected()),
+            Err(e) if crate::server_error(&e).is_some() => {
+                let duplicate = crate::server_error(&e)
+                    .is_some_and(|d| d.number() == crate::codes::ER_DUP_ENTRY);
+                if duplicate {
+                    let message = crate::server_error(&e)
+                        .map(|d| d.message().to_owned())
+                        .unwrap_or_default();
+                    Err(SyncError::Conflict {
+                        at: at(),
+                        detail: format!(
+                            "{what}: {message}: the target already has a row with this key{TARGET_OBJECTS}"
+                        ),
+                    })
+                } else {
+                    Err(SyncError::Apply {
+                        at: at(),
+                        statement: crate::summarize_statement(sql),
+                        source: e,
+                    })
+                }
+            }
+            Err(e) => Err(SyncError::Copy(stmt_err(
+                ErrScope::Downstream,
+                Operation::Execute(&crate::summarize_statement(sql)),
+                StatementError::Sqlx(e),
+            ))),
+        }
+    }
+
+    /// Inserts (or, `safe`, replaces) row images of `table`, in as few statements as
+    /// the target's packet limit allows.
+    pub(super) async fn insert(
+        &mut self,
+        table: &Table,
+        images: &[&RowImage],
+        safe: bool,
+        at: &(dyn Fn() -> String + Sync),
+    ) -> Result<(), SyncError> {
+        let what = format!("insert of {}", table.display_name());
+        let (mut start, mut size) = (0, images.len());
+        while start < images.len() {
+            let end = (start + size).min(images.len());
+            let sql = insert_sql(table, &images[start..end], safe).map_err(|e| {
+                SyncError::Unsupported {
+                    at: at(),
+                    detail: e.to_string(),
+                }
+            })?;
+            if end - start > 1 && sql.len().saturating_add(1024) > self.max_packet {
+                size = (end - start) / 2;
+                continue;
+            }
+            self.exec(&sql, &what, at).await?;
+            start = end;
+        }
+        Ok(())
+    }
+}
+
+/// Applies a delete or an update of one row of `table` (without cascades): by key,
+/// the row must be there unless `safe` (then an update deletes the row under the old
+/// key and replaces the after image).
+pub(super) async fn apply_change(
+    applier: &mut Applier<'_>,
+    table: &Table,
+    kind: RowsKind,
+    before: Option<&RowImage>,
+    after: Option<&RowImage>,
+    safe: bool,
+    at: &(dyn Fn() -> String + Sync),
+) -> Result<(), SyncError> {
+    let value_err = |e: ValueError| SyncError::Unsupported {
+        at: at(),
+        detail: e.to_string(),
+    };
+    let Some(before) = before else {
+        return Ok(());
+    };
+    let cond = key_condition(table, before).map_err(value_err)?;
+    match (kind, after) {
+        (RowsKind::Delete, _) => {
+            let sql = format!("DELETE FROM {} WHERE {cond} LIMIT 1", table.qualified());
+            let what = format!("delete of {}", table.display_name());
+            if applier.exec(&sql, &what, at).await? != 1 && !safe {
+                return Err(missing_row(table, before, "delete", at()));
+            }
+        }
+        (RowsKind::Update, Some(after)) => {
+            let what = format!("update of {}", table.display_name());
+            if !safe {
+                let update = update_sql(table, after, &cond).map_err(value_err)?;
+                // Rows matched (the driver asks for found rows), not changed.
+                if applier.exec(&update, &what, at).await? != 1 {
+                    return Err(missing_row(table, before, "update", at()));
+                }
+                return Ok(());
+            }
+            let new_cond = key_condition(table, after).map_err(value_err)?;
+            if new_cond != cond {
+                let sql = format!("DELETE FROM {} WHERE {cond} LIMIT 1", table.qualified());
+                applier.exec(&sql, &what, at).await?;
+            }
+            let sql = insert_sql(table, &[after], true).map_err(value_err)?;
+            applier.exec(&sql, &what, at).await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn missing_row(table: &Table, before: &RowImage, verb: &str, at: String) -> SyncError {
+    SyncError::Conflict {
+        at,
+        detail: format!(
+            "{verb} of {}: the target has no row with key {}{TARGET_OBJECTS}",
+            table.display_name(),
+            key_condition(table, before).unwrap_or_default()
+        ),
+    }
+}
 
 /// The foreign-key actions that deleting or updating a row of `database.name` takes
 /// on other tables, as the target defines them.

@@ -1,0 +1,557 @@
+//! Parallel apply by causality ([`CopyConfig::sync_workers`] above 1).
+//!
+//! Each row change of a selected table yields keys: the values of its table's primary
+//! key and of every unique key, in its before and its after image, each qualified by
+//! the table and the key. A key hashes to one of the workers (each a target connection
+//! of its own), so changes that share a key go to the same worker, in source order.
+//! A change whose keys hash to two workers is a *conflict*: every worker drains
+//! (commits what it was given) before it and after it, so it runs alone. A table whose
+//! unique keys compare values that a hash of their bytes would not (a character column
+//! of a non-binary collation, a float), or that has no key, is routed by its name: all
+//! its changes go to one worker.
+//!
+//! **Exactly once.** Each worker commits its batch together with its own row in
+//! `<checkpoint_database>.sync_worker`, naming the last change it applied (event
+//! position and row). The task's row in `sync_checkpoint` moves only when every worker
+//! is drained, so it is the lowest position below which everything was applied. A
+//! rerun starts from it, routes every change as before (the routing is a function of
+//! the change and the worker count, which a rerun takes from the rows it finds), and
+//! skips a change that its worker's row says was applied.
+//!
+//! Source transactions are not kept as target transactions across workers: a worker
+//! may commit part of one, another worker the rest. `sync_workers = 1` keeps them.
+//!
+//! [`CopyConfig::sync_workers`]: crate::CopyConfig::sync_workers
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::Ordering as AtomicOrdering;
+use std::time::Instant;
+
+use mysql_async::Value;
+use mysql_async::binlog::value::BinlogValue;
+use sqlx::mysql::MySqlConnection;
+use sqlx::{Executor, MySqlPool};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::debug;
+use unit_core::ErrScope;
+
+use super::SyncError;
+use super::apply::{Applier, apply_change};
+use super::status::Shared;
+use super::stream::{RowImage, RowsKind};
+use crate::cancel::StatementError;
+use crate::classify::Operation;
+use crate::copy::stmt_err;
+use crate::schema::{Table, ident};
+
+/// Where a row change is in the stream: its event's start and its row in the event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ChangeId {
+    pub(super) file: Arc<str>,
+    pub(super) pos: u64,
+    pub(super) row: u32,
+}
+
+impl ChangeId {
+    /// Stream order (binlog files by their number).
+    pub(super) fn compare(&self, other: &Self) -> Ordering {
+        let index = |f: &str| f.rsplit_once('.').and_then(|(_, n)| n.parse::<u64>().ok());
+        let by_file = match (index(&self.file), index(&other.file)) {
+            (Some(a), Some(b)) => a.cmp(&b),
+            _ => self.file.cmp(&other.file),
+        };
+        by_file
+            .then(self.pos.cmp(&other.pos))
+            .then(self.row.cmp(&other.row))
+    }
+
+    fn at(&self) -> String {
+        format!("({}, {})", self.file, self.pos)
+    }
+}
+
+/// How a table's row changes are routed to workers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Route {
+    /// By the values of these unique keys (column indices; the primary key first).
+    Keys(Vec<Vec<usize>>),
+    /// By the table's name.
+    Table,
+}
+
+impl Route {
+    /// The route of `table`, whose unique keys (primary key included) are `unique`.
+    pub(super) fn of(table: &Table, unique: Vec<Vec<usize>>) -> Route {
+        // Bytes compare as the key does only without a collation (binary strings,
+        // numbers, temporal values); `_bin` collations still ignore trailing spaces.
+        let exact = |i: &usize| {
+            table.columns.get(*i).is_some_and(|c| {
+                c.collation.as_deref().is_none_or(|coll| coll == "binary")
+                    && !matches!(c.data_type.as_str(), "float" | "double" | "real")
+            })
+        };
+        if !table.has_key() || unique.is_empty() || !unique.iter().flatten().all(exact) {
+            return Route::Table;
+        }
+        Route::Keys(unique)
+    }
+}
+
+/// FNV-1a: stable across runs and builds, as the routing must be.
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    fn value(&mut self, value: &BinlogValue<'_>) {
+        match value {
+            BinlogValue::Value(v) => match v {
+                Value::NULL => self.write(b"N"),
+                Value::Bytes(b) => {
+                    self.write(b"B");
+                    self.write(b);
+                }
+                Value::Int(i) => {
+                    self.write(b"I");
+                    self.write(&i.to_le_bytes());
+                }
+                Value::UInt(u) => {
+                    // As an Int of the same bits: the binlog does not say which.
+                    self.write(b"I");
+                    self.write(&u.to_le_bytes());
+                }
+                Value::Float(f) => self.write(&f.to_le_bytes()),
+                Value::Double(d) => self.write(&d.to_le_bytes()),
+                Value::Date(y, m, d, h, i, s, us) => {
+                    self.write(&y.to_le_bytes());
+                    self.write(&[*m, *d, *h, *i, *s]);
+                    self.write(&us.to_le_bytes());
+                }
+                Value::Time(neg, d, h, i, s, us) => {
+                    self.write(&[u8::from(*neg)]);
+                    self.write(&d.to_le_bytes());
+                    self.write(&[*h, *i, *s]);
+                    self.write(&us.to_le_bytes());
+                }
+            },
+            other => self.write(format!("{other:?}").as_bytes()),
+        }
+    }
+}
+
+/// The workers (of `n`) that a change's keys hash to, the first key's first.
+pub(super) fn workers_of(
+    table: &Table,
+    route: &Route,
+    before: Option<&RowImage>,
+    after: Option<&RowImage>,
+    n: usize,
+) -> Vec<usize> {
+    let table_hash = || {
+        let mut h = Fnv::new();
+        h.write(table.database.as_bytes());
+        h.write(b".");
+        h.write(table.name.as_bytes());
+        h
+    };
+    let pick = |h: Fnv| (h.0 % n as u64) as usize;
+    let Route::Keys(keys) = route else {
+        return vec![pick(table_hash())];
+    };
+    let mut workers = Vec::with_capacity(2);
+    for image in [before, after].into_iter().flatten() {
+        for (k, columns) in keys.iter().enumerate() {
+            let mut h = table_hash();
+            h.write(&(k as u32).to_le_bytes());
+            let mut null = false;
+            for &i in columns {
+                match image.get(i).and_then(Option::as_ref) {
+                    Some(BinlogValue::Value(Value::NULL)) | None => null = true,
+                    Some(v) => h.value(v),
+                }
+            }
+            // A NULL in a unique key constrains nothing.
+            if null {
+                continue;
+            }
+            let w = pick(h);
+            if !workers.contains(&w) {
+                workers.push(w);
+            }
+        }
+    }
+    if workers.is_empty() {
+        workers.push(pick(table_hash()));
+    }
+    workers
+}
+
+/// A row change given to a worker.
+pub(super) struct Job {
+    pub(super) id: ChangeId,
+    pub(super) table: Arc<Table>,
+    pub(super) kind: RowsKind,
+    pub(super) before: Option<RowImage>,
+    pub(super) after: Option<RowImage>,
+    /// Applied idempotently.
+    pub(super) safe: bool,
+}
+
+enum Msg {
+    Change(Job),
+    /// Commit, then answer.
+    Flush(oneshot::Sender<()>),
+}
+
+/// Where the workers' rows live and what they are called.
+#[derive(Clone)]
+pub(super) struct WorkerRows {
+    pub(super) database: String,
+    pub(super) task: String,
+}
+
+/// The name of the workers' checkpoint table in `database`.
+fn worker_table(database: &str) -> String {
+    format!("{}.`sync_worker`", ident(database))
+}
+
+/// `CREATE TABLE IF NOT EXISTS` for the workers' checkpoint rows in `database`.
+pub(crate) fn create_worker_table(database: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (task VARCHAR(128) COLLATE utf8mb4_bin NOT NULL, \
+         worker INT UNSIGNED NOT NULL, workers INT UNSIGNED NOT NULL, \
+         binlog_name VARCHAR(512) NOT NULL, binlog_pos BIGINT UNSIGNED NOT NULL, \
+         row_index INT UNSIGNED NOT NULL, PRIMARY KEY (task, worker)) \
+         ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+        worker_table(database)
+    )
+}
+
+/// What the workers of an earlier run recorded: the worker count, and per worker the
+/// last change it applied.
+pub(super) async fn load_worker_rows(
+    target: &MySqlPool,
+    rows: &WorkerRows,
+) -> Result<Option<(usize, Vec<Option<ChangeId>>)>, sqlx::Error> {
+    let sql = format!(
+        "SELECT worker, workers, binlog_name, binlog_pos, row_index FROM {} WHERE task = ? \
+         ORDER BY worker",
+        worker_table(&rows.database)
+    );
+    let found: Vec<(u32, u32, String, u64, u32)> = sqlx::query_as(&sql)
+        .bind(&rows.task)
+        .fetch_all(target)
+        .await?;
+    let Some(n) = found.first().map(|r| r.1 as usize) else {
+        return Ok(None);
+    };
+    let mut applied = vec![None; n.max(1)];
+    for (worker, workers, file, pos, row) in found {
+        if workers as usize == n && (worker as usize) < n {
+            applied[worker as usize] = Some(ChangeId {
+                file: file.into(),
+                pos,
+                row,
+            });
+        }
+    }
+    Ok(Some((n, applied)))
+}
+
+/// One worker: a target connection applying the changes routed to it, committing
+/// each batch with its row.
+struct Worker {
+    conn: MySqlConnection,
+    max_packet: usize,
+    index: usize,
+    workers: usize,
+    rows: WorkerRows,
+    batch: usize,
+    open: bool,
+    changes: i64,
+    last: Option<ChangeId>,
+    shared: Arc<Shared>,
+}
+
+impl Worker {
+    fn err(op: Operation<'_>, e: sqlx::Error) -> SyncError {
+        SyncError::Copy(stmt_err(ErrScope::Downstream, op, StatementError::Sqlx(e)))
+    }
+
+    async fn begin(&mut self) -> Result<(), SyncError> {
+        if !self.open {
+            self.conn
+                .execute("BEGIN")
+                .await
+                .map_err(|e| Self::err(Operation::Begin, e))?;
+            self.open = true;
+        }
+        Ok(())
+    }
+
+    async fn commit(&mut self) -> Result<(), SyncError> {
+        if !self.open {
+            return Ok(());
+        }
+        if let Some(last) = &self.last {
+            let sql = format!(
+                "REPLACE INTO {} (task, worker, workers, binlog_name, binlog_pos, row_index) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+                worker_table(&self.rows.database)
+            );
+            sqlx::query(&sql)
+                .bind(&self.rows.task)
+                .bind(self.index as u32)
+                .bind(self.workers as u32)
+                .bind(&*last.file)
+                .bind(last.pos)
+                .bind(last.row)
+                .execute(&mut self.conn)
+                .await
+                .map_err(|e| Self::err(Operation::Execute("REPLACE INTO sync_worker"), e))?;
+        }
+        self.conn
+            .execute("COMMIT")
+            .await
+            .map_err(|e| Self::err(Operation::Commit, e))?;
+        self.open = false;
+        self.shared
+            .total
+            .fetch_add(self.changes, AtomicOrdering::Relaxed);
+        self.changes = 0;
+        Ok(())
+    }
+
+    /// Applies `jobs`: consecutive inserts into one table (one statement), or one
+    /// other change.
+    async fn apply(&mut self, jobs: Vec<Job>) -> Result<(), SyncError> {
+        let Some(first) = jobs.first() else {
+            return Ok(());
+        };
+        self.begin().await?;
+        let at = || first.id.at();
+        let mut applier = Applier {
+            conn: &mut self.conn,
+            max_packet: self.max_packet,
+        };
+        if first.kind == RowsKind::Insert {
+            let images: Vec<&RowImage> = jobs.iter().filter_map(|j| j.after.as_ref()).collect();
+            applier
+                .insert(&first.table, &images, first.safe, &at)
+                .await?;
+        } else {
+            apply_change(
+                &mut applier,
+                &first.table,
+                first.kind,
+                first.before.as_ref(),
+                first.after.as_ref(),
+                first.safe,
+                &at,
+            )
+            .await?;
+        }
+        self.changes += jobs.len() as i64;
+        self.last = jobs.last().map(|j| j.id.clone());
+        if self.changes >= self.batch as i64 {
+            self.commit().await?;
+        }
+        Ok(())
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Msg>) -> Result<(), SyncError> {
+        let mut next: Option<Msg> = None;
+        loop {
+            let msg = match next.take() {
+                Some(m) => m,
+                None => match rx.recv().await {
+                    Some(m) => m,
+                    None => break,
+                },
+            };
+            match msg {
+                Msg::Flush(ack) => {
+                    self.commit().await?;
+                    let _ = ack.send(());
+                }
+                Msg::Change(job) => {
+                    let mut jobs = vec![job];
+                    // Consecutive inserts into one table, in one statement.
+                    while jobs[0].kind == RowsKind::Insert && jobs.len() < INSERT_ROWS {
+                        match rx.try_recv() {
+                            Ok(Msg::Change(j))
+                                if j.kind == RowsKind::Insert
+                                    && j.safe == jobs[0].safe
+                                    && Arc::ptr_eq(&j.table, &jobs[0].table) =>
+                            {
+                                jobs.push(j);
+                            }
+                            Ok(other) => {
+                                next = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.apply(jobs).await?;
+                }
+            }
+        }
+        self.commit().await
+    }
+}
+
+/// The most inserts a worker writes in one statement.
+const INSERT_ROWS: usize = 200;
+
+/// The row changes a worker's queue holds.
+const QUEUE: usize = 1024;
+
+/// The running workers of one run.
+pub(super) struct Workers {
+    senders: Vec<mpsc::Sender<Msg>>,
+    handles: Vec<Option<JoinHandle<Result<(), SyncError>>>>,
+    /// Given a change since the last drain.
+    busy: Vec<bool>,
+    /// Per worker, the last change an earlier run's worker applied.
+    applied: Vec<Option<ChangeId>>,
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for handle in self.handles.iter().flatten() {
+            handle.abort();
+        }
+    }
+}
+
+impl Workers {
+    /// Starts `n` workers on connections of `target`; `applied` is what an earlier run
+    /// of as many workers recorded.
+    pub(super) async fn start(
+        n: usize,
+        target: &MySqlPool,
+        rows: WorkerRows,
+        batch: usize,
+        applied: Vec<Option<ChangeId>>,
+        shared: Arc<Shared>,
+    ) -> Result<Workers, SyncError> {
+        let mut workers = Workers {
+            senders: Vec::with_capacity(n),
+            handles: Vec::with_capacity(n),
+            busy: vec![false; n],
+            applied,
+        };
+        workers.applied.resize(n, None);
+        for index in 0..n {
+            let mut conn = target
+                .acquire()
+                .await
+                .map_err(|e| Worker::err(Operation::Connect, e))?
+                .detach();
+            let packet = "SELECT @@max_allowed_packet";
+            let max_packet: u64 = sqlx::query_scalar(packet)
+                .fetch_one(&mut conn)
+                .await
+                .map_err(|e| Worker::err(Operation::Query(packet), e))?;
+            let worker = Worker {
+                conn,
+                max_packet: usize::try_from(max_packet).unwrap_or(usize::MAX),
+                index,
+                workers: n,
+                rows: rows.clone(),
+                batch: batch.max(1),
+                open: false,
+                changes: 0,
+                last: None,
+                shared: shared.clone(),
+            };
+            let (tx, rx) = mpsc::channel(QUEUE);
+            workers.senders.push(tx);
+            workers.handles.push(Some(tokio::spawn(worker.run(rx))));
+        }
+        Ok(workers)
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.senders.len()
+    }
+
+    /// Whether worker `w` of an earlier run applied change `id`.
+    pub(super) fn applied(&self, w: usize, id: &ChangeId) -> bool {
+        self.applied
+            .get(w)
+            .and_then(Option::as_ref)
+            .is_some_and(|last| id.compare(last) != Ordering::Greater)
+    }
+
+    /// The error worker `w` ended with.
+    async fn failure(&mut self, w: usize) -> SyncError {
+        let ended = match self.handles[w].take() {
+            Some(handle) => handle.await,
+            None => Ok(Ok(())),
+        };
+        match ended {
+            Ok(Err(e)) => e,
+            Ok(Ok(())) => SyncError::Unsupported {
+                at: String::new(),
+                detail: format!("apply worker {w} stopped"),
+            },
+            Err(e) => SyncError::Unsupported {
+                at: String::new(),
+                detail: format!("apply worker {w} failed: {e}"),
+            },
+        }
+    }
+
+    /// Gives `job` to worker `w`.
+    pub(super) async fn send(&mut self, w: usize, job: Job) -> Result<(), SyncError> {
+        self.busy[w] = true;
+        if self.senders[w].send(Msg::Change(job)).await.is_err() {
+            return Err(self.failure(w).await);
+        }
+        Ok(())
+    }
+
+    /// Whether a worker was given a change since the last drain.
+    pub(super) fn busy(&self) -> bool {
+        self.busy.iter().any(|b| *b)
+    }
+
+    /// Waits until every worker has committed everything it was given.
+    pub(super) async fn drain(&mut self) -> Result<(), SyncError> {
+        if !self.busy() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let mut acks = Vec::new();
+        for w in 0..self.senders.len() {
+            if !self.busy[w] {
+                continue;
+            }
+            let (tx, rx) = oneshot::channel();
+            if self.senders[w].send(Msg::Flush(tx)).await.is_err() {
+                return Err(self.failure(w).await);
+            }
+            acks.push((w, rx));
+        }
+        for (w, rx) in acks {
+            if rx.await.is_err() {
+                return Err(self.failure(w).await);
+            }
+            self.busy[w] = false;
+        }
+        debug!(took = ?started.elapsed(), "workers drained");
+        Ok(())
+    }
+}
