@@ -284,10 +284,10 @@ async fn a_killed_copy_resumes_after_its_last_checkpoint_without_duplicates() {
                 break;
             }
         }
-        assert_ne!(
-            h.stage(),
-            Stage::Finished,
-            "the copy finished before it could be killed"
+        assert!(
+            h.stage() == Stage::Running,
+            "the copy stopped running before it could be killed: {:?}",
+            h.status()
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -683,13 +683,18 @@ where
         }
         pauses
     });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
         if let Some(unit_proto::pb::sub_task_status::Status::Load(l)) = h.status().status {
             if l.finished_bytes > trigger_bytes {
                 break;
             }
         }
-        assert_ne!(h.stage(), Stage::Finished, "finished before the fault");
+        assert!(
+            tokio::time::Instant::now() < deadline && h.stage() != Stage::Finished,
+            "finished or stuck before the fault: {:?}",
+            h.status()
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     fault().await;
@@ -846,17 +851,24 @@ async fn a_deadlock_with_the_copy_is_resolved_whichever_side_is_the_victim() {
     let mut admin = MySqlConnection::connect_with(&url.connect_options())
         .await
         .unwrap();
+    // MariaDB's INNODB_TRX leaves out a transaction that waits inside an INSERT, so
+    // the wait is read from the engine's own report of its lock waits.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
-        let waiting: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT' \
-             AND trx_query LIKE 'INSERT INTO `fault_deadlock`%'",
-        )
-        .fetch_one(&mut admin)
-        .await
-        .unwrap();
-        if waiting > 0 {
+        let (_, _, status): (String, String, String) = sqlx::query_as("SHOW ENGINE INNODB STATUS")
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+        if status.contains("WAITING")
+            && status.contains("of table `fault_deadlock`.`t` trx id")
+            && status.contains("INSERT INTO `fault_deadlock`")
+        {
             break;
         }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the copy never waited for row 10:\n{status}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Close the cycle: the copy holds row 5.
