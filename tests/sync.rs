@@ -379,28 +379,50 @@ async fn a_ddl_the_target_refuses_stops_the_unit_naming_the_statement() {
     assert!(!unit_core::Recommended.explain(error).is_resumable());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_conflicting_target_row_is_not_resumable_and_names_the_event() {
-    let online = Online::new("conflict", LOAD_TABLE).await;
-    let config = online.config("conflict");
+/// A target row in the way of a replicated insert, with `workers` apply workers: the
+/// unresumable conflict, naming the event.
+async fn conflicting_target_row(db: &str, workers: usize) -> (Online, unit_mysql::CopyConfig) {
+    let online = Online::new(db, LOAD_TABLE).await;
+    let mut config = online.config(db);
+    config.sync_workers = workers;
     online.copy(&config).await;
     exec(
-        &online.target.url("conflict"),
+        &online.target.url(db),
         "INSERT INTO load_t VALUES (7, 0, 'target only', 0, NULL)",
     )
     .await;
-    write_load(online.source.url("conflict"), 1, 10).await;
+    write_load(online.source.url(db), 1, 10).await;
     let result = online.cutover(&config).await;
     let error = result.errors.first().expect("the insert conflicts");
     assert_eq!(error.err_code, 60007, "{error:?}");
     assert!(error.message.contains("binlog.000001"), "{error:?}");
     assert!(!unit_core::Recommended.explain(error).is_resumable());
-    // Nothing of the failed batch was committed: the target still stops short of it.
+    (online, config)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflicting_target_row_is_not_resumable_and_names_the_event() {
+    let (online, _) = conflicting_target_row("conflict", 1).await;
+    // One worker keeps batches whole: nothing of the failed batch was committed,
+    // the target still stops short of it.
     let missing: Option<i64> = sqlx::query_scalar("SELECT n FROM load_t WHERE id = 8")
         .fetch_optional(&mut connect(&online.target.url("conflict")).await)
         .await
         .unwrap();
     assert_eq!(missing, None);
+}
+
+/// With several workers, the others commit what they were given; once the row in
+/// the way is gone, a rerun applies every change once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflict_among_workers_resumes_exactly_once_the_row_is_removed() {
+    let (online, config) = conflicting_target_row("conflict_workers", 4).await;
+    exec(
+        &online.target.url("conflict_workers"),
+        "DELETE FROM load_t WHERE id = 7",
+    )
+    .await;
+    online.cutover_exact(&config).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

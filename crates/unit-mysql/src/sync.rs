@@ -414,6 +414,7 @@ impl SyncUnit {
             txn_alone: false,
             dispatched: 0,
             routes: HashMap::new(),
+            epochs: std::collections::VecDeque::new(),
         };
         run.update_safe_mode();
         // Cutover: apply up to `stop_at`, verify, and check that the source has not

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use unit_core::ErrScope;
 
-use super::parallel::{ChangeId, Job, Route, Workers, workers_of};
+use super::parallel::{ChangeId, Job, Marks, Route, Workers, workers_of};
 use super::session::StatementSession;
 use super::status::lock;
 use super::stream::{Decoded, RowImage, RowPair, RowsChange, RowsKind, Source, SourceEvent};
@@ -74,6 +74,16 @@ pub(super) struct Run<'a> {
     pub(super) dispatched: i64,
     /// How each table's changes are routed to workers.
     pub(super) routes: HashMap<(String, String), Route>,
+    /// Checkpoints waiting for the workers to commit what comes before them, oldest
+    /// first.
+    pub(super) epochs: std::collections::VecDeque<Epoch>,
+}
+
+/// A checkpoint to write once the workers asked to commit have done so.
+pub(super) struct Epoch {
+    pending: SyncCheckpoint,
+    last_ts: u32,
+    marks: Marks,
 }
 
 /// Whether deleting or updating a row of a table makes the server change rows of
@@ -192,12 +202,14 @@ impl Run<'_> {
                     && (self.batch_changes + self.dispatched >= batch
                         || self.batch_started.elapsed() > Duration::from_millis(100))
                 {
-                    self.flush().await?;
+                    self.checkpoint().await?;
                     waiting_since = Instant::now();
                 }
             }
+            self.write_committed_epochs().await?;
             // At a boundary with something to commit, commit when the stream pauses.
-            let idle_commit = !self.in_txn && (self.batch_open || self.dirty);
+            let idle_commit =
+                !self.in_txn && (self.batch_open || self.dirty) || !self.epochs.is_empty();
             let deadline = waiting_since + read_timeout;
             let next = async {
                 let left = deadline.saturating_duration_since(Instant::now());
@@ -224,7 +236,7 @@ impl Run<'_> {
                 }
             };
             let Some(event) = event else {
-                self.flush().await?;
+                self.checkpoint().await?;
                 waiting_since = Instant::now();
                 continue;
             };
@@ -623,12 +635,14 @@ impl Run<'_> {
     /// checkpoint (the end of the last source transaction read) is below every change
     /// not applied.
     async fn commit_batch(&mut self) -> Result<(), SyncError> {
-        if !self.batch_open && !self.dirty {
+        if !self.batch_open && !self.dirty && self.epochs.is_empty() {
             return Ok(());
         }
         if let Some(workers) = &mut self.workers {
             workers.drain().await?;
             self.dispatched = 0;
+            // Below the checkpoint written now.
+            self.epochs.clear();
         }
         self.begin_batch().await?;
         let config = &self.unit.config;
@@ -658,9 +672,67 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// The periodic checkpoint, at a boundary of source transactions. With workers
+    /// (and nothing open on the batch connection) it does not wait: the workers given
+    /// changes are asked to commit them, and the checkpoint is written once they have
+    /// ([`Run::write_committed_epochs`]). Otherwise as [`Run::flush`].
+    async fn checkpoint(&mut self) -> Result<(), SyncError> {
+        if self.in_txn {
+            return Ok(());
+        }
+        let Some(workers) = self.workers.as_mut().filter(|_| !self.batch_open) else {
+            return self.commit_batch().await;
+        };
+        if self.dirty {
+            let marks = workers.mark().await?;
+            self.dispatched = 0;
+            self.dirty = false;
+            self.epochs.push_back(Epoch {
+                pending: self.pending.clone(),
+                last_ts: self.last_ts,
+                marks,
+            });
+        }
+        self.write_committed_epochs().await
+    }
+
+    /// Writes the newest checkpoint whose workers have committed everything before
+    /// it (and every older one has as well).
+    async fn write_committed_epochs(&mut self) -> Result<(), SyncError> {
+        let Some(workers) = self.workers.as_mut() else {
+            return Ok(());
+        };
+        let mut ready = None;
+        while let Some(front) = self.epochs.front_mut() {
+            if !workers.committed(&mut front.marks).await? {
+                break;
+            }
+            ready = self.epochs.pop_front();
+        }
+        let Some(epoch) = ready else {
+            return Ok(());
+        };
+        let config = &self.unit.config;
+        store_checkpoint(
+            &mut *self.conn,
+            &config.checkpoint_database,
+            &config.task,
+            &epoch.pending,
+        )
+        .await
+        .map_err(|e| self.target_err(Operation::Execute("UPDATE sync_checkpoint"), e))?;
+        let shared = &self.unit.shared;
+        *lock(&shared.syncer) = epoch.pending.position.clone();
+        if epoch.last_ts > 0 {
+            shared.last_event_ts.store(epoch.last_ts, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
     pub(super) async fn rollback(&mut self) {
         // The workers' open batches roll back with their connections.
         self.workers = None;
+        self.epochs.clear();
         self.xa_abandon().await;
         if self.batch_open {
             if let Err(e) = self.conn.execute("ROLLBACK").await {
@@ -1501,35 +1573,99 @@ impl Applier<'_> {
             }
             query.execute(&mut *self.conn).await
         };
-        match done {
-            Ok(done) => Ok(done.rows_affected()),
-            Err(e) if crate::server_error(&e).is_some() => {
-                let duplicate = crate::server_error(&e)
-                    .is_some_and(|d| d.number() == crate::codes::ER_DUP_ENTRY);
-                if duplicate {
-                    let message = crate::server_error(&e)
-                        .map(|d| d.message().to_owned())
-                        .unwrap_or_default();
-                    Err(SyncError::Conflict {
-                        at: at(),
-                        detail: format!(
-                            "{what}: {message}: the target already has a row with this key{TARGET_OBJECTS}"
-                        ),
-                    })
-                } else {
-                    Err(SyncError::Apply {
-                        at: at(),
-                        statement: crate::summarize_statement(sql),
-                        source: e,
-                    })
+        done.map(|done| done.rows_affected())
+            .map_err(|e| statement_failed(e, sql, what, at()))
+    }
+
+    /// Runs row statements, each shorter than a statement with a bound value, in as
+    /// few round trips as the packet limit allows (several statements to a query);
+    /// checks each statement's rows affected against its [`RowStatement::expect`].
+    ///
+    /// `described(i)` names statement `i` and its event (`what`, `at`); `missing(i,
+    /// verb, at)` is the error of a statement that should have matched one row.
+    pub(super) async fn exec_all(
+        &mut self,
+        statements: &[RowStatement],
+        described: &(dyn Fn(usize) -> (String, String) + Sync),
+        missing: &(dyn Fn(usize, &'static str, String) -> SyncError + Sync),
+    ) -> Result<(), SyncError> {
+        let mut i = 0;
+        while i < statements.len() {
+            // The statements [i, j) travel together.
+            let mut j = i;
+            let mut size = 1024;
+            while j < statements.len() {
+                let len = statements[j].sql.len() + 1;
+                let small = len < super::value::BIND_FROM * 2;
+                if j > i && (!small || size + len > self.max_packet) {
+                    break;
+                }
+                size += len;
+                j += 1;
+                if !small {
+                    break;
                 }
             }
-            Err(e) => Err(SyncError::Copy(stmt_err(
-                ErrScope::Downstream,
-                Operation::Execute(&crate::summarize_statement(sql)),
-                StatementError::Sqlx(e),
-            ))),
+            let affected = if j == i + 1 {
+                let (what, at) = described(i);
+                vec![self.exec(&statements[i].sql, &what, &|| at.clone()).await?]
+            } else {
+                self.exec_together(&statements[i..j], &|k| described(i + k))
+                    .await?
+            };
+            for (k, rows) in affected.into_iter().enumerate() {
+                let statement = &statements[i + k];
+                if let Some(verb) = statement.expect_one {
+                    if rows != 1 {
+                        let (_, at) = described(i + k);
+                        return Err(missing(i + k, verb, at));
+                    }
+                }
+            }
+            i = j;
         }
+        Ok(())
+    }
+
+    /// One query of several statements; their rows affected.
+    async fn exec_together(
+        &mut self,
+        statements: &[RowStatement],
+        described: &(dyn Fn(usize) -> (String, String) + Sync),
+    ) -> Result<Vec<u64>, SyncError> {
+        use futures_util::TryStreamExt;
+        let text = statements
+            .iter()
+            .map(|s| s.sql.as_str())
+            .collect::<Vec<_>>()
+            .join(";\n");
+        let mut affected = Vec::with_capacity(statements.len());
+        let mut results = self.conn.fetch_many(text.as_str());
+        loop {
+            match results.try_next().await {
+                Ok(Some(sqlx::Either::Left(done))) => affected.push(done.rows_affected()),
+                Ok(Some(sqlx::Either::Right(_))) => {}
+                Ok(None) => break,
+                Err(e) => {
+                    // The server stops at the statement that failed.
+                    let k = affected.len().min(statements.len() - 1);
+                    let (what, at) = described(k);
+                    return Err(statement_failed(e, &statements[k].sql, &what, at));
+                }
+            }
+        }
+        if affected.len() != statements.len() {
+            let (what, at) = described(0);
+            return Err(SyncError::Unsupported {
+                at,
+                detail: format!(
+                    "{what}: {} statements sent together answered {} results",
+                    statements.len(),
+                    affected.len()
+                ),
+            });
+        }
+        Ok(affected)
     }
 
     /// Inserts (or, `safe`, replaces) row images of `table`, in as few statements as
@@ -1542,29 +1678,125 @@ impl Applier<'_> {
         at: &(dyn Fn() -> String + Sync),
     ) -> Result<(), SyncError> {
         let what = format!("insert of {}", table.display_name());
-        let (mut start, mut size) = (0, images.len());
-        while start < images.len() {
-            let end = (start + size).min(images.len());
-            let sql = insert_sql(table, &images[start..end], safe).map_err(|e| {
-                SyncError::Unsupported {
-                    at: at(),
-                    detail: e.to_string(),
-                }
-            })?;
-            if end - start > 1 && sql.len().saturating_add(1024) > self.max_packet {
-                size = (end - start) / 2;
-                continue;
+        let statements = insert_statements(table, images, safe, self.max_packet).map_err(|e| {
+            SyncError::Unsupported {
+                at: at(),
+                detail: e.to_string(),
             }
+        })?;
+        for sql in statements {
             self.exec(&sql, &what, at).await?;
-            start = end;
         }
         Ok(())
     }
 }
 
-/// Applies a delete or an update of one row of `table` (without cascades): by key,
-/// the row must be there unless `safe` (then an update deletes the row under the old
-/// key and replaces the after image).
+/// The error of a row statement (`what`, at the event `at`): a duplicate key is a
+/// conflict, another server error an apply error, the rest the connection's.
+fn statement_failed(e: sqlx::Error, sql: &str, what: &str, at: String) -> SyncError {
+    let Some(server) = crate::server_error(&e) else {
+        return SyncError::Copy(stmt_err(
+            ErrScope::Downstream,
+            Operation::Execute(&crate::summarize_statement(sql)),
+            StatementError::Sqlx(e),
+        ));
+    };
+    if server.number() == crate::codes::ER_DUP_ENTRY {
+        let message = server.message().to_owned();
+        return SyncError::Conflict {
+            at,
+            detail: format!(
+                "{what}: {message}: the target already has a row with this key{TARGET_OBJECTS}"
+            ),
+        };
+    }
+    SyncError::Apply {
+        at,
+        statement: crate::summarize_statement(sql),
+        source: e,
+    }
+}
+
+/// `INSERT`s (or, `replace`, `REPLACE`s) of row images, as few as the packet limit
+/// allows.
+pub(super) fn insert_statements(
+    table: &Table,
+    images: &[&RowImage],
+    replace: bool,
+    max_packet: usize,
+) -> Result<Vec<String>, ValueError> {
+    let mut statements = Vec::new();
+    let (mut start, mut size) = (0, images.len());
+    while start < images.len() {
+        let end = (start + size).min(images.len());
+        let sql = insert_sql(table, &images[start..end], replace)?;
+        if end - start > 1 && sql.len().saturating_add(1024) > max_packet {
+            size = (end - start) / 2;
+            continue;
+        }
+        statements.push(sql);
+        start = end;
+    }
+    Ok(statements)
+}
+
+/// A row statement, and whether it must match exactly one row.
+pub(super) struct RowStatement {
+    pub(super) sql: String,
+    /// `Some(verb)`: the statement (a `delete` or an `update`) must match one row.
+    pub(super) expect_one: Option<&'static str>,
+}
+
+impl RowStatement {
+    fn any(sql: String) -> Self {
+        Self {
+            sql,
+            expect_one: None,
+        }
+    }
+}
+
+/// The statements that apply a delete or an update of one row of `table` (without
+/// cascades): by key, the row must be there unless `safe` (then an update deletes the
+/// row under the old key and replaces the after image).
+pub(super) fn change_statements(
+    table: &Table,
+    kind: RowsKind,
+    before: Option<&RowImage>,
+    after: Option<&RowImage>,
+    safe: bool,
+) -> Result<Vec<RowStatement>, ValueError> {
+    let Some(before) = before else {
+        return Ok(Vec::new());
+    };
+    let cond = key_condition(table, before)?;
+    let missing = |verb: &'static str| (!safe).then_some(verb);
+    Ok(match (kind, after) {
+        (RowsKind::Delete, _) => vec![RowStatement {
+            sql: format!("DELETE FROM {} WHERE {cond} LIMIT 1", table.qualified()),
+            expect_one: missing("delete"),
+        }],
+        // Rows matched (the driver asks for found rows), not changed.
+        (RowsKind::Update, Some(after)) if !safe => vec![RowStatement {
+            sql: update_sql(table, after, &cond)?,
+            expect_one: missing("update"),
+        }],
+        (RowsKind::Update, Some(after)) => {
+            let mut statements = Vec::with_capacity(2);
+            if key_condition(table, after)? != cond {
+                statements.push(RowStatement::any(format!(
+                    "DELETE FROM {} WHERE {cond} LIMIT 1",
+                    table.qualified()
+                )));
+            }
+            statements.push(RowStatement::any(insert_sql(table, &[after], true)?));
+            statements
+        }
+        _ => Vec::new(),
+    })
+}
+
+/// Applies a delete or an update of one row of `table` (see [`change_statements`]).
 pub(super) async fn apply_change(
     applier: &mut Applier<'_>,
     table: &Table,
@@ -1574,46 +1806,33 @@ pub(super) async fn apply_change(
     safe: bool,
     at: &(dyn Fn() -> String + Sync),
 ) -> Result<(), SyncError> {
-    let value_err = |e: ValueError| SyncError::Unsupported {
-        at: at(),
-        detail: e.to_string(),
-    };
     let Some(before) = before else {
         return Ok(());
     };
-    let cond = key_condition(table, before).map_err(value_err)?;
-    match (kind, after) {
-        (RowsKind::Delete, _) => {
-            let sql = format!("DELETE FROM {} WHERE {cond} LIMIT 1", table.qualified());
-            let what = format!("delete of {}", table.display_name());
-            if applier.exec(&sql, &what, at).await? != 1 && !safe {
-                return Err(missing_row(table, before, "delete", at()));
+    let statements = change_statements(table, kind, Some(before), after, safe).map_err(|e| {
+        SyncError::Unsupported {
+            at: at(),
+            detail: e.to_string(),
+        }
+    })?;
+    let verb = if kind == RowsKind::Delete {
+        "delete"
+    } else {
+        "update"
+    };
+    let what = format!("{verb} of {}", table.display_name());
+    for statement in statements {
+        let rows = applier.exec(&statement.sql, &what, at).await?;
+        if let Some(verb) = statement.expect_one {
+            if rows != 1 {
+                return Err(missing_row(table, before, verb, at()));
             }
         }
-        (RowsKind::Update, Some(after)) => {
-            let what = format!("update of {}", table.display_name());
-            if !safe {
-                let update = update_sql(table, after, &cond).map_err(value_err)?;
-                // Rows matched (the driver asks for found rows), not changed.
-                if applier.exec(&update, &what, at).await? != 1 {
-                    return Err(missing_row(table, before, "update", at()));
-                }
-                return Ok(());
-            }
-            let new_cond = key_condition(table, after).map_err(value_err)?;
-            if new_cond != cond {
-                let sql = format!("DELETE FROM {} WHERE {cond} LIMIT 1", table.qualified());
-                applier.exec(&sql, &what, at).await?;
-            }
-            let sql = insert_sql(table, &[after], true).map_err(value_err)?;
-            applier.exec(&sql, &what, at).await?;
-        }
-        _ => {}
     }
     Ok(())
 }
 
-fn missing_row(table: &Table, before: &RowImage, verb: &str, at: String) -> SyncError {
+pub(super) fn missing_row(table: &Table, before: &RowImage, verb: &str, at: String) -> SyncError {
     SyncError::Conflict {
         at,
         detail: format!(

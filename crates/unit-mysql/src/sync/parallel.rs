@@ -38,7 +38,7 @@ use tracing::debug;
 use unit_core::ErrScope;
 
 use super::SyncError;
-use super::apply::{Applier, apply_change};
+use super::apply::{Applier, RowStatement, change_statements, insert_statements, missing_row};
 use super::status::Shared;
 use super::stream::{RowImage, RowsKind};
 use crate::cancel::StatementError;
@@ -332,37 +332,80 @@ impl Worker {
         Ok(())
     }
 
-    /// Applies `jobs`: consecutive inserts into one table (one statement), or one
-    /// other change.
-    async fn apply(&mut self, jobs: Vec<Job>) -> Result<(), SyncError> {
-        let Some(first) = jobs.first() else {
+    /// Applies a round of changes: `groups` in order, each consecutive inserts into
+    /// one table (one statement) or one other change; the statements go to the target
+    /// several to a query.
+    async fn apply(&mut self, groups: Vec<Vec<Job>>) -> Result<(), SyncError> {
+        let Some(last) = groups.last().and_then(|g| g.last()).map(|j| j.id.clone()) else {
             return Ok(());
         };
         self.begin().await?;
-        let at = || first.id.at();
+        // Each statement with the group it applies.
+        let mut statements = Vec::with_capacity(groups.len());
+        let mut owner = Vec::with_capacity(groups.len());
+        let mut count = 0;
+        for (g, jobs) in groups.iter().enumerate() {
+            let first = &jobs[0];
+            let unsupported = |e: super::ValueError| SyncError::Unsupported {
+                at: first.id.at(),
+                detail: e.to_string(),
+            };
+            if first.kind == RowsKind::Insert {
+                let images: Vec<&RowImage> = jobs.iter().filter_map(|j| j.after.as_ref()).collect();
+                for sql in insert_statements(&first.table, &images, first.safe, self.max_packet)
+                    .map_err(unsupported)?
+                {
+                    statements.push(RowStatement {
+                        sql,
+                        expect_one: None,
+                    });
+                    owner.push(g);
+                }
+            } else {
+                for statement in change_statements(
+                    &first.table,
+                    first.kind,
+                    first.before.as_ref(),
+                    first.after.as_ref(),
+                    first.safe,
+                )
+                .map_err(unsupported)?
+                {
+                    statements.push(statement);
+                    owner.push(g);
+                }
+            }
+            count += jobs.len();
+        }
+        let job = |i: usize| &groups[owner[i]][0];
+        let described = |i: usize| {
+            let job = job(i);
+            let verb = match job.kind {
+                RowsKind::Insert => "insert",
+                RowsKind::Update => "update",
+                RowsKind::Delete => "delete",
+            };
+            (
+                format!("{verb} of {}", job.table.display_name()),
+                job.id.at(),
+            )
+        };
+        let missing = |i: usize, verb: &'static str, at: String| {
+            let job = job(i);
+            missing_row(
+                &job.table,
+                job.before.as_ref().unwrap_or(&Vec::new()),
+                verb,
+                at,
+            )
+        };
         let mut applier = Applier {
             conn: &mut self.conn,
             max_packet: self.max_packet,
         };
-        if first.kind == RowsKind::Insert {
-            let images: Vec<&RowImage> = jobs.iter().filter_map(|j| j.after.as_ref()).collect();
-            applier
-                .insert(&first.table, &images, first.safe, &at)
-                .await?;
-        } else {
-            apply_change(
-                &mut applier,
-                &first.table,
-                first.kind,
-                first.before.as_ref(),
-                first.after.as_ref(),
-                first.safe,
-                &at,
-            )
-            .await?;
-        }
-        self.changes += jobs.len() as i64;
-        self.last = jobs.last().map(|j| j.id.clone());
+        applier.exec_all(&statements, &described, &missing).await?;
+        self.changes += count as i64;
+        self.last = Some(last);
         if self.changes >= self.batch as i64 {
             self.commit().await?;
         }
@@ -385,16 +428,26 @@ impl Worker {
                     let _ = ack.send(());
                 }
                 Msg::Change(job) => {
-                    let mut jobs = vec![job];
-                    // Consecutive inserts into one table, in one statement.
-                    while jobs[0].kind == RowsKind::Insert && jobs.len() < INSERT_ROWS {
+                    // What is queued, up to a round: consecutive inserts into one
+                    // table grouped (one statement).
+                    let mut groups: Vec<Vec<Job>> = vec![vec![job]];
+                    let mut count = 1;
+                    while count < ROUND {
                         match rx.try_recv() {
-                            Ok(Msg::Change(j))
+                            Ok(Msg::Change(j)) => {
+                                count += 1;
+                                let group = groups.last_mut().expect("a group");
+                                let head = &group[0];
                                 if j.kind == RowsKind::Insert
-                                    && j.safe == jobs[0].safe
-                                    && Arc::ptr_eq(&j.table, &jobs[0].table) =>
-                            {
-                                jobs.push(j);
+                                    && head.kind == RowsKind::Insert
+                                    && j.safe == head.safe
+                                    && Arc::ptr_eq(&j.table, &head.table)
+                                    && group.len() < INSERT_ROWS
+                                {
+                                    group.push(j);
+                                } else {
+                                    groups.push(vec![j]);
+                                }
                             }
                             Ok(other) => {
                                 next = Some(other);
@@ -403,7 +456,7 @@ impl Worker {
                             Err(_) => break,
                         }
                     }
-                    self.apply(jobs).await?;
+                    self.apply(groups).await?;
                 }
             }
         }
@@ -414,15 +467,24 @@ impl Worker {
 /// The most inserts a worker writes in one statement.
 const INSERT_ROWS: usize = 200;
 
+/// The most changes a worker takes from its queue to apply together (their
+/// statements several to a query).
+const ROUND: usize = 256;
+
 /// The row changes a worker's queue holds.
 const QUEUE: usize = 1024;
+
+/// The answers of workers asked to commit ([`Workers::mark`]).
+pub(super) struct Marks(Vec<(usize, oneshot::Receiver<()>)>);
 
 /// The running workers of one run.
 pub(super) struct Workers {
     senders: Vec<mpsc::Sender<Msg>>,
     handles: Vec<Option<JoinHandle<Result<(), SyncError>>>>,
-    /// Given a change since the last drain.
+    /// Given a change since the last mark or drain.
     busy: Vec<bool>,
+    /// Given a change since the last drain.
+    unsettled: Vec<bool>,
     /// Per worker, the last change an earlier run's worker applied.
     applied: Vec<Option<ChangeId>>,
 }
@@ -450,6 +512,7 @@ impl Workers {
             senders: Vec::with_capacity(n),
             handles: Vec::with_capacity(n),
             busy: vec![false; n],
+            unsettled: vec![false; n],
             applied,
         };
         workers.applied.resize(n, None);
@@ -517,6 +580,7 @@ impl Workers {
     /// Gives `job` to worker `w`.
     pub(super) async fn send(&mut self, w: usize, job: Job) -> Result<(), SyncError> {
         self.busy[w] = true;
+        self.unsettled[w] = true;
         if self.senders[w].send(Msg::Change(job)).await.is_err() {
             return Err(self.failure(w).await);
         }
@@ -525,32 +589,62 @@ impl Workers {
 
     /// Whether a worker was given a change since the last drain.
     pub(super) fn busy(&self) -> bool {
-        self.busy.iter().any(|b| *b)
+        self.unsettled.iter().any(|b| *b)
     }
 
-    /// Waits until every worker has committed everything it was given.
-    pub(super) async fn drain(&mut self) -> Result<(), SyncError> {
-        if !self.busy() {
-            return Ok(());
-        }
-        let started = Instant::now();
+    /// Asks the workers in `which` to commit what they were given; their answers.
+    async fn flush(&mut self, which: &[bool]) -> Result<Marks, SyncError> {
         let mut acks = Vec::new();
-        for w in 0..self.senders.len() {
-            if !self.busy[w] {
-                continue;
-            }
+        for (w, _) in which.iter().enumerate().filter(|(_, asked)| **asked) {
             let (tx, rx) = oneshot::channel();
             if self.senders[w].send(Msg::Flush(tx)).await.is_err() {
                 return Err(self.failure(w).await);
             }
             acks.push((w, rx));
         }
-        for (w, rx) in acks {
+        Ok(Marks(acks))
+    }
+
+    /// Asks every worker given a change since the last mark to commit it, without
+    /// waiting: the answers come in [`Workers::committed`].
+    pub(super) async fn mark(&mut self) -> Result<Marks, SyncError> {
+        let busy = std::mem::replace(&mut self.busy, vec![false; self.senders.len()]);
+        self.flush(&busy).await
+    }
+
+    /// Whether every worker of `marks` has committed what it was given before them.
+    pub(super) async fn committed(&mut self, marks: &mut Marks) -> Result<bool, SyncError> {
+        let mut failed = None;
+        marks.0.retain_mut(|(w, rx)| match rx.try_recv() {
+            Ok(()) => false,
+            Err(oneshot::error::TryRecvError::Empty) => true,
+            Err(oneshot::error::TryRecvError::Closed) => {
+                failed = Some(*w);
+                false
+            }
+        });
+        if let Some(w) = failed {
+            return Err(self.failure(w).await);
+        }
+        Ok(marks.0.is_empty())
+    }
+
+    /// Waits until every worker has committed everything it was given (marks given
+    /// out before are then answered as well).
+    pub(super) async fn drain(&mut self) -> Result<(), SyncError> {
+        if !self.busy() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let unsettled = self.unsettled.clone();
+        let marks = self.flush(&unsettled).await?;
+        for (w, rx) in marks.0 {
             if rx.await.is_err() {
                 return Err(self.failure(w).await);
             }
-            self.busy[w] = false;
         }
+        self.busy.fill(false);
+        self.unsettled.fill(false);
         debug!(took = ?started.elapsed(), "workers drained");
         Ok(())
     }
