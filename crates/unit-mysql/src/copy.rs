@@ -579,11 +579,19 @@ pub(crate) async fn choose_verification(
     );
     let up = up.map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query(version), e))?;
     let down = down.map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query(version), e))?;
-    Ok(if up == down {
+    Ok(if same_server_version(&up, &down) {
         Verification::ChecksumTable
     } else {
         Verification::RowText
     })
+}
+
+/// Whether two `VERSION()`s name the same server build. The `-log` suffix says only
+/// that binary logging is on (as on every online source), which does not change how
+/// `CHECKSUM TABLE` hashes a row.
+fn same_server_version(a: &str, b: &str) -> bool {
+    let build = |v: &str| v.strip_suffix("-log").unwrap_or(v).to_owned();
+    build(a) == build(b)
 }
 
 /// The source's current binlog position (`None` when binary logging is off).
@@ -626,9 +634,15 @@ pub(crate) async fn verify_table(
 ) -> Result<i64, CopyError> {
     // MariaDB's CHECKSUM TABLE does not read VIRTUAL columns reliably, and it reads a
     // system-versioned table's history, which a copy of its current rows leaves out.
+    // Nor does it hash a pre-5.6 temporal column (which a target creates in the
+    // current format) as the same value stored in the current format.
     let stored = verification == Verification::ChecksumTable
         && !table.has_virtual_column()
-        && !table.system_versioned;
+        && !table.system_versioned
+        && !table.create.contains(OLD_TEMPORAL)
+        && !target_create(target, table, cancel)
+            .await?
+            .is_some_and(|create| create.contains(OLD_TEMPORAL));
     let checksum = |pool| async move {
         if stored {
             stored_checksum(pool, table).await
@@ -653,6 +667,9 @@ pub(crate) async fn verify_table(
     }
     Ok(up.0)
 }
+
+/// What `SHOW CREATE TABLE` adds to a column in a pre-5.6 temporal format.
+const OLD_TEMPORAL: &str = " /* mariadb-5.3 */";
 
 /// How long closing a pool may wait for its connections to come back.
 const POOL_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -807,7 +824,7 @@ fn check_definition(existing: Option<&str>, table: &Table) -> Result<(), CopyErr
 /// statement.
 fn normalize_create(create: &str) -> String {
     create
-        .replace(" /* mariadb-5.3 */", "")
+        .replace(OLD_TEMPORAL, "")
         .split_whitespace()
         .filter(|w| !w.starts_with("AUTO_INCREMENT="))
         .collect::<Vec<_>>()
@@ -1565,5 +1582,24 @@ impl Unit for CopyUnit {
             Box::new(stmt_err(ErrScope::Downstream, Operation::Query(&sql), e)) as BoxError
         })?;
         Ok(count == 0)
+    }
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::same_server_version;
+
+    #[test]
+    fn binary_logging_does_not_make_another_version() {
+        assert!(same_server_version(
+            "10.11.19-MariaDB-0+deb12u1-log",
+            "10.11.19-MariaDB-0+deb12u1"
+        ));
+        assert!(same_server_version("8.0.36-log", "8.0.36-log"));
+        assert!(!same_server_version(
+            "10.11.19-MariaDB-0+deb12u1",
+            "10.11.18-MariaDB-0+deb12u1"
+        ));
+        assert!(!same_server_version("8.0.36", "8.0.36-debug"));
     }
 }
