@@ -1,0 +1,81 @@
+//! Memory stays bounded by workers x batch, whatever the size of one source
+//! transaction: one transaction of 1,000,000 row changes replicates with the test
+//! process's resident memory growing by less than [`BOUND_MIB`], where holding the
+//! transaction's rows would take several times that. A test binary of its own, so
+//! that no other test's memory counts.
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+mod online;
+use online::Online;
+
+/// The most the process's resident memory may grow while the transaction replicates.
+const BOUND_MIB: u64 = 96;
+
+/// This process's resident memory, in KiB.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_of_a_million_row_changes_applies_in_bounded_memory() {
+    let (online, mut config) = Online::copied(
+        "million",
+        "CREATE TABLE m (id INT PRIMARY KEY, pad CHAR(100) NOT NULL)",
+    )
+    .await;
+    // 1,000,000 rows of about 110 bytes in one transaction: about 110 MB of row
+    // images, more with what decoding and statements add.
+    online
+        .source_sql(
+            "SET SESSION max_statement_time = 0;
+             INSERT INTO m SELECT seq, REPEAT(CHAR(97 + seq % 26), 100) FROM seq_1_to_1000000",
+        )
+        .await;
+    config.sync_batch = 1000;
+    let before = rss_kib();
+    let peak = Arc::new(AtomicU64::new(before));
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = std::thread::spawn({
+        let (peak, done) = (peak.clone(), done.clone());
+        move || {
+            while !done.load(Ordering::Relaxed) {
+                peak.fetch_max(rss_kib(), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    });
+    let result = online.cutover(&config).await;
+    done.store(true, Ordering::Relaxed);
+    sampler.join().unwrap();
+    online.assert_ok(&result);
+    let grew_mib = (peak.load(Ordering::Relaxed) - before) / 1024;
+    println!("resident memory grew by {grew_mib} MiB while 1,000,000 row changes applied");
+    assert!(
+        grew_mib < BOUND_MIB,
+        "resident memory grew by {grew_mib} MiB, more than {BOUND_MIB} MiB"
+    );
+    let mut target = online::connect(&online.target.url("million")).await;
+    let (rows, sum): (i64, String) =
+        sqlx::query_as("SELECT COUNT(*), CAST(SUM(CRC32(CONCAT(id, pad))) AS CHAR) FROM m")
+            .fetch_one(&mut target)
+            .await
+            .unwrap();
+    let mut source = online::connect(&online.source.url("million")).await;
+    let expected: (i64, String) =
+        sqlx::query_as("SELECT COUNT(*), CAST(SUM(CRC32(CONCAT(id, pad))) AS CHAR) FROM m")
+            .fetch_one(&mut source)
+            .await
+            .unwrap();
+    assert_eq!((rows, sum), expected);
+    assert_eq!(rows, 1_000_000);
+}
