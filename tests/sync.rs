@@ -216,33 +216,71 @@ async fn workers_killed_at_different_positions_apply_every_change_once() {
     online.cutover_exact(&config).await;
 }
 
-/// Row changes applied by several workers, with inserts batched into one statement,
-/// end as the source: a key deleted and inserted again in one transaction, updates
-/// that change the key (and move into a key just freed), and unique keys.
+/// Row changes applied by several workers, with inserts and deletes merged into
+/// statements of many rows (and, for comparison, one statement per change), end as
+/// the source: a key deleted and inserted again in one transaction, updates that
+/// change the key (and move into a key just freed), and unique keys.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batched_and_parallel_changes_end_as_applied_one_by_one() {
-    let (online, mut config) = Online::copied(
-        "batched",
-        "CREATE TABLE t (id INT PRIMARY KEY, u VARCHAR(10) CHARACTER SET latin1, n INT, UNIQUE KEY (u));
-         CREATE TABLE b (id VARBINARY(8) PRIMARY KEY, n INT);",
-    )
-    .await;
-    config.sync_workers = 3;
-    online
-        .source_sql(
-            "INSERT INTO t SELECT seq, CONCAT('u', seq), 0 FROM seq_1_to_400;
-             START TRANSACTION;
-             DELETE FROM t WHERE id = 50; INSERT INTO t VALUES (50, 'again', 1);
-             UPDATE t SET id = 1060 WHERE id = 60; INSERT INTO t VALUES (60, 'new60', 2);
-             UPDATE t SET u = NULL WHERE id = 70; UPDATE t SET u = 'U70' WHERE id = 71;
-             UPDATE t SET id = 2080 WHERE id = 80; UPDATE t SET id = 80 WHERE id = 79;
-             COMMIT;
-             INSERT INTO b SELECT UNHEX(HEX(seq)), seq FROM seq_1_to_300;
-             DELETE FROM b WHERE n % 4 = 0; UPDATE b SET n = n + 1;
-             INSERT INTO b SELECT UNHEX(HEX(seq)), -seq FROM seq_1_to_300 WHERE seq % 4 = 0;",
+    for merge_rows in [200, 1] {
+        let db = format!("batched_{merge_rows}");
+        let (online, mut config) = Online::copied(
+            &db,
+            "CREATE TABLE t (id INT PRIMARY KEY, u VARCHAR(10) CHARACTER SET latin1, n INT, UNIQUE KEY (u));
+             CREATE TABLE b (id VARBINARY(8) PRIMARY KEY, n INT);
+             CREATE TABLE c (a INT, b VARCHAR(4) COLLATE utf8mb4_bin, n INT, PRIMARY KEY (a, b));",
         )
         .await;
-    online.cutover_exact(&config).await;
+        config.sync_workers = 3;
+        config.sync_merge_rows = merge_rows;
+        online
+            .source_sql(
+                "INSERT INTO t SELECT seq, CONCAT('u', seq), 0 FROM seq_1_to_400;
+                 START TRANSACTION;
+                 DELETE FROM t WHERE id = 50; INSERT INTO t VALUES (50, 'again', 1);
+                 UPDATE t SET id = 1060 WHERE id = 60; INSERT INTO t VALUES (60, 'new60', 2);
+                 UPDATE t SET u = NULL WHERE id = 70; UPDATE t SET u = 'U70' WHERE id = 71;
+                 UPDATE t SET id = 2080 WHERE id = 80; UPDATE t SET id = 80 WHERE id = 79;
+                 COMMIT;
+                 INSERT INTO b SELECT UNHEX(HEX(seq)), seq FROM seq_1_to_300;
+                 DELETE FROM b WHERE n % 4 = 0; UPDATE b SET n = n + 1;
+                 INSERT INTO b SELECT UNHEX(HEX(seq)), -seq FROM seq_1_to_300 WHERE seq % 4 = 0;
+                 INSERT INTO c SELECT seq % 50, CONCAT('k', seq), seq FROM seq_1_to_500;
+                 START TRANSACTION;
+                 DELETE FROM c WHERE n % 3 = 0; INSERT INTO c VALUES (3, 'k3', -3);
+                 DELETE FROM c WHERE a = 7; INSERT INTO c SELECT 7, CONCAT('k', seq), 0 FROM seq_1_to_20;
+                 COMMIT;
+                 DELETE FROM t WHERE id BETWEEN 100 AND 300;",
+            )
+            .await;
+        online.cutover_exact(&config).await;
+    }
+}
+
+/// A row that a merged `DELETE ... IN` finds missing on the target is a conflict,
+/// never resumed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_missing_from_merged_deletes_is_a_conflict() {
+    let (online, mut config) = Online::copied(
+        "gone",
+        // A key of a collation: the table's changes go to one worker, which merges
+        // its deletes.
+        "CREATE TABLE g (id VARCHAR(8) COLLATE utf8mb4_bin PRIMARY KEY);
+         INSERT INTO g SELECT seq FROM seq_1_to_2000",
+    )
+    .await;
+    config.sync_workers = 2;
+    exec(
+        &online.target.url("gone"),
+        "DELETE FROM g WHERE id = '1999'",
+    )
+    .await;
+    online.source_sql("DELETE FROM g").await;
+    let result = online.cutover(&config).await;
+    let error = result.errors.first().expect("the delete conflicts");
+    assert_eq!(error.err_code, 60007, "{error:?}");
+    assert!(error.message.contains("delete of gone.g"), "{error:?}");
+    assert!(!unit_core::Recommended.explain(error).is_resumable());
 }
 
 async fn killed_at_any_instant(db: &str, workers: usize) {
@@ -1071,6 +1109,9 @@ async fn tables_without_transactions_migrate_online_exactly_through_kills() {
         let _ = sync.await;
     }
     writer.await.unwrap();
+    // Changes of every table for the cutover's run to apply (the killed runs may
+    // have applied all the others).
+    mixed_load(online.source.url("nontx"), 441, 5).await;
     let mut cutover = config.clone();
     cutover.cutover = true;
     let mut sync = SyncUnit::new(cutover);

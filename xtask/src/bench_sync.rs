@@ -15,8 +15,9 @@
 //!   servers share this machine's clock): p50 and p99.
 //!
 //! The last line reads `sync catch-up vs native replica: R.RRx, lag p99 at half rate: N
-//! ms`. `UNIT_BENCH_SYNC_WORKERS` and `UNIT_BENCH_SYNC_BATCH` override the unit's
-//! defaults (4 workers, 1000 changes per batch).
+//! ms`. `UNIT_BENCH_SYNC_WORKERS`, `UNIT_BENCH_SYNC_BATCH` and
+//! `UNIT_BENCH_SYNC_MERGE_ROWS` override the unit's defaults (4 workers, 1000 changes
+//! per batch, 200 rows merged).
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -266,6 +267,7 @@ pub(crate) fn run(size: Size) -> Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(4);
     let batch = std::env::var("UNIT_BENCH_SYNC_BATCH").unwrap_or_else(|_| "1000".to_owned());
+    let merge = std::env::var("UNIT_BENCH_SYNC_MERGE_ROWS").unwrap_or_else(|_| "200".to_owned());
     let (backlog, lag_seconds) = match size {
         Size::Full => (200_000u64, 30u64),
         Size::Small => (20_000, 10),
@@ -373,6 +375,8 @@ pub(crate) fn run(size: Size) -> Result<()> {
             &workers.to_string(),
             "--sync-batch",
             &batch,
+            "--sync-merge-rows",
+            &merge,
             "--json",
             "--interval",
             "600",
@@ -417,7 +421,7 @@ pub(crate) fn run(size: Size) -> Result<()> {
         "MariaDB replica ({workers} parallel threads, optimistic): caught up in {native:>6.2} s = {native_rate:>8.0} changes/s; target CPU {native_cpu:.2} s"
     );
     println!(
-        "unit Sync ({workers} workers, batch {batch}):           caught up in {ours:>6.2} s = {:>8.0} changes/s; target CPU {ours_target_cpu:.2} s, unitctl CPU {ours_cpu:.2} s",
+        "unit Sync ({workers} workers, batch {batch}, merge {merge}): caught up in {ours:>6.2} s = {:>8.0} changes/s; target CPU {ours_target_cpu:.2} s, unitctl CPU {ours_cpu:.2} s",
         changes as f64 / ours
     );
     println!(

@@ -100,6 +100,13 @@ pub struct CopyConfig {
     /// `sync::parallel`); 1 applies them on one connection in whole source
     /// transactions. Memory is bounded by about `sync_workers × 1024` row changes.
     pub sync_workers: usize,
+    /// The most consecutive inserts (or deletes by key) of one table that an apply
+    /// worker merges into one statement: a multi-row `INSERT`, a `DELETE ... WHERE
+    /// (key) IN (...)`. 1 writes a statement per row change. Deletes are merged only
+    /// for a table whose changes all go to one worker (a `DELETE ... IN` may scan and
+    /// lock rows that other workers write); the statements of a worker travel several
+    /// to a query either way.
+    pub sync_merge_rows: usize,
     /// The Sync unit's cutover: apply everything up to the source's position when it
     /// starts (with writes stopped), verify every table, and finish.
     pub cutover: bool,
@@ -208,6 +215,7 @@ impl CopyConfig {
             use_gtid: false,
             sync_batch: 1000,
             sync_workers: 4,
+            sync_merge_rows: 200,
             cutover: false,
             start: None,
             stream_timeout: Duration::from_secs(10),

@@ -529,6 +529,7 @@ impl SyncUnit {
             target,
             rows,
             self.config.sync_batch,
+            self.config.sync_merge_rows,
             applied,
             self.shared.clone(),
         )
@@ -752,6 +753,7 @@ impl Unit for SyncUnit {
     ) -> Result<(), BoxError> {
         self.config.sync_batch = config.sync_batch;
         self.config.sync_workers = config.sync_workers;
+        self.config.sync_merge_rows = config.sync_merge_rows;
         self.config.cutover = config.cutover;
         Ok(())
     }

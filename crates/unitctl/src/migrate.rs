@@ -131,6 +131,10 @@ pub(crate) struct Args {
     /// the source's transactions whole on the target).
     #[arg(long, default_value_t = 4)]
     pub(crate) sync_workers: usize,
+    /// The most consecutive inserts, or deletes by key, of one table merged into one
+    /// statement by a worker (1: a statement per row change).
+    #[arg(long, default_value_t = 200)]
+    pub(crate) sync_merge_rows: usize,
     /// Start the binlog stream from the recorded GTID set instead of the file and
     /// offset (to follow a source replaced by a server of the same GTID history).
     #[arg(long)]
@@ -242,9 +246,10 @@ pub(crate) fn run(args: Args) -> ExitCode {
         || args.concurrency == 0
         || args.sync_batch == 0
         || args.sync_workers == 0
+        || args.sync_merge_rows == 0
     {
         return bad_input(
-            "--chunk-rows, --concurrency, --sync-batch and --sync-workers must be at least 1",
+            "--chunk-rows, --concurrency, --sync-batch, --sync-workers and --sync-merge-rows must be at least 1",
         );
     }
     if let Err(e) = args.consistency.parse::<Consistency>() {
@@ -306,6 +311,7 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl, objects: Object
     config.cutover = args.cutover;
     config.sync_batch = args.sync_batch;
     config.sync_workers = args.sync_workers;
+    config.sync_merge_rows = args.sync_merge_rows;
     config.use_gtid = args.use_gtid;
     config.versioned_current_rows = args.versioned_current_rows;
     if let Some(id) = args.server_id {

@@ -1064,6 +1064,7 @@ impl Run<'_> {
                 before,
                 after,
                 safe,
+                alone: route == Route::Table,
             };
             workers.send(w, job).await?;
             if conflict {
@@ -1615,8 +1616,8 @@ impl Applier<'_> {
             };
             for (k, rows) in affected.into_iter().enumerate() {
                 let statement = &statements[i + k];
-                if let Some(verb) = statement.expect_one {
-                    if rows != 1 {
+                if let Some((verb, n)) = statement.expect {
+                    if rows != n {
                         let (_, at) = described(i + k);
                         return Err(missing(i + k, verb, at));
                     }
@@ -1740,19 +1741,77 @@ pub(super) fn insert_statements(
     Ok(statements)
 }
 
-/// A row statement, and whether it must match exactly one row.
+/// `DELETE`s of the rows of `table` (which has a key) with the before images
+/// `images`, by key, as few as the packet limit allows; each must delete all its rows
+/// unless `safe`.
+pub(super) fn delete_statements(
+    table: &Table,
+    images: &[&RowImage],
+    safe: bool,
+    max_packet: usize,
+) -> Result<Vec<RowStatement>, ValueError> {
+    let columns: Vec<String> = table
+        .key
+        .iter()
+        .map(|&i| ident(&table.columns[i].name))
+        .collect();
+    let mut keys = Vec::with_capacity(images.len());
+    for image in images {
+        let mut values = Vec::with_capacity(table.key.len());
+        for &i in &table.key {
+            let column = &table.columns[i];
+            values.push(literal(
+                column,
+                image.get(i).and_then(Option::as_ref),
+                true,
+            )?);
+        }
+        keys.push(format!("({})", values.join(", ")));
+    }
+    let head = format!(
+        "DELETE FROM {} WHERE ({}) IN (",
+        table.qualified(),
+        columns.join(", ")
+    );
+    let mut statements = Vec::new();
+    let mut sql = head.clone();
+    let mut n = 0u64;
+    for key in keys {
+        if n > 0 && sql.len() + key.len() + 1024 > max_packet {
+            sql.push(')');
+            statements.push(RowStatement {
+                sql: std::mem::replace(&mut sql, head.clone()),
+                expect: (!safe).then_some(("delete", n)),
+            });
+            n = 0;
+        }
+        if n > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&key);
+        n += 1;
+    }
+    if n > 0 {
+        sql.push(')');
+        statements.push(RowStatement {
+            sql,
+            expect: (!safe).then_some(("delete", n)),
+        });
+    }
+    Ok(statements)
+}
+
+/// A row statement, and how many rows it must match.
 pub(super) struct RowStatement {
     pub(super) sql: String,
-    /// `Some(verb)`: the statement (a `delete` or an `update`) must match one row.
-    pub(super) expect_one: Option<&'static str>,
+    /// `Some((verb, n))`: the statement (a `delete` or an `update`) must match `n`
+    /// rows.
+    pub(super) expect: Option<(&'static str, u64)>,
 }
 
 impl RowStatement {
-    fn any(sql: String) -> Self {
-        Self {
-            sql,
-            expect_one: None,
-        }
+    pub(super) fn any(sql: String) -> Self {
+        Self { sql, expect: None }
     }
 }
 
@@ -1770,16 +1829,16 @@ pub(super) fn change_statements(
         return Ok(Vec::new());
     };
     let cond = key_condition(table, before)?;
-    let missing = |verb: &'static str| (!safe).then_some(verb);
+    let missing = |verb: &'static str| (!safe).then_some((verb, 1));
     Ok(match (kind, after) {
         (RowsKind::Delete, _) => vec![RowStatement {
             sql: format!("DELETE FROM {} WHERE {cond} LIMIT 1", table.qualified()),
-            expect_one: missing("delete"),
+            expect: missing("delete"),
         }],
         // Rows matched (the driver asks for found rows), not changed.
         (RowsKind::Update, Some(after)) if !safe => vec![RowStatement {
             sql: update_sql(table, after, &cond)?,
-            expect_one: missing("update"),
+            expect: missing("update"),
         }],
         (RowsKind::Update, Some(after)) => {
             let mut statements = Vec::with_capacity(2);
@@ -1823,13 +1882,32 @@ pub(super) async fn apply_change(
     let what = format!("{verb} of {}", table.display_name());
     for statement in statements {
         let rows = applier.exec(&statement.sql, &what, at).await?;
-        if let Some(verb) = statement.expect_one {
-            if rows != 1 {
+        if let Some((verb, n)) = statement.expect {
+            if rows != n {
                 return Err(missing_row(table, before, verb, at()));
             }
         }
     }
     Ok(())
+}
+
+/// [`missing_row`] for a statement that deleted `rows` by key: some were not there.
+pub(super) fn missing_rows(table: &Table, rows: &[&RowImage], at: String) -> SyncError {
+    let keys: Vec<String> = rows
+        .iter()
+        .take(10)
+        .map(|r| key_condition(table, r).unwrap_or_default())
+        .collect();
+    SyncError::Conflict {
+        at,
+        detail: format!(
+            "delete of {}: the target lacks some of the {} rows deleted by key together ({}{}){TARGET_OBJECTS}",
+            table.display_name(),
+            rows.len(),
+            keys.join("; "),
+            if rows.len() > 10 { "; ..." } else { "" }
+        ),
+    }
 }
 
 pub(super) fn missing_row(table: &Table, before: &RowImage, verb: &str, at: String) -> SyncError {

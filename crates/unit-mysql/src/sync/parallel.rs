@@ -38,7 +38,10 @@ use tracing::debug;
 use unit_core::ErrScope;
 
 use super::SyncError;
-use super::apply::{Applier, RowStatement, change_statements, insert_statements, missing_row};
+use super::apply::{
+    Applier, RowStatement, change_statements, delete_statements, insert_statements, missing_row,
+    missing_rows,
+};
 use super::status::Shared;
 use super::stream::{RowImage, RowsKind};
 use crate::cancel::StatementError;
@@ -205,6 +208,8 @@ pub(super) struct Job {
     pub(super) after: Option<RowImage>,
     /// Applied idempotently.
     pub(super) safe: bool,
+    /// Every change of the table goes to this one worker (its route is by name).
+    pub(super) alone: bool,
 }
 
 enum Msg {
@@ -277,6 +282,8 @@ struct Worker {
     workers: usize,
     rows: WorkerRows,
     batch: usize,
+    /// The most inserts or deletes merged into one statement.
+    merge_rows: usize,
     open: bool,
     changes: i64,
     last: Option<ChangeId>,
@@ -350,15 +357,22 @@ impl Worker {
                 at: first.id.at(),
                 detail: e.to_string(),
             };
-            if first.kind == RowsKind::Insert {
+            if first.kind == RowsKind::Delete && jobs.len() > 1 {
+                let images: Vec<&RowImage> =
+                    jobs.iter().filter_map(|j| j.before.as_ref()).collect();
+                for statement in
+                    delete_statements(&first.table, &images, first.safe, self.max_packet)
+                        .map_err(unsupported)?
+                {
+                    statements.push(statement);
+                    owner.push(g);
+                }
+            } else if first.kind == RowsKind::Insert {
                 let images: Vec<&RowImage> = jobs.iter().filter_map(|j| j.after.as_ref()).collect();
                 for sql in insert_statements(&first.table, &images, first.safe, self.max_packet)
                     .map_err(unsupported)?
                 {
-                    statements.push(RowStatement {
-                        sql,
-                        expect_one: None,
-                    });
+                    statements.push(RowStatement::any(sql));
                     owner.push(g);
                 }
             } else {
@@ -391,7 +405,12 @@ impl Worker {
             )
         };
         let missing = |i: usize, verb: &'static str, at: String| {
-            let job = job(i);
+            let jobs = &groups[owner[i]];
+            let job = &jobs[0];
+            if jobs.len() > 1 {
+                let rows: Vec<&RowImage> = jobs.iter().filter_map(|j| j.before.as_ref()).collect();
+                return missing_rows(&job.table, &rows, at);
+            }
             missing_row(
                 &job.table,
                 job.before.as_ref().unwrap_or(&Vec::new()),
@@ -429,7 +448,7 @@ impl Worker {
                 }
                 Msg::Change(job) => {
                     // What is queued, up to a round: consecutive inserts into one
-                    // table grouped (one statement).
+                    // table grouped (one statement), and consecutive deletes by key.
                     let mut groups: Vec<Vec<Job>> = vec![vec![job]];
                     let mut count = 1;
                     while count < ROUND {
@@ -438,11 +457,19 @@ impl Worker {
                                 count += 1;
                                 let group = groups.last_mut().expect("a group");
                                 let head = &group[0];
-                                if j.kind == RowsKind::Insert
-                                    && head.kind == RowsKind::Insert
+                                let mergeable = match j.kind {
+                                    RowsKind::Insert => true,
+                                    // A `DELETE ... IN` may scan a range (or the
+                                    // table) and lock rows of other workers: only
+                                    // where no other worker writes the table.
+                                    RowsKind::Delete => j.alone && j.table.has_key(),
+                                    RowsKind::Update => false,
+                                };
+                                if mergeable
+                                    && j.kind == head.kind
                                     && j.safe == head.safe
                                     && Arc::ptr_eq(&j.table, &head.table)
-                                    && group.len() < INSERT_ROWS
+                                    && group.len() < self.merge_rows
                                 {
                                     group.push(j);
                                 } else {
@@ -463,9 +490,6 @@ impl Worker {
         self.commit().await
     }
 }
-
-/// The most inserts a worker writes in one statement.
-const INSERT_ROWS: usize = 200;
 
 /// The most changes a worker takes from its queue to apply together (their
 /// statements several to a query).
@@ -505,6 +529,7 @@ impl Workers {
         target: &MySqlPool,
         rows: WorkerRows,
         batch: usize,
+        merge_rows: usize,
         applied: Vec<Option<ChangeId>>,
         shared: Arc<Shared>,
     ) -> Result<Workers, SyncError> {
@@ -534,6 +559,7 @@ impl Workers {
                 workers: n,
                 rows: rows.clone(),
                 batch: batch.max(1),
+                merge_rows: merge_rows.max(1),
                 open: false,
                 changes: 0,
                 last: None,
