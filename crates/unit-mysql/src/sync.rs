@@ -5,7 +5,11 @@
 //!   transaction, and each target transaction also moves the task's row in
 //!   `<checkpoint_database>.sync_checkpoint` to the end of the last source transaction
 //!   it holds. A crash at any instant leaves the target at a transaction boundary of the
-//!   source with the checkpoint naming it, and a rerun continues from there.
+//!   source with the checkpoint naming it, and a rerun continues from there. With
+//!   [`CopyConfig::sync_workers`] above 1, row changes are applied in parallel by
+//!   their keys, each worker committing with a checkpoint row of its own (see
+//!   `sync::parallel`): exactly once still, but source transactions are no longer
+//!   kept whole on the target.
 //! - **Safe mode** (idempotent replay: `REPLACE`, `DELETE` + `REPLACE`) is only on
 //!   between the two positions a copy records when its rows were not a snapshot
 //!   ([`SyncCheckpoint::safe_until`]); elsewhere a change that does not match the target
