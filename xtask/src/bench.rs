@@ -10,6 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use unit_integration_tests::MariaDb;
 
+use crate::bench_sync::{cpu_seconds, server_pid};
 use crate::demo::{Size, have_server, install_server, migrate_shop, port, seed, sql, unitctl};
 
 pub(crate) fn copy(size: Size) -> Result<()> {
@@ -51,6 +52,8 @@ pub(crate) fn copy(size: Size) -> Result<()> {
     let chunk = std::env::var("UNIT_BENCH_CHUNK_ROWS").unwrap_or_else(|_| "5000".to_owned());
     let concurrency = std::env::var("UNIT_BENCH_CONCURRENCY").unwrap_or_else(|_| "4".to_owned());
     let (chunk, concurrency) = (chunk.as_str(), concurrency.as_str());
+    let (source_pid, target_pid) = (server_pid(&source), server_pid(&target));
+    let cpu_before = (cpu_seconds(source_pid), cpu_seconds(target_pid));
     let started = Instant::now();
     let out = migrate_shop(&unitctl, &source, &target, "bench")
         .env("RUST_LOG", "unit_mysql::copy=info")
@@ -66,6 +69,10 @@ pub(crate) fn copy(size: Size) -> Result<()> {
         .output()
         .context("unitctl migrate")?;
     let ours = started.elapsed().as_secs_f64();
+    let (source_cpu, target_cpu) = (
+        cpu_seconds(source_pid) - cpu_before.0,
+        cpu_seconds(target_pid) - cpu_before.1,
+    );
     if !out.status.success() {
         bail!(
             "unitctl migrate failed: {}",
@@ -109,6 +116,9 @@ pub(crate) fn copy(size: Size) -> Result<()> {
         "ratio (copy / dump)    : {:.2}x end to end, {:.2}x copy unit alone",
         o / b,
         baseline / copy_s.max(1e-9)
+    );
+    println!(
+        "  CPU of the migration  : source server {source_cpu:.2} s, target server {target_cpu:.2} s (2 cores shared with unitctl)"
     );
     println!("copy vs LOAD DATA INFILE: {:.2}x", limit / copy_s.max(1e-9));
     Ok(())

@@ -131,7 +131,7 @@ fn restore(target: &MariaDb, dump: &std::path::Path) -> Result<()> {
 
 /// CPU seconds (user and system) process `pid` has used, from `/proc` (0 where it
 /// cannot be read).
-fn cpu_seconds(pid: u32) -> f64 {
+pub(crate) fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // The fields after the command name, which is in parentheses.
     let fields: Vec<&str> = stat
@@ -149,7 +149,7 @@ fn cpu_seconds(pid: u32) -> f64 {
 }
 
 /// The pid of a private server.
-fn server_pid(server: &MariaDb) -> u32 {
+pub(crate) fn server_pid(server: &MariaDb) -> u32 {
     sql(server, "SELECT @@pid_file")
         .ok()
         .and_then(|file| std::fs::read_to_string(file).ok())
