@@ -48,9 +48,10 @@ pub(crate) fn copy(size: Size) -> Result<()> {
     sql(&target, "DROP DATABASE shop")?;
 
     // The copy unit through unitctl migrate (check, copy, verification included).
-    // Overridable for tuning: UNIT_BENCH_CHUNK_ROWS, UNIT_BENCH_CONCURRENCY.
+    // Overridable for tuning: UNIT_BENCH_CHUNK_ROWS, UNIT_BENCH_CONCURRENCY, UNIT_BENCH_SPLIT_ROWS.
     let chunk = std::env::var("UNIT_BENCH_CHUNK_ROWS").unwrap_or_else(|_| "5000".to_owned());
     let concurrency = std::env::var("UNIT_BENCH_CONCURRENCY").unwrap_or_else(|_| "4".to_owned());
+    let split = std::env::var("UNIT_BENCH_SPLIT_ROWS").unwrap_or_else(|_| "100000".to_owned());
     let (chunk, concurrency) = (chunk.as_str(), concurrency.as_str());
     let (source_pid, target_pid) = (server_pid(&source), server_pid(&target));
     let cpu_before = (cpu_seconds(source_pid), cpu_seconds(target_pid));
@@ -62,6 +63,8 @@ pub(crate) fn copy(size: Size) -> Result<()> {
             chunk,
             "--concurrency",
             concurrency,
+            "--split-rows",
+            &split,
             "--json",
             "--interval",
             "5",
