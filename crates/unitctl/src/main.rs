@@ -40,13 +40,14 @@ enum Command {
     ///
     /// Runs a check, then the copy, under the supervisor: resumable faults (lost
     /// connections, a restarted server, lock timeouts) are resumed automatically with
-    /// back-off; every chunk is committed with its checkpoint, so Ctrl-C (which pauses
-    /// and exits) or a crash loses nothing, and running the same command again resumes.
+    /// back-off; every chunk is committed with its checkpoint, so Ctrl-C or SIGTERM
+    /// (which pause and exit) or a crash loses nothing, and running the same command
+    /// again resumes.
     /// The copy ends by comparing row counts and checksums of every table. Exit status:
     /// 0 finished with every selected table verified and every object migrated, 1
     /// stopped by an error that is not resumable (or by no progress over 5 automatic
     /// resumes) or finished with something not verified, 2 bad
-    /// arguments, 130 interrupted.
+    /// arguments, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
     Migrate(Box<migrate::Args>),
 }
 

@@ -368,6 +368,7 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl, objects: Object
     let mut safe_mode = false;
     let mut verifying = false;
     let mut announced = false;
+    let mut sigterm = terminate_signal();
     let outcome = loop {
         let report_now = tokio::select! {
             _ = ticks.tick() => true,
@@ -378,7 +379,8 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl, objects: Object
                 }
                 false
             }
-            _ = tokio::signal::ctrl_c() => break Outcome::Interrupted,
+            _ = tokio::signal::ctrl_c() => break Outcome::Interrupted(Signal::Interrupt),
+            () = terminated(&mut sigterm) => break Outcome::Interrupted(Signal::Terminate),
             exit = &mut auto_resume, if !auto_resume_ended => {
                 auto_resume_ended = true;
                 // Beyond DM: the same error over and over with nothing done in between.
@@ -481,13 +483,14 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl, objects: Object
             );
             ExitCode::from(1)
         }
-        Outcome::Interrupted => {
+        Outcome::Interrupted(signal) => {
             let _ = handle.pause().await;
             report.line(&serde_json::json!({
                 "event": "interrupted",
+                "signal": signal.name(),
                 "message": "paused; checkpoints are kept: run the same command again to resume",
             }));
-            ExitCode::from(130)
+            ExitCode::from(signal.exit_status())
         }
         Outcome::Failed(status) => {
             let stage = status.stage();
@@ -660,9 +663,62 @@ async fn replication_start(config: &CopyConfig) -> Option<serde_json::Value> {
     }))
 }
 
+/// The signals that stop a migration as Ctrl-C does: paused, checkpoints kept.
+#[derive(Debug, Clone, Copy)]
+enum Signal {
+    /// SIGINT (Ctrl-C): exit status 130.
+    Interrupt,
+    /// SIGTERM (a service manager or container runtime stopping it): exit status 143.
+    Terminate,
+}
+
+impl Signal {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Interrupt => "SIGINT",
+            Self::Terminate => "SIGTERM",
+        }
+    }
+
+    /// 128 + the signal's number, as a shell reports a process the signal ended.
+    fn exit_status(self) -> u8 {
+        match self {
+            Self::Interrupt => 130,
+            Self::Terminate => 143,
+        }
+    }
+}
+
+/// A listener for SIGTERM (`None` where there is none, or it cannot be installed).
+#[cfg(unix)]
+fn terminate_signal() -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok()
+}
+
+#[cfg(not(unix))]
+fn terminate_signal() -> Option<()> {
+    None
+}
+
+/// Resolves when SIGTERM arrives; never without a listener.
+#[cfg(unix)]
+async fn terminated(listener: &mut Option<tokio::signal::unix::Signal>) {
+    match listener {
+        Some(l) => {
+            l.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn terminated(_: &mut Option<()>) {
+    std::future::pending().await
+}
+
 enum Outcome {
     Finished,
-    Interrupted,
+    Interrupted(Signal),
     Failed(Box<pb::SubTaskStatus>),
     NoProgress(u32, Box<pb::ProcessError>),
 }

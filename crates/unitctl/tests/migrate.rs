@@ -213,6 +213,19 @@ fn bad_arguments_exit_2_without_showing_passwords() {
 
 #[test]
 fn ctrl_c_pauses_keeps_the_checkpoints_and_the_same_command_resumes() {
+    interrupted_mid_copy_then_resumed("INT", 130);
+}
+
+/// SIGTERM (a service manager or container runtime stopping the process) behaves as
+/// Ctrl-C.
+#[test]
+fn sigterm_pauses_keeps_the_checkpoints_and_the_same_command_resumes() {
+    interrupted_mid_copy_then_resumed("TERM", 143);
+}
+
+/// `kill -SIGNAL` mid-copy: exits with `code` and the checkpoints kept; the same
+/// command copies the rest, each row once.
+fn interrupted_mid_copy_then_resumed(signal: &str, code: i32) {
     let source = MariaDb::start();
     let target = MariaDb::start();
     sql(
@@ -270,14 +283,14 @@ fn ctrl_c_pauses_keeps_the_checkpoints_and_the_same_command_resumes() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([format!("-{signal}"), child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),
-        Some(130),
+        Some(code),
         "{:?}, {} rows copied at exit\n{}",
         out.status,
         copied(),
@@ -290,6 +303,14 @@ fn ctrl_c_pauses_keeps_the_checkpoints_and_the_same_command_resumes() {
             .last()
             .unwrap()
             .contains("\"event\":\"interrupted\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .last()
+            .unwrap()
+            .contains(&format!("\"signal\":\"SIG{signal}\"")),
         "{stdout}"
     );
     let kept = copied();
