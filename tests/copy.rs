@@ -1130,3 +1130,43 @@ async fn the_row_hash_catches_moved_nulls_swapped_values_and_any_changed_value()
 fn is_resumable_error(e: &unit_proto::pb::ProcessError) -> bool {
     Recommended.explain(e).is_resumable()
 }
+
+/// A copy limited to a number of rows (or bytes) per second takes at least the time
+/// the limit implies for what it writes, all parts together, and still ends exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_limited_per_second_takes_the_time_the_limit_implies() {
+    let pair = Pair::new("copy_throttled").await;
+    let src = pair.source.url(&pair.db);
+    exec(
+        &src,
+        "CREATE TABLE t (id INT PRIMARY KEY, v CHAR(100) NOT NULL);
+         INSERT INTO t SELECT seq, REPEAT('x', 100) FROM seq_1_to_6000",
+    )
+    .await;
+    // 6,000 rows at 2,000 a second: 3 s at least.
+    let mut config = pair.config(500);
+    config.max_rows_per_second = Some(2_000);
+    let took = timed_copy(&pair, config).await;
+    assert!(took >= Duration::from_secs(3), "took {took:?}");
+
+    // About 6,000 x 104 value bytes (the id's digits and 100 characters) at
+    // 200,000 a second: 3 s at least.
+    let tgt = pair.target.url("mysql");
+    exec(&tgt, &format!("DROP DATABASE {}", pair.db)).await;
+    exec(&tgt, "DROP DATABASE unit_checkpoint").await;
+    let mut config = pair.config(500);
+    config.max_bytes_per_second = Some(200_000);
+    let took = timed_copy(&pair, config).await;
+    assert!(took >= Duration::from_secs(3), "took {took:?}");
+}
+
+/// Runs a copy to its end, checks that it finished exact; how long it took.
+async fn timed_copy(pair: &Pair, config: CopyConfig) -> Duration {
+    let started = std::time::Instant::now();
+    let (stage, h) = run_to_end(config).await;
+    let took = started.elapsed();
+    assert_eq!(stage, Stage::Finished, "{:?}", h.status().result);
+    h.stop().await.unwrap();
+    assert_copied(pair).await;
+    took
+}

@@ -34,6 +34,7 @@ mod part;
 mod plan;
 mod report;
 mod snapshot;
+mod throttle;
 mod verify;
 
 #[cfg(feature = "sync")]
@@ -66,6 +67,12 @@ pub struct CopyConfig {
     /// is recorded with the checkpoints on the table's first run and kept by every
     /// later run of the task.
     pub split_rows: u64,
+    /// The most rows per second the copy writes, all parts together (`None`: no
+    /// limit); each chunk waits its turn before it is written.
+    pub max_rows_per_second: Option<u64>,
+    /// The most value bytes per second the copy writes, all parts together (`None`:
+    /// no limit).
+    pub max_bytes_per_second: Option<u64>,
     /// The target database holding the checkpoint table.
     pub checkpoint_database: String,
     /// The task's name: checkpoints are kept per task.
@@ -224,6 +231,8 @@ impl CopyConfig {
             chunk_rows: 5000,
             concurrency: 4,
             split_rows: 100_000,
+            max_rows_per_second: None,
+            max_bytes_per_second: None,
             checkpoint_database: "unit_checkpoint".to_owned(),
             task,
             acquire_timeout: Duration::from_secs(10),
@@ -1227,6 +1236,10 @@ impl CopyUnit {
             verify: self.config.consistency.is_none(),
             replace: self.config.consistency.is_some() && snapshot.is_none(),
             snapshot,
+            throttle: throttle::Throttle::new(
+                self.config.max_rows_per_second,
+                self.config.max_bytes_per_second,
+            ),
         });
         let mut pending = match self.jobs(&ctx).await {
             Ok(jobs) => jobs,

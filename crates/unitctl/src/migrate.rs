@@ -78,6 +78,14 @@ pub(crate) struct Args {
     /// key starts with an integer into key ranges copied at the same time; 0: never.
     #[arg(long, default_value_t = 100_000)]
     pub(crate) split_rows: u64,
+    /// The most rows per second the copy writes, all tables together (default: no
+    /// limit).
+    #[arg(long)]
+    pub(crate) max_rows_per_second: Option<u64>,
+    /// The most value bytes per second the copy writes, all tables together (default:
+    /// no limit).
+    #[arg(long)]
+    pub(crate) max_bytes_per_second: Option<u64>,
     /// How each copied table is compared with its source: `checksum-table` (the
     /// servers' CHECKSUM TABLE, only between servers of the same version),
     /// `row-text` (a CRC32 of each row's text, any versions), or `auto` (the first
@@ -247,9 +255,11 @@ pub(crate) fn run(args: Args) -> ExitCode {
         || args.sync_batch == 0
         || args.sync_workers == 0
         || args.sync_merge_rows == 0
+        || args.max_rows_per_second == Some(0)
+        || args.max_bytes_per_second == Some(0)
     {
         return bad_input(
-            "--chunk-rows, --concurrency, --sync-batch, --sync-workers and --sync-merge-rows must be at least 1",
+            "--chunk-rows, --concurrency, --sync-batch, --sync-workers, --sync-merge-rows, --max-rows-per-second and --max-bytes-per-second must be at least 1",
         );
     }
     if let Err(e) = args.consistency.parse::<Consistency>() {
@@ -305,6 +315,8 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl, objects: Object
     config.chunk_rows = args.chunk_rows;
     config.concurrency = args.concurrency;
     config.split_rows = args.split_rows;
+    config.max_rows_per_second = args.max_rows_per_second;
+    config.max_bytes_per_second = args.max_bytes_per_second;
     config.verification = args.verification.chosen();
     config.acquire_timeout = args.connect_timeout;
     config.objects = objects;

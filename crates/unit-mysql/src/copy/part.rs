@@ -36,6 +36,8 @@ pub(super) struct CopyContext {
     /// a snapshot reads rows at different moments, so two of them can hold the same
     /// value of a secondary unique key; replication replays the window idempotently.
     pub(super) replace: bool,
+    /// The write limits.
+    pub(super) throttle: super::throttle::Throttle,
 }
 
 /// One key range of a table and its checkpoint: the rows whose first key column is in
@@ -350,17 +352,10 @@ impl PartCopy {
         // Statements stay under both the placeholder limit and MAX_STATEMENT_BYTES, so
         // wide rows never hit the server's max_allowed_packet.
         let mut batches: Vec<&[MySqlRow]> = Vec::new();
-        let (mut start, mut size) = (0, 0usize);
+        let (mut start, mut size, mut chunk_bytes) = (0, 0usize, 0usize);
         for (i, row) in rows.iter().enumerate() {
-            let row_size: usize = written
-                .iter()
-                .map(|&c| {
-                    row.try_get_unchecked::<Option<&[u8]>, _>(c)
-                        .ok()
-                        .flatten()
-                        .map_or(0, <[u8]>::len)
-                })
-                .sum();
+            let row_size = value_bytes(row, &written);
+            chunk_bytes += row_size;
             if i > start && (i - start >= per_stmt || size + row_size > MAX_STATEMENT_BYTES) {
                 batches.push(&rows[start..i]);
                 (start, size) = (i, 0);
@@ -369,6 +364,16 @@ impl PartCopy {
         }
         if start < rows.len() {
             batches.push(&rows[start..]);
+        }
+        if !ctx
+            .throttle
+            .wait(rows.len() as u64, chunk_bytes as u64, cancel)
+            .await
+        {
+            return Err(down(
+                Operation::Execute("INSERT"),
+                StatementError::Canceled(unit_core::Canceled),
+            ));
         }
         let tuple = format!("({})", vec!["?"; ncols].join(","));
         for batch in batches {
@@ -449,6 +454,19 @@ impl PartCopy {
         .map_err(|e| down(Operation::Execute(&upsert), e))?;
         Ok(())
     }
+}
+
+/// The bytes of a row's values in the columns `written`.
+fn value_bytes(row: &MySqlRow, written: &[usize]) -> usize {
+    written
+        .iter()
+        .map(|&c| {
+            row.try_get_unchecked::<Option<&[u8]>, _>(c)
+                .ok()
+                .flatten()
+                .map_or(0, <[u8]>::len)
+        })
+        .sum()
 }
 
 fn down(op: Operation<'_>, e: StatementError) -> CopyError {
