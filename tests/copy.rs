@@ -1170,3 +1170,68 @@ async fn timed_copy(pair: &Pair, config: CopyConfig) -> Duration {
     assert_copied(pair).await;
     took
 }
+
+/// The load guard: while the source runs more threads than the limit, the copy writes
+/// nothing; once they end, it goes on and ends exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_load_guard_holds_the_copy_while_the_source_is_busy() {
+    let pair = Pair::new("copy_guarded").await;
+    let src = pair.source.url(&pair.db);
+    exec(
+        &src,
+        "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20));
+         INSERT INTO t SELECT seq, CONCAT('v', seq) FROM seq_1_to_3000",
+    )
+    .await;
+    // Twelve sessions running for 4 s: Threads_running above 8.
+    let url: MySqlUrl = src.parse().unwrap();
+    let mut sleepers = Vec::new();
+    for _ in 0..12 {
+        let options = url.connect_options();
+        sleepers.push(tokio::spawn(async move {
+            let mut conn = MySqlConnection::connect_with(&options).await.unwrap();
+            conn.execute("SELECT SLEEP(4)").await.unwrap();
+        }));
+    }
+    let mut admin = MySqlConnection::connect_with(&url.connect_options())
+        .await
+        .unwrap();
+    let running = "SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM information_schema.GLOBAL_STATUS \
+                   WHERE VARIABLE_NAME = 'THREADS_RUNNING'";
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while sqlx::query_scalar::<_, i64>(running)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap()
+        <= 8
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sleepers never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut config = pair.config(100);
+    config.max_source_threads_running = Some(8);
+    let units: Vec<BoxUnit<CopyConfig>> = vec![Box::new(CopyUnit::new(config))];
+    let h = Subtask::spawn(SubtaskConfig::new("guarded"), units);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let written = match h.status().status {
+        Some(unit_proto::pb::sub_task_status::Status::Load(l)) => l.finished_bytes,
+        _ => 0,
+    };
+    assert_eq!(written, 0, "the copy wrote while the source was busy");
+    assert_eq!(h.stage(), Stage::Running);
+    for sleeper in sleepers {
+        sleeper.await.unwrap();
+    }
+    let stage = tokio::time::timeout(
+        Duration::from_secs(60),
+        h.wait_for(|s| matches!(s, Stage::Paused | Stage::Finished)),
+    )
+    .await
+    .expect("the copy went on once the source was quiet");
+    assert_eq!(stage, Stage::Finished, "{:?}", h.status().result);
+    h.stop().await.unwrap();
+    assert_copied(&pair).await;
+}

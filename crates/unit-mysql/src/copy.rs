@@ -73,6 +73,10 @@ pub struct CopyConfig {
     /// The most value bytes per second the copy writes, all parts together (`None`:
     /// no limit).
     pub max_bytes_per_second: Option<u64>,
+    /// The load guard: no chunk is written while the source's `Threads_running` is
+    /// above this (read at most twice a second; `None`: no guard). The copy's own
+    /// reads count too.
+    pub max_source_threads_running: Option<u64>,
     /// The target database holding the checkpoint table.
     pub checkpoint_database: String,
     /// The task's name: checkpoints are kept per task.
@@ -233,6 +237,7 @@ impl CopyConfig {
             split_rows: 100_000,
             max_rows_per_second: None,
             max_bytes_per_second: None,
+            max_source_threads_running: None,
             checkpoint_database: "unit_checkpoint".to_owned(),
             task,
             acquire_timeout: Duration::from_secs(10),
@@ -1222,6 +1227,11 @@ impl CopyUnit {
             },
             None => None,
         };
+        let throttle = throttle::Throttle::new(
+            self.config.max_rows_per_second,
+            self.config.max_bytes_per_second,
+        )
+        .with_load_guard(&source, self.config.max_source_threads_running);
         let ctx = Arc::new(CopyContext {
             source,
             target,
@@ -1236,10 +1246,7 @@ impl CopyUnit {
             verify: self.config.consistency.is_none(),
             replace: self.config.consistency.is_some() && snapshot.is_none(),
             snapshot,
-            throttle: throttle::Throttle::new(
-                self.config.max_rows_per_second,
-                self.config.max_bytes_per_second,
-            ),
+            throttle,
         });
         let mut pending = match self.jobs(&ctx).await {
             Ok(jobs) => jobs,

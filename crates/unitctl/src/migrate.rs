@@ -86,6 +86,10 @@ pub(crate) struct Args {
     /// no limit).
     #[arg(long)]
     pub(crate) max_bytes_per_second: Option<u64>,
+    /// The load guard: the copy writes no chunk while the source's Threads_running is
+    /// above this (the copy's own reads count too; default: no guard).
+    #[arg(long)]
+    pub(crate) max_source_threads_running: Option<u64>,
     /// How each copied table is compared with its source: `checksum-table` (the
     /// servers' CHECKSUM TABLE, only between servers of the same version),
     /// `row-text` (a CRC32 of each row's text, any versions), or `auto` (the first
@@ -317,6 +321,7 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl, objects: Object
     config.split_rows = args.split_rows;
     config.max_rows_per_second = args.max_rows_per_second;
     config.max_bytes_per_second = args.max_bytes_per_second;
+    config.max_source_threads_running = args.max_source_threads_running;
     config.verification = args.verification.chosen();
     config.acquire_timeout = args.connect_timeout;
     config.objects = objects;

@@ -1,15 +1,18 @@
 //! Limits on how fast the copy writes ([`CopyConfig::max_rows_per_second`],
-//! [`CopyConfig::max_bytes_per_second`]), shared by every part copied at once.
+//! [`CopyConfig::max_bytes_per_second`]) and the load guard
+//! ([`CopyConfig::max_source_threads_running`]), shared by every part copied at once.
 //!
 //! [`CopyConfig::max_rows_per_second`]: super::CopyConfig::max_rows_per_second
 //! [`CopyConfig::max_bytes_per_second`]: super::CopyConfig::max_bytes_per_second
+//! [`CopyConfig::max_source_threads_running`]: super::CopyConfig::max_source_threads_running
 
 use std::sync::Mutex;
 use std::time::Duration;
 
+use sqlx::MySqlPool;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::debug;
+use tracing::{debug, info};
 
 /// One limit: units per second, and when the units reserved so far are paid for.
 #[derive(Debug)]
@@ -39,6 +42,80 @@ impl Pace {
 pub(super) struct Throttle {
     rows: Option<Pace>,
     bytes: Option<Pace>,
+    guard: Option<LoadGuard>,
+}
+
+/// The load guard: no chunk is written while the source's `Threads_running` is above
+/// `max` (read at most every [`GUARD_EVERY`]).
+#[derive(Debug)]
+struct LoadGuard {
+    source: MySqlPool,
+    max: u64,
+    /// When the source was last found below the limit.
+    clear_at: Mutex<Option<Instant>>,
+    /// Serializes the reads of the source's status.
+    reading: tokio::sync::Mutex<()>,
+}
+
+/// How long a reading of the source's `Threads_running` below the limit holds.
+const GUARD_EVERY: Duration = Duration::from_millis(500);
+
+impl LoadGuard {
+    fn recently_clear(&self) -> bool {
+        self.clear_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some_and(|at| at.elapsed() < GUARD_EVERY)
+    }
+
+    /// Waits while the source runs more than `max` threads; `false` when `cancel`
+    /// fired first. A failed reading lets the chunk go (the copy's own statements
+    /// meet the same fault and are handled as such).
+    async fn wait(&self, cancel: &CancellationToken) -> bool {
+        if self.recently_clear() {
+            return true;
+        }
+        let _reading = self.reading.lock().await;
+        let mut paused_since: Option<Instant> = None;
+        loop {
+            if self.recently_clear() {
+                return true;
+            }
+            let running =
+                sqlx::query_as::<_, (String, String)>("SHOW GLOBAL STATUS LIKE 'Threads_running'")
+                    .fetch_one(&self.source);
+            let running = tokio::select! {
+                r = running => r.ok().and_then(|(_, v)| v.parse::<u64>().ok()),
+                () = cancel.cancelled() => return false,
+            };
+            match running {
+                Some(n) if n > self.max => {
+                    if paused_since.is_none() {
+                        info!(
+                            threads_running = n,
+                            max = self.max,
+                            "copy throttled by the load guard: the source's Threads_running is above the limit"
+                        );
+                        paused_since = Some(Instant::now());
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(GUARD_EVERY) => {}
+                        () = cancel.cancelled() => return false,
+                    }
+                }
+                _ => {
+                    if let Some(since) = paused_since {
+                        info!(paused = ?since.elapsed(), "copy resumed by the load guard");
+                    }
+                    *self
+                        .clear_at
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now());
+                    return true;
+                }
+            }
+        }
+    }
 }
 
 impl Throttle {
@@ -53,12 +130,34 @@ impl Throttle {
         Self {
             rows: pace(rows),
             bytes: pace(bytes),
+            guard: None,
         }
+    }
+
+    /// Adds the load guard: no chunk is written while `source` runs more than
+    /// `max_threads_running` threads (`None`: no guard).
+    pub(super) fn with_load_guard(
+        mut self,
+        source: &MySqlPool,
+        max_threads_running: Option<u64>,
+    ) -> Self {
+        self.guard = max_threads_running.map(|max| LoadGuard {
+            source: source.clone(),
+            max,
+            clear_at: Mutex::new(None),
+            reading: tokio::sync::Mutex::new(()),
+        });
+        self
     }
 
     /// Waits until a chunk of `rows` rows and `bytes` bytes may be written; `false`
     /// when `cancel` fired first.
     pub(super) async fn wait(&self, rows: u64, bytes: u64, cancel: &CancellationToken) -> bool {
+        if let Some(guard) = &self.guard {
+            if !guard.wait(cancel).await {
+                return false;
+            }
+        }
         let now = Instant::now();
         let until = [
             self.rows.as_ref().map(|p| (p.reserve(rows, now), "rows")),
