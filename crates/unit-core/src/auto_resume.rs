@@ -381,7 +381,7 @@ impl AutoResume {
                 },
                 Strategy::NoSense(verdict) => {
                     if last_no_sense != Some(verdict) {
-                        warn!(%verdict, "paused by an error that is not resumable; not resuming");
+                        warn!(policy = self.policy.name(), %verdict, "paused by an error that is not resumable; not resuming");
                         last_no_sense = Some(verdict);
                     }
                 }

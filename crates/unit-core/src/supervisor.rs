@@ -13,7 +13,6 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 use unit_proto::pb::{self, Stage, UnitType};
 
 use crate::catalogue::ErrorCode;
-use crate::classify::explain_error;
 use crate::error::{BoxError, Error};
 use crate::process_error::{ProcessFailure, is_ctx_canceled_process_err, new_process_error};
 use crate::unit::{DEFAULT_INIT_TIMEOUT, StatusHandle, Unit};
@@ -38,6 +37,10 @@ pub struct SubtaskConfig {
     /// How long a unit whose `init` timed out is given, once cancelled, to roll
     /// itself back before its `init` future is dropped.
     pub init_grace: Duration,
+    /// The policy whose verdict the supervisor logs with each unit error: the one that
+    /// acts on it (by default [`Recommended`](crate::Recommended), as
+    /// [`AutoResume`](crate::AutoResume)'s); the log names it.
+    pub policy: std::sync::Arc<dyn crate::Policy>,
 }
 
 impl SubtaskConfig {
@@ -48,7 +51,16 @@ impl SubtaskConfig {
             init_timeout: DEFAULT_INIT_TIMEOUT,
             call_timeout: DEFAULT_INIT_TIMEOUT,
             init_grace: Duration::from_secs(5),
+            policy: std::sync::Arc::new(crate::Recommended),
         }
+    }
+
+    /// The same settings with the errors' verdicts logged by `policy` (give the one
+    /// the subtask's [`AutoResume`](crate::AutoResume) uses).
+    #[must_use]
+    pub fn with_policy(mut self, policy: std::sync::Arc<dyn crate::Policy>) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// The same settings with another timeout for `is_fresh_task`, `close` and `kill`.
@@ -456,8 +468,9 @@ impl<C: Send + Sync + 'static> Subtask<C> {
     fn set_result(&self, result: Option<pb::ProcessResult>) {
         if let Some(r) = &result {
             for e in &r.errors {
-                let verdict = explain_error(e);
-                warn!(code = e.err_code, message = %e.message, %verdict, "unit error");
+                let policy = &self.config.policy;
+                let verdict = policy.explain(e);
+                warn!(policy = policy.name(), %verdict, code = e.err_code, message = %e.message, "unit error");
             }
         }
         self.shared.snapshot().result = result;

@@ -366,12 +366,18 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl, objects: Object
     // exist yet), so that the summary's speed counts this run's rows only.
     let before = checkpoint_totals(&config).await.unwrap_or((0, 0, 0));
     let started = Instant::now();
-    let handle = Subtask::spawn_with(SubtaskConfig::new(args.task.clone()), factory);
+    // One policy judges every error: the one auto-resume acts by is the one the
+    // supervisor's log and this report give.
+    let policy: Arc<dyn unit_core::Policy> = Arc::new(Recommended);
+    let handle = Subtask::spawn_with(
+        SubtaskConfig::new(args.task.clone()).with_policy(policy.clone()),
+        factory,
+    );
 
     let mut auto = AutoResumeConfig::default();
     auto.check_interval = args.check_interval;
     let checker = match AutoResume::new(auto) {
-        Ok(c) => c,
+        Ok(c) => c.with_policy(policy),
         Err(e) => return bad_input(&e.to_string()),
     };
     let mut auto_resume = tokio::spawn(checker.run(handle.clone()));

@@ -715,3 +715,52 @@ async fn a_resume_after_a_failed_init_builds_fresh_units_with_a_factory() {
     h.stop().await.unwrap();
     assert_contract(&log, true);
 }
+
+/// What the supervisor logs while `scripts` run to a pause under `config`.
+fn logged_until_paused(config: SubtaskConfig, scripts: Vec<Script>) -> String {
+    #[derive(Clone, Default)]
+    struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (h, _) = spawn_with(config, scripts);
+            assert_eq!(settle(&h).await, Stage::Paused);
+            h.stop().await.unwrap();
+        });
+    });
+    let logged = buffer.0.lock().unwrap().clone();
+    String::from_utf8(logged).unwrap()
+}
+
+#[test]
+fn a_unit_error_is_logged_with_the_verdict_of_the_policy_that_acts_named() {
+    let script = || vec![Script::new(Load, [Step::ResumableError])];
+    let default = logged_until_paused(SubtaskConfig::new("t"), script());
+    let line = default.lines().find(|l| l.contains("unit error")).unwrap();
+    assert!(line.contains("policy=\"recommended\" verdict="), "{line}");
+    let dm = logged_until_paused(
+        SubtaskConfig::new("t").with_policy(std::sync::Arc::new(crate::DmRules)),
+        script(),
+    );
+    let line = dm.lines().find(|l| l.contains("unit error")).unwrap();
+    assert!(line.contains("policy=\"DM\" verdict="), "{line}");
+}
