@@ -1183,14 +1183,14 @@ async fn the_load_guard_holds_the_copy_while_the_source_is_busy() {
          INSERT INTO t SELECT seq, CONCAT('v', seq) FROM seq_1_to_3000",
     )
     .await;
-    // Twelve sessions running for 4 s: Threads_running above 8.
+    // Twelve sessions running for 6 s: Threads_running above 8.
     let url: MySqlUrl = src.parse().unwrap();
     let mut sleepers = Vec::new();
     for _ in 0..12 {
         let options = url.connect_options();
         sleepers.push(tokio::spawn(async move {
             let mut conn = MySqlConnection::connect_with(&options).await.unwrap();
-            conn.execute("SELECT SLEEP(4)").await.unwrap();
+            conn.execute("SELECT SLEEP(6)").await.unwrap();
         }));
     }
     let mut admin = MySqlConnection::connect_with(&url.connect_options())
