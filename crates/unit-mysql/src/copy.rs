@@ -1579,6 +1579,9 @@ impl Unit for CopyUnit {
         self.config.chunk_rows = config.chunk_rows;
         self.config.concurrency = config.concurrency;
         self.config.split_rows = config.split_rows;
+        self.config.max_rows_per_second = config.max_rows_per_second;
+        self.config.max_bytes_per_second = config.max_bytes_per_second;
+        self.config.max_source_threads_running = config.max_source_threads_running;
         Ok(())
     }
 
