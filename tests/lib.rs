@@ -52,9 +52,19 @@ fn required_binary(name: &str) -> PathBuf {
     })
 }
 
+/// A port nothing listens on, never handed out before by this process (the system
+/// may offer a port it just freed to two servers starting at once).
 fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local address").port()
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+        let port = listener.local_addr().expect("local address").port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 impl MariaDb {
@@ -92,10 +102,13 @@ impl MariaDb {
     pub fn start_with(extra: Vec<String>) -> MariaDb {
         let install = required_binary("mariadb-install-db");
         required_binary("mariadbd");
+        // A counter, not a free port: two servers starting at once can be offered the
+        // same free port, and then shared a directory (seen once in CI).
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "unit-mariadb-{}-{}",
             std::process::id(),
-            free_port()
+            STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).expect("create the server's directory");
         spawn_watchdog(&dir);
