@@ -101,7 +101,7 @@ pub(crate) fn copy(size: Size) -> Result<()> {
     let copy_s = pass("copy and verification ended");
     println!(
         "table size: {rows} rows in 4 tables; chunk {chunk} rows; concurrency {concurrency}; \
-         tables of 200000+ rows split into key ranges"
+         tables of twice {split}+ rows split into key ranges"
     );
     println!("mariadb-dump | mariadb : {baseline:>7.2} s  {b:>10.0} rows/s");
     println!(

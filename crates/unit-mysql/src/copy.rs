@@ -612,8 +612,7 @@ pub(crate) async fn choose_verification(
 /// that binary logging is on (as on every online source), which does not change how
 /// `CHECKSUM TABLE` hashes a row.
 fn same_server_version(a: &str, b: &str) -> bool {
-    let build = |v: &str| v.strip_suffix("-log").unwrap_or(v).to_owned();
-    build(a) == build(b)
+    a.strip_suffix("-log").unwrap_or(a) == b.strip_suffix("-log").unwrap_or(b)
 }
 
 /// The source's current binlog position (`None` when binary logging is off).

@@ -645,31 +645,44 @@ impl Run<'_> {
             self.epochs.clear();
         }
         self.begin_batch().await?;
-        let config = &self.unit.config;
-        store_checkpoint(
-            &mut *self.conn,
-            &config.checkpoint_database,
-            &config.task,
-            &self.pending,
-        )
-        .await
-        .map_err(|e| self.target_err(Operation::Execute("UPDATE sync_checkpoint"), e))?;
+        let pending = self.pending.clone();
+        self.store(&pending).await?;
         self.conn
             .execute("COMMIT")
             .await
             .map_err(|e| self.target_err(Operation::Commit, e))?;
         self.batch_open = false;
         self.dirty = false;
-        let shared = &self.unit.shared;
-        shared
+        self.unit
+            .shared
             .total
             .fetch_add(self.batch_changes, Ordering::Relaxed);
         self.batch_changes = 0;
-        *lock(&shared.syncer) = self.pending.position.clone();
-        if self.last_ts > 0 {
-            shared.last_event_ts.store(self.last_ts, Ordering::Relaxed);
-        }
+        self.published(&pending, self.last_ts);
         Ok(())
+    }
+
+    /// Writes `checkpoint` as the task's row (in the open batch, if there is one).
+    async fn store(&mut self, checkpoint: &SyncCheckpoint) -> Result<(), SyncError> {
+        let config = &self.unit.config;
+        store_checkpoint(
+            &mut *self.conn,
+            &config.checkpoint_database,
+            &config.task,
+            checkpoint,
+        )
+        .await
+        .map_err(|e| self.target_err(Operation::Execute("UPDATE sync_checkpoint"), e))
+    }
+
+    /// Shows a committed checkpoint (and the source time `last_ts` it reached) in the
+    /// unit's status.
+    fn published(&self, checkpoint: &SyncCheckpoint, last_ts: u32) {
+        let shared = &self.unit.shared;
+        *lock(&shared.syncer) = checkpoint.position.clone();
+        if last_ts > 0 {
+            shared.last_event_ts.store(last_ts, Ordering::Relaxed);
+        }
     }
 
     /// The periodic checkpoint, at a boundary of source transactions. With workers
@@ -712,20 +725,8 @@ impl Run<'_> {
         let Some(epoch) = ready else {
             return Ok(());
         };
-        let config = &self.unit.config;
-        store_checkpoint(
-            &mut *self.conn,
-            &config.checkpoint_database,
-            &config.task,
-            &epoch.pending,
-        )
-        .await
-        .map_err(|e| self.target_err(Operation::Execute("UPDATE sync_checkpoint"), e))?;
-        let shared = &self.unit.shared;
-        *lock(&shared.syncer) = epoch.pending.position.clone();
-        if epoch.last_ts > 0 {
-            shared.last_event_ts.store(epoch.last_ts, Ordering::Relaxed);
-        }
+        self.store(&epoch.pending).await?;
+        self.published(&epoch.pending, epoch.last_ts);
         Ok(())
     }
 
@@ -1757,15 +1758,9 @@ pub(super) fn delete_statements(
         .collect();
     let mut keys = Vec::with_capacity(images.len());
     for image in images {
-        let mut values = Vec::with_capacity(table.key.len());
-        for &i in &table.key {
-            let column = &table.columns[i];
-            values.push(literal(
-                column,
-                image.get(i).and_then(Option::as_ref),
-                true,
-            )?);
-        }
+        let values: Vec<String> = key_literals(table, image)
+            .map(|kv| kv.map(|(_, v)| v))
+            .collect::<Result<_, _>>()?;
         keys.push(format!("({})", values.join(", ")));
     }
     let head = format!(
@@ -2017,14 +2012,21 @@ fn key_condition(table: &Table, image: &RowImage) -> Result<String, ValueError> 
             .collect::<Result<Vec<_>, _>>()?;
         return Ok(parts.join(" AND "));
     }
-    let mut parts = Vec::with_capacity(table.key.len());
-    for &i in &table.key {
-        let column = &table.columns[i];
-        parts.push(format!(
-            "{} = {}",
-            ident(&column.name),
-            literal(column, image.get(i).and_then(Option::as_ref), true)?
-        ));
-    }
+    let parts: Vec<String> = key_literals(table, image)
+        .map(|kv| kv.map(|(column, value)| format!("{column} = {value}")))
+        .collect::<Result<_, _>>()?;
     Ok(parts.join(" AND "))
+}
+
+/// Each key column of `table` (quoted) with its value in `image` as a literal that
+/// compares as the key does.
+fn key_literals<'a>(
+    table: &'a Table,
+    image: &'a RowImage,
+) -> impl Iterator<Item = Result<(String, String), ValueError>> + 'a {
+    table.key.iter().map(move |&i| {
+        let column = &table.columns[i];
+        let value = literal(column, image.get(i).and_then(Option::as_ref), true)?;
+        Ok((ident(&column.name), value))
+    })
 }
