@@ -40,7 +40,7 @@ mod verify;
 #[cfg(feature = "sync")]
 pub(crate) use objects::{ensure_object, triggers_on};
 use part::{CopyContext, raw};
-pub use report::{CopyReport, ObjectReport, ReportHandle, TableReport};
+pub use report::{CopyReport, ObjectReport, ReportHandle, TablePhase, TableReport};
 pub use verify::{Verification, stored_checksum, table_checksum};
 
 /// How many times an online copy reads the schema again when it changed before the
@@ -139,6 +139,8 @@ pub struct CopyConfig {
     /// or `"after"` (run, its checkpoint not moved past it).
     #[doc(hidden)]
     pub ddl_failpoint: Option<&'static str>,
+    /// Hears the units' events as they happen (for metrics); none by default.
+    pub observer: Option<std::sync::Arc<dyn crate::Observer>>,
 }
 
 /// How the copy makes its rows consistent with one source position, named as dumpling
@@ -232,6 +234,7 @@ impl CopyConfig {
             stream_timeout: Duration::from_secs(10),
             versioned_current_rows: false,
             ddl_failpoint: None,
+            observer: None,
             chunk_rows: 5000,
             concurrency: 4,
             split_rows: 100_000,
@@ -1246,6 +1249,7 @@ impl CopyUnit {
             replace: self.config.consistency.is_some() && snapshot.is_none(),
             snapshot,
             throttle,
+            observer: self.config.observer.clone(),
         });
         let mut pending = match self.jobs(&ctx).await {
             Ok(jobs) => jobs,

@@ -119,6 +119,7 @@ mod classify;
 pub mod codes;
 mod copy;
 mod dsn;
+mod observer;
 pub mod objects;
 pub mod position;
 mod process_error;
@@ -135,8 +136,9 @@ pub use classify::{
 };
 pub use copy::{
     Consistency, CopyConfig, CopyError, CopyReport, CopyUnit, ObjectReport, OpKind, ReportHandle,
-    TableReport, Verification, copy_sql_mode, stored_checksum, table_checksum,
+    TablePhase, TableReport, Verification, copy_sql_mode, stored_checksum, table_checksum,
 };
+pub use observer::Observer;
 pub use dsn::{MySqlUrl, TlsSettings, UrlError, mode_name};
 pub use process_error::{MAX_STATEMENT_SUMMARY, error_code, process_error, summarize_statement};
 pub use redact::redact;

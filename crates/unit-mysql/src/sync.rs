@@ -225,13 +225,17 @@ impl std::fmt::Debug for SyncUnit {
 impl SyncUnit {
     /// A Sync unit for the task `config` describes; nothing is opened until `init`.
     pub fn new(config: CopyConfig) -> Self {
+        let shared = Arc::new(Shared {
+            observer: config.observer.clone(),
+            ..Shared::default()
+        });
         Self {
             config,
             source: None,
             target: None,
             mariadb: true,
             lower_case_names: [0, 0],
-            shared: Arc::default(),
+            shared,
         }
     }
 

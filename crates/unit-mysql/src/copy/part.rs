@@ -38,6 +38,8 @@ pub(super) struct CopyContext {
     pub(super) replace: bool,
     /// The write limits.
     pub(super) throttle: super::throttle::Throttle,
+    /// Hears each committed chunk.
+    pub(super) observer: Option<Arc<dyn crate::Observer>>,
 }
 
 /// One key range of a table and its checkpoint: the rows whose first key column is in
@@ -51,6 +53,8 @@ pub(super) struct Part {
     /// The key of the last row committed, one raw value per key column.
     pub(super) last_key: Option<Vec<Vec<u8>>>,
     pub(super) done: bool,
+    /// Rows and value bytes its checkpoint says were copied.
+    pub(super) copied: (i64, i64),
 }
 
 /// A copy job: one part of a table, or (without a part) only the verification of a
@@ -127,7 +131,14 @@ impl PartCopy {
 
     /// Counts this part finished; the job finishing the table's last part verifies it.
     async fn finish_part(&self) -> Result<(), CopyError> {
-        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 && self.ctx.verify {
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return Ok(());
+        }
+        let t = &*self.table;
+        self.ctx
+            .recorder
+            .phase(&t.database, &t.name, super::TablePhase::Copied);
+        if self.ctx.verify {
             self.verify().await
         } else {
             Ok(())
@@ -187,6 +198,8 @@ impl PartCopy {
     /// is copied (so verifying overlaps with copying the other tables).
     async fn verify(&self) -> Result<(), CopyError> {
         let (t, ctx) = (&*self.table, &*self.ctx);
+        ctx.recorder
+            .phase(&t.database, &t.name, super::TablePhase::Verifying);
         let rows =
             super::verify_table(&ctx.source, &ctx.target, t, ctx.verification, &ctx.cancel).await?;
         debug!(rows, "verified");
@@ -245,10 +258,20 @@ impl PartCopy {
         cancellable(&ctx.cancel, tx.commit())
             .await
             .map_err(|e| down(Operation::Commit, e))?;
+        self.committed(rows_n, bytes);
+        Ok(())
+    }
+
+    /// Counts a committed chunk of `rows` rows and `bytes` value bytes.
+    fn committed(&self, rows: i64, bytes: i64) {
+        let (t, ctx) = (&*self.table, &*self.ctx);
         ctx.progress
             .finished_bytes
             .fetch_add(bytes, Ordering::Relaxed);
-        Ok(())
+        ctx.recorder.chunk(&t.database, &t.name, rows, bytes);
+        if let Some(o) = &ctx.observer {
+            o.chunk_committed(&t.database, &t.name, rows, bytes);
+        }
     }
 
     /// Copies a table without a key: all of it in one target transaction with its
@@ -327,9 +350,7 @@ impl PartCopy {
         cancellable(cancel, tx.commit())
             .await
             .map_err(|e| down(Operation::Commit, e))?;
-        ctx.progress
-            .finished_bytes
-            .fetch_add(bytes, Ordering::Relaxed);
+        self.committed(rows_n, bytes);
         info!(
             rows = rows_n,
             "table without a key copied whole in one transaction"
@@ -367,7 +388,12 @@ impl PartCopy {
         }
         if !ctx
             .throttle
-            .wait(rows.len() as u64, chunk_bytes as u64, cancel)
+            .wait(
+                rows.len() as u64,
+                chunk_bytes as u64,
+                cancel,
+                &ctx.recorder.throttle,
+            )
             .await
         {
             return Err(down(

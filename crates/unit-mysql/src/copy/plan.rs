@@ -29,6 +29,16 @@ impl CopyUnit {
             let table = Arc::new(table.clone());
             let plan = self.plan(ctx, &table).await?;
             let open: Vec<Part> = plan.iter().filter(|p| !p.done).cloned().collect();
+            let copied = plan
+                .iter()
+                .fold((0, 0), |(r, b), p| (r + p.copied.0, b + p.copied.1));
+            ctx.recorder.planned(
+                &table.database,
+                &table.name,
+                copied,
+                i64::try_from(table.estimated_rows).unwrap_or(i64::MAX),
+                open.is_empty(),
+            );
             let remaining = Arc::new(AtomicUsize::new(open.len()));
             if open.is_empty() {
                 debug!(table = %table.display_name(), "already copied");
@@ -116,6 +126,7 @@ impl CopyUnit {
                 hi: hi.map(|v| v.to_string()),
                 last_key: None,
                 done: false,
+                copied: (0, 0),
             })
             .collect())
     }
@@ -126,7 +137,7 @@ impl CopyUnit {
         table: &Table,
     ) -> Result<Vec<Part>, CopyError> {
         let select = format!(
-            "SELECT part, lo, hi, last_key, done FROM {} WHERE task = ? AND db = ? AND tbl = ? ORDER BY part",
+            "SELECT part, lo, hi, last_key, done, rows_copied, bytes_copied FROM {} WHERE task = ? AND db = ? AND tbl = ? ORDER BY part",
             ctx.checkpoint
         );
         let rows = cancellable(
@@ -147,6 +158,7 @@ impl CopyUnit {
                     hi: row.try_get(2)?,
                     last_key: row.try_get::<Option<String>, _>(3)?.map(|k| decode_key(&k)),
                     done: row.try_get::<i8, _>(4)? != 0,
+                    copied: (row.try_get(5)?, row.try_get(6)?),
                 })
             })
             .collect::<Result<_, sqlx::Error>>()

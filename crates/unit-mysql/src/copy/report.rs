@@ -19,6 +19,48 @@ pub struct TableReport {
     /// How the table was copied where that is worth knowing (no usable key: copied
     /// whole; an engine without transactions in an online migration), else empty.
     pub note: String,
+    /// Where the table's copy is.
+    pub phase: TablePhase,
+    /// Rows written to the target so far, by every run of the task (from its
+    /// checkpoints, then counted as chunks commit).
+    pub rows_copied: i64,
+    /// Value bytes written to the target so far, by every run of the task.
+    pub bytes_copied: i64,
+    /// The source's estimate of the table's rows when the copy planned it (InnoDB's
+    /// estimate can be off by half either way).
+    pub estimated_rows: i64,
+}
+
+/// Where a table's copy is, in order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum TablePhase {
+    /// Not started in this run.
+    #[default]
+    Pending,
+    /// Chunks are being copied.
+    Copying,
+    /// Every row is copied; verification comes next (at cutover in an online
+    /// migration).
+    Copied,
+    /// Being compared with its source.
+    Verifying,
+    /// Compared with its source and found equal.
+    Verified,
+}
+
+impl TablePhase {
+    /// The phase's name in status documents: `pending`, `copying`, `copied`,
+    /// `verifying`, `verified`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Copying => "copying",
+            Self::Copied => "copied",
+            Self::Verifying => "verifying",
+            Self::Verified => "verified",
+        }
+    }
 }
 
 /// One object other than a table (view, trigger, routine, event, sequence).
@@ -50,6 +92,9 @@ pub struct CopyReport {
     pub objects: Vec<ObjectReport>,
     /// The SQL mode the target's sessions wrote with.
     pub sql_mode: String,
+    /// Why the copy's writes are held back right now (`max_rows_per_second`,
+    /// `max_bytes_per_second`, `load_guard`), empty while they are not.
+    pub throttled: Vec<&'static str>,
 }
 
 impl CopyReport {
@@ -81,6 +126,8 @@ impl CopyReport {
 pub(super) struct Recorder {
     tables: Mutex<BTreeMap<(String, String), TableReport>>,
     objects: Mutex<Vec<ObjectReport>>,
+    /// Whether the copy's writes are held back, and why.
+    pub(super) throttle: super::throttle::ThrottleState,
 }
 
 impl Recorder {
@@ -102,19 +149,63 @@ impl Recorder {
                     rows: 0,
                     verified: false,
                     note,
+                    phase: TablePhase::Pending,
+                    rows_copied: 0,
+                    bytes_copied: 0,
+                    estimated_rows: 0,
                 },
             );
         }
         *self.objects.lock().unwrap_or_else(|e| e.into_inner()) = objects.into_iter().collect();
     }
 
-    /// Records that `database.name` was verified with `rows` rows.
-    pub(super) fn verified(&self, database: &str, name: &str, rows: i64) {
+    /// Changes the entry of `database.name`, if it is selected.
+    fn table(&self, database: &str, name: &str, change: impl FnOnce(&mut TableReport)) {
         let mut map = self.tables.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(t) = map.get_mut(&(database.to_owned(), name.to_owned())) {
+            change(t);
+        }
+    }
+
+    /// Records what earlier runs copied of `database.name` (its checkpoints), the
+    /// source's estimate of its rows, and whether every part of it is copied.
+    pub(super) fn planned(
+        &self,
+        database: &str,
+        name: &str,
+        (rows, bytes): (i64, i64),
+        estimated_rows: i64,
+        copied: bool,
+    ) {
+        self.table(database, name, |t| {
+            (t.rows_copied, t.bytes_copied, t.estimated_rows) = (rows, bytes, estimated_rows);
+            if copied {
+                t.phase = t.phase.max(TablePhase::Copied);
+            }
+        });
+    }
+
+    /// Records a committed chunk of `database.name`.
+    pub(super) fn chunk(&self, database: &str, name: &str, rows: i64, bytes: i64) {
+        self.table(database, name, |t| {
+            t.rows_copied += rows;
+            t.bytes_copied += bytes;
+            t.phase = t.phase.max(TablePhase::Copying);
+        });
+    }
+
+    /// Records that `database.name` moved on to `phase`.
+    pub(super) fn phase(&self, database: &str, name: &str, phase: TablePhase) {
+        self.table(database, name, |t| t.phase = t.phase.max(phase));
+    }
+
+    /// Records that `database.name` was verified with `rows` rows.
+    pub(super) fn verified(&self, database: &str, name: &str, rows: i64) {
+        self.table(database, name, |t| {
             t.rows = rows;
             t.verified = true;
-        }
+            t.phase = TablePhase::Verified;
+        });
     }
 
     /// Records what became of an object, in place of its entry.
@@ -147,6 +238,7 @@ impl Recorder {
             tables,
             objects,
             sql_mode: sql_mode.to_owned(),
+            throttled: self.throttle.reasons(),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! [`CopyConfig::max_source_threads_running`]: super::CopyConfig::max_source_threads_running
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sqlx::MySqlPool;
@@ -57,6 +58,43 @@ struct LoadGuard {
     reading: tokio::sync::Mutex<()>,
 }
 
+/// Why the copy's writes are held back right now: how many parts wait on each limit.
+#[derive(Debug, Default)]
+pub(super) struct ThrottleState {
+    waiting: [AtomicUsize; 3],
+}
+
+/// The limits a part can wait on, as [`ThrottleState::reasons`] names them.
+const REASONS: [&str; 3] = ["max_rows_per_second", "max_bytes_per_second", "load_guard"];
+
+impl ThrottleState {
+    /// The limits some part waits on now.
+    pub(super) fn reasons(&self) -> Vec<&'static str> {
+        REASONS
+            .iter()
+            .zip(&self.waiting)
+            .filter(|(_, n)| n.load(Ordering::Relaxed) > 0)
+            .map(|(r, _)| *r)
+            .collect()
+    }
+
+    /// Counts a part waiting on limit `reason` (an index into [`REASONS`]) until the
+    /// guard is dropped.
+    fn hold(&self, reason: usize) -> Hold<'_> {
+        self.waiting[reason].fetch_add(1, Ordering::Relaxed);
+        Hold(&self.waiting[reason])
+    }
+}
+
+/// A part waiting on a limit; dropping it ends the wait.
+struct Hold<'a>(&'a AtomicUsize);
+
+impl Drop for Hold<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// How long a reading of the source's `Threads_running` below the limit holds.
 const GUARD_EVERY: Duration = Duration::from_millis(500);
 
@@ -71,12 +109,13 @@ impl LoadGuard {
     /// Waits while the source runs more than `max` threads; `false` when `cancel`
     /// fired first. A failed reading lets the chunk go (the copy's own statements
     /// meet the same fault and are handled as such).
-    async fn wait(&self, cancel: &CancellationToken) -> bool {
+    async fn wait(&self, cancel: &CancellationToken, state: &ThrottleState) -> bool {
         if self.recently_clear() {
             return true;
         }
         let _reading = self.reading.lock().await;
         let mut paused_since: Option<Instant> = None;
+        let mut _held = None;
         loop {
             if self.recently_clear() {
                 return true;
@@ -97,6 +136,7 @@ impl LoadGuard {
                             "copy throttled by the load guard: the source's Threads_running is above the limit"
                         );
                         paused_since = Some(Instant::now());
+                        _held = Some(state.hold(2));
                     }
                     tokio::select! {
                         () = tokio::time::sleep(GUARD_EVERY) => {}
@@ -150,20 +190,24 @@ impl Throttle {
         self
     }
 
-    /// Waits until a chunk of `rows` rows and `bytes` bytes may be written; `false`
-    /// when `cancel` fired first.
-    pub(super) async fn wait(&self, rows: u64, bytes: u64, cancel: &CancellationToken) -> bool {
+    /// Waits until a chunk of `rows` rows and `bytes` bytes may be written, counted
+    /// in `state` while it waits; `false` when `cancel` fired first.
+    pub(super) async fn wait(
+        &self,
+        rows: u64,
+        bytes: u64,
+        cancel: &CancellationToken,
+        state: &ThrottleState,
+    ) -> bool {
         if let Some(guard) = &self.guard {
-            if !guard.wait(cancel).await {
+            if !guard.wait(cancel, state).await {
                 return false;
             }
         }
         let now = Instant::now();
         let until = [
-            self.rows.as_ref().map(|p| (p.reserve(rows, now), "rows")),
-            self.bytes
-                .as_ref()
-                .map(|p| (p.reserve(bytes, now), "bytes")),
+            self.rows.as_ref().map(|p| (p.reserve(rows, now), 0)),
+            self.bytes.as_ref().map(|p| (p.reserve(bytes, now), 1)),
         ]
         .into_iter()
         .flatten()
@@ -171,9 +215,11 @@ impl Throttle {
         let Some((until, limit)) = until else {
             return true;
         };
-        if until > now {
-            debug!(wait = ?(until - now), limit, "throttled by the per-second limit");
+        if until <= now {
+            return true;
         }
+        debug!(wait = ?(until - now), limit = REASONS[limit], "throttled by the per-second limit");
+        let _held = state.hold(limit);
         tokio::select! {
             () = tokio::time::sleep_until(until) => true,
             () = cancel.cancelled() => false,
@@ -189,13 +235,23 @@ mod tests {
     async fn chunks_wait_for_the_slowest_limit_in_turn() {
         let throttle = Throttle::new(Some(1000), Some(10_000));
         let cancel = CancellationToken::new();
+        let state = ThrottleState::default();
         let start = Instant::now();
         // 500 rows: half a second; 2,000 bytes: a fifth.
-        assert!(throttle.wait(500, 2_000, &cancel).await);
+        let wait = throttle.wait(500, 2_000, &cancel, &state);
+        tokio::pin!(wait);
+        // While it waits, the state names the limit it waits on.
+        assert!(
+            futures_util::FutureExt::now_or_never(wait.as_mut()).is_none(),
+            "a limited chunk waits"
+        );
+        assert_eq!(state.reasons(), ["max_rows_per_second"]);
+        assert!(wait.await);
+        assert!(state.reasons().is_empty());
         assert_eq!(start.elapsed(), Duration::from_millis(500));
         // Bytes now: 10,000 bytes take a second from now (time the byte limit went
         // unused is not saved up for a burst).
-        assert!(throttle.wait(10, 10_000, &cancel).await);
+        assert!(throttle.wait(10, 10_000, &cancel, &state).await);
         assert_eq!(start.elapsed(), Duration::from_millis(1500));
     }
 
@@ -205,11 +261,13 @@ mod tests {
         let start = Instant::now();
         assert!(
             Throttle::new(None, Some(0))
-                .wait(1 << 40, 1 << 40, &cancel)
+                .wait(1 << 40, 1 << 40, &cancel, &ThrottleState::default())
                 .await
         );
         assert_eq!(start.elapsed(), Duration::ZERO);
         cancel.cancel();
-        assert!(!Throttle::new(Some(1), None).wait(100, 0, &cancel).await);
+        let state = ThrottleState::default();
+        assert!(!Throttle::new(Some(1), None).wait(100, 0, &cancel, &state).await);
+        assert!(state.reasons().is_empty(), "a cancelled wait holds nothing");
     }
 }

@@ -536,6 +536,9 @@ impl Run<'_> {
 
     pub(super) fn end_txn(&mut self, end_pos: u64) {
         self.in_txn = false;
+        if let Some(o) = &self.unit.shared.observer {
+            o.transaction_finished();
+        }
         self.txn_alone = false;
         if let Some(gtid) = self.txn_gtid.take() {
             self.gtids.record(&gtid);
@@ -657,6 +660,9 @@ impl Run<'_> {
             .shared
             .total
             .fetch_add(self.batch_changes, Ordering::Relaxed);
+        if let Some(o) = self.unit.shared.observer.as_ref().filter(|_| self.batch_changes > 0) {
+            o.batch_committed(self.batch_started.elapsed(), self.batch_changes);
+        }
         self.batch_changes = 0;
         self.published(&pending, self.last_ts);
         Ok(())
@@ -680,6 +686,9 @@ impl Run<'_> {
     fn published(&self, checkpoint: &SyncCheckpoint, last_ts: u32) {
         let shared = &self.unit.shared;
         *lock(&shared.syncer) = checkpoint.position.clone();
+        if let Some(o) = &shared.observer {
+            o.checkpoint_committed();
+        }
         if last_ts > 0 {
             shared.last_event_ts.store(last_ts, Ordering::Relaxed);
         }

@@ -285,6 +285,8 @@ struct Worker {
     /// The most inserts or deletes merged into one statement.
     merge_rows: usize,
     open: bool,
+    /// When the open transaction began.
+    began: Option<std::time::Instant>,
     changes: i64,
     last: Option<ChangeId>,
     shared: Arc<Shared>,
@@ -302,6 +304,7 @@ impl Worker {
                 .await
                 .map_err(|e| Self::err(Operation::Begin, e))?;
             self.open = true;
+            self.began = Some(std::time::Instant::now());
         }
         Ok(())
     }
@@ -335,6 +338,9 @@ impl Worker {
         self.shared
             .total
             .fetch_add(self.changes, AtomicOrdering::Relaxed);
+        if let (Some(o), Some(began)) = (&self.shared.observer, self.began.take()) {
+            o.batch_committed(began.elapsed(), self.changes);
+        }
         self.changes = 0;
         Ok(())
     }
@@ -561,6 +567,7 @@ impl Workers {
                 batch: batch.max(1),
                 merge_rows: merge_rows.max(1),
                 open: false,
+                began: None,
                 changes: 0,
                 last: None,
                 shared: shared.clone(),

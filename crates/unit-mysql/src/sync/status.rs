@@ -38,6 +38,8 @@ pub(super) struct Shared {
     pub(super) idempotent: Mutex<Vec<(String, String, String)>>,
     /// The triggers and events cutover created (or left out).
     pub(super) cutover_objects: Mutex<Vec<crate::copy::ObjectReport>>,
+    /// Hears transactions, commits and checkpoints.
+    pub(super) observer: Option<Arc<dyn crate::Observer>>,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -139,6 +141,12 @@ impl SyncProgress {
     /// the two positions of a copy that was not a snapshot.
     pub fn safe_mode(&self) -> bool {
         self.0.safe_mode.load(Ordering::Relaxed)
+    }
+
+    /// The position of the last checkpoint committed on the target (every change
+    /// before it is applied) and the source's own position (read about every second).
+    pub fn positions(&self) -> (BinlogPosition, BinlogPosition) {
+        (lock(&self.0.syncer).clone(), lock(&self.0.master).clone())
     }
 
     /// The source position a cutover ended at: every change before it is applied.
