@@ -192,6 +192,21 @@ pub struct AutoResume {
     /// The verdict of the error the subtask is paused on that the policy will not
     /// resume, while it is (see [`AutoResume::needs_person`]).
     needs_person: tokio::sync::watch::Sender<Option<Verdict>>,
+    /// The back-off and resumes so far, after each check (see [`AutoResume::state`]).
+    state: tokio::sync::watch::Sender<ResumeState>,
+}
+
+/// What auto-resume knows after its latest check, for status and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ResumeState {
+    /// The back-off an automatic resume waits after the previous one.
+    pub backoff: Duration,
+    /// Automatic resumes so far (DM rolls this back after a stable window).
+    pub attempts: u32,
+    /// While the subtask is paused on a resumable error: how long until the next
+    /// resume may be dispatched.
+    pub waiting: Option<Duration>,
 }
 
 impl AutoResume {
@@ -230,6 +245,7 @@ impl AutoResume {
             mark_at_resume: None,
             resumes_without_progress: 0,
             needs_person: tokio::sync::watch::Sender::new(None),
+            state: tokio::sync::watch::Sender::new(ResumeState::default()),
         })
     }
 
@@ -246,6 +262,12 @@ impl AutoResume {
     /// `None` again once it is no longer. Take it before [`run`](Self::run).
     pub fn needs_person(&self) -> tokio::sync::watch::Receiver<Option<Verdict>> {
         self.needs_person.subscribe()
+    }
+
+    /// Tells the back-off, the resumes so far and the wait before the next resume,
+    /// as of each check. Take it before [`run`](Self::run).
+    pub fn state(&self) -> tokio::sync::watch::Receiver<ResumeState> {
+        self.state.subscribe()
     }
 
     /// The back-off, for inspection.
@@ -369,6 +391,20 @@ impl AutoResume {
             self.needs_person.send_if_modified(|current| {
                 let changed = *current != needs;
                 *current = needs;
+                changed
+            });
+            let state = ResumeState {
+                backoff: self.backoff.current(),
+                attempts: self.attempts,
+                waiting: match &strategy {
+                    Strategy::Skip { remaining } => Some(*remaining),
+                    Strategy::Dispatch => Some(Duration::ZERO),
+                    _ => None,
+                },
+            };
+            self.state.send_if_modified(|current| {
+                let changed = *current != state;
+                *current = state;
                 changed
             });
             match strategy {

@@ -5,14 +5,18 @@
 //! it is resumable and which rule decided. Exit status: 0 when every error is
 //! resumable, 1 when any is not, 2 on bad input.
 
+mod config;
 mod explain;
+mod metrics;
 mod migrate;
+mod remote;
+mod serve;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Operator tool of the unit workspace.
 #[derive(Debug, Parser)]
@@ -49,6 +53,22 @@ enum Command {
     /// resumes) or finished with something not verified, 2 bad
     /// arguments, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
     Migrate(Box<migrate::Args>),
+    /// Show the status of a migration serving its API (`migrate --listen ADDR`).
+    ///
+    /// Exit status: 0 the task runs (or resumes by itself, or finished), 1 it waits
+    /// for a person (an error that is not resumable, stopped) or the API refused, 2
+    /// bad arguments or no answer from ADDR.
+    Status(remote::Args),
+    /// Stop (pause, checkpoints kept) a migration serving its API; `start` resumes it.
+    ///
+    /// Exit status: 0 the task reached Paused, 1 the API refused, 2 bad arguments or
+    /// no answer from ADDR.
+    Stop(remote::Args),
+    /// Start (resume) a migration stopped through its API or by an error.
+    ///
+    /// Exit status: 0 the task runs again, 1 the API refused, 2 bad arguments or no
+    /// answer from ADDR.
+    Start(remote::Args),
 }
 
 fn main() -> ExitCode {
@@ -58,10 +78,25 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     match cli.command {
         Command::Explain { file, json } => run_explain(file, json),
-        Command::Migrate(args) => migrate::run(*args),
+        Command::Migrate(args) => {
+            // Options given on the command line override DM's files.
+            let sub = matches.subcommand_matches("migrate");
+            let given = |id: &str| {
+                sub.and_then(|m| m.value_source(id))
+                    .is_some_and(|s| s == clap::parser::ValueSource::CommandLine)
+            };
+            migrate::run(*args, given)
+        }
+        Command::Status(args) => remote::run(remote::Verb::Status, args),
+        Command::Stop(args) => remote::run(remote::Verb::Stop, args),
+        Command::Start(args) => remote::run(remote::Verb::Start, args),
     }
 }
 

@@ -24,12 +24,38 @@ use unit_proto::pb::{self, Stage, sub_task_status::Status};
 /// What `unitctl migrate` was asked to do.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Source URL, `mysql://user:password@host:port`.
+    /// DM's task file (YAML): name, task-mode, meta-schema, target-database,
+    /// mysql-instances, block-allow-list, mydumpers, loaders, syncers; options given
+    /// here override it.
     #[arg(long)]
-    pub(crate) source: String,
-    /// Target URL, `mysql://user:password@host:port`.
+    pub(crate) config: Option<std::path::PathBuf>,
+    /// DM's source file (YAML) of the task's source: source-id, enable-gtid,
+    /// server-id, from.
     #[arg(long)]
-    pub(crate) target: String,
+    pub(crate) source_config: Option<std::path::PathBuf>,
+    /// Source URL, `mysql://user:password@host:port` (or `from` of `--source-config`).
+    #[arg(long)]
+    pub(crate) source: Option<String>,
+    /// Target URL, `mysql://user:password@host:port` (or `target-database` of
+    /// `--config`).
+    #[arg(long)]
+    pub(crate) target: Option<String>,
+    /// Serve the HTTP status and control API and /metrics at this address (e.g.
+    /// `127.0.0.1:8261`); off by default. A non-loopback address needs
+    /// `--listen-public`.
+    #[arg(long)]
+    pub(crate) listen: Option<String>,
+    /// Allow `--listen` on an address other hosts can reach (the API can stop and
+    /// start the task and has no authentication).
+    #[arg(long)]
+    pub(crate) listen_public: bool,
+    /// The source's name in status and metrics (DM's source-id; default: the
+    /// source file's, else `source`).
+    #[arg(long)]
+    pub(crate) source_id: Option<String>,
+    /// The database on the target holding the task's checkpoints (DM's meta-schema).
+    #[arg(long, default_value = "unit_checkpoint")]
+    pub(crate) checkpoint_database: String,
     /// TLS mode for the source: DISABLED, PREFERRED (the default: encrypted whenever the
     /// server offers TLS, certificate not verified), REQUIRED, VERIFY_CA or
     /// VERIFY_IDENTITY; overrides the URL's `ssl-mode`.
@@ -133,6 +159,10 @@ pub(crate) struct Args {
     /// Mode `incremental`: replicate from `FILE:POSITION` of the source's binlog.
     #[arg(long)]
     pub(crate) start_position: Option<String>,
+    /// Mode `incremental`: the GTID set of `--start-position` (with `--use-gtid`,
+    /// the stream starts from it).
+    #[arg(long)]
+    pub(crate) start_gtid: Option<String>,
     /// The replica id to read the binlog as (default: derived from the task name).
     #[arg(long)]
     pub(crate) server_id: Option<u32>,
@@ -215,14 +245,30 @@ fn bad_input(message: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-pub(crate) fn run(args: Args) -> ExitCode {
-    let source: MySqlUrl = match args.source.parse() {
+pub(crate) fn run(mut args: Args, given: impl Fn(&str) -> bool) -> ExitCode {
+    if let Err(e) = crate::config::apply(&mut args, given) {
+        return bad_input(&e);
+    }
+    let Some(source) = args.source.as_deref() else {
+        return bad_input("--source is missing (or a --source-config with `from`)");
+    };
+    let Some(target) = args.target.as_deref() else {
+        return bad_input("--target is missing (or a --config with `target-database`)");
+    };
+    let source: MySqlUrl = match source.parse() {
         Ok(u) => u,
         Err(e) => return bad_input(&format!("--source: {e}")),
     };
-    let target: MySqlUrl = match args.target.parse() {
+    let target: MySqlUrl = match target.parse() {
         Ok(u) => u,
         Err(e) => return bad_input(&format!("--target: {e}")),
+    };
+    let listen = match args.listen.as_deref() {
+        Some(text) => match crate::serve::listen_address(text, args.listen_public) {
+            Ok(addr) => Some(addr),
+            Err(e) => return bad_input(&format!("--listen: {e}")),
+        },
+        None => None,
     };
     let tls = |mode: &Option<String>,
                ca: &Option<std::path::PathBuf>,
@@ -277,6 +323,9 @@ pub(crate) fn run(args: Args) -> ExitCode {
             return bad_input(&format!("--start-position: {e}"));
         }
     }
+    if args.checkpoint_database.is_empty() {
+        return bad_input("--checkpoint-database must not be empty");
+    }
     let mut skipped = Vec::new();
     for name in &args.skip_objects {
         match ObjectKind::parse(name) {
@@ -301,15 +350,33 @@ pub(crate) fn run(args: Args) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return bad_input(&format!("cannot start the runtime: {e}")),
     };
-    runtime.block_on(migrate(
-        args,
-        source,
-        target,
-        ObjectKinds::without(&skipped),
-    ))
+    runtime.block_on(async move {
+        // Bound before anything runs, so that a taken address is a bad argument.
+        let listener = match listen {
+            Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => Some(l),
+                Err(e) => return bad_input(&format!("--listen: cannot listen on {addr}: {e}")),
+            },
+            None => None,
+        };
+        migrate(
+            args,
+            source,
+            target,
+            ObjectKinds::without(&skipped),
+            listener,
+        )
+        .await
+    })
 }
 
-async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl, objects: ObjectKinds) -> ExitCode {
+async fn migrate(
+    args: Args,
+    source: MySqlUrl,
+    target: MySqlUrl,
+    objects: ObjectKinds,
+    listener: Option<tokio::net::TcpListener>,
+) -> ExitCode {
     let filter = Filter {
         databases: args.databases.clone(),
         tables: args.tables.clone(),
@@ -331,13 +398,24 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl, objects: Object
     config.sync_merge_rows = args.sync_merge_rows;
     config.use_gtid = args.use_gtid;
     config.versioned_current_rows = args.versioned_current_rows;
+    config.checkpoint_database = args.checkpoint_database.clone();
+    let source_id = args.source_id.clone().unwrap_or_else(|| "source".to_owned());
+    let metrics = crate::metrics::Metrics::new(&args.task, &source_id, "unitctl");
+    config.observer = Some(metrics.clone());
     if let Some(id) = args.server_id {
         config.server_id = id;
     }
     match args.mode {
         Mode::Full => {}
         Mode::All => config.consistency = args.consistency.parse().ok(),
-        Mode::Incremental => config.start = start_position(args.start_position.as_deref()).ok(),
+        Mode::Incremental => {
+            config.start = start_position(args.start_position.as_deref())
+                .ok()
+                .map(|mut p| {
+                    p.gtid = args.start_gtid.clone().unwrap_or_default();
+                    p
+                });
+        }
     }
     let mode = args.mode;
     // Fresh units for each start (a resume after a failed init builds them again, as
@@ -377,15 +455,41 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl, objects: Object
     let mut auto = AutoResumeConfig::default();
     auto.check_interval = args.check_interval;
     let checker = match AutoResume::new(auto) {
-        Ok(c) => c.with_policy(policy),
+        Ok(c) => c.with_policy(policy.clone()),
         Err(e) => return bad_input(&e.to_string()),
     };
+    let (needs_person, resume_state) = (checker.needs_person(), checker.state());
     let mut auto_resume = tokio::spawn(checker.run(handle.clone()));
     let mut auto_resume_ended = false;
     let resumes = Arc::new(AtomicUsize::new(0));
     let counter = tokio::spawn(count_resumes(handle.clone(), resumes.clone()));
-
     let mut report = Reporter::new(args.json);
+    let server = listener.map(|listener| {
+        let address = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        report.line(&serde_json::json!({
+            "event": "listening",
+            "address": address,
+            "message": format!("serving the HTTP API and /metrics at http://{address}/ (task {})", args.task),
+        }));
+        let api = Arc::new(crate::serve::Api {
+            task: args.task.clone(),
+            source_id: source_id.clone(),
+            worker: "unitctl".to_owned(),
+            handle: handle.clone(),
+            reports: reports.clone(),
+            syncs: syncs.clone(),
+            metrics: metrics.clone(),
+            policy: policy.clone(),
+            needs_person,
+            resume: resume_state,
+            resumes: resumes.clone(),
+        });
+        tokio::spawn(crate::serve::serve(listener, api))
+    });
+
     let mut ticks = tokio::time::interval(args.interval);
     let mut stages = handle.watch_stage();
     let mut safe_mode = false;
@@ -529,6 +633,9 @@ async fn migrate(args: Args, source: MySqlUrl, target: MySqlUrl, objects: Object
     };
     let _ = handle.stop().await;
     counter.abort();
+    if let Some(server) = server {
+        server.abort();
+    }
     code
 }
 
