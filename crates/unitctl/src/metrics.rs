@@ -49,7 +49,6 @@ pub(crate) struct Metrics {
     txn_duration: Family<Labels, Histogram, fn() -> Histogram>,
     syncer_exits: Family<Labels, IntGauge>,
     loader_exits: Family<Labels, IntGauge>,
-    dumpling_exits: Family<Labels, IntGauge>,
     copy_rows: Family<Labels, Counter>,
     copy_bytes: Family<Labels, Counter>,
     table_phase: Family<Labels, IntGauge>,
@@ -82,7 +81,6 @@ impl Metrics {
             txn_duration: Family::new_with_constructor(txn_histogram),
             syncer_exits: Family::default(),
             loader_exits: Family::default(),
-            dumpling_exits: Family::default(),
             copy_rows: Family::default(),
             copy_bytes: Family::default(),
             table_phase: Family::default(),
@@ -132,11 +130,11 @@ impl Metrics {
             m.txn_duration.clone(),
         );
         // DM's names do not end in _total, which OpenMetrics requires of a counter:
-        // they are exposed as gauges that only grow.
+        // they are exposed as gauges that only grow. DM's dumpling has no counterpart:
+        // the copy unit dumps and loads, and counts as loader.
         for (name, family, unit) in [
             ("dm_syncer_exit_with_error_count", &m.syncer_exits, "syncer (the Sync unit)"),
             ("dm_loader_exit_with_error_count", &m.loader_exits, "loader (the copy unit)"),
-            ("dm_dumpling_exit_with_error_count", &m.dumpling_exits, "dumpling (no such unit here: the copy unit dumps and loads, and counts as loader)"),
         ] {
             registry.register(
                 name,
@@ -284,7 +282,6 @@ impl Metrics {
         let family = match unit {
             pb::UnitType::Sync => &self.syncer_exits,
             pb::UnitType::Load => &self.loader_exits,
-            pb::UnitType::Dump => &self.dumpling_exits,
             _ => return,
         };
         family
@@ -376,4 +373,131 @@ pub(crate) fn file_index(file: &str) -> i64 {
 /// Whether `stage` counts as running for `/readyz`.
 pub(crate) fn running(stage: Stage) -> bool {
     matches!(stage, Stage::New | Stage::Running | Stage::Resuming)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// Metrics with every kind of event seen once, rendered.
+    fn rendered() -> String {
+        let m = Metrics::new("shop", "mysql-01", "unitctl");
+        m.chunk_committed("shop", "orders", 500, 20_000);
+        m.chunk_committed("shop", "orders", 250, 10_000);
+        m.transaction_finished();
+        m.batch_committed(Duration::from_millis(3), 7);
+        m.checkpoint_committed();
+        m.unit_exited(pb::UnitType::Sync, true, "recommended");
+        m.unit_exited(pb::UnitType::Load, false, "recommended");
+        m.resumed(10006);
+        m.observe_lag(2);
+        let snapshot = Snapshot {
+            status: pb::SubTaskStatus {
+                stage: Stage::Running as i32,
+                ..Default::default()
+            },
+            sync: Some(pb::SyncStatus {
+                seconds_behind_master: 2,
+                ..Default::default()
+            }),
+            master: Some((3, 1200)),
+            syncer: Some((3, 1100)),
+            throttled: vec!["load_guard"],
+            phases: vec![("shop.orders".to_owned(), TablePhase::Verified)],
+            verified: 1,
+            policy: "recommended",
+            ..Default::default()
+        };
+        m.render(&snapshot)
+    }
+
+    #[test]
+    fn the_exposition_parses_with_dm_names_labels_and_values() {
+        let text = rendered();
+        let lines = text.lines().map(|l| Ok(l.to_owned()));
+        let scrape = prometheus_parse::Scrape::parse(lines).unwrap();
+        let value = |name: &str, labels: &[(&str, &str)]| {
+            scrape
+                .samples
+                .iter()
+                .find(|s| {
+                    s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(v))
+                })
+                .map(|s| match s.value {
+                    prometheus_parse::Value::Counter(v)
+                    | prometheus_parse::Value::Gauge(v)
+                    | prometheus_parse::Value::Untyped(v) => v,
+                    _ => f64::NAN,
+                })
+                .unwrap_or_else(|| panic!("no {name} {labels:?} in\n{text}"))
+        };
+        let at = [("task", "shop"), ("source_id", "mysql-01")];
+        assert_eq!(value("dm_worker_task_state", &at), 2.0);
+        assert_eq!(value("dm_syncer_replication_lag_gauge", &[("worker", "unitctl")]), 2.0);
+        assert_eq!(value("dm_syncer_binlog_pos", &[("node", "master")]), 1200.0);
+        assert_eq!(value("dm_syncer_binlog_pos", &[("node", "syncer")]), 1100.0);
+        assert_eq!(value("dm_syncer_binlog_file", &[("node", "syncer")]), 3.0);
+        assert_eq!(value("dm_syncer_finished_transaction_total", &at), 1.0);
+        assert_eq!(
+            value(
+                "dm_syncer_exit_with_error_count",
+                &[("resumable_err", "true"), ("policy", "recommended")]
+            ),
+            1.0
+        );
+        assert_eq!(
+            value("dm_loader_exit_with_error_count", &[("resumable_err", "false")]),
+            1.0
+        );
+        assert_eq!(value("unit_copy_rows_total", &[("table", "shop.orders")]), 750.0);
+        assert_eq!(value("unit_copy_bytes_total", &[("table", "shop.orders")]), 30_000.0);
+        assert_eq!(value("unit_checkpoint_commits_total", &[("unit", "load")]), 2.0);
+        assert_eq!(value("unit_checkpoint_commits_total", &[("unit", "sync")]), 1.0);
+        assert_eq!(value("unit_auto_resumes_total", &[("code", "10006")]), 1.0);
+        assert_eq!(value("unit_throttled", &[("reason", "load_guard")]), 1.0);
+        assert_eq!(value("unit_throttled", &[("reason", "max_rows_per_second")]), 0.0);
+        assert_eq!(value("unit_copy_table_phase", &[("table", "shop.orders")]), 4.0);
+        assert_eq!(value("unit_sync_changes_total", &at), 7.0);
+        assert!(text.contains("dm_syncer_txn_duration_time_bucket{"), "{text}");
+        assert!(text.contains("dm_syncer_replication_lag_bucket{"), "{text}");
+        assert_eq!(file_index("mysql-bin.000042"), 42);
+    }
+
+    /// Names of the metrics served: every family and every sample name.
+    fn served(text: &str) -> BTreeSet<String> {
+        let mut names = BTreeSet::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                names.extend(rest.split_whitespace().next().map(str::to_owned));
+            } else if !line.starts_with('#') {
+                names.extend(line.split(['{', ' ']).next().map(str::to_owned));
+            }
+        }
+        names
+    }
+
+    #[test]
+    fn every_query_of_the_grafana_dashboard_names_a_metric_the_exporter_serves() {
+        let dashboard: serde_json::Value =
+            serde_json::from_str(include_str!("../grafana/unit-migration.json")).unwrap();
+        let served = served(&rendered());
+        let mut queried = BTreeSet::new();
+        for panel in dashboard["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().unwrap() {
+                let expr = target["expr"].as_str().unwrap();
+                let names: Vec<&str> = expr
+                    .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+                    .filter(|w| w.starts_with("dm_") || w.starts_with("unit_"))
+                    .collect();
+                assert!(!names.is_empty(), "{expr} names no metric");
+                for name in names {
+                    assert!(served.contains(name), "{name} (in {expr}) is not served: {served:?}");
+                    queried.insert(name.to_owned());
+                }
+            }
+        }
+        assert!(queried.len() >= 15, "{queried:?}");
+    }
 }
