@@ -43,7 +43,8 @@ pub mod testing;
 mod unit;
 
 pub use auto_resume::{
-    AutoResume, AutoResumeConfig, Exit, GiveUp, ResumeState, Strategy, is_connection_error, progress_mark,
+    AutoResume, AutoResumeConfig, Exit, GiveUp, ResumeState, Strategy, is_connection_error,
+    progress_mark,
 };
 pub use backoff::{Backoff, BackoffConfig};
 pub use catalogue::{ErrClass, ErrLevel, ErrScope, ErrorCode};

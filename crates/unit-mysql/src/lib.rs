@@ -119,8 +119,8 @@ mod classify;
 pub mod codes;
 mod copy;
 mod dsn;
-mod observer;
 pub mod objects;
+mod observer;
 pub mod position;
 mod process_error;
 mod redact;
@@ -138,8 +138,8 @@ pub use copy::{
     Consistency, CopyConfig, CopyError, CopyReport, CopyUnit, ObjectReport, OpKind, ReportHandle,
     TablePhase, TableReport, Verification, copy_sql_mode, stored_checksum, table_checksum,
 };
-pub use observer::Observer;
 pub use dsn::{MySqlUrl, TlsSettings, UrlError, mode_name};
+pub use observer::Observer;
 pub use process_error::{MAX_STATEMENT_SUMMARY, error_code, process_error, summarize_statement};
 pub use redact::redact;
 pub use sqlx::mysql::MySqlSslMode;

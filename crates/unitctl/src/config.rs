@@ -190,7 +190,10 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("trash-table-rules", "online DDL tools"),
     ("black-white-list", "the old name of block-allow-list"),
     ("validators", "the continuous validator"),
-    ("continuous-validator-config-name", "the continuous validator"),
+    (
+        "continuous-validator-config-name",
+        "the continuous validator",
+    ),
     ("collation_compatible", "collation rewriting"),
     ("case-sensitive", "case-sensitive rules"),
     ("timezone", "a session time zone"),
@@ -198,9 +201,18 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("enable-heartbeat", "DM's heartbeat table"),
     ("heartbeat-update-interval", "DM's heartbeat table"),
     ("heartbeat-report-interval", "DM's heartbeat table"),
-    ("mydumper", "inline dump settings (use mydumpers and mydumper-config-name)"),
-    ("loader", "inline load settings (use loaders and loader-config-name)"),
-    ("syncer", "inline replication settings (use syncers and syncer-config-name)"),
+    (
+        "mydumper",
+        "inline dump settings (use mydumpers and mydumper-config-name)",
+    ),
+    (
+        "loader",
+        "inline load settings (use loaders and loader-config-name)",
+    ),
+    (
+        "syncer",
+        "inline replication settings (use syncers and syncer-config-name)",
+    ),
     ("plugins", "plugins"),
     ("target-meta", "target metadata"),
     ("session", "target session variables"),
@@ -226,7 +238,10 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("pd-addr", "physical import"),
     ("safe-mode", "forcing safe mode"),
     ("safe-mode-duration", "forcing safe mode"),
-    ("multiple-rows", "statement merging options (use --sync-merge-rows)"),
+    (
+        "multiple-rows",
+        "statement merging options (use --sync-merge-rows)",
+    ),
     ("compact", "compaction"),
     ("enable-ansi-quotes", "ANSI quotes"),
     ("checkpoint-flush-interval", "checkpoint intervals"),
@@ -387,7 +402,9 @@ impl TaskFile {
             return Ok(Default::default());
         };
         let rules = self.block_allow_list.get(name).ok_or_else(|| {
-            format!("mysql-instances[0].block-allow-list: no rule named {name:?} in block-allow-list")
+            format!(
+                "mysql-instances[0].block-allow-list: no rule named {name:?} in block-allow-list"
+            )
         })?;
         let pattern = |p: &str| {
             if p.starts_with('~') {
@@ -398,14 +415,28 @@ impl TaskFile {
                 Ok(p.to_owned())
             }
         };
-        let table = |t: &TableRef| Ok::<_, String>(format!("{}.{}", pattern(&t.db_name)?, pattern(&t.tbl_name)?));
+        let table = |t: &TableRef| {
+            Ok::<_, String>(format!(
+                "{}.{}",
+                pattern(&t.db_name)?,
+                pattern(&t.tbl_name)?
+            ))
+        };
         let databases = rules
             .do_dbs
             .iter()
             .map(|d| pattern(d))
             .collect::<Result<_, _>>()?;
-        let tables = rules.do_tables.iter().map(table).collect::<Result<_, _>>()?;
-        let mut exclude: Vec<String> = rules.ignore_tables.iter().map(table).collect::<Result<_, _>>()?;
+        let tables = rules
+            .do_tables
+            .iter()
+            .map(table)
+            .collect::<Result<_, _>>()?;
+        let mut exclude: Vec<String> = rules
+            .ignore_tables
+            .iter()
+            .map(table)
+            .collect::<Result<_, _>>()?;
         for db in &rules.ignore_dbs {
             exclude.push(format!("{}.*", pattern(db)?));
         }
@@ -437,9 +468,21 @@ impl TaskFile {
         instance: &Instance,
     ) -> Result<(Option<&Mydumper>, Option<&Loader>, Option<&Syncer>), String> {
         Ok((
-            Self::named(&self.mydumpers, instance.mydumper_config_name.as_ref(), "mydumper-config-name")?,
-            Self::named(&self.loaders, instance.loader_config_name.as_ref(), "loader-config-name")?,
-            Self::named(&self.syncers, instance.syncer_config_name.as_ref(), "syncer-config-name")?,
+            Self::named(
+                &self.mydumpers,
+                instance.mydumper_config_name.as_ref(),
+                "mydumper-config-name",
+            )?,
+            Self::named(
+                &self.loaders,
+                instance.loader_config_name.as_ref(),
+                "loader-config-name",
+            )?,
+            Self::named(
+                &self.syncers,
+                instance.syncer_config_name.as_ref(),
+                "syncer-config-name",
+            )?,
         ))
     }
 }
@@ -454,7 +497,9 @@ pub(crate) fn apply(args: &mut Args, given: impl Fn(&str) -> bool) -> Result<(),
     let source = args.source_config.as_deref().map(read_source).transpose()?;
     if let Some(source) = &source {
         let tls = source.from.security.as_ref();
-        set(args, &given, "source", |a| a.source = Some(source.from.url()));
+        set(args, &given, "source", |a| {
+            a.source = Some(source.from.url())
+        });
         set_tls(args, &given, "source", tls);
         if !given("source_id") {
             args.source_id = Some(source.source_id.clone());
@@ -524,7 +569,10 @@ pub(crate) fn apply(args: &mut Args, given: impl Fn(&str) -> bool) -> Result<(),
     if let Some(rows) = dumper.and_then(|d| d.rows) {
         set(args, &given, "split_rows", |a| a.split_rows = rows);
     }
-    if let Some(n) = syncer.and_then(|s| s.worker_count).or(instance.syncer_thread) {
+    if let Some(n) = syncer
+        .and_then(|s| s.worker_count)
+        .or(instance.syncer_thread)
+    {
         set(args, &given, "sync_workers", |a| a.sync_workers = n);
     }
     if let Some(n) = syncer.and_then(|s| s.batch) {
@@ -535,7 +583,9 @@ pub(crate) fn apply(args: &mut Args, given: impl Fn(&str) -> bool) -> Result<(),
             a.start_position = Some(format!("{}:{}", meta.binlog_name, meta.binlog_pos));
         });
         if let Some(gtid) = &meta.binlog_gtid {
-            set(args, &given, "start_gtid", |a| a.start_gtid = Some(gtid.clone()));
+            set(args, &given, "start_gtid", |a| {
+                a.start_gtid = Some(gtid.clone())
+            });
         }
     }
     Ok(())
@@ -551,7 +601,12 @@ fn set(args: &mut Args, given: &impl Fn(&str) -> bool, id: &str, change: impl Fn
 /// The TLS files of `security` for `side` (`source` or `target`), with `VERIFY_CA`
 /// when a CA is given (DM verifies a server against `ssl-ca`) and `REQUIRED` with only
 /// a client certificate.
-fn set_tls(args: &mut Args, given: &impl Fn(&str) -> bool, side: &str, security: Option<&Security>) {
+fn set_tls(
+    args: &mut Args,
+    given: &impl Fn(&str) -> bool,
+    side: &str,
+    security: Option<&Security>,
+) {
     let Some(sec) = security else {
         return;
     };

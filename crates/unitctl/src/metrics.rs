@@ -133,8 +133,16 @@ impl Metrics {
         // they are exposed as gauges that only grow. DM's dumpling has no counterpart:
         // the copy unit dumps and loads, and counts as loader.
         for (name, family, unit) in [
-            ("dm_syncer_exit_with_error_count", &m.syncer_exits, "syncer (the Sync unit)"),
-            ("dm_loader_exit_with_error_count", &m.loader_exits, "loader (the copy unit)"),
+            (
+                "dm_syncer_exit_with_error_count",
+                &m.syncer_exits,
+                "syncer (the Sync unit)",
+            ),
+            (
+                "dm_loader_exit_with_error_count",
+                &m.loader_exits,
+                "loader (the copy unit)",
+            ),
         ] {
             registry.register(
                 name,
@@ -367,7 +375,10 @@ fn phase_number(phase: TablePhase) -> i64 {
 
 /// A binlog file's index, as DM's metric gives it: the number after the last dot.
 pub(crate) fn file_index(file: &str) -> i64 {
-    file.rsplit('.').next().and_then(|n| n.parse().ok()).unwrap_or(0)
+    file.rsplit('.')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Whether `stage` counts as running for `/readyz`.
@@ -435,7 +446,10 @@ mod tests {
         };
         let at = [("task", "shop"), ("source_id", "mysql-01")];
         assert_eq!(value("dm_worker_task_state", &at), 2.0);
-        assert_eq!(value("dm_syncer_replication_lag_gauge", &[("worker", "unitctl")]), 2.0);
+        assert_eq!(
+            value("dm_syncer_replication_lag_gauge", &[("worker", "unitctl")]),
+            2.0
+        );
         assert_eq!(value("dm_syncer_binlog_pos", &[("node", "master")]), 1200.0);
         assert_eq!(value("dm_syncer_binlog_pos", &[("node", "syncer")]), 1100.0);
         assert_eq!(value("dm_syncer_binlog_file", &[("node", "syncer")]), 3.0);
@@ -448,19 +462,43 @@ mod tests {
             1.0
         );
         assert_eq!(
-            value("dm_loader_exit_with_error_count", &[("resumable_err", "false")]),
+            value(
+                "dm_loader_exit_with_error_count",
+                &[("resumable_err", "false")]
+            ),
             1.0
         );
-        assert_eq!(value("unit_copy_rows_total", &[("table", "shop.orders")]), 750.0);
-        assert_eq!(value("unit_copy_bytes_total", &[("table", "shop.orders")]), 30_000.0);
-        assert_eq!(value("unit_checkpoint_commits_total", &[("unit", "load")]), 2.0);
-        assert_eq!(value("unit_checkpoint_commits_total", &[("unit", "sync")]), 1.0);
+        assert_eq!(
+            value("unit_copy_rows_total", &[("table", "shop.orders")]),
+            750.0
+        );
+        assert_eq!(
+            value("unit_copy_bytes_total", &[("table", "shop.orders")]),
+            30_000.0
+        );
+        assert_eq!(
+            value("unit_checkpoint_commits_total", &[("unit", "load")]),
+            2.0
+        );
+        assert_eq!(
+            value("unit_checkpoint_commits_total", &[("unit", "sync")]),
+            1.0
+        );
         assert_eq!(value("unit_auto_resumes_total", &[("code", "10006")]), 1.0);
         assert_eq!(value("unit_throttled", &[("reason", "load_guard")]), 1.0);
-        assert_eq!(value("unit_throttled", &[("reason", "max_rows_per_second")]), 0.0);
-        assert_eq!(value("unit_copy_table_phase", &[("table", "shop.orders")]), 4.0);
+        assert_eq!(
+            value("unit_throttled", &[("reason", "max_rows_per_second")]),
+            0.0
+        );
+        assert_eq!(
+            value("unit_copy_table_phase", &[("table", "shop.orders")]),
+            4.0
+        );
         assert_eq!(value("unit_sync_changes_total", &at), 7.0);
-        assert!(text.contains("dm_syncer_txn_duration_time_bucket{"), "{text}");
+        assert!(
+            text.contains("dm_syncer_txn_duration_time_bucket{"),
+            "{text}"
+        );
         assert!(text.contains("dm_syncer_replication_lag_bucket{"), "{text}");
         assert_eq!(file_index("mysql-bin.000042"), 42);
     }
@@ -493,7 +531,10 @@ mod tests {
                     .collect();
                 assert!(!names.is_empty(), "{expr} names no metric");
                 for name in names {
-                    assert!(served.contains(name), "{name} (in {expr}) is not served: {served:?}");
+                    assert!(
+                        served.contains(name),
+                        "{name} (in {expr}) is not served: {served:?}"
+                    );
                     queried.insert(name.to_owned());
                 }
             }

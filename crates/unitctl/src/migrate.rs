@@ -399,7 +399,10 @@ async fn migrate(
     config.use_gtid = args.use_gtid;
     config.versioned_current_rows = args.versioned_current_rows;
     config.checkpoint_database = args.checkpoint_database.clone();
-    let source_id = args.source_id.clone().unwrap_or_else(|| "source".to_owned());
+    let source_id = args
+        .source_id
+        .clone()
+        .unwrap_or_else(|| "source".to_owned());
     let metrics = crate::metrics::Metrics::new(&args.task, &source_id, "unitctl");
     config.observer = Some(metrics.clone());
     if let Some(id) = args.server_id {

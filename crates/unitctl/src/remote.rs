@@ -86,7 +86,8 @@ async fn call(verb: Verb, args: &Args) -> Result<(Value, u8), Failure> {
                 .ok_or_else(|| Failure(1, format!("{base} runs no task")))?
         }
     };
-    let task_path = percent_encoding::utf8_percent_encode(&task, percent_encoding::NON_ALPHANUMERIC);
+    let task_path =
+        percent_encoding::utf8_percent_encode(&task, percent_encoding::NON_ALPHANUMERIC);
     let url = |what: &str| format!("{base}/api/v1/tasks/{task_path}/{what}");
     let (answer, _) = match verb {
         Verb::Status => request(&client, client.get(url("status"))).await?,
@@ -98,11 +99,15 @@ async fn call(verb: Verb, args: &Args) -> Result<(Value, u8), Failure> {
             let task = &answer["data"][0];
             let stage = task["stage"].as_str().unwrap_or_default();
             let blocked = !task["migration"]["needs_person"].is_null()
-                || (stage == "Stopped" && !task["error_msg"].as_str().unwrap_or_default().is_empty());
+                || (stage == "Stopped"
+                    && !task["error_msg"].as_str().unwrap_or_default().is_empty());
             u8::from(blocked)
         }
         Verb::Stop => u8::from(answer["stage"] != "Paused"),
-        Verb::Start => u8::from(!matches!(answer["stage"].as_str(), Some("Running" | "Resuming" | "Finished"))),
+        Verb::Start => u8::from(!matches!(
+            answer["stage"].as_str(),
+            Some("Running" | "Resuming" | "Finished")
+        )),
     };
     Ok((answer, code))
 }
@@ -170,7 +175,11 @@ fn print_text(verb: Verb, answer: &Value) {
                     s["syncer_binlog"].as_str().unwrap_or_default(),
                     s["master_binlog"].as_str().unwrap_or_default(),
                     s["seconds_behind_master"],
-                    if m["safe_mode"] == true { " (safe mode)" } else { "" }
+                    if m["safe_mode"] == true {
+                        " (safe mode)"
+                    } else {
+                        ""
+                    }
                 );
             }
             for e in m["errors"].as_array().into_iter().flatten() {

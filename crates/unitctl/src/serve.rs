@@ -93,9 +93,7 @@ pub(crate) fn router(api: Arc<Api>) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .fallback(|| async {
-            error(StatusCode::NOT_FOUND, OPENAPI_COMMON, "no such endpoint")
-        })
+        .fallback(|| async { error(StatusCode::NOT_FOUND, OPENAPI_COMMON, "no such endpoint") })
         .method_not_allowed_fallback(|| async {
             error(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -234,12 +232,18 @@ pub(crate) fn task_status(api: &Api) -> Value {
         .map(|t| format!("{}.{}", t.database, t.name))
         .collect();
     if let Some(sync) = &sync {
-        verified.extend(sync.verified().into_iter().map(|(d, t, _)| format!("{d}.{t}")));
+        verified.extend(
+            sync.verified()
+                .into_iter()
+                .map(|(d, t, _)| format!("{d}.{t}")),
+        );
     }
-    let (rows, bytes, estimated) = report.iter().flat_map(|r| &r.tables).fold(
-        (0i64, 0i64, 0i64),
-        |(r, b, e), t| (r + t.rows_copied, b + t.bytes_copied, e + t.estimated_rows),
-    );
+    let (rows, bytes, estimated) = report
+        .iter()
+        .flat_map(|r| &r.tables)
+        .fold((0i64, 0i64, 0i64), |(r, b, e), t| {
+            (r + t.rows_copied, b + t.bytes_copied, e + t.estimated_rows)
+        });
     let eta = match &status.status {
         Some(Status::Load(l)) if l.bps > 0 && l.total_bytes > l.finished_bytes => {
             Some((l.total_bytes - l.finished_bytes) / l.bps)
@@ -258,7 +262,10 @@ pub(crate) fn task_status(api: &Api) -> Value {
                    "policy": api.policy.name(), "verdict": v.to_string()})
         })
         .collect();
-    let throttled = report.as_ref().map(|r| r.throttled.clone()).unwrap_or_default();
+    let throttled = report
+        .as_ref()
+        .map(|r| r.throttled.clone())
+        .unwrap_or_default();
     let migration = json!({
         "policy": api.policy.name(),
         "errors": verdicts,
@@ -409,7 +416,10 @@ fn snapshot(api: &Api) -> Snapshot {
         master,
         syncer,
         safe_mode: sync.as_ref().is_some_and(SyncProgress::safe_mode),
-        throttled: report.as_ref().map(|r| r.throttled.clone()).unwrap_or_default(),
+        throttled: report
+            .as_ref()
+            .map(|r| r.throttled.clone())
+            .unwrap_or_default(),
         phases: report
             .iter()
             .flat_map(|r| &r.tables)
@@ -446,7 +456,10 @@ async fn readyz(State(api): State<Arc<Api>>) -> Response {
     let needs_person = *api.needs_person.borrow();
     let resuming = stage == Stage::Paused && api.resume.borrow().waiting.is_some();
     let (ready, reason) = match needs_person {
-        Some(v) => (false, format!("paused on an error that needs a person: {v}")),
+        Some(v) => (
+            false,
+            format!("paused on an error that needs a person: {v}"),
+        ),
         None if running(stage) || resuming => (true, String::new()),
         None => (false, format!("the task is {}", stage.as_str_name())),
     };

@@ -267,7 +267,11 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::ZERO);
         cancel.cancel();
         let state = ThrottleState::default();
-        assert!(!Throttle::new(Some(1), None).wait(100, 0, &cancel, &state).await);
+        assert!(
+            !Throttle::new(Some(1), None)
+                .wait(100, 0, &cancel, &state)
+                .await
+        );
         assert!(state.reasons().is_empty(), "a cancelled wait holds nothing");
     }
 }

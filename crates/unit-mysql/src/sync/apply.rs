@@ -660,7 +660,13 @@ impl Run<'_> {
             .shared
             .total
             .fetch_add(self.batch_changes, Ordering::Relaxed);
-        if let Some(o) = self.unit.shared.observer.as_ref().filter(|_| self.batch_changes > 0) {
+        if let Some(o) = self
+            .unit
+            .shared
+            .observer
+            .as_ref()
+            .filter(|_| self.batch_changes > 0)
+        {
             o.batch_committed(self.batch_started.elapsed(), self.batch_changes);
         }
         self.batch_changes = 0;

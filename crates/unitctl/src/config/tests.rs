@@ -97,9 +97,18 @@ fn every_supported_key_of_dm_files_reaches_the_options() {
     assert_eq!(target.to_string(), "mysql://migrator:***@10.0.0.2:4000/");
     assert!(a.target.as_deref().unwrap().contains("t0p%2Ds3cret"));
     assert_eq!(a.target_ssl_mode.as_deref(), Some("VERIFY_CA"));
-    assert_eq!(a.target_ssl_ca.as_deref(), Some(Path::new("/etc/dm/ca.pem")));
-    assert_eq!(a.target_ssl_cert.as_deref(), Some(Path::new("/etc/dm/client.pem")));
-    assert_eq!(a.target_ssl_key.as_deref(), Some(Path::new("/etc/dm/client.key")));
+    assert_eq!(
+        a.target_ssl_ca.as_deref(),
+        Some(Path::new("/etc/dm/ca.pem"))
+    );
+    assert_eq!(
+        a.target_ssl_cert.as_deref(),
+        Some(Path::new("/etc/dm/client.pem"))
+    );
+    assert_eq!(
+        a.target_ssl_key.as_deref(),
+        Some(Path::new("/etc/dm/client.key"))
+    );
     // The source's password, with characters a URL must escape, survives.
     let source = a.source.as_deref().unwrap();
     assert_eq!(source, "mysql://dm:p%40ss%3Aw%2Frd@10.0.0.1:3306/");
@@ -127,10 +136,16 @@ fn the_command_line_overrides_the_files() {
     a.sync_workers = 3;
     a.task = "mine".to_owned();
     a.target = Some("mysql://root@127.0.0.1:3307/".to_owned());
-    apply(&mut a, |id| ["sync_workers", "task", "target"].contains(&id)).unwrap();
+    apply(&mut a, |id| {
+        ["sync_workers", "task", "target"].contains(&id)
+    })
+    .unwrap();
     assert_eq!((a.sync_workers, a.task.as_str()), (3, "mine"));
     assert_eq!(a.target.as_deref(), Some("mysql://root@127.0.0.1:3307/"));
-    assert_eq!(a.sync_batch, 250, "what the command line did not give comes from the file");
+    assert_eq!(
+        a.sync_batch, 250,
+        "what the command line did not give comes from the file"
+    );
 }
 
 /// Parses a task file with `line` added at the top level (or as given), expecting an
@@ -147,7 +162,9 @@ fn every_unsupported_key_is_an_error_naming_it_and_its_line() {
         let top = format!("{base}{key}: x\n");
         let e = refused(&top);
         assert!(
-            e.starts_with("line 4 column 1: ") && e.contains(&format!("`{key}`")) && e.contains("not supported"),
+            e.starts_with("line 4 column 1: ")
+                && e.contains(&format!("`{key}`"))
+                && e.contains("not supported"),
             "{key}: {e}"
         );
         let nested = format!("{base}    {key}: x\n");
@@ -159,19 +176,31 @@ fn every_unsupported_key_is_an_error_naming_it_and_its_line() {
     }
     // Inside the named settings too.
     let e = refused("name: t\nsyncers:\n  g:\n    worker-count: 2\n    safe-mode: true\n");
-    assert!(e.starts_with("line 5 column 5: syncers.g: `safe-mode`"), "{e}");
+    assert!(
+        e.starts_with("line 5 column 5: syncers.g: `safe-mode`"),
+        "{e}"
+    );
     let e = refused("name: t\nloaders:\n  g:\n    import-mode: physical\n");
-    assert!(e.contains("`import-mode` (load modes) is not supported"), "{e}");
+    assert!(
+        e.contains("`import-mode` (load modes) is not supported"),
+        "{e}"
+    );
 }
 
 #[test]
 fn unknown_keys_and_bad_values_are_errors_that_hide_passwords() {
     let e = refused("name: t\ntask-name: x\n");
     assert_eq!(e, "line 2 column 1: unknown key `task-name`");
-    let e = refused("name: t\ntarget-database:\n  host: h\n  port: hunter2\n  user: u\n  password: hunter2\n");
-    assert!(e.starts_with("line 4 column 9: target-database.port: invalid type"), "{e}");
+    let e = refused(
+        "name: t\ntarget-database:\n  host: h\n  port: hunter2\n  user: u\n  password: hunter2\n",
+    );
+    assert!(
+        e.starts_with("line 4 column 9: target-database.port: invalid type"),
+        "{e}"
+    );
     assert!(!e.contains("hunter2"), "{e}");
-    let e = refused("name: t\nmysql-instances:\n  - source-id: s\n    meta:\n      binlog-name: b\n");
+    let e =
+        refused("name: t\nmysql-instances:\n  - source-id: s\n    meta:\n      binlog-name: b\n");
     assert!(e.contains("binlog-pos"), "{e}");
 }
 
@@ -183,7 +212,12 @@ fn the_task_and_source_must_agree_and_rules_must_exist() {
     a.config = Some(task);
     a.source_config = Some(source);
     let e = apply(&mut a, |_| false).unwrap_err();
-    assert!(e.contains("source-id is \"mysql-replica-01\" but the source file's source-id is \"elsewhere\""), "{e}");
+    assert!(
+        e.contains(
+            "source-id is \"mysql-replica-01\" but the source file's source-id is \"elsewhere\""
+        ),
+        "{e}"
+    );
 
     let two = format!("{TASK}").replace(
         "mysql-instances:\n",
@@ -198,23 +232,39 @@ fn the_task_and_source_must_agree_and_rules_must_exist() {
     let (task, _) = files(&regex, SOURCE);
     let mut a = args();
     a.config = Some(task);
-    assert!(apply(&mut a, |_| false).unwrap_err().contains("regular expression"));
+    assert!(
+        apply(&mut a, |_| false)
+            .unwrap_err()
+            .contains("regular expression")
+    );
 
     let missing = TASK.replace("block-allow-list: shop-rules", "block-allow-list: nope");
     let (task, _) = files(&missing, SOURCE);
     let mut a = args();
     a.config = Some(task);
-    assert!(apply(&mut a, |_| false).unwrap_err().contains("no rule named \"nope\""));
+    assert!(
+        apply(&mut a, |_| false)
+            .unwrap_err()
+            .contains("no rule named \"nope\"")
+    );
 
     let relay = SOURCE.replace("enable-relay: false", "enable-relay: true");
     let (_, source) = files(TASK, &relay);
     let mut a = args();
     a.source_config = Some(source);
-    assert!(apply(&mut a, |_| false).unwrap_err().contains("enable-relay: true is not supported"));
+    assert!(
+        apply(&mut a, |_| false)
+            .unwrap_err()
+            .contains("enable-relay: true is not supported")
+    );
 
     let mode = TASK.replace("task-mode: all", "task-mode: dump");
     let (task, _) = files(&mode, SOURCE);
     let mut a = args();
     a.config = Some(task);
-    assert!(apply(&mut a, |_| false).unwrap_err().contains("task-mode \"dump\" is not supported"));
+    assert!(
+        apply(&mut a, |_| false)
+            .unwrap_err()
+            .contains("task-mode \"dump\" is not supported")
+    );
 }
