@@ -170,6 +170,12 @@ pub(crate) struct SourceFile {
     pub(crate) from: Server,
 }
 
+/// `--databases`, `--tables` and `--exclude`.
+type Selection = (Vec<String>, Vec<String>, Vec<String>);
+
+/// The dump, load and replication settings of an instance.
+type Settings<'a> = (Option<&'a Mydumper>, Option<&'a Loader>, Option<&'a Syncer>);
+
 /// DM keys this tool does not implement, and what they are.
 const UNSUPPORTED: &[(&str, &str)] = &[
     ("routes", "route rules"),
@@ -394,10 +400,7 @@ impl TaskFile {
     /// # Errors
     /// An unknown rule name, or a regular expression (`~...`), which this tool's
     /// patterns do not take.
-    pub(crate) fn selection(
-        &self,
-        instance: &Instance,
-    ) -> Result<(Vec<String>, Vec<String>, Vec<String>), String> {
+    pub(crate) fn selection(&self, instance: &Instance) -> Result<Selection, String> {
         let Some(name) = &instance.block_allow_list else {
             return Ok(Default::default());
         };
@@ -463,10 +466,7 @@ impl TaskFile {
     ///
     /// # Errors
     /// A config name that names nothing.
-    pub(crate) fn settings(
-        &self,
-        instance: &Instance,
-    ) -> Result<(Option<&Mydumper>, Option<&Loader>, Option<&Syncer>), String> {
+    pub(crate) fn settings(&self, instance: &Instance) -> Result<Settings<'_>, String> {
         Ok((
             Self::named(
                 &self.mydumpers,

@@ -79,7 +79,7 @@ async fn call(verb: Verb, args: &Args) -> Result<(Value, u8), Failure> {
     let task = match &args.task {
         Some(t) => t.clone(),
         None => {
-            let (list, _) = request(&client, client.get(format!("{base}/api/v1/tasks"))).await?;
+            let list = request(client.get(format!("{base}/api/v1/tasks"))).await?;
             list["data"][0]["name"]
                 .as_str()
                 .map(str::to_owned)
@@ -89,10 +89,10 @@ async fn call(verb: Verb, args: &Args) -> Result<(Value, u8), Failure> {
     let task_path =
         percent_encoding::utf8_percent_encode(&task, percent_encoding::NON_ALPHANUMERIC);
     let url = |what: &str| format!("{base}/api/v1/tasks/{task_path}/{what}");
-    let (answer, _) = match verb {
-        Verb::Status => request(&client, client.get(url("status"))).await?,
-        Verb::Stop => request(&client, client.post(url("stop"))).await?,
-        Verb::Start => request(&client, client.post(url("start"))).await?,
+    let answer = match verb {
+        Verb::Status => request(client.get(url("status"))).await?,
+        Verb::Stop => request(client.post(url("stop"))).await?,
+        Verb::Start => request(client.post(url("start"))).await?,
     };
     let code = match verb {
         Verb::Status => {
@@ -112,11 +112,8 @@ async fn call(verb: Verb, args: &Args) -> Result<(Value, u8), Failure> {
     Ok((answer, code))
 }
 
-/// Sends `request`; its JSON answer and HTTP status, or the API's error.
-async fn request(
-    _client: &reqwest::Client,
-    request: reqwest::RequestBuilder,
-) -> Result<(Value, u16), Failure> {
+/// Sends `request`; its JSON answer, or the API's error.
+async fn request(request: reqwest::RequestBuilder) -> Result<Value, Failure> {
     let response = request
         .send()
         .await
@@ -133,7 +130,7 @@ async fn request(
         };
         return Err(Failure(1, message));
     }
-    Ok((body, status.as_u16()))
+    Ok(body)
 }
 
 fn print_text(verb: Verb, answer: &Value) {

@@ -219,7 +219,7 @@ fn the_task_and_source_must_agree_and_rules_must_exist() {
         "{e}"
     );
 
-    let two = format!("{TASK}").replace(
+    let two = TASK.replace(
         "mysql-instances:\n",
         "mysql-instances:\n  - source-id: second\n",
     );
