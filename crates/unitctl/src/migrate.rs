@@ -607,6 +607,7 @@ async fn migrate(
         Outcome::NoProgress(resumes, last_error) => {
             let explained = serde_json::json!({"ErrCode": last_error.err_code, "Message": last_error.message,
                 "RawCause": last_error.raw_cause, "Workaround": last_error.workaround,
+                "policy": Recommended.name(),
                 "verdict": format!("no progress after {resumes} resumes: {}", Recommended.explain(&last_error))});
             report.line(
                 &serde_json::json!({"event": "failed", "stage": "Paused", "errors": [explained]}),
@@ -628,7 +629,7 @@ async fn migrate(
             let explained: Vec<_> = errors
                 .iter()
                 .map(|e| serde_json::json!({"ErrCode": e.err_code, "Message": e.message, "RawCause": e.raw_cause,
-                    "Workaround": e.workaround, "verdict": Recommended.explain(e).to_string()}))
+                    "Workaround": e.workaround, "policy": Recommended.name(), "verdict": Recommended.explain(e).to_string()}))
                 .collect();
             report.line(&serde_json::json!({"event": "failed", "stage": format!("{stage:?}"), "errors": explained}));
             ExitCode::from(1)
@@ -1086,11 +1087,12 @@ impl Reporter {
                 for e in value["errors"].as_array().into_iter().flatten() {
                     let _ = writeln!(
                         out,
-                        "  {} {}\n    cause: {}\n    {}\n    workaround: {}",
+                        "  {} {}\n    cause: {}\n    {} (policy {})\n    workaround: {}",
                         e["ErrCode"],
                         e["Message"].as_str().unwrap_or_default(),
                         e["RawCause"].as_str().unwrap_or_default(),
                         e["verdict"].as_str().unwrap_or_default(),
+                        e["policy"].as_str().unwrap_or_default(),
                         e["Workaround"].as_str().unwrap_or_default()
                     );
                 }

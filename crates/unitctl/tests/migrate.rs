@@ -170,6 +170,8 @@ fn an_unresumable_failure_exits_1_with_the_verdict() {
         verdict,
         r#"not resumable: RawCause contains "Error 1062" (unsupported DML)"#
     );
+    // The verdict names the policy that decided, the one auto-resume acted on.
+    assert_eq!(last["errors"][0]["policy"], "recommended");
 }
 
 #[test]
