@@ -33,7 +33,6 @@ fn txn_histogram() -> Histogram {
 }
 
 /// Every metric of one task.
-#[derive(Debug)]
 pub(crate) struct Metrics {
     registry: Mutex<Registry>,
     /// `task`, `source_id`, `worker`, the labels DM puts on its worker's metrics.
@@ -61,6 +60,16 @@ pub(crate) struct Metrics {
     verified_tables: Family<Labels, IntGauge>,
     sync_changes: Family<Labels, Counter>,
     needs_person: Family<Labels, IntGauge>,
+}
+
+impl std::fmt::Debug for Metrics {
+    // The registry is left out: `CopyConfig`'s Debug shows its observer.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics")
+            .field("task", &self.task)
+            .field("source_id", &self.source_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Metrics {

@@ -29,7 +29,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 use unit_core::{Policy, ResumeState, SubtaskHandle, Verdict};
-use unit_mysql::{CopyConfig, ReportHandle, SyncProgress};
+use unit_mysql::{CopyConfig, CopyReport, ReportHandle, SyncProgress};
 use unit_proto::pb::{self, Stage, sub_task_status::Status};
 
 use crate::metrics::{Metrics, Snapshot, file_index, running};
@@ -225,19 +225,7 @@ pub(crate) fn task_status(api: &Api) -> Value {
                    "note": t.note})
         })
         .collect();
-    let mut verified: Vec<String> = report
-        .iter()
-        .flat_map(|r| &r.tables)
-        .filter(|t| t.verified)
-        .map(|t| format!("{}.{}", t.database, t.name))
-        .collect();
-    if let Some(sync) = &sync {
-        verified.extend(
-            sync.verified()
-                .into_iter()
-                .map(|(d, t, _)| format!("{d}.{t}")),
-        );
-    }
+    let verified = verified_tables(report.as_ref(), sync.as_ref());
     let (rows, bytes, estimated) = report
         .iter()
         .flat_map(|r| &r.tables)
@@ -304,6 +292,24 @@ pub(crate) fn task_status(api: &Api) -> Value {
     })
 }
 
+/// The tables verified by the copy or by the cutover, as `db.table`, once each.
+fn verified_tables(report: Option<&CopyReport>, sync: Option<&SyncProgress>) -> Vec<String> {
+    let mut verified: Vec<String> = report
+        .iter()
+        .flat_map(|r| &r.tables)
+        .filter(|t| t.verified)
+        .map(|t| format!("{}.{}", t.database, t.name))
+        .chain(
+            sync.iter()
+                .flat_map(|s| s.verified())
+                .map(|(d, t, _)| format!("{d}.{t}")),
+        )
+        .collect();
+    verified.sort();
+    verified.dedup();
+    verified
+}
+
 fn sync_json(s: &pb::SyncStatus) -> Value {
     json!({
         "total_events": s.total_events, "total_tps": s.total_tps, "recent_tps": s.recent_tps,
@@ -353,8 +359,38 @@ fn control_body(body: Result<Bytes, BytesRejection>) -> Result<(), Response> {
     }
 }
 
-/// Answers a stop or start with the stage reached, or DM's refusal.
-fn control_answer(api: &Api, done: Result<(), unit_core::SubtaskError>) -> Response {
+async fn stop(
+    api: State<Arc<Api>>,
+    task: Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    control(api, task, body, Stage::Paused).await
+}
+
+async fn start(
+    api: State<Arc<Api>>,
+    task: Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    control(api, task, body, Stage::Running).await
+}
+
+/// DM's stop (`to` Paused: pause with the checkpoints kept) or start (`to` Running:
+/// resume), answered with the stage reached or DM's refusal.
+async fn control(
+    State(api): State<Arc<Api>>,
+    Path(task): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+    to: Stage,
+) -> Response {
+    if let Err(e) = this_task(&api, &task).and_then(|()| control_body(body)) {
+        return e;
+    }
+    let done = if to == Stage::Paused {
+        api.handle.pause().await
+    } else {
+        api.handle.resume().await
+    };
     match done {
         Ok(()) => {
             let stage = api.handle.status().stage();
@@ -364,43 +400,14 @@ fn control_answer(api: &Api, done: Result<(), unit_core::SubtaskError>) -> Respo
     }
 }
 
-async fn stop(
-    State(api): State<Arc<Api>>,
-    Path(task): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    if let Err(e) = this_task(&api, &task).and_then(|()| control_body(body)) {
-        return e;
-    }
-    let done = api.handle.pause().await;
-    control_answer(&api, done)
-}
-
-async fn start(
-    State(api): State<Arc<Api>>,
-    Path(task): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    if let Err(e) = this_task(&api, &task).and_then(|()| control_body(body)) {
-        return e;
-    }
-    let done = api.handle.resume().await;
-    control_answer(&api, done)
-}
-
 /// What the gauges of `/metrics` are read from.
 fn snapshot(api: &Api) -> Snapshot {
     let status = api.handle.status();
     let report = lock(&api.reports).as_ref().map(ReportHandle::report);
     let sync = lock(&api.syncs).clone();
-    let mut verified = report
-        .iter()
-        .flat_map(|r| &r.tables)
-        .filter(|t| t.verified)
-        .count();
+    let verified = verified_tables(report.as_ref(), sync.as_ref()).len();
     let (mut master, mut syncer) = (None, None);
     if let Some(sync) = &sync {
-        verified = verified.max(sync.verified().len());
         let (at, source) = sync.positions();
         let pair = |p: &unit_mysql::position::BinlogPosition| {
             (!p.file.is_empty()).then(|| (file_index(&p.file), i64::try_from(p.pos).unwrap_or(0)))

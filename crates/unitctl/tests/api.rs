@@ -11,21 +11,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use unit_integration_tests::MariaDb;
 
-fn port(server: &MariaDb) -> String {
-    server
-        .url("")
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .trim_end_matches('/')
-        .to_owned()
-}
-
 fn sql(server: &MariaDb, statements: &str) -> String {
     let out = Command::new("mariadb")
         .args([
             "-h127.0.0.1",
-            &format!("-P{}", port(server)),
+            &format!("-P{}", server.port()),
             "-uroot",
             "-N",
             "-e",
@@ -172,11 +162,11 @@ fn write_files(dir: &std::path::Path, source: &MariaDb, target: &MariaDb) -> (St
          block-allow-list:\n  rules:\n    do-dbs: [\"api_src\"]\n    ignore-tables:\n      - db-name: api_src\n        tbl-name: skipped\n\
          mydumpers:\n  dump:\n    threads: 2\n\
          syncers:\n  sync:\n    worker-count: 2\n    batch: 100\n",
-        port(target)
+        target.port()
     );
     let source_file = format!(
         "source-id: replica-01\nenable-gtid: false\nflavor: mariadb\nfrom:\n  host: 127.0.0.1\n  port: {}\n  user: root\n  password: \"\"\n",
-        port(source)
+        source.port()
     );
     let (t, s) = (dir.join("task.yaml"), dir.join("source.yaml"));
     std::fs::write(&t, task).unwrap();

@@ -148,8 +148,7 @@ fn the_command_line_overrides_the_files() {
     );
 }
 
-/// Parses a task file with `line` added at the top level (or as given), expecting an
-/// error that names `key`, the line and says it is not supported.
+/// The error of parsing task file `text` (which must fail).
 fn refused(text: &str) -> String {
     parse_text::<TaskFile>(text).unwrap_err()
 }
