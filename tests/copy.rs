@@ -861,7 +861,8 @@ async fn a_deadlock_with_the_copy_is_resolved_whichever_side_is_the_victim() {
             .unwrap();
         if status.contains("WAITING")
             && status.contains("of table `fault_deadlock`.`t` trx id")
-            && status.contains("INSERT INTO `fault_deadlock`")
+            && (status.contains("INSERT INTO `fault_deadlock`")
+                || status.contains("INTO TABLE `fault_deadlock`"))
         {
             break;
         }
@@ -983,7 +984,7 @@ async fn a_lock_wait_timeout_on_the_target_is_auto_resumed_once_the_lock_is_gone
     copy.release_and_finish(&pair).await;
 }
 
-/// Kills (`KILL <what>`) the copy's INSERT, held up by the lock, until the copy pauses
+/// Kills (`KILL <what>`) the copy's write (a LOAD DATA, or an INSERT), held up by the lock, until the copy pauses
 /// with an error, which it returns; the copy is then let through and must finish exactly.
 async fn kill_locked_insert(db: &str, what: &str) -> unit_proto::pb::ProcessError {
     let pair = Pair::new(db).await;
@@ -1004,7 +1005,8 @@ async fn kill_locked_insert(db: &str, what: &str) -> unit_proto::pb::ProcessErro
             copy.h.status()
         );
         let ids: Vec<i64> = sqlx::query_scalar(&format!(
-            "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'INSERT INTO `{db}`%'"
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'INSERT INTO `{db}`%' \
+             OR INFO LIKE 'LOAD DATA LOCAL INFILE %INTO TABLE `{db}`%'"
         ))
         .fetch_all(&mut copy.admin)
         .await
@@ -1234,4 +1236,97 @@ async fn the_load_guard_holds_the_copy_while_the_source_is_busy() {
     assert_eq!(stage, Stage::Finished, "{:?}", h.status().result);
     h.stop().await.unwrap();
     assert_copied(&pair).await;
+}
+
+/// The target's count of `LOAD DATA` statements.
+async fn loads(pair: &Pair) -> u64 {
+    let url: MySqlUrl = pair.target.url("mysql").parse().unwrap();
+    let mut conn = MySqlConnection::connect_with(&url.connect_options())
+        .await
+        .unwrap();
+    let (_, n): (String, String) = sqlx::query_as("SHOW GLOBAL STATUS LIKE 'Com_load'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    n.parse().unwrap()
+}
+
+/// A table of the values a load could read otherwise than an INSERT writes them:
+/// separators, escapes and NUL bytes in text and bytes, the words `NULL` and `\N`,
+/// empty strings beside NULLs, text in latin1, BIT, ENUM labels that are numbers,
+/// SET, JSON with escapes, FLOAT, DOUBLE, DECIMAL, a zero date, TIMESTAMP, YEAR,
+/// UUID, INET6, POINT and a stored generated column; and 3,000 rows of bytes and
+/// text full of tabs, newlines and backslashes.
+async fn seed_awkward_values(pair: &Pair) {
+    let src = pair.source.url(&pair.db);
+    exec(
+        &src,
+        "CREATE TABLE v (id INT PRIMARY KEY, t VARCHAR(60), l VARCHAR(20) CHARACTER SET latin1, \
+         b VARBINARY(40), bl BLOB, bt BIT(10), e ENUM('1','2','a'), s SET('x','y'), j JSON, \
+         f FLOAT, d DOUBLE, dc DECIMAL(20,6), dt DATETIME(6), ts TIMESTAMP(3) NULL, y YEAR, \
+         u UUID, i6 INET6, g POINT, n INT, gen INT AS (id * 2) STORED) DEFAULT CHARSET=utf8mb4",
+    )
+    .await;
+    exec(
+        &src,
+        "SET SESSION sql_mode = ''; INSERT INTO v (id, t, l, b, bl, bt, e, s, j, f, d, dc, dt, ts, y, u, i6, g, n) VALUES \
+         (1, CONCAT('a', CHAR(9), 'b', CHAR(10), 'c', CHAR(92), 'd', CHAR(0), 'e', CHAR(13)), 'caf\u{e9}', \
+          X'5C090A000D4E', X'', b'1010101010', '2', 'x,y', '{\"k\": \"a\\\\tb\\\\n\"}', 0.1, 1e308, -12345678.000001, \
+          '0000-00-00 00:00:00', '2024-02-29 12:00:00.123', 2155, '00000000-0000-0000-0000-000000000001', '::1', \
+          POINT(1, 2), -7), \
+         (2, 'NULL', '\\\\N', X'5C4E', NULL, b'0', 3, '', 'null', -0, -1.5e-300, 0, \
+          '2024-01-01 00:00:00', NULL, 1901, NULL, NULL, NULL, NULL), \
+         (3, '', '', '', '', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0), \
+         (4, NULL, NULL, NULL, NULL, NULL, 'a', 'y', '[\"\\\\\\\\\"]', 3.4e38, 2.5, 1, NULL, NULL, 0, NULL, NULL, NULL, NULL)",
+    )
+    .await;
+    exec(
+        &src,
+        "INSERT INTO v (id, t, b, bl, n) SELECT seq + 100, \
+         CONCAT(seq, CHAR(9), CHAR(92), 'N', CHAR(10), CHAR(92)), \
+         UNHEX(SHA2(seq, 256)), UNHEX(SHA2(-seq, 512)), seq FROM seq_1_to_3000",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunks_are_loaded_with_load_data_local_and_every_value_lands_as_inserted() {
+    let pair = Pair::new("copy_load").await;
+    seed_awkward_values(&pair).await;
+    let before = loads(&pair).await;
+    let (stage, h) = run_to_end(pair.config(500)).await;
+    assert_eq!(stage, Stage::Finished, "{:?}", h.status().result);
+    h.stop().await.unwrap();
+    // 3,004 rows in 500-row chunks over key ranges: at least 7 loads.
+    let loaded = loads(&pair).await - before;
+    assert!(loaded >= 7, "{loaded} LOAD DATA statements");
+    assert_copied(&pair).await;
+    let dbs = [pair.db.clone()];
+    assert_eq!(pair.source.dump(&dbs), pair.target.dump(&dbs));
+
+    // The same values inserted (load_data_local off) land the same, without a load.
+    let inserted = Pair::new("copy_load_off").await;
+    seed_awkward_values(&inserted).await;
+    let mut config = inserted.config(500);
+    config.load_data_local = false;
+    let before = loads(&inserted).await;
+    let (stage, h) = run_to_end(config).await;
+    assert_eq!(stage, Stage::Finished, "{:?}", h.status().result);
+    h.stop().await.unwrap();
+    assert_eq!(loads(&inserted).await, before);
+    let dbs = [inserted.db.clone()];
+    assert_eq!(inserted.source.dump(&dbs), inserted.target.dump(&dbs));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_refusing_load_data_local_is_written_with_inserts() {
+    let pair = Pair::new("copy_noload").await;
+    seed_awkward_values(&pair).await;
+    exec(&pair.target.url("mysql"), "SET GLOBAL local_infile = 0").await;
+    let (stage, h) = run_to_end(pair.config(500)).await;
+    assert_eq!(stage, Stage::Finished, "{:?}", h.status().result);
+    h.stop().await.unwrap();
+    assert_copied(&pair).await;
+    let dbs = [pair.db.clone()];
+    assert_eq!(pair.source.dump(&dbs), pair.target.dump(&dbs));
 }

@@ -53,6 +53,8 @@ pub(crate) fn copy(size: Size) -> Result<()> {
     let concurrency = std::env::var("UNIT_BENCH_CONCURRENCY").unwrap_or_else(|_| "4".to_owned());
     let split = std::env::var("UNIT_BENCH_SPLIT_ROWS").unwrap_or_else(|_| "100000".to_owned());
     let (chunk, concurrency) = (chunk.as_str(), concurrency.as_str());
+    // UNIT_BENCH_INSERT=1 writes with INSERTs, to compare with LOAD DATA LOCAL INFILE.
+    let insert = std::env::var("UNIT_BENCH_INSERT").is_ok_and(|v| v == "1");
     let (source_pid, target_pid) = (server_pid(&source), server_pid(&target));
     let cpu_before = (cpu_seconds(source_pid), cpu_seconds(target_pid));
     let started = Instant::now();
@@ -69,6 +71,7 @@ pub(crate) fn copy(size: Size) -> Result<()> {
             "--interval",
             "5",
         ])
+        .args(insert.then_some("--no-load-data-local"))
         .output()
         .context("unitctl migrate")?;
     let ours = started.elapsed().as_secs_f64();
@@ -101,7 +104,12 @@ pub(crate) fn copy(size: Size) -> Result<()> {
     let copy_s = pass("copy and verification ended");
     println!(
         "table size: {rows} rows in 4 tables; chunk {chunk} rows; concurrency {concurrency}; \
-         tables of twice {split}+ rows split into key ranges"
+         tables of twice {split}+ rows split into key ranges; written with {}",
+        if insert {
+            "INSERT"
+        } else {
+            "LOAD DATA LOCAL INFILE"
+        }
     );
     println!("mariadb-dump | mariadb : {baseline:>7.2} s  {b:>10.0} rows/s");
     println!(

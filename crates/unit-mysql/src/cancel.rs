@@ -19,6 +19,11 @@ pub enum StatementError {
     /// The driver or the server reported an error.
     #[error(transparent)]
     Sqlx(#[from] sqlx::Error),
+    /// mysql_async (the copy's `LOAD DATA LOCAL INFILE` connection) or the server
+    /// reported an error.
+    #[cfg(feature = "local-infile")]
+    #[error(transparent)]
+    Client(#[from] mysql_async::Error),
 }
 
 impl StatementError {
@@ -27,6 +32,8 @@ impl StatementError {
         match self {
             Self::Canceled(c) => unit_core::explain_db_error(c),
             Self::Sqlx(e) => explain_db_error(e),
+            #[cfg(feature = "local-infile")]
+            Self::Client(e) => crate::client::explain(e),
         }
     }
 
@@ -41,6 +48,8 @@ impl StatementError {
                 pe
             }
             Self::Sqlx(e) => process_error(e, scope, op),
+            #[cfg(feature = "local-infile")]
+            Self::Client(e) => crate::client::process_error(e, scope, op),
         }
     }
 }
@@ -56,13 +65,16 @@ impl StatementError {
 /// # Errors
 /// [`StatementError::Canceled`] when the token fired first, otherwise the future's
 /// own error.
-pub async fn cancellable<T>(
+pub async fn cancellable<T, E>(
     cancel: &CancellationToken,
-    fut: impl Future<Output = Result<T, sqlx::Error>>,
-) -> Result<T, StatementError> {
+    fut: impl Future<Output = Result<T, E>>,
+) -> Result<T, StatementError>
+where
+    StatementError: From<E>,
+{
     tokio::select! {
         biased;
         () = cancel.cancelled() => Err(StatementError::Canceled(unit_core::Canceled)),
-        result = fut => result.map_err(StatementError::Sqlx),
+        result = fut => result.map_err(StatementError::from),
     }
 }

@@ -96,12 +96,7 @@ pub fn retry_safety(err: &sqlx::Error, op: Operation<'_>) -> Option<RetrySafety>
 /// Passwords in URLs are masked.
 pub fn go_driver_text(err: &sqlx::Error, op: Operation<'_>) -> String {
     if let Some(db) = server_error(err) {
-        return match db.code() {
-            Some(state) if !state.is_empty() => {
-                format!("Error {} ({state}): {}", db.number(), redact(db.message()))
-            }
-            _ => format!("Error {}: {}", db.number(), redact(db.message())),
-        };
+        return server_text(db.number(), db.code().unwrap_or_default(), db.message());
     }
     let detail = redact(&err.to_string());
     match retry_safety(err, op) {
@@ -109,6 +104,41 @@ pub fn go_driver_text(err: &sqlx::Error, op: Operation<'_>) -> String {
         Some(RetrySafety::OutcomeUnknown) => format!("invalid connection ({detail})"),
         None => detail,
     }
+}
+
+/// A server error as the Go MySQL driver writes it: `Error 1062 (23000): ...`, the
+/// message's passwords masked.
+pub(crate) fn server_text(number: u16, state: &str, message: &str) -> String {
+    if state.is_empty() {
+        format!("Error {number}: {}", redact(message))
+    } else {
+        format!("Error {number} ({state}): {}", redact(message))
+    }
+}
+
+/// The verdict on a server error `number` whose Go driver text is `text`: by number
+/// where [`codes::CLASSIFIED`] has it, otherwise by DM's text rules.
+pub(crate) fn server_verdict(number: u16, text: String) -> Verdict {
+    let probe = pb::ProcessError {
+        raw_cause: text,
+        ..Default::default()
+    };
+    let dm = unit_core::explain_error(&probe);
+    match codes::classified(number) {
+        Some(c) => number_verdict(c, dm.is_resumable()),
+        None => dm,
+    }
+}
+
+/// A TLS handshake that fails the same way every time.
+pub(crate) fn tls_verdict() -> Verdict {
+    Verdict::new(
+        false,
+        Rule::Driver {
+            reason: "TLS failed (the server's certificate does not verify, or the server offers no TLS when it is required); fix the certificates or the ssl-* settings",
+        },
+    )
+    .beyond_dm()
 }
 
 /// Explains whether a sqlx error is worth retrying.
@@ -131,27 +161,13 @@ pub fn go_driver_text(err: &sqlx::Error, op: Operation<'_>) -> String {
 pub fn explain_db_error(err: &sqlx::Error) -> Verdict {
     use sqlx::Error as E;
     if let Some(db) = server_error(err) {
-        let probe = pb::ProcessError {
-            raw_cause: go_driver_text(err, Operation::Connect),
-            ..Default::default()
-        };
-        let dm = unit_core::explain_error(&probe);
-        if let Some(c) = codes::classified(db.number()) {
-            return number_verdict(c, dm.is_resumable());
-        }
-        return dm;
+        return server_verdict(db.number(), go_driver_text(err, Operation::Connect));
     }
     let bad_certificate = matches!(err, E::Io(io) if io.to_string().contains(BAD_CERTIFICATE));
     if matches!(err, E::Tls(_)) || bad_certificate {
         // A certificate that does not verify (unknown CA, expired, another name) or a
         // server without TLS when TLS is required fails the same way every time.
-        return Verdict::new(
-            false,
-            Rule::Driver {
-                reason: "TLS failed (the server's certificate does not verify, or the server offers no TLS when it is required); fix the certificates or the ssl-* settings",
-            },
-        )
-        .beyond_dm();
+        return tls_verdict();
     }
     let reason = match err {
         E::PoolTimedOut => "no pooled connection became free in time; nothing was sent",

@@ -29,6 +29,8 @@ use crate::position::{
 };
 use crate::schema::{Filter, SchemaError, Table, discover, ident};
 
+#[cfg(feature = "local-infile")]
+mod bulk;
 mod objects;
 mod part;
 mod plan;
@@ -89,6 +91,14 @@ pub struct CopyConfig {
     /// Which kinds of objects other than tables are migrated (all by default); the
     /// others are reported as left out.
     pub objects: ObjectKinds,
+    /// Write chunks with `LOAD DATA LOCAL INFILE`, streamed from memory, where a
+    /// table allows it (on by default; needs the `local-infile` feature, a default
+    /// one). Values are written exactly as with `INSERT`, each chunk still in one
+    /// transaction with its checkpoint; a chunk the load does not take as written
+    /// (a warning, a skipped row) is inserted instead, and a target with
+    /// `local_infile=OFF` is written with `INSERT`. Tables of an engine without
+    /// transactions, without a key or with system versioning are always inserted.
+    pub load_data_local: bool,
     /// `Some`: the copy is the first step of an online migration. It records the
     /// source position its rows are consistent with (see [`Consistency`]) for the
     /// Sync unit (`sync::SyncUnit`), and leaves verification to cutover (the source may be
@@ -246,6 +256,7 @@ impl CopyConfig {
             acquire_timeout: Duration::from_secs(10),
             verification: None,
             objects: ObjectKinds::default(),
+            load_data_local: true,
         }
     }
 }
@@ -352,6 +363,8 @@ pub struct CopyUnit {
     verification: Verification,
     /// The target sessions' SQL mode, from the source's (see [`copy_sql_mode`]).
     sql_mode: String,
+    /// The `SET` statement the target's sessions start with (known after `init`).
+    session: String,
     /// The source is MariaDB (known after `init` of an online copy).
     mariadb: bool,
     /// What was verified and migrated, shared with [`ReportHandle`]s.
@@ -866,6 +879,7 @@ impl CopyUnit {
             objects: Vec::new(),
             verification: Verification::RowText,
             sql_mode: String::new(),
+            session: String::new(),
             mariadb: true,
             report: ReportHandle {
                 recorder: Arc::default(),
@@ -921,6 +935,7 @@ impl CopyUnit {
         self.source = Some(source.clone());
         let session = target_session(&source, cancel).await?;
         self.sql_mode = session_sql_mode(&session);
+        self.session.clone_from(&session);
         self.report
             .sql_mode
             .lock()
@@ -1250,6 +1265,11 @@ impl CopyUnit {
             snapshot,
             throttle,
             observer: self.config.observer.clone(),
+            #[cfg(feature = "local-infile")]
+            bulk: self
+                .config
+                .load_data_local
+                .then(|| bulk::BulkTarget::new(self.config.target.clone(), self.session.clone())),
         });
         let mut pending = match self.jobs(&ctx).await {
             Ok(jobs) => jobs,

@@ -39,11 +39,11 @@ pub struct MySqlUrl {
     options: MySqlConnectOptions,
     shown: String,
     /// The password, percent-decoded, for clients other than sqlx (the binlog stream).
-    #[cfg_attr(not(feature = "sync"), allow(dead_code))]
+    #[cfg_attr(not(feature = "local-infile"), allow(dead_code))]
     password: Option<String>,
     /// The TLS files asked for (URL parameters, then [`MySqlUrl::with_tls`]), for
     /// clients other than sqlx.
-    #[cfg_attr(not(feature = "sync"), allow(dead_code))]
+    #[cfg_attr(not(feature = "local-infile"), allow(dead_code))]
     tls_files: TlsSettings,
 }
 
@@ -147,14 +147,14 @@ impl MySqlUrl {
     }
 
     /// The password, for a client other than sqlx. Never log it.
-    #[cfg(feature = "sync")]
+    #[cfg(feature = "local-infile")]
     pub(crate) fn password(&self) -> Option<&str> {
         self.password.as_deref()
     }
 
     /// The CA, client certificate and key files asked for, for a client other than
     /// sqlx (the mode is [`MySqlUrl::ssl_mode`]).
-    #[cfg(feature = "sync")]
+    #[cfg(feature = "local-infile")]
     pub(crate) fn tls_files(&self) -> &TlsSettings {
         &self.tls_files
     }

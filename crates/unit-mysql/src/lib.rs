@@ -116,6 +116,8 @@
 mod cancel;
 mod check;
 mod classify;
+#[cfg(feature = "local-infile")]
+mod client;
 pub mod codes;
 mod copy;
 mod dsn;

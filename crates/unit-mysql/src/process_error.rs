@@ -24,6 +24,11 @@ pub fn error_code(err: &sqlx::Error, op: Operation<'_>) -> &'static ErrorCode {
     if server_error(err).is_none() {
         return &ErrorCode::DB_DRIVER_ERROR;
     }
+    operation_code(op)
+}
+
+/// The code of a server error by what was being done.
+pub(crate) fn operation_code(op: Operation<'_>) -> &'static ErrorCode {
     match op {
         Operation::Query(_) => &ErrorCode::DB_QUERY_FAILED,
         Operation::Execute(_) | Operation::Commit => &ErrorCode::DB_EXECUTE_FAILED,
@@ -41,10 +46,19 @@ pub fn error_code(err: &sqlx::Error, op: Operation<'_>) -> &'static ErrorCode {
 ///   tooling and [`unit_core::Recommended`] read it the same way:
 ///   `Recommended.explain(&process_error(e, ..)).is_resumable() == is_resumable_db_error(e)`.
 pub fn process_error(err: &sqlx::Error, scope: ErrScope, op: Operation<'_>) -> pb::ProcessError {
-    let code = error_code(err, op);
+    build_process_error(error_code(err, op), go_driver_text(err, op), scope, op)
+}
+
+/// The `ProcessError` of code `code` whose raw cause is `driver_text`.
+pub(crate) fn build_process_error(
+    code: &'static ErrorCode,
+    driver_text: String,
+    scope: ErrScope,
+    op: Operation<'_>,
+) -> pb::ProcessError {
     let summary = op.statement().map(summarize_statement);
     let args: Vec<&dyn std::fmt::Display> = summary.iter().map(|s| s as _).collect();
-    let cause = std::io::Error::other(go_driver_text(err, op));
+    let cause = std::io::Error::other(driver_text);
     let mut pe = new_process_error(&Error::delegate(code, cause, &args).with_scope(scope));
     if let Some(summary) = summary.filter(|_| !code.message.contains("{}")) {
         pe.message = format!("{}: {summary}", pe.message);

@@ -116,6 +116,11 @@ pub(crate) struct Args {
     /// above this (the copy's own reads count too; default: no guard).
     #[arg(long)]
     pub(crate) max_source_threads_running: Option<u64>,
+    /// Write every chunk with multi-row INSERTs instead of `LOAD DATA LOCAL INFILE`
+    /// streamed from memory (the default, where the target allows `local_infile`
+    /// and the table has transactions; the values written are the same).
+    #[arg(long)]
+    pub(crate) no_load_data_local: bool,
     /// How each copied table is compared with its source: `checksum-table` (the
     /// servers' CHECKSUM TABLE, only between servers of the same version),
     /// `row-text` (a CRC32 of each row's text, any versions), or `auto` (the first
@@ -389,6 +394,7 @@ async fn migrate(
     config.max_rows_per_second = args.max_rows_per_second;
     config.max_bytes_per_second = args.max_bytes_per_second;
     config.max_source_threads_running = args.max_source_threads_running;
+    config.load_data_local = !args.no_load_data_local;
     config.verification = args.verification.chosen();
     config.acquire_timeout = args.connect_timeout;
     config.objects = objects;

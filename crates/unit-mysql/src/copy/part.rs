@@ -40,6 +40,9 @@ pub(super) struct CopyContext {
     pub(super) throttle: super::throttle::Throttle,
     /// Hears each committed chunk.
     pub(super) observer: Option<Arc<dyn crate::Observer>>,
+    /// Chunks are loaded with `LOAD DATA LOCAL INFILE` where the table allows it.
+    #[cfg(feature = "local-infile")]
+    pub(super) bulk: Option<super::bulk::BulkTarget>,
 }
 
 /// One key range of a table and its checkpoint: the rows whose first key column is in
@@ -103,6 +106,7 @@ impl PartCopy {
         });
         let conn = lease.as_ref().map(super::snapshot::Lease::conn);
         let mut next = self.spawn_read(conn.clone(), part.last_key.clone());
+        let mut writer = Writer::default();
         loop {
             let rows = match next.await {
                 Ok(rows) => rows?,
@@ -120,12 +124,13 @@ impl PartCopy {
             } else {
                 next = tokio::spawn(async { Ok(Vec::new()) });
             }
-            self.write_chunk(part, &rows, key.as_deref(), finished)
+            self.write_chunk(&mut writer, part, &rows, key.as_deref(), finished)
                 .await?;
             if finished {
                 break;
             }
         }
+        writer.close().await;
         self.finish_part().await
     }
 
@@ -240,20 +245,59 @@ impl PartCopy {
         })
     }
 
-    /// Inserts `rows` and moves the checkpoint in one target transaction.
+    /// Writes `rows` and moves the checkpoint in one target transaction: loaded with
+    /// `LOAD DATA LOCAL INFILE` where the table allows it (see [`super::bulk`]),
+    /// otherwise inserted.
     async fn write_chunk(
         &self,
+        writer: &mut Writer,
         part: &Part,
         rows: &[MySqlRow],
         key: Option<&[Vec<u8>]>,
         done: bool,
     ) -> Result<(), CopyError> {
         let ctx = &*self.ctx;
+        let rows_n = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+        let written = self.table.written();
+        let chunk_bytes: usize = rows.iter().map(|r| value_bytes(r, &written)).sum();
+        self.pay(rows.len(), chunk_bytes).await?;
+        #[cfg(feature = "local-infile")]
+        if let Some(target) = ctx.bulk.as_ref().filter(|b| b.loads(&self.table)) {
+            let t = &*self.table;
+            let bytes = i64::try_from(chunk_bytes).unwrap_or(i64::MAX);
+            let params = mysql_async::Params::from((
+                ctx.task.as_str(),
+                t.database.as_str(),
+                t.name.as_str(),
+                part.index,
+                key.map(encode_key),
+                rows_n,
+                bytes,
+                i8::from(done),
+            ));
+            let loaded = writer
+                .0
+                .write(
+                    target,
+                    t,
+                    rows,
+                    self.writes_replace(),
+                    &self.checkpoint_upsert(),
+                    params,
+                    &ctx.cancel,
+                )
+                .await?;
+            if let super::bulk::Loaded::Committed = loaded {
+                self.committed(rows_n, bytes);
+                return Ok(());
+            }
+        }
+        #[cfg(not(feature = "local-infile"))]
+        let _ = writer;
         let mut tx = cancellable(&ctx.cancel, ctx.target.begin())
             .await
             .map_err(|e| down(Operation::Begin, e))?;
         let bytes = self.insert_rows(&mut tx, rows).await?;
-        let rows_n = i64::try_from(rows.len()).unwrap_or(i64::MAX);
         self.record(&mut tx, part, key, rows_n, bytes, done).await?;
         cancellable(&ctx.cancel, tx.commit())
             .await
@@ -336,6 +380,12 @@ impl PartCopy {
             let end = row.is_none();
             chunk.extend(row);
             if chunk.len() >= ctx.chunk_rows || (end && !chunk.is_empty()) {
+                let written = t.written();
+                self.pay(
+                    chunk.len(),
+                    chunk.iter().map(|r| value_bytes(r, &written)).sum(),
+                )
+                .await?;
                 bytes += self.insert_rows(&mut tx, &chunk).await?;
                 rows_n += i64::try_from(chunk.len()).unwrap_or(i64::MAX);
                 chunk.clear();
@@ -373,10 +423,9 @@ impl PartCopy {
         // Statements stay under both the placeholder limit and MAX_STATEMENT_BYTES, so
         // wide rows never hit the server's max_allowed_packet.
         let mut batches: Vec<&[MySqlRow]> = Vec::new();
-        let (mut start, mut size, mut chunk_bytes) = (0, 0usize, 0usize);
+        let (mut start, mut size) = (0, 0usize);
         for (i, row) in rows.iter().enumerate() {
             let row_size = value_bytes(row, &written);
-            chunk_bytes += row_size;
             if i > start && (i - start >= per_stmt || size + row_size > MAX_STATEMENT_BYTES) {
                 batches.push(&rows[start..i]);
                 (start, size) = (i, 0);
@@ -386,29 +435,11 @@ impl PartCopy {
         if start < rows.len() {
             batches.push(&rows[start..]);
         }
-        if !ctx
-            .throttle
-            .wait(
-                rows.len() as u64,
-                chunk_bytes as u64,
-                cancel,
-                &ctx.recorder.throttle,
-            )
-            .await
-        {
-            return Err(down(
-                Operation::Execute("INSERT"),
-                StatementError::Canceled(unit_core::Canceled),
-            ));
-        }
         let tuple = format!("({})", vec!["?"; ncols].join(","));
         for batch in batches {
             let sql = format!(
                 "{} INTO {} ({}) VALUES {}",
-                // An online copy of a table without transactions reads its rows
-                // outside the snapshot: replication replays its changes
-                // idempotently, and a unique value may have moved between rows.
-                if ctx.replace || (!ctx.verify && !t.is_transactional()) {
+                if self.writes_replace() {
                     "REPLACE"
                 } else {
                     "INSERT"
@@ -444,6 +475,47 @@ impl PartCopy {
         Ok(bytes)
     }
 
+    /// Waits until a chunk of `rows` rows and `bytes` value bytes is paid for at the
+    /// copy's write limits.
+    async fn pay(&self, rows: usize, bytes: usize) -> Result<(), CopyError> {
+        let ctx = &*self.ctx;
+        let paid = ctx
+            .throttle
+            .wait(
+                rows as u64,
+                bytes as u64,
+                &ctx.cancel,
+                &ctx.recorder.throttle,
+            )
+            .await;
+        if paid {
+            Ok(())
+        } else {
+            Err(down(
+                Operation::Execute("INSERT"),
+                StatementError::Canceled(unit_core::Canceled),
+            ))
+        }
+    }
+
+    /// Whether rows are written with `REPLACE`: an online copy of a table without
+    /// transactions reads its rows outside the snapshot, so replication replays its
+    /// changes idempotently, and a unique value may have moved between rows.
+    fn writes_replace(&self) -> bool {
+        self.ctx.replace || (!self.ctx.verify && !self.table.is_transactional())
+    }
+
+    /// The statement moving a part's checkpoint (see [`PartCopy::record`]).
+    fn checkpoint_upsert(&self) -> String {
+        format!(
+            "INSERT INTO {} (task, db, tbl, part, last_key, rows_copied, bytes_copied, done) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+             ON DUPLICATE KEY UPDATE last_key = COALESCE(VALUES(last_key), last_key), \
+             rows_copied = rows_copied + VALUES(rows_copied), bytes_copied = bytes_copied + VALUES(bytes_copied), \
+             done = VALUES(done)",
+            self.ctx.checkpoint
+        )
+    }
+
     /// Moves `part`'s checkpoint in the open transaction: `rows` and `bytes` more
     /// copied, the last key `key`, finished when `done`.
     async fn record(
@@ -456,13 +528,7 @@ impl PartCopy {
         done: bool,
     ) -> Result<(), CopyError> {
         let (t, ctx) = (&*self.table, &*self.ctx);
-        let upsert = format!(
-            "INSERT INTO {} (task, db, tbl, part, last_key, rows_copied, bytes_copied, done) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
-             ON DUPLICATE KEY UPDATE last_key = COALESCE(VALUES(last_key), last_key), \
-             rows_copied = rows_copied + VALUES(rows_copied), bytes_copied = bytes_copied + VALUES(bytes_copied), \
-             done = VALUES(done)",
-            ctx.checkpoint
-        );
+        let upsert = self.checkpoint_upsert();
         cancellable(
             &ctx.cancel,
             sqlx::query(&upsert)
@@ -479,6 +545,17 @@ impl PartCopy {
         .await
         .map_err(|e| down(Operation::Execute(&upsert), e))?;
         Ok(())
+    }
+}
+
+/// A copy job's connection for loading chunks, where the copy loads them.
+#[derive(Default)]
+struct Writer(#[cfg(feature = "local-infile")] super::bulk::BulkWriter);
+
+impl Writer {
+    async fn close(self) {
+        #[cfg(feature = "local-infile")]
+        self.0.close().await;
     }
 }
 

@@ -5,14 +5,11 @@ use futures_util::StreamExt;
 use mysql_async::binlog::events::{Event, EventData, RowsEventData};
 use mysql_async::binlog::value::BinlogValue;
 use mysql_async::prelude::Queryable;
-use std::path::PathBuf;
 
-use mysql_async::{
-    BinlogStream, BinlogStreamRequest, ClientIdentity, Conn, GnoInterval, OptsBuilder, Sid, SslOpts,
-};
-use sqlx::mysql::MySqlSslMode;
+use mysql_async::{BinlogStream, BinlogStreamRequest, GnoInterval, Sid};
 
 use super::session::StatementSession;
+use crate::client::connect;
 use crate::dsn::MySqlUrl;
 
 /// Where the stream starts.
@@ -162,57 +159,6 @@ pub(crate) struct Source {
     seen_format: bool,
 }
 
-/// mysql_async's options for `url`, with TLS as its `ssl-mode` asks (rustls, as sqlx
-/// uses): `REQUIRED` encrypts without verifying, `VERIFY_CA` verifies the certificate
-/// chain against `ssl-ca`, `VERIFY_IDENTITY` also the server's name; `PREFERRED`
-/// encrypts like `REQUIRED` when the server offers TLS (see [`Source::open`]).
-fn options(url: &MySqlUrl, tls: bool) -> OptsBuilder {
-    let o = url.connect_options();
-    let builder = OptsBuilder::default()
-        .ip_or_hostname(o.get_host())
-        .tcp_port(o.get_port())
-        .user(Some(o.get_username()))
-        .pass(url.password())
-        .prefer_socket(false)
-        // A peer that vanished is noticed by the kernel too, not only by the
-        // stream's read timeout.
-        .tcp_keepalive(Some(std::time::Duration::from_secs(10)));
-    if !tls {
-        return builder;
-    }
-    let files = url.tls_files();
-    let mode = url.ssl_mode();
-    let verify_chain = matches!(mode, MySqlSslMode::VerifyCa | MySqlSslMode::VerifyIdentity);
-    let mut ssl = SslOpts::default()
-        .with_danger_accept_invalid_certs(!verify_chain)
-        .with_danger_skip_domain_validation(!matches!(mode, MySqlSslMode::VerifyIdentity));
-    if let Some(ca) = &files.ca {
-        ssl = ssl.with_root_certs(vec![PathBuf::from(ca).into()]);
-    }
-    if let (Some(cert), Some(key)) = (&files.cert, &files.key) {
-        ssl = ssl.with_client_identity(Some(ClientIdentity::new(
-            PathBuf::from(cert).into(),
-            PathBuf::from(key).into(),
-        )));
-    }
-    builder.ssl_opts(ssl)
-}
-
-/// Connects as `url`'s `ssl-mode` asks; `PREFERRED` falls back to a plain connection
-/// only when the server offers no TLS.
-async fn connect(url: &MySqlUrl) -> Result<Conn, mysql_async::Error> {
-    match url.ssl_mode() {
-        MySqlSslMode::Disabled => Conn::new(options(url, false)).await,
-        MySqlSslMode::Preferred => match Conn::new(options(url, true)).await {
-            Err(mysql_async::Error::Driver(
-                mysql_async::DriverError::NoClientSslFlagFromServer,
-            )) => Conn::new(options(url, false)).await,
-            other => other,
-        },
-        _ => Conn::new(options(url, true)).await,
-    }
-}
-
 impl Source {
     /// Opens a stream from `start`, as replica `server_id` (which must differ from the
     /// source's and from other replicas').
@@ -222,7 +168,7 @@ impl Source {
         start: &StartAt,
         mariadb: bool,
     ) -> Result<Self, StreamError> {
-        let mut conn = connect(url).await?;
+        let mut conn = connect(url, &[]).await?;
         let checksum: Option<String> = conn
             .query_first("SELECT CAST(@@GLOBAL.binlog_checksum AS CHAR)")
             .await?;
