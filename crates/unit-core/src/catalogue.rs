@@ -329,6 +329,18 @@ catalogue! {
     SYNC_SOURCE_NOT_STOPPED = 60010, "ErrSyncSourceNotStopped", SyncUnit, Upstream, High,
         "the source was written after the cutover's final position: {}",
         "Stop every write to the source (applications, events, users with SUPER under read_only), then run the cutover again.";
+    /// Beyond DM, for any adapter: a database error that no retry fixes (a constraint
+    /// violated, an unknown object, a statement the database refuses, a missing
+    /// privilege), so that an adapter need not borrow an unrelated DM code. Give it
+    /// the scope of the side that failed ([`Error::with_scope`](crate::Error::with_scope)).
+    DB_PERMANENT = 60011, "ErrDbPermanent", Database, NotSet, High,
+        "database error that no retry fixes: {}",
+        "Fix what the error names (the violated constraint, the missing object or privilege, the refused statement), then resume.";
+    /// Beyond DM, for any adapter: a setting that cannot work (a malformed URL, an
+    /// option out of range, options that contradict each other).
+    INVALID_CONFIG = 60012, "ErrInvalidConfig", Config, Internal, High,
+        "invalid configuration: {}",
+        "Correct the named setting, then start the task again.";
 }
 
 impl ErrorCode {

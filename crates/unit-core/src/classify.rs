@@ -174,6 +174,16 @@ pub enum Rule {
         /// Why it is or is not resumable.
         reason: &'static str,
     },
+    /// A database's SQLSTATE (or SQLSTATE class) with a known verdict, for adapters
+    /// of databases whose errors are identified by SQLSTATE (such as PostgreSQL).
+    SqlState {
+        /// The SQLSTATE, e.g. `23505`, or its two-character class, e.g. `23`.
+        state: &'static str,
+        /// Its condition name, e.g. `unique_violation`.
+        name: &'static str,
+        /// Why it is or is not resumable.
+        reason: &'static str,
+    },
     /// A driver-level failure without a server error number (connection lost, pool
     /// timed out, ...), judged by a driver adapter.
     Driver {
@@ -295,6 +305,11 @@ impl fmt::Display for Rule {
             Rule::ErrorNumber { number, name, reason } => {
                 write!(f, "server error {number} ({name}): {reason}")
             }
+            Rule::SqlState {
+                state,
+                name,
+                reason,
+            } => write!(f, "SQLSTATE {state} ({name}): {reason}"),
             Rule::Driver { reason } => f.write_str(reason),
             Rule::NoRuleMatched => f.write_str("no rule marks it unresumable"),
         }
@@ -325,6 +340,8 @@ pub const EXTENSION_UNRESUMABLE_CODES: &[&ErrorCode] = &[
     &ErrorCode::SYNC_DDL_FAILED,
     &ErrorCode::SYNC_UNSUPPORTED_EVENT,
     &ErrorCode::SYNC_SOURCE_NOT_STOPPED,
+    &ErrorCode::DB_PERMANENT,
+    &ErrorCode::INVALID_CONFIG,
 ];
 
 /// Codes whose errors a relay unit never resumes (DM's unresumable relay set).

@@ -36,7 +36,9 @@ mod classify;
 mod error;
 mod matcher;
 mod policy;
+pub mod prelude;
 mod process_error;
+pub mod result;
 mod supervisor;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

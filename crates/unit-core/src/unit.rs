@@ -133,11 +133,12 @@ pub type StatusHandle = Arc<dyn StatusSource>;
 /// The trait is object safe: a pipeline holds `Vec<Box<dyn Unit<Config = C>>>` of
 /// different kinds of units sharing one config type.
 ///
+/// `pause`, `resume` and `kill` have defaults (nothing, `process`, `close`), so a unit
+/// that checkpoints its progress implements only the rest; the
+/// [`prelude`](crate::prelude) brings in what that takes.
+///
 /// ```
-/// use async_trait::async_trait;
-/// use tokio_util::sync::CancellationToken;
-/// use unit_core::{BoxError, StatusHandle, Unit, UnitStatus};
-/// use unit_proto::pb;
+/// use unit_core::prelude::*;
 ///
 /// /// A unit that has nothing to do.
 /// struct Noop;
@@ -147,14 +148,9 @@ pub type StatusHandle = Arc<dyn StatusSource>;
 ///     type Config = ();
 ///     async fn init(&mut self, _: CancellationToken) -> Result<(), BoxError> { Ok(()) }
 ///     async fn process(&mut self, _: CancellationToken) -> pb::ProcessResult {
-///         pb::ProcessResult::default()
+///         result::finished()
 ///     }
 ///     async fn close(&mut self) {}
-///     async fn kill(&mut self) {}
-///     fn pause(&mut self) {}
-///     async fn resume(&mut self, cancel: CancellationToken) -> pb::ProcessResult {
-///         self.process(cancel).await
-///     }
 ///     async fn update(&mut self, _: CancellationToken, _: &()) -> Result<(), BoxError> { Ok(()) }
 ///     fn status_handle(&self) -> StatusHandle {
 ///         std::sync::Arc::new(|_: Option<&unit_core::SourceStatus>| UnitStatus::None)
@@ -225,24 +221,35 @@ pub trait Unit: Send {
     /// - Caller: cancels the token and drops any in-flight `process`/`resume` future
     ///   without waiting for it, then calls `kill` instead of `close`.
     /// - Implementer: must not wait for in-flight work; used in tests and at shutdown.
-    async fn kill(&mut self);
+    ///   The default calls [`close`](Self::close), which is right for a unit whose
+    ///   `close` only drops what it holds (connections, handles) without waiting for
+    ///   work to finish, as DM's units do.
+    async fn kill(&mut self) {
+        self.close().await;
+    }
 
     /// Notes that processing is paused.
     ///
     /// # Contract
     /// - Caller: calls it only after `process` (or `resume`) returned, never while it
     ///   runs; the caller has already cancelled the token.
-    /// - Implementer: keeps what `resume` needs to continue; must not block.
-    fn pause(&mut self);
+    /// - Implementer: keeps what `resume` needs to continue; must not block. The
+    ///   default does nothing: a unit that checkpoints its progress keeps what `resume`
+    ///   needs in its checkpoint.
+    fn pause(&mut self) {}
 
     /// Continues a paused unit; like [`process`](Self::process) in every other respect.
     ///
     /// # Contract
-    /// Caller: calls it only after `pause`. Implementer: as for `process`.
+    /// Caller: calls it only after `pause`. Implementer: as for `process`. The default
+    /// calls `process`, as DM's units do: a unit that continues from its checkpoint
+    /// has nothing else to do.
     ///
     /// # Cancel safety
     /// As for `process`.
-    async fn resume(&mut self, cancel: CancellationToken) -> pb::ProcessResult;
+    async fn resume(&mut self, cancel: CancellationToken) -> pb::ProcessResult {
+        self.process(cancel).await
+    }
 
     /// Applies a new configuration to a paused unit.
     ///

@@ -596,7 +596,7 @@ impl Unit for CheckUnit {
         let items = tokio::select! {
             items = self.run_checks() => items,
             () = cancel.cancelled() => {
-                return pb::ProcessResult { is_canceled: true, ..Default::default() };
+                return unit_core::result::cancelled();
             }
         };
         let status = check_status(&items);
@@ -620,14 +620,6 @@ impl Unit for CheckUnit {
     }
 
     async fn close(&mut self) {}
-
-    async fn kill(&mut self) {}
-
-    fn pause(&mut self) {}
-
-    async fn resume(&mut self, cancel: CancellationToken) -> pb::ProcessResult {
-        self.process(cancel).await
-    }
 
     async fn update(
         &mut self,

@@ -141,6 +141,15 @@ pub(crate) fn tls_verdict() -> Verdict {
     .beyond_dm()
 }
 
+/// Why an error of another database's driver is not resumable here.
+pub(crate) const FOREIGN: &str = "a server error of another database than MySQL: unit-mysql cannot tell whether a retry fixes it, so it is not resumed; classify it with that database's adapter (such as unit-postgres)";
+
+/// Whether `err` is a server error of another database than MySQL (a sqlx error of
+/// another driver).
+pub(crate) fn is_foreign(err: &sqlx::Error) -> bool {
+    err.as_database_error().is_some() && server_error(err).is_none()
+}
+
 /// Explains whether a sqlx error is worth retrying.
 ///
 /// - A server error whose number is in [`codes::CLASSIFIED`] gets that verdict
@@ -150,6 +159,9 @@ pub(crate) fn tls_verdict() -> Verdict {
 ///   purged-binlog 1236 messages are not resumable, and anything else is.
 /// - A lost or unavailable connection is resumable ([`Rule::Driver`]); see
 ///   [`retry_safety`] for whether the statement itself may be sent again.
+/// - A server error of another database (a sqlx error of the PostgreSQL or SQLite
+///   driver) is not resumable: this adapter cannot tell, and says so
+///   ([`Rule::Driver`]); classify it with that database's adapter.
 /// - Any other driver error is resumable, as DM treats errors it does not recognise;
 ///   the supervisor's back-off bounds the cost.
 ///
@@ -162,6 +174,9 @@ pub fn explain_db_error(err: &sqlx::Error) -> Verdict {
     use sqlx::Error as E;
     if let Some(db) = server_error(err) {
         return server_verdict(db.number(), go_driver_text(err, Operation::Connect));
+    }
+    if is_foreign(err) {
+        return Verdict::new(false, Rule::Driver { reason: FOREIGN }).beyond_dm();
     }
     let bad_certificate = matches!(err, E::Io(io) if io.to_string().contains(BAD_CERTIFICATE));
     if matches!(err, E::Tls(_)) || bad_certificate {

@@ -1586,12 +1586,6 @@ impl Unit for CopyUnit {
         self.target = None;
     }
 
-    fn pause(&mut self) {}
-
-    async fn resume(&mut self, cancel: CancellationToken) -> pb::ProcessResult {
-        self.process(cancel).await
-    }
-
     async fn update(
         &mut self,
         _cancel: CancellationToken,

@@ -10,8 +10,10 @@ use crate::redact::redact;
 pub const MAX_STATEMENT_SUMMARY: usize = 200;
 
 /// The catalogue code for a failure: a lost connection by its [`RetrySafety`]
-/// (10002 nothing sent, 10003 outcome unknown), otherwise by what was being done
-/// (10007 begin, 10005 query, 10006 execute or commit, 10001 connect or anything else).
+/// (10002 nothing sent, 10003 outcome unknown), a server error of another database
+/// than MySQL 60011 (not resumable: this adapter cannot classify it), otherwise by what
+/// was being done (10007 begin, 10005 query, 10006 execute or commit, 10001 connect or
+/// anything else).
 pub fn error_code(err: &sqlx::Error, op: Operation<'_>) -> &'static ErrorCode {
     if matches!(op, Operation::Begin) {
         return &ErrorCode::DB_EXECUTE_FAILED_BEGIN;
@@ -20,6 +22,9 @@ pub fn error_code(err: &sqlx::Error, op: Operation<'_>) -> &'static ErrorCode {
         Some(RetrySafety::Safe) => return &ErrorCode::DB_BAD_CONN,
         Some(RetrySafety::OutcomeUnknown) => return &ErrorCode::DB_INVALID_CONN,
         None => {}
+    }
+    if crate::classify::is_foreign(err) {
+        return &ErrorCode::DB_PERMANENT;
     }
     if server_error(err).is_none() {
         return &ErrorCode::DB_DRIVER_ERROR;

@@ -748,12 +748,6 @@ impl Unit for SyncUnit {
         self.target = None;
     }
 
-    fn pause(&mut self) {}
-
-    async fn resume(&mut self, cancel: CancellationToken) -> pb::ProcessResult {
-        self.process(cancel).await
-    }
-
     async fn update(
         &mut self,
         _cancel: CancellationToken,

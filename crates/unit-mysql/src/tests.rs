@@ -53,3 +53,56 @@ fn the_rustdoc_table_lists_every_number_with_its_verdict() {
         .collect();
     assert_eq!(rows, expect);
 }
+
+/// A server error of another database's sqlx driver (PostgreSQL's serialization
+/// failure, which that database's adapter would resume).
+#[derive(Debug)]
+struct ForeignError;
+
+impl std::fmt::Display for ForeignError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("could not serialize access due to concurrent update")
+    }
+}
+
+impl std::error::Error for ForeignError {}
+
+impl sqlx::error::DatabaseError for ForeignError {
+    fn message(&self) -> &str {
+        "could not serialize access due to concurrent update"
+    }
+    fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+        Some("40001".into())
+    }
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+    fn kind(&self) -> sqlx::error::ErrorKind {
+        sqlx::error::ErrorKind::Other
+    }
+}
+
+#[test]
+fn an_error_of_another_database_is_refused_rather_than_called_resumable() {
+    let err = sqlx::Error::Database(Box::new(ForeignError));
+    let verdict = crate::explain_db_error(&err);
+    assert!(!verdict.is_resumable(), "{verdict}");
+    assert!(
+        verdict.to_string().contains("another database than MySQL"),
+        "{verdict}"
+    );
+    let pe = crate::process_error(
+        &err,
+        unit_core::ErrScope::Downstream,
+        crate::Operation::Execute("UPDATE t SET v = 1"),
+    );
+    assert_eq!(pe.err_code, 60011);
+    // The policy acting on the report agrees.
+    assert!(!unit_core::Policy::explain(&unit_core::Recommended, &pe).is_resumable());
+}

@@ -213,6 +213,8 @@ fn dm_facts_table() {
             "upstream",
             "high",
         ),
+        (60011, "ErrDbPermanent", "database", "not-set", "high"),
+        (60012, "ErrInvalidConfig", "config", "internal", "high"),
     ];
     assert_eq!(table.len(), ErrorCode::ALL.len());
     for &(code, name, class, scope, level) in table {

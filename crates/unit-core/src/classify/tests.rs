@@ -494,3 +494,24 @@ proptest! {
         prop_assert_eq!(crate::Recommended.explain(&pe(10006, "", &raw)).is_resumable(), !hit(&all));
     }
 }
+
+#[test]
+fn the_adapters_codes_are_never_resumed_by_the_recommended_policy() {
+    for code in [&ErrorCode::DB_PERMANENT, &ErrorCode::INVALID_CONFIG] {
+        let err = new_process_error(&Error::generate(code, &[&"unique_violation"]));
+        let verdict = crate::Recommended.explain(&err);
+        assert!(!verdict.is_resumable(), "{}", code.code);
+        assert_eq!(verdict.origin(), Origin::BeyondDm);
+        // DM's own rules do not know them.
+        assert!(crate::DmRules.explain(&err).is_resumable(), "{}", code.code);
+    }
+    let rule = Rule::SqlState {
+        state: "23505",
+        name: "unique_violation",
+        reason: "the row conflicts with one the target holds",
+    };
+    assert_eq!(
+        Verdict::new(false, rule).to_string(),
+        "not resumable: SQLSTATE 23505 (unique_violation): the row conflicts with one the target holds"
+    );
+}
