@@ -1,4 +1,5 @@
-//! Shared helpers for the workspace integration tests, chiefly a private MariaDB server.
+//! Shared helpers for the workspace integration tests, chiefly a private MariaDB server
+//! (and a private PostgreSQL server, [`Postgres`]).
 //!
 //! [`MariaDb::shared`] gives every test in a test process the same server: the one
 //! named by `UNIT_TEST_MYSQL_URL` if set, otherwise a private server this harness
@@ -8,6 +9,10 @@
 //! pid and removes its data directory once the test process is gone, whether the
 //! tests passed, failed or aborted. Without a server binary the tests fail with a
 //! message saying how to install one; they never skip.
+
+mod postgres;
+
+pub use postgres::Postgres;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -72,9 +72,10 @@ pub async fn cancellable<T, E>(
 where
     StatementError: From<E>,
 {
-    tokio::select! {
-        biased;
-        () = cancel.cancelled() => Err(StatementError::Canceled(unit_core::Canceled)),
-        result = fut => result.map_err(StatementError::from),
-    }
+    unit_sql::cancellable(cancel, fut)
+        .await
+        .map_err(|e| match e {
+            unit_sql::Interrupted::Canceled(c) => StatementError::Canceled(c),
+            unit_sql::Interrupted::Failed(e) => StatementError::from(e),
+        })
 }

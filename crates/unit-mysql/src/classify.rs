@@ -1,65 +1,12 @@
 //! Classifying sqlx errors: by server error number, with DM's text rules as fallback.
 
-use std::fmt;
-
 use sqlx::mysql::MySqlDatabaseError;
 use unit_core::{Rule, Verdict};
 use unit_proto::pb;
 
 use crate::codes;
-use crate::redact::redact;
-
-/// What was being done when an error happened; decides the catalogue code of a
-/// [`process_error`](crate::process_error) and the [`RetrySafety`] of a lost connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Operation<'a> {
-    /// Opening a connection (or acquiring one from a pool).
-    Connect,
-    /// `BEGIN` / starting a transaction.
-    Begin,
-    /// A statement that only reads, with its SQL text (placeholders, never values).
-    Query(&'a str),
-    /// A statement that writes, with its SQL text (placeholders, never values).
-    Execute(&'a str),
-    /// `COMMIT`.
-    Commit,
-}
-
-impl Operation<'_> {
-    /// The statement's text, if the operation has one.
-    pub fn statement(&self) -> Option<&str> {
-        match *self {
-            Self::Query(sql) | Self::Execute(sql) => Some(sql),
-            Self::Connect | Self::Begin | Self::Commit => None,
-        }
-    }
-}
-
-/// Whether a statement whose connection failed may be sent again as it is.
-///
-/// The counterpart of the Go driver's `driver.ErrBadConn` (nothing was sent; the
-/// database/sql package retries on a new connection) versus `ErrInvalidConn` (the
-/// connection broke mid-statement).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RetrySafety {
-    /// Nothing reached the server, or what did cannot have changed anything (a failed
-    /// connect or `BEGIN`, a refused connection, a pool timeout): retry freely.
-    Safe,
-    /// The connection died while the statement was in flight: it may or may not have
-    /// been applied. Retry only an idempotent statement, or one whose effect the
-    /// caller can check (a checkpoint written in the same transaction).
-    OutcomeUnknown,
-}
-
-impl fmt::Display for RetrySafety {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Safe => "safe to retry",
-            Self::OutcomeUnknown => "outcome unknown",
-        })
-    }
-}
+use unit_sql::redact;
+pub use unit_sql::{Operation, RetrySafety};
 
 /// How rustls words a server certificate that does not verify (unknown CA, expired,
 /// issued for another name); sqlx reports it as an I/O error.
@@ -79,12 +26,7 @@ pub fn retry_safety(err: &sqlx::Error, op: Operation<'_>) -> Option<RetrySafety>
         E::PoolTimedOut | E::PoolClosed => Some(RetrySafety::Safe),
         E::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => Some(RetrySafety::Safe),
         E::Io(io) if io.to_string().contains(BAD_CERTIFICATE) => None,
-        E::Io(_) | E::Protocol(_) | E::WorkerCrashed => Some(match op {
-            Operation::Connect | Operation::Begin => RetrySafety::Safe,
-            Operation::Query(_) | Operation::Execute(_) | Operation::Commit => {
-                RetrySafety::OutcomeUnknown
-            }
-        }),
+        E::Io(_) | E::Protocol(_) | E::WorkerCrashed => Some(op.lost_connection()),
         _ => None,
     }
 }

@@ -15,7 +15,7 @@ use crate::classify::{
 };
 use crate::dsn::MySqlUrl;
 use crate::process_error::{build_process_error, operation_code};
-use crate::redact::redact;
+use unit_sql::redact;
 
 /// mysql_async's options for `url`, with TLS as its `ssl-mode` asks (rustls, as sqlx
 /// uses): `REQUIRED` encrypts without verifying, `VERIFY_CA` verifies the certificate
@@ -85,12 +85,7 @@ pub(crate) fn retry_safety(err: &mysql_async::Error, op: Operation<'_>) -> Optio
             | D::UnexpectedPacket { .. }
             | D::PoolDisconnected
             | D::BadCompressedPacketHeader,
-        ) => Some(match op {
-            Operation::Connect | Operation::Begin => RetrySafety::Safe,
-            Operation::Query(_) | Operation::Execute(_) | Operation::Commit => {
-                RetrySafety::OutcomeUnknown
-            }
-        }),
+        ) => Some(op.lost_connection()),
         _ => None,
     }
 }

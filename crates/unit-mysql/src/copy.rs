@@ -746,9 +746,9 @@ pub(crate) fn stmt_err(scope: ErrScope, op: Operation<'_>, source: StatementErro
     let (kind, what) = match op {
         Operation::Query(sql) => (OpKind::Query, crate::summarize_statement(sql)),
         Operation::Execute(sql) => (OpKind::Execute, crate::summarize_statement(sql)),
-        Operation::Connect => (OpKind::Connect, "connect".to_owned()),
         Operation::Begin => (OpKind::Begin, "BEGIN".to_owned()),
         Operation::Commit => (OpKind::Commit, "COMMIT".to_owned()),
+        _ => (OpKind::Connect, "connect".to_owned()),
     };
     CopyError::Statement {
         scope: scope.as_str(),

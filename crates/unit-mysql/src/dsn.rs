@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
 
-use crate::redact::redact;
+use unit_sql::redact;
 
 /// A MySQL connection URL (`mysql://user:password@host:port/database?...`).
 ///

@@ -125,7 +125,6 @@ pub mod objects;
 mod observer;
 pub mod position;
 mod process_error;
-mod redact;
 pub mod schema;
 #[cfg(feature = "sync")]
 pub mod sync;
@@ -143,10 +142,10 @@ pub use copy::{
 pub use dsn::{MySqlUrl, TlsSettings, UrlError, mode_name};
 pub use observer::Observer;
 pub use process_error::{MAX_STATEMENT_SUMMARY, error_code, process_error, summarize_statement};
-pub use redact::redact;
 pub use sqlx::mysql::MySqlSslMode;
 #[cfg(feature = "sync")]
 pub use sync::{SyncError, SyncProgress, SyncUnit};
+pub use unit_sql::redact;
 
 #[cfg(test)]
 mod tests;

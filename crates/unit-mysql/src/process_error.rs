@@ -3,11 +3,9 @@
 use unit_core::{ErrScope, Error, ErrorCode, new_process_error};
 use unit_proto::pb;
 
-use crate::classify::{Operation, RetrySafety, go_driver_text, retry_safety, server_error};
-use crate::redact::redact;
+pub use unit_sql::{MAX_STATEMENT_SUMMARY, summarize_statement};
 
-/// The longest statement summary a `Message` carries, in characters.
-pub const MAX_STATEMENT_SUMMARY: usize = 200;
+use crate::classify::{Operation, RetrySafety, go_driver_text, retry_safety, server_error};
 
 /// The catalogue code for a failure: a lost connection by its [`RetrySafety`]
 /// (10002 nothing sent, 10003 outcome unknown), a server error of another database
@@ -37,7 +35,7 @@ pub(crate) fn operation_code(op: Operation<'_>) -> &'static ErrorCode {
     match op {
         Operation::Query(_) => &ErrorCode::DB_QUERY_FAILED,
         Operation::Execute(_) | Operation::Commit => &ErrorCode::DB_EXECUTE_FAILED,
-        Operation::Connect | Operation::Begin => &ErrorCode::DB_DRIVER_ERROR,
+        _ => &ErrorCode::DB_DRIVER_ERROR,
     }
 }
 
@@ -75,31 +73,4 @@ pub(crate) fn build_process_error(
         "database operation failed"
     );
     pe
-}
-
-/// A statement shortened for a message: white space runs folded to one space, at most
-/// [`MAX_STATEMENT_SUMMARY`] characters (then `...`), passwords masked.
-///
-/// ```
-/// use unit_mysql::summarize_statement;
-/// assert_eq!(summarize_statement("INSERT INTO t\n    VALUES (?, ?)"), "INSERT INTO t VALUES (?, ?)");
-/// assert!(summarize_statement(&"x".repeat(500)).ends_with("..."));
-/// ```
-pub fn summarize_statement(sql: &str) -> String {
-    let mut out = String::new();
-    for (i, word) in sql.split_whitespace().enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        out.push_str(word);
-        if out.len() > 4 * MAX_STATEMENT_SUMMARY {
-            break;
-        }
-    }
-    let mut out = redact(&out);
-    if let Some((cut, _)) = out.char_indices().nth(MAX_STATEMENT_SUMMARY) {
-        out.truncate(cut);
-        out.push_str("...");
-    }
-    out
 }

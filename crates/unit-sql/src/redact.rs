@@ -4,7 +4,7 @@
 /// in `text`, and the literal after `IDENTIFIED BY` in SQL.
 ///
 /// ```
-/// use unit_mysql::redact;
+/// use unit_sql::redact;
 /// assert_eq!(
 ///     redact("cannot connect to mysql://app:s3cr3t@db:3306/shop"),
 ///     "cannot connect to mysql://app:***@db:3306/shop"
