@@ -39,6 +39,6 @@ pub use unit_proto::pb::Stage;
 pub use crate::result;
 pub use crate::{
     AutoResume, AutoResumeConfig, BoxError, BoxUnit, Canceled, ErrScope, Error, ErrorCode, Policy,
-    Recommended, SourceStatus, StatusHandle, StatusSource, Subtask, SubtaskConfig, SubtaskHandle,
-    Unit, UnitStatus, Verdict, new_process_error,
+    ProcessFailure, Recommended, SourceStatus, StatusHandle, StatusSource, Subtask, SubtaskConfig,
+    SubtaskHandle, Unit, UnitStatus, Verdict, new_process_error,
 };

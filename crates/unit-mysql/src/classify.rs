@@ -21,13 +21,9 @@ pub fn server_error(err: &sqlx::Error) -> Option<&MySqlDatabaseError> {
 /// How a connection failure affects retrying: `None` when the error is not a lost or
 /// unavailable connection (the server answered, or the driver failed otherwise).
 pub fn retry_safety(err: &sqlx::Error, op: Operation<'_>) -> Option<RetrySafety> {
-    use sqlx::Error as E;
     match err {
-        E::PoolTimedOut | E::PoolClosed => Some(RetrySafety::Safe),
-        E::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => Some(RetrySafety::Safe),
-        E::Io(io) if io.to_string().contains(BAD_CERTIFICATE) => None,
-        E::Io(_) | E::Protocol(_) | E::WorkerCrashed => Some(op.lost_connection()),
-        _ => None,
+        sqlx::Error::Io(io) if io.to_string().contains(BAD_CERTIFICATE) => None,
+        _ => unit_sql::connection_failure(err, op).map(|f| f.safety),
     }
 }
 
@@ -126,18 +122,10 @@ pub fn explain_db_error(err: &sqlx::Error) -> Verdict {
         // server without TLS when TLS is required fails the same way every time.
         return tls_verdict();
     }
-    let reason = match err {
-        E::PoolTimedOut => "no pooled connection became free in time; nothing was sent",
-        E::PoolClosed => "the connection pool was closed; a new run opens a new one",
-        E::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
-            "the server refused the connection; it may be restarting"
-        }
-        E::Io(_) => "the connection was lost; a new connection can succeed",
-
-        E::Protocol(_) => "the server sent something unexpected, as when it dies mid-reply",
-        E::WorkerCrashed => "the driver's background worker stopped",
-        _ => "a driver error that DM's rules do not recognise is resumable",
-    };
+    let reason = unit_sql::connection_failure(err, Operation::Execute("")).map_or(
+        "a driver error that DM's rules do not recognise is resumable",
+        |f| f.reason,
+    );
     Verdict::new(true, Rule::Driver { reason })
 }
 

@@ -34,6 +34,9 @@ mod bulk;
 mod objects;
 mod part;
 mod plan;
+
+/// The copy's checkpoints: the workspace's shared store, on MySQL.
+type CheckpointStore = unit_sql::CheckpointStore<sqlx::MySql>;
 mod report;
 mod snapshot;
 mod throttle;
@@ -911,6 +914,11 @@ impl CopyUnit {
         self.report.clone()
     }
 
+    /// The task's checkpoints (see [`unit_sql::CheckpointStore`]).
+    fn store(&self) -> CheckpointStore {
+        CheckpointStore::new(&self.config.checkpoint_database, &self.config.task)
+    }
+
     fn checkpoint_table(&self) -> String {
         format!(
             "{}.`copy_checkpoint`",
@@ -954,27 +962,18 @@ impl CopyUnit {
         .await
         .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Connect, e))?;
         self.target = Some(target.clone());
-        let ddl = [
-            format!(
-                "CREATE DATABASE IF NOT EXISTS {}",
-                ident(&self.config.checkpoint_database)
-            ),
-            // Names are kept exactly (any character, compared byte for byte), as a
-            // server with lower_case_table_names=0 compares them.
-            format!(
-                "CREATE TABLE IF NOT EXISTS {} (task VARCHAR(128) NOT NULL, db VARCHAR(64) NOT NULL, \
-                 tbl VARCHAR(64) NOT NULL, part INT NOT NULL DEFAULT 0, lo VARCHAR(40) {ASCII} NULL, \
-                 hi VARCHAR(40) {ASCII} NULL, last_key LONGTEXT {ASCII} NULL, rows_copied BIGINT NOT NULL DEFAULT 0, \
-                 bytes_copied BIGINT NOT NULL DEFAULT 0, done TINYINT(1) NOT NULL DEFAULT 0, \
-                 PRIMARY KEY (task, db, tbl, part)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-                self.checkpoint_table()
-            ),
-        ];
-        for sql in &ddl {
-            cancellable(cancel, target.execute(sql.as_str()))
-                .await
-                .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute(sql), e))?;
-        }
+        let store = self.store();
+        let create = async {
+            let mut conn = target.acquire().await?;
+            store.create(&mut conn).await
+        };
+        cancellable(cancel, create).await.map_err(|e| {
+            stmt_err(
+                ErrScope::Downstream,
+                Operation::Execute("CREATE TABLE copy_checkpoint"),
+                e,
+            )
+        })?;
         self.upgrade_checkpoint_table(&target, cancel).await?;
         self.verification =
             choose_verification(&source, &target, self.config.verification, cancel).await?;
@@ -1253,7 +1252,7 @@ impl CopyUnit {
             source,
             target,
             task: self.config.task.clone(),
-            checkpoint: self.checkpoint_table(),
+            store: self.store(),
             chunk_rows: self.config.chunk_rows.max(1),
             verification: self.verification,
             progress: self.progress.clone(),
@@ -1615,21 +1614,18 @@ impl Unit for CopyUnit {
         let Some(target) = &self.target else {
             return Ok(true);
         };
-        let sql = format!(
-            "SELECT COUNT(*) FROM {} WHERE task = ?",
-            self.checkpoint_table()
-        );
-        let count: i64 = cancellable(
-            &cancel,
-            sqlx::query_scalar(&sql)
-                .bind(&self.config.task)
-                .fetch_one(target),
-        )
-        .await
-        .map_err(|e| {
-            Box::new(stmt_err(ErrScope::Downstream, Operation::Query(&sql), e)) as BoxError
-        })?;
-        Ok(count == 0)
+        let store = self.store();
+        let fresh = async {
+            let mut conn = target.acquire().await?;
+            store.is_fresh_task(&mut conn).await
+        };
+        cancellable(&cancel, fresh).await.map_err(|e| {
+            Box::new(stmt_err(
+                ErrScope::Downstream,
+                Operation::Query("SELECT COUNT(*) FROM copy_checkpoint"),
+                e,
+            )) as BoxError
+        })
     }
 }
 

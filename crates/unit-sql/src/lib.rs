@@ -22,6 +22,6 @@ mod summary;
 
 pub use cancel::{Interrupted, cancellable};
 pub use checkpoint::{CheckpointStore, Chunk, Dialect, PartCheckpoint};
-pub use operation::{Operation, RetrySafety};
+pub use operation::{ConnectionFailure, Operation, RetrySafety, connection_failure};
 pub use redact::redact;
 pub use summary::{MAX_STATEMENT_SUMMARY, summarize_statement};

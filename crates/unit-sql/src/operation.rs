@@ -70,3 +70,57 @@ impl fmt::Display for RetrySafety {
         })
     }
 }
+
+/// A lost or unavailable connection, as sqlx reports it without a server error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionFailure {
+    /// Whether the statement may be sent again.
+    pub safety: RetrySafety,
+    /// What happened, and why a new connection can succeed.
+    pub reason: &'static str,
+}
+
+/// Whether `err` is a lost or unavailable connection among sqlx's own errors (a pool
+/// timeout, a refused or broken connection, a reply cut short), with its retry safety
+/// for `op`; `None` for a server's error and anything else. A TLS failure is not one:
+/// it fails the same way every time.
+///
+/// ```
+/// use unit_sql::{Operation, RetrySafety, connection_failure};
+/// let lost = sqlx::Error::Io(std::io::Error::other("reset by peer"));
+/// let failure = connection_failure(&lost, Operation::Commit).unwrap();
+/// assert_eq!(failure.safety, RetrySafety::OutcomeUnknown);
+/// assert!(connection_failure(&sqlx::Error::RowNotFound, Operation::Commit).is_none());
+/// ```
+pub fn connection_failure(err: &sqlx::Error, op: Operation<'_>) -> Option<ConnectionFailure> {
+    use sqlx::Error as E;
+    let (safety, reason) = match err {
+        E::PoolTimedOut => (
+            RetrySafety::Safe,
+            "no pooled connection became free in time; nothing was sent",
+        ),
+        E::PoolClosed => (
+            RetrySafety::Safe,
+            "the connection pool was closed; a new run opens a new one",
+        ),
+        E::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => (
+            RetrySafety::Safe,
+            "the server refused the connection; it may be restarting",
+        ),
+        E::Io(_) => (
+            op.lost_connection(),
+            "the connection was lost; a new connection can succeed",
+        ),
+        E::Protocol(_) => (
+            op.lost_connection(),
+            "the server sent something unexpected, as when it dies mid-reply",
+        ),
+        E::WorkerCrashed => (
+            op.lost_connection(),
+            "the driver's background worker stopped",
+        ),
+        _ => return None,
+    };
+    Some(ConnectionFailure { safety, reason })
+}

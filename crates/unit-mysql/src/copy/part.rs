@@ -21,7 +21,8 @@ pub(super) struct CopyContext {
     pub(super) source: MySqlPool,
     pub(super) target: MySqlPool,
     pub(super) task: String,
-    pub(super) checkpoint: String,
+    /// Where each part's checkpoint is kept.
+    pub(super) store: super::CheckpointStore,
     pub(super) chunk_rows: usize,
     pub(super) verification: Verification,
     pub(super) progress: Arc<Progress>,
@@ -282,7 +283,7 @@ impl PartCopy {
                     t,
                     rows,
                     self.writes_replace(),
-                    &self.checkpoint_upsert(),
+                    &<sqlx::MySql as unit_sql::Dialect>::upsert(ctx.store.table()),
                     params,
                     &ctx.cancel,
                 )
@@ -505,17 +506,6 @@ impl PartCopy {
         self.ctx.replace || (!self.ctx.verify && !self.table.is_transactional())
     }
 
-    /// The statement moving a part's checkpoint (see [`PartCopy::record`]).
-    fn checkpoint_upsert(&self) -> String {
-        format!(
-            "INSERT INTO {} (task, db, tbl, part, last_key, rows_copied, bytes_copied, done) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
-             ON DUPLICATE KEY UPDATE last_key = COALESCE(VALUES(last_key), last_key), \
-             rows_copied = rows_copied + VALUES(rows_copied), bytes_copied = bytes_copied + VALUES(bytes_copied), \
-             done = VALUES(done)",
-            self.ctx.checkpoint
-        )
-    }
-
     /// Moves `part`'s checkpoint in the open transaction: `rows` and `bytes` more
     /// copied, the last key `key`, finished when `done`.
     async fn record(
@@ -528,22 +518,17 @@ impl PartCopy {
         done: bool,
     ) -> Result<(), CopyError> {
         let (t, ctx) = (&*self.table, &*self.ctx);
-        let upsert = self.checkpoint_upsert();
-        cancellable(
-            &ctx.cancel,
-            sqlx::query(&upsert)
-                .bind(&ctx.task)
-                .bind(&t.database)
-                .bind(&t.name)
-                .bind(part.index)
-                .bind(key.map(encode_key))
-                .bind(rows)
-                .bind(bytes)
-                .bind(i8::from(done))
-                .execute(&mut *tx),
-        )
-        .await
-        .map_err(|e| down(Operation::Execute(&upsert), e))?;
+        let key = key.map(encode_key);
+        let mut chunk = unit_sql::Chunk::new(&t.database, &t.name, part.index).counts(rows, bytes);
+        if let Some(key) = &key {
+            chunk = chunk.after(key);
+        }
+        if done {
+            chunk = chunk.finished();
+        }
+        cancellable(&ctx.cancel, ctx.store.commit_chunk(tx, &chunk))
+            .await
+            .map_err(|e| down(Operation::Execute("INSERT INTO copy_checkpoint"), e))?;
         Ok(())
     }
 }

@@ -5,13 +5,12 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
-use sqlx::Row;
 use tracing::{debug, info};
 use unit_core::ErrScope;
 
 use super::part::{CopyContext, Part, PartCopy, decode_key, raw};
 use super::{CopyError, CopyUnit, stmt_err};
-use crate::cancel::{StatementError, cancellable};
+use crate::cancel::cancellable;
 use crate::classify::Operation;
 use crate::schema::{Table, ident};
 
@@ -72,103 +71,60 @@ impl CopyUnit {
 
     /// The table's parts as recorded in the checkpoint table, or, on the table's first
     /// run, a new split recorded there before anything is copied (so every later run
-    /// continues the same parts).
+    /// continues the same parts; see [`unit_sql::CheckpointStore::plan`]).
     pub(super) async fn plan(
         &self,
         ctx: &CopyContext,
         table: &Table,
     ) -> Result<Vec<Part>, CopyError> {
-        let recorded = self.recorded_parts(ctx, table).await?;
+        let recorded = self.recorded_parts(ctx, table, &[]).await?;
         if !recorded.is_empty() {
             return Ok(recorded);
         }
-        let spans = self.spans(ctx, table).await?;
-        let tuples = vec!["(?, ?, ?, ?, ?, ?)"; spans.len()].join(", ");
-        let insert = format!(
-            "INSERT INTO {} (task, db, tbl, part, lo, hi) VALUES {tuples}",
-            ctx.checkpoint
-        );
-        let mut q = sqlx::query(&insert);
-        for (index, (lo, hi)) in (0i32..).zip(&spans) {
-            q = q
-                .bind(&ctx.task)
-                .bind(&table.database)
-                .bind(&table.name)
-                .bind(index)
-                .bind(lo.map(|v| v.to_string()))
-                .bind(hi.map(|v| v.to_string()));
+        let spans: Vec<_> = self
+            .spans(ctx, table)
+            .await?
+            .into_iter()
+            .map(|(lo, hi)| (lo.map(|v| v.to_string()), hi.map(|v| v.to_string())))
+            .collect();
+        let parts = self.recorded_parts(ctx, table, &spans).await?;
+        if parts.len() > 1 {
+            info!(table = %table.display_name(), parts = parts.len(), "table split into key ranges");
         }
-        match cancellable(&ctx.cancel, q.execute(&ctx.target)).await {
-            Ok(_) => {}
-            // Another run of the task recorded its plan first: follow that one.
-            Err(StatementError::Sqlx(e))
-                if crate::server_error(&e)
-                    .is_some_and(|d| d.number() == crate::codes::ER_DUP_ENTRY) =>
-            {
-                return self.recorded_parts(ctx, table).await;
-            }
-            Err(e) => {
-                return Err(stmt_err(
-                    ErrScope::Downstream,
-                    Operation::Execute(&insert),
-                    e,
-                ));
-            }
-        }
-        if spans.len() > 1 {
-            info!(table = %table.display_name(), parts = spans.len(), "table split into key ranges");
-        }
-        Ok((0i32..)
-            .zip(spans)
-            .map(|(index, (lo, hi))| Part {
-                index,
-                lo: lo.map(|v| v.to_string()),
-                hi: hi.map(|v| v.to_string()),
-                last_key: None,
-                done: false,
-                copied: (0, 0),
-            })
-            .collect())
+        Ok(parts)
     }
 
-    pub(super) async fn recorded_parts(
+    /// The table's recorded parts, after recording `spans` where none were.
+    async fn recorded_parts(
         &self,
         ctx: &CopyContext,
         table: &Table,
+        spans: &[(Option<String>, Option<String>)],
     ) -> Result<Vec<Part>, CopyError> {
-        let select = format!(
-            "SELECT part, lo, hi, last_key, done, rows_copied, bytes_copied FROM {} WHERE task = ? AND db = ? AND tbl = ? ORDER BY part",
-            ctx.checkpoint
-        );
-        let rows = cancellable(
-            &ctx.cancel,
-            sqlx::query(&select)
-                .bind(&ctx.task)
-                .bind(&table.database)
-                .bind(&table.name)
-                .fetch_all(&ctx.target),
-        )
-        .await
-        .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query(&select), e))?;
-        rows.iter()
-            .map(|row| {
-                Ok(Part {
-                    index: row.try_get(0)?,
-                    lo: row.try_get(1)?,
-                    hi: row.try_get(2)?,
-                    last_key: row.try_get::<Option<String>, _>(3)?.map(|k| decode_key(&k)),
-                    done: row.try_get::<i8, _>(4)? != 0,
-                    copied: (row.try_get(5)?, row.try_get(6)?),
-                })
+        let read = async {
+            let mut conn = ctx.target.acquire().await?;
+            ctx.store
+                .plan(&mut conn, &table.database, &table.name, spans)
+                .await
+        };
+        let parts = cancellable(&ctx.cancel, read).await.map_err(|e| {
+            stmt_err(
+                ErrScope::Downstream,
+                Operation::Query("SELECT ... FROM copy_checkpoint"),
+                e,
+            )
+        })?;
+        Ok(parts
+            .into_iter()
+            .map(|p| Part {
+                index: p.part,
+                lo: p.lo,
+                hi: p.hi,
+                last_key: p.last_key.map(|k| decode_key(&k)),
+                done: p.done,
+                copied: (p.rows, p.bytes),
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| {
-                stmt_err(
-                    ErrScope::Downstream,
-                    Operation::Query(&select),
-                    StatementError::Sqlx(e),
-                )
-            })
+            .collect())
     }
 
     /// Ranges of the first key column to copy at the same time: several when the table

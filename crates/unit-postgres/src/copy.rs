@@ -1,0 +1,859 @@
+//! [`PgCopyUnit`]: tables copied PostgreSQL to PostgreSQL with the COPY protocol.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use futures_util::TryStreamExt;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Connection, Executor, Row};
+use unit_core::prelude::*;
+use unit_sql::{Chunk, Interrupted, Operation, cancellable, redact};
+
+use crate::classify::process_error;
+
+/// The copy's checkpoints: the workspace's shared store, on PostgreSQL.
+type CheckpointStore = unit_sql::CheckpointStore<sqlx::Postgres>;
+
+/// What both sides' sessions start with, so that every value prints and reads back
+/// exactly: ISO dates, PostgreSQL intervals, floats with every digit, hex bytea,
+/// UTF-8 text, UTC.
+const SESSION: &str = "SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; \
+    SET extra_float_digits = 3; SET bytea_output = 'hex'; SET client_encoding = 'UTF8'; \
+    SET TimeZone = 'UTC'; SET standard_conforming_strings = on";
+
+/// Settings of a [`PgCopyUnit`].
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct PgCopyConfig {
+    /// The task's name: checkpoints are kept per task.
+    pub task: String,
+    /// The source's `postgres://` URL.
+    pub source: String,
+    /// The target's `postgres://` URL, where the checkpoints live too.
+    pub target: String,
+    /// Schemas whose tables are copied when `tables` is empty.
+    pub schemas: Vec<String>,
+    /// `schema.table` names to copy; empty: every table of `schemas`.
+    pub tables: Vec<String>,
+    /// Rows per chunk, each chunk one target transaction with its checkpoint.
+    pub chunk_rows: usize,
+    /// The target schema holding the checkpoint table.
+    pub checkpoint_schema: String,
+    /// How long to wait for a connection before reporting a (resumable) failure.
+    pub acquire_timeout: Duration,
+}
+
+impl std::fmt::Debug for PgCopyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgCopyConfig")
+            .field("task", &self.task)
+            .field("source", &redact(&self.source))
+            .field("target", &redact(&self.target))
+            .field("schemas", &self.schemas)
+            .field("tables", &self.tables)
+            .field("chunk_rows", &self.chunk_rows)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgCopyConfig {
+    /// Every table of schema `public`, 5,000-row chunks, checkpoints in schema
+    /// `unit_checkpoint` of the target.
+    pub fn new(
+        task: impl Into<String>,
+        source: impl Into<String>,
+        target: impl Into<String>,
+    ) -> Self {
+        Self {
+            task: task.into(),
+            source: source.into(),
+            target: target.into(),
+            schemas: vec!["public".to_owned()],
+            tables: Vec::new(),
+            chunk_rows: 5000,
+            checkpoint_schema: "unit_checkpoint".to_owned(),
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Copies these `schema.table`s only.
+    #[must_use]
+    pub fn tables<I: IntoIterator<Item = S>, S: Into<String>>(mut self, tables: I) -> Self {
+        self.tables = tables.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Rows per chunk.
+    #[must_use]
+    pub fn chunk_rows(mut self, rows: usize) -> Self {
+        self.chunk_rows = rows.max(1);
+        self
+    }
+}
+
+/// What was being done, kept with a failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Connecting.
+    Connect,
+    /// Starting a transaction.
+    Begin,
+    /// A read, with its statement.
+    Query(String),
+    /// A write, with its statement.
+    Execute(String),
+    /// `COMMIT`.
+    Commit,
+}
+
+impl Step {
+    fn operation(&self) -> Operation<'_> {
+        match self {
+            Self::Connect => Operation::Connect,
+            Self::Begin => Operation::Begin,
+            Self::Query(sql) => Operation::Query(sql),
+            Self::Execute(sql) => Operation::Execute(sql),
+            Self::Commit => Operation::Commit,
+        }
+    }
+}
+
+/// A failure of the copy.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PgCopyError {
+    /// A statement failed or was abandoned.
+    #[error("{} failed on the {scope}: {source}", summary(.step))]
+    Statement {
+        /// `upstream` (source) or `downstream` (target).
+        scope: &'static str,
+        /// What was being done.
+        step: Step,
+        /// The driver's error, or the cancellation.
+        #[source]
+        source: Interrupted<sqlx::Error>,
+    },
+    /// A table without a primary key cannot be copied in order.
+    #[error("table {0} has no primary key")]
+    NoKey(String),
+    /// A target table exists with other columns.
+    #[error("target table {table} differs from the source's: {detail}")]
+    DifferentTable {
+        /// `schema.table`.
+        table: String,
+        /// The first difference.
+        detail: String,
+    },
+    /// A copied table's rows differ from the source's.
+    #[error(
+        "table {table} differs after the copy: source {source_rows} rows (hash {source_hash}), target {target_rows} rows (hash {target_hash})"
+    )]
+    Mismatch {
+        /// `schema.table`.
+        table: String,
+        /// The source's row count.
+        source_rows: i64,
+        /// The target's row count.
+        target_rows: i64,
+        /// The source's hash of its rows.
+        source_hash: String,
+        /// The target's hash of its rows.
+        target_hash: String,
+    },
+}
+
+fn summary(step: &Step) -> String {
+    match step {
+        Step::Connect => "connect".to_owned(),
+        Step::Begin => "BEGIN".to_owned(),
+        Step::Commit => "COMMIT".to_owned(),
+        Step::Query(sql) | Step::Execute(sql) => unit_sql::summarize_statement(sql),
+    }
+}
+
+impl PgCopyError {
+    /// The `ProcessError` to report (codes 10001-10007 and 60011 for statements, 60001
+    /// for a different table, 60002 without a key, 60004 for a mismatch).
+    pub fn process_error(&self) -> pb::ProcessError {
+        let generate =
+            |code: &'static ErrorCode| new_process_error(&Error::generate(code, &[self]));
+        match self {
+            Self::Statement {
+                scope,
+                step,
+                source,
+            } => {
+                let scope = if *scope == "upstream" {
+                    ErrScope::Upstream
+                } else {
+                    ErrScope::Downstream
+                };
+                match source {
+                    Interrupted::Failed(e) => process_error(e, scope, step.operation()),
+                    Interrupted::Canceled(c) => {
+                        let mut pe = new_process_error(c);
+                        pe.err_scope = scope.as_str().to_owned();
+                        pe
+                    }
+                }
+            }
+            Self::NoKey(table) => {
+                new_process_error(&Error::generate(&ErrorCode::COPY_NO_KEY, &[table]))
+            }
+            Self::DifferentTable { .. } => generate(&ErrorCode::COPY_TABLE_CONFLICT),
+            Self::Mismatch { .. } => generate(&ErrorCode::COPY_VERIFY_MISMATCH),
+        }
+    }
+}
+
+fn up(step: Step) -> impl FnOnce(Interrupted<sqlx::Error>) -> PgCopyError {
+    move |source| PgCopyError::Statement {
+        scope: "upstream",
+        step,
+        source,
+    }
+}
+
+fn down(step: Step) -> impl FnOnce(Interrupted<sqlx::Error>) -> PgCopyError {
+    move |source| PgCopyError::Statement {
+        scope: "downstream",
+        step,
+        source,
+    }
+}
+
+/// `name` quoted as an identifier.
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `text` as a string literal (`standard_conforming_strings` is on).
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// A copied table.
+#[derive(Debug, Clone)]
+struct Table {
+    schema: String,
+    name: String,
+    /// Column names and their types as `format_type` prints them.
+    columns: Vec<(String, String)>,
+    /// Indices into `columns` of the primary key, in key order.
+    key: Vec<usize>,
+}
+
+impl Table {
+    fn qualified(&self) -> String {
+        format!("{}.{}", ident(&self.schema), ident(&self.name))
+    }
+
+    fn display(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+
+    fn column_list(&self) -> String {
+        self.columns
+            .iter()
+            .map(|(c, _)| ident(c))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn key_list(&self) -> String {
+        self.key
+            .iter()
+            .map(|&i| ident(&self.columns[i].0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The key as a row of literals of the key's types.
+    fn key_row(&self, values: &[String]) -> String {
+        let row = self
+            .key
+            .iter()
+            .zip(values)
+            .map(|(&i, v)| format!("{}::{}", literal(v), self.columns[i].1))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("({row})")
+    }
+
+    /// `WHERE` conditions selecting the rows after `after` up to `upto` (inclusive).
+    fn range(&self, after: Option<&[String]>, upto: Option<&[String]>) -> String {
+        let key = format!("({})", self.key_list());
+        let mut conditions = Vec::new();
+        if let Some(after) = after {
+            conditions.push(format!("{key} > {}", self.key_row(after)));
+        }
+        if let Some(upto) = upto {
+            conditions.push(format!("{key} <= {}", self.key_row(upto)));
+        }
+        if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        }
+    }
+}
+
+/// A key as hex per value, comma-separated (the checkpoint's `last_key`).
+fn encode_key(values: &[String]) -> String {
+    values
+        .iter()
+        .map(|v| v.bytes().map(|b| format!("{b:02x}")).collect::<String>())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn decode_key(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(|h| {
+            let bytes: Vec<u8> = (0..h.len() / 2)
+                .filter_map(|i| {
+                    h.get(2 * i..2 * i + 2)
+                        .and_then(|p| u8::from_str_radix(p, 16).ok())
+                })
+                .collect();
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+        .collect()
+}
+
+/// A PostgreSQL-to-PostgreSQL copy as a [`Unit`] of type Load.
+///
+/// - **Schema**: `init` creates each selected table that the target lacks (its columns
+///   with their types, `NOT NULL` and the primary key; types such as enums must exist
+///   on the target), and refuses one whose columns differ (code 60001). A table
+///   without a primary key is refused (60002).
+/// - **Chunks**: each table is read in key order, `chunk_rows` rows at a time, in a
+///   `REPEATABLE READ` transaction per chunk, with `COPY (SELECT ...) TO STDOUT` in
+///   text format (which every type reads back exactly with the sessions' settings),
+///   and written with `COPY ... FROM STDIN` in one target transaction together with
+///   the chunk's checkpoint ([`unit_sql::CheckpointStore`]). A pause, a terminated
+///   session, a killed server or a new process continue after the last committed
+///   chunk: nothing is lost or written twice.
+/// - **Verification**: once a table is copied, its row count and a hash of its rows'
+///   text (a sum of each row's MD5, computed by each server) are compared; a
+///   difference is code 60004, never resumed.
+/// - **Errors** are classified by SQLSTATE ([`explain_pg_error`](crate::explain_pg_error)).
+///
+/// The source must be quiet while it is copied (no online mode yet).
+pub struct PgCopyUnit {
+    config: PgCopyConfig,
+    source: Option<PgPool>,
+    target: Option<PgPool>,
+    tables: Vec<Table>,
+    store: CheckpointStore,
+    progress: Arc<(AtomicI64, AtomicI64)>,
+}
+
+impl std::fmt::Debug for PgCopyUnit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgCopyUnit")
+            .field("config", &self.config)
+            .field("tables", &self.tables.len())
+            .finish_non_exhaustive()
+    }
+}
+
+async fn open(url: &str, timeout: Duration, scope: &'static str) -> Result<PgPool, PgCopyError> {
+    let fail = |e| PgCopyError::Statement {
+        scope,
+        step: Step::Connect,
+        source: Interrupted::Failed(e),
+    };
+    let options: PgConnectOptions = url.parse().map_err(fail)?;
+    PgPoolOptions::new()
+        .max_connections(3)
+        .acquire_timeout(timeout)
+        .after_connect(|conn, _| Box::pin(async move { conn.execute(SESSION).await.map(|_| ()) }))
+        .connect_with(options)
+        .await
+        .map_err(fail)
+}
+
+impl PgCopyUnit {
+    /// A unit copying as `config` says.
+    pub fn new(config: PgCopyConfig) -> Self {
+        let store = CheckpointStore::new(&config.checkpoint_schema, &config.task);
+        Self {
+            config,
+            source: None,
+            target: None,
+            tables: Vec::new(),
+            store,
+            progress: Arc::default(),
+        }
+    }
+
+    async fn prepare(&mut self, cancel: &CancellationToken) -> Result<(), PgCopyError> {
+        let timeout = self.config.acquire_timeout;
+        let source = open(&self.config.source, timeout, "upstream").await?;
+        self.source = Some(source.clone());
+        let target = open(&self.config.target, timeout, "downstream").await?;
+        self.target = Some(target.clone());
+        let create = async {
+            let mut conn = target.acquire().await?;
+            self.store.create(&mut conn).await
+        };
+        cancellable(cancel, create)
+            .await
+            .map_err(down(Step::Execute(
+                "CREATE TABLE copy_checkpoint".to_owned(),
+            )))?;
+        let names = self.selected(&source, cancel).await?;
+        let mut tables = Vec::new();
+        let mut total = 0i64;
+        for (schema, name) in names {
+            let table = describe(&source, &schema, &name, cancel)
+                .await?
+                .ok_or_else(|| PgCopyError::DifferentTable {
+                    table: format!("{schema}.{name}"),
+                    detail: "it does not exist on the source".to_owned(),
+                })?;
+            if table.key.is_empty() {
+                return Err(PgCopyError::NoKey(table.display()));
+            }
+            self.create_target(&target, &table, cancel).await?;
+            let size = "SELECT pg_table_size(format('%I.%I', $1, $2)::regclass)";
+            total += cancellable(
+                cancel,
+                sqlx::query_scalar::<_, i64>(size)
+                    .bind(&schema)
+                    .bind(&name)
+                    .fetch_one(&source),
+            )
+            .await
+            .map_err(up(Step::Query(size.to_owned())))?;
+            tables.push(table);
+        }
+        self.progress.1.store(total, Ordering::Relaxed);
+        self.tables = tables;
+        Ok(())
+    }
+
+    /// The selected tables, `(schema, table)`.
+    async fn selected(
+        &self,
+        source: &PgPool,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<(String, String)>, PgCopyError> {
+        if !self.config.tables.is_empty() {
+            return Ok(self
+                .config
+                .tables
+                .iter()
+                .map(|t| match t.split_once('.') {
+                    Some((s, n)) => (s.to_owned(), n.to_owned()),
+                    None => ("public".to_owned(), t.clone()),
+                })
+                .collect());
+        }
+        let sql = "SELECT table_schema::text, table_name::text FROM information_schema.tables \
+                   WHERE table_type = 'BASE TABLE' AND table_schema = ANY($1) AND table_schema <> $2 \
+                   ORDER BY 1, 2";
+        let rows = cancellable(
+            cancel,
+            sqlx::query_as::<_, (String, String)>(sql)
+                .bind(&self.config.schemas)
+                .bind(&self.config.checkpoint_schema)
+                .fetch_all(source),
+        )
+        .await
+        .map_err(up(Step::Query(sql.to_owned())))?;
+        Ok(rows)
+    }
+
+    /// Creates `table` on the target where missing; refuses one with other columns.
+    async fn create_target(
+        &self,
+        target: &PgPool,
+        table: &Table,
+        cancel: &CancellationToken,
+    ) -> Result<(), PgCopyError> {
+        if let Some(existing) = describe(target, &table.schema, &table.name, cancel).await? {
+            if existing.columns != table.columns || existing.key != table.key {
+                return Err(PgCopyError::DifferentTable {
+                    table: table.display(),
+                    detail: format!(
+                        "columns {:?} key {:?}, the source's {:?} key {:?}",
+                        existing.columns, existing.key, table.columns, table.key
+                    ),
+                });
+            }
+            return Ok(());
+        }
+        let columns = table
+            .columns
+            .iter()
+            .map(|(c, t)| format!("{} {t}", ident(c)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        for sql in [
+            format!("CREATE SCHEMA IF NOT EXISTS {}", ident(&table.schema)),
+            format!(
+                "CREATE TABLE {} ({columns}, PRIMARY KEY ({}))",
+                table.qualified(),
+                table.key_list()
+            ),
+        ] {
+            cancellable(cancel, target.execute(sql.as_str()))
+                .await
+                .map_err(down(Step::Execute(sql.clone())))?;
+        }
+        Ok(())
+    }
+
+    async fn copy_all(&self, cancel: &CancellationToken) -> Result<(), PgCopyError> {
+        let (Some(source), Some(target)) = (&self.source, &self.target) else {
+            return Ok(());
+        };
+        for table in &self.tables {
+            let plan = async {
+                let mut conn = target.acquire().await?;
+                self.store
+                    .plan(&mut conn, &table.schema, &table.name, &[(None, None)])
+                    .await
+            };
+            let parts = cancellable(cancel, plan).await.map_err(down(Step::Query(
+                "SELECT ... FROM copy_checkpoint".to_owned(),
+            )))?;
+            for part in parts.iter().filter(|p| !p.done) {
+                let after = part.last_key.as_deref().map(decode_key);
+                self.copy_part(source, target, table, part.part, after, cancel)
+                    .await?;
+            }
+            verify(source, target, table, cancel).await?;
+            tracing::info!(table = %table.display(), "copied and verified");
+        }
+        Ok(())
+    }
+
+    /// Copies a part's chunks from after `after` on.
+    async fn copy_part(
+        &self,
+        source: &PgPool,
+        target: &PgPool,
+        table: &Table,
+        part: i32,
+        mut after: Option<Vec<String>>,
+        cancel: &CancellationToken,
+    ) -> Result<(), PgCopyError> {
+        loop {
+            let (upto, data) = read_chunk(
+                source,
+                table,
+                after.as_deref(),
+                self.config.chunk_rows,
+                cancel,
+            )
+            .await?;
+            let rows =
+                i64::try_from(data.iter().filter(|&&b| b == b'\n').count()).unwrap_or(i64::MAX);
+            let bytes = i64::try_from(data.len()).unwrap_or(i64::MAX);
+            let key = upto.as_deref().map(encode_key);
+            let mut chunk = Chunk::new(&table.schema, &table.name, part).counts(rows, bytes);
+            if let Some(key) = &key {
+                chunk = chunk.after(key);
+            }
+            if upto.is_none() {
+                chunk = chunk.finished();
+            }
+            let copy_in = format!(
+                "COPY {} ({}) FROM STDIN",
+                table.qualified(),
+                table.column_list()
+            );
+            let write = async {
+                let mut tx = target.begin().await?;
+                let mut sink = tx.copy_in_raw(&copy_in).await?;
+                sink.send(data).await?;
+                let written = sink.finish().await?;
+                if i64::try_from(written).ok() != Some(rows) {
+                    return Err(sqlx::Error::Protocol(format!(
+                        "COPY wrote {written} rows of {rows}"
+                    )));
+                }
+                self.store.commit_chunk(&mut tx, &chunk).await?;
+                tx.commit().await
+            };
+            cancellable(cancel, write)
+                .await
+                .map_err(down(Step::Execute(copy_in.clone())))?;
+            self.progress.0.fetch_add(bytes, Ordering::Relaxed);
+            match upto {
+                Some(upto) => after = Some(upto),
+                None => return Ok(()),
+            }
+        }
+    }
+}
+
+/// `schema.name`'s columns and primary key, `None` when it does not exist. Generated
+/// columns are left out: the target computes its own.
+async fn describe(
+    pool: &PgPool,
+    schema: &str,
+    name: &str,
+    cancel: &CancellationToken,
+) -> Result<Option<Table>, PgCopyError> {
+    let sql = "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), \
+               coalesce((SELECT k.ord FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) \
+               WHERE k.attnum = a.attnum), 0)::int4 \
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+               JOIN pg_attribute a ON a.attrelid = c.oid \
+               LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary \
+               WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p') \
+               AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum";
+    let scope = |e| PgCopyError::Statement {
+        scope: "upstream",
+        step: Step::Query(sql.to_owned()),
+        source: e,
+    };
+    let rows = cancellable(
+        cancel,
+        sqlx::query(sql).bind(schema).bind(name).fetch_all(pool),
+    )
+    .await
+    .map_err(scope)?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let mut columns = Vec::new();
+    let mut key: Vec<(i32, usize)> = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        let (column, ty, position): (String, String, i32) = (
+            row.try_get(0).map_err(|e| scope(Interrupted::Failed(e)))?,
+            row.try_get(1).map_err(|e| scope(Interrupted::Failed(e)))?,
+            row.try_get(2).map_err(|e| scope(Interrupted::Failed(e)))?,
+        );
+        if position > 0 {
+            key.push((position, i));
+        }
+        columns.push((column, ty));
+    }
+    key.sort_unstable();
+    Ok(Some(Table {
+        schema: schema.to_owned(),
+        name: name.to_owned(),
+        columns,
+        key: key.into_iter().map(|(_, i)| i).collect(),
+    }))
+}
+
+/// The chunk after `after`: the key of its last row (`None` when it is the table's
+/// last chunk) and its rows in COPY's text format, read in one snapshot.
+async fn read_chunk(
+    source: &PgPool,
+    table: &Table,
+    after: Option<&[String]>,
+    rows: usize,
+    cancel: &CancellationToken,
+) -> Result<(Option<Vec<String>>, Vec<u8>), PgCopyError> {
+    let keys = table
+        .key
+        .iter()
+        .map(|&i| format!("{}::text", ident(&table.columns[i].0)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let bound = format!(
+        "SELECT {keys} FROM {}{} ORDER BY {} OFFSET {} LIMIT 1",
+        table.qualified(),
+        table.range(after, None),
+        table.key_list(),
+        rows.saturating_sub(1)
+    );
+    let read = async {
+        let mut conn = source.acquire().await?;
+        let mut tx = conn.begin().await?;
+        tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await?;
+        let upto: Option<Vec<String>> = match sqlx::query(&bound).fetch_optional(&mut *tx).await? {
+            Some(row) => Some(
+                (0..table.key.len())
+                    .map(|i| row.try_get(i))
+                    .collect::<Result<_, _>>()?,
+            ),
+            None => None,
+        };
+        let copy_out = format!(
+            "COPY (SELECT {} FROM {}{} ORDER BY {}) TO STDOUT",
+            table.column_list(),
+            table.qualified(),
+            table.range(after, upto.as_deref()),
+            table.key_list()
+        );
+        let data: Vec<u8> = tx
+            .copy_out_raw(&copy_out)
+            .await?
+            .try_fold(Vec::new(), |mut all, piece| async move {
+                all.extend_from_slice(&piece);
+                Ok(all)
+            })
+            .await?;
+        tx.commit().await?;
+        Ok((upto, data))
+    };
+    cancellable(cancel, read)
+        .await
+        .map_err(up(Step::Query(bound.clone())))
+}
+
+/// Compares the table's row count and row hash on both sides.
+async fn verify(
+    source: &PgPool,
+    target: &PgPool,
+    table: &Table,
+    cancel: &CancellationToken,
+) -> Result<(), PgCopyError> {
+    let sql = format!(
+        "SELECT count(*), coalesce(sum(('x' || substr(md5(ROW({})::text), 1, 16))::bit(64)::bigint::numeric), 0)::text FROM {}",
+        table.column_list(),
+        table.qualified()
+    );
+    let (a, b) = tokio::join!(
+        cancellable(
+            cancel,
+            sqlx::query_as::<_, (i64, String)>(&sql).fetch_one(source)
+        ),
+        cancellable(
+            cancel,
+            sqlx::query_as::<_, (i64, String)>(&sql).fetch_one(target)
+        ),
+    );
+    let a = a.map_err(up(Step::Query(sql.clone())))?;
+    let b = b.map_err(down(Step::Query(sql.clone())))?;
+    if a != b {
+        return Err(PgCopyError::Mismatch {
+            table: table.display(),
+            source_rows: a.0,
+            target_rows: b.0,
+            source_hash: a.1,
+            target_hash: b.1,
+        });
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Unit for PgCopyUnit {
+    type Config = PgCopyConfig;
+
+    async fn init(&mut self, cancel: CancellationToken) -> Result<(), BoxError> {
+        if let Err(e) = self.prepare(&cancel).await {
+            self.close().await;
+            // The report keeps the error's code and verdict.
+            return Err(Box::new(ProcessFailure(e.process_error())));
+        }
+        Ok(())
+    }
+
+    async fn process(&mut self, cancel: CancellationToken) -> pb::ProcessResult {
+        match self.copy_all(&cancel).await {
+            Ok(()) => result::finished(),
+            Err(_) if cancel.is_cancelled() => result::cancelled(),
+            Err(e) => {
+                tracing::warn!(error = %e, "copy failed");
+                result::failed([e.process_error()])
+            }
+        }
+    }
+
+    async fn close(&mut self) {
+        for pool in [self.source.take(), self.target.take()]
+            .into_iter()
+            .flatten()
+        {
+            pool.close().await;
+        }
+    }
+
+    async fn kill(&mut self) {
+        // Dropping the pools closes their connections without waiting.
+        self.source = None;
+        self.target = None;
+    }
+
+    async fn update(
+        &mut self,
+        _: CancellationToken,
+        config: &PgCopyConfig,
+    ) -> Result<(), BoxError> {
+        self.config.chunk_rows = config.chunk_rows.max(1);
+        Ok(())
+    }
+
+    fn status_handle(&self) -> StatusHandle {
+        let progress = self.progress.clone();
+        Arc::new(move |_: Option<&SourceStatus>| {
+            let finished = progress.0.load(Ordering::Relaxed);
+            let total = progress.1.load(Ordering::Relaxed).max(finished);
+            UnitStatus::Load(pb::LoadStatus {
+                finished_bytes: finished,
+                total_bytes: total,
+                progress: format!(
+                    "{:.2} %",
+                    if total > 0 {
+                        finished as f64 * 100.0 / total as f64
+                    } else {
+                        0.0
+                    }
+                ),
+                ..Default::default()
+            })
+        })
+    }
+
+    fn unit_type(&self) -> pb::UnitType {
+        pb::UnitType::Load
+    }
+
+    async fn is_fresh_task(&mut self, cancel: CancellationToken) -> Result<bool, BoxError> {
+        let Some(target) = &self.target else {
+            return Ok(true);
+        };
+        let fresh = async {
+            let mut conn = target.acquire().await?;
+            self.store.is_fresh_task(&mut conn).await
+        };
+        cancellable(&cancel, fresh).await.map_err(|e| {
+            Box::new(down(Step::Query(
+                "SELECT COUNT(*) FROM copy_checkpoint".to_owned(),
+            ))(e)) as BoxError
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_through_their_checkpoint_text() {
+        let key = vec!["42".to_owned(), "a,b'c\\".to_owned(), String::new()];
+        assert_eq!(decode_key(&encode_key(&key)), key);
+    }
+
+    #[test]
+    fn key_conditions_quote_values_and_cast_to_the_key_types() {
+        let table = Table {
+            schema: "s".into(),
+            name: "t".into(),
+            columns: vec![("id".into(), "integer".into()), ("k".into(), "text".into())],
+            key: vec![0, 1],
+        };
+        assert_eq!(
+            table.range(Some(&["1".into(), "it's".into()]), None),
+            " WHERE (\"id\", \"k\") > ('1'::integer, 'it''s'::text)"
+        );
+    }
+
+    #[test]
+    fn the_config_hides_passwords() {
+        let c = PgCopyConfig::new("t", "postgres://u:secret@h/db", "postgres://u:secret@h/db2");
+        assert!(!format!("{c:?}").contains("secret"));
+    }
+}

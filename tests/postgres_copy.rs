@@ -1,0 +1,246 @@
+//! unit-postgres against a private PostgreSQL that the harness starts: SQLSTATE
+//! verdicts of real errors, and PgCopyUnit under the supervisor through terminated
+//! sessions and a killed server, compared with `pg_dump --data-only` of both sides.
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
+use std::time::Duration;
+
+use sqlx::{Connection, Executor, PgConnection};
+use unit_core::BackoffConfig;
+use unit_core::prelude::*;
+use unit_integration_tests::Postgres;
+use unit_postgres::{PgCopyConfig, PgCopyUnit, explain_pg_error};
+
+/// The verdict the supervisor and auto-resume act on (the default policy).
+fn is_resumable_error(e: &pb::ProcessError) -> bool {
+    Recommended.explain(e).is_resumable()
+}
+
+/// Every kind of column a user's table holds, with values whose text is awkward.
+const ZOO: &str = r#"
+CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+CREATE TABLE zoo (
+  id int PRIMARY KEY, n numeric(30,10), nn numeric, f float8, r real, t text, v varchar(20),
+  c char(5), b bytea, ai int[], at text[], j json, jb jsonb, ts timestamp(6), tz timestamptz,
+  d date, iv interval, u uuid, m mood, ma mood[], bo boolean, big bigint, sm smallint
+);
+INSERT INTO zoo VALUES
+ (1, 12345678901234567890.0123456789, 'NaN', 1e308, 3.4e38, E'tab\there new\nline back\\slash', 'quote''s',
+  'ab', '\x00015c0a09ff', '{1,NULL,3}', '{"a,b",NULL,"q\"x","","NULL"}', '{"b": 1,  "a": [1, 2]}',
+  '{"b": 1, "a": "\u00e9"}', '2024-02-29 23:59:59.999999', '2024-01-01 12:00:00+05:30', '2024-12-31',
+  '1 year 2 mons -3 days 04:05:06.789', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'happy', '{sad,ok}',
+  true, -9223372036854775808, -32768),
+ (2, -0.0000000001, '1e-100', 'Infinity', '-Infinity', 'Привет 你好 🦀 \N', '', '', '', '{}', '{}', 'null',
+  '[]', 'infinity', '-infinity', '0001-01-01', '-178000000 years', '00000000-0000-0000-0000-000000000000',
+  'sad', '{}', false, 9223372036854775807, 32767),
+ (3, NULL, NULL, 'NaN', '-0', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  NULL, NULL, NULL, NULL, NULL),
+ (4, 0, 0, 5e-324, 1.17549435e-38, 'NULL', '\N', ' ', '\x', '{{1,2},{3,4}}', '{" ",""}', '"\\"', '{"k": null}',
+  '1999-12-31 00:00:00', '1999-12-31 23:59:59.5-12:00', '2000-02-29', '-00:00:00.000001',
+  'ffffffff-ffff-ffff-ffff-ffffffffffff', 'ok', '{happy,NULL}', NULL, 0, 0);
+CREATE TABLE pairs (a int, b text, v bytea, PRIMARY KEY (a, b));
+INSERT INTO pairs SELECT g % 97, 'k' || g || E'\t' || repeat('é', g % 5), decode(md5(g::text), 'hex')
+  FROM generate_series(1, 5000) g;
+CREATE TABLE big (id bigint PRIMARY KEY, payload text, at timestamptz);
+INSERT INTO big SELECT g, repeat(md5(g::text), 1 + g % 4), now() - g * interval '1 minute'
+  FROM generate_series(1, 20000) g;
+"#;
+
+const TABLES: [&str; 3] = ["public.zoo", "public.pairs", "public.big"];
+
+fn fast_auto_resume() -> AutoResume {
+    let mut config = AutoResumeConfig::default();
+    config.check_interval = Duration::from_millis(200);
+    config.backoff = BackoffConfig {
+        factor: 2.0,
+        min: Duration::from_millis(100),
+        max: Duration::from_secs(1),
+        jitter: false,
+    };
+    AutoResume::new(config).unwrap()
+}
+
+/// A server with databases `src` (the zoo) and `dst` (only the enum type).
+fn server_with_zoo() -> Postgres {
+    let server = Postgres::start();
+    server.psql("postgres", "CREATE DATABASE src");
+    server.psql("postgres", "CREATE DATABASE dst");
+    server.psql("src", ZOO);
+    server.psql("dst", "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')");
+    server
+}
+
+fn config(server: &Postgres, chunk_rows: usize) -> PgCopyConfig {
+    PgCopyConfig::new("pgcopy", server.url("src"), server.url("dst")).chunk_rows(chunk_rows)
+}
+
+/// The rows of every table on both sides, by pg_dump, and the rows the checkpoints
+/// say were copied.
+fn assert_exact(server: &Postgres) {
+    assert_eq!(
+        server.dump_rows("src", &TABLES),
+        server.dump_rows("dst", &TABLES)
+    );
+    let copied = server.psql(
+        "dst",
+        "SELECT sum(rows_copied), bool_and(done) FROM unit_checkpoint.copy_checkpoint",
+    );
+    // Each row written once: the checkpoints count no chunk twice.
+    assert_eq!(copied.trim(), "25004|t");
+}
+
+async fn finish(
+    h: &SubtaskHandle<PgCopyConfig>,
+    checker: tokio::task::JoinHandle<unit_core::Exit>,
+) {
+    let done = tokio::time::timeout(
+        Duration::from_secs(120),
+        h.wait_for(|s| s == Stage::Finished),
+    )
+    .await;
+    assert!(done.is_ok(), "did not finish: {:?}", h.status());
+    checker.abort();
+    h.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_errors_get_their_sqlstate_verdicts() {
+    let server = Postgres::start();
+    let mut conn = PgConnection::connect(&server.url("postgres"))
+        .await
+        .unwrap();
+    conn.execute("CREATE TABLE t (id int PRIMARY KEY)")
+        .await
+        .unwrap();
+    conn.execute("INSERT INTO t VALUES (1)").await.unwrap();
+    for (sql, state, resumable) in [
+        ("INSERT INTO t VALUES (1)", "23505", false),
+        ("SELECT * FROM missing", "42P01", false),
+        ("SELEC 1", "42601", false),
+        ("SELECT 1 / 0", "22012", false),
+        ("SELECT pg_sleep(5)", "57014", true), // cancelled by statement_timeout
+    ] {
+        conn.execute("SET statement_timeout = 200").await.unwrap();
+        let err = conn.execute(sql).await.unwrap_err();
+        let db = unit_postgres::server_error(&err).unwrap();
+        assert_eq!(db.code(), state, "{sql}");
+        let verdict = explain_pg_error(&err);
+        assert_eq!(verdict.is_resumable(), resumable, "{sql}: {verdict}");
+        let pe = unit_postgres::process_error(
+            &err,
+            ErrScope::Downstream,
+            unit_sql::Operation::Execute(sql),
+        );
+        assert_eq!(is_resumable_error(&pe), resumable, "{pe:?}");
+        assert!(
+            pe.raw_cause.ends_with(&format!("(SQLSTATE {state})")),
+            "{}",
+            pe.raw_cause
+        );
+    }
+    // A session terminated by an administrator: resumable, its outcome unknown.
+    let mut victim = PgConnection::connect(&server.url("postgres"))
+        .await
+        .unwrap();
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut victim)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_terminate_backend($1)")
+        .bind(pid)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let err = victim.execute("SELECT 1").await.unwrap_err();
+    assert!(explain_pg_error(&err).is_resumable(), "{err}");
+    let pe = unit_postgres::process_error(&err, ErrScope::Downstream, unit_sql::Operation::Commit);
+    assert_eq!(pe.err_code, 10003, "{pe:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_type_is_copied_exactly_through_terminated_sessions() {
+    let server = server_with_zoo();
+    let units: Vec<BoxUnit<PgCopyConfig>> = vec![Box::new(PgCopyUnit::new(config(&server, 700)))];
+    let h = Subtask::spawn(SubtaskConfig::new("pgcopy"), units);
+    let checker = tokio::spawn(fast_auto_resume().run(h.clone()));
+    // Terminate the copy's sessions on both databases until that pauses it, twice.
+    let mut admin = PgConnection::connect(&server.url("postgres"))
+        .await
+        .unwrap();
+    let mut pauses = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while pauses < 2 && h.stage() != Stage::Finished {
+        assert!(std::time::Instant::now() < deadline, "{:?}", h.status());
+        sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname IN ('src', 'dst') AND pid <> pg_backend_pid()",
+        )
+        .execute(&mut admin)
+        .await
+        .unwrap();
+        if let Some(e) = h.status().result.and_then(|r| r.errors.into_iter().next()) {
+            assert!(is_resumable_error(&e), "{e:?}");
+            pauses += 1;
+            h.wait_for(|s| s == Stage::Running || s == Stage::Finished)
+                .await;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert!(pauses >= 1, "no terminated session paused the copy");
+    finish(&h, checker).await;
+    assert_exact(&server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_is_resumed_from_the_checkpoints() {
+    let server = server_with_zoo();
+    let units: Vec<BoxUnit<PgCopyConfig>> = vec![Box::new(PgCopyUnit::new(config(&server, 300)))];
+    let h = Subtask::spawn(SubtaskConfig::new("pgcopy"), units);
+    let checker = tokio::spawn(fast_auto_resume().run(h.clone()));
+    let progress = |h: &SubtaskHandle<PgCopyConfig>| match h.status().status {
+        Some(pb::sub_task_status::Status::Load(l)) => l.finished_bytes,
+        _ => 0,
+    };
+    while progress(&h) < 200_000 {
+        assert_ne!(h.stage(), Stage::Finished, "finished before the kill");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    server.kill9();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.restart();
+    finish(&h, checker).await;
+    assert_exact(&server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflicting_target_row_stops_the_copy_for_a_person() {
+    let server = server_with_zoo();
+    server.psql(
+        "dst",
+        "CREATE TABLE big (id bigint PRIMARY KEY, payload text, at timestamptz)",
+    );
+    server.psql("dst", "INSERT INTO big VALUES (5, 'already here', now())");
+    let config = config(&server, 1000).tables(["public.big"]);
+    let units: Vec<BoxUnit<PgCopyConfig>> = vec![Box::new(PgCopyUnit::new(config))];
+    let h = Subtask::spawn(SubtaskConfig::new("pgcopy"), units);
+    let checker = tokio::spawn(fast_auto_resume().run(h.clone()));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let e = loop {
+        let status = h.status();
+        if status.stage() == Stage::Paused {
+            if let Some(e) = status.result.and_then(|r| r.errors.into_iter().next()) {
+                break e;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "{:?}", h.status());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(e.err_code, 60011, "{e:?}");
+    assert!(e.raw_cause.contains("(SQLSTATE 23505)"), "{e:?}");
+    assert!(!is_resumable_error(&e));
+    // Auto-resume leaves it for a person.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(h.stage(), Stage::Paused);
+    checker.abort();
+    h.stop().await.unwrap();
+}
