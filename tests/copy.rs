@@ -1330,3 +1330,38 @@ async fn a_target_refusing_load_data_local_is_written_with_inserts() {
     let dbs = [pair.db.clone()];
     assert_eq!(pair.source.dump(&dbs), pair.target.dump(&dbs));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_unit_passes_the_unit_test_kit() {
+    let pair = Pair::new("copy_kit").await;
+    seed_big(&pair).await;
+    let kit = unit_core::testing::Kit::default();
+    let result = kit
+        .cancel_is_prompt(CopyUnit::new(pair.config(300)), Duration::from_millis(200))
+        .await
+        .unwrap();
+    assert!(result.is_canceled, "{result:?}");
+    let report = kit
+        .resumes_after_kills(
+            || CopyUnit::new(pair.config(300)),
+            || async {
+                assert_copied(&pair).await;
+                // Every row counted once by the checkpoints: no chunk was written twice.
+                let url: MySqlUrl = pair.target.url("mysql").parse().unwrap();
+                let mut conn = MySqlConnection::connect_with(&url.connect_options())
+                    .await
+                    .unwrap();
+                let copied: i64 = sqlx::query_scalar(
+                    "SELECT CAST(SUM(rows_copied) AS SIGNED) FROM unit_checkpoint.copy_checkpoint",
+                )
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+                assert_eq!(copied, 90_000);
+                Ok(())
+            },
+        )
+        .await
+        .unwrap();
+    assert!(report.kills >= 2, "{report:?}");
+}

@@ -244,3 +244,28 @@ async fn a_conflicting_target_row_stops_the_copy_for_a_person() {
     checker.abort();
     h.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_copy_unit_passes_the_unit_test_kit() {
+    let server = server_with_zoo();
+    let kit = unit_core::testing::Kit::default();
+    let result = kit
+        .cancel_is_prompt(
+            PgCopyUnit::new(config(&server, 300)),
+            Duration::from_millis(100),
+        )
+        .await
+        .unwrap();
+    assert!(result.is_canceled, "{result:?}");
+    let report = kit
+        .resumes_after_kills(
+            || PgCopyUnit::new(config(&server, 300)),
+            || async {
+                assert_exact(&server);
+                Ok(())
+            },
+        )
+        .await
+        .unwrap();
+    assert!(report.kills >= 2, "{report:?}");
+}

@@ -3,6 +3,12 @@
 //!
 //! These stand in for *units*, to test the code that drives units; they are real
 //! implementations of [`Unit`], not mocks of a database.
+//!
+//! [`Kit`] goes the other way: it checks a user's own unit.
+
+mod kit;
+
+pub use kit::{Kit, KitReport};
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
