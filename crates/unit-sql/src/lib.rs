@@ -13,9 +13,12 @@
 //!
 //! It sits between `unit-core` and the adapters (`unit-mysql`, `unit-postgres`) and
 //! knows no database's error numbers: classifying errors is each adapter's work.
+//!
+//! [`guide`] walks through writing an adapter of your own.
 
 mod cancel;
 mod checkpoint;
+pub mod guide;
 mod operation;
 mod redact;
 mod summary;

@@ -1,0 +1,100 @@
+//! # Writing an adapter
+//!
+//! An adapter brings a database into the workspace: it says which of the database's
+//! errors a retry can fix, and it provides units that move data while keeping the
+//! lifecycle contract. This guide walks through `examples/pg_table_copy.rs` (281 lines,
+//! run by the tests), a unit that copies one PostgreSQL table, and then names what a
+//! full adapter (`unit-postgres`, `unit-mysql`) adds.
+//!
+//! ## 1. The layers, and which crates to depend on
+//!
+//! ```text
+//! unit-proto  <-  unit-core  <-  unit-sql  <-  your adapter  <-  your tool
+//! (pb types)      (Unit, supervisor,   (cancellation, operations,
+//!                  verdicts, codes)     checkpoint store)
+//! ```
+//!
+//! `use unit_core::prelude::*;` brings in the trait, `async_trait`,
+//! `CancellationToken`, `pb`, `Stage`, the supervisor and auto-resume, so an adapter
+//! needs no matching versions of those crates. Add `unit-sql` with the feature of
+//! your database (`mysql`, `postgres`) and `sqlx` with its driver.
+//!
+//! ## 2. The unit
+//!
+//! Implement [`Unit`](unit_core::Unit): `init` opens connections and creates the
+//! checkpoint table ([`CheckpointStore::create`](crate::CheckpointStore::create));
+//! `process` does the work; `close` releases it; `status_handle` returns a cheap
+//! closure over shared counters; `is_fresh_task` asks the store. `pause`, `resume` and
+//! `kill` have defaults (nothing, `process`, `close`) that are right for a unit that
+//! keeps its progress in checkpoints. A failed `init` returns its report wrapped in
+//! [`ProcessFailure`](unit_core::ProcessFailure), so that the supervisor keeps its code.
+//!
+//! `process` ends in one of three ways, each with its constructor in
+//! [`unit_core::result`]: `finished()`, `cancelled()` (the token fired; at most a
+//! cancellation error), or `failed([...])` with classified reports.
+//!
+//! ## 3. Every statement under the token
+//!
+//! Wrap each database future in [`cancellable`](crate::cancellable): it returns
+//! [`Interrupted::Canceled`](crate::Interrupted::Canceled) as soon as the token fires,
+//! so `process` returns promptly on a pause or a stop. An abandoned transaction is never
+//! committed; the connection it used is dropped.
+//!
+//! ## 4. Chunk and checkpoint in one transaction
+//!
+//! This is the whole of "nothing lost, nothing repeated":
+//!
+//! ```text
+//! plan   = store.plan(conn, schema, table, spans)      // recorded before the first chunk
+//! loop:
+//!     rows = read the chunk after plan.last_key
+//!     tx   = target.begin()
+//!     write rows with tx
+//!     store.commit_chunk(tx, Chunk::new(schema, table, part).after(key).counts(n, bytes))
+//!     tx.commit()                                      // both or neither
+//! ```
+//!
+//! After a pause, a killed process or a killed server, the next `process` (of this
+//! instance or a fresh one) reads the checkpoint and continues after the last committed
+//! chunk. Keep the key's text exact (the example writes the integer; `unit-postgres`
+//! hex-encodes each key value).
+//!
+//! ## 5. Classify every error
+//!
+//! A failure becomes a [`pb::ProcessError`](unit_core::prelude::pb::ProcessError) with
+//! a catalogue code and a raw cause, and the policy decides from it. Use the adapter's
+//! own classifier (`unit_postgres::process_error`, `unit_mysql::process_error`) with
+//! the [`Operation`](crate::Operation) that failed: a lost connection is resumable, and
+//! its [`RetrySafety`](crate::RetrySafety) says whether the statement may have been
+//! applied (a `COMMIT` whose connection died: the checkpoint tells). An error no retry
+//! fixes gets code 60011 ([`ErrorCode::DB_PERMANENT`](unit_core::ErrorCode::DB_PERMANENT))
+//! and a bad setting 60012 (`INVALID_CONFIG`): the default policy never resumes them,
+//! so auto-resume leaves them for a person instead of retrying for ever. A new adapter
+//! classifies by its database's identifiers ([`Rule::ErrorNumber`](unit_core::Rule) or
+//! [`Rule::SqlState`](unit_core::Rule)) and documents its table, as `unit-postgres`
+//! does.
+//!
+//! ## 6. Run it
+//!
+//! [`Subtask::spawn`](unit_core::Subtask::spawn) runs the units in order and keeps the
+//! contract; [`AutoResume`](unit_core::AutoResume) resumes what a retry fixes, with
+//! back-off, and stops resuming a task that makes no progress. The example's `run` is
+//! the whole loop.
+//!
+//! ## 7. Test it against the real database
+//!
+//! - [`unit_core::testing::Kit`] (feature `testing`) checks your unit:
+//!   `cancel_is_prompt` and `resumes_after_kills` (instances killed mid-`process`, a
+//!   fresh one finishes, and your `verify` proves the data exact).
+//! - Compare source and target independently of your code (`pg_dump --data-only`,
+//!   `mariadb-dump --hex-blob`), and count the checkpoints' rows: equal to the source's
+//!   means no chunk was written twice.
+//! - Start the server in the test (see the workspace's `tests/postgres.rs`): tests that
+//!   kill a server must own it.
+//!
+//! ## What a full adapter adds
+//!
+//! `unit-postgres`'s `PgCopyUnit` adds table discovery, creating target tables, several
+//! key columns, one snapshot per chunk (`REPEATABLE READ`), and a verification of each
+//! table by row count and a hash computed by both servers. `unit-mysql` adds the
+//! catalog of a MySQL schema, an online mode replaying the binlog, and bulk loading.
