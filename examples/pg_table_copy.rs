@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use futures_util::TryStreamExt;
-use sqlx::postgres::{PgPool, PgPoolCopyExt, PgPoolOptions};
 use sqlx::Postgres;
+use sqlx::postgres::{PgPool, PgPoolCopyExt, PgPoolOptions};
 use unit_core::prelude::*;
 use unit_sql::{CheckpointStore, Chunk, Interrupted, Operation, cancellable};
 

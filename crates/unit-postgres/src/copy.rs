@@ -322,6 +322,31 @@ fn decode_key(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// What a [`PgCopyUnit`] selected and verified so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PgCopyReport {
+    /// The selected tables (`schema.table`), known after `init`.
+    pub selected: Vec<String>,
+    /// The tables copied and verified, with their row counts, in copy order.
+    pub verified: Vec<(String, i64)>,
+}
+
+/// Reads a [`PgCopyUnit`]'s report at any moment, even while it copies.
+#[derive(Debug, Clone, Default)]
+pub struct PgReportHandle(Arc<std::sync::Mutex<PgCopyReport>>);
+
+impl PgReportHandle {
+    /// The report now.
+    pub fn report(&self) -> PgCopyReport {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn update(&self, f: impl FnOnce(&mut PgCopyReport)) {
+        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+}
+
 /// A PostgreSQL-to-PostgreSQL copy as a [`Unit`] of type Load.
 ///
 /// - **Schema**: `init` creates each selected table that the target lacks (its columns
@@ -348,6 +373,7 @@ pub struct PgCopyUnit {
     tables: Vec<Table>,
     store: CheckpointStore,
     progress: Arc<(AtomicI64, AtomicI64)>,
+    report: PgReportHandle,
 }
 
 impl std::fmt::Debug for PgCopyUnit {
@@ -386,7 +412,13 @@ impl PgCopyUnit {
             tables: Vec::new(),
             store,
             progress: Arc::default(),
+            report: PgReportHandle::default(),
         }
+    }
+
+    /// A handle on what the copy selected and verified.
+    pub fn report_handle(&self) -> PgReportHandle {
+        self.report.clone()
     }
 
     async fn prepare(&mut self, cancel: &CancellationToken) -> Result<(), PgCopyError> {
@@ -431,6 +463,10 @@ impl PgCopyUnit {
             tables.push(table);
         }
         self.progress.1.store(total, Ordering::Relaxed);
+        self.report.update(|r| {
+            r.selected = tables.iter().map(Table::display).collect();
+            r.verified.clear();
+        });
         self.tables = tables;
         Ok(())
     }
@@ -526,8 +562,10 @@ impl PgCopyUnit {
                 self.copy_part(source, target, table, part.part, after, cancel)
                     .await?;
             }
-            verify(source, target, table, cancel).await?;
-            tracing::info!(table = %table.display(), "copied and verified");
+            let rows = verify(source, target, table, cancel).await?;
+            self.report
+                .update(|r| r.verified.push((table.display(), rows)));
+            tracing::info!(table = %table.display(), rows, "copied and verified");
         }
         Ok(())
     }
@@ -702,13 +740,13 @@ async fn read_chunk(
         .map_err(up(Step::Query(bound.clone())))
 }
 
-/// Compares the table's row count and row hash on both sides.
+/// Compares the table's row count and row hash on both sides; the rows.
 async fn verify(
     source: &PgPool,
     target: &PgPool,
     table: &Table,
     cancel: &CancellationToken,
-) -> Result<(), PgCopyError> {
+) -> Result<i64, PgCopyError> {
     let sql = format!(
         "SELECT count(*), coalesce(sum(('x' || substr(md5(ROW({})::text), 1, 16))::bit(64)::bigint::numeric), 0)::text FROM {}",
         table.column_list(),
@@ -735,7 +773,7 @@ async fn verify(
             target_hash: b.1,
         });
     }
-    Ok(())
+    Ok(a.0)
 }
 
 #[async_trait]

@@ -32,4 +32,4 @@ pub use classify::{
     CLASSIFIED, Classified, classified, driver_text, error_code, explain_pg_error,
     is_resumable_pg_error, process_error, retry_safety, server_error,
 };
-pub use copy::{PgCopyConfig, PgCopyError, PgCopyUnit, Step};
+pub use copy::{PgCopyConfig, PgCopyError, PgCopyReport, PgCopyUnit, PgReportHandle, Step};

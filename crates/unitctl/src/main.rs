@@ -9,6 +9,7 @@ mod config;
 mod explain;
 mod metrics;
 mod migrate;
+mod pg;
 mod remote;
 mod serve;
 

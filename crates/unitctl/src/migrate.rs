@@ -33,7 +33,8 @@ pub(crate) struct Args {
     /// server-id, from.
     #[arg(long)]
     pub(crate) source_config: Option<std::path::PathBuf>,
-    /// Source URL, `mysql://user:password@host:port` (or `from` of `--source-config`).
+    /// Source URL, `mysql://user:password@host:port` (or `from` of `--source-config`);
+    /// `postgres://...` on both sides copies PostgreSQL tables (full mode).
     #[arg(long)]
     pub(crate) source: Option<String>,
     /// Target URL, `mysql://user:password@host:port` (or `target-database` of
@@ -260,6 +261,9 @@ pub(crate) fn run(mut args: Args, given: impl Fn(&str) -> bool) -> ExitCode {
     let Some(target) = args.target.as_deref() else {
         return bad_input("--target is missing (or a --config with `target-database`)");
     };
+    if crate::pg::is_postgres(source) || crate::pg::is_postgres(target) {
+        return crate::pg::run(&args, source, target);
+    }
     let source: MySqlUrl = match source.parse() {
         Ok(u) => u,
         Err(e) => return bad_input(&format!("--source: {e}")),
@@ -711,7 +715,7 @@ fn cutover_summary(
 }
 
 /// One table of a summary; `note` only where there is one.
-fn table_json(table: &str, rows: i64, verified: bool, note: &str) -> serde_json::Value {
+pub(crate) fn table_json(table: &str, rows: i64, verified: bool, note: &str) -> serde_json::Value {
     let mut value = serde_json::json!({"table": table, "rows": rows, "verified": verified});
     if !note.is_empty() {
         value["note"] = serde_json::Value::from(note);
@@ -805,7 +809,7 @@ async fn replication_start(config: &CopyConfig) -> Option<serde_json::Value> {
 
 /// The signals that stop a migration as Ctrl-C does: paused, checkpoints kept.
 #[derive(Debug, Clone, Copy)]
-enum Signal {
+pub(crate) enum Signal {
     /// SIGINT (Ctrl-C): exit status 130.
     Interrupt,
     /// SIGTERM (a service manager or container runtime stopping it): exit status 143.
@@ -813,7 +817,7 @@ enum Signal {
 }
 
 impl Signal {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Interrupt => "SIGINT",
             Self::Terminate => "SIGTERM",
@@ -821,7 +825,7 @@ impl Signal {
     }
 
     /// 128 + the signal's number, as a shell reports a process the signal ended.
-    fn exit_status(self) -> u8 {
+    pub(crate) fn exit_status(self) -> u8 {
         match self {
             Self::Interrupt => 130,
             Self::Terminate => 143,
@@ -831,18 +835,18 @@ impl Signal {
 
 /// A listener for SIGTERM (`None` where there is none, or it cannot be installed).
 #[cfg(unix)]
-fn terminate_signal() -> Option<tokio::signal::unix::Signal> {
+pub(crate) fn terminate_signal() -> Option<tokio::signal::unix::Signal> {
     tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok()
 }
 
 #[cfg(not(unix))]
-fn terminate_signal() -> Option<()> {
+pub(crate) fn terminate_signal() -> Option<()> {
     None
 }
 
 /// Resolves when SIGTERM arrives; never without a listener.
 #[cfg(unix)]
-async fn terminated(listener: &mut Option<tokio::signal::unix::Signal>) {
+pub(crate) async fn terminated(listener: &mut Option<tokio::signal::unix::Signal>) {
     match listener {
         Some(l) => {
             l.recv().await;
@@ -852,7 +856,7 @@ async fn terminated(listener: &mut Option<tokio::signal::unix::Signal>) {
 }
 
 #[cfg(not(unix))]
-async fn terminated(_: &mut Option<()>) {
+pub(crate) async fn terminated(_: &mut Option<()>) {
     std::future::pending().await
 }
 
@@ -864,7 +868,7 @@ enum Outcome {
 }
 
 /// Paused by an error that auto-resume (the recommended policy) will never retry.
-fn unresumable(status: &pb::SubTaskStatus) -> bool {
+pub(crate) fn unresumable(status: &pb::SubTaskStatus) -> bool {
     status.result.as_ref().is_some_and(|r| {
         !r.is_canceled
             && r.errors
@@ -978,13 +982,13 @@ async fn checkpoint_totals(config: &CopyConfig) -> Result<(i64, i64, i64), sqlx:
 }
 
 /// Progress on a terminal (a bar), or one JSON line per interval.
-struct Reporter {
+pub(crate) struct Reporter {
     bar: Option<indicatif::ProgressBar>,
     json: bool,
 }
 
 impl Reporter {
-    fn new(json: bool) -> Self {
+    pub(crate) fn new(json: bool) -> Self {
         let bar = (!json && std::io::stderr().is_terminal()).then(|| {
             let bar = indicatif::ProgressBar::new(0);
             if let Ok(style) = indicatif::ProgressStyle::with_template(
@@ -997,7 +1001,7 @@ impl Reporter {
         Self { bar, json }
     }
 
-    fn progress(&mut self, status: &pb::SubTaskStatus) {
+    pub(crate) fn progress(&mut self, status: &pb::SubTaskStatus) {
         let stage = format!("{:?}", status.stage());
         let unit = format!("{:?}", status.unit());
         match (&self.bar, &status.status) {
@@ -1044,14 +1048,14 @@ impl Reporter {
         }
     }
 
-    fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
     }
 
     /// A final or event line: JSON with `--json`, otherwise readable text.
-    fn line(&self, value: &serde_json::Value) {
+    pub(crate) fn line(&self, value: &serde_json::Value) {
         let mut out = std::io::stdout().lock();
         if self.json {
             let _ = writeln!(out, "{value}");
@@ -1074,6 +1078,14 @@ impl Reporter {
                     value["objects_summary"].as_str().unwrap_or_default(),
                     value["verification"].as_str().unwrap_or_default(),
                     value["sql_mode"].as_str().unwrap_or_default()
+                );
+            }
+            Some("copied") => {
+                write_tables(&mut out, value);
+                let _ = writeln!(
+                    out,
+                    "copied: {} tables, {} rows in {} s, {} automatic resumes",
+                    value["tables"], value["rows"], value["seconds"], value["resumes"]
                 );
             }
             Some("cutover") => {

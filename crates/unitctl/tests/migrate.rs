@@ -517,3 +517,72 @@ fn a_sysbench_load_during_mode_all_with_kills_ends_exact() {
     assert!(up.contains("`note`"), "the ALTER is in the dump");
     assert!(up == down, "source and target differ after the cutover");
 }
+
+/// `unitctl migrate` with postgres:// URLs on both sides copies the tables of the
+/// source database's schemas, exact by pg_dump; a second run has nothing left to do;
+/// online mode and mixed URLs are refused as bad arguments.
+#[test]
+fn postgres_urls_copy_postgresql_tables_in_full_mode() {
+    let server = unit_integration_tests::Postgres::start();
+    server.psql("postgres", "CREATE DATABASE src");
+    server.psql("postgres", "CREATE DATABASE dst");
+    server.psql(
+        "src",
+        "CREATE TABLE a (id int PRIMARY KEY, t text, j jsonb); \
+         INSERT INTO a SELECT g, E'x\\ty' || g, jsonb_build_object('g', g) FROM generate_series(1, 3000) g; \
+         CREATE TABLE b (k text, n int, PRIMARY KEY (k, n)); \
+         INSERT INTO b SELECT 'k' || (g % 7), g FROM generate_series(1, 500) g;",
+    );
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_unitctl"))
+            .args([
+                "migrate",
+                "--source",
+                &server.url("src"),
+                "--target",
+                &server.url("dst"),
+            ])
+            .args(["--task", "pg", "--json", "--chunk-rows", "400"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let (stdout, last) = ended(run(&[]), 0);
+    assert_eq!(last["event"], "copied", "{stdout}");
+    assert_eq!(last["complete"], true);
+    assert_eq!(last["tables"], 2);
+    assert_eq!(last["rows"], 3500);
+    let tables = ["public.a", "public.b"];
+    assert_eq!(
+        server.dump_rows("src", &tables),
+        server.dump_rows("dst", &tables)
+    );
+    // Again: every chunk is checkpointed, so nothing is copied twice.
+    let (_, last) = ended(run(&[]), 0);
+    assert_eq!(last["rows"], 3500);
+    assert_eq!(
+        server.dump_rows("src", &tables),
+        server.dump_rows("dst", &tables)
+    );
+    let copied = server.psql(
+        "dst",
+        "SELECT sum(rows_copied) FROM unit_checkpoint.copy_checkpoint",
+    );
+    assert_eq!(copied.trim(), "3500");
+    // Not supported, said so.
+    let out = run(&["--mode", "all"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("future work"));
+    let out = Command::new(env!("CARGO_BIN_EXE_unitctl"))
+        .args([
+            "migrate",
+            "--source",
+            &server.url("src"),
+            "--target",
+            "mysql://root@127.0.0.1:1/",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("both be postgres://"));
+}
