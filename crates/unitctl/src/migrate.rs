@@ -624,15 +624,7 @@ async fn migrate(
             );
             ExitCode::from(1)
         }
-        Outcome::Interrupted(signal) => {
-            let _ = handle.pause().await;
-            report.line(&serde_json::json!({
-                "event": "interrupted",
-                "signal": signal.name(),
-                "message": "paused; checkpoints are kept: run the same command again to resume",
-            }));
-            ExitCode::from(signal.exit_status())
-        }
+        Outcome::Interrupted(signal) => signal.pause(&handle, &report).await,
         Outcome::Failed(status) => {
             let stage = status.stage();
             let errors = status.result.map(|r| r.errors).unwrap_or_default();
@@ -817,15 +809,31 @@ pub(crate) enum Signal {
 }
 
 impl Signal {
-    pub(crate) fn name(self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
             Self::Interrupt => "SIGINT",
             Self::Terminate => "SIGTERM",
         }
     }
 
+    /// Pauses the task for the signal, keeping its checkpoints, and says so; the exit
+    /// status.
+    pub(crate) async fn pause<C: Send + Sync + 'static>(
+        self,
+        handle: &SubtaskHandle<C>,
+        report: &Reporter,
+    ) -> ExitCode {
+        let _ = handle.pause().await;
+        report.line(&serde_json::json!({
+            "event": "interrupted",
+            "signal": self.name(),
+            "message": "paused; checkpoints are kept: run the same command again to resume",
+        }));
+        ExitCode::from(self.exit_status())
+    }
+
     /// 128 + the signal's number, as a shell reports a process the signal ended.
-    pub(crate) fn exit_status(self) -> u8 {
+    fn exit_status(self) -> u8 {
         match self {
             Self::Interrupt => 130,
             Self::Terminate => 143,

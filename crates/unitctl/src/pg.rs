@@ -165,15 +165,7 @@ async fn copy(args: &Args, config: PgCopyConfig) -> ExitCode {
                 ExitCode::from(1)
             }
         }
-        Err(Ok(signal)) => {
-            let _ = handle.pause().await;
-            report.line(&serde_json::json!({
-                "event": "interrupted",
-                "signal": signal.name(),
-                "message": "paused; checkpoints are kept: run the same command again to resume",
-            }));
-            ExitCode::from(signal.exit_status())
-        }
+        Err(Ok(signal)) => signal.pause(&handle, &report).await,
         Err(Err(line)) => {
             report.line(&line);
             ExitCode::from(1)
