@@ -395,3 +395,47 @@ mod tests {
         assert!(unit_core::Policy::explain(&unit_core::Recommended, &pe).is_resumable());
     }
 }
+
+#[cfg(test)]
+mod foreign_tests {
+    use super::*;
+
+    /// A server error of another database's sqlx driver.
+    #[derive(Debug)]
+    struct Foreign;
+
+    impl std::fmt::Display for Foreign {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("Lock wait timeout exceeded")
+        }
+    }
+
+    impl std::error::Error for Foreign {}
+
+    impl sqlx::error::DatabaseError for Foreign {
+        fn message(&self) -> &str {
+            "Lock wait timeout exceeded"
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    #[test]
+    fn an_error_of_another_database_is_not_called_resumable() {
+        let err = sqlx::Error::Database(Box::new(Foreign));
+        assert!(!is_resumable_pg_error(&err));
+        let pe = process_error(&err, ErrScope::Downstream, Operation::Execute("UPDATE t"));
+        assert_eq!(pe.err_code, 60011);
+        assert!(!unit_core::Policy::explain(&unit_core::Recommended, &pe).is_resumable());
+    }
+}
