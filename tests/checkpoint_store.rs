@@ -80,6 +80,13 @@ where
         (Some("42"), 42, 420, true)
     );
     assert!(!parts[1].done);
+    // Every part of the task, with its table.
+    let all = store.task_parts(conn).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(
+        (all[0].0.as_str(), all[0].1.as_str(), all[0].2.rows),
+        ("shop", "orders", 42)
+    );
     // Names are kept exactly: another table's parts are not these.
     assert!(
         store

@@ -38,6 +38,8 @@ mod matcher;
 mod policy;
 pub mod prelude;
 mod process_error;
+#[cfg(feature = "json")]
+pub mod query_status;
 pub mod result;
 mod supervisor;
 #[cfg(any(test, feature = "testing"))]

@@ -121,6 +121,7 @@ mod client;
 pub mod codes;
 mod copy;
 mod dsn;
+pub mod inspect;
 pub mod objects;
 mod observer;
 pub mod position;

@@ -47,6 +47,10 @@ pub trait Dialect: Database {
     /// `last_key` when the new one is NULL, adds the counts, and sets `done`.
     fn upsert(table: &str) -> String;
 
+    /// `column` read as text the driver decodes into a `String` (MySQL hands a column
+    /// of a binary collation out as bytes).
+    fn as_text(column: &str) -> String;
+
     /// An `INSERT` of `rows` new part rows (columns `task, db, tbl, part, lo, hi`) that
     /// leaves rows already there alone.
     fn insert_new(table: &str, rows: usize) -> String;
@@ -269,6 +273,46 @@ where
         Ok(())
     }
 
+    /// Every part the task has recorded, with its table: `(database, table, part)`, by
+    /// table and part.
+    ///
+    /// # Errors
+    /// The database's refusal.
+    pub async fn task_parts(
+        &self,
+        conn: &mut DB::Connection,
+    ) -> Result<Vec<(String, String, PartCheckpoint)>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {}, {}, part, lo, hi, last_key, rows_copied, bytes_copied, done FROM {} \
+             WHERE task = {} ORDER BY db, tbl, part",
+            DB::as_text("db"),
+            DB::as_text("tbl"),
+            self.table,
+            DB::placeholder(1)
+        );
+        let rows = sqlx::query::<DB>(&sql)
+            .bind(self.task.as_str())
+            .fetch_all(&mut *conn)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get(0)?,
+                    row.try_get(1)?,
+                    PartCheckpoint {
+                        part: row.try_get(2)?,
+                        lo: row.try_get(3)?,
+                        hi: row.try_get(4)?,
+                        last_key: row.try_get(5)?,
+                        rows: row.try_get(6)?,
+                        bytes: row.try_get(7)?,
+                        done: row.try_get(8)?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
     /// Whether the task has recorded nothing yet (the answer of
     /// [`Unit::is_fresh_task`](unit_core::Unit::is_fresh_task)); `true` too when the
     /// store's table does not exist yet is the caller's to decide (this errs).
@@ -356,6 +400,10 @@ impl Dialect for sqlx::MySql {
         )
     }
 
+    fn as_text(column: &str) -> String {
+        format!("CONVERT({column} USING utf8mb4)")
+    }
+
     fn insert_new(table: &str, rows: usize) -> String {
         // A duplicate leaves the row alone (and nothing else is ignored: the values
         // are plain text and numbers).
@@ -395,6 +443,10 @@ impl Dialect for sqlx::Postgres {
              rows_copied = c.rows_copied + EXCLUDED.rows_copied, \
              bytes_copied = c.bytes_copied + EXCLUDED.bytes_copied, done = EXCLUDED.done"
         )
+    }
+
+    fn as_text(column: &str) -> String {
+        column.to_owned()
     }
 
     fn insert_new(table: &str, rows: usize) -> String {

@@ -6,7 +6,6 @@
 //! resumable, 1 when any is not, 2 on bad input.
 
 mod config;
-mod explain;
 mod metrics;
 mod migrate;
 mod pg;
@@ -111,7 +110,7 @@ fn run_explain(file: Option<PathBuf>, json: bool) -> ExitCode {
         Ok(bytes) => bytes,
         Err(err) => return bad_input(&format!("cannot read {name}: {err}")),
     };
-    let report = match explain::explain_bytes(&bytes) {
+    let report = match unit_core::query_status::explain_query_status(&bytes) {
         Ok(report) => report,
         Err(err) => return bad_input(&format!("{name}: {err}")),
     };

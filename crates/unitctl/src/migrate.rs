@@ -12,9 +12,10 @@ use unit_core::{
     AutoResume, AutoResumeConfig, BoxUnit, Exit, Policy, Recommended, Subtask, SubtaskConfig,
     SubtaskHandle,
 };
+use unit_mysql::inspect;
 use unit_mysql::objects::{ObjectKind, ObjectKinds};
 use unit_mysql::position::BinlogPosition;
-use unit_mysql::schema::{Filter, list_tables};
+use unit_mysql::schema::Filter;
 use unit_mysql::{
     CheckUnit, Consistency, CopyConfig, CopyReport, CopyUnit, MySqlUrl, ObjectReport, ReportHandle,
     SyncProgress, SyncUnit, TlsSettings, Verification,
@@ -455,7 +456,9 @@ async fn migrate(
     };
     // What earlier runs of the task copied (nothing when the checkpoint table does not
     // exist yet), so that the summary's speed counts this run's rows only.
-    let before = checkpoint_totals(&config).await.unwrap_or((0, 0, 0));
+    let before = inspect::checkpoint_totals(&config)
+        .await
+        .unwrap_or_default();
     let started = Instant::now();
     // One policy judges every error: the one auto-resume acts by is the one the
     // supervisor's log and this report give.
@@ -547,8 +550,8 @@ async fn migrate(
         }
         if !announced && status.unit() == pb::UnitType::Sync {
             announced = true;
-            if let Some(line) = replication_start(&config).await {
-                report.line(&line);
+            if let Ok(Some(cp)) = inspect::sync_checkpoint(&config).await {
+                report.line(&replicating(&cp));
             }
         }
         let safe = sync.as_ref().map(SyncProgress::safe_mode);
@@ -576,7 +579,7 @@ async fn migrate(
     let code = match outcome {
         Outcome::Finished if mode != Mode::Full => {
             let sync = syncs.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            let selection = selected_tables(&config).await;
+            let selection = selection(&config).await;
             let line = cutover_summary(
                 sync.as_ref(),
                 &selection,
@@ -597,7 +600,7 @@ async fn migrate(
                 .as_ref()
                 .map(ReportHandle::report)
                 .unwrap_or_default();
-            let selection = selected_tables(&config).await;
+            let selection = selection(&config).await;
             let summary = summary(
                 &config,
                 &copied,
@@ -762,43 +765,6 @@ fn write_objects(out: &mut impl Write, value: &serde_json::Value) {
     }
 }
 
-/// Where replication starts and how the copy was made consistent (read from the
-/// task's checkpoint on the target), said once when replication begins.
-async fn replication_start(config: &CopyConfig) -> Option<serde_json::Value> {
-    let pool = sqlx::MySqlPool::connect_with(config.target.connect_options())
-        .await
-        .ok()?;
-    let cp =
-        unit_mysql::position::load_checkpoint(&pool, &config.checkpoint_database, &config.task)
-            .await
-            .ok()
-            .flatten();
-    pool.close().await;
-    let cp = cp?;
-    let how = match cp.consistency.as_str() {
-        "flush" => "a snapshot taken under FLUSH TABLES WITH READ LOCK",
-        "lock" => "a snapshot taken under LOCK TABLES ... READ",
-        "none" => "no lock (consistency none)",
-        "resumed" => "a copy resumed without its snapshot (as consistency none)",
-        "incremental" => "no copy (mode incremental)",
-        _ => "an unknown method",
-    };
-    Some(serde_json::json!({
-        "event": "replicating",
-        "from": cp.position.to_string(),
-        "consistency": cp.consistency,
-        "safe_until": cp.safe_until.as_ref().map(ToString::to_string),
-        "message": format!(
-            "replicating from {}; the copy was made consistent by {how}{}",
-            cp.position,
-            cp.safe_until
-                .as_ref()
-                .map(|u| format!(", so changes up to {u} are replayed idempotently"))
-                .unwrap_or_default()
-        ),
-    }))
-}
-
 /// The signals that stop a migration as Ctrl-C does: paused, checkpoints kept.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Signal {
@@ -875,6 +841,44 @@ enum Outcome {
     NoProgress(u32, Box<pb::ProcessError>),
 }
 
+/// The selection as the source lists it now, or why it could not be listed.
+async fn selection(config: &CopyConfig) -> Result<Vec<(String, String)>, String> {
+    inspect::list_selection(config).await.map_err(|e| {
+        e.process_error(
+            unit_core::ErrScope::Upstream,
+            unit_mysql::Operation::Query("information_schema"),
+        )
+        .raw_cause
+    })
+}
+
+/// The `replicating` event: where replication starts and how the copy was made
+/// consistent.
+fn replicating(cp: &unit_mysql::position::SyncCheckpoint) -> serde_json::Value {
+    let how = match cp.consistency.as_str() {
+        "flush" => "a snapshot taken under FLUSH TABLES WITH READ LOCK",
+        "lock" => "a snapshot taken under LOCK TABLES ... READ",
+        "none" => "no lock (consistency none)",
+        "resumed" => "a copy resumed without its snapshot (as consistency none)",
+        "incremental" => "no copy (mode incremental)",
+        _ => "an unknown method",
+    };
+    serde_json::json!({
+        "event": "replicating",
+        "from": cp.position.to_string(),
+        "consistency": cp.consistency,
+        "safe_until": cp.safe_until.as_ref().map(ToString::to_string),
+        "message": format!(
+            "replicating from {}; the copy was made consistent by {how}{}",
+            cp.position,
+            cp.safe_until
+                .as_ref()
+                .map(|u| format!(", so changes up to {u} are replayed idempotently"))
+                .unwrap_or_default()
+        ),
+    })
+}
+
 /// Paused by an error that auto-resume (the recommended policy) will never retry.
 pub(crate) fn unresumable(status: &pb::SubTaskStatus) -> bool {
     status.result.as_ref().is_some_and(|r| {
@@ -899,19 +903,6 @@ async fn count_resumes<C>(handle: SubtaskHandle<C>, resumes: Arc<AtomicUsize>) {
     }
 }
 
-/// The selection as the source lists it now, independently of the copy unit's own
-/// discovery: `db.table` names, or why they could not be listed.
-async fn selected_tables(config: &CopyConfig) -> Result<Vec<(String, String)>, String> {
-    let pool = sqlx::MySqlPool::connect_with(config.source.connect_options())
-        .await
-        .map_err(|e| unit_mysql::go_driver_text(&e, unit_mysql::Operation::Connect))?;
-    let listed = list_tables(&pool, &config.filter)
-        .await
-        .map_err(|e| unit_mysql::go_driver_text(&e, unit_mysql::Operation::Query("")));
-    pool.close().await;
-    Ok(listed?.into_iter().map(|t| (t.database, t.name)).collect())
-}
-
 /// The final summary: every selected table with its rows and whether it was verified,
 /// every object and whether it was migrated, totals over every run of the task, speed
 /// of this run. `complete` is true only when the selection listed independently
@@ -920,12 +911,19 @@ async fn summary(
     config: &CopyConfig,
     copied: &CopyReport,
     selection: &Result<Vec<(String, String)>, String>,
-    before: (i64, i64, i64),
+    before: inspect::CheckpointTotals,
     elapsed: Duration,
     resumes: usize,
 ) -> serde_json::Value {
-    let (rows, bytes, _) = checkpoint_totals(config).await.unwrap_or((0, 0, 0));
-    let (run_rows, run_bytes) = (rows - before.0, bytes - before.1);
+    let totals = match inspect::checkpoint_totals(config).await {
+        Ok(totals) => totals,
+        Err(e) => {
+            tracing::warn!(error = %e, "the checkpoints' totals could not be read: rows reported as 0");
+            inspect::CheckpointTotals::default()
+        }
+    };
+    let (rows, bytes) = (totals.rows, totals.bytes);
+    let (run_rows, run_bytes) = (rows - before.rows, bytes - before.bytes);
     let secs = elapsed.as_secs_f64().max(1e-9);
     let verified: Vec<(String, String)> = copied
         .tables
@@ -972,21 +970,6 @@ async fn summary(
             copied.objects.len()
         ),
     })
-}
-
-async fn checkpoint_totals(config: &CopyConfig) -> Result<(i64, i64, i64), sqlx::Error> {
-    let pool = sqlx::MySqlPool::connect_with(config.target.connect_options()).await?;
-    let sql = format!(
-        "SELECT CAST(COALESCE(SUM(rows_copied), 0) AS SIGNED), CAST(COALESCE(SUM(bytes_copied), 0) AS SIGNED), COUNT(DISTINCT db, tbl) \
-         FROM `{}`.`copy_checkpoint` WHERE task = ?",
-        config.checkpoint_database.replace('`', "``")
-    );
-    let row: (i64, i64, i64) = sqlx::query_as(&sql)
-        .bind(&config.task)
-        .fetch_one(&pool)
-        .await?;
-    pool.close().await;
-    Ok(row)
 }
 
 /// Progress on a terminal (a bar), or one JSON line per interval.

@@ -3,7 +3,7 @@ use proptest::prelude::*;
 
 /// Explains `input` and returns (path, classifier, resumable) per error, or the error text.
 fn check(input: &str, expect: Result<&[(&str, &str, bool)], &str>) {
-    let got = explain_bytes(input.as_bytes()).map(|r| {
+    let got = explain_query_status(input.as_bytes()).map(|r| {
         r.items
             .iter()
             .map(|i| {
@@ -139,14 +139,14 @@ fn bad_input_names_the_problem_and_position() {
         ),
     );
     assert!(matches!(
-        explain_bytes(b"\xff\xfe"),
-        Err(InputError::Json(_))
+        explain_query_status(b"\xff\xfe"),
+        Err(QueryStatusError::Json(_))
     ));
 }
 
 #[test]
 fn text_and_json_reports() {
-    let report = explain_bytes(br#"[{"ErrCode": 10006, "ErrClass": "database", "Message": "statement failed: INSERT", "RawCause": "Error 1062 (23000): dup"}]"#).unwrap();
+    let report = explain_query_status(br#"[{"ErrCode": 10006, "ErrClass": "database", "Message": "statement failed: INSERT", "RawCause": "Error 1062 (23000): dup"}]"#).unwrap();
     assert_eq!(
         report.to_text(),
         "$[0]\n  code:      10006 ErrDBExecuteFailed (class database, scope -, level -)\n  \
@@ -160,7 +160,7 @@ fn text_and_json_reports() {
     assert_eq!(json["errors"][0]["rule"]["list"], "unsupported DML");
     assert_eq!(json["errors"][0]["name"], "ErrDBExecuteFailed");
     assert!(
-        explain_bytes(b"[]")
+        explain_query_status(b"[]")
             .unwrap()
             .to_text()
             .contains("no process errors found")
@@ -170,7 +170,7 @@ fn text_and_json_reports() {
 proptest! {
     #[test]
     fn arbitrary_input_never_panics(input in proptest::collection::vec(any::<u8>(), 0..256)) {
-        if let Ok(report) = explain_bytes(&input) {
+        if let Ok(report) = explain_query_status(&input) {
             let _ = (report.to_text(), report.to_json());
         }
     }
@@ -178,7 +178,7 @@ proptest! {
     #[test]
     fn arbitrary_error_objects_never_panic(code in any::<i32>(), raw in ".{0,64}", msg in ".{0,64}") {
         let doc = json!([{"ErrCode": code, "RawCause": raw, "Message": msg}]);
-        let report = explain_value(&doc).unwrap();
+        let report = explain_query_status_value(&doc).unwrap();
         prop_assert_eq!(report.items.len(), 1);
         let _ = (report.to_text(), report.to_json());
     }
@@ -191,7 +191,7 @@ fn dms_verdict_first_and_the_recommended_one_where_it_differs() {
         {"ErrCode": 10006, "Message": "statement failed: context canceled"},
         {"ErrCode": 10006, "RawCause": "Error 1062 (23000): dup"}
     ]"#;
-    let report = explain_bytes(input.as_bytes()).unwrap();
+    let report = explain_query_status(input.as_bytes()).unwrap();
     let dm: Vec<bool> = report
         .items
         .iter()

@@ -1,16 +1,26 @@
-//! `unitctl explain`: find DM process errors in a JSON document and classify each.
+//! Explaining a DM `query-status` document (feature `json`): every process error in
+//! a JSON document (DM's `query-status` output, a `SubTaskStatus`, a list of errors,
+//! ...) found and classified, with DM's verdict and, where it differs, the
+//! recommended policy's. `unitctl explain` prints this.
+//!
+//! ```
+//! use unit_core::query_status::explain_query_status;
+//!
+//! let doc = br#"{"result": {"errors": [{"ErrCode": 10006, "RawCause": "Error 1062 (23000): Duplicate entry"}]}}"#;
+//! let report = explain_query_status(doc).unwrap();
+//! assert_eq!(report.items[0].path, "$.result.errors[0]");
+//! assert!(!report.all_resumable());
+//! ```
 
 use std::fmt::{self, Write as _};
 
+use crate::{ErrorCode, Policy, Recommended, Rule, Verdict, explain_error, explain_relay_error};
 use serde_json::{Value, json};
-use unit_core::{
-    ErrorCode, Policy, Recommended, Rule, Verdict, explain_error, explain_relay_error,
-};
 use unit_proto::pb;
 
 /// Which classifier judged an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Classifier {
+pub enum Classifier {
     /// `is_resumable_error`: errors of subtasks and of units in general.
     Task,
     /// `is_resumable_relay_error`: errors under a `relayStatus`, as DM's checker does.
@@ -28,27 +38,30 @@ impl Classifier {
 
 /// One error found in the input, with its verdict.
 #[derive(Debug)]
-pub(crate) struct Item {
+pub struct ExplainedError {
     /// Where the error object stands, e.g. `$.sources[0].subTaskStatus[0].result.errors[0]`.
-    pub(crate) path: String,
-    pub(crate) classifier: Classifier,
-    pub(crate) error: pb::ProcessError,
+    pub path: String,
+    /// The classifier that judged it (relay errors by the relay one).
+    pub classifier: Classifier,
+    /// The error as read.
+    pub error: pb::ProcessError,
     /// DM's verdict (what DM's task checker does).
-    pub(crate) verdict: Verdict,
+    pub verdict: Verdict,
     /// The recommended policy's verdict (what this workspace's auto-resume does), when
     /// it differs from DM's.
-    pub(crate) recommended: Option<Verdict>,
+    pub recommended: Option<Verdict>,
 }
 
 /// Every error found in the input, in document order.
 #[derive(Debug)]
-pub(crate) struct Report {
-    pub(crate) items: Vec<Item>,
+pub struct QueryStatusReport {
+    /// The errors with their verdicts.
+    pub items: Vec<ExplainedError>,
 }
 
 /// Why the input could not be explained.
 #[derive(Debug)]
-pub(crate) enum InputError {
+pub enum QueryStatusError {
     /// Nothing but white space.
     Empty,
     /// Not JSON; serde_json's message names the line and column.
@@ -57,12 +70,23 @@ pub(crate) enum InputError {
     NotADocument(&'static str),
     /// An object with an `ErrCode` member that is not a valid ProcessError.
     BadError {
+        /// Where the object stands.
         path: String,
+        /// Why it is not one.
         source: serde_json::Error,
     },
 }
 
-impl fmt::Display for InputError {
+impl std::error::Error for QueryStatusError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Json(e) | Self::BadError { source: e, .. } => Some(e),
+            Self::Empty | Self::NotADocument(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for QueryStatusError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Empty => f.write_str("input is empty; expected a JSON object or array"),
@@ -84,27 +108,34 @@ impl fmt::Display for InputError {
 }
 
 /// Parses `bytes` as JSON and explains every process error in it.
-pub(crate) fn explain_bytes(bytes: &[u8]) -> Result<Report, InputError> {
+///
+/// # Errors
+/// [`QueryStatusError`]: empty input, not JSON, not a document, or an `ErrCode` object
+/// that is not a ProcessError.
+pub fn explain_query_status(bytes: &[u8]) -> Result<QueryStatusReport, QueryStatusError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(InputError::Empty);
+        return Err(QueryStatusError::Empty);
     }
-    let value: Value = serde_json::from_slice(bytes).map_err(InputError::Json)?;
-    explain_value(&value)
+    let value: Value = serde_json::from_slice(bytes).map_err(QueryStatusError::Json)?;
+    explain_query_status_value(&value)
 }
 
 /// Explains every process error in a parsed document.
-pub(crate) fn explain_value(value: &Value) -> Result<Report, InputError> {
+///
+/// # Errors
+/// As [`explain_query_status`], but for an input that is already parsed.
+pub fn explain_query_status_value(value: &Value) -> Result<QueryStatusReport, QueryStatusError> {
     match value {
         Value::Object(_) | Value::Array(_) => {}
-        Value::Null => return Err(InputError::NotADocument("null")),
-        Value::Bool(_) => return Err(InputError::NotADocument("a boolean")),
-        Value::Number(_) => return Err(InputError::NotADocument("a number")),
-        Value::String(_) => return Err(InputError::NotADocument("a string")),
+        Value::Null => return Err(QueryStatusError::NotADocument("null")),
+        Value::Bool(_) => return Err(QueryStatusError::NotADocument("a boolean")),
+        Value::Number(_) => return Err(QueryStatusError::NotADocument("a number")),
+        Value::String(_) => return Err(QueryStatusError::NotADocument("a string")),
     }
     let mut items = Vec::new();
     let mut path = String::from("$");
     collect(value, &mut path, false, &mut items)?;
-    Ok(Report { items })
+    Ok(QueryStatusReport { items })
 }
 
 /// Walks `value` depth-first; an object with an `ErrCode` member is a ProcessError.
@@ -112,14 +143,14 @@ fn collect(
     value: &Value,
     path: &mut String,
     in_relay: bool,
-    out: &mut Vec<Item>,
-) -> Result<(), InputError> {
+    out: &mut Vec<ExplainedError>,
+) -> Result<(), QueryStatusError> {
     let len = path.len();
     match value {
         Value::Object(map) if map.contains_key("ErrCode") => {
             let error: pb::ProcessError =
                 unit_proto::json::from_value(value.clone()).map_err(|source| {
-                    InputError::BadError {
+                    QueryStatusError::BadError {
                         path: path.clone(),
                         source,
                     }
@@ -137,7 +168,7 @@ fn collect(
                     Recommended.explain(&error),
                 )
             };
-            out.push(Item {
+            out.push(ExplainedError {
                 path: path.clone(),
                 classifier,
                 error,
@@ -187,9 +218,9 @@ fn rule_kind(rule: Rule) -> &'static str {
     }
 }
 
-impl Report {
+impl QueryStatusReport {
     /// True when every error found is resumable (vacuously true for none).
-    pub(crate) fn all_resumable(&self) -> bool {
+    pub fn all_resumable(&self) -> bool {
         self.items.iter().all(|i| i.verdict.is_resumable())
     }
 
@@ -201,7 +232,7 @@ impl Report {
     }
 
     /// The human-readable report.
-    pub(crate) fn to_text(&self) -> String {
+    pub fn to_text(&self) -> String {
         let mut out = String::new();
         for item in &self.items {
             let e = &item.error;
@@ -259,7 +290,7 @@ impl Report {
     }
 
     /// The machine-readable report: one JSON document and a newline.
-    pub(crate) fn to_json(&self) -> String {
+    pub fn to_json(&self) -> String {
         let errors: Vec<Value> = self
             .items
             .iter()
