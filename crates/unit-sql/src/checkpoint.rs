@@ -202,19 +202,7 @@ where
             .bind(table)
             .fetch_all(&mut *conn)
             .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(PartCheckpoint {
-                    part: row.try_get(0)?,
-                    lo: row.try_get(1)?,
-                    hi: row.try_get(2)?,
-                    last_key: row.try_get(3)?,
-                    rows: row.try_get(4)?,
-                    bytes: row.try_get(5)?,
-                    done: row.try_get(6)?,
-                })
-            })
-            .collect()
+        rows.iter().map(|row| Self::part_at(row, 0)).collect()
     }
 
     /// The parts of `database.table`: those recorded, or on the table's first run the
@@ -295,22 +283,22 @@ where
             .fetch_all(&mut *conn)
             .await?;
         rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get(0)?,
-                    row.try_get(1)?,
-                    PartCheckpoint {
-                        part: row.try_get(2)?,
-                        lo: row.try_get(3)?,
-                        hi: row.try_get(4)?,
-                        last_key: row.try_get(5)?,
-                        rows: row.try_get(6)?,
-                        bytes: row.try_get(7)?,
-                        done: row.try_get(8)?,
-                    },
-                ))
-            })
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, Self::part_at(row, 2)?)))
             .collect()
+    }
+
+    /// The part read from `row`'s columns `at..`: `part, lo, hi, last_key,
+    /// rows_copied, bytes_copied, done`.
+    fn part_at(row: &DB::Row, at: usize) -> Result<PartCheckpoint, sqlx::Error> {
+        Ok(PartCheckpoint {
+            part: row.try_get(at)?,
+            lo: row.try_get(at + 1)?,
+            hi: row.try_get(at + 2)?,
+            last_key: row.try_get(at + 3)?,
+            rows: row.try_get(at + 4)?,
+            bytes: row.try_get(at + 5)?,
+            done: row.try_get(at + 6)?,
+        })
     }
 
     /// Whether the task has recorded nothing yet (the answer of
