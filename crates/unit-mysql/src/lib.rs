@@ -113,22 +113,20 @@
 //! which leaves it resumable unless a DM pattern matches. A driver error without a
 //! number (I/O, TLS, protocol, pool) is resumable.
 
-mod cancel;
-mod check;
-mod classify;
+mod adapter;
+mod catalog;
+mod units;
+
+// Each layer's modules keep their paths (`crate::cancel`, `unit_mysql::schema`, ...).
 #[cfg(feature = "local-infile")]
-mod client;
-pub mod codes;
-mod copy;
-mod dsn;
-pub mod inspect;
-pub mod objects;
-mod observer;
-pub mod position;
-mod process_error;
-pub mod schema;
+use adapter::client;
+pub use adapter::codes;
+use adapter::{cancel, classify, dsn, process_error};
+pub use catalog::{objects, position, schema};
+pub use units::inspect;
 #[cfg(feature = "sync")]
-pub mod sync;
+pub use units::sync;
+use units::{check, copy, observer};
 
 pub use cancel::{StatementError, cancellable};
 pub use check::{CheckItem, CheckUnit, ItemState};

@@ -106,3 +106,47 @@ fn an_error_of_another_database_is_refused_rather_than_called_resumable() {
     // The policy acting on the report agrees.
     assert!(!unit_core::Policy::explain(&unit_core::Recommended, &pe).is_resumable());
 }
+
+/// The layers: the adapter names neither the catalog nor the units, and the catalog
+/// does not name the units (through any path: the layers' modules or the crate root's
+/// re-exports of theirs).
+#[test]
+fn no_module_imports_from_a_layer_above_its_own() {
+    const CATALOG: &[&str] = &["catalog", "schema", "objects", "position"];
+    const UNITS: &[&str] = &[
+        "units",
+        "check",
+        "copy",
+        "sync",
+        "inspect",
+        "observer",
+        "CopyConfig",
+        "CopyUnit",
+        "CheckUnit",
+        "SyncUnit",
+        "Observer",
+    ];
+    let layer = |dir: &str, forbidden: &[&[&str]]| {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src")
+            .join(dir);
+        let mut files = vec![root.with_extension("rs")];
+        files.extend(std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()));
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            for name in forbidden.iter().flat_map(|names| names.iter()) {
+                for prefix in ["crate::", "super::super::"] {
+                    let path = format!("{prefix}{name}");
+                    let found = text.match_indices(&path).any(|(at, _)| {
+                        // `crate::copy` but not `crate::copy_sql_mode`.
+                        !text[at + path.len()..]
+                            .starts_with(|c: char| c.is_alphanumeric() || c == '_')
+                    });
+                    assert!(!found, "{} names {path}", file.display());
+                }
+            }
+        }
+    };
+    layer("adapter", &[CATALOG, UNITS]);
+    layer("catalog", &[UNITS]);
+}

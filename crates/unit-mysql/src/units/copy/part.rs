@@ -20,7 +20,6 @@ use crate::schema::{Table, ident, key_literal};
 pub(super) struct CopyContext {
     pub(super) source: MySqlPool,
     pub(super) target: MySqlPool,
-    pub(super) task: String,
     /// Where each part's checkpoint is kept.
     pub(super) store: super::CheckpointStore,
     pub(super) chunk_rows: usize,
@@ -267,7 +266,7 @@ impl PartCopy {
             let t = &*self.table;
             let bytes = i64::try_from(chunk_bytes).unwrap_or(i64::MAX);
             let params = mysql_async::Params::from((
-                ctx.task.as_str(),
+                ctx.store.task(),
                 t.database.as_str(),
                 t.name.as_str(),
                 part.index,

@@ -294,15 +294,18 @@ impl SyncUnit {
         cancellable(cancel, target.execute(sql.as_str()))
             .await
             .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute(&sql), e))?;
-        cancellable(cancel, ensure_checkpoint_table(&target, db))
-            .await
-            .map_err(|e| {
-                stmt_err(
-                    ErrScope::Downstream,
-                    Operation::Execute("sync_checkpoint"),
-                    e,
-                )
-            })?;
+        cancellable(
+            cancel,
+            ensure_checkpoint_table(&target, db, &crate::copy::sync_tables(db)),
+        )
+        .await
+        .map_err(|e| {
+            stmt_err(
+                ErrScope::Downstream,
+                Operation::Execute("sync_checkpoint"),
+                e,
+            )
+        })?;
         Ok(())
     }
 

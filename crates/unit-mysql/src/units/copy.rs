@@ -52,6 +52,21 @@ pub use verify::{Verification, stored_checksum, table_checksum};
 /// copy's position was taken ([`CopyError::SchemaChanged`]).
 const SCHEMA_ATTEMPTS: u32 = 3;
 
+/// The statements creating the Sync unit's own tables in `database` (none without
+/// the `sync` feature).
+pub(crate) fn sync_tables(database: &str) -> Vec<String> {
+    #[cfg(feature = "sync")]
+    return vec![
+        crate::sync::create_xa_table(database),
+        crate::sync::create_worker_table(database),
+    ];
+    #[cfg(not(feature = "sync"))]
+    {
+        let _ = database;
+        Vec::new()
+    }
+}
+
 /// Settings of a [`CopyUnit`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -1251,7 +1266,6 @@ impl CopyUnit {
         let ctx = Arc::new(CopyContext {
             source,
             target,
-            task: self.config.task.clone(),
             store: self.store(),
             chunk_rows: self.config.chunk_rows.max(1),
             verification: self.verification,
@@ -1322,9 +1336,12 @@ impl CopyUnit {
         let db = &self.config.checkpoint_database;
         let task = &self.config.task;
         let down = |op: Operation<'_>, e| stmt_err(ErrScope::Downstream, op, e);
-        cancellable(cancel, ensure_checkpoint_table(target, db))
-            .await
-            .map_err(|e| down(Operation::Execute("sync_checkpoint"), e))?;
+        cancellable(
+            cancel,
+            ensure_checkpoint_table(target, db, &sync_tables(db)),
+        )
+        .await
+        .map_err(|e| down(Operation::Execute("sync_checkpoint"), e))?;
         let existing = cancellable(cancel, load_checkpoint(target, db, task))
             .await
             .map_err(|e| down(Operation::Query("sync_checkpoint"), e))?;

@@ -452,24 +452,23 @@ pub(crate) fn create_checkpoint_table(database: &str) -> String {
     )
 }
 
-/// Creates the checkpoint table in `database` if it is missing, and adds the columns
-/// that a table created by an earlier version lacks.
+/// Creates the checkpoint table in `database` if it is missing (and the tables the
+/// statements `also` create: the Sync unit's), and adds the columns that a table
+/// created by an earlier version lacks.
 ///
 /// # Errors
 /// The statements' failures.
 pub(crate) async fn ensure_checkpoint_table(
     pool: &sqlx::MySqlPool,
     database: &str,
+    also: &[String],
 ) -> Result<(), sqlx::Error> {
     use sqlx::Executor;
     pool.execute(create_checkpoint_table(database).as_str())
         .await?;
-    #[cfg(feature = "sync")]
-    pool.execute(crate::sync::create_xa_table(database).as_str())
-        .await?;
-    #[cfg(feature = "sync")]
-    pool.execute(crate::sync::create_worker_table(database).as_str())
-        .await?;
+    for create in also {
+        pool.execute(create.as_str()).await?;
+    }
     let has: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? \
          AND TABLE_NAME = 'sync_checkpoint' AND COLUMN_NAME = 'ddl_before'",

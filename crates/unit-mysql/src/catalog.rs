@@ -1,0 +1,8 @@
+//! The catalog layer: what a MySQL server holds and where its binlog stands, read
+//! through the adapter: selected tables with their columns, keys and definitions
+//! (`schema`), the other objects (`objects`), binlog positions, GTID sets and the
+//! replication checkpoint (`position`). It knows no unit (a tidy test holds that).
+
+pub mod objects;
+pub mod position;
+pub mod schema;
