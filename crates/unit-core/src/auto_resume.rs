@@ -60,6 +60,12 @@ impl Default for AutoResumeConfig {
 }
 
 impl AutoResumeConfig {
+    crate::with_setters! {
+        with_check_interval => check_interval: Duration,
+        with_backoff_rollback => backoff_rollback: Duration,
+        with_max_resumes_without_progress => max_resumes_without_progress: Option<u32>,
+    }
+
     /// The same settings with another back-off.
     #[must_use]
     pub fn with_backoff(mut self, backoff: BackoffConfig) -> Self {

@@ -41,6 +41,7 @@ mod process_error;
 #[cfg(feature = "json")]
 pub mod query_status;
 pub mod result;
+mod setters;
 mod supervisor;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

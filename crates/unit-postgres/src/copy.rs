@@ -77,6 +77,12 @@ impl PgCopyConfig {
         }
     }
 
+    unit_core::with_setters! {
+        with_schemas => schemas: Vec<String>,
+        with_checkpoint_schema => checkpoint_schema: String,
+        with_acquire_timeout => acquire_timeout: Duration,
+    }
+
     /// Copies these `schema.table`s only.
     #[must_use]
     pub fn tables<I: IntoIterator<Item = S>, S: Into<String>>(mut self, tables: I) -> Self {

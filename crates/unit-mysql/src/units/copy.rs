@@ -234,6 +234,32 @@ impl CopyConfig {
         db != self.checkpoint_database && self.filter.selects(db, table)
     }
 
+    unit_core::with_setters! {
+        with_filter => filter: Filter,
+        with_chunk_rows => chunk_rows: usize,
+        with_concurrency => concurrency: usize,
+        with_split_rows => split_rows: u64,
+        with_max_rows_per_second => max_rows_per_second: Option<u64>,
+        with_max_bytes_per_second => max_bytes_per_second: Option<u64>,
+        with_max_source_threads_running => max_source_threads_running: Option<u64>,
+        with_checkpoint_database => checkpoint_database: String,
+        with_acquire_timeout => acquire_timeout: Duration,
+        with_verification => verification: Option<Verification>,
+        with_objects => objects: ObjectKinds,
+        with_load_data_local => load_data_local: bool,
+        with_consistency => consistency: Option<Consistency>,
+        with_server_id => server_id: u32,
+        with_use_gtid => use_gtid: bool,
+        with_sync_batch => sync_batch: usize,
+        with_sync_workers => sync_workers: usize,
+        with_sync_merge_rows => sync_merge_rows: usize,
+        with_cutover => cutover: bool,
+        with_start => start: Option<crate::position::BinlogPosition>,
+        with_stream_timeout => stream_timeout: Duration,
+        with_versioned_current_rows => versioned_current_rows: bool,
+        with_observer => observer: Option<std::sync::Arc<dyn crate::Observer>>,
+    }
+
     /// Settings with defaults: 5,000-row chunks, 4 tables at a time, checkpoints in
     /// `unit_checkpoint`, verification chosen by the servers' versions.
     ///
