@@ -269,3 +269,37 @@ async fn pg_copy_unit_passes_the_unit_test_kit() {
         .unwrap();
     assert!(report.kills >= 2, "{report:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_of_a_latin1_database_is_copied_exactly() {
+    let server = Postgres::start();
+    for db in ["lsrc", "ldst"] {
+        server.psql(
+            "postgres",
+            &format!("CREATE DATABASE {db} TEMPLATE template0 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'"),
+        );
+    }
+    // Every LATIN1 character from 0xA0 up, as text, in keys and values.
+    server.psql(
+        "lsrc",
+        "CREATE TABLE words (w text PRIMARY KEY, c char(3), v varchar(10)); \
+         INSERT INTO words SELECT chr(g) || 'x' || g, chr(g), repeat(chr(g), 3) FROM generate_series(160, 255) g;",
+    );
+    let config = PgCopyConfig::new("latin", server.url("lsrc"), server.url("ldst")).chunk_rows(7);
+    let units: Vec<BoxUnit<PgCopyConfig>> = vec![Box::new(PgCopyUnit::new(config))];
+    let h = Subtask::spawn(SubtaskConfig::new("latin"), units);
+    let checker = tokio::spawn(fast_auto_resume().run(h.clone()));
+    finish(&h, checker).await;
+    assert_eq!(
+        server.dump_rows("lsrc", &["public.words"]),
+        server.dump_rows("ldst", &["public.words"])
+    );
+    assert_eq!(
+        server.psql("ldst", "SELECT count(*) FROM words").trim(),
+        "96"
+    );
+    // The target stores the same bytes: a LATIN1 value, not its UTF-8 spelling.
+    let bytes =
+        "SELECT string_agg(encode(convert_to(w, 'LATIN1'), 'hex'), ',' ORDER BY w) FROM words";
+    assert_eq!(server.psql("lsrc", bytes), server.psql("ldst", bytes));
+}
