@@ -218,7 +218,12 @@ impl Postgres {
     /// When `pg_dump` fails.
     pub fn dump_rows(&self, database: &str, tables: &[&str]) -> String {
         let mut c = self.client("pg_dump", database);
-        c.args(["--data-only", "--column-inserts", "--no-owner", "--encoding=UTF8"]);
+        c.args([
+            "--data-only",
+            "--column-inserts",
+            "--no-owner",
+            "--encoding=UTF8",
+        ]);
         for t in tables {
             c.args(["-t", t]);
         }

@@ -150,3 +150,59 @@ fn no_module_imports_from_a_layer_above_its_own() {
     layer("adapter", &[CATALOG, UNITS]);
     layer("catalog", &[UNITS]);
 }
+
+/// Inside the layers, items are named by their modules (`crate::classify::server_error`),
+/// never through the crate root's re-exports for users (`crate::server_error`): no
+/// module reaches back up into lib.rs.
+#[test]
+fn the_layers_never_reach_back_up_into_lib_rs() {
+    const MODULES: &[&str] = &[
+        "adapter",
+        "catalog",
+        "units",
+        "cancel",
+        "classify",
+        "client",
+        "codes",
+        "dsn",
+        "process_error",
+        "schema",
+        "objects",
+        "position",
+        "check",
+        "copy",
+        "sync",
+        "inspect",
+        "observer",
+    ];
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    for layer in ["adapter", "catalog", "units"] {
+        files.push(src.join(layer).with_extension("rs"));
+        walk(&src.join(layer), &mut files);
+    }
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (at, _) in text.match_indices("crate::") {
+            let name: String = text[at + 7..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            assert!(
+                MODULES.contains(&name.as_str()),
+                "{} names crate::{name}: name it by its module",
+                file.display()
+            );
+        }
+    }
+}

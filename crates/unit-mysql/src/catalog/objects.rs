@@ -306,7 +306,7 @@ pub async fn target_definition(
             .map(|r| text(r, object.kind.show().1))
             .transpose(),
         Err(e)
-            if crate::server_error(&e).is_some_and(|d| {
+            if crate::classify::server_error(&e).is_some_and(|d| {
                 matches!(
                     d.number(),
                     codes::ER_NO_SUCH_TABLE

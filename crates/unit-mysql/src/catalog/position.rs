@@ -318,7 +318,7 @@ pub async fn master_position_on(
     // MySQL 8.4 knows only `SHOW BINARY LOG STATUS`; MariaDB and older MySQL only
     // `SHOW MASTER STATUS`.
     let rows = match conn.fetch_all("SHOW MASTER STATUS").await {
-        Err(e) if crate::server_error(&e).is_some_and(|d| d.number() == 1064) => {
+        Err(e) if crate::classify::server_error(&e).is_some_and(|d| d.number() == 1064) => {
             conn.fetch_all("SHOW BINARY LOG STATUS").await?
         }
         other => other?,
@@ -503,7 +503,7 @@ pub async fn load_checkpoint(
     let row = match sqlx::query(&sql).bind(task).fetch_optional(conn).await {
         Ok(row) => row,
         Err(e)
-            if crate::server_error(&e)
+            if crate::classify::server_error(&e)
                 .is_some_and(|d| d.number() == crate::codes::ER_NO_SUCH_TABLE) =>
         {
             return Ok(None);

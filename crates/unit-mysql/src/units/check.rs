@@ -111,30 +111,29 @@ impl CheckUnit {
             ItemState::Success,
             format!("server {sv}"),
         );
-        let tls =
-            |version: Result<(String, String), sqlx::Error>, url: &crate::MySqlUrl| match version
-                .map(|(_, v)| v)
-            {
+        let tls = |version: Result<(String, String), sqlx::Error>, url: &crate::dsn::MySqlUrl| {
+            match version.map(|(_, v)| v) {
                 Ok(v) if !v.is_empty() => (ItemState::Success, v),
                 Ok(_) if url.requires_tls() => (
                     ItemState::Failure,
                     format!(
                         "not encrypted, though ssl-mode={} was asked for",
-                        crate::mode_name(url.ssl_mode())
+                        crate::dsn::mode_name(url.ssl_mode())
                     ),
                 ),
                 Ok(_) => (
                     ItemState::Warning,
                     format!(
                         "not encrypted (ssl-mode={}, and the server offers no TLS)",
-                        crate::mode_name(url.ssl_mode())
+                        crate::dsn::mode_name(url.ssl_mode())
                     ),
                 ),
                 Err(e) => (
                     ItemState::Failure,
-                    crate::go_driver_text(&e, crate::Operation::Query("")),
+                    crate::classify::go_driver_text(&e, crate::classify::Operation::Query("")),
                 ),
-            };
+            }
+        };
         let ssl = "SHOW SESSION STATUS LIKE 'Ssl_version'";
         let (state, message) = tls(
             sqlx::query_as(ssl).fetch_one(&source).await,
@@ -174,7 +173,7 @@ impl CheckUnit {
                 item(
                     "source tables",
                     ItemState::Failure,
-                    crate::go_driver_text(&e, crate::Operation::Query("")),
+                    crate::classify::go_driver_text(&e, crate::classify::Operation::Query("")),
                 );
                 return items;
             }
@@ -196,7 +195,7 @@ impl CheckUnit {
                 item(
                     "source privileges",
                     ItemState::Failure,
-                    crate::go_driver_text(&e, crate::Operation::Query("")),
+                    crate::classify::go_driver_text(&e, crate::classify::Operation::Query("")),
                 );
                 continue;
             }
@@ -329,7 +328,7 @@ impl CheckUnit {
             Err(e) => item(
                 "target privileges",
                 ItemState::Failure,
-                crate::go_driver_text(&e, crate::Operation::Execute("")),
+                crate::classify::go_driver_text(&e, crate::classify::Operation::Execute("")),
             ),
         }
         if self.config.consistency.is_some() || self.config.start.is_some() {
@@ -483,7 +482,12 @@ impl CheckUnit {
                 format!("missing {} ON *.*", missing.join(" and "))
             },
         );
-        if !has("RELOAD") && matches!(self.config.consistency, Some(crate::Consistency::Flush)) {
+        if !has("RELOAD")
+            && matches!(
+                self.config.consistency,
+                Some(crate::copy::Consistency::Flush)
+            )
+        {
             item(
                 "source snapshot lock",
                 ItemState::Failure,
@@ -519,7 +523,10 @@ impl CheckUnit {
                 Err(e) => item(
                     "recorded position",
                     ItemState::Failure,
-                    crate::go_driver_text(&e, crate::Operation::Query("SHOW BINARY LOGS")),
+                    crate::classify::go_driver_text(
+                        &e,
+                        crate::classify::Operation::Query("SHOW BINARY LOGS"),
+                    ),
                 ),
             }
         }
@@ -531,13 +538,13 @@ impl CheckUnit {
 /// connection in the clear that it accepts encrypted (`require_secure_transport`, or an
 /// account `REQUIRE SSL`: MariaDB answers 1045, MySQL 3159), a sentence saying to
 /// enable TLS.
-async fn connect_failure(url: &crate::MySqlUrl, err: &sqlx::Error) -> String {
+async fn connect_failure(url: &crate::dsn::MySqlUrl, err: &sqlx::Error) -> String {
     // Which server, by its URL (password masked), and what went wrong.
     let text = format!(
         "{url}: {}",
-        crate::go_driver_text(err, crate::Operation::Connect)
+        crate::classify::go_driver_text(err, crate::classify::Operation::Connect)
     );
-    let refused = crate::server_error(err)
+    let refused = crate::classify::server_error(err)
         .is_some_and(|d| matches!(d.number(), crate::codes::ER_ACCESS_DENIED_ERROR | 3159));
     if !refused || !matches!(url.ssl_mode(), sqlx::mysql::MySqlSslMode::Disabled) {
         return text;
@@ -653,7 +660,7 @@ impl Unit for CheckUnit {
 /// would have to replay its changes idempotently, which no statement can do for it.
 fn keyless_verdict(
     table: &crate::schema::Table,
-    consistency: Option<crate::Consistency>,
+    consistency: Option<crate::copy::Consistency>,
 ) -> (ItemState, String) {
     let name = table.display_name();
     match keyless_refusal(table, consistency) {
@@ -676,14 +683,14 @@ fn keyless_verdict(
 /// Why an online migration cannot take a table without a usable key, if it cannot.
 pub(crate) fn keyless_refusal(
     table: &crate::schema::Table,
-    consistency: Option<crate::Consistency>,
+    consistency: Option<crate::copy::Consistency>,
 ) -> Option<&'static str> {
     if table.has_key() {
         return None;
     }
     match consistency {
         None => None,
-        Some(crate::Consistency::None) => Some(
+        Some(crate::copy::Consistency::None) => Some(
             "a copy without a snapshot (consistency none) must replay its changes idempotently, \
              which needs a key; use consistency flush or lock, or add a key",
         ),

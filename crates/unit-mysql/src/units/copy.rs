@@ -168,7 +168,7 @@ pub struct CopyConfig {
     #[doc(hidden)]
     pub ddl_failpoint: Option<&'static str>,
     /// Hears the units' events as they happen (for metrics); none by default.
-    pub observer: Option<std::sync::Arc<dyn crate::Observer>>,
+    pub observer: Option<std::sync::Arc<dyn crate::observer::Observer>>,
 }
 
 /// How the copy makes its rows consistent with one source position, named as dumpling
@@ -257,7 +257,7 @@ impl CopyConfig {
         with_start => start: Option<crate::position::BinlogPosition>,
         with_stream_timeout => stream_timeout: Duration,
         with_versioned_current_rows => versioned_current_rows: bool,
-        with_observer => observer: Option<std::sync::Arc<dyn crate::Observer>>,
+        with_observer => observer: Option<std::sync::Arc<dyn crate::observer::Observer>>,
     }
 
     /// Settings with defaults: 5,000-row chunks, 4 tables at a time, checkpoints in
@@ -525,7 +525,7 @@ pub(crate) async fn open_pool(
                 if relax_checks {
                     match conn.execute("SET check_constraint_checks = 0").await {
                         Err(e)
-                            if crate::server_error(&e).is_some_and(|d| {
+                            if crate::classify::server_error(&e).is_some_and(|d| {
                                 d.number() == crate::codes::ER_UNKNOWN_SYSTEM_VARIABLE
                             }) => {}
                         other => {
@@ -788,8 +788,8 @@ pub enum OpKind {
 
 pub(crate) fn stmt_err(scope: ErrScope, op: Operation<'_>, source: StatementError) -> CopyError {
     let (kind, what) = match op {
-        Operation::Query(sql) => (OpKind::Query, crate::summarize_statement(sql)),
-        Operation::Execute(sql) => (OpKind::Execute, crate::summarize_statement(sql)),
+        Operation::Query(sql) => (OpKind::Query, unit_sql::summarize_statement(sql)),
+        Operation::Execute(sql) => (OpKind::Execute, unit_sql::summarize_statement(sql)),
         Operation::Begin => (OpKind::Begin, "BEGIN".to_owned()),
         Operation::Commit => (OpKind::Commit, "COMMIT".to_owned()),
         _ => (OpKind::Connect, "connect".to_owned()),
@@ -867,7 +867,7 @@ async fn target_create(
                 .map(|row| String::from_utf8_lossy(&raw(&row, 1).unwrap_or_default()).into_owned()))
         }
         Err(StatementError::Sqlx(e))
-            if crate::server_error(&e)
+            if crate::classify::server_error(&e)
                 .is_some_and(|d| d.number() == crate::codes::ER_NO_SUCH_TABLE) =>
         {
             Ok(None)
@@ -1481,7 +1481,7 @@ impl CopyError {
             CopyError::Statement {
                 source: StatementError::Sqlx(e),
                 ..
-            } => crate::server_error(e).map(|d| d.number()),
+            } => crate::classify::server_error(e).map(|d| d.number()),
             _ => None,
         }
     }
@@ -1546,7 +1546,7 @@ pub(crate) fn copy_process_error(err: &CopyError) -> pb::ProcessError {
         CopyError::Schema(e @ SchemaError::Unsupported { .. }) => unit_core::new_process_error(
             &unit_core::Error::generate(&ErrorCode::COPY_UNSUPPORTED, &[e]),
         ),
-        CopyError::Schema(SchemaError::Sqlx(e)) => crate::process_error(
+        CopyError::Schema(SchemaError::Sqlx(e)) => crate::process_error::process_error(
             e,
             ErrScope::Upstream,
             Operation::Query("information_schema"),

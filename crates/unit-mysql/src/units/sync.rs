@@ -683,8 +683,11 @@ fn sync_process_error(err: &SyncError) -> pb::ProcessError {
             statement,
             source,
         } => {
-            let mut pe =
-                crate::process_error(source, ErrScope::Downstream, Operation::Execute(statement));
+            let mut pe = crate::process_error::process_error(
+                source,
+                ErrScope::Downstream,
+                Operation::Execute(statement),
+            );
             pe.message = format!("row change at {at}: {}", pe.message);
             pe
         }
@@ -697,7 +700,7 @@ fn sync_process_error(err: &SyncError) -> pb::ProcessError {
                 &ErrorCode::SYNC_DDL_FAILED,
                 &[at, &format!("{statement}: {source}")],
             );
-            pe.raw_cause = crate::go_driver_text(source, Operation::Execute(statement));
+            pe.raw_cause = crate::classify::go_driver_text(source, Operation::Execute(statement));
             pe
         }
         SyncError::Unsupported { at, detail } => {

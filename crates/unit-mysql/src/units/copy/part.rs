@@ -39,7 +39,7 @@ pub(super) struct CopyContext {
     /// The write limits.
     pub(super) throttle: super::throttle::Throttle,
     /// Hears each committed chunk.
-    pub(super) observer: Option<Arc<dyn crate::Observer>>,
+    pub(super) observer: Option<Arc<dyn crate::observer::Observer>>,
     /// Chunks are loaded with `LOAD DATA LOCAL INFILE` where the table allows it.
     #[cfg(feature = "local-infile")]
     pub(super) bulk: Option<super::bulk::BulkTarget>,

@@ -124,7 +124,7 @@ pub(super) async fn open(
         match cancellable(cancel, lock.execute(lock_sql.as_str())).await {
             Ok(_) => {}
             Err(StatementError::Sqlx(e))
-                if mode == Consistency::Auto && crate::server_error(&e).is_some() =>
+                if mode == Consistency::Auto && crate::classify::server_error(&e).is_some() =>
             {
                 warn!(statement = %lock_sql, error = %e, "the source refuses this lock; trying the next consistency");
                 continue;

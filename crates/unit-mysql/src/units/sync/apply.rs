@@ -370,7 +370,7 @@ impl Run<'_> {
         }
         let refuse = |detail: String| SyncError::Unsupported {
             at: self.at(),
-            detail: format!("{}: {detail}", crate::summarize_statement(sql)),
+            detail: format!("{}: {detail}", unit_sql::summarize_statement(sql)),
         };
         let moved = |from: &(String, String), to: &(String, String)| {
             let entering = !selects(from);
@@ -460,7 +460,7 @@ impl Run<'_> {
                     "{}: the source has lower_case_table_names={source} and names tables in any \
                      case, the target has 0 and would not find them by this spelling; start the \
                      target with lower_case_table_names={source}",
-                    crate::summarize_statement(sql)
+                    unit_sql::summarize_statement(sql)
                 ),
             });
         }
@@ -510,7 +510,7 @@ impl Run<'_> {
                      its session had binlog_format=STATEMENT or MIXED (or the server emptied a MEMORY \
                      table at its restart): set binlog_format=ROW for every session, then copy the \
                      table again",
-                    crate::summarize_statement(sql)
+                    unit_sql::summarize_statement(sql)
                 ),
             });
         }
@@ -574,7 +574,7 @@ impl Run<'_> {
                 at: self.at(),
                 detail: format!(
                     "an XA statement that cannot be read: {}",
-                    crate::summarize_statement(&sql)
+                    unit_sql::summarize_statement(&sql)
                 ),
             }),
             Ok(XaStatement::Start(xid)) => {
@@ -902,7 +902,7 @@ impl Run<'_> {
                 .await
                 .map_err(|e| SyncError::Apply {
                     at: self.at(),
-                    statement: crate::summarize_statement(&sql),
+                    statement: unit_sql::summarize_statement(&sql),
                     source: e,
                 })?;
         }
@@ -1194,11 +1194,11 @@ impl Run<'_> {
                     detail: format!(
                         "a DDL whose tables cannot be read: {}; it may change a selected table, \
                          so it is not skipped: apply it on the target by hand and skip it, or copy again",
-                        crate::summarize_statement(sql)
+                        unit_sql::summarize_statement(sql)
                     ),
                 });
             }
-            debug!(statement = %crate::summarize_statement(sql), "statement skipped: not a table change");
+            debug!(statement = %unit_sql::summarize_statement(sql), "statement skipped: not a table change");
             return Ok(());
         };
         let ddl = self.fold_names(ddl, sql)?;
@@ -1207,14 +1207,14 @@ impl Run<'_> {
             None => ddl.tables.iter().any(|(db, t)| config.selects_table(db, t)),
         };
         if !selected {
-            debug!(statement = %crate::summarize_statement(sql), "DDL skipped: no selected table");
+            debug!(statement = %unit_sql::summarize_statement(sql), "DDL skipped: no selected table");
             return Ok(());
         }
         let narrowed = match self.selected_part(&ddl, sql)? {
             Narrowed::Whole => None,
             Narrowed::Part(part) => Some(part),
             Narrowed::Skip => {
-                debug!(statement = %crate::summarize_statement(sql), "DDL skipped: no selected table");
+                debug!(statement = %unit_sql::summarize_statement(sql), "DDL skipped: no selected table");
                 return Ok(());
             }
         };
@@ -1251,7 +1251,7 @@ impl Run<'_> {
         let mut retried = self.pending.ddl_pending == Some(self.event_start);
         if retried && let (Some(recorded), Some(now)) = (&self.pending.ddl_before, &before) {
             if recorded != now {
-                info!(at = %self.at(), statement = %crate::summarize_statement(sql), "DDL already applied by an earlier run: the tables it names changed since it was recorded");
+                info!(at = %self.at(), statement = %unit_sql::summarize_statement(sql), "DDL already applied by an earlier run: the tables it names changed since it was recorded");
                 self.pending.ddl_pending = None;
                 self.pending.ddl_before = None;
                 self.mark_dirty();
@@ -1269,7 +1269,7 @@ impl Run<'_> {
         if self.unit.config.ddl_failpoint == Some("before") {
             return Err(failpoint(at));
         }
-        info!(at = %at, statement = %crate::summarize_statement(sql), "applying DDL");
+        info!(at = %at, statement = %unit_sql::summarize_statement(sql), "applying DDL");
         let client = charsets.map(|c| c.client).unwrap_or_default();
         let result = async {
             // A connection of its own (not given back to the pool): the statement runs
@@ -1300,7 +1300,9 @@ impl Run<'_> {
                     .execute(format!("USE {}", ident(schema)).as_str())
                     .await
                 {
-                    Err(e) if crate::server_error(&e).is_some_and(|d| d.number() == 1049) => {}
+                    Err(e)
+                        if crate::classify::server_error(&e)
+                            .is_some_and(|d| d.number() == 1049) => {}
                     other => {
                         other?;
                     }
@@ -1313,21 +1315,21 @@ impl Run<'_> {
             Ok(_) => {}
             Err(e)
                 if retried
-                    && crate::server_error(&e)
+                    && crate::classify::server_error(&e)
                         .is_some_and(|d| ALREADY_APPLIED.contains(&d.number())) =>
             {
                 warn!(at = %at, error = %e, "DDL already applied by an earlier run");
             }
-            Err(e) if crate::server_error(&e).is_some() => {
+            Err(e) if crate::classify::server_error(&e).is_some() => {
                 return Err(SyncError::Ddl {
                     at,
-                    statement: crate::summarize_statement(sql),
+                    statement: unit_sql::summarize_statement(sql),
                     source: e,
                 });
             }
             Err(e) => {
                 return Err(
-                    self.target_err(Operation::Execute(&crate::summarize_statement(sql)), e)
+                    self.target_err(Operation::Execute(&unit_sql::summarize_statement(sql)), e)
                 );
             }
         }
@@ -1370,7 +1372,7 @@ impl Run<'_> {
                 Ok(row) => crate::schema::text(&row, 1)
                     .map_err(|e| self.target_err(Operation::Query(&show), e))?,
                 Err(e)
-                    if crate::server_error(&e)
+                    if crate::classify::server_error(&e)
                         .is_some_and(|d| [1049, 1146].contains(&d.number())) =>
                 {
                     "(absent)".to_owned()
@@ -1711,10 +1713,10 @@ impl Applier<'_> {
 /// The error of a row statement (`what`, at the event `at`): a duplicate key is a
 /// conflict, another server error an apply error, the rest the connection's.
 fn statement_failed(e: sqlx::Error, sql: &str, what: &str, at: String) -> SyncError {
-    let Some(server) = crate::server_error(&e) else {
+    let Some(server) = crate::classify::server_error(&e) else {
         return SyncError::Copy(stmt_err(
             ErrScope::Downstream,
-            Operation::Execute(&crate::summarize_statement(sql)),
+            Operation::Execute(&unit_sql::summarize_statement(sql)),
             StatementError::Sqlx(e),
         ));
     };
@@ -1729,7 +1731,7 @@ fn statement_failed(e: sqlx::Error, sql: &str, what: &str, at: String) -> SyncEr
     }
     SyncError::Apply {
         at,
-        statement: crate::summarize_statement(sql),
+        statement: unit_sql::summarize_statement(sql),
         source: e,
     }
 }

@@ -21,7 +21,7 @@
 //! Source transactions are not kept as target transactions across workers: a worker
 //! may commit part of one, another worker the rest. `sync_workers = 1` keeps them.
 //!
-//! [`CopyConfig::sync_workers`]: crate::CopyConfig::sync_workers
+//! [`CopyConfig::sync_workers`]: crate::copy::CopyConfig::sync_workers
 
 use std::cmp::Ordering;
 use std::sync::Arc;

@@ -39,7 +39,7 @@ pub(super) struct Shared {
     /// The triggers and events cutover created (or left out).
     pub(super) cutover_objects: Mutex<Vec<crate::copy::ObjectReport>>,
     /// Hears transactions, commits and checkpoints.
-    pub(super) observer: Option<Arc<dyn crate::Observer>>,
+    pub(super) observer: Option<Arc<dyn crate::observer::Observer>>,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -123,7 +123,7 @@ impl Run<'_> {
         let mut waited = std::time::Duration::ZERO;
         let started = loop {
             let started = conn.execute(start.as_str()).await;
-            let taken = matches!(&started, Err(e) if crate::server_error(e).is_some_and(|d| d.number() == XAER_DUPID));
+            let taken = matches!(&started, Err(e) if crate::classify::server_error(e).is_some_and(|d| d.number() == XAER_DUPID));
             if !taken || waited >= HANDOVER || self.xa_listed(&pool, &xid).await? {
                 break started;
             }
@@ -144,7 +144,8 @@ impl Run<'_> {
             }
             Err(e)
                 if waited < HANDOVER
-                    && crate::server_error(&e).is_some_and(|d| d.number() == XAER_DUPID) =>
+                    && crate::classify::server_error(&e)
+                        .is_some_and(|d| d.number() == XAER_DUPID) =>
             {
                 info!(at = %self.at(), xid = %xid, "XA transaction already prepared on the target by an earlier run: its rows are skipped");
                 self.xa = Some(Xa {
@@ -261,7 +262,7 @@ impl Run<'_> {
         let mut waited = std::time::Duration::ZERO;
         let ended = loop {
             let ended = pool.execute(sql.as_str()).await;
-            let unknown = matches!(&ended, Err(e) if crate::server_error(e).is_some_and(|d| d.number() == XAER_NOTA));
+            let unknown = matches!(&ended, Err(e) if crate::classify::server_error(e).is_some_and(|d| d.number() == XAER_NOTA));
             if !unknown || waited >= HANDOVER || !self.xa_listed(&pool, xid).await? {
                 break ended;
             }
@@ -280,7 +281,9 @@ impl Run<'_> {
                     ),
                 });
             }
-            Err(e) if crate::server_error(&e).is_some_and(|d| d.number() == XAER_NOTA) => {
+            Err(e)
+                if crate::classify::server_error(&e).is_some_and(|d| d.number() == XAER_NOTA) =>
+            {
                 let inside: i64 = sqlx::query_scalar(&format!(
                     "SELECT COUNT(*) FROM {table} WHERE task = ? AND xid = ? AND kind = 'inside'"
                 ))
@@ -370,7 +373,7 @@ pub(super) async fn prepared_xids(
     );
     match sqlx::query_scalar(&sql).bind(task).fetch_all(target).await {
         Err(e)
-            if crate::server_error(&e)
+            if crate::classify::server_error(&e)
                 .is_some_and(|d| d.number() == crate::codes::ER_NO_SUCH_TABLE) =>
         {
             Ok(Vec::new())
