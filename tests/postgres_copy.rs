@@ -41,12 +41,22 @@ INSERT INTO zoo VALUES
 CREATE TABLE pairs (a int, b text, v bytea, PRIMARY KEY (a, b));
 INSERT INTO pairs SELECT g % 97, 'k' || g || E'\t' || repeat('é', g % 5), decode(md5(g::text), 'hex')
   FROM generate_series(1, 5000) g;
+CREATE TABLE empty (k char(4), b bytea, f float8, PRIMARY KEY (k, b, f));
 CREATE TABLE big (id bigint PRIMARY KEY, payload text, at timestamptz);
+CREATE TABLE keys (k char(4), b bytea, f float8, t timestamptz, PRIMARY KEY (k, b, f, t));
+INSERT INTO keys SELECT chr(65 + g % 3) || ' ', decode(lpad(to_hex(g % 5), 2, '0'), 'hex'), g / 7.0, '2024-01-01'::timestamptz + g * interval '1 ms'
+  FROM generate_series(1, 1000) g;
 INSERT INTO big SELECT g, repeat(md5(g::text), 1 + g % 4), now() - g * interval '1 minute'
   FROM generate_series(1, 20000) g;
 "#;
 
-const TABLES: [&str; 3] = ["public.zoo", "public.pairs", "public.big"];
+const TABLES: [&str; 5] = [
+    "public.zoo",
+    "public.pairs",
+    "public.big",
+    "public.empty",
+    "public.keys",
+];
 
 fn fast_auto_resume() -> AutoResume {
     let mut config = AutoResumeConfig::default();
@@ -86,7 +96,7 @@ fn assert_exact(server: &Postgres) {
         "SELECT sum(rows_copied), bool_and(done) FROM unit_checkpoint.copy_checkpoint",
     );
     // Each row written once: the checkpoints count no chunk twice.
-    assert_eq!(copied.trim(), "25004|t");
+    assert_eq!(copied.trim(), "26004|t");
 }
 
 async fn finish(
