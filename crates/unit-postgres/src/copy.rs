@@ -334,7 +334,7 @@ fn decode_key(text: &str) -> Vec<String> {
 pub struct PgCopyReport {
     /// The selected tables (`schema.table`), known after `init`.
     pub selected: Vec<String>,
-    /// The tables copied and verified, with their row counts, in copy order.
+    /// The tables copied and verified, with their row counts, in copy order, each once.
     pub verified: Vec<(String, i64)>,
 }
 
@@ -446,7 +446,7 @@ impl PgCopyUnit {
         let mut tables = Vec::new();
         let mut total = 0i64;
         for (schema, name) in names {
-            let table = describe(&source, &schema, &name, cancel)
+            let table = describe(&source, "upstream", &schema, &name, cancel)
                 .await?
                 .ok_or_else(|| PgCopyError::DifferentTable {
                     table: format!("{schema}.{name}"),
@@ -516,7 +516,9 @@ impl PgCopyUnit {
         table: &Table,
         cancel: &CancellationToken,
     ) -> Result<(), PgCopyError> {
-        if let Some(existing) = describe(target, &table.schema, &table.name, cancel).await? {
+        if let Some(existing) =
+            describe(target, "downstream", &table.schema, &table.name, cancel).await?
+        {
             if existing.columns != table.columns || existing.key != table.key {
                 return Err(PgCopyError::DifferentTable {
                     table: table.display(),
@@ -554,6 +556,18 @@ impl PgCopyUnit {
             return Ok(());
         };
         for table in &self.tables {
+            // Verified by this instance already (a resume after a later table failed):
+            // the source is quiet, so nothing to do again.
+            let name = table.display();
+            if self
+                .report
+                .report()
+                .verified
+                .iter()
+                .any(|(t, _)| *t == name)
+            {
+                continue;
+            }
             let plan = async {
                 let mut conn = target.acquire().await?;
                 self.store
@@ -569,9 +583,8 @@ impl PgCopyUnit {
                     .await?;
             }
             let rows = verify(source, target, table, cancel).await?;
-            self.report
-                .update(|r| r.verified.push((table.display(), rows)));
-            tracing::info!(table = %table.display(), rows, "copied and verified");
+            tracing::info!(table = %name, rows, "copied and verified");
+            self.report.update(|r| r.verified.push((name, rows)));
         }
         Ok(())
     }
@@ -640,6 +653,7 @@ impl PgCopyUnit {
 /// columns are left out: the target computes its own.
 async fn describe(
     pool: &PgPool,
+    scope: &'static str,
     schema: &str,
     name: &str,
     cancel: &CancellationToken,
@@ -652,28 +666,25 @@ async fn describe(
                LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary \
                WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p') \
                AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum";
-    let scope = |e| PgCopyError::Statement {
-        scope: "upstream",
-        step: Step::Query(sql.to_owned()),
-        source: e,
-    };
     let rows = cancellable(
         cancel,
-        sqlx::query(sql).bind(schema).bind(name).fetch_all(pool),
+        sqlx::query_as::<_, (String, String, i32)>(sql)
+            .bind(schema)
+            .bind(name)
+            .fetch_all(pool),
     )
     .await
-    .map_err(scope)?;
+    .map_err(|source| PgCopyError::Statement {
+        scope,
+        step: Step::Query(sql.to_owned()),
+        source,
+    })?;
     if rows.is_empty() {
         return Ok(None);
     }
     let mut columns = Vec::new();
     let mut key: Vec<(i32, usize)> = Vec::new();
-    for (i, row) in rows.iter().enumerate() {
-        let (column, ty, position): (String, String, i32) = (
-            row.try_get(0).map_err(|e| scope(Interrupted::Failed(e)))?,
-            row.try_get(1).map_err(|e| scope(Interrupted::Failed(e)))?,
-            row.try_get(2).map_err(|e| scope(Interrupted::Failed(e)))?,
-        );
+    for (i, (column, ty, position)) in rows.into_iter().enumerate() {
         if position > 0 {
             key.push((position, i));
         }

@@ -302,8 +302,8 @@ where
     }
 
     /// Whether the task has recorded nothing yet (the answer of
-    /// [`Unit::is_fresh_task`](unit_core::Unit::is_fresh_task)); `true` too when the
-    /// store's table does not exist yet is the caller's to decide (this errs).
+    /// [`Unit::is_fresh_task`](unit_core::Unit::is_fresh_task)). The table must exist
+    /// ([`create`](Self::create) it in `init`): a missing table is an error here.
     ///
     /// # Errors
     /// The database's refusal.

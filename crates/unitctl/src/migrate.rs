@@ -618,10 +618,10 @@ async fn migrate(
             }
         }
         Outcome::NoProgress(resumes, last_error) => {
-            let explained = serde_json::json!({"ErrCode": last_error.err_code, "Message": last_error.message,
-                "RawCause": last_error.raw_cause, "Workaround": last_error.workaround,
-                "policy": Recommended.name(),
-                "verdict": format!("no progress after {resumes} resumes: {}", Recommended.explain(&last_error))});
+            let explained = explained_error(
+                &last_error,
+                &format!("no progress after {resumes} resumes: "),
+            );
             report.line(
                 &serde_json::json!({"event": "failed", "stage": "Paused", "errors": [explained]}),
             );
@@ -631,11 +631,7 @@ async fn migrate(
         Outcome::Failed(status) => {
             let stage = status.stage();
             let errors = status.result.map(|r| r.errors).unwrap_or_default();
-            let explained: Vec<_> = errors
-                .iter()
-                .map(|e| serde_json::json!({"ErrCode": e.err_code, "Message": e.message, "RawCause": e.raw_cause,
-                    "Workaround": e.workaround, "policy": Recommended.name(), "verdict": Recommended.explain(e).to_string()}))
-                .collect();
+            let explained: Vec<_> = errors.iter().map(|e| explained_error(e, "")).collect();
             report.line(&serde_json::json!({"event": "failed", "stage": format!("{stage:?}"), "errors": explained}));
             ExitCode::from(1)
         }
@@ -646,6 +642,16 @@ async fn migrate(
         server.abort();
     }
     code
+}
+
+/// An error of a `failed` event: DM's fields, and the verdict (after `why`) of the
+/// policy that acted.
+pub(crate) fn explained_error(error: &pb::ProcessError, why: &str) -> serde_json::Value {
+    serde_json::json!({
+        "ErrCode": error.err_code, "Message": error.message, "RawCause": error.raw_cause,
+        "Workaround": error.workaround, "policy": Recommended.name(),
+        "verdict": format!("{why}{}", Recommended.explain(error)),
+    })
 }
 
 /// The end of a cutover: the final position and every selected table verified.
@@ -889,7 +895,7 @@ pub(crate) fn unresumable(status: &pb::SubTaskStatus) -> bool {
     })
 }
 
-async fn count_resumes<C>(handle: SubtaskHandle<C>, resumes: Arc<AtomicUsize>) {
+pub(crate) async fn count_resumes<C>(handle: SubtaskHandle<C>, resumes: Arc<AtomicUsize>) {
     // Resuming lasts an instant and may be coalesced away; a pause followed by any
     // running stage is a resume.
     let mut stages = handle.watch_stage();

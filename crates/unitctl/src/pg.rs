@@ -12,7 +12,8 @@ use unit_core::prelude::*;
 use unit_postgres::{PgCopyConfig, PgCopyUnit};
 
 use crate::migrate::{
-    Args, Mode, Reporter, Signal, table_json, terminate_signal, terminated, unresumable,
+    Args, Mode, Reporter, Signal, count_resumes, explained_error, table_json, terminate_signal,
+    terminated, unresumable,
 };
 
 /// Whether `url` names a PostgreSQL server.
@@ -86,39 +87,49 @@ async fn copy(args: &Args, config: PgCopyConfig) -> ExitCode {
         }
     };
     let resumes = Arc::new(AtomicUsize::new(0));
+    let counter = tokio::spawn(count_resumes(handle.clone(), resumes.clone()));
     let mut auto_resume = tokio::spawn(checker.run(handle.clone()));
+    let mut auto_resume_ended = false;
     let mut report = Reporter::new(args.json);
     let mut ticks = tokio::time::interval(args.interval);
     let mut stages = handle.watch_stage();
     let mut sigterm = terminate_signal();
-    let mut last_stage = Stage::New;
     let outcome: Result<(), Result<Signal, serde_json::Value>> = loop {
         let report_now = tokio::select! {
             _ = ticks.tick() => true,
-            _ = stages.changed() => false,
+            // Stage changes are judged at once, not at the next report.
+            changed = stages.changed() => {
+                if changed.is_err() {
+                    break Err(Err(serde_json::json!({"event": "failed", "stage": "Stopped"})));
+                }
+                false
+            }
             _ = tokio::signal::ctrl_c() => break Err(Ok(Signal::Interrupt)),
             () = terminated(&mut sigterm) => break Err(Ok(Signal::Terminate)),
-            exit = &mut auto_resume => match exit {
-                Ok(Exit::NoProgress { resumes, last_error }) => break Err(Err(failed(&last_error, &format!("no progress after {resumes} resumes: ")))),
-                _ => std::future::pending().await,
-            },
+            exit = &mut auto_resume, if !auto_resume_ended => {
+                auto_resume_ended = true;
+                // Beyond DM: the same error over and over with nothing done in between.
+                if let Ok(Exit::NoProgress { resumes, last_error }) = exit {
+                    let why = format!("no progress after {resumes} resumes: ");
+                    break Err(Err(failed(&last_error, &why)));
+                }
+                // Otherwise it saw the subtask end: the stage says how.
+                false
+            }
         };
         let status = handle.status();
         if report_now {
             report.progress(&status);
         }
-        if last_stage == Stage::Paused && status.stage() == Stage::Running {
-            resumes.fetch_add(1, Ordering::Relaxed);
-        }
-        last_stage = status.stage();
         match status.stage() {
             Stage::Finished => break Ok(()),
             Stage::Paused if unresumable(&status) => {
                 let errors = status.result.map(|r| r.errors).unwrap_or_default();
-                let bad = errors
+                let bad: Vec<_> = errors
                     .iter()
-                    .find(|e| !Recommended.explain(e).is_resumable());
-                break Err(Err(bad.map(|e| failed(e, "")).unwrap_or_default()));
+                    .filter(|e| !Recommended.explain(e).is_resumable())
+                    .collect();
+                break Err(Err(failed_all(&bad)));
             }
             Stage::Stopped => {
                 break Err(Err(
@@ -128,6 +139,7 @@ async fn copy(args: &Args, config: PgCopyConfig) -> ExitCode {
             _ => {}
         }
     };
+    counter.abort();
     auto_resume.abort();
     report.finish();
     let code = match outcome {
@@ -177,9 +189,11 @@ async fn copy(args: &Args, config: PgCopyConfig) -> ExitCode {
 
 /// The `failed` event of `error`, with the verdict of the policy that acted.
 fn failed(error: &pb::ProcessError, why: &str) -> serde_json::Value {
-    serde_json::json!({"event": "failed", "stage": "Paused", "errors": [{
-        "ErrCode": error.err_code, "Message": error.message, "RawCause": error.raw_cause,
-        "Workaround": error.workaround, "policy": Recommended.name(),
-        "verdict": format!("{why}{}", Recommended.explain(error)),
-    }]})
+    serde_json::json!({"event": "failed", "stage": "Paused", "errors": [explained_error(error, why)]})
+}
+
+/// The `failed` event of every error that needs a person.
+fn failed_all(errors: &[&pb::ProcessError]) -> serde_json::Value {
+    let errors: Vec<_> = errors.iter().map(|e| explained_error(e, "")).collect();
+    serde_json::json!({"event": "failed", "stage": "Paused", "errors": errors})
 }

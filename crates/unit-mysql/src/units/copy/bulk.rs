@@ -132,9 +132,8 @@ impl BulkWriter {
         let conn = self.conn.as_mut().expect("opened above");
         let counts = LoadCounts::parse(&conn.info());
         let expected = u64::try_from(rows.len()).unwrap_or(u64::MAX);
-        let exact = counts
-            .is_some_and(|c| c.records == expected && c.skipped == 0 && c.warnings == 0)
-            && conn.get_warnings() == 0;
+        let exact =
+            counts.is_some_and(|c| c.records == expected && c.skipped == 0 && c.warnings == 0);
         if !exact {
             info!(
                 info = %conn.info(),

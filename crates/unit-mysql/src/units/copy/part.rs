@@ -258,13 +258,13 @@ impl PartCopy {
     ) -> Result<(), CopyError> {
         let ctx = &*self.ctx;
         let rows_n = i64::try_from(rows.len()).unwrap_or(i64::MAX);
-        let written = self.table.written();
-        let chunk_bytes: usize = rows.iter().map(|r| value_bytes(r, &written)).sum();
+        let sizes = row_sizes(rows, &self.table.written());
+        let chunk_bytes: usize = sizes.iter().sum();
+        let bytes = i64::try_from(chunk_bytes).unwrap_or(i64::MAX);
         self.pay(rows.len(), chunk_bytes).await?;
         #[cfg(feature = "local-infile")]
         if let Some(target) = ctx.bulk.as_ref().filter(|b| b.loads(&self.table)) {
             let t = &*self.table;
-            let bytes = i64::try_from(chunk_bytes).unwrap_or(i64::MAX);
             let params = mysql_async::Params::from((
                 ctx.store.task(),
                 t.database.as_str(),
@@ -297,7 +297,7 @@ impl PartCopy {
         let mut tx = cancellable(&ctx.cancel, ctx.target.begin())
             .await
             .map_err(|e| down(Operation::Begin, e))?;
-        let bytes = self.insert_rows(&mut tx, rows).await?;
+        self.insert_rows(&mut tx, rows, &sizes).await?;
         self.record(&mut tx, part, key, rows_n, bytes, done).await?;
         cancellable(&ctx.cancel, tx.commit())
             .await
@@ -380,13 +380,11 @@ impl PartCopy {
             let end = row.is_none();
             chunk.extend(row);
             if chunk.len() >= ctx.chunk_rows || (end && !chunk.is_empty()) {
-                let written = t.written();
-                self.pay(
-                    chunk.len(),
-                    chunk.iter().map(|r| value_bytes(r, &written)).sum(),
-                )
-                .await?;
-                bytes += self.insert_rows(&mut tx, &chunk).await?;
+                let sizes = row_sizes(&chunk, &t.written());
+                let chunk_bytes: usize = sizes.iter().sum();
+                self.pay(chunk.len(), chunk_bytes).await?;
+                self.insert_rows(&mut tx, &chunk, &sizes).await?;
+                bytes += i64::try_from(chunk_bytes).unwrap_or(i64::MAX);
                 rows_n += i64::try_from(chunk.len()).unwrap_or(i64::MAX);
                 chunk.clear();
             }
@@ -408,24 +406,23 @@ impl PartCopy {
         Ok(())
     }
 
-    /// Inserts `rows` in the open transaction; the value bytes written.
+    /// Inserts `rows`, of value bytes `sizes` each, in the open transaction.
     async fn insert_rows(
         &self,
         tx: &mut sqlx::MySqlConnection,
         rows: &[MySqlRow],
-    ) -> Result<i64, CopyError> {
+        sizes: &[usize],
+    ) -> Result<(), CopyError> {
         let (t, ctx) = (&*self.table, &*self.ctx);
         let cancel = &ctx.cancel;
         let written = t.written();
         let ncols = written.len();
         let per_stmt = (MAX_PLACEHOLDERS / ncols.max(1)).max(1);
-        let mut bytes = 0i64;
         // Statements stay under both the placeholder limit and MAX_STATEMENT_BYTES, so
         // wide rows never hit the server's max_allowed_packet.
         let mut batches: Vec<&[MySqlRow]> = Vec::new();
         let (mut start, mut size) = (0, 0usize);
-        for (i, row) in rows.iter().enumerate() {
-            let row_size = value_bytes(row, &written);
+        for (i, &row_size) in sizes.iter().enumerate() {
             if i > start && (i - start >= per_stmt || size + row_size > MAX_STATEMENT_BYTES) {
                 batches.push(&rows[start..i]);
                 (start, size) = (i, 0);
@@ -453,7 +450,6 @@ impl PartCopy {
                 for &i in &written {
                     // Borrowed from the row: no copy per value.
                     let v: Option<&[u8]> = row.try_get_unchecked(i).unwrap_or(None);
-                    bytes += v.map_or(0, |b| b.len() as i64);
                     q = match v {
                         // Bytes go as a binary string, which the target stores as it
                         // is (text columns are read in their own character set).
@@ -472,7 +468,7 @@ impl PartCopy {
                 .await
                 .map_err(|e| down(Operation::Execute(&sql), e))?;
         }
-        Ok(bytes)
+        Ok(())
     }
 
     /// Waits until a chunk of `rows` rows and `bytes` value bytes is paid for at the
@@ -543,17 +539,21 @@ impl Writer {
     }
 }
 
-/// The bytes of a row's values in the columns `written`.
-fn value_bytes(row: &MySqlRow, written: &[usize]) -> usize {
-    written
-        .iter()
-        .map(|&c| {
-            row.try_get_unchecked::<Option<&[u8]>, _>(c)
-                .ok()
-                .flatten()
-                .map_or(0, <[u8]>::len)
+/// For each row, the bytes of its values in the columns `written`.
+fn row_sizes(rows: &[MySqlRow], written: &[usize]) -> Vec<usize> {
+    rows.iter()
+        .map(|row| {
+            written
+                .iter()
+                .map(|&c| {
+                    row.try_get_unchecked::<Option<&[u8]>, _>(c)
+                        .ok()
+                        .flatten()
+                        .map_or(0, <[u8]>::len)
+                })
+                .sum()
         })
-        .sum()
+        .collect()
 }
 
 fn down(op: Operation<'_>, e: StatementError) -> CopyError {
