@@ -50,7 +50,9 @@ use crate::schema::{discover, ident};
 
 mod apply;
 pub mod ddl;
+mod exec;
 mod parallel;
+mod plan;
 pub mod session;
 mod status;
 mod stream;

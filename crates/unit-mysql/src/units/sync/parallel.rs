@@ -38,10 +38,8 @@ use tracing::debug;
 use unit_core::ErrScope;
 
 use super::SyncError;
-use super::apply::{
-    Applier, RowStatement, change_statements, delete_statements, insert_statements, missing_row,
-    missing_rows,
-};
+use super::exec::{Applier, missing_row, missing_rows};
+use super::plan::{RowStatement, change_statements, delete_statements, insert_statements};
 use super::status::Shared;
 use super::stream::{RowImage, RowsKind};
 use crate::cancel::StatementError;
