@@ -230,14 +230,12 @@ impl Online {
     }
 
     /// The task's replication checkpoint on the target.
-    pub(crate) async fn checkpoint(&self, task: &str) -> unit_mysql::position::SyncCheckpoint {
-        unit_mysql::position::load_checkpoint(
-            &mut connect(&self.target.url("")).await,
-            "unit_checkpoint",
-            task,
-        )
-        .await
-        .unwrap()
-        .unwrap()
+    pub(crate) async fn checkpoint(&self, task: &str) -> unit_mysql::SyncCheckpoint {
+        let config = self.config(task);
+        assert_eq!(config.checkpoint_database, "unit_checkpoint");
+        unit_mysql::inspect::sync_checkpoint(&config)
+            .await
+            .unwrap()
+            .unwrap()
     }
 }

@@ -308,7 +308,7 @@ async fn killed_at_any_instant(db: &str, workers: usize) {
 async fn copy_under_writes(
     db: &str,
     consistency: Consistency,
-) -> unit_mysql::position::SyncCheckpoint {
+) -> unit_mysql::SyncCheckpoint {
     let online = Online::new(db, LOAD_TABLE).await;
     write_load(online.source.url(db), 1, 100).await;
     let mut config = online.config(db);

@@ -145,6 +145,7 @@ pub use sqlx::mysql::MySqlSslMode;
 #[cfg(feature = "sync")]
 pub use sync::{SyncError, SyncProgress, SyncUnit};
 pub use unit_sql::redact;
+pub use units::sync_state::SyncCheckpoint;
 
 #[cfg(test)]
 mod tests;

@@ -8,3 +8,4 @@ pub mod inspect;
 pub(crate) mod observer;
 #[cfg(feature = "sync")]
 pub mod sync;
+pub(crate) mod sync_state;

@@ -860,7 +860,7 @@ async fn selection(config: &CopyConfig) -> Result<Vec<(String, String)>, String>
 
 /// The `replicating` event: where replication starts and how the copy was made
 /// consistent.
-fn replicating(cp: &unit_mysql::position::SyncCheckpoint) -> serde_json::Value {
+fn replicating(cp: &unit_mysql::SyncCheckpoint) -> serde_json::Value {
     let how = match cp.consistency.as_str() {
         "flush" => "a snapshot taken under FLUSH TABLES WITH READ LOCK",
         "lock" => "a snapshot taken under LOCK TABLES ... READ",

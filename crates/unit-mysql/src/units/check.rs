@@ -495,7 +495,7 @@ impl CheckUnit {
             );
         }
         // A task that recorded a position continues from it: its file must still exist.
-        let recorded = crate::position::load_checkpoint(
+        let recorded = crate::units::sync_state::load_checkpoint(
             &mut *target,
             &self.config.checkpoint_database,
             &self.config.task,

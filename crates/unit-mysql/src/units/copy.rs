@@ -23,10 +23,8 @@ use crate::cancel::{StatementError, cancellable};
 use crate::classify::Operation;
 use crate::dsn::MySqlUrl;
 use crate::objects::{ObjectKind, ObjectKinds, SchemaObject};
-use crate::position::{
-    BinlogPosition, SyncCheckpoint, ensure_checkpoint_table, is_mariadb, load_checkpoint,
-    master_position, store_checkpoint,
-};
+use crate::position::{BinlogPosition, is_mariadb, master_position};
+use crate::units::sync_state::{SyncCheckpoint, ensure_tables, load_checkpoint, store_checkpoint};
 use crate::schema::{Filter, SchemaError, Table, discover, ident};
 
 #[cfg(feature = "local-infile")]
@@ -51,21 +49,6 @@ pub use verify::{Verification, stored_checksum, table_checksum};
 /// How many times an online copy reads the schema again when it changed before the
 /// copy's position was taken ([`CopyError::SchemaChanged`]).
 const SCHEMA_ATTEMPTS: u32 = 3;
-
-/// The statements creating the Sync unit's own tables in `database` (none without
-/// the `sync` feature).
-pub(crate) fn sync_tables(database: &str) -> Vec<String> {
-    #[cfg(feature = "sync")]
-    return vec![
-        crate::sync::create_xa_table(database),
-        crate::sync::create_worker_table(database),
-    ];
-    #[cfg(not(feature = "sync"))]
-    {
-        let _ = database;
-        Vec::new()
-    }
-}
 
 /// Settings of a [`CopyUnit`].
 #[derive(Debug, Clone)]
@@ -1364,7 +1347,7 @@ impl CopyUnit {
         let down = |op: Operation<'_>, e| stmt_err(ErrScope::Downstream, op, e);
         cancellable(
             cancel,
-            ensure_checkpoint_table(target, db, &sync_tables(db)),
+            ensure_tables(target, db),
         )
         .await
         .map_err(|e| down(Operation::Execute("sync_checkpoint"), e))?;

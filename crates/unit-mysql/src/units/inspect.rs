@@ -9,7 +9,7 @@ use unit_sql::CheckpointStore;
 use crate::cancel::StatementError;
 use crate::copy::CopyConfig;
 use crate::dsn::MySqlUrl;
-use crate::position::{SyncCheckpoint, load_checkpoint};
+use crate::units::sync_state::{SyncCheckpoint, load_checkpoint};
 use crate::schema::list_tables;
 
 /// What the copy's checkpoints of a task add up to.

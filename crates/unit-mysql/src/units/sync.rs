@@ -42,9 +42,9 @@ use crate::copy::{
     target_session, triggers_on,
 };
 use crate::objects::list_objects;
-use crate::position::{
-    BinlogPosition, GtidState, SyncCheckpoint, ensure_checkpoint_table, is_mariadb,
-    load_checkpoint, store_checkpoint,
+use crate::position::{BinlogPosition, GtidState, is_mariadb};
+use crate::units::sync_state::{
+    SyncCheckpoint, ensure_tables, load_checkpoint, prepared_xids, store_checkpoint,
 };
 use crate::schema::{discover, ident};
 
@@ -63,11 +63,9 @@ use apply::Run;
 pub use status::SyncProgress;
 use status::{AbortOnDrop, Shared, lock, refresh_master};
 
-pub(crate) use parallel::create_worker_table;
 use stream::Source;
 pub use stream::{StartAt, StreamError};
 pub use value::{ValueError, literal};
-pub(crate) use xa::create_xa_table;
 
 /// A failure of the Sync unit.
 #[derive(Debug, thiserror::Error)]
@@ -298,7 +296,7 @@ impl SyncUnit {
             .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute(&sql), e))?;
         cancellable(
             cancel,
-            ensure_checkpoint_table(&target, db, &crate::copy::sync_tables(db)),
+            ensure_tables(&target, db),
         )
         .await
         .map_err(|e| {
@@ -446,7 +444,7 @@ impl SyncUnit {
             // An XA transaction prepared on the source and not yet ended: its writes
             // have not finished, and the target holds it prepared.
             let db = &self.config.checkpoint_database;
-            let xids = cancellable(cancel, xa::prepared_xids(&target, db, task))
+            let xids = cancellable(cancel, prepared_xids(&target, db, task))
                 .await
                 .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query("sync_xa"), e))?;
             if !xids.is_empty() {

@@ -21,7 +21,8 @@ use super::{Ended, SyncError, SyncUnit, ValueError, ddl};
 use crate::cancel::StatementError;
 use crate::classify::Operation;
 use crate::copy::stmt_err;
-use crate::position::{BinlogPosition, Gtid, GtidState, SyncCheckpoint, store_checkpoint};
+use crate::position::{BinlogPosition, Gtid, GtidState};
+use crate::units::sync_state::{SyncCheckpoint, store_checkpoint};
 use crate::schema::{Table, describe, ident, listed_table};
 
 /// The state of one run of the replication loop.

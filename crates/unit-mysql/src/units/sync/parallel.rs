@@ -45,7 +45,8 @@ use super::stream::{RowImage, RowsKind};
 use crate::cancel::StatementError;
 use crate::classify::Operation;
 use crate::copy::stmt_err;
-use crate::schema::{Table, ident};
+use crate::schema::Table;
+use crate::units::sync_state::worker_table;
 
 /// Where a row change is in the stream: its event's start and its row in the event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,23 +222,6 @@ enum Msg {
 pub(super) struct WorkerRows {
     pub(super) database: String,
     pub(super) task: String,
-}
-
-/// The name of the workers' checkpoint table in `database`.
-fn worker_table(database: &str) -> String {
-    format!("{}.`sync_worker`", ident(database))
-}
-
-/// `CREATE TABLE IF NOT EXISTS` for the workers' checkpoint rows in `database`.
-pub(crate) fn create_worker_table(database: &str) -> String {
-    format!(
-        "CREATE TABLE IF NOT EXISTS {} (task VARCHAR(128) COLLATE utf8mb4_bin NOT NULL, \
-         worker INT UNSIGNED NOT NULL, workers INT UNSIGNED NOT NULL, \
-         binlog_name VARCHAR(512) NOT NULL, binlog_pos BIGINT UNSIGNED NOT NULL, \
-         row_index INT UNSIGNED NOT NULL, PRIMARY KEY (task, worker)) \
-         ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-        worker_table(database)
-    )
 }
 
 /// What the workers of an earlier run recorded: the worker count, and per worker the

@@ -22,7 +22,7 @@ use tracing::info;
 use super::SyncError;
 use super::apply::Run;
 use crate::classify::Operation;
-use crate::schema::ident;
+use crate::units::sync_state::xa_table;
 
 /// What an `XA ...` statement from the binlog does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,7 +100,7 @@ const HANDOVER_STEP: std::time::Duration = std::time::Duration::from_millis(20);
 
 impl Run<'_> {
     fn xa_table(&self) -> String {
-        format!("{}.`sync_xa`", ident(&self.unit.config.checkpoint_database))
+        xa_table(&self.unit.config.checkpoint_database)
     }
 
     /// Starts the XA transaction `xid` on a target connection of its own, after
@@ -180,7 +180,7 @@ impl Run<'_> {
             let result = async {
                 if one_phase {
                     self.end_txn(end_pos);
-                    crate::position::store_checkpoint(
+                    crate::units::sync_state::store_checkpoint(
                         &mut *self.conn,
                         &self.unit.config.checkpoint_database,
                         &task,
@@ -347,38 +347,6 @@ impl Run<'_> {
             let _ = xa_conn.close().await;
             self.batch_open = false;
         }
-    }
-}
-
-/// `CREATE TABLE IF NOT EXISTS` for the XA bookkeeping table in `database`.
-pub(crate) fn create_xa_table(database: &str) -> String {
-    format!(
-        "CREATE TABLE IF NOT EXISTS {}.`sync_xa` (task VARCHAR(128) COLLATE utf8mb4_bin NOT NULL, \
-         xid VARCHAR(300) CHARACTER SET ascii NOT NULL, kind VARCHAR(8) CHARACTER SET ascii NOT NULL, \
-         PRIMARY KEY (task, xid, kind)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-        ident(database)
-    )
-}
-
-/// The xids the target holds prepared for `task` (source transactions not yet
-/// committed or rolled back).
-pub(super) async fn prepared_xids(
-    target: &sqlx::MySqlPool,
-    database: &str,
-    task: &str,
-) -> Result<Vec<String>, sqlx::Error> {
-    let sql = format!(
-        "SELECT xid FROM {}.`sync_xa` WHERE task = ? AND kind = 'prepared' ORDER BY xid",
-        ident(database)
-    );
-    match sqlx::query_scalar(&sql).bind(task).fetch_all(target).await {
-        Err(e)
-            if crate::classify::server_error(&e)
-                .is_some_and(|d| d.number() == crate::codes::ER_NO_SUCH_TABLE) =>
-        {
-            Ok(Vec::new())
-        }
-        other => other,
     }
 }
 

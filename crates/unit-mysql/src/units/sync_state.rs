@@ -1,0 +1,233 @@
+//! The task's replication state on the target, in its checkpoint database: one module
+//! owns the three tables and their layout.
+//!
+//! - `sync_checkpoint`, one row per task ([`SyncCheckpoint`]): the hand-over from the
+//!   copy (which writes the position its rows are consistent with, and the end of
+//!   idempotent replay) to the Sync unit, which moves it in the same target
+//!   transaction as the changes it applies;
+//! - `sync_worker`, one row per parallel worker: the last change it committed, with
+//!   its batch;
+//! - `sync_xa`, the XA transactions the target holds prepared for the task.
+//!
+//! The Copy, Check and Sync units and `inspect` read and write them through this module
+//! only, so no unit names another.
+
+use sqlx::{Executor, MySqlPool, Row};
+
+use crate::position::BinlogPosition;
+use crate::schema::ident;
+
+/// The row a task keeps in `<checkpoint_database>.sync_checkpoint`: where replication
+/// continues, and until where it replays idempotently.
+///
+/// The copy writes it when it starts (the position its rows are consistent with) and
+/// when it ends (the end of idempotent replay, where the copy was not a snapshot);
+/// the Sync unit moves it in the same target transaction as the changes it applies.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncCheckpoint {
+    /// The next event to apply.
+    pub position: BinlogPosition,
+    /// Changes before this position may already be in the target (the copy read the
+    /// source while it changed): they are applied idempotently ("safe mode").
+    pub safe_until: Option<BinlogPosition>,
+    /// How the copy made its rows consistent: `flush`, `lock`, `none`, or `resumed`
+    /// (a copy resumed after its snapshot was lost), or `incremental` (no copy).
+    pub consistency: String,
+    /// The copy has finished; replication may start.
+    pub copy_done: bool,
+    /// A DDL statement starting at this offset of `position.file` was being applied
+    /// when the unit stopped: applying it again may find it already applied.
+    pub ddl_pending: Option<u64>,
+    /// The target's state of the tables that DDL names (their definitions and InnoDB
+    /// table ids) just before it ran: a rerun that finds them otherwise knows the DDL
+    /// ran, and does not run it again (a swap `RENAME` run twice would undo itself).
+    pub ddl_before: Option<String>,
+}
+
+/// The name of the checkpoint table in `database`.
+fn checkpoint_table(database: &str) -> String {
+    format!("{}.`sync_checkpoint`", ident(database))
+}
+
+/// `CREATE TABLE IF NOT EXISTS` for the checkpoint table in `database`.
+fn create_checkpoint_table(database: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (task VARCHAR(128) COLLATE utf8mb4_bin NOT NULL PRIMARY KEY, \
+         binlog_name VARCHAR(512) NOT NULL, binlog_pos BIGINT UNSIGNED NOT NULL, gtid LONGTEXT NOT NULL, \
+         safe_until_name VARCHAR(512) NULL, safe_until_pos BIGINT UNSIGNED NULL, safe_until_gtid LONGTEXT NULL, \
+         consistency VARCHAR(16) NOT NULL, copy_done TINYINT(1) NOT NULL DEFAULT 0, \
+         ddl_pending BIGINT UNSIGNED NULL, ddl_before MEDIUMTEXT NULL, \
+         updated TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP) \
+         ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci",
+        checkpoint_table(database)
+    )
+}
+
+/// Creates the task-state tables in `database` where they are missing (the
+/// checkpoint table, and with feature `sync` the workers' and XA tables), and adds
+/// the columns that a checkpoint table created by an earlier version lacks.
+///
+/// # Errors
+/// The statements' failures.
+pub(crate) async fn ensure_tables(pool: &MySqlPool, database: &str) -> Result<(), sqlx::Error> {
+    pool.execute(create_checkpoint_table(database).as_str())
+        .await?;
+    #[cfg(feature = "sync")]
+    for create in [create_xa_table(database), create_worker_table(database)] {
+        pool.execute(create.as_str()).await?;
+    }
+    let has: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? \
+         AND TABLE_NAME = 'sync_checkpoint' AND COLUMN_NAME = 'ddl_before'",
+    )
+    .bind(database)
+    .fetch_one(pool)
+    .await?;
+    if has == 0 {
+        let add = format!(
+            "ALTER TABLE {} ADD COLUMN ddl_before MEDIUMTEXT NULL AFTER ddl_pending",
+            checkpoint_table(database)
+        );
+        pool.execute(add.as_str()).await?;
+    }
+    Ok(())
+}
+
+/// Reads `task`'s checkpoint row, if there is one (and the table exists).
+///
+/// # Errors
+/// The query's failure (other than a missing table).
+pub(crate) async fn load_checkpoint(
+    conn: impl sqlx::Executor<'_, Database = sqlx::MySql>,
+    database: &str,
+    task: &str,
+) -> Result<Option<SyncCheckpoint>, sqlx::Error> {
+    let sql = format!(
+        "SELECT binlog_name, binlog_pos, gtid, safe_until_name, safe_until_pos, safe_until_gtid, \
+         consistency, copy_done, ddl_pending, ddl_before FROM {} WHERE task = ?",
+        checkpoint_table(database)
+    );
+    let row = match sqlx::query(&sql).bind(task).fetch_optional(conn).await {
+        Ok(row) => row,
+        Err(e)
+            if crate::classify::server_error(&e)
+                .is_some_and(|d| d.number() == crate::codes::ER_NO_SUCH_TABLE) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let safe_name: Option<String> = row.try_get(3)?;
+    let safe_pos: Option<u64> = row.try_get(4)?;
+    let safe_gtid: Option<String> = row.try_get(5)?;
+    Ok(Some(SyncCheckpoint {
+        position: BinlogPosition {
+            file: row.try_get(0)?,
+            pos: row.try_get(1)?,
+            gtid: row.try_get(2)?,
+        },
+        safe_until: match (safe_name, safe_pos) {
+            (Some(file), Some(pos)) => Some(BinlogPosition {
+                file,
+                pos,
+                gtid: safe_gtid.unwrap_or_default(),
+            }),
+            _ => None,
+        },
+        consistency: row.try_get(6)?,
+        copy_done: row.try_get::<i8, _>(7)? != 0,
+        ddl_pending: row.try_get(8)?,
+        ddl_before: row.try_get(9)?,
+    }))
+}
+
+/// Writes `task`'s whole checkpoint row (inserting it or replacing it).
+///
+/// # Errors
+/// The statement's failure.
+pub(crate) async fn store_checkpoint(
+    conn: impl sqlx::Executor<'_, Database = sqlx::MySql>,
+    database: &str,
+    task: &str,
+    cp: &SyncCheckpoint,
+) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        "REPLACE INTO {} (task, binlog_name, binlog_pos, gtid, safe_until_name, safe_until_pos, \
+         safe_until_gtid, consistency, copy_done, ddl_pending, ddl_before) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        checkpoint_table(database)
+    );
+    let safe = cp.safe_until.as_ref();
+    sqlx::query(&sql)
+        .bind(task)
+        .bind(&cp.position.file)
+        .bind(cp.position.pos)
+        .bind(&cp.position.gtid)
+        .bind(safe.map(|s| s.file.as_str()))
+        .bind(safe.map(|s| s.pos))
+        .bind(safe.map(|s| s.gtid.as_str()))
+        .bind(&cp.consistency)
+        .bind(cp.copy_done)
+        .bind(cp.ddl_pending)
+        .bind(cp.ddl_before.as_deref())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The name of the workers' checkpoint table in `database`.
+pub(crate) fn worker_table(database: &str) -> String {
+    format!("{}.`sync_worker`", ident(database))
+}
+
+/// `CREATE TABLE IF NOT EXISTS` for the workers' checkpoint rows in `database`.
+pub(crate) fn create_worker_table(database: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (task VARCHAR(128) COLLATE utf8mb4_bin NOT NULL, \
+         worker INT UNSIGNED NOT NULL, workers INT UNSIGNED NOT NULL, \
+         binlog_name VARCHAR(512) NOT NULL, binlog_pos BIGINT UNSIGNED NOT NULL, \
+         row_index INT UNSIGNED NOT NULL, PRIMARY KEY (task, worker)) \
+         ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+        worker_table(database)
+    )
+}
+
+/// The name of the XA bookkeeping table in `database`.
+pub(crate) fn xa_table(database: &str) -> String {
+    format!("{}.`sync_xa`", ident(database))
+}
+
+/// `CREATE TABLE IF NOT EXISTS` for the XA bookkeeping table in `database`.
+pub(crate) fn create_xa_table(database: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (task VARCHAR(128) COLLATE utf8mb4_bin NOT NULL, \
+         xid VARCHAR(300) CHARACTER SET ascii NOT NULL, kind VARCHAR(8) CHARACTER SET ascii NOT NULL, \
+         PRIMARY KEY (task, xid, kind)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+        xa_table(database)
+    )
+}
+
+/// The xids the target holds prepared for `task` (source transactions not yet
+/// committed or rolled back).
+pub(crate) async fn prepared_xids(
+    target: &sqlx::MySqlPool,
+    database: &str,
+    task: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    let sql = format!(
+        "SELECT xid FROM {} WHERE task = ? AND kind = 'prepared' ORDER BY xid",
+        xa_table(database)
+    );
+    match sqlx::query_scalar(&sql).bind(task).fetch_all(target).await {
+        Err(e)
+            if crate::classify::server_error(&e)
+                .is_some_and(|d| d.number() == crate::codes::ER_NO_SUCH_TABLE) =>
+        {
+            Ok(Vec::new())
+        }
+        other => other,
+    }
+}
