@@ -9,7 +9,7 @@ use sqlx::{Connection, Executor};
 use tokio_util::sync::CancellationToken;
 use unit_core::{BoxUnit, Policy, Recommended, Subtask, SubtaskConfig, Unit};
 use unit_integration_tests::MariaDb;
-use unit_mysql::schema::Filter;
+use unit_mysql::Filter;
 use unit_mysql::{CopyConfig, CopyUnit, MySqlUrl, Verification, table_checksum};
 use unit_proto::pb::Stage;
 
@@ -189,7 +189,7 @@ async fn keyset_predicates_select_exactly_the_rows_after_a_key_and_read_an_index
         databases: vec!["copy_keyset".into()],
         ..Filter::default()
     };
-    let tables = unit_mysql::schema::discover(&pool, &filter).await.unwrap();
+    let tables = unit_mysql::discover(&pool, &filter).await.unwrap();
     let k3 = &tables[0];
     // Keys inside, between and outside the stored ones, compared with the row
     // constructor the predicate stands in for.
@@ -226,7 +226,7 @@ async fn keyset_predicates_select_exactly_the_rows_after_a_key_and_read_an_index
          FROM seq_0_to_2 w, seq_0_to_2 x, seq_0_to_2 y, seq_0_to_2 z",
     )
     .await;
-    let tables = unit_mysql::schema::discover(&pool, &filter).await.unwrap();
+    let tables = unit_mysql::discover(&pool, &filter).await.unwrap();
     let k4 = tables.iter().find(|t| t.name == "k4").unwrap();
     for key in 0..256u32 {
         let v: Vec<u32> = (0..4).map(|i| (key >> (2 * i)) & 3).collect();
@@ -1075,7 +1075,7 @@ async fn the_row_hash_catches_moved_nulls_swapped_values_and_any_changed_value()
                 tables: vec![format!("copy_hash.{name}")],
                 ..Filter::default()
             };
-            let tables = unit_mysql::schema::discover(&pool, &filter).await.unwrap();
+            let tables = unit_mysql::discover(&pool, &filter).await.unwrap();
             table_checksum(&pool, &tables[0]).await.unwrap()
         }
     };

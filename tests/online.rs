@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use unit_core::{Policy, Unit};
 use unit_integration_tests::MariaDb;
 use unit_mysql::Consistency;
-use unit_mysql::schema::Filter;
+use unit_mysql::Filter;
 use unit_mysql::{CopyConfig, CopyUnit, MySqlUrl, SyncUnit};
 use unit_proto::pb;
 

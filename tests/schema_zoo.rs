@@ -22,7 +22,7 @@ use sqlx::{Connection, Executor, Row};
 use tokio_util::sync::CancellationToken;
 use unit_core::{Unit, UnitStatus};
 use unit_integration_tests::MariaDb;
-use unit_mysql::schema::Filter;
+use unit_mysql::Filter;
 use unit_mysql::{CopyConfig, CopyUnit, MySqlUrl, Verification};
 use unit_proto::pb;
 

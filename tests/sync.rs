@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use unit_core::{Policy, Unit};
 use unit_integration_tests::MariaDb;
 use unit_mysql::Consistency;
-use unit_mysql::schema::Filter;
+use unit_mysql::Filter;
 use unit_mysql::{CopyUnit, SyncUnit};
 mod online;
 use online::{Online, connect, exec, spawn_sync};
@@ -305,10 +305,7 @@ async fn killed_at_any_instant(db: &str, workers: usize) {
 /// Copies table `load_t` of `db` with `consistency` while writes go on (each chunk of
 /// a copy that is not a snapshot sees another state), then more writes, then cutover:
 /// both sides must be equal. Returns the checkpoint the copy recorded.
-async fn copy_under_writes(
-    db: &str,
-    consistency: Consistency,
-) -> unit_mysql::SyncCheckpoint {
+async fn copy_under_writes(db: &str, consistency: Consistency) -> unit_mysql::SyncCheckpoint {
     let online = Online::new(db, LOAD_TABLE).await;
     write_load(online.source.url(db), 1, 100).await;
     let mut config = online.config(db);
@@ -641,7 +638,7 @@ async fn incremental_mode_replicates_from_a_given_position() {
     let pos: u64 = sqlx::Row::get(&status, 1);
     let mut config = online.config("incr");
     config.consistency = None;
-    config.start = Some(unit_mysql::position::BinlogPosition {
+    config.start = Some(unit_mysql::BinlogPosition {
         file,
         pos,
         gtid: String::new(),

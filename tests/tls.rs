@@ -11,7 +11,7 @@ use sqlx::{Connection, Executor};
 use tokio_util::sync::CancellationToken;
 use unit_core::{Policy, Recommended, Unit};
 use unit_integration_tests::MariaDb;
-use unit_mysql::schema::Filter;
+use unit_mysql::Filter;
 use unit_mysql::{CheckUnit, CopyConfig, CopyUnit, MySqlUrl, Verification};
 
 /// Certificates in a directory of their own.

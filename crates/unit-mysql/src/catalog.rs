@@ -3,6 +3,6 @@
 //! (`schema`), the other objects (`objects`), binlog positions, GTID sets and the
 //! replication checkpoint (`position`). It knows no unit (a tidy test holds that).
 
-pub mod objects;
-pub mod position;
-pub mod schema;
+pub(crate) mod objects;
+pub(crate) mod position;
+pub(crate) mod schema;

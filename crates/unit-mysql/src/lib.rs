@@ -35,7 +35,7 @@
 //!
 //! # Units
 //! [`CheckUnit`], [`CopyUnit`] and, with the `sync` feature (which compiles
-//! `mysql_async` for the binlog stream), `sync::SyncUnit`: together an online
+//! `mysql_async` for the binlog stream), `SyncUnit`: together an online
 //! migration (a copy consistent with a binlog position, then replication applied
 //! exactly once until cutover). A user who only classifies errors leaves the feature
 //! off.
@@ -117,34 +117,32 @@ mod adapter;
 mod catalog;
 mod units;
 
-// Each layer's modules keep their paths (`crate::cancel`, `unit_mysql::schema`, ...).
-#[cfg(feature = "local-infile")]
-use adapter::client;
-pub use adapter::codes;
-use adapter::{cancel, classify, dsn, process_error};
-pub use catalog::{objects, position, schema};
-pub use units::inspect;
-#[cfg(feature = "sync")]
-pub use units::sync;
-use units::{check, copy, observer};
-
-pub use cancel::{StatementError, cancellable};
-pub use check::{CheckItem, CheckUnit, ItemState};
-pub use classify::{
+// The public surface: what users call, re-exported from the module that defines it.
+// Everything else is crate-private; code inside names items by their real paths.
+pub use adapter::cancel::{StatementError, cancellable};
+pub use adapter::classify::{
     Operation, RetrySafety, explain_db_error, go_driver_text, is_resumable_db_error, retry_safety,
     server_error,
 };
-pub use copy::{
+pub use adapter::codes;
+pub use adapter::dsn::{MySqlUrl, TlsSettings, UrlError, mode_name};
+pub use adapter::process_error::{
+    MAX_STATEMENT_SUMMARY, error_code, process_error, summarize_statement,
+};
+pub use catalog::objects::{ObjectKind, ObjectKinds};
+pub use catalog::position::BinlogPosition;
+pub use catalog::schema::{Column, Filter, SchemaError, Table, ValueKind, discover};
+pub use sqlx::mysql::MySqlSslMode;
+pub use unit_sql::redact;
+pub use units::check::{CheckItem, CheckUnit, ItemState};
+pub use units::copy::{
     Consistency, CopyConfig, CopyError, CopyReport, CopyUnit, ObjectReport, OpKind, ReportHandle,
     TablePhase, TableReport, Verification, copy_sql_mode, stored_checksum, table_checksum,
 };
-pub use dsn::{MySqlUrl, TlsSettings, UrlError, mode_name};
-pub use observer::Observer;
-pub use process_error::{MAX_STATEMENT_SUMMARY, error_code, process_error, summarize_statement};
-pub use sqlx::mysql::MySqlSslMode;
+pub use units::inspect;
+pub use units::observer::Observer;
 #[cfg(feature = "sync")]
-pub use sync::{SyncError, SyncProgress, SyncUnit};
-pub use unit_sql::redact;
+pub use units::sync::{StartAt, StreamError, SyncError, SyncProgress, SyncUnit};
 pub use units::sync_state::SyncCheckpoint;
 
 #[cfg(test)]

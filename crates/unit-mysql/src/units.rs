@@ -7,5 +7,5 @@ pub(crate) mod copy;
 pub mod inspect;
 pub(crate) mod observer;
 #[cfg(feature = "sync")]
-pub mod sync;
+pub(crate) mod sync;
 pub(crate) mod sync_state;

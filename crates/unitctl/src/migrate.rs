@@ -12,14 +12,14 @@ use unit_core::{
     AutoResume, AutoResumeConfig, BoxUnit, Exit, Policy, Recommended, Subtask, SubtaskConfig,
     SubtaskHandle,
 };
+use unit_mysql::BinlogPosition;
+use unit_mysql::Filter;
 use unit_mysql::inspect;
-use unit_mysql::objects::{ObjectKind, ObjectKinds};
-use unit_mysql::position::BinlogPosition;
-use unit_mysql::schema::Filter;
 use unit_mysql::{
     CheckUnit, Consistency, CopyConfig, CopyReport, CopyUnit, MySqlUrl, ObjectReport, ReportHandle,
     SyncProgress, SyncUnit, TlsSettings, Verification,
 };
+use unit_mysql::{ObjectKind, ObjectKinds};
 use unit_proto::pb::{self, Stage, sub_task_status::Status};
 
 /// What `unitctl migrate` was asked to do.

@@ -409,7 +409,7 @@ fn snapshot(api: &Api) -> Snapshot {
     let (mut master, mut syncer) = (None, None);
     if let Some(sync) = &sync {
         let (at, source) = sync.positions();
-        let pair = |p: &unit_mysql::position::BinlogPosition| {
+        let pair = |p: &unit_mysql::BinlogPosition| {
             (!p.file.is_empty()).then(|| (file_index(&p.file), i64::try_from(p.pos).unwrap_or(0)))
         };
         (master, syncer) = (pair(&source), pair(&at));

@@ -6,8 +6,8 @@ use tokio_util::sync::CancellationToken;
 use unit_core::{ErrScope, Verdict, new_process_error};
 use unit_proto::pb;
 
-use crate::classify::{Operation, explain_db_error};
-use crate::process_error::process_error;
+use crate::adapter::classify::{Operation, explain_db_error};
+use crate::adapter::process_error::process_error;
 
 /// A database operation that failed or was abandoned.
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +33,7 @@ impl StatementError {
             Self::Canceled(c) => unit_core::explain_db_error(c),
             Self::Sqlx(e) => explain_db_error(e),
             #[cfg(feature = "local-infile")]
-            Self::Client(e) => crate::client::explain(e),
+            Self::Client(e) => crate::adapter::client::explain(e),
         }
     }
 
@@ -49,7 +49,7 @@ impl StatementError {
             }
             Self::Sqlx(e) => process_error(e, scope, op),
             #[cfg(feature = "local-infile")]
-            Self::Client(e) => crate::client::process_error(e, scope, op),
+            Self::Client(e) => crate::adapter::client::process_error(e, scope, op),
         }
     }
 }

@@ -4,7 +4,7 @@ use sqlx::mysql::MySqlDatabaseError;
 use unit_core::{Rule, Verdict};
 use unit_proto::pb;
 
-use crate::codes;
+use crate::adapter::codes;
 use unit_sql::redact;
 pub use unit_sql::{Operation, RetrySafety};
 

@@ -10,11 +10,11 @@ use sqlx::mysql::MySqlSslMode;
 use unit_core::{ErrScope, ErrorCode, Rule, Verdict};
 use unit_proto::pb;
 
-use crate::classify::{
+use crate::adapter::classify::{
     BAD_CERTIFICATE, Operation, RetrySafety, server_text, server_verdict, tls_verdict,
 };
-use crate::dsn::MySqlUrl;
-use crate::process_error::{build_process_error, operation_code};
+use crate::adapter::dsn::MySqlUrl;
+use crate::adapter::process_error::{build_process_error, operation_code};
 use unit_sql::redact;
 
 /// mysql_async's options for `url`, with TLS as its `ssl-mode` asks (rustls, as sqlx
@@ -70,7 +70,7 @@ pub(crate) async fn connect(url: &MySqlUrl, init: &[String]) -> Result<Conn, mys
     }
 }
 
-/// How a mysql_async failure affects retrying, as [`retry_safety`](crate::classify::retry_safety)
+/// How a mysql_async failure affects retrying, as [`retry_safety`](crate::adapter::classify::retry_safety)
 /// says for sqlx: `None` when the error is not a lost or unavailable connection.
 pub(crate) fn retry_safety(err: &mysql_async::Error, op: Operation<'_>) -> Option<RetrySafety> {
     use mysql_async::{DriverError as D, Error as E, IoError};
@@ -90,7 +90,7 @@ pub(crate) fn retry_safety(err: &mysql_async::Error, op: Operation<'_>) -> Optio
     }
 }
 
-/// The error as the Go MySQL driver writes it (see [`go_driver_text`](crate::classify::go_driver_text)).
+/// The error as the Go MySQL driver writes it (see [`go_driver_text`](crate::adapter::classify::go_driver_text)).
 pub(crate) fn go_driver_text(err: &mysql_async::Error, op: Operation<'_>) -> String {
     if let mysql_async::Error::Server(e) = err {
         return server_text(e.code, &e.state, &e.message);
@@ -104,7 +104,7 @@ pub(crate) fn go_driver_text(err: &mysql_async::Error, op: Operation<'_>) -> Str
 }
 
 /// Whether a mysql_async error is worth retrying, by the rules
-/// [`explain_db_error`](crate::classify::explain_db_error) applies to sqlx's.
+/// [`explain_db_error`](crate::adapter::classify::explain_db_error) applies to sqlx's.
 pub(crate) fn explain(err: &mysql_async::Error) -> Verdict {
     use mysql_async::{Error as E, IoError};
     if let E::Server(e) = err {
@@ -122,7 +122,7 @@ pub(crate) fn explain(err: &mysql_async::Error) -> Verdict {
     Verdict::new(true, Rule::Driver { reason })
 }
 
-/// The `ProcessError` for a failed operation (see [`process_error`](crate::process_error::process_error)).
+/// The `ProcessError` for a failed operation (see [`process_error`](crate::adapter::process_error::process_error)).
 pub(crate) fn process_error(
     err: &mysql_async::Error,
     scope: ErrScope,

@@ -5,7 +5,9 @@ use unit_proto::pb;
 
 pub use unit_sql::{MAX_STATEMENT_SUMMARY, summarize_statement};
 
-use crate::classify::{Operation, RetrySafety, go_driver_text, retry_safety, server_error};
+use crate::adapter::classify::{
+    Operation, RetrySafety, go_driver_text, retry_safety, server_error,
+};
 
 /// The catalogue code for a failure: a lost connection by its [`RetrySafety`]
 /// (10002 nothing sent, 10003 outcome unknown), a server error of another database
@@ -21,7 +23,7 @@ pub fn error_code(err: &sqlx::Error, op: Operation<'_>) -> &'static ErrorCode {
         Some(RetrySafety::OutcomeUnknown) => return &ErrorCode::DB_INVALID_CONN,
         None => {}
     }
-    if crate::classify::is_foreign(err) {
+    if crate::adapter::classify::is_foreign(err) {
         return &ErrorCode::DB_PERMANENT;
     }
     if server_error(err).is_none() {

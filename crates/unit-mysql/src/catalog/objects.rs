@@ -7,7 +7,7 @@ use std::fmt;
 use sqlx::mysql::{MySqlConnection, MySqlPool};
 use sqlx::{Executor, Row};
 
-use crate::schema::{Filter, SchemaError, Table, ident, text};
+use crate::catalog::schema::{Filter, SchemaError, Table, ident, text};
 
 /// The kinds of objects other than tables a copy migrates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -89,7 +89,7 @@ impl fmt::Display for ObjectKind {
 
 /// A view, trigger, routine, event or sequence as the source defines it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SchemaObject {
+pub(crate) struct SchemaObject {
     /// What it is.
     pub kind: ObjectKind,
     /// Its database.
@@ -111,7 +111,7 @@ pub struct SchemaObject {
 
 impl SchemaObject {
     /// `db.name`
-    pub fn display_name(&self) -> String {
+    pub(crate) fn display_name(&self) -> String {
         format!("{}.{}", self.database, self.name)
     }
 
@@ -165,7 +165,7 @@ impl ObjectKinds {
 /// # Errors
 /// [`SchemaError::Unsupported`] for a package (Oracle mode), which is not migrated;
 /// database errors.
-pub async fn list_objects(
+pub(crate) async fn list_objects(
     pool: &MySqlPool,
     filter: &Filter,
     tables: &[Table],
@@ -225,7 +225,7 @@ pub async fn list_objects(
             && !filter
                 .exclude
                 .iter()
-                .any(|p| crate::schema::glob(p, &format!("{database}.{name}")))
+                .any(|p| crate::catalog::schema::glob(p, &format!("{database}.{name}")))
         {
             found.push((ObjectKind::Trigger, database, name, Some(table)));
         }
@@ -293,11 +293,11 @@ pub async fn list_objects(
 ///
 /// # Errors
 /// Database errors other than "does not exist".
-pub async fn target_definition(
+pub(crate) async fn target_definition(
     conn: &mut MySqlConnection,
     object: &SchemaObject,
 ) -> Result<Option<String>, sqlx::Error> {
-    use crate::codes;
+    use crate::adapter::codes;
     let sql = format!("USE {};\n{}", ident(&object.database), object.show_sql());
     let result = conn.fetch_all(sql.as_str()).await;
     match result {
@@ -306,7 +306,7 @@ pub async fn target_definition(
             .map(|r| text(r, object.kind.show().1))
             .transpose(),
         Err(e)
-            if crate::classify::server_error(&e).is_some_and(|d| {
+            if crate::adapter::classify::server_error(&e).is_some_and(|d| {
                 matches!(
                     d.number(),
                     codes::ER_NO_SUCH_TABLE
@@ -329,7 +329,10 @@ pub async fn target_definition(
 ///
 /// # Errors
 /// The server's refusal.
-pub async fn create(conn: &mut MySqlConnection, object: &SchemaObject) -> Result<(), sqlx::Error> {
+pub(crate) async fn create(
+    conn: &mut MySqlConnection,
+    object: &SchemaObject,
+) -> Result<(), sqlx::Error> {
     // Names of modes, collations and zones: no quote or backslash to escape in
     // practice; a quote is doubled (which every SQL mode reads the same way).
     let quoted = |v: &str| format!("'{}'", v.replace('\'', "''"));
@@ -352,7 +355,7 @@ pub async fn create(conn: &mut MySqlConnection, object: &SchemaObject) -> Result
 }
 
 /// A definition with its whitespace runs collapsed, for comparing two servers'.
-pub fn normalize(create: &str) -> String {
+pub(crate) fn normalize(create: &str) -> String {
     create.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -360,7 +363,10 @@ pub fn normalize(create: &str) -> String {
 ///
 /// # Errors
 /// Database errors.
-pub async fn sequence_next(pool: &MySqlPool, object: &SchemaObject) -> Result<i64, sqlx::Error> {
+pub(crate) async fn sequence_next(
+    pool: &MySqlPool,
+    object: &SchemaObject,
+) -> Result<i64, sqlx::Error> {
     let sql = format!(
         "SELECT next_not_cached_value FROM {}.{}",
         ident(&object.database),

@@ -48,14 +48,14 @@ impl BinlogPosition {
 
 /// MariaDB's GTID state: per replication domain, the last server id and sequence.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MariaGtidSet(BTreeMap<u32, (u32, u64)>);
+pub(crate) struct MariaGtidSet(BTreeMap<u32, (u32, u64)>);
 
 impl MariaGtidSet {
     /// Parses `0-1-100,1-2-5` (empty for no transaction yet).
     ///
     /// # Errors
     /// A part that is not `domain-server-sequence`.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
         let mut set = BTreeMap::new();
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let mut nums = part.split('-').map(str::parse::<u64>);
@@ -76,7 +76,7 @@ impl MariaGtidSet {
     }
 
     /// Records that transaction `domain-server-seq` was executed.
-    pub fn record(&mut self, domain: u32, server: u32, seq: u64) {
+    pub(crate) fn record(&mut self, domain: u32, server: u32, seq: u64) {
         self.0.insert(domain, (server, seq));
     }
 }
@@ -96,7 +96,7 @@ impl fmt::Display for MariaGtidSet {
 }
 
 /// A source's UUID and its transaction intervals `[start, end)`.
-pub type SourceIntervals = ([u8; 16], Vec<(u64, u64)>);
+pub(crate) type SourceIntervals = ([u8; 16], Vec<(u64, u64)>);
 
 /// MySQL's GTID set: per source UUID, the intervals of transaction numbers executed
 /// (`3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:7,...`).
@@ -212,7 +212,7 @@ pub(crate) fn uuid_text(bytes: &[u8; 16]) -> String {
 /// The GTID state replication keeps: MariaDB's, MySQL's, or none (a set that could
 /// not be read, which then stays empty rather than wrong).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GtidState {
+pub(crate) enum GtidState {
     /// MariaDB's per-domain state.
     Maria(MariaGtidSet),
     /// MySQL's executed set.
@@ -223,7 +223,7 @@ pub enum GtidState {
 
 /// One transaction's GTID.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Gtid {
+pub(crate) enum Gtid {
     /// MariaDB's `domain-server-sequence`.
     Maria {
         /// Replication domain.
@@ -244,7 +244,7 @@ pub enum Gtid {
 
 impl GtidState {
     /// The state a recorded set text stands for, on a MariaDB server or not.
-    pub fn parse(text: &str, mariadb: bool) -> Self {
+    pub(crate) fn parse(text: &str, mariadb: bool) -> Self {
         let parsed = if mariadb {
             MariaGtidSet::parse(text).map(Self::Maria)
         } else {
@@ -254,7 +254,7 @@ impl GtidState {
     }
 
     /// Records that `gtid` was executed.
-    pub fn record(&mut self, gtid: &Gtid) {
+    pub(crate) fn record(&mut self, gtid: &Gtid) {
         match (self, gtid) {
             (
                 Self::Maria(set),
@@ -286,7 +286,7 @@ impl fmt::Display for GtidState {
 ///
 /// # Errors
 /// The query's error.
-pub async fn is_mariadb(pool: &MySqlPool) -> Result<bool, sqlx::Error> {
+pub(crate) async fn is_mariadb(pool: &MySqlPool) -> Result<bool, sqlx::Error> {
     let version: String = sqlx::query_scalar("SELECT VERSION()")
         .fetch_one(pool)
         .await?;
@@ -299,7 +299,7 @@ pub async fn is_mariadb(pool: &MySqlPool) -> Result<bool, sqlx::Error> {
 ///
 /// # Errors
 /// The queries' errors.
-pub async fn master_position(
+pub(crate) async fn master_position(
     pool: &MySqlPool,
     mariadb: bool,
 ) -> Result<Option<BinlogPosition>, sqlx::Error> {
@@ -311,14 +311,16 @@ pub async fn master_position(
 ///
 /// # Errors
 /// The queries' errors.
-pub async fn master_position_on(
+pub(crate) async fn master_position_on(
     conn: &mut sqlx::MySqlConnection,
     mariadb: bool,
 ) -> Result<Option<BinlogPosition>, sqlx::Error> {
     // MySQL 8.4 knows only `SHOW BINARY LOG STATUS`; MariaDB and older MySQL only
     // `SHOW MASTER STATUS`.
     let rows = match conn.fetch_all("SHOW MASTER STATUS").await {
-        Err(e) if crate::classify::server_error(&e).is_some_and(|d| d.number() == 1064) => {
+        Err(e)
+            if crate::adapter::classify::server_error(&e).is_some_and(|d| d.number() == 1064) =>
+        {
             conn.fetch_all("SHOW BINARY LOG STATUS").await?
         }
         other => other?,
@@ -326,10 +328,10 @@ pub async fn master_position_on(
     let Some(row) = rows.first() else {
         return Ok(None);
     };
-    let file = crate::schema::text(row, 0)?;
+    let file = crate::catalog::schema::text(row, 0)?;
     let pos: u64 = match row.try_get::<u64, _>(1) {
         Ok(p) => p,
-        Err(_) => crate::schema::text(row, 1)?.parse().unwrap_or(0),
+        Err(_) => crate::catalog::schema::text(row, 1)?.parse().unwrap_or(0),
     };
     let gtid_sql = if mariadb {
         "SELECT CAST(@@GLOBAL.gtid_binlog_pos AS CHAR)"

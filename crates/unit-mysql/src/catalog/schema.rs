@@ -165,7 +165,7 @@ pub struct Table {
 
 /// A selected table as listed by [`list_tables`], before it is described.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListedTable {
+pub(crate) struct ListedTable {
     /// The database (schema) name.
     pub database: String,
     /// The table name.
@@ -182,7 +182,7 @@ pub struct ListedTable {
 }
 
 /// Quotes an identifier with backticks.
-pub fn ident(name: &str) -> String {
+pub(crate) fn ident(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
 
@@ -281,7 +281,7 @@ impl Table {
     /// A `WHERE` predicate selecting the rows whose key sorts after `key` in the key's
     /// index (one raw text-protocol value per key column, in key order, as read at
     /// [`Table::key_positions`]). Each value is compared in its column's own type,
-    /// character set and collation ([`key_literal`]).
+    /// character set and collation (`key_literal`).
     ///
     /// The predicate is spelled so that the server reads a range of the key's index:
     /// `k1 >= v1 AND (k1 > v1 OR (k1 = v1 AND k2 > v2))` for a two-column key. A row
@@ -290,7 +290,7 @@ impl Table {
     /// before it.
     ///
     /// ```
-    /// # use unit_mysql::schema::{Column, Table};
+    /// # use unit_mysql::{Column, Table};
     /// let table = Table {
     ///     database: "shop".into(),
     ///     name: "items".into(),
@@ -355,7 +355,8 @@ pub struct Filter {
 }
 
 /// Databases never copied.
-pub const SYSTEM_DATABASES: &[&str] = &["mysql", "information_schema", "performance_schema", "sys"];
+pub(crate) const SYSTEM_DATABASES: &[&str] =
+    &["mysql", "information_schema", "performance_schema", "sys"];
 
 impl Filter {
     /// Whether a whole database is selected (created on the target even when it holds
@@ -385,7 +386,7 @@ impl Filter {
 }
 
 /// Matches `text` against a pattern with `*` and `?`.
-pub fn glob(pattern: &str, text: &str) -> bool {
+pub(crate) fn glob(pattern: &str, text: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
     let (mut pi, mut ti) = (0, 0);
@@ -418,7 +419,7 @@ pub enum SchemaError {
     Sqlx(#[from] sqlx::Error),
     /// The table has no key the copy can follow in order: no primary key and no unique
     /// key on NOT NULL columns kept in an ordered index (a `UNIQUE ... USING HASH` on a
-    /// long column is not ordered). [`describe`] no longer returns it (such a table has
+    /// long column is not ordered). `describe` no longer returns it (such a table has
     /// an empty key and is copied whole); kept for callers that refuse such tables.
     #[error(
         "table {0} has no primary key and no unique key on NOT NULL columns in an ordered index; add one, or exclude the table"
@@ -462,7 +463,7 @@ pub async fn discover(pool: &MySqlPool, filter: &Filter) -> Result<Vec<Table>, S
 ///
 /// # Errors
 /// Database errors.
-pub async fn list_tables(
+pub(crate) async fn list_tables(
     pool: &MySqlPool,
     filter: &Filter,
 ) -> Result<Vec<ListedTable>, sqlx::Error> {
@@ -545,7 +546,7 @@ pub(crate) async fn listed_table(
 ///
 /// # Errors
 /// [`SchemaError::Unsupported`] naming the table.
-pub fn refuse_versioned(table: &Table, allowed: bool) -> Result<(), SchemaError> {
+pub(crate) fn refuse_versioned(table: &Table, allowed: bool) -> Result<(), SchemaError> {
     if table.system_versioned && !allowed {
         return Err(SchemaError::Unsupported {
             kind: "table",
@@ -568,7 +569,7 @@ pub fn refuse_versioned(table: &Table, allowed: bool) -> Result<(), SchemaError>
 ///
 /// # Errors
 /// Database errors.
-pub async fn describe(pool: &MySqlPool, listed: ListedTable) -> Result<Table, SchemaError> {
+pub(crate) async fn describe(pool: &MySqlPool, listed: ListedTable) -> Result<Table, SchemaError> {
     let ListedTable {
         database,
         name,
@@ -663,7 +664,7 @@ pub async fn describe(pool: &MySqlPool, listed: ListedTable) -> Result<Table, Sc
 /// A SQL literal for a key value as read at [`Table::key_positions`], of the column's
 /// own type, character set and collation, so that comparing the column with it follows
 /// the key's index exactly.
-pub fn key_literal(column: &Column, value: &[u8]) -> String {
+pub(crate) fn key_literal(column: &Column, value: &[u8]) -> String {
     let number = || {
         let text = String::from_utf8_lossy(value);
         let plain = !text.is_empty()

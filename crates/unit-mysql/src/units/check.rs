@@ -9,8 +9,8 @@ use tokio_util::sync::CancellationToken;
 use unit_core::{BoxError, ErrorCode, SourceStatus, StatusHandle, Unit, UnitStatus};
 use unit_proto::pb;
 
-use crate::copy::CopyConfig;
-use crate::schema::{SchemaError, describe, ident, list_tables};
+use crate::catalog::schema::{SchemaError, describe, ident, list_tables};
+use crate::units::copy::CopyConfig;
 
 /// The outcome of one check item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,26 +111,30 @@ impl CheckUnit {
             ItemState::Success,
             format!("server {sv}"),
         );
-        let tls = |version: Result<(String, String), sqlx::Error>, url: &crate::dsn::MySqlUrl| {
+        let tls = |version: Result<(String, String), sqlx::Error>,
+                   url: &crate::adapter::dsn::MySqlUrl| {
             match version.map(|(_, v)| v) {
                 Ok(v) if !v.is_empty() => (ItemState::Success, v),
                 Ok(_) if url.requires_tls() => (
                     ItemState::Failure,
                     format!(
                         "not encrypted, though ssl-mode={} was asked for",
-                        crate::dsn::mode_name(url.ssl_mode())
+                        crate::adapter::dsn::mode_name(url.ssl_mode())
                     ),
                 ),
                 Ok(_) => (
                     ItemState::Warning,
                     format!(
                         "not encrypted (ssl-mode={}, and the server offers no TLS)",
-                        crate::dsn::mode_name(url.ssl_mode())
+                        crate::adapter::dsn::mode_name(url.ssl_mode())
                     ),
                 ),
                 Err(e) => (
                     ItemState::Failure,
-                    crate::classify::go_driver_text(&e, crate::classify::Operation::Query("")),
+                    crate::adapter::classify::go_driver_text(
+                        &e,
+                        crate::adapter::classify::Operation::Query(""),
+                    ),
                 ),
             }
         };
@@ -173,7 +177,10 @@ impl CheckUnit {
                 item(
                     "source tables",
                     ItemState::Failure,
-                    crate::classify::go_driver_text(&e, crate::classify::Operation::Query("")),
+                    crate::adapter::classify::go_driver_text(
+                        &e,
+                        crate::adapter::classify::Operation::Query(""),
+                    ),
                 );
                 return items;
             }
@@ -195,14 +202,17 @@ impl CheckUnit {
                 item(
                     "source privileges",
                     ItemState::Failure,
-                    crate::classify::go_driver_text(&e, crate::classify::Operation::Query("")),
+                    crate::adapter::classify::go_driver_text(
+                        &e,
+                        crate::adapter::classify::Operation::Query(""),
+                    ),
                 );
                 continue;
             }
             match describe(&source, listed).await {
                 Ok(t) => {
                     if t.system_versioned {
-                        match crate::schema::refuse_versioned(
+                        match crate::catalog::schema::refuse_versioned(
                             &t,
                             self.config.versioned_current_rows,
                         ) {
@@ -328,7 +338,10 @@ impl CheckUnit {
             Err(e) => item(
                 "target privileges",
                 ItemState::Failure,
-                crate::classify::go_driver_text(&e, crate::classify::Operation::Execute("")),
+                crate::adapter::classify::go_driver_text(
+                    &e,
+                    crate::adapter::classify::Operation::Execute(""),
+                ),
             ),
         }
         if self.config.consistency.is_some() || self.config.start.is_some() {
@@ -336,7 +349,7 @@ impl CheckUnit {
                 item(&found.name, found.state, found.message);
             }
         }
-        crate::copy::close_pool(source).await;
+        crate::units::copy::close_pool(source).await;
         items
     }
 
@@ -485,7 +498,7 @@ impl CheckUnit {
         if !has("RELOAD")
             && matches!(
                 self.config.consistency,
-                Some(crate::copy::Consistency::Flush)
+                Some(crate::units::copy::Consistency::Flush)
             )
         {
             item(
@@ -523,9 +536,9 @@ impl CheckUnit {
                 Err(e) => item(
                     "recorded position",
                     ItemState::Failure,
-                    crate::classify::go_driver_text(
+                    crate::adapter::classify::go_driver_text(
                         &e,
-                        crate::classify::Operation::Query("SHOW BINARY LOGS"),
+                        crate::adapter::classify::Operation::Query("SHOW BINARY LOGS"),
                     ),
                 ),
             }
@@ -538,14 +551,18 @@ impl CheckUnit {
 /// connection in the clear that it accepts encrypted (`require_secure_transport`, or an
 /// account `REQUIRE SSL`: MariaDB answers 1045, MySQL 3159), a sentence saying to
 /// enable TLS.
-async fn connect_failure(url: &crate::dsn::MySqlUrl, err: &sqlx::Error) -> String {
+async fn connect_failure(url: &crate::adapter::dsn::MySqlUrl, err: &sqlx::Error) -> String {
     // Which server, by its URL (password masked), and what went wrong.
     let text = format!(
         "{url}: {}",
-        crate::classify::go_driver_text(err, crate::classify::Operation::Connect)
+        crate::adapter::classify::go_driver_text(err, crate::adapter::classify::Operation::Connect)
     );
-    let refused = crate::classify::server_error(err)
-        .is_some_and(|d| matches!(d.number(), crate::codes::ER_ACCESS_DENIED_ERROR | 3159));
+    let refused = crate::adapter::classify::server_error(err).is_some_and(|d| {
+        matches!(
+            d.number(),
+            crate::adapter::codes::ER_ACCESS_DENIED_ERROR | 3159
+        )
+    });
     if !refused || !matches!(url.ssl_mode(), sqlx::mysql::MySqlSslMode::Disabled) {
         return text;
     }
@@ -659,8 +676,8 @@ impl Unit for CheckUnit {
 /// whole and replicated by the whole row), or a failure where an online migration
 /// would have to replay its changes idempotently, which no statement can do for it.
 fn keyless_verdict(
-    table: &crate::schema::Table,
-    consistency: Option<crate::copy::Consistency>,
+    table: &crate::catalog::schema::Table,
+    consistency: Option<crate::units::copy::Consistency>,
 ) -> (ItemState, String) {
     let name = table.display_name();
     match keyless_refusal(table, consistency) {
@@ -682,15 +699,15 @@ fn keyless_verdict(
 
 /// Why an online migration cannot take a table without a usable key, if it cannot.
 pub(crate) fn keyless_refusal(
-    table: &crate::schema::Table,
-    consistency: Option<crate::copy::Consistency>,
+    table: &crate::catalog::schema::Table,
+    consistency: Option<crate::units::copy::Consistency>,
 ) -> Option<&'static str> {
     if table.has_key() {
         return None;
     }
     match consistency {
         None => None,
-        Some(crate::copy::Consistency::None) => Some(
+        Some(crate::units::copy::Consistency::None) => Some(
             "a copy without a snapshot (consistency none) must replay its changes idempotently, \
              which needs a key; use consistency flush or lock, or add a key",
         ),

@@ -19,13 +19,13 @@ use tracing::{Instrument, info, info_span, warn};
 use unit_core::{BoxError, ErrScope, ErrorCode, SourceStatus, StatusHandle, Unit, UnitStatus};
 use unit_proto::pb;
 
-use crate::cancel::{StatementError, cancellable};
-use crate::classify::Operation;
-use crate::dsn::MySqlUrl;
-use crate::objects::{ObjectKind, ObjectKinds, SchemaObject};
-use crate::position::{BinlogPosition, is_mariadb, master_position};
+use crate::adapter::cancel::{StatementError, cancellable};
+use crate::adapter::classify::Operation;
+use crate::adapter::dsn::MySqlUrl;
+use crate::catalog::objects::{ObjectKind, ObjectKinds, SchemaObject};
+use crate::catalog::position::{BinlogPosition, is_mariadb, master_position};
+use crate::catalog::schema::{Filter, SchemaError, Table, discover, ident};
 use crate::units::sync_state::{SyncCheckpoint, ensure_tables, load_checkpoint, store_checkpoint};
-use crate::schema::{Filter, SchemaError, Table, discover, ident};
 
 #[cfg(feature = "local-infile")]
 mod bulk;
@@ -134,7 +134,7 @@ pub struct CopyConfig {
     pub cutover: bool,
     /// Incremental mode (no copy): replicate from this position, unless the task has
     /// recorded one already.
-    pub start: Option<crate::position::BinlogPosition>,
+    pub start: Option<crate::catalog::position::BinlogPosition>,
     /// How long the Sync unit waits for a packet of the binlog stream before it takes
     /// the connection for dead (a source that crashed, a half-open connection) and
     /// ends with a lost connection, which is resumed. The source sends a heartbeat
@@ -151,7 +151,7 @@ pub struct CopyConfig {
     #[doc(hidden)]
     pub ddl_failpoint: Option<&'static str>,
     /// Hears the units' events as they happen (for metrics); none by default.
-    pub observer: Option<std::sync::Arc<dyn crate::observer::Observer>>,
+    pub observer: Option<std::sync::Arc<dyn crate::units::observer::Observer>>,
 }
 
 /// How the copy makes its rows consistent with one source position, named as dumpling
@@ -237,10 +237,10 @@ impl CopyConfig {
         with_sync_workers => sync_workers: usize,
         with_sync_merge_rows => sync_merge_rows: usize,
         with_cutover => cutover: bool,
-        with_start => start: Option<crate::position::BinlogPosition>,
+        with_start => start: Option<crate::catalog::position::BinlogPosition>,
         with_stream_timeout => stream_timeout: Duration,
         with_versioned_current_rows => versioned_current_rows: bool,
-        with_observer => observer: Option<std::sync::Arc<dyn crate::observer::Observer>>,
+        with_observer => observer: Option<std::sync::Arc<dyn crate::units::observer::Observer>>,
     }
 
     /// Settings with defaults: 5,000-row chunks, 4 tables at a time, checkpoints in
@@ -339,7 +339,7 @@ impl Progress {
 ///   kill, crash or auto-resume the copy continues after the last committed chunk, and
 ///   no row is lost or written twice.
 /// - **Values**: each column's values and key boundaries travel in its own type,
-///   character set and collation ([`ValueKind`](crate::schema::ValueKind)); the target
+///   character set and collation ([`ValueKind`](crate::catalog::schema::ValueKind)); the target
 ///   writes with the source's `sql_mode` relaxed so it accepts every value the source
 ///   holds ([`copy_sql_mode`]).
 /// - **Verification**: each table's row count and checksum are compared on both sides
@@ -359,7 +359,7 @@ impl Progress {
 /// # Example
 /// ```no_run
 /// use unit_core::{BoxUnit, Subtask, SubtaskConfig};
-/// use unit_mysql::{CopyConfig, CopyUnit, schema::Filter};
+/// use unit_mysql::{CopyConfig, CopyUnit, Filter};
 /// use unit_proto::pb::Stage;
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -508,8 +508,8 @@ pub(crate) async fn open_pool(
                 if relax_checks {
                     match conn.execute("SET check_constraint_checks = 0").await {
                         Err(e)
-                            if crate::classify::server_error(&e).is_some_and(|d| {
-                                d.number() == crate::codes::ER_UNKNOWN_SYSTEM_VARIABLE
+                            if crate::adapter::classify::server_error(&e).is_some_and(|d| {
+                                d.number() == crate::adapter::codes::ER_UNKNOWN_SYSTEM_VARIABLE
                             }) => {}
                         other => {
                             other?;
@@ -850,8 +850,8 @@ async fn target_create(
                 .map(|row| String::from_utf8_lossy(&raw(&row, 1).unwrap_or_default()).into_owned()))
         }
         Err(StatementError::Sqlx(e))
-            if crate::classify::server_error(&e)
-                .is_some_and(|d| d.number() == crate::codes::ER_NO_SUCH_TABLE) =>
+            if crate::adapter::classify::server_error(&e)
+                .is_some_and(|d| d.number() == crate::adapter::codes::ER_NO_SUCH_TABLE) =>
         {
             Ok(None)
         }
@@ -1036,10 +1036,12 @@ impl CopyUnit {
     ) -> Result<(), CopyError> {
         self.tables = discover(source, &self.config.filter).await?;
         for table in &self.tables {
-            crate::schema::refuse_versioned(table, self.config.versioned_current_rows)?;
+            crate::catalog::schema::refuse_versioned(table, self.config.versioned_current_rows)?;
         }
         for table in self.tables.iter().filter(|t| !t.has_key()) {
-            if let Some(reason) = crate::check::keyless_refusal(table, self.config.consistency) {
+            if let Some(reason) =
+                crate::units::check::keyless_refusal(table, self.config.consistency)
+            {
                 return Err(CopyError::Schema(SchemaError::Unsupported {
                     kind: "table",
                     object: table.display_name(),
@@ -1345,12 +1347,9 @@ impl CopyUnit {
         let db = &self.config.checkpoint_database;
         let task = &self.config.task;
         let down = |op: Operation<'_>, e| stmt_err(ErrScope::Downstream, op, e);
-        cancellable(
-            cancel,
-            ensure_tables(target, db),
-        )
-        .await
-        .map_err(|e| down(Operation::Execute("sync_checkpoint"), e))?;
+        cancellable(cancel, ensure_tables(target, db))
+            .await
+            .map_err(|e| down(Operation::Execute("sync_checkpoint"), e))?;
         let existing = cancellable(cancel, load_checkpoint(target, db, task))
             .await
             .map_err(|e| down(Operation::Query("sync_checkpoint"), e))?;
@@ -1464,7 +1463,7 @@ impl CopyError {
             CopyError::Statement {
                 source: StatementError::Sqlx(e),
                 ..
-            } => crate::classify::server_error(e).map(|d| d.number()),
+            } => crate::adapter::classify::server_error(e).map(|d| d.number()),
             _ => None,
         }
     }
@@ -1529,7 +1528,7 @@ pub(crate) fn copy_process_error(err: &CopyError) -> pb::ProcessError {
         CopyError::Schema(e @ SchemaError::Unsupported { .. }) => unit_core::new_process_error(
             &unit_core::Error::generate(&ErrorCode::COPY_UNSUPPORTED, &[e]),
         ),
-        CopyError::Schema(SchemaError::Sqlx(e)) => crate::process_error::process_error(
+        CopyError::Schema(SchemaError::Sqlx(e)) => crate::adapter::process_error::process_error(
             e,
             ErrScope::Upstream,
             Operation::Query("information_schema"),

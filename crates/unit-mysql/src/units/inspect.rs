@@ -6,11 +6,11 @@ use sqlx::MySqlPool;
 use sqlx::mysql::MySqlPoolOptions;
 use unit_sql::CheckpointStore;
 
-use crate::cancel::StatementError;
-use crate::copy::CopyConfig;
-use crate::dsn::MySqlUrl;
+use crate::adapter::cancel::StatementError;
+use crate::adapter::dsn::MySqlUrl;
+use crate::catalog::schema::list_tables;
+use crate::units::copy::CopyConfig;
 use crate::units::sync_state::{SyncCheckpoint, load_checkpoint};
-use crate::schema::list_tables;
 
 /// What the copy's checkpoints of a task add up to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -1,25 +1,5 @@
-//! The Sync unit: streams the source's binlog from the position the copy recorded and
-//! applies every row change of the selected tables to the target, exactly once.
-//!
-//! - **Exactly once.** Source transactions are applied in order, several to one target
-//!   transaction, and each target transaction also moves the task's row in
-//!   `<checkpoint_database>.sync_checkpoint` to the end of the last source transaction
-//!   it holds. A crash at any instant leaves the target at a transaction boundary of the
-//!   source with the checkpoint naming it, and a rerun continues from there. With
-//!   [`CopyConfig::sync_workers`] above 1, row changes are applied in parallel by
-//!   their keys, each worker committing with a checkpoint row of its own (see
-//!   `sync::parallel`): exactly once still, but source transactions are no longer
-//!   kept whole on the target.
-//! - **Safe mode** (idempotent replay: `REPLACE`, `DELETE` + `REPLACE`) is only on
-//!   between the two positions a copy records when its rows were not a snapshot
-//!   ([`SyncCheckpoint::safe_until`]); elsewhere a change that does not match the target
-//!   (a missing row, a duplicate key) stops the unit with code 60007, naming the event.
-//! - **DDL** of the selected tables runs on the target in stream order, alone, after
-//!   everything before it is committed; the unit then reads the table's columns again
-//!   from the target. A DDL the target refuses stops the unit (code 60008).
-//! - **Values** are written from the binlog's storage format with the target's column
-//!   types (`sync::value`), so unsigned integers, DECIMAL, temporal types in any time
-//!   zone, BIT, ENUM, SET, JSON, BLOB and every character set arrive exactly.
+//! The Sync unit ([`SyncUnit`]): its contract is documented on the type; the apply
+//! path is split into stages (see ARCHITECTURE.md, "unit-mysql").
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,26 +14,26 @@ use tracing::{info, warn};
 use unit_core::{BoxError, ErrScope, ErrorCode, SourceStatus, StatusHandle, Unit, UnitStatus};
 use unit_proto::pb;
 
-use crate::cancel::{StatementError, cancellable};
-use crate::classify::Operation;
-use crate::copy::{
+use crate::adapter::cancel::{StatementError, cancellable};
+use crate::adapter::classify::Operation;
+use crate::catalog::objects::list_objects;
+use crate::catalog::position::{BinlogPosition, GtidState, is_mariadb};
+use crate::catalog::schema::{discover, ident};
+use crate::units::copy::{
     CopyConfig, CopyError, ObjectReport, SOURCE_SESSION, choose_verification, close_pools,
     copy_process_error, ensure_object, open_pool, same_definition, source_position, stmt_err,
     target_session, triggers_on,
 };
-use crate::objects::list_objects;
-use crate::position::{BinlogPosition, GtidState, is_mariadb};
 use crate::units::sync_state::{
     SyncCheckpoint, ensure_tables, load_checkpoint, prepared_xids, store_checkpoint,
 };
-use crate::schema::{discover, ident};
 
 mod apply;
-pub mod ddl;
+pub(crate) mod ddl;
 mod exec;
 mod parallel;
 mod plan;
-pub mod session;
+pub(crate) mod session;
 mod status;
 mod stream;
 mod value;
@@ -65,7 +45,7 @@ use status::{AbortOnDrop, Shared, lock, refresh_master};
 
 use stream::Source;
 pub use stream::{StartAt, StreamError};
-pub use value::{ValueError, literal};
+pub(crate) use value::{ValueError, literal};
 
 /// A failure of the Sync unit.
 #[derive(Debug, thiserror::Error)]
@@ -161,7 +141,29 @@ enum Ended {
     CaughtUp(BinlogPosition),
 }
 
-/// Replication as a [`Unit`] of type Sync; see the [module](self) documentation.
+/// Replication as a [`Unit`] of type Sync: streams the source's binlog from the
+/// position the copy recorded and applies every row change of the selected tables to
+/// the target, exactly once.
+///
+/// - **Exactly once.** Source transactions are applied in order, several to one target
+///   transaction, and each target transaction also moves the task's row in
+///   `<checkpoint_database>.sync_checkpoint` to the end of the last source transaction
+///   it holds. A crash at any instant leaves the target at a transaction boundary of the
+///   source with the checkpoint naming it, and a rerun continues from there. With
+///   [`CopyConfig::sync_workers`] above 1, row changes are applied in parallel by
+///   their keys, each worker committing with a checkpoint row of its own (see
+///   `parallel.rs`): exactly once still, but source transactions are no longer
+///   kept whole on the target.
+/// - **Safe mode** (idempotent replay: `REPLACE`, `DELETE` + `REPLACE`) is only on
+///   between the two positions a copy records when its rows were not a snapshot
+///   ([`SyncCheckpoint::safe_until`]); elsewhere a change that does not match the target
+///   (a missing row, a duplicate key) stops the unit with code 60007, naming the event.
+/// - **DDL** of the selected tables runs on the target in stream order, alone, after
+///   everything before it is committed; the unit then reads the table's columns again
+///   from the target. A DDL the target refuses stops the unit (code 60008).
+/// - **Values** are written from the binlog's storage format with the target's column
+///   types (`value.rs`), so unsigned integers, DECIMAL, temporal types in any time
+///   zone, BIT, ENUM, SET, JSON, BLOB and every character set arrive exactly.
 ///
 /// Its configuration is the task's [`CopyConfig`]: source, target, the selected
 /// tables, the checkpoint database, [`CopyConfig::server_id`] (the replica id it
@@ -175,7 +177,7 @@ enum Ended {
 /// replication (with `cutover`, until the source's current position, verified).
 /// ```no_run
 /// use unit_core::{BoxUnit, Subtask, SubtaskConfig};
-/// use unit_mysql::{CheckUnit, Consistency, CopyConfig, CopyUnit, SyncUnit, schema::Filter};
+/// use unit_mysql::{CheckUnit, Consistency, CopyConfig, CopyUnit, Filter, SyncUnit};
 /// use unit_proto::pb::Stage;
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -294,18 +296,15 @@ impl SyncUnit {
         cancellable(cancel, target.execute(sql.as_str()))
             .await
             .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute(&sql), e))?;
-        cancellable(
-            cancel,
-            ensure_tables(&target, db),
-        )
-        .await
-        .map_err(|e| {
-            stmt_err(
-                ErrScope::Downstream,
-                Operation::Execute("sync_checkpoint"),
-                e,
-            )
-        })?;
+        cancellable(cancel, ensure_tables(&target, db))
+            .await
+            .map_err(|e| {
+                stmt_err(
+                    ErrScope::Downstream,
+                    Operation::Execute("sync_checkpoint"),
+                    e,
+                )
+            })?;
         Ok(())
     }
 
@@ -575,7 +574,7 @@ impl SyncUnit {
         &self,
         source: &MySqlPool,
         target: &MySqlPool,
-        tables: &[crate::schema::Table],
+        tables: &[crate::catalog::schema::Table],
         cancel: &CancellationToken,
     ) -> Result<(), SyncError> {
         let objects = list_objects(source, &self.config.filter, tables)
@@ -615,7 +614,7 @@ impl SyncUnit {
         source: &MySqlPool,
         target: &MySqlPool,
         cancel: &CancellationToken,
-    ) -> Result<Vec<crate::schema::Table>, SyncError> {
+    ) -> Result<Vec<crate::catalog::schema::Table>, SyncError> {
         let tables = discover(source, &self.config.filter)
             .await
             .map_err(CopyError::from)?;
@@ -626,7 +625,8 @@ impl SyncUnit {
             // Every DDL up to here is applied: the definitions must be equal too.
             same_definition(target, table, cancel).await?;
             let rows =
-                crate::copy::verify_table(source, target, table, verification, cancel).await?;
+                crate::units::copy::verify_table(source, target, table, verification, cancel)
+                    .await?;
             info!(table = %table.display_name(), rows, "verified at cutover");
             lock(&self.shared.verified).push((table.database.clone(), table.name.clone(), rows));
         }
@@ -683,7 +683,7 @@ fn sync_process_error(err: &SyncError) -> pb::ProcessError {
             statement,
             source,
         } => {
-            let mut pe = crate::process_error::process_error(
+            let mut pe = crate::adapter::process_error::process_error(
                 source,
                 ErrScope::Downstream,
                 Operation::Execute(statement),
@@ -700,7 +700,8 @@ fn sync_process_error(err: &SyncError) -> pb::ProcessError {
                 &ErrorCode::SYNC_DDL_FAILED,
                 &[at, &format!("{statement}: {source}")],
             );
-            pe.raw_cause = crate::classify::go_driver_text(source, Operation::Execute(statement));
+            pe.raw_cause =
+                crate::adapter::classify::go_driver_text(source, Operation::Execute(statement));
             pe
         }
         SyncError::Unsupported { at, detail } => {

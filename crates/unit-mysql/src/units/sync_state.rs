@@ -14,8 +14,8 @@
 
 use sqlx::{Executor, MySqlPool, Row};
 
-use crate::position::BinlogPosition;
-use crate::schema::ident;
+use crate::catalog::position::BinlogPosition;
+use crate::catalog::schema::ident;
 
 /// The row a task keeps in `<checkpoint_database>.sync_checkpoint`: where replication
 /// continues, and until where it replays idempotently.
@@ -110,8 +110,8 @@ pub(crate) async fn load_checkpoint(
     let row = match sqlx::query(&sql).bind(task).fetch_optional(conn).await {
         Ok(row) => row,
         Err(e)
-            if crate::classify::server_error(&e)
-                .is_some_and(|d| d.number() == crate::codes::ER_NO_SUCH_TABLE) =>
+            if crate::adapter::classify::server_error(&e)
+                .is_some_and(|d| d.number() == crate::adapter::codes::ER_NO_SUCH_TABLE) =>
         {
             return Ok(None);
         }
@@ -223,8 +223,8 @@ pub(crate) async fn prepared_xids(
     );
     match sqlx::query_scalar(&sql).bind(task).fetch_all(target).await {
         Err(e)
-            if crate::classify::server_error(&e)
-                .is_some_and(|d| d.number() == crate::codes::ER_NO_SUCH_TABLE) =>
+            if crate::adapter::classify::server_error(&e)
+                .is_some_and(|d| d.number() == crate::adapter::codes::ER_NO_SUCH_TABLE) =>
         {
             Ok(Vec::new())
         }

@@ -34,11 +34,11 @@ use tracing::{info, warn};
 use unit_core::ErrScope;
 
 use super::{CopyError, stmt_err};
-use crate::cancel::{StatementError, cancellable};
-use crate::classify::Operation;
-use crate::codes;
-use crate::dsn::MySqlUrl;
-use crate::schema::{Table, ident};
+use crate::adapter::cancel::{StatementError, cancellable};
+use crate::adapter::classify::Operation;
+use crate::adapter::codes;
+use crate::adapter::dsn::MySqlUrl;
+use crate::catalog::schema::{Table, ident};
 
 /// The bytes of the chunk's file sent in one packet.
 const PIECE: usize = 1 << 20;
@@ -168,7 +168,7 @@ impl BulkWriter {
     ) -> Result<&mut Conn, CopyError> {
         if self.conn.is_none() {
             let init = [target.session.clone()];
-            let mut conn = cancellable(cancel, crate::client::connect(&target.url, &init))
+            let mut conn = cancellable(cancel, crate::adapter::client::connect(&target.url, &init))
                 .await
                 .map_err(|e| down(Operation::Connect, e))?;
             // As the copy's sqlx sessions: MariaDB's CHECK constraints are not
@@ -312,7 +312,7 @@ impl LoadCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::Column;
+    use crate::catalog::schema::Column;
 
     #[test]
     fn values_are_escaped_so_that_the_load_reads_them_back() {
@@ -340,7 +340,7 @@ mod tests {
     #[test]
     fn bytes_go_as_they_are_and_text_as_utf8mb4() {
         let mut g = Column::new("g", "int");
-        g.generated = Some(crate::schema::Generated::Stored);
+        g.generated = Some(crate::catalog::schema::Generated::Stored);
         let table = Table {
             database: "d".into(),
             name: "t".into(),

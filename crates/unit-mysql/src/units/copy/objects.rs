@@ -12,12 +12,12 @@ use unit_core::ErrScope;
 
 use super::report::ObjectReport;
 use super::{CopyError, CopyUnit, stmt_err};
-use crate::cancel::{StatementError, cancellable};
-use crate::classify::Operation;
-use crate::objects::{
+use crate::adapter::cancel::{StatementError, cancellable};
+use crate::adapter::classify::Operation;
+use crate::catalog::objects::{
     ObjectKind, SchemaObject, create, normalize, sequence_next, target_definition,
 };
-use crate::schema::{SchemaError, ident, text};
+use crate::catalog::schema::{SchemaError, ident, text};
 
 /// The note on a trigger or event of an online migration, which the copy leaves to
 /// the Sync unit's cutover.
@@ -45,9 +45,10 @@ impl CopyUnit {
                 databases.insert(name);
             }
         }
-        self.objects = crate::objects::list_objects(source, &self.config.filter, &self.tables)
-            .await
-            .map_err(CopyError::Schema)?;
+        self.objects =
+            crate::catalog::objects::list_objects(source, &self.config.filter, &self.tables)
+                .await
+                .map_err(CopyError::Schema)?;
         databases.extend(self.tables.iter().map(|t| t.database.clone()));
         databases.extend(self.objects.iter().map(|o| o.database.clone()));
         for database in &databases {
@@ -208,7 +209,9 @@ impl CopyUnit {
                         excluded: false,
                         note: String::new(),
                     }),
-                    Err(e) if e.server_number() == Some(crate::codes::ER_NO_SUCH_TABLE) => {
+                    Err(e)
+                        if e.server_number() == Some(crate::adapter::codes::ER_NO_SUCH_TABLE) =>
+                    {
                         missing = Some(e);
                         waiting.push(view);
                     }

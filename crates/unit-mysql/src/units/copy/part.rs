@@ -12,9 +12,9 @@ use unit_core::ErrScope;
 
 use super::verify::Verification;
 use super::{CopyError, Progress, internal, stmt_err};
-use crate::cancel::{StatementError, cancellable};
-use crate::classify::Operation;
-use crate::schema::{Table, ident, key_literal};
+use crate::adapter::cancel::{StatementError, cancellable};
+use crate::adapter::classify::Operation;
+use crate::catalog::schema::{Table, ident, key_literal};
 
 /// What every copy job shares.
 pub(super) struct CopyContext {
@@ -39,7 +39,7 @@ pub(super) struct CopyContext {
     /// The write limits.
     pub(super) throttle: super::throttle::Throttle,
     /// Hears each committed chunk.
-    pub(super) observer: Option<Arc<dyn crate::observer::Observer>>,
+    pub(super) observer: Option<Arc<dyn crate::units::observer::Observer>>,
     /// Chunks are loaded with `LOAD DATA LOCAL INFILE` where the table allows it.
     #[cfg(feature = "local-infile")]
     pub(super) bulk: Option<super::bulk::BulkTarget>,

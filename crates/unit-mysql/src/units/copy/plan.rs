@@ -10,9 +10,9 @@ use unit_core::ErrScope;
 
 use super::part::{CopyContext, Part, PartCopy, decode_key, raw};
 use super::{CopyError, CopyUnit, stmt_err};
-use crate::cancel::cancellable;
-use crate::classify::Operation;
-use crate::schema::{Table, ident};
+use crate::adapter::cancel::cancellable;
+use crate::adapter::classify::Operation;
+use crate::catalog::schema::{Table, ident};
 
 impl CopyUnit {
     /// The work left: every unfinished part of every table (planned on the first run),

@@ -9,10 +9,10 @@ use tracing::{info, warn};
 use unit_core::ErrScope;
 
 use super::{Consistency, CopyError, stmt_err};
-use crate::cancel::{StatementError, cancellable};
-use crate::classify::Operation;
-use crate::position::{BinlogPosition, master_position_on};
-use crate::schema::Table;
+use crate::adapter::cancel::{StatementError, cancellable};
+use crate::adapter::classify::Operation;
+use crate::catalog::position::{BinlogPosition, master_position_on};
+use crate::catalog::schema::Table;
 
 /// Connections each inside `START TRANSACTION WITH CONSISTENT SNAPSHOT`, all opened
 /// while the source was locked: they read the rows as of [`Opened::position`].
@@ -124,7 +124,8 @@ pub(super) async fn open(
         match cancellable(cancel, lock.execute(lock_sql.as_str())).await {
             Ok(_) => {}
             Err(StatementError::Sqlx(e))
-                if mode == Consistency::Auto && crate::classify::server_error(&e).is_some() =>
+                if mode == Consistency::Auto
+                    && crate::adapter::classify::server_error(&e).is_some() =>
             {
                 warn!(statement = %lock_sql, error = %e, "the source refuses this lock; trying the next consistency");
                 continue;

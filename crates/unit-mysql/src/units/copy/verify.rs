@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::mysql::MySqlPool;
 
-use crate::schema::Table;
+use crate::catalog::schema::Table;
 
 /// How a copied table is compared with its source, once it is copied.
 ///
@@ -27,7 +27,7 @@ pub enum Verification {
 ///
 /// Each row is hashed with MD5 over an unambiguous encoding of its values: per column,
 /// `N` for NULL, else `V`, the value's length in bytes, `:` and the value's bytes (as
-/// [`Column::select_expr`](crate::schema::Column::select_expr) reads it exactly), so a
+/// [`Column::select_expr`](crate::catalog::schema::Column::select_expr) reads it exactly), so a
 /// NULL moved to another column, values swapped between columns or a value changed in
 /// any type changes the row's hash. The table's checksum is the sums of the two 64-bit
 /// halves of the rows' hashes (exact decimal sums, so no difference cancels out

@@ -18,12 +18,12 @@ use super::session::StatementSession;
 use super::status::lock;
 use super::stream::{Decoded, RowImage, RowPair, RowsChange, RowsKind, Source, SourceEvent};
 use super::{Ended, SyncError, SyncUnit, ValueError, ddl};
-use crate::cancel::StatementError;
-use crate::classify::Operation;
-use crate::copy::stmt_err;
-use crate::position::{BinlogPosition, Gtid, GtidState};
+use crate::adapter::cancel::StatementError;
+use crate::adapter::classify::Operation;
+use crate::catalog::position::{BinlogPosition, Gtid, GtidState};
+use crate::catalog::schema::{Table, describe, ident, listed_table};
+use crate::units::copy::stmt_err;
 use crate::units::sync_state::{SyncCheckpoint, store_checkpoint};
-use crate::schema::{Table, describe, ident, listed_table};
 
 /// The state of one run of the replication loop.
 pub(super) struct Run<'a> {
@@ -478,7 +478,7 @@ impl Run<'_> {
         }
         let text = sql.to_lowercase();
         filter.databases.iter().any(|pattern| {
-            crate::schema::glob(pattern, schema)
+            crate::catalog::schema::glob(pattern, schema)
                 || pattern
                     .split(['*', '?'])
                     .any(|part| !part.is_empty() && text.contains(&part.to_lowercase()))
@@ -790,7 +790,7 @@ impl Run<'_> {
                     }
                     Some(Arc::new(t))
                 }
-                Err(crate::schema::SchemaError::Sqlx(e)) => {
+                Err(crate::catalog::schema::SchemaError::Sqlx(e)) => {
                     return Err(self.target_err(Operation::Query("information_schema"), e));
                 }
                 Err(e) => {
@@ -1230,7 +1230,7 @@ impl Run<'_> {
         let body = match (&narrowed, std::str::from_utf8(st.text)) {
             (Some(narrowed), _) => DdlText::Utf8(narrowed.clone()),
             (None, Ok(text)) if client_utf8 || text.is_ascii() => DdlText::Utf8(text.to_owned()),
-            (None, _) => DdlText::Convert(crate::schema::hex_literal(st.text)),
+            (None, _) => DdlText::Convert(crate::catalog::schema::hex_literal(st.text)),
         };
         let setup = self.session_setup(st, charsets.as_ref(), &body).await?;
         // Everything before the DDL is committed first, with a note that the DDL is
@@ -1303,7 +1303,7 @@ impl Run<'_> {
                     .await
                 {
                     Err(e)
-                        if crate::classify::server_error(&e)
+                        if crate::adapter::classify::server_error(&e)
                             .is_some_and(|d| d.number() == 1049) => {}
                     other => {
                         other?;
@@ -1317,12 +1317,12 @@ impl Run<'_> {
             Ok(_) => {}
             Err(e)
                 if retried
-                    && crate::classify::server_error(&e)
+                    && crate::adapter::classify::server_error(&e)
                         .is_some_and(|d| ALREADY_APPLIED.contains(&d.number())) =>
             {
                 warn!(at = %at, error = %e, "DDL already applied by an earlier run");
             }
-            Err(e) if crate::classify::server_error(&e).is_some() => {
+            Err(e) if crate::adapter::classify::server_error(&e).is_some() => {
                 return Err(SyncError::Ddl {
                     at,
                     statement: unit_sql::summarize_statement(sql),
@@ -1371,10 +1371,10 @@ impl Run<'_> {
         for (db, t) in tables {
             let show = format!("SHOW CREATE TABLE {}.{}", ident(db), ident(t));
             let definition = match sqlx::query(show.as_str()).fetch_one(pool).await {
-                Ok(row) => crate::schema::text(&row, 1)
+                Ok(row) => crate::catalog::schema::text(&row, 1)
                     .map_err(|e| self.target_err(Operation::Query(&show), e))?,
                 Err(e)
-                    if crate::classify::server_error(&e)
+                    if crate::adapter::classify::server_error(&e)
                         .is_some_and(|d| [1049, 1146].contains(&d.number())) =>
                 {
                     "(absent)".to_owned()

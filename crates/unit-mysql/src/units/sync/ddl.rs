@@ -7,7 +7,7 @@
 
 /// A recognised DDL statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ddl {
+pub(crate) struct Ddl {
     /// What it does.
     pub kind: DdlKind,
     /// The tables it names, `(database, table)`, with the statement's default database
@@ -20,7 +20,7 @@ pub struct Ddl {
 
 /// The kind of a recognised DDL statement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DdlKind {
+pub(crate) enum DdlKind {
     /// `CREATE TABLE`.
     CreateTable,
     /// `ALTER TABLE`, `CREATE INDEX`, `DROP INDEX`.
@@ -230,28 +230,13 @@ impl Parser<'_> {
 /// The DDL `sql` is, run with `default_db` as its current database; `None` for any
 /// other statement (including `CREATE TEMPORARY TABLE`, which row-based replication
 /// never needs).
-///
-/// ```
-/// # use unit_mysql::sync::ddl::{parse, DdlKind};
-/// let ddl = parse("ALTER TABLE `shop`.orders ADD COLUMN note TEXT", "other").unwrap();
-/// assert_eq!(ddl.kind, DdlKind::AlterTable);
-/// assert_eq!(ddl.tables, vec![("shop".to_owned(), "orders".to_owned())]);
-/// let ddl = parse("RENAME TABLE a TO b, shop.c TO shop.d", "app").unwrap();
-/// assert_eq!(ddl.tables.len(), 4);
-/// assert!(parse("GRANT ALL ON *.* TO u", "app").is_none());
-/// ```
-pub fn parse(sql: &str, default_db: &str) -> Option<Ddl> {
+#[cfg(test)]
+pub(crate) fn parse(sql: &str, default_db: &str) -> Option<Ddl> {
     parse_with(sql, default_db, false)
 }
 
 /// [`parse`], with `"` quoting identifiers as under the `ANSI_QUOTES` SQL mode.
-///
-/// ```
-/// # use unit_mysql::sync::ddl::parse_with;
-/// let ddl = parse_with(r#"DROP TABLE "a""b""#, "d", true).unwrap();
-/// assert_eq!(ddl.tables, vec![("d".to_owned(), "a\"b".to_owned())]);
-/// ```
-pub fn parse_with(sql: &str, default_db: &str, ansi_quotes: bool) -> Option<Ddl> {
+pub(crate) fn parse_with(sql: &str, default_db: &str, ansi_quotes: bool) -> Option<Ddl> {
     let mut p = Parser {
         tokens: tokens(sql, ansi_quotes),
         at: 0,
@@ -413,16 +398,7 @@ pub fn parse_with(sql: &str, default_db: &str, ansi_quotes: bool) -> Option<Ddl>
 /// `ALTER`, `DROP` of a table, index or database, `RENAME TABLE`, `TRUNCATE`), whether
 /// or not [`parse_with`] can read the rest: a statement for which this is true and
 /// `parse_with` gives `None` cannot be read, and is not to be skipped as harmless.
-///
-/// ```
-/// # use unit_mysql::sync::ddl::starts_as_table_ddl;
-/// assert!(starts_as_table_ddl("alter online table t add x int", false));
-/// assert!(starts_as_table_ddl("CREATE OR REPLACE TABLE t (id INT)", false));
-/// assert!(!starts_as_table_ddl("CREATE TEMPORARY TABLE t (id INT)", false));
-/// assert!(!starts_as_table_ddl("CREATE DEFINER=u TRIGGER x", false));
-/// assert!(!starts_as_table_ddl("GRANT ALL ON t TO u", false));
-/// ```
-pub fn starts_as_table_ddl(sql: &str, ansi_quotes: bool) -> bool {
+pub(crate) fn starts_as_table_ddl(sql: &str, ansi_quotes: bool) -> bool {
     let words: Vec<String> = tokens(sql, ansi_quotes)
         .into_iter()
         .take(4)
@@ -461,18 +437,11 @@ pub fn starts_as_table_ddl(sql: &str, ansi_quotes: bool) -> bool {
 /// `DELETE`, `LOAD DATA`) writes, as far as its table references tell; `None` for any
 /// other statement. A multi-table statement names all of its tables (the ones it only
 /// reads too); an empty list means the references could not be read.
-///
-/// ```
-/// # use unit_mysql::sync::ddl::dml_tables;
-/// let t = |d: &str, n: &str| (d.to_owned(), n.to_owned());
-/// assert_eq!(dml_tables("INSERT INTO shop.t VALUES (1)", "d", false), Some(vec![t("shop", "t")]));
-/// assert_eq!(
-///     dml_tables("DELETE a FROM a JOIN b ON a.id = b.id WHERE b.x = 1", "d", false),
-///     Some(vec![t("d", "a"), t("d", "a"), t("d", "b")])
-/// );
-/// assert_eq!(dml_tables("ALTER TABLE t ADD x INT", "d", false), None);
-/// ```
-pub fn dml_tables(sql: &str, default_db: &str, ansi_quotes: bool) -> Option<Vec<(String, String)>> {
+pub(crate) fn dml_tables(
+    sql: &str,
+    default_db: &str,
+    ansi_quotes: bool,
+) -> Option<Vec<(String, String)>> {
     let mut p = Parser {
         tokens: tokens(sql, ansi_quotes),
         at: 0,
@@ -622,5 +591,54 @@ mod tests {
         let db = parse("CREATE DATABASE IF NOT EXISTS `new`", "d").expect("ddl");
         assert_eq!(db.kind, DdlKind::CreateDatabase);
         assert_eq!(db.database.as_deref(), Some("new"));
+    }
+
+    #[test]
+    fn a_ddl_is_read_with_its_kind_and_tables() {
+        let ddl = parse("ALTER TABLE `shop`.orders ADD COLUMN note TEXT", "other").unwrap();
+        assert_eq!(ddl.kind, DdlKind::AlterTable);
+        assert_eq!(ddl.tables, vec![("shop".to_owned(), "orders".to_owned())]);
+        let ddl = parse("RENAME TABLE a TO b, shop.c TO shop.d", "app").unwrap();
+        assert_eq!(ddl.tables.len(), 4);
+        assert!(parse("GRANT ALL ON *.* TO u", "app").is_none());
+    }
+
+    #[test]
+    fn ansi_quotes_quote_identifiers() {
+        let ddl = parse_with(r#"DROP TABLE "a""b""#, "d", true).unwrap();
+        assert_eq!(ddl.tables, vec![("d".to_owned(), "a\"b".to_owned())]);
+    }
+
+    #[test]
+    fn statements_that_start_as_table_ddl_are_told_apart() {
+        assert!(starts_as_table_ddl("alter online table t add x int", false));
+        assert!(starts_as_table_ddl(
+            "CREATE OR REPLACE TABLE t (id INT)",
+            false
+        ));
+        assert!(!starts_as_table_ddl(
+            "CREATE TEMPORARY TABLE t (id INT)",
+            false
+        ));
+        assert!(!starts_as_table_ddl("CREATE DEFINER=u TRIGGER x", false));
+        assert!(!starts_as_table_ddl("GRANT ALL ON t TO u", false));
+    }
+
+    #[test]
+    fn dml_logged_as_statements_names_its_tables() {
+        let t = |d: &str, n: &str| (d.to_owned(), n.to_owned());
+        assert_eq!(
+            dml_tables("INSERT INTO shop.t VALUES (1)", "d", false),
+            Some(vec![t("shop", "t")])
+        );
+        assert_eq!(
+            dml_tables(
+                "DELETE a FROM a JOIN b ON a.id = b.id WHERE b.x = 1",
+                "d",
+                false
+            ),
+            Some(vec![t("d", "a"), t("d", "a"), t("d", "b")])
+        );
+        assert_eq!(dml_tables("ALTER TABLE t ADD x INT", "d", false), None);
     }
 }

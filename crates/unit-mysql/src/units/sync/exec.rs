@@ -9,10 +9,10 @@ use unit_core::ErrScope;
 use super::SyncError;
 use super::plan::{RowStatement, change_statements, insert_statements, key_condition};
 use super::stream::{RowImage, RowsKind};
-use crate::cancel::StatementError;
-use crate::classify::Operation;
-use crate::copy::stmt_err;
-use crate::schema::Table;
+use crate::adapter::cancel::StatementError;
+use crate::adapter::classify::Operation;
+use crate::catalog::schema::Table;
+use crate::units::copy::stmt_err;
 
 /// What a conflict's message adds about its likely cause.
 const TARGET_OBJECTS: &str = " (written on the target by something other than this task: \
@@ -178,14 +178,14 @@ impl Applier<'_> {
 /// The error of a row statement (`what`, at the event `at`): a duplicate key is a
 /// conflict, another server error an apply error, the rest the connection's.
 fn statement_failed(e: sqlx::Error, sql: &str, what: &str, at: String) -> SyncError {
-    let Some(server) = crate::classify::server_error(&e) else {
+    let Some(server) = crate::adapter::classify::server_error(&e) else {
         return SyncError::Copy(stmt_err(
             ErrScope::Downstream,
             Operation::Execute(&unit_sql::summarize_statement(sql)),
             StatementError::Sqlx(e),
         ));
     };
-    if server.number() == crate::codes::ER_DUP_ENTRY {
+    if server.number() == crate::adapter::codes::ER_DUP_ENTRY {
         let message = server.message().to_owned();
         return SyncError::Conflict {
             at,

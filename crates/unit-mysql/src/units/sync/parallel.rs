@@ -21,7 +21,7 @@
 //! Source transactions are not kept as target transactions across workers: a worker
 //! may commit part of one, another worker the rest. `sync_workers = 1` keeps them.
 //!
-//! [`CopyConfig::sync_workers`]: crate::copy::CopyConfig::sync_workers
+//! [`CopyConfig::sync_workers`]: crate::units::copy::CopyConfig::sync_workers
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -42,10 +42,10 @@ use super::exec::{Applier, missing_row, missing_rows};
 use super::plan::{RowStatement, change_statements, delete_statements, insert_statements};
 use super::status::Shared;
 use super::stream::{RowImage, RowsKind};
-use crate::cancel::StatementError;
-use crate::classify::Operation;
-use crate::copy::stmt_err;
-use crate::schema::Table;
+use crate::adapter::cancel::StatementError;
+use crate::adapter::classify::Operation;
+use crate::catalog::schema::Table;
+use crate::units::copy::stmt_err;
 use crate::units::sync_state::worker_table;
 
 /// Where a row change is in the stream: its event's start and its row in the event.

@@ -9,7 +9,7 @@
 use super::literal;
 use super::stream::{RowImage, RowsKind};
 use super::value::{ValueError, matches_stored};
-use crate::schema::{Table, ident};
+use crate::catalog::schema::{Table, ident};
 
 /// `INSERT`s (or, `replace`, `REPLACE`s) of row images, as few as the packet limit
 /// allows.

@@ -6,7 +6,7 @@
 
 /// A query event's session, as far as it changes what a DDL does.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StatementSession {
+pub(crate) struct StatementSession {
     /// The session's `sql_mode` bits (`None`: the event does not say).
     pub sql_mode: Option<u64>,
     /// `character_set_client`, `collation_connection` and `collation_server`, as
@@ -31,7 +31,7 @@ impl StatementSession {
     /// Reads the status variables of a query event (their raw bytes). A variable this
     /// reader does not know ends the walk: MySQL and MariaDB write the ones read here
     /// before any newer one.
-    pub fn from_status_vars(raw: &[u8]) -> StatementSession {
+    pub(crate) fn from_status_vars(raw: &[u8]) -> StatementSession {
         let mut session = StatementSession::default();
         let mut at = 0;
         while let Some(&key) = raw.get(at) {
@@ -81,12 +81,12 @@ impl StatementSession {
     }
 
     /// Whether the session had the SQL mode with this bit.
-    pub fn has_mode(&self, bit: u64) -> bool {
+    pub(crate) fn has_mode(&self, bit: u64) -> bool {
         self.sql_mode.is_some_and(|m| m & bit != 0)
     }
 
     /// `ANSI_QUOTES`: `"` quotes identifiers.
-    pub fn ansi_quotes(&self) -> bool {
+    pub(crate) fn ansi_quotes(&self) -> bool {
         self.has_mode(ANSI_QUOTES)
     }
 
@@ -96,7 +96,7 @@ impl StatementSession {
     /// out, as their parts are set one by one (on MariaDB, `ORACLE` also chooses the
     /// parser and is kept). `NO_AUTO_CREATE_USER`, about `GRANT` only, is left out
     /// (MySQL 8 refuses it). `None` when the event does not say.
-    pub fn mode_names(&self, mariadb: bool) -> Option<Vec<&'static str>> {
+    pub(crate) fn mode_names(&self, mariadb: bool) -> Option<Vec<&'static str>> {
         let bits = self.sql_mode?;
         let mut names = Vec::new();
         for (bit, name) in SQL_MODES.iter().enumerate() {
@@ -128,7 +128,7 @@ impl StatementSession {
 }
 
 /// `ANSI_QUOTES`'s bit.
-pub const ANSI_QUOTES: u64 = 0x4;
+pub(crate) const ANSI_QUOTES: u64 = 0x4;
 
 /// The names of `sql_mode`'s bits 0 to 31, the same in MySQL and MariaDB (bit 4 is
 /// MariaDB's `IGNORE_BAD_TABLE_OPTIONS`, unused in MySQL).

@@ -9,7 +9,7 @@ use sqlx::mysql::MySqlPool;
 use unit_core::SourceStatus;
 use unit_proto::pb;
 
-use crate::position::{BinlogPosition, master_position};
+use crate::catalog::position::{BinlogPosition, master_position};
 
 /// Counters and positions shared with the status handle.
 #[derive(Debug, Default)]
@@ -37,9 +37,9 @@ pub(super) struct Shared {
     /// applied idempotently: (database, table, engine).
     pub(super) idempotent: Mutex<Vec<(String, String, String)>>,
     /// The triggers and events cutover created (or left out).
-    pub(super) cutover_objects: Mutex<Vec<crate::copy::ObjectReport>>,
+    pub(super) cutover_objects: Mutex<Vec<crate::units::copy::ObjectReport>>,
     /// Hears transactions, commits and checkpoints.
-    pub(super) observer: Option<Arc<dyn crate::observer::Observer>>,
+    pub(super) observer: Option<Arc<dyn crate::units::observer::Observer>>,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -180,7 +180,7 @@ impl SyncProgress {
     /// only at cutover, after every table is verified (on the target they would act on
     /// every replicated change): each says whether the target now has it with the
     /// source's definition. Empty until a cutover got that far.
-    pub fn cutover_objects(&self) -> Vec<crate::copy::ObjectReport> {
+    pub fn cutover_objects(&self) -> Vec<crate::units::copy::ObjectReport> {
         lock(&self.0.cutover_objects).clone()
     }
 }

@@ -9,8 +9,8 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{BinlogStream, BinlogStreamRequest, GnoInterval, Sid};
 
 use super::session::StatementSession;
-use crate::client::connect;
-use crate::dsn::MySqlUrl;
+use crate::adapter::client::connect;
+use crate::adapter::dsn::MySqlUrl;
 
 /// Where the stream starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +26,7 @@ pub enum StartAt {
     /// `@slave_connect_state` takes it.
     MariaGtid(String),
     /// After MySQL's executed GTID set (`COM_BINLOG_DUMP_GTID`).
-    MysqlGtid(crate::position::MysqlGtidSet),
+    MysqlGtid(crate::catalog::position::MysqlGtidSet),
 }
 
 /// One row image: a value per column (`None` where the image leaves it out).

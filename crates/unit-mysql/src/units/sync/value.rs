@@ -10,12 +10,12 @@
 use mysql_async::Value;
 use mysql_async::binlog::value::BinlogValue;
 
-use crate::schema::{Column, ValueKind};
+use crate::catalog::schema::{Column, ValueKind};
 
 /// A value the binlog carries that cannot be written exactly.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("column {column}: {reason}")]
-pub struct ValueError {
+pub(crate) struct ValueError {
     /// The column's name.
     pub column: String,
     /// What is wrong.
@@ -29,7 +29,7 @@ fn bad(column: &Column, reason: impl Into<String>) -> ValueError {
     }
 }
 
-use crate::schema::hex_literal as hex;
+use crate::catalog::schema::hex_literal as hex;
 
 /// The width in bytes of an integer type.
 fn int_width(data_type: &str) -> Option<u32> {
@@ -152,7 +152,7 @@ fn repair_time(
 ///
 /// # Errors
 /// A value missing from the row image, or one that does not fit the column.
-pub fn literal(
+pub(crate) fn literal(
     column: &Column,
     value: Option<&BinlogValue<'_>>,
     compare: bool,
@@ -264,7 +264,7 @@ pub(crate) fn matches_stored(
     column: &Column,
     value: Option<&BinlogValue<'_>>,
 ) -> Result<String, ValueError> {
-    let name = crate::schema::ident(&column.name);
+    let name = crate::catalog::schema::ident(&column.name);
     let bytes = match value {
         Some(BinlogValue::Value(Value::NULL)) => return Ok(format!("{name} IS NULL")),
         Some(BinlogValue::Value(Value::Bytes(b)))

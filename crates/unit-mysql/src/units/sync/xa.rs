@@ -21,7 +21,7 @@ use tracing::info;
 
 use super::SyncError;
 use super::apply::Run;
-use crate::classify::Operation;
+use crate::adapter::classify::Operation;
 use crate::units::sync_state::xa_table;
 
 /// What an `XA ...` statement from the binlog does.
@@ -123,7 +123,7 @@ impl Run<'_> {
         let mut waited = std::time::Duration::ZERO;
         let started = loop {
             let started = conn.execute(start.as_str()).await;
-            let taken = matches!(&started, Err(e) if crate::classify::server_error(e).is_some_and(|d| d.number() == XAER_DUPID));
+            let taken = matches!(&started, Err(e) if crate::adapter::classify::server_error(e).is_some_and(|d| d.number() == XAER_DUPID));
             if !taken || waited >= HANDOVER || self.xa_listed(&pool, &xid).await? {
                 break started;
             }
@@ -144,7 +144,7 @@ impl Run<'_> {
             }
             Err(e)
                 if waited < HANDOVER
-                    && crate::classify::server_error(&e)
+                    && crate::adapter::classify::server_error(&e)
                         .is_some_and(|d| d.number() == XAER_DUPID) =>
             {
                 info!(at = %self.at(), xid = %xid, "XA transaction already prepared on the target by an earlier run: its rows are skipped");
@@ -262,7 +262,7 @@ impl Run<'_> {
         let mut waited = std::time::Duration::ZERO;
         let ended = loop {
             let ended = pool.execute(sql.as_str()).await;
-            let unknown = matches!(&ended, Err(e) if crate::classify::server_error(e).is_some_and(|d| d.number() == XAER_NOTA));
+            let unknown = matches!(&ended, Err(e) if crate::adapter::classify::server_error(e).is_some_and(|d| d.number() == XAER_NOTA));
             if !unknown || waited >= HANDOVER || !self.xa_listed(&pool, xid).await? {
                 break ended;
             }
@@ -282,7 +282,8 @@ impl Run<'_> {
                 });
             }
             Err(e)
-                if crate::classify::server_error(&e).is_some_and(|d| d.number() == XAER_NOTA) =>
+                if crate::adapter::classify::server_error(&e)
+                    .is_some_and(|d| d.number() == XAER_NOTA) =>
             {
                 let inside: i64 = sqlx::query_scalar(&format!(
                     "SELECT COUNT(*) FROM {table} WHERE task = ? AND xid = ? AND kind = 'inside'"

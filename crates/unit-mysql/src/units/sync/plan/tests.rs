@@ -5,7 +5,7 @@ use mysql_async::Value;
 use mysql_async::binlog::value::BinlogValue;
 
 use super::*;
-use crate::schema::{Column, Generated};
+use crate::catalog::schema::{Column, Generated};
 
 fn column(name: &str, data_type: &str, column_type: &str) -> Column {
     let text = matches!(data_type, "char" | "varchar" | "text");
