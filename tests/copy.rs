@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use unit_core::{BoxUnit, Policy, Recommended, Subtask, SubtaskConfig, Unit};
 use unit_integration_tests::MariaDb;
 use unit_mysql::Filter;
-use unit_mysql::{CopyConfig, CopyUnit, MySqlUrl, Verification, table_checksum};
+use unit_mysql::{CopyUnit, MySqlUrl, TaskConfig, Verification, table_checksum};
 use unit_proto::pb::Stage;
 
 const ALL_TYPES: &str = "CREATE TABLE everything (
@@ -61,20 +61,20 @@ impl Pair {
         }
     }
 
-    fn config(&self, chunk_rows: usize) -> CopyConfig {
+    fn config(&self, chunk_rows: usize) -> TaskConfig {
         let filter = Filter {
             databases: vec![self.db.clone()],
             ..Filter::default()
         };
-        let mut c = CopyConfig::new(
+        let mut c = TaskConfig::new(
             format!("copy-{}", self.db),
             self.source.url(&self.db).parse().unwrap(),
             self.target.url("mysql").parse().unwrap(),
             filter,
         );
-        c.chunk_rows = chunk_rows;
+        c.copy.chunk_rows = chunk_rows;
         // Tables of a few thousand rows are split too, so that faults hit split tables.
-        c.split_rows = 1000;
+        c.copy.split_rows = 1000;
         c.acquire_timeout = Duration::from_secs(1);
         c
     }
@@ -100,8 +100,8 @@ impl Pair {
     }
 }
 
-async fn run_to_end(config: CopyConfig) -> (Stage, unit_core::SubtaskHandle<CopyConfig>) {
-    let units: Vec<BoxUnit<CopyConfig>> = vec![Box::new(CopyUnit::new(config))];
+async fn run_to_end(config: TaskConfig) -> (Stage, unit_core::SubtaskHandle<TaskConfig>) {
+    let units: Vec<BoxUnit<TaskConfig>> = vec![Box::new(CopyUnit::new(config))];
     let h = Subtask::spawn(SubtaskConfig::new("copy"), units);
     let stage = h
         .wait_for(|s| matches!(s, Stage::Paused | Stage::Finished))
@@ -273,7 +273,7 @@ async fn a_killed_copy_resumes_after_its_last_checkpoint_without_duplicates() {
     .await;
     exec(&src, "INSERT INTO b SELECT CONCAT(CHAR(65 + seq % 26), CHAR(97 + seq % 7)), seq, seq / 7 FROM seq_1_to_5000").await;
 
-    let units: Vec<BoxUnit<CopyConfig>> = vec![Box::new(CopyUnit::new(pair.config(100)))];
+    let units: Vec<BoxUnit<TaskConfig>> = vec![Box::new(CopyUnit::new(pair.config(100)))];
     let h = Subtask::spawn(SubtaskConfig::new("copy"), units);
     h.wait_for(|s| s == Stage::Running).await;
     // Let some chunks commit, then kill the copy mid-flight.
@@ -556,7 +556,7 @@ async fn the_check_unit_reports_each_item_and_refuses_what_cannot_be_copied() {
         .replace("reader:@", "reader@")
         .parse()
         .unwrap();
-    let units: Vec<BoxUnit<CopyConfig>> = vec![Box::new(CheckUnit::new(cfg))];
+    let units: Vec<BoxUnit<TaskConfig>> = vec![Box::new(CheckUnit::new(cfg))];
     let h = Subtask::spawn(SubtaskConfig::new("check"), units);
     assert_eq!(
         h.wait_for(|s| matches!(s, Stage::Paused | Stage::Finished))
@@ -578,7 +578,7 @@ async fn the_check_unit_reports_each_item_and_refuses_what_cannot_be_copied() {
 
 /// Polls until the subtask is seen paused with an error, and returns that error.
 async fn paused_error(
-    h: &unit_core::SubtaskHandle<CopyConfig>,
+    h: &unit_core::SubtaskHandle<TaskConfig>,
     within: Duration,
 ) -> unit_proto::pb::ProcessError {
     let deadline = std::time::Instant::now() + within;
@@ -600,7 +600,7 @@ async fn paused_error(
 
 /// Waits for the copy to finish, stops it, and checks the data on both sides.
 async fn finish(
-    h: unit_core::SubtaskHandle<CopyConfig>,
+    h: unit_core::SubtaskHandle<TaskConfig>,
     checker: tokio::task::JoinHandle<unit_core::Exit>,
     pair: &Pair,
     within: Duration,
@@ -656,7 +656,7 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let units: Vec<BoxUnit<CopyConfig>> = vec![Box::new(CopyUnit::new(pair.config(500)))];
+    let units: Vec<BoxUnit<TaskConfig>> = vec![Box::new(CopyUnit::new(pair.config(500)))];
     let h = Subtask::spawn(SubtaskConfig::new("fault"), units);
     let checker = tokio::spawn(fast_auto_resume().run(h.clone()));
     let mut stages = h.watch_stage();
@@ -735,7 +735,7 @@ async fn target_killed_with_sigkill_and_restarted_mid_copy_is_auto_resumed() {
 async fn pause_and_resume_between_chunks_lose_and_repeat_nothing() {
     let pair = Pair::new("copy_pause").await;
     seed_big(&pair).await;
-    let units: Vec<BoxUnit<CopyConfig>> = vec![Box::new(CopyUnit::new(pair.config(300)))];
+    let units: Vec<BoxUnit<TaskConfig>> = vec![Box::new(CopyUnit::new(pair.config(300)))];
     let h = Subtask::spawn(SubtaskConfig::new("pause"), units);
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_millis(150)).await;
@@ -774,10 +774,10 @@ async fn network_cuts_and_delays_through_a_fault_proxy_are_auto_resumed() {
     let proxy = FaultProxy::start(target_port).await;
     let mut config = pair.config(500);
     config.target = proxy.url("mysql").parse().unwrap();
-    let units: Vec<BoxUnit<CopyConfig>> = vec![Box::new(CopyUnit::new(config))];
+    let units: Vec<BoxUnit<TaskConfig>> = vec![Box::new(CopyUnit::new(config))];
     let h = Subtask::spawn(SubtaskConfig::new("net"), units);
     let checker = tokio::spawn(fast_auto_resume().run(h.clone()));
-    let progress = |h: &unit_core::SubtaskHandle<CopyConfig>| match h.status().status {
+    let progress = |h: &unit_core::SubtaskHandle<TaskConfig>| match h.status().status {
         Some(unit_proto::pb::sub_task_status::Status::Load(l)) => l.finished_bytes,
         _ => 0,
     };
@@ -844,8 +844,8 @@ async fn a_deadlock_with_the_copy_is_resolved_whichever_side_is_the_victim() {
     // One stream, so that the INSERT seen waiting below waits for row 10 (with
     // the table split, other key ranges would be inserting as well).
     let mut config = pair.config(500);
-    config.split_rows = 0;
-    let units: Vec<BoxUnit<CopyConfig>> = vec![Box::new(CopyUnit::new(config))];
+    config.copy.split_rows = 0;
+    let units: Vec<BoxUnit<TaskConfig>> = vec![Box::new(CopyUnit::new(config))];
     let h = Subtask::spawn(SubtaskConfig::new("deadlock"), units);
     let checker = tokio::spawn(fast_auto_resume().run(h.clone()));
     let mut admin = MySqlConnection::connect_with(&url.connect_options())
@@ -912,7 +912,7 @@ async fn chunks_of_wide_rows_are_split_below_max_allowed_packet() {
 struct LockedCopy {
     holder: MySqlConnection,
     admin: MySqlConnection,
-    h: unit_core::SubtaskHandle<CopyConfig>,
+    h: unit_core::SubtaskHandle<TaskConfig>,
     checker: tokio::task::JoinHandle<unit_core::Exit>,
 }
 
@@ -955,7 +955,7 @@ impl LockedCopy {
         let admin = MySqlConnection::connect_with(&url.connect_options())
             .await
             .unwrap();
-        let units: Vec<BoxUnit<CopyConfig>> = vec![Box::new(CopyUnit::new(pair.config(500)))];
+        let units: Vec<BoxUnit<TaskConfig>> = vec![Box::new(CopyUnit::new(pair.config(500)))];
         let h = Subtask::spawn(SubtaskConfig::new("locked"), units);
         let checker = tokio::spawn(fast_auto_resume().run(h.clone()));
         LockedCopy {
@@ -1147,7 +1147,7 @@ async fn a_copy_limited_per_second_takes_the_time_the_limit_implies() {
     .await;
     // 6,000 rows at 2,000 a second: 3 s at least.
     let mut config = pair.config(500);
-    config.max_rows_per_second = Some(2_000);
+    config.copy.max_rows_per_second = Some(2_000);
     let took = timed_copy(&pair, config).await;
     assert!(took >= Duration::from_secs(3), "took {took:?}");
 
@@ -1157,13 +1157,13 @@ async fn a_copy_limited_per_second_takes_the_time_the_limit_implies() {
     exec(&tgt, &format!("DROP DATABASE {}", pair.db)).await;
     exec(&tgt, "DROP DATABASE unit_checkpoint").await;
     let mut config = pair.config(500);
-    config.max_bytes_per_second = Some(200_000);
+    config.copy.max_bytes_per_second = Some(200_000);
     let took = timed_copy(&pair, config).await;
     assert!(took >= Duration::from_secs(3), "took {took:?}");
 }
 
 /// Runs a copy to its end, checks that it finished exact; how long it took.
-async fn timed_copy(pair: &Pair, config: CopyConfig) -> Duration {
+async fn timed_copy(pair: &Pair, config: TaskConfig) -> Duration {
     let started = std::time::Instant::now();
     let (stage, h) = run_to_end(config).await;
     let took = started.elapsed();
@@ -1214,8 +1214,8 @@ async fn the_load_guard_holds_the_copy_while_the_source_is_busy() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let mut config = pair.config(100);
-    config.max_source_threads_running = Some(8);
-    let units: Vec<BoxUnit<CopyConfig>> = vec![Box::new(CopyUnit::new(config))];
+    config.copy.max_source_threads_running = Some(8);
+    let units: Vec<BoxUnit<TaskConfig>> = vec![Box::new(CopyUnit::new(config))];
     let h = Subtask::spawn(SubtaskConfig::new("guarded"), units);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let written = match h.status().status {
@@ -1308,7 +1308,7 @@ async fn chunks_are_loaded_with_load_data_local_and_every_value_lands_as_inserte
     let inserted = Pair::new("copy_load_off").await;
     seed_awkward_values(&inserted).await;
     let mut config = inserted.config(500);
-    config.load_data_local = false;
+    config.copy.load_data_local = false;
     let before = loads(&inserted).await;
     let (stage, h) = run_to_end(config).await;
     assert_eq!(stage, Stage::Finished, "{:?}", h.status().result);

@@ -13,7 +13,7 @@ use unit_core::{Policy, Unit};
 use unit_integration_tests::MariaDb;
 use unit_mysql::Consistency;
 use unit_mysql::Filter;
-use unit_mysql::{CopyConfig, CopyUnit, MySqlUrl, SyncUnit};
+use unit_mysql::{CopyUnit, MySqlUrl, SyncUnit, TaskConfig};
 use unit_proto::pb;
 
 /// Options of a source that replicas can read from.
@@ -49,7 +49,7 @@ impl Online {
     }
 
     /// [`Online::new`], its selection copied: the servers and the task's config.
-    pub(crate) async fn copied(db: &str, setup: &str) -> (Online, CopyConfig) {
+    pub(crate) async fn copied(db: &str, setup: &str) -> (Online, TaskConfig) {
         let online = Online::new(db, setup).await;
         let config = online.config(db);
         online.copy(&config).await;
@@ -86,24 +86,24 @@ impl Online {
         exec(&self.source.url(&self.db), sql).await;
     }
 
-    pub(crate) fn config(&self, task: &str) -> CopyConfig {
+    pub(crate) fn config(&self, task: &str) -> TaskConfig {
         let filter = Filter {
             databases: vec![self.db.clone()],
             ..Filter::default()
         };
-        let mut config = CopyConfig::new(
+        let mut config = TaskConfig::new(
             task,
             self.source.url("").parse().unwrap(),
             self.target.url("").parse().unwrap(),
             filter,
         );
         config.consistency = Some(Consistency::Auto);
-        config.chunk_rows = 7;
+        config.copy.chunk_rows = 7;
         config
     }
 
     /// Runs a unit's init and process; the process result.
-    pub(crate) async fn run(unit: &mut dyn Unit<Config = CopyConfig>) -> pb::ProcessResult {
+    pub(crate) async fn run(unit: &mut dyn Unit<Config = TaskConfig>) -> pb::ProcessResult {
         let cancel = CancellationToken::new();
         unit.init(cancel.clone()).await.unwrap();
         let result = unit.process(cancel).await;
@@ -111,14 +111,14 @@ impl Online {
         result
     }
 
-    pub(crate) async fn copy(&self, config: &CopyConfig) {
+    pub(crate) async fn copy(&self, config: &TaskConfig) {
         let result = Self::run(&mut CopyUnit::new(config.clone())).await;
         assert!(result.errors.is_empty(), "copy failed: {:?}", result.errors);
     }
 
-    pub(crate) async fn cutover(&self, config: &CopyConfig) -> pb::ProcessResult {
+    pub(crate) async fn cutover(&self, config: &TaskConfig) -> pb::ProcessResult {
         let mut config = config.clone();
-        config.cutover = true;
+        config.sync.cutover = true;
         Self::run(&mut SyncUnit::new(config)).await
     }
 
@@ -142,7 +142,7 @@ impl Online {
     }
 
     /// Runs a cutover and asserts that it succeeded and both sides are the same.
-    pub(crate) async fn cutover_exact(&self, config: &CopyConfig) {
+    pub(crate) async fn cutover_exact(&self, config: &TaskConfig) {
         let result = self.cutover(config).await;
         self.assert_ok(&result);
         self.assert_same();
@@ -181,7 +181,7 @@ impl Online {
 }
 
 /// Runs a Sync unit (without cutover) in a task of its own.
-pub(crate) fn spawn_sync(config: &CopyConfig) -> tokio::task::JoinHandle<pb::ProcessResult> {
+pub(crate) fn spawn_sync(config: &TaskConfig) -> tokio::task::JoinHandle<pb::ProcessResult> {
     let config = config.clone();
     tokio::spawn(async move {
         let mut unit = SyncUnit::new(config);
@@ -202,7 +202,7 @@ pub(crate) fn spawn_sync(config: &CopyConfig) -> tokio::task::JoinHandle<pb::Pro
 impl Online {
     /// Runs a copy of `config` and drops it (as a kill would) once at least `rows`
     /// rows are committed on the target.
-    pub(crate) async fn copy_dropped_after(&self, config: &CopyConfig, rows: i64) {
+    pub(crate) async fn copy_dropped_after(&self, config: &TaskConfig, rows: i64) {
         let copy = tokio::spawn({
             let config = config.clone();
             async move { Online::run(&mut CopyUnit::new(config)).await }

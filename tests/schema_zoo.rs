@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use unit_core::{Unit, UnitStatus};
 use unit_integration_tests::MariaDb;
 use unit_mysql::Filter;
-use unit_mysql::{CopyConfig, CopyUnit, MySqlUrl, Verification};
+use unit_mysql::{CopyUnit, MySqlUrl, TaskConfig, Verification};
 use unit_proto::pb;
 
 fn target() -> &'static MariaDb {
@@ -110,16 +110,16 @@ impl Case {
         }
     }
 
-    fn config(&self) -> CopyConfig {
-        let mut c = CopyConfig::new(
+    fn config(&self) -> TaskConfig {
+        let mut c = TaskConfig::new(
             format!("zoo-{}", self.name),
             MariaDb::shared().url("mysql").parse().unwrap(),
             target().url("mysql").parse().unwrap(),
             self.filter(),
         );
-        c.chunk_rows = self.chunk_rows;
-        c.split_rows = self.split_rows;
-        c.concurrency = 3;
+        c.copy.chunk_rows = self.chunk_rows;
+        c.copy.split_rows = self.split_rows;
+        c.copy.concurrency = 3;
         // The copy verifies with its row hash; the test compares with mariadb-dump and
         // CHECKSUM TABLE.
         c.verification = Some(Verification::RowText);

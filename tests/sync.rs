@@ -71,7 +71,7 @@ async fn every_column_type_and_change_kind_arrives_through_the_binlog() {
         )
         .await;
     let mut cutover = config.clone();
-    cutover.cutover = true;
+    cutover.sync.cutover = true;
     let mut sync = SyncUnit::new(cutover);
     let progress = sync.progress();
     let result = Online::run(&mut sync).await;
@@ -169,8 +169,8 @@ async fn workers_killed_at_different_positions_apply_every_change_once() {
     )
     .await;
     let mut config = online.config("spread");
-    config.sync_batch = 50;
-    config.sync_workers = 4;
+    config.sync.batch = 50;
+    config.sync.workers = 4;
     online.copy(&config).await;
     // Large source transactions of non-idempotent changes, a unique key moving
     // between rows, and key changes.
@@ -231,8 +231,8 @@ async fn batched_and_parallel_changes_end_as_applied_one_by_one() {
              CREATE TABLE c (a INT, b VARCHAR(4) COLLATE utf8mb4_bin, n INT, PRIMARY KEY (a, b));",
         )
         .await;
-        config.sync_workers = 3;
-        config.sync_merge_rows = merge_rows;
+        config.sync.workers = 3;
+        config.sync.merge_rows = merge_rows;
         online
             .source_sql(
                 "INSERT INTO t SELECT seq, CONCAT('u', seq), 0 FROM seq_1_to_400;
@@ -269,7 +269,7 @@ async fn a_row_missing_from_merged_deletes_is_a_conflict() {
          INSERT INTO g SELECT seq FROM seq_1_to_2000",
     )
     .await;
-    config.sync_workers = 2;
+    config.sync.workers = 2;
     exec(
         &online.target.url("gone"),
         "DELETE FROM g WHERE id = '1999'",
@@ -286,7 +286,7 @@ async fn a_row_missing_from_merged_deletes_is_a_conflict() {
 async fn killed_at_any_instant(db: &str, workers: usize) {
     let online = Online::new(db, LOAD_TABLE).await;
     let mut config = online.config(db);
-    config.sync_workers = workers;
+    config.sync.workers = workers;
     online.copy(&config).await;
     let writer = tokio::spawn(write_load(online.source.url(db), 1, 400));
     // The unit is dropped mid-flight again and again (as a SIGKILL of the process
@@ -310,7 +310,7 @@ async fn copy_under_writes(db: &str, consistency: Consistency) -> unit_mysql::Sy
     write_load(online.source.url(db), 1, 100).await;
     let mut config = online.config(db);
     config.consistency = Some(consistency);
-    config.chunk_rows = 3;
+    config.copy.chunk_rows = 3;
     let writer = tokio::spawn(write_load(online.source.url(db), 101, 150));
     online.copy(&config).await;
     writer.await.unwrap();
@@ -343,8 +343,8 @@ async fn a_copy_resumed_without_its_snapshot_replays_from_the_original_position(
     write_load(online.source.url("resumed"), 1, 300).await;
     let mut config = online.config("resumed");
     config.consistency = Some(Consistency::Flush);
-    config.chunk_rows = 2;
-    config.concurrency = 1;
+    config.copy.chunk_rows = 2;
+    config.copy.concurrency = 1;
     let writer = tokio::spawn(write_load(online.source.url("resumed"), 301, 150));
     // The first copy is dropped mid-way (its snapshot dies with it).
     online.copy_dropped_after(&config, 10).await;
@@ -416,10 +416,10 @@ async fn a_ddl_the_target_refuses_stops_the_unit_naming_the_statement() {
 
 /// A target row in the way of a replicated insert, with `workers` apply workers: the
 /// unresumable conflict, naming the event.
-async fn conflicting_target_row(db: &str, workers: usize) -> (Online, unit_mysql::CopyConfig) {
+async fn conflicting_target_row(db: &str, workers: usize) -> (Online, unit_mysql::TaskConfig) {
     let online = Online::new(db, LOAD_TABLE).await;
     let mut config = online.config(db);
-    config.sync_workers = workers;
+    config.sync.workers = workers;
     online.copy(&config).await;
     exec(
         &online.target.url(db),
@@ -610,7 +610,7 @@ async fn rotation_restarts_and_network_cuts_are_resumed_from_the_checkpoint() {
 async fn replication_can_start_from_the_recorded_mariadb_gtid() {
     let online = Online::new("gtid", LOAD_TABLE).await;
     let mut config = online.config("gtid");
-    config.use_gtid = true;
+    config.sync.use_gtid = true;
     online.copy(&config).await;
     write_load(online.source.url("gtid"), 1, 30).await;
     // A first run records a GTID position; the second starts from it.
@@ -638,7 +638,7 @@ async fn incremental_mode_replicates_from_a_given_position() {
     let pos: u64 = sqlx::Row::get(&status, 1);
     let mut config = online.config("incr");
     config.consistency = None;
-    config.start = Some(unit_mysql::BinlogPosition {
+    config.sync.start = Some(unit_mysql::BinlogPosition {
         file,
         pos,
         gtid: String::new(),
@@ -759,7 +759,7 @@ async fn active_objects_migrate_online(db: &str, consistency: Consistency) {
     active_load(online.source.url(db), 1, 40).await;
     let mut config = online.config(db);
     config.consistency = Some(consistency);
-    config.chunk_rows = 5;
+    config.copy.chunk_rows = 5;
     let writer = tokio::spawn(active_load(online.source.url(db), 41, 60));
     let mut copy = CopyUnit::new(config.clone());
     let report = copy.report_handle();
@@ -796,7 +796,7 @@ async fn active_objects_migrate_online(db: &str, consistency: Consistency) {
     writer.await.unwrap();
     assert_eq!(target_triggers_and_events(&online).await, (0, 0));
     let mut cutover = config.clone();
-    cutover.cutover = true;
+    cutover.sync.cutover = true;
     let mut sync = SyncUnit::new(cutover);
     let progress = sync.progress();
     let result = Online::run(&mut sync).await;
@@ -847,13 +847,13 @@ async fn a_write_after_the_cutover_read_its_position_is_applied_or_refused() {
     )
     .await;
     let mut config = online.config("late");
-    config.chunk_rows = 10_000;
+    config.copy.chunk_rows = 10_000;
     online.copy(&config).await;
     write_load(online.source.url("late"), 1, 30).await;
     // Writes while the cutover verifies (to a table verified before and to one
     // verified after, whichever order it takes): applied and verified again.
     let mut cutover = config.clone();
-    cutover.cutover = true;
+    cutover.sync.cutover = true;
     let mut sync = SyncUnit::new(cutover.clone());
     let progress = sync.progress();
     let mut conn = connect(&online.source.url("late")).await;
@@ -906,7 +906,7 @@ async fn a_source_whose_packets_stop_arriving_is_noticed_and_resumed() {
     let proxy = unit_integration_tests::FaultProxy::start(online.source.port()).await;
     let mut config = online.config("stalled");
     config.source = proxy.url("").parse().unwrap();
-    config.stream_timeout = Duration::from_secs(3);
+    config.sync.stream_timeout = Duration::from_secs(3);
     online.copy(&config).await;
     write_load(online.source.url("stalled"), 1, 20).await;
     let sync = spawn_sync(&config);
@@ -1020,8 +1020,8 @@ async fn a_copy_without_a_snapshot_tolerates_a_unique_value_that_moved_between_r
     let mut config = online.config("moved");
     config.source = proxy.url("").parse().unwrap();
     config.consistency = Some(Consistency::None);
-    config.chunk_rows = 5;
-    config.concurrency = 1;
+    config.copy.chunk_rows = 5;
+    config.copy.concurrency = 1;
     proxy.set_delay(Duration::from_millis(20));
     // The copy stops once row 1 is in the target...
     online.copy_dropped_after(&config, 5).await;
@@ -1093,7 +1093,7 @@ async fn tables_without_transactions_migrate_online_exactly_through_kills() {
     mixed_load(online.source.url("nontx"), 1, 60).await;
     let mut config = online.config("nontx");
     config.consistency = Some(Consistency::Flush);
-    config.chunk_rows = 4;
+    config.copy.chunk_rows = 4;
     // The copy reads the tables without transactions later than its position.
     let writer = tokio::spawn(mixed_load(online.source.url("nontx"), 61, 80));
     online.copy(&config).await;
@@ -1110,7 +1110,7 @@ async fn tables_without_transactions_migrate_online_exactly_through_kills() {
     // have applied all the others).
     mixed_load(online.source.url("nontx"), 441, 5).await;
     let mut cutover = config.clone();
-    cutover.cutover = true;
+    cutover.sync.cutover = true;
     let mut sync = SyncUnit::new(cutover);
     let progress = sync.progress();
     let result = Online::run(&mut sync).await;
@@ -1166,7 +1166,7 @@ async fn tables_without_a_key_migrate_online_one_duplicate_at_a_time() {
     let online = Online::new("keyless", KEYLESS).await;
     let mut config = online.config("keyless");
     config.consistency = Some(Consistency::Flush);
-    config.chunk_rows = 3;
+    config.copy.chunk_rows = 3;
     let writer = tokio::spawn(keyless_load(online.source.url("keyless"), 1, 30));
     let mut copy = CopyUnit::new(config.clone());
     let report = copy.report_handle();
@@ -1613,7 +1613,7 @@ async fn a_ddl_interrupted_before_or_after_it_ran_is_applied_exactly_once() {
         .await;
     for point in ["before", "after", "before", "after", "before", "after"] {
         let mut interrupted = config.clone();
-        interrupted.ddl_failpoint = Some(point);
+        interrupted.sync.ddl_failpoint = Some(point);
         let result = online.cutover(&interrupted).await;
         Online::refused(&result, 60009, &["DDL failpoint"]);
     }

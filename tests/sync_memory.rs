@@ -41,7 +41,7 @@ async fn a_transaction_of_a_million_row_changes_applies_in_bounded_memory() {
              INSERT INTO m SELECT seq, REPEAT(CHAR(97 + seq % 26), 100) FROM seq_1_to_1000000",
         )
         .await;
-    config.sync_batch = 1000;
+    config.sync.batch = 1000;
     let before = rss_kib();
     let peak = Arc::new(AtomicU64::new(before));
     let done = Arc::new(AtomicBool::new(false));

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use unit_core::{Policy, Recommended, Unit};
 use unit_integration_tests::MariaDb;
 use unit_mysql::Filter;
-use unit_mysql::{CheckUnit, CopyConfig, CopyUnit, MySqlUrl, Verification};
+use unit_mysql::{CheckUnit, CopyUnit, MySqlUrl, TaskConfig, Verification};
 
 /// Certificates in a directory of their own.
 struct Certs {
@@ -231,7 +231,7 @@ async fn verified_tls_connects_and_every_bad_certificate_is_refused_for_good() {
     // says to enable TLS.
     let (text, resumable) = connect(&with(&url, "ssl-mode=DISABLED")).await.unwrap_err();
     assert!(!resumable, "{text}");
-    let plain = CopyConfig::new(
+    let plain = TaskConfig::new(
         "tls-plain",
         MariaDb::shared().url("mysql").parse().unwrap(),
         with(&url, "ssl-mode=DISABLED"),
@@ -297,7 +297,7 @@ async fn verified_tls_connects_and_every_bad_certificate_is_refused_for_good() {
     // The check unit reports the TLS version of each connection, and fails when TLS
     // was asked for and not obtained.
     let source = MariaDb::shared();
-    let mut config = CopyConfig::new(
+    let mut config = TaskConfig::new(
         "tls-check",
         source.url("mysql").parse().unwrap(),
         admin.clone(),
@@ -371,7 +371,7 @@ async fn copies_to_a_server_requiring_tls_end_exact_with_required_and_verify_ide
             &target.url("mysql"),
             &format!("ssl-mode={mode}&ssl-ca={}", certs.path("ca.pem")),
         );
-        let mut config = CopyConfig::new(
+        let mut config = TaskConfig::new(
             task,
             admin.clone(),
             target_url.clone(),
@@ -380,7 +380,7 @@ async fn copies_to_a_server_requiring_tls_end_exact_with_required_and_verify_ide
                 ..Filter::default()
             },
         );
-        config.chunk_rows = 300;
+        config.copy.chunk_rows = 300;
         config.verification = Some(Verification::RowText);
         let mut unit = CopyUnit::new(config);
         unit.init(CancellationToken::new()).await.unwrap();
@@ -445,7 +445,7 @@ async fn replicates_from_a_source_requiring_tls_with_verify_identity() {
     run("CREATE DATABASE tls_sync; USE tls_sync; CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20));
          INSERT INTO t SELECT seq, CONCAT('é', seq) FROM seq_1_to_500")
         .await;
-    let mut config = CopyConfig::new(
+    let mut config = TaskConfig::new(
         "tls-sync",
         source_url.clone(),
         target.url("").parse().unwrap(),
@@ -463,7 +463,7 @@ async fn replicates_from_a_source_requiring_tls_with_verify_identity() {
     run("UPDATE tls_sync.t SET v = 'changed' WHERE id <= 100; DELETE FROM tls_sync.t WHERE id > 450;
          INSERT INTO tls_sync.t VALUES (1000, 'new')")
         .await;
-    config.cutover = true;
+    config.sync.cutover = true;
     let mut sync = unit_mysql::SyncUnit::new(config);
     sync.init(CancellationToken::new()).await.unwrap();
     let result = sync.process(CancellationToken::new()).await;

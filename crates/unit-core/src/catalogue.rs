@@ -341,6 +341,12 @@ catalogue! {
     INVALID_CONFIG = 60012, "ErrInvalidConfig", Config, Internal, High,
         "invalid configuration: {}",
         "Correct the named setting, then start the task again.";
+    /// Beyond DM, for any adapter: a defect of the unit itself (a task of it panicked
+    /// or was cancelled by the runtime), not of the data or the servers; a retry
+    /// would most likely meet it again.
+    UNIT_INTERNAL = 60013, "ErrUnitInternal", NotSet, Internal, High,
+        "internal error: {}",
+        "This is a defect of the unit: report it with the log. The task's checkpoints are kept; resume the task once it is fixed.";
 }
 
 impl ErrorCode {

@@ -342,6 +342,7 @@ pub const EXTENSION_UNRESUMABLE_CODES: &[&ErrorCode] = &[
     &ErrorCode::SYNC_SOURCE_NOT_STOPPED,
     &ErrorCode::DB_PERMANENT,
     &ErrorCode::INVALID_CONFIG,
+    &ErrorCode::UNIT_INTERNAL,
 ];
 
 /// Codes whose errors a relay unit never resumes (DM's unresumable relay set).

@@ -10,4 +10,5 @@ pub(crate) mod classify;
 pub(crate) mod client;
 pub mod codes;
 pub(crate) mod dsn;
+pub(crate) mod pool;
 pub(crate) mod process_error;

@@ -115,6 +115,7 @@
 
 mod adapter;
 mod catalog;
+mod error;
 mod units;
 
 // The public surface: what users call, re-exported from the module that defines it.
@@ -126,24 +127,26 @@ pub use adapter::classify::{
 };
 pub use adapter::codes;
 pub use adapter::dsn::{MySqlUrl, TlsSettings, UrlError, mode_name};
+pub use adapter::pool::copy_sql_mode;
 pub use adapter::process_error::{
     MAX_STATEMENT_SUMMARY, error_code, process_error, summarize_statement,
 };
 pub use catalog::objects::{ObjectKind, ObjectKinds};
 pub use catalog::position::BinlogPosition;
 pub use catalog::schema::{Column, Filter, SchemaError, Table, ValueKind, discover};
+pub use error::{Error, OpKind, Result};
 pub use sqlx::mysql::MySqlSslMode;
 pub use unit_sql::redact;
 pub use units::check::{CheckItem, CheckUnit, ItemState};
-pub use units::copy::{
-    Consistency, CopyConfig, CopyError, CopyReport, CopyUnit, ObjectReport, OpKind, ReportHandle,
-    TablePhase, TableReport, Verification, copy_sql_mode, stored_checksum, table_checksum,
-};
+pub use units::copy::{CopyReport, CopyUnit, ReportHandle, TablePhase, TableReport};
 pub use units::inspect;
+pub use units::object_migration::ObjectReport;
 pub use units::observer::Observer;
 #[cfg(feature = "sync")]
 pub use units::sync::{StartAt, StreamError, SyncError, SyncProgress, SyncUnit};
 pub use units::sync_state::SyncCheckpoint;
+pub use units::task::{Consistency, CopySettings, SyncSettings, TaskConfig};
+pub use units::verify::{Verification, stored_checksum, table_checksum};
 
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,10 @@
 pub(crate) mod check;
 pub(crate) mod copy;
 pub mod inspect;
+pub(crate) mod object_migration;
 pub(crate) mod observer;
 #[cfg(feature = "sync")]
 pub(crate) mod sync;
 pub(crate) mod sync_state;
+pub(crate) mod task;
+pub(crate) mod verify;

@@ -63,7 +63,7 @@ pub(crate) struct Metrics {
 }
 
 impl std::fmt::Debug for Metrics {
-    // The registry is left out: `CopyConfig`'s Debug shows its observer.
+    // The registry is left out: `TaskConfig`'s Debug shows its observer.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Metrics")
             .field("task", &self.task)

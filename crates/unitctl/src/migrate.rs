@@ -16,8 +16,8 @@ use unit_mysql::BinlogPosition;
 use unit_mysql::Filter;
 use unit_mysql::inspect;
 use unit_mysql::{
-    CheckUnit, Consistency, CopyConfig, CopyReport, CopyUnit, MySqlUrl, ObjectReport, ReportHandle,
-    SyncProgress, SyncUnit, TlsSettings, Verification,
+    CheckUnit, Consistency, CopyReport, CopyUnit, MySqlUrl, ObjectReport, ReportHandle,
+    SyncProgress, SyncUnit, TaskConfig, TlsSettings, Verification,
 };
 use unit_mysql::{ObjectKind, ObjectKinds};
 use unit_proto::pb::{self, Stage, sub_task_status::Status};
@@ -392,22 +392,22 @@ async fn migrate(
         tables: args.tables.clone(),
         exclude: args.exclude.clone(),
     };
-    let mut config = CopyConfig::new(args.task.clone(), source, target, filter);
-    config.chunk_rows = args.chunk_rows;
-    config.concurrency = args.concurrency;
-    config.split_rows = args.split_rows;
-    config.max_rows_per_second = args.max_rows_per_second;
-    config.max_bytes_per_second = args.max_bytes_per_second;
-    config.max_source_threads_running = args.max_source_threads_running;
-    config.load_data_local = !args.no_load_data_local;
+    let mut config = TaskConfig::new(args.task.clone(), source, target, filter);
+    config.copy.chunk_rows = args.chunk_rows;
+    config.copy.concurrency = args.concurrency;
+    config.copy.split_rows = args.split_rows;
+    config.copy.max_rows_per_second = args.max_rows_per_second;
+    config.copy.max_bytes_per_second = args.max_bytes_per_second;
+    config.copy.max_source_threads_running = args.max_source_threads_running;
+    config.copy.load_data_local = !args.no_load_data_local;
     config.verification = args.verification.chosen();
     config.acquire_timeout = args.connect_timeout;
     config.objects = objects;
-    config.cutover = args.cutover;
-    config.sync_batch = args.sync_batch;
-    config.sync_workers = args.sync_workers;
-    config.sync_merge_rows = args.sync_merge_rows;
-    config.use_gtid = args.use_gtid;
+    config.sync.cutover = args.cutover;
+    config.sync.batch = args.sync_batch;
+    config.sync.workers = args.sync_workers;
+    config.sync.merge_rows = args.sync_merge_rows;
+    config.sync.use_gtid = args.use_gtid;
     config.versioned_current_rows = args.versioned_current_rows;
     config.checkpoint_database = args.checkpoint_database.clone();
     let source_id = args
@@ -417,13 +417,13 @@ async fn migrate(
     let metrics = crate::metrics::Metrics::new(&args.task, &source_id, "unitctl");
     config.observer = Some(metrics.clone());
     if let Some(id) = args.server_id {
-        config.server_id = id;
+        config.sync.server_id = id;
     }
     match args.mode {
         Mode::Full => {}
         Mode::All => config.consistency = args.consistency.parse().ok(),
         Mode::Incremental => {
-            config.start = start_position(args.start_position.as_deref())
+            config.sync.start = start_position(args.start_position.as_deref())
                 .ok()
                 .map(|mut p| {
                     p.gtid = args.start_gtid.clone().unwrap_or_default();
@@ -438,8 +438,8 @@ async fn migrate(
     let syncs: Arc<std::sync::Mutex<Option<SyncProgress>>> = Arc::default();
     let factory = {
         let (config, reports, syncs) = (config.clone(), reports.clone(), syncs.clone());
-        move || -> Vec<BoxUnit<CopyConfig>> {
-            let mut units: Vec<BoxUnit<CopyConfig>> =
+        move || -> Vec<BoxUnit<TaskConfig>> {
+            let mut units: Vec<BoxUnit<TaskConfig>> =
                 vec![Box::new(CheckUnit::new(config.clone()))];
             if mode != Mode::Incremental {
                 let copy = CopyUnit::new(config.clone());
@@ -848,7 +848,7 @@ enum Outcome {
 }
 
 /// The selection as the source lists it now, or why it could not be listed.
-async fn selection(config: &CopyConfig) -> Result<Vec<(String, String)>, String> {
+async fn selection(config: &TaskConfig) -> Result<Vec<(String, String)>, String> {
     inspect::list_selection(config).await.map_err(|e| {
         e.process_error(
             unit_core::ErrScope::Upstream,
@@ -914,7 +914,7 @@ pub(crate) async fn count_resumes<C>(handle: SubtaskHandle<C>, resumes: Arc<Atom
 /// of this run. `complete` is true only when the selection listed independently
 /// equals the verified tables and every object not left out was migrated.
 async fn summary(
-    config: &CopyConfig,
+    config: &TaskConfig,
     copied: &CopyReport,
     selection: &Result<Vec<(String, String)>, String>,
     before: inspect::CheckpointTotals,

@@ -29,7 +29,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 use unit_core::{Policy, ResumeState, SubtaskHandle, Verdict};
-use unit_mysql::{CopyConfig, CopyReport, ReportHandle, SyncProgress};
+use unit_mysql::{CopyReport, ReportHandle, SyncProgress, TaskConfig};
 use unit_proto::pb::{self, Stage, sub_task_status::Status};
 
 use crate::metrics::{Metrics, Snapshot, file_index, running};
@@ -47,7 +47,7 @@ pub(crate) struct Api {
     pub(crate) task: String,
     pub(crate) source_id: String,
     pub(crate) worker: String,
-    pub(crate) handle: SubtaskHandle<CopyConfig>,
+    pub(crate) handle: SubtaskHandle<TaskConfig>,
     pub(crate) reports: Arc<Mutex<Option<ReportHandle>>>,
     pub(crate) syncs: Arc<Mutex<Option<SyncProgress>>>,
     pub(crate) metrics: Arc<Metrics>,

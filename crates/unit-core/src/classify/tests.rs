@@ -497,7 +497,11 @@ proptest! {
 
 #[test]
 fn the_adapters_codes_are_never_resumed_by_the_recommended_policy() {
-    for code in [&ErrorCode::DB_PERMANENT, &ErrorCode::INVALID_CONFIG] {
+    for code in [
+        &ErrorCode::DB_PERMANENT,
+        &ErrorCode::INVALID_CONFIG,
+        &ErrorCode::UNIT_INTERNAL,
+    ] {
         let err = new_process_error(&Error::generate(code, &[&"unique_violation"]));
         let verdict = crate::Recommended.explain(&err);
         assert!(!verdict.is_resumable(), "{}", code.code);

@@ -5,6 +5,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use sqlx::{Executor, MySqlPool, Row};
+use tokio_util::sync::CancellationToken;
+use unit_core::ErrScope;
+
+use crate::adapter::cancel::cancellable;
+use crate::adapter::classify::Operation;
 
 /// A point in the source's binlog: the next event to read is at `pos` in `file`, and
 /// `gtid` is the set of transactions executed before it (MariaDB's
@@ -348,6 +353,26 @@ pub(crate) async fn master_position_on(
         pos,
         gtid: gtid.unwrap_or_default().replace('\n', ""),
     }))
+}
+
+/// The source's current binlog position (`None` when binary logging is off).
+///
+/// # Errors
+/// The query's failure, as the copy reports it.
+pub(crate) async fn source_position(
+    source: &MySqlPool,
+    mariadb: bool,
+    cancel: &CancellationToken,
+) -> Result<Option<BinlogPosition>, crate::error::Error> {
+    cancellable(cancel, master_position(source, mariadb))
+        .await
+        .map_err(|e| {
+            crate::error::stmt_err(
+                ErrScope::Upstream,
+                Operation::Query("SHOW MASTER STATUS"),
+                e,
+            )
+        })
 }
 
 #[cfg(test)]

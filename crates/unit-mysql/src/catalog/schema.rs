@@ -159,7 +159,7 @@ pub struct Table {
     /// `WITH SYSTEM VERSIONING` (MariaDB): only its current rows are read (a plain
     /// `SELECT`), so a copy holds them and not the history, and the binlog images carry
     /// two hidden columns more (`ROW_START`, `ROW_END`). Copied only where the caller
-    /// opts in (`CopyConfig::versioned_current_rows`).
+    /// opts in (`TaskConfig::versioned_current_rows`).
     pub system_versioned: bool,
 }
 
@@ -553,7 +553,7 @@ pub(crate) fn refuse_versioned(table: &Table, allowed: bool) -> Result<(), Schem
             object: table.display_name(),
             reason: "it is system-versioned (WITH SYSTEM VERSIONING), and copying its history \
                      exactly is not supported; opt in to copying its current rows only \
-                     (CopyConfig::versioned_current_rows, unitctl --versioned-current-rows)"
+                     (TaskConfig::versioned_current_rows, unitctl --versioned-current-rows)"
                 .to_owned(),
         });
     }
@@ -698,6 +698,32 @@ pub(crate) fn hex_literal(bytes: &[u8]) -> String {
     }
     hex.push('\'');
     hex
+}
+
+/// What `SHOW CREATE TABLE` adds to a column in a pre-5.6 temporal format.
+pub(crate) const OLD_TEMPORAL: &str = " /* mariadb-5.3 */";
+
+/// Strips the parts of `SHOW CREATE TABLE` that differ between equal tables.
+/// A column in a pre-5.6 temporal format (`datetime /* mariadb-5.3 */`) holds the
+/// same values as one in the current format, which a target creates from the same
+/// statement.
+pub(crate) fn normalize_create(create: &str) -> String {
+    create
+        .replace(OLD_TEMPORAL, "")
+        .split_whitespace()
+        .filter(|w| !w.starts_with("AUTO_INCREMENT="))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The raw text-protocol bytes of column `i`, `None` for NULL.
+pub(crate) fn raw(row: &sqlx::mysql::MySqlRow, i: usize) -> Option<Vec<u8>> {
+    use sqlx::ValueRef;
+    let value = row.try_get_raw(i).ok()?;
+    if value.is_null() {
+        return None;
+    }
+    Some(row.try_get_unchecked::<Vec<u8>, _>(i).unwrap_or_default())
 }
 
 #[cfg(test)]

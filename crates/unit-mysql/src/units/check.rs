@@ -10,7 +10,7 @@ use unit_core::{BoxError, ErrorCode, SourceStatus, StatusHandle, Unit, UnitStatu
 use unit_proto::pb;
 
 use crate::catalog::schema::{SchemaError, describe, ident, list_tables};
-use crate::units::copy::CopyConfig;
+use crate::units::task::TaskConfig;
 
 /// The outcome of one check item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,14 +39,14 @@ pub struct CheckItem {
 /// privileges the copy needs (SELECT on every source table; CREATE and INSERT on the
 /// target), that every table has a primary key or a unique key on NOT NULL columns,
 /// and that the target supports every collation used; for an online migration
-/// ([`CopyConfig::consistency`] or [`CopyConfig::start`] set), what replication needs:
+/// ([`TaskConfig::consistency`] or [`SyncSettings::start`](crate::units::task::SyncSettings::start) set), what replication needs:
 /// `log_bin`, `binlog_format=ROW`, `binlog_row_image=FULL`, no MySQL transaction
 /// compression (`binlog_transaction_compression`), the REPLICATION SLAVE and
 /// REPLICATION CLIENT privileges, and on a resume that the recorded position is still
 /// in the source's binlog. Reports a `pb::CheckStatus`;
 /// any failure is an unresumable error (code 60003) listing what to fix.
 pub struct CheckUnit {
-    config: CopyConfig,
+    config: TaskConfig,
     status: Arc<Mutex<pb::CheckStatus>>,
 }
 
@@ -61,7 +61,7 @@ impl std::fmt::Debug for CheckUnit {
 
 impl CheckUnit {
     /// A check of what `config` would copy.
-    pub fn new(config: CopyConfig) -> Self {
+    pub fn new(config: TaskConfig) -> Self {
         Self {
             config,
             status: Arc::default(),
@@ -344,12 +344,12 @@ impl CheckUnit {
                 ),
             ),
         }
-        if self.config.consistency.is_some() || self.config.start.is_some() {
+        if self.config.consistency.is_some() || self.config.sync.start.is_some() {
             for found in self.replication_checks(&source, &mut target).await {
                 item(&found.name, found.state, found.message);
             }
         }
-        crate::units::copy::close_pool(source).await;
+        crate::adapter::pool::close_pool(source).await;
         items
     }
 
@@ -448,7 +448,7 @@ impl CheckUnit {
             );
         }
         let server_id = variable("server_id").await;
-        if server_id == self.config.server_id.to_string() {
+        if server_id == self.config.sync.server_id.to_string() {
             item(
                 "replica server id",
                 ItemState::Failure,
@@ -498,7 +498,7 @@ impl CheckUnit {
         if !has("RELOAD")
             && matches!(
                 self.config.consistency,
-                Some(crate::units::copy::Consistency::Flush)
+                Some(crate::units::task::Consistency::Flush)
             )
         {
             item(
@@ -610,7 +610,7 @@ fn check_status(items: &[CheckItem]) -> pb::CheckStatus {
 
 #[async_trait]
 impl Unit for CheckUnit {
-    type Config = CopyConfig;
+    type Config = TaskConfig;
 
     async fn init(&mut self, _cancel: CancellationToken) -> Result<(), BoxError> {
         Ok(())
@@ -648,7 +648,7 @@ impl Unit for CheckUnit {
     async fn update(
         &mut self,
         _cancel: CancellationToken,
-        config: &CopyConfig,
+        config: &TaskConfig,
     ) -> Result<(), BoxError> {
         self.config = config.clone();
         Ok(())
@@ -677,10 +677,10 @@ impl Unit for CheckUnit {
 /// would have to replay its changes idempotently, which no statement can do for it.
 fn keyless_verdict(
     table: &crate::catalog::schema::Table,
-    consistency: Option<crate::units::copy::Consistency>,
+    consistency: Option<crate::units::task::Consistency>,
 ) -> (ItemState, String) {
     let name = table.display_name();
-    match keyless_refusal(table, consistency) {
+    match crate::units::task::keyless_refusal(table, consistency) {
         Some(reason) => (
             ItemState::Failure,
             format!("{name} has no primary key and no unique key on NOT NULL columns: {reason}"),
@@ -694,27 +694,5 @@ fn keyless_verdict(
                  told apart by nothing (an update or delete changes any one of them)"
             ),
         ),
-    }
-}
-
-/// Why an online migration cannot take a table without a usable key, if it cannot.
-pub(crate) fn keyless_refusal(
-    table: &crate::catalog::schema::Table,
-    consistency: Option<crate::units::copy::Consistency>,
-) -> Option<&'static str> {
-    if table.has_key() {
-        return None;
-    }
-    match consistency {
-        None => None,
-        Some(crate::units::copy::Consistency::None) => Some(
-            "a copy without a snapshot (consistency none) must replay its changes idempotently, \
-             which needs a key; use consistency flush or lock, or add a key",
-        ),
-        Some(_) if !table.is_transactional() => Some(
-            "its engine has no transactions, so its changes must be applied idempotently, \
-             which needs a key; add a key or convert it to InnoDB",
-        ),
-        Some(_) => None,
     }
 }

@@ -9,8 +9,8 @@ use unit_sql::CheckpointStore;
 use crate::adapter::cancel::StatementError;
 use crate::adapter::dsn::MySqlUrl;
 use crate::catalog::schema::list_tables;
-use crate::units::copy::CopyConfig;
 use crate::units::sync_state::{SyncCheckpoint, load_checkpoint};
+use crate::units::task::TaskConfig;
 
 /// What the copy's checkpoints of a task add up to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -46,7 +46,7 @@ where
 ///
 /// # Errors
 /// The source's failure.
-pub async fn list_selection(config: &CopyConfig) -> Result<Vec<(String, String)>, StatementError> {
+pub async fn list_selection(config: &TaskConfig) -> Result<Vec<(String, String)>, StatementError> {
     let listed = with_pool(&config.source, |pool| async move {
         list_tables(&pool, &config.filter).await
     })
@@ -58,7 +58,7 @@ pub async fn list_selection(config: &CopyConfig) -> Result<Vec<(String, String)>
 ///
 /// # Errors
 /// The target's failure (a task that never ran has no checkpoint table: an error).
-pub async fn checkpoint_totals(config: &CopyConfig) -> Result<CheckpointTotals, StatementError> {
+pub async fn checkpoint_totals(config: &TaskConfig) -> Result<CheckpointTotals, StatementError> {
     let store = CheckpointStore::<sqlx::MySql>::new(&config.checkpoint_database, &config.task);
     let parts = with_pool(&config.target, |pool| async move {
         store.task_parts(&mut *pool.acquire().await?).await
@@ -82,7 +82,7 @@ pub async fn checkpoint_totals(config: &CopyConfig) -> Result<CheckpointTotals, 
 /// # Errors
 /// The target's failure.
 pub async fn sync_checkpoint(
-    config: &CopyConfig,
+    config: &TaskConfig,
 ) -> Result<Option<SyncCheckpoint>, StatementError> {
     with_pool(&config.target, |pool| async move {
         load_checkpoint(&pool, &config.checkpoint_database, &config.task).await

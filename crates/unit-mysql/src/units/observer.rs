@@ -1,5 +1,5 @@
 //! Events of the MySQL-backed units as they happen, for metrics: an [`Observer`] set
-//! in [`CopyConfig::observer`](crate::units::copy::CopyConfig::observer) hears them from every unit
+//! in [`TaskConfig::observer`](crate::units::task::TaskConfig::observer) hears them from every unit
 //! built from the configuration, also from the new units a resume builds.
 
 use std::fmt::Debug;

@@ -16,17 +16,20 @@ use unit_proto::pb;
 
 use crate::adapter::cancel::{StatementError, cancellable};
 use crate::adapter::classify::Operation;
+use crate::adapter::pool::{
+    SOURCE_SESSION, SOURCE_SQL_MODE, close_pools, open_pool, target_session,
+};
 use crate::catalog::objects::list_objects;
+use crate::catalog::position::source_position;
 use crate::catalog::position::{BinlogPosition, GtidState, is_mariadb};
 use crate::catalog::schema::{discover, ident};
-use crate::units::copy::{
-    CopyConfig, CopyError, ObjectReport, SOURCE_SESSION, choose_verification, close_pools,
-    copy_process_error, ensure_object, open_pool, same_definition, source_position, stmt_err,
-    target_session, triggers_on,
-};
+use crate::error::{Error, process_error_of, stmt_err};
+use crate::units::object_migration::{ObjectReport, ensure_object, triggers_on};
 use crate::units::sync_state::{
     SyncCheckpoint, ensure_tables, load_checkpoint, prepared_xids, store_checkpoint,
 };
+use crate::units::task::TaskConfig;
+use crate::units::verify::{choose_verification, same_definition, verify_table};
 
 mod apply;
 pub(crate) mod ddl;
@@ -53,7 +56,7 @@ pub(crate) use value::{ValueError, literal};
 pub enum SyncError {
     /// A statement on the source or target failed, or the tables differ at cutover.
     #[error(transparent)]
-    Copy(#[from] CopyError),
+    Copy(#[from] Error),
     /// Reading the binlog failed.
     #[error("binlog stream from {position}: {source}")]
     Stream {
@@ -150,7 +153,7 @@ enum Ended {
 ///   `<checkpoint_database>.sync_checkpoint` to the end of the last source transaction
 ///   it holds. A crash at any instant leaves the target at a transaction boundary of the
 ///   source with the checkpoint naming it, and a rerun continues from there. With
-///   [`CopyConfig::sync_workers`] above 1, row changes are applied in parallel by
+///   [`SyncSettings::workers`](crate::units::task::SyncSettings::workers) above 1, row changes are applied in parallel by
 ///   their keys, each worker committing with a checkpoint row of its own (see
 ///   `parallel.rs`): exactly once still, but source transactions are no longer
 ///   kept whole on the target.
@@ -165,9 +168,9 @@ enum Ended {
 ///   types (`value.rs`), so unsigned integers, DECIMAL, temporal types in any time
 ///   zone, BIT, ENUM, SET, JSON, BLOB and every character set arrive exactly.
 ///
-/// Its configuration is the task's [`CopyConfig`]: source, target, the selected
-/// tables, the checkpoint database, [`CopyConfig::server_id`] (the replica id it
-/// reads the binlog as), [`CopyConfig::sync_batch`] and [`CopyConfig::cutover`]:
+/// Its configuration is the task's [`TaskConfig`]: source, target, the selected
+/// tables, the checkpoint database, [`SyncSettings::server_id`](crate::units::task::SyncSettings::server_id) (the replica id it
+/// reads the binlog as), [`SyncSettings::batch`](crate::units::task::SyncSettings::batch) and [`SyncSettings::cutover`](crate::units::task::SyncSettings::cutover):
 /// with cutover, `process` returns once everything up to the source's position at its
 /// start is applied and every selected table is verified (row count and checksum);
 /// without, it replicates until paused or stopped.
@@ -177,7 +180,7 @@ enum Ended {
 /// replication (with `cutover`, until the source's current position, verified).
 /// ```no_run
 /// use unit_core::{BoxUnit, Subtask, SubtaskConfig};
-/// use unit_mysql::{CheckUnit, Consistency, CopyConfig, CopyUnit, Filter, SyncUnit};
+/// use unit_mysql::{CheckUnit, Consistency, TaskConfig, CopyUnit, Filter, SyncUnit};
 /// use unit_proto::pb::Stage;
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -187,11 +190,11 @@ enum Ended {
 /// };
 /// let source = "mysql://repl:secret@10.0.0.1:3306/".parse()?;
 /// let target = "mysql://writer:secret@10.0.0.2:3306/".parse()?;
-/// let mut config = CopyConfig::new("shop", source, target, filter);
+/// let mut config = TaskConfig::new("shop", source, target, filter);
 /// config.consistency = Some(Consistency::Auto);
 /// let sync = SyncUnit::new(config.clone());
 /// let progress = sync.progress();
-/// let units: Vec<BoxUnit<CopyConfig>> = vec![
+/// let units: Vec<BoxUnit<TaskConfig>> = vec![
 ///     Box::new(CheckUnit::new(config.clone())),
 ///     Box::new(CopyUnit::new(config)),
 ///     Box::new(sync),
@@ -205,7 +208,7 @@ enum Ended {
 /// # }
 /// ```
 pub struct SyncUnit {
-    config: CopyConfig,
+    config: TaskConfig,
     source: Option<MySqlPool>,
     target: Option<MySqlPool>,
     mariadb: bool,
@@ -226,7 +229,7 @@ impl std::fmt::Debug for SyncUnit {
 
 impl SyncUnit {
     /// A Sync unit for the task `config` describes; nothing is opened until `init`.
-    pub fn new(config: CopyConfig) -> Self {
+    pub fn new(config: TaskConfig) -> Self {
         let shared = Arc::new(Shared {
             observer: config.observer.clone(),
             ..Shared::default()
@@ -246,8 +249,8 @@ impl SyncUnit {
         SyncProgress(self.shared.clone())
     }
 
-    async fn prepare(&mut self, cancel: &CancellationToken) -> Result<(), CopyError> {
-        let size = 3 + u32::try_from(self.config.sync_workers).unwrap_or(0).min(64);
+    async fn prepare(&mut self, cancel: &CancellationToken) -> Result<(), Error> {
+        let size = 3 + u32::try_from(self.config.sync.workers).unwrap_or(0).min(64);
         let source = cancellable(
             cancel,
             open_pool(
@@ -264,7 +267,9 @@ impl SyncUnit {
         self.mariadb = cancellable(cancel, is_mariadb(&source))
             .await
             .map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query("SELECT VERSION()"), e))?;
-        let session = target_session(&source, cancel).await?;
+        let session = target_session(&source, cancel)
+            .await
+            .map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query(SOURCE_SQL_MODE), e))?;
         let target = cancellable(
             cancel,
             open_pool(
@@ -321,7 +326,7 @@ impl SyncUnit {
             .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query("checkpoint"), e))?;
         // Incremental mode: the start position given, unless a run already recorded one
         // (written here, not in `init`, so that the check unit runs first).
-        let recorded = match (recorded, &self.config.start) {
+        let recorded = match (recorded, &self.config.sync.start) {
             (None, Some(start)) => {
                 let cp = SyncCheckpoint {
                     position: start.clone(),
@@ -347,7 +352,7 @@ impl SyncUnit {
         *lock(&self.shared.syncer) = checkpoint.position.clone();
         self.refuse_target_triggers(&target, cancel).await?;
         // The cutover target: the source's position now, while writes are stopped.
-        let mut stop_at = if self.config.cutover {
+        let mut stop_at = if self.config.sync.cutover {
             source_position(&source, self.mariadb, cancel).await?
         } else {
             None
@@ -360,11 +365,13 @@ impl SyncUnit {
         let _abort = AbortOnDrop(refresher);
         let gtids = GtidState::parse(&checkpoint.position.gtid, self.mariadb);
         let start = match &gtids {
-            GtidState::Maria(_) if self.config.use_gtid && !checkpoint.position.gtid.is_empty() => {
+            GtidState::Maria(_)
+                if self.config.sync.use_gtid && !checkpoint.position.gtid.is_empty() =>
+            {
                 StartAt::MariaGtid(checkpoint.position.gtid.clone())
             }
             GtidState::Mysql(set)
-                if self.config.use_gtid && !checkpoint.position.gtid.is_empty() =>
+                if self.config.sync.use_gtid && !checkpoint.position.gtid.is_empty() =>
             {
                 StartAt::MysqlGtid(set.clone())
             }
@@ -379,7 +386,7 @@ impl SyncUnit {
             source,
         };
         let mut stream = tokio::select! {
-            s = Source::open(&self.config.source, self.config.server_id, &start, self.mariadb) => s.map_err(stream_err)?,
+            s = Source::open(&self.config.source, self.config.sync.server_id, &start, self.mariadb) => s.map_err(stream_err)?,
             () = cancel.cancelled() => return Ok(Ended::Canceled),
         };
         let mut conn = cancellable(cancel, async { target.acquire().await })
@@ -488,7 +495,7 @@ impl SyncUnit {
         Ok(Ended::CaughtUp(at))
     }
 
-    /// The workers of a parallel apply: [`CopyConfig::sync_workers`] of them, or as
+    /// The workers of a parallel apply: [`SyncSettings::workers`](crate::units::task::SyncSettings::workers) of them, or as
     /// many as an earlier run had where its workers applied changes past `start`
     /// (their rows tell which changes to skip only with the same routing).
     async fn start_workers(
@@ -519,16 +526,16 @@ impl SyncUnit {
         };
         let (n, applied) = match recorded {
             Some((n, applied)) if applied.iter().flatten().any(past) => {
-                if n != self.config.sync_workers {
+                if n != self.config.sync.workers {
                     info!(
                         workers = n,
-                        configured = self.config.sync_workers,
+                        configured = self.config.sync.workers,
                         "the earlier run's workers applied changes past the checkpoint: this run keeps their number"
                     );
                 }
                 (n, applied)
             }
-            _ => (self.config.sync_workers, Vec::new()),
+            _ => (self.config.sync.workers, Vec::new()),
         };
         if n <= 1 {
             return Ok(None);
@@ -538,8 +545,8 @@ impl SyncUnit {
             n,
             target,
             rows,
-            self.config.sync_batch,
-            self.config.sync_merge_rows,
+            self.config.sync.batch,
+            self.config.sync.merge_rows,
             applied,
             self.shared.clone(),
         )
@@ -567,7 +574,7 @@ impl SyncUnit {
     }
 
     /// At cutover, once every table is verified: the source's triggers and events (of
-    /// the kinds [`CopyConfig::objects`] keeps), created as the source defines them and
+    /// the kinds [`TaskConfig::objects`] keeps), created as the source defines them and
     /// checked by reading them back; each is recorded in
     /// [`SyncProgress::cutover_objects`].
     async fn create_deferred_objects(
@@ -579,7 +586,7 @@ impl SyncUnit {
     ) -> Result<(), SyncError> {
         let objects = list_objects(source, &self.config.filter, tables)
             .await
-            .map_err(CopyError::Schema)?;
+            .map_err(Error::Schema)?;
         let mut conn = target
             .acquire()
             .await
@@ -617,16 +624,14 @@ impl SyncUnit {
     ) -> Result<Vec<crate::catalog::schema::Table>, SyncError> {
         let tables = discover(source, &self.config.filter)
             .await
-            .map_err(CopyError::from)?;
+            .map_err(Error::from)?;
         let verification =
             choose_verification(source, target, self.config.verification, cancel).await?;
         lock(&self.shared.verified).clear();
         for table in &tables {
             // Every DDL up to here is applied: the definitions must be equal too.
             same_definition(target, table, cancel).await?;
-            let rows =
-                crate::units::copy::verify_table(source, target, table, verification, cancel)
-                    .await?;
+            let rows = verify_table(source, target, table, verification, cancel).await?;
             info!(table = %table.display_name(), rows, "verified at cutover");
             lock(&self.shared.verified).push((table.database.clone(), table.name.clone(), rows));
         }
@@ -639,7 +644,7 @@ fn sync_process_error(err: &SyncError) -> pb::ProcessError {
         unit_core::new_process_error(&unit_core::Error::generate(code, args))
     };
     match err {
-        SyncError::Copy(e) => copy_process_error(e),
+        SyncError::Copy(e) => process_error_of(e),
         // An event that cannot be decoded is decoded no better by a retry.
         SyncError::Stream {
             position,
@@ -715,12 +720,12 @@ fn sync_process_error(err: &SyncError) -> pb::ProcessError {
 
 #[async_trait]
 impl Unit for SyncUnit {
-    type Config = CopyConfig;
+    type Config = TaskConfig;
 
     async fn init(&mut self, cancel: CancellationToken) -> Result<(), BoxError> {
         if let Err(e) = self.prepare(&cancel).await {
             self.close().await;
-            return Err(Box::new(unit_core::ProcessFailure(copy_process_error(&e))));
+            return Err(Box::new(unit_core::ProcessFailure(process_error_of(&e))));
         }
         Ok(())
     }
@@ -758,12 +763,12 @@ impl Unit for SyncUnit {
     async fn update(
         &mut self,
         _cancel: CancellationToken,
-        config: &CopyConfig,
+        config: &TaskConfig,
     ) -> Result<(), BoxError> {
-        self.config.sync_batch = config.sync_batch;
-        self.config.sync_workers = config.sync_workers;
-        self.config.sync_merge_rows = config.sync_merge_rows;
-        self.config.cutover = config.cutover;
+        self.config.sync.batch = config.sync.batch;
+        self.config.sync.workers = config.sync.workers;
+        self.config.sync.merge_rows = config.sync.merge_rows;
+        self.config.sync.cutover = config.sync.cutover;
         Ok(())
     }
 

@@ -33,12 +33,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use unit_core::ErrScope;
 
-use super::{CopyError, stmt_err};
 use crate::adapter::cancel::{StatementError, cancellable};
 use crate::adapter::classify::Operation;
 use crate::adapter::codes;
 use crate::adapter::dsn::MySqlUrl;
 use crate::catalog::schema::{Table, ident};
+use crate::error::{Error, stmt_err};
 
 /// The bytes of the chunk's file sent in one packet.
 const PIECE: usize = 1 << 20;
@@ -96,7 +96,7 @@ impl BulkWriter {
         checkpoint: &str,
         params: mysql_async::Params,
         cancel: &CancellationToken,
-    ) -> Result<Loaded, CopyError> {
+    ) -> Result<Loaded, Error> {
         let written = table.written();
         let data = encode(rows, &written);
         let load = load_statement(table, &written, replace);
@@ -165,7 +165,7 @@ impl BulkWriter {
         &mut self,
         target: &BulkTarget,
         cancel: &CancellationToken,
-    ) -> Result<&mut Conn, CopyError> {
+    ) -> Result<&mut Conn, Error> {
         if self.conn.is_none() {
             let init = [target.session.clone()];
             let mut conn = cancellable(cancel, crate::adapter::client::connect(&target.url, &init))
@@ -185,7 +185,7 @@ impl BulkWriter {
     }
 
     /// Rolls back the open transaction.
-    async fn rollback(&mut self, cancel: &CancellationToken) -> Result<(), CopyError> {
+    async fn rollback(&mut self, cancel: &CancellationToken) -> Result<(), Error> {
         let Some(conn) = self.conn.as_mut() else {
             return Ok(());
         };
@@ -196,13 +196,13 @@ impl BulkWriter {
 
     /// The error of a failed `op`; the connection is dropped (a new one is opened for
     /// the next chunk), which rolls back what it had not committed.
-    fn fail(&mut self, op: Operation<'_>, e: StatementError) -> CopyError {
+    fn fail(&mut self, op: Operation<'_>, e: StatementError) -> Error {
         self.conn = None;
         down(op, e)
     }
 }
 
-fn down(op: Operation<'_>, e: StatementError) -> CopyError {
+fn down(op: Operation<'_>, e: StatementError) -> Error {
     stmt_err(ErrScope::Downstream, op, e)
 }
 

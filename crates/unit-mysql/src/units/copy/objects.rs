@@ -10,14 +10,15 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 use unit_core::ErrScope;
 
-use super::report::ObjectReport;
-use super::{CopyError, CopyUnit, stmt_err};
-use crate::adapter::cancel::{StatementError, cancellable};
+use super::CopyUnit;
+use crate::adapter::cancel::cancellable;
 use crate::adapter::classify::Operation;
-use crate::catalog::objects::{
-    ObjectKind, SchemaObject, create, normalize, sequence_next, target_definition,
-};
+use crate::catalog::objects::{ObjectKind, SchemaObject, sequence_next};
 use crate::catalog::schema::{SchemaError, ident, text};
+use crate::error::{Error, stmt_err};
+use crate::units::object_migration::{
+    ObjectReport, down_query, ensure_object, triggers_on, up_query,
+};
 
 /// The note on a trigger or event of an online migration, which the copy leaves to
 /// the Sync unit's cutover.
@@ -33,7 +34,7 @@ impl CopyUnit {
         source: &MySqlPool,
         target: &MySqlPool,
         cancel: &CancellationToken,
-    ) -> Result<(), CopyError> {
+    ) -> Result<(), Error> {
         let schemata = "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA";
         let rows = cancellable(cancel, sqlx::query(schemata).fetch_all(source))
             .await
@@ -48,7 +49,7 @@ impl CopyUnit {
         self.objects =
             crate::catalog::objects::list_objects(source, &self.config.filter, &self.tables)
                 .await
-                .map_err(CopyError::Schema)?;
+                .map_err(Error::Schema)?;
         databases.extend(self.tables.iter().map(|t| t.database.clone()));
         databases.extend(self.objects.iter().map(|o| o.database.clone()));
         for database in &databases {
@@ -67,7 +68,7 @@ impl CopyUnit {
 
     /// A target connection of its own (object definitions change its session); it is
     /// closed when dropped.
-    async fn object_connection(&self, target: &MySqlPool) -> Result<MySqlConnection, CopyError> {
+    async fn object_connection(&self, target: &MySqlPool) -> Result<MySqlConnection, Error> {
         let conn = target
             .acquire()
             .await
@@ -81,7 +82,7 @@ impl CopyUnit {
         &self,
         target: &MySqlPool,
         cancel: &CancellationToken,
-    ) -> Result<(), CopyError> {
+    ) -> Result<(), Error> {
         let finished = format!(
             "SELECT db, tbl FROM {} WHERE task = ? GROUP BY db, tbl HAVING MIN(done) = 1",
             self.checkpoint_table()
@@ -112,7 +113,7 @@ impl CopyUnit {
             .into_iter()
             .next()
         {
-            return Err(CopyError::Schema(SchemaError::Unsupported {
+            return Err(Error::Schema(SchemaError::Unsupported {
                 kind: "table",
                 object: format!("{db}.{tbl}"),
                 reason: format!(
@@ -129,10 +130,7 @@ impl CopyUnit {
     /// events (in an online migration these two are left to cutover, reported with
     /// [`DEFERRED_TO_CUTOVER`]), and each sequence set to the source's next value;
     /// every object is checked on the target and reported.
-    pub(super) async fn migrate_objects(
-        &self,
-        cancel: &CancellationToken,
-    ) -> Result<(), CopyError> {
+    pub(super) async fn migrate_objects(&self, cancel: &CancellationToken) -> Result<(), Error> {
         let (Some(source), Some(target)) = (&self.source, &self.target) else {
             return Ok(());
         };
@@ -226,83 +224,4 @@ impl CopyUnit {
         info!(objects = self.objects.len(), "objects migrated");
         Ok(())
     }
-}
-
-/// Creates `object` on the target unless it is there with the source's definition
-/// (then nothing is done); refuses one there with another definition. Returns
-/// whether the target's definition now equals the source's.
-pub(crate) async fn ensure_object(
-    conn: &mut MySqlConnection,
-    object: &SchemaObject,
-    cancel: &CancellationToken,
-) -> Result<bool, CopyError> {
-    let existing = target_definition(conn, object)
-        .await
-        .map_err(|e| down_query("SHOW CREATE", e.into()))?;
-    match existing {
-        Some(def) if normalize(&def) == normalize(&object.create) => return Ok(true),
-        Some(_) => {
-            return Err(CopyError::DifferentObject {
-                kind: object.kind,
-                object: object.display_name(),
-            });
-        }
-        None => {}
-    }
-    cancellable(cancel, create(conn, object))
-        .await
-        .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute(&object.create), e))?;
-    let name = object.display_name();
-    info!(
-        kind = object.kind.as_str(),
-        object = name.as_str(),
-        "created"
-    );
-    let created = target_definition(conn, object)
-        .await
-        .map_err(|e| down_query("SHOW CREATE", e.into()))?;
-    let same = created
-        .as_deref()
-        .is_some_and(|d| normalize(d) == normalize(&object.create));
-    if !same {
-        tracing::warn!(
-            kind = object.kind.as_str(),
-            object = name.as_str(),
-            source = object.create.as_str(),
-            target = created.as_deref().unwrap_or("(missing)"),
-            "created, but the target prints another definition"
-        );
-    }
-    Ok(same)
-}
-
-/// The triggers on the target of the tables `selected` accepts, as (trigger,
-/// database, table).
-pub(crate) async fn triggers_on(
-    target: &MySqlPool,
-    selected: impl Fn(&str, &str) -> bool,
-    cancel: &CancellationToken,
-) -> Result<Vec<(String, String, String)>, CopyError> {
-    let triggers = "SELECT TRIGGER_NAME, EVENT_OBJECT_SCHEMA, EVENT_OBJECT_TABLE \
-                    FROM information_schema.TRIGGERS";
-    let rows = cancellable(cancel, sqlx::query(triggers).fetch_all(target))
-        .await
-        .map_err(|e| down_query(triggers, e))?;
-    let mut found = Vec::new();
-    for row in &rows {
-        let read = |i| text(row, i).map_err(|e| down_query(triggers, e.into()));
-        let (name, db, tbl) = (read(0)?, read(1)?, read(2)?);
-        if selected(&db, &tbl) {
-            found.push((name, db, tbl));
-        }
-    }
-    Ok(found)
-}
-
-fn up_query(sql: &str, e: StatementError) -> CopyError {
-    stmt_err(ErrScope::Upstream, Operation::Query(sql), e)
-}
-
-fn down_query(sql: &str, e: StatementError) -> CopyError {
-    stmt_err(ErrScope::Downstream, Operation::Query(sql), e)
 }

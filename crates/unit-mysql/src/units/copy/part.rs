@@ -10,11 +10,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 use unit_core::ErrScope;
 
-use super::verify::Verification;
-use super::{CopyError, Progress, internal, stmt_err};
+use super::Progress;
 use crate::adapter::cancel::{StatementError, cancellable};
 use crate::adapter::classify::Operation;
-use crate::catalog::schema::{Table, ident, key_literal};
+use crate::catalog::schema::{Table, ident, key_literal, raw};
+use crate::error::{Error, internal, stmt_err};
+use crate::units::verify::{Verification, verify_table};
 
 /// What every copy job shares.
 pub(super) struct CopyContext {
@@ -79,7 +80,7 @@ pub(super) const MAX_STATEMENT_BYTES: usize = 4 << 20;
 pub(super) const MAX_PLACEHOLDERS: usize = 65_000;
 
 impl PartCopy {
-    pub(super) async fn run(self) -> Result<(), CopyError> {
+    pub(super) async fn run(self) -> Result<(), Error> {
         let Some(part) = &self.part else {
             return if self.ctx.verify {
                 self.verify().await
@@ -110,7 +111,7 @@ impl PartCopy {
         loop {
             let rows = match next.await {
                 Ok(rows) => rows?,
-                Err(join) => return Err(internal(&join)),
+                Err(join) => return Err(internal("a chunk's read", &join)),
             };
             let finished = rows.len() < self.ctx.chunk_rows;
             let key = rows.last().map(|r| {
@@ -135,7 +136,7 @@ impl PartCopy {
     }
 
     /// Counts this part finished; the job finishing the table's last part verifies it.
-    async fn finish_part(&self) -> Result<(), CopyError> {
+    async fn finish_part(&self) -> Result<(), Error> {
         if self.remaining.fetch_sub(1, Ordering::AcqRel) != 1 {
             return Ok(());
         }
@@ -153,7 +154,7 @@ impl PartCopy {
     /// Deletes the target rows of `part` after its checkpoint: a table of an engine
     /// without transactions keeps the rows of a chunk whose checkpoint was never
     /// committed, and the part must continue from its checkpoint without them.
-    async fn clear_uncommitted(&self, part: &Part) -> Result<(), CopyError> {
+    async fn clear_uncommitted(&self, part: &Part) -> Result<(), Error> {
         let t = &*self.table;
         let mut conditions = self.part_conditions(part.last_key.as_ref());
         if conditions.is_empty() {
@@ -201,12 +202,11 @@ impl PartCopy {
 
     /// Compares the table's row count and checksum on both sides, as soon as the table
     /// is copied (so verifying overlaps with copying the other tables).
-    async fn verify(&self) -> Result<(), CopyError> {
+    async fn verify(&self) -> Result<(), Error> {
         let (t, ctx) = (&*self.table, &*self.ctx);
         ctx.recorder
             .phase(&t.database, &t.name, super::TablePhase::Verifying);
-        let rows =
-            super::verify_table(&ctx.source, &ctx.target, t, ctx.verification, &ctx.cancel).await?;
+        let rows = verify_table(&ctx.source, &ctx.target, t, ctx.verification, &ctx.cancel).await?;
         debug!(rows, "verified");
         ctx.recorder.verified(&t.database, &t.name, rows);
         Ok(())
@@ -217,7 +217,7 @@ impl PartCopy {
         &self,
         conn: Option<Arc<tokio::sync::Mutex<sqlx::MySqlConnection>>>,
         last_key: Option<Vec<Vec<u8>>>,
-    ) -> tokio::task::JoinHandle<Result<Vec<MySqlRow>, CopyError>> {
+    ) -> tokio::task::JoinHandle<Result<Vec<MySqlRow>, Error>> {
         let t = &*self.table;
         let conditions = self.part_conditions(last_key.as_ref());
         let mut select = format!("SELECT {} FROM {}", t.select_list(), t.qualified());
@@ -255,7 +255,7 @@ impl PartCopy {
         rows: &[MySqlRow],
         key: Option<&[Vec<u8>]>,
         done: bool,
-    ) -> Result<(), CopyError> {
+    ) -> Result<(), Error> {
         let ctx = &*self.ctx;
         let rows_n = i64::try_from(rows.len()).unwrap_or(i64::MAX);
         let sizes = row_sizes(rows, &self.table.written());
@@ -322,7 +322,7 @@ impl PartCopy {
     /// checkpoint, after deleting whatever an earlier attempt left (rows of an engine
     /// without transactions). Rows are read in one pass and written a chunk at a time,
     /// so memory stays bounded by the chunk; a restart copies the table again.
-    async fn copy_keyless(&self, part: &Part) -> Result<(), CopyError> {
+    async fn copy_keyless(&self, part: &Part) -> Result<(), Error> {
         use futures_util::TryStreamExt;
         let (t, ctx) = (&*self.table, &*self.ctx);
         let cancel = &ctx.cancel;
@@ -412,7 +412,7 @@ impl PartCopy {
         tx: &mut sqlx::MySqlConnection,
         rows: &[MySqlRow],
         sizes: &[usize],
-    ) -> Result<(), CopyError> {
+    ) -> Result<(), Error> {
         let (t, ctx) = (&*self.table, &*self.ctx);
         let cancel = &ctx.cancel;
         let written = t.written();
@@ -473,7 +473,7 @@ impl PartCopy {
 
     /// Waits until a chunk of `rows` rows and `bytes` value bytes is paid for at the
     /// copy's write limits.
-    async fn pay(&self, rows: usize, bytes: usize) -> Result<(), CopyError> {
+    async fn pay(&self, rows: usize, bytes: usize) -> Result<(), Error> {
         let ctx = &*self.ctx;
         let paid = ctx
             .throttle
@@ -511,7 +511,7 @@ impl PartCopy {
         rows: i64,
         bytes: i64,
         done: bool,
-    ) -> Result<(), CopyError> {
+    ) -> Result<(), Error> {
         let (t, ctx) = (&*self.table, &*self.ctx);
         let key = key.map(encode_key);
         let mut chunk = unit_sql::Chunk::new(&t.database, &t.name, part.index).counts(rows, bytes);
@@ -556,26 +556,16 @@ fn row_sizes(rows: &[MySqlRow], written: &[usize]) -> Vec<usize> {
         .collect()
 }
 
-fn down(op: Operation<'_>, e: StatementError) -> CopyError {
+fn down(op: Operation<'_>, e: StatementError) -> Error {
     stmt_err(ErrScope::Downstream, op, e)
 }
 
-fn internal_error(what: &str) -> CopyError {
+fn internal_error(what: &str) -> Error {
     stmt_err(
         ErrScope::Internal,
         Operation::Connect,
         StatementError::Sqlx(sqlx::Error::Protocol(what.to_owned())),
     )
-}
-
-/// The raw text-protocol bytes of column `i`, `None` for NULL.
-pub(super) fn raw(row: &MySqlRow, i: usize) -> Option<Vec<u8>> {
-    use sqlx::ValueRef;
-    let value = row.try_get_raw(i).ok()?;
-    if value.is_null() {
-        return None;
-    }
-    Some(row.try_get_unchecked::<Vec<u8>, _>(i).unwrap_or_default())
 }
 
 /// A key as hex per column, comma-separated.

@@ -8,20 +8,19 @@ use std::sync::atomic::AtomicUsize;
 use tracing::{debug, info};
 use unit_core::ErrScope;
 
-use super::part::{CopyContext, Part, PartCopy, decode_key, raw};
-use super::{CopyError, CopyUnit, stmt_err};
+use super::CopyUnit;
+use super::part::{CopyContext, Part, PartCopy, decode_key};
 use crate::adapter::cancel::cancellable;
 use crate::adapter::classify::Operation;
+use crate::catalog::schema::raw;
 use crate::catalog::schema::{Table, ident};
+use crate::error::{Error, stmt_err};
 
 impl CopyUnit {
     /// The work left: every unfinished part of every table (planned on the first run),
     /// and a verification for each table an earlier run finished. Largest parts first,
     /// so that the copy does not end with one big range running alone.
-    pub(super) async fn jobs(
-        &self,
-        ctx: &Arc<CopyContext>,
-    ) -> Result<VecDeque<PartCopy>, CopyError> {
+    pub(super) async fn jobs(&self, ctx: &Arc<CopyContext>) -> Result<VecDeque<PartCopy>, Error> {
         let mut verify = Vec::new();
         let mut parts = Vec::new();
         for table in &self.tables {
@@ -72,11 +71,7 @@ impl CopyUnit {
     /// The table's parts as recorded in the checkpoint table, or, on the table's first
     /// run, a new split recorded there before anything is copied (so every later run
     /// continues the same parts; see [`unit_sql::CheckpointStore::plan`]).
-    pub(super) async fn plan(
-        &self,
-        ctx: &CopyContext,
-        table: &Table,
-    ) -> Result<Vec<Part>, CopyError> {
+    pub(super) async fn plan(&self, ctx: &CopyContext, table: &Table) -> Result<Vec<Part>, Error> {
         let recorded = self.recorded_parts(ctx, table, &[]).await?;
         if !recorded.is_empty() {
             return Ok(recorded);
@@ -100,7 +95,7 @@ impl CopyUnit {
         ctx: &CopyContext,
         table: &Table,
         spans: &[(Option<String>, Option<String>)],
-    ) -> Result<Vec<Part>, CopyError> {
+    ) -> Result<Vec<Part>, Error> {
         let read = async {
             let mut conn = ctx.target.acquire().await?;
             ctx.store
@@ -134,14 +129,14 @@ impl CopyUnit {
         &self,
         ctx: &CopyContext,
         table: &Table,
-    ) -> Result<Vec<(Option<i128>, Option<i128>)>, CopyError> {
+    ) -> Result<Vec<(Option<i128>, Option<i128>)>, Error> {
         let whole = vec![(None, None)];
-        let split_rows = self.config.split_rows;
+        let split_rows = self.config.copy.split_rows;
         let wanted = table
             .estimated_rows
             .checked_div(split_rows)
             .unwrap_or(1)
-            .min(self.config.concurrency as u64);
+            .min(self.config.copy.concurrency as u64);
         let Some(first) = table.key.first().map(|&i| &table.columns[i]) else {
             return Ok(whole);
         };

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use crate::units::object_migration::ObjectReport;
+
 /// One selected table and what became of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableReport {
@@ -61,24 +63,6 @@ impl TablePhase {
             Self::Verified => "verified",
         }
     }
-}
-
-/// One object other than a table (view, trigger, routine, event, sequence).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectReport {
-    /// `view`, `trigger`, `procedure`, `function`, `event` or `sequence`.
-    pub kind: &'static str,
-    /// The database.
-    pub database: String,
-    /// The object's name.
-    pub name: String,
-    /// Whether the target has it with the source's definition after this run.
-    pub migrated: bool,
-    /// Whether its kind was left out by the configuration
-    /// ([`CopyConfig::objects`](super::CopyConfig::objects)); it is then not migrated.
-    pub excluded: bool,
-    /// Why it was not migrated, or how it was (e.g. a sequence's next value).
-    pub note: String,
 }
 
 /// What a [`CopyUnit`](super::CopyUnit) did: every selected table and object, each

@@ -8,11 +8,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use unit_core::ErrScope;
 
-use super::{Consistency, CopyError, stmt_err};
 use crate::adapter::cancel::{StatementError, cancellable};
 use crate::adapter::classify::Operation;
+use crate::catalog::position::source_position;
 use crate::catalog::position::{BinlogPosition, master_position_on};
 use crate::catalog::schema::Table;
+use crate::error::{Error, stmt_err};
+use crate::units::task::Consistency;
 
 /// Connections each inside `START TRANSACTION WITH CONSISTENT SNAPSHOT`, all opened
 /// while the source was locked: they read the rows as of [`Opened::position`].
@@ -65,7 +67,7 @@ pub(super) struct Opened {
     pub(super) used: Consistency,
 }
 
-fn up(op: Operation<'_>, e: sqlx::Error) -> CopyError {
+fn up(op: Operation<'_>, e: sqlx::Error) -> Error {
     stmt_err(ErrScope::Upstream, op, StatementError::Sqlx(e))
 }
 
@@ -78,7 +80,7 @@ pub(super) async fn open(
     connections: usize,
     mariadb: bool,
     cancel: &CancellationToken,
-) -> Result<Opened, CopyError> {
+) -> Result<Opened, Error> {
     let attempts: &[Consistency] = match mode {
         Consistency::Auto => &[Consistency::Flush, Consistency::Lock, Consistency::None],
         Consistency::Flush => &[Consistency::Flush],
@@ -96,7 +98,7 @@ pub(super) async fn open(
     };
     for &attempt in attempts {
         if attempt == Consistency::None {
-            let position = super::source_position(source, mariadb, cancel)
+            let position = source_position(source, mariadb, cancel)
                 .await?
                 .ok_or_else(no_binlog)?;
             return Ok(Opened {

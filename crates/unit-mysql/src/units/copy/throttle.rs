@@ -1,10 +1,10 @@
-//! Limits on how fast the copy writes ([`CopyConfig::max_rows_per_second`],
-//! [`CopyConfig::max_bytes_per_second`]) and the load guard
-//! ([`CopyConfig::max_source_threads_running`]), shared by every part copied at once.
+//! Limits on how fast the copy writes ([`CopySettings::max_rows_per_second`](crate::units::task::CopySettings::max_rows_per_second),
+//! [`CopySettings::max_bytes_per_second`](crate::units::task::CopySettings::max_bytes_per_second)) and the load guard
+//! ([`CopySettings::max_source_threads_running`](crate::units::task::CopySettings::max_source_threads_running)), shared by every part copied at once.
 //!
-//! [`CopyConfig::max_rows_per_second`]: super::CopyConfig::max_rows_per_second
-//! [`CopyConfig::max_bytes_per_second`]: super::CopyConfig::max_bytes_per_second
-//! [`CopyConfig::max_source_threads_running`]: super::CopyConfig::max_source_threads_running
+//! [`CopySettings::max_rows_per_second`](crate::units::task::CopySettings::max_rows_per_second): super::CopySettings::max_rows_per_second
+//! [`CopySettings::max_bytes_per_second`](crate::units::task::CopySettings::max_bytes_per_second): super::CopySettings::max_bytes_per_second
+//! [`CopySettings::max_source_threads_running`](crate::units::task::CopySettings::max_source_threads_running): super::CopySettings::max_source_threads_running
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};

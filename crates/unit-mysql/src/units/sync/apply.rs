@@ -22,7 +22,7 @@ use crate::adapter::cancel::StatementError;
 use crate::adapter::classify::Operation;
 use crate::catalog::position::{BinlogPosition, Gtid, GtidState};
 use crate::catalog::schema::{Table, describe, ident, listed_table};
-use crate::units::copy::stmt_err;
+use crate::error::stmt_err;
 use crate::units::sync_state::{SyncCheckpoint, store_checkpoint};
 
 /// The state of one run of the replication loop.
@@ -67,7 +67,7 @@ pub(super) struct Run<'a> {
     pub(super) collations: HashMap<u16, (String, String)>,
     /// The XA transaction being read, applied on a connection of its own.
     pub(super) xa: Option<super::xa::Xa>,
-    /// The workers applying row changes in parallel (`sync_workers` above 1).
+    /// The workers applying row changes in parallel (`SyncSettings::workers` above 1).
     pub(super) workers: Option<Workers>,
     /// The source transaction being read has had a change applied on the batch
     /// connection: its other changes are too.
@@ -181,10 +181,11 @@ impl Run<'_> {
         cancel: &CancellationToken,
         stop_at: Option<&BinlogPosition>,
     ) -> Result<Ended, SyncError> {
-        let batch = self.unit.config.sync_batch.max(1) as i64;
+        let batch = self.unit.config.sync.batch.max(1) as i64;
         let read_timeout = self
             .unit
             .config
+            .sync
             .stream_timeout
             .max(Duration::from_millis(100));
         // When the wait for the next packet began (time spent applying is not
@@ -1268,7 +1269,7 @@ impl Run<'_> {
         self.mark_dirty();
         self.flush().await?;
         let at = self.at();
-        if self.unit.config.ddl_failpoint == Some("before") {
+        if self.unit.config.sync.failpoint("before") {
             return Err(failpoint(at));
         }
         info!(at = %at, statement = %unit_sql::summarize_statement(sql), "applying DDL");
@@ -1335,7 +1336,7 @@ impl Run<'_> {
                 );
             }
         }
-        if self.unit.config.ddl_failpoint == Some("after") {
+        if self.unit.config.sync.failpoint("after") {
             return Err(failpoint(at));
         }
         self.pending.ddl_pending = None;

@@ -12,7 +12,7 @@ use super::stream::{RowImage, RowsKind};
 use crate::adapter::cancel::StatementError;
 use crate::adapter::classify::Operation;
 use crate::catalog::schema::Table;
-use crate::units::copy::stmt_err;
+use crate::error::stmt_err;
 
 /// What a conflict's message adds about its likely cause.
 const TARGET_OBJECTS: &str = " (written on the target by something other than this task: \

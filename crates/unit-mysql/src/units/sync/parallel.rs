@@ -1,4 +1,4 @@
-//! Parallel apply by causality ([`CopyConfig::sync_workers`] above 1).
+//! Parallel apply by causality ([`SyncSettings::workers`](crate::units::task::SyncSettings::workers) above 1).
 //!
 //! Each row change of a selected table yields keys: the values of its table's primary
 //! key and of every unique key, in its before and its after image, each qualified by
@@ -19,9 +19,9 @@
 //! skips a change that its worker's row says was applied.
 //!
 //! Source transactions are not kept as target transactions across workers: a worker
-//! may commit part of one, another worker the rest. `sync_workers = 1` keeps them.
+//! may commit part of one, another worker the rest. `SyncSettings::workers = 1` keeps them.
 //!
-//! [`CopyConfig::sync_workers`]: crate::units::copy::CopyConfig::sync_workers
+//! [`SyncSettings::workers`]: crate::units::task::SyncSettings::workers
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -45,7 +45,7 @@ use super::stream::{RowImage, RowsKind};
 use crate::adapter::cancel::StatementError;
 use crate::adapter::classify::Operation;
 use crate::catalog::schema::Table;
-use crate::units::copy::stmt_err;
+use crate::error::stmt_err;
 use crate::units::sync_state::worker_table;
 
 /// Where a row change is in the stream: its event's start and its row in the event.

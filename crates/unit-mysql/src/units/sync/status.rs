@@ -37,7 +37,7 @@ pub(super) struct Shared {
     /// applied idempotently: (database, table, engine).
     pub(super) idempotent: Mutex<Vec<(String, String, String)>>,
     /// The triggers and events cutover created (or left out).
-    pub(super) cutover_objects: Mutex<Vec<crate::units::copy::ObjectReport>>,
+    pub(super) cutover_objects: Mutex<Vec<crate::units::object_migration::ObjectReport>>,
     /// Hears transactions, commits and checkpoints.
     pub(super) observer: Option<Arc<dyn crate::units::observer::Observer>>,
 }
@@ -180,7 +180,7 @@ impl SyncProgress {
     /// only at cutover, after every table is verified (on the target they would act on
     /// every replicated change): each says whether the target now has it with the
     /// source's definition. Empty until a cutover got that far.
-    pub fn cutover_objects(&self) -> Vec<crate::units::copy::ObjectReport> {
+    pub fn cutover_objects(&self) -> Vec<crate::units::object_migration::ObjectReport> {
         lock(&self.0.cutover_objects).clone()
     }
 }
