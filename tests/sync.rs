@@ -1620,6 +1620,50 @@ async fn a_ddl_interrupted_before_or_after_it_ran_is_applied_exactly_once() {
     online.cutover_exact(&config).await;
 }
 
+/// A DDL right behind inserts that the workers have not committed yet, interrupted
+/// before it ran: the state recorded before it must be the target's once those
+/// inserts are in (they move the table's AUTO_INCREMENT), or the rerun finds the
+/// table changed, believes the DDL ran, and loses it. A target session holds the
+/// inserts back (a lock on the gap they go to) until the DDL has been reached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ddl_interrupted_behind_queued_inserts_still_runs_on_the_rerun() {
+    use sqlx::Executor;
+    let (online, mut config) = Online::copied(
+        "queued",
+        "CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, v INT);
+         INSERT INTO t (v) VALUES (1);",
+    )
+    .await;
+    config.sync.workers = 4;
+    online
+        .source_sql(
+            "INSERT INTO t (v) SELECT seq FROM seq_1_to_100;
+             ALTER TABLE t ADD c INT;
+             INSERT INTO t (v, c) VALUES (7, 7);",
+        )
+        .await;
+    let mut lock = connect(&online.target.url("queued")).await;
+    lock.execute("BEGIN").await.unwrap();
+    lock.execute("SELECT * FROM t WHERE id > 1 FOR UPDATE")
+        .await
+        .unwrap();
+    let mut interrupted = config.clone();
+    interrupted.sync.ddl_failpoint = Some("before");
+    let cutover = {
+        let online_config = interrupted.clone();
+        tokio::spawn(async move {
+            let mut config = online_config;
+            config.sync.cutover = true;
+            Online::run(&mut SyncUnit::new(config)).await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    lock.execute("COMMIT").await.unwrap();
+    let result = cutover.await.unwrap();
+    Online::refused(&result, 60009, &["DDL failpoint"]);
+    online.cutover_exact(&config).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadbs_compressed_events_are_inflated_and_applied_exactly() {
     let online = Online::with_options(

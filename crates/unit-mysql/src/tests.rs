@@ -228,3 +228,115 @@ fn units_do_not_name_one_another() {
     }
     assert!(edges.is_empty(), "units naming other units: {edges:?}");
 }
+
+/// Imports run one way: no two modules of the crate import each other, directly or
+/// through others (a parent and its own child excepted). The modules and the edges
+/// are read from the source tree: every `crate::` and `super::` path, and every item
+/// of a `use crate::{..}` or `use super::{..}` group, resolved to the longest module
+/// path it names.
+#[test]
+fn no_module_imports_another_that_imports_it_back() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut modules: BTreeMap<String, String> = BTreeMap::new();
+    for file in sources(None) {
+        let rel = file.strip_prefix(&src).unwrap().with_extension("");
+        let parts: Vec<String> = rel.iter().map(|p| p.to_str().unwrap().to_owned()).collect();
+        if parts.last().is_some_and(|p| p == "tests") {
+            continue;
+        }
+        let name = if parts == ["lib"] {
+            String::new()
+        } else {
+            parts.join("::")
+        };
+        let text = std::fs::read_to_string(&file).unwrap();
+        // Comments name paths without importing them.
+        let code: String = text
+            .lines()
+            .map(|l| l.split("//").next().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n");
+        modules.insert(name, code);
+    }
+    let resolve = |path: &[&str]| -> Option<String> {
+        (1..=path.len())
+            .rev()
+            .map(|k| path[..k].join("::"))
+            .find(|m| modules.contains_key(m))
+    };
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (module, code) in &modules {
+        let own: Vec<&str> = if module.is_empty() {
+            Vec::new()
+        } else {
+            module.split("::").collect()
+        };
+        let mut targets = Vec::new();
+        for (at, _) in code
+            .match_indices("crate::")
+            .chain(code.match_indices("super::"))
+        {
+            if at > 0 && code[..at].ends_with("super::") {
+                continue; // the rest of a `super::super::` path
+            }
+            let rest = &code[at..];
+            let end = rest
+                .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+                .unwrap_or(rest.len());
+            let path: Vec<&str> = rest[..end].split("::").filter(|s| !s.is_empty()).collect();
+            let (base, tail): (Vec<&str>, &[&str]) = if path[0] == "crate" {
+                (Vec::new(), &path[1..])
+            } else {
+                let ups = path.iter().take_while(|s| **s == "super").count();
+                (own[..own.len().saturating_sub(ups)].to_vec(), &path[ups..])
+            };
+            let mut prefix = base.clone();
+            prefix.extend_from_slice(tail);
+            // `use crate::a::{b, c::d}`: each item of the group.
+            if rest[end..].starts_with('{') {
+                let group = &rest[end + 1..rest.find('}').unwrap_or(rest.len())];
+                for item in group.split(',') {
+                    let item = item.split(" as ").next().unwrap().trim();
+                    let mut full = prefix.clone();
+                    full.extend(item.split("::").filter(|s| !s.is_empty()));
+                    targets.push(resolve(&full));
+                }
+            } else {
+                targets.push(resolve(&prefix));
+            }
+        }
+        for target in targets.into_iter().flatten() {
+            let related = |a: &str, b: &str| {
+                a.is_empty()
+                    || b.is_empty()
+                    || a == b
+                    || a.starts_with(&format!("{b}::"))
+                    || b.starts_with(&format!("{a}::"))
+            };
+            if !related(module, &target) {
+                edges.entry(module.clone()).or_default().insert(target);
+            }
+        }
+    }
+    // A module that reaches itself again through the edges is in a cycle.
+    for start in edges.keys() {
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<(String, Vec<String>)> = vec![(start.clone(), vec![start.clone()])];
+        while let Some((at, path)) = stack.pop() {
+            for next in edges.get(&at).into_iter().flatten() {
+                assert!(
+                    next != start,
+                    "import cycle: {} -> {start}",
+                    path.join(" -> ")
+                );
+                if seen.insert(next.clone()) {
+                    let mut longer = path.clone();
+                    longer.push(next.clone());
+                    stack.push((next.clone(), longer));
+                }
+            }
+        }
+    }
+    assert!(edges.len() > 10, "the import graph was not read: {edges:?}");
+}

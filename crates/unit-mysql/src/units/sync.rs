@@ -1,9 +1,7 @@
 //! The Sync unit ([`SyncUnit`]): its contract is documented on the type; the apply
 //! path is split into stages (see ARCHITECTURE.md, "unit-mysql").
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -11,7 +9,7 @@ use sqlx::Executor;
 use sqlx::mysql::MySqlPool;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
-use unit_core::{BoxError, ErrScope, ErrorCode, SourceStatus, StatusHandle, Unit, UnitStatus};
+use unit_core::{BoxError, ErrScope, SourceStatus, StatusHandle, Unit, UnitStatus};
 use unit_proto::pb;
 
 use crate::adapter::cancel::{StatementError, cancellable};
@@ -19,122 +17,35 @@ use crate::adapter::classify::Operation;
 use crate::adapter::pool::{
     SOURCE_SESSION, SOURCE_SQL_MODE, close_pools, open_pool, target_session,
 };
-use crate::catalog::objects::list_objects;
 use crate::catalog::position::source_position;
 use crate::catalog::position::{BinlogPosition, GtidState, is_mariadb};
-use crate::catalog::schema::{discover, ident};
+use crate::catalog::schema::ident;
 use crate::error::{Error, process_error_of, stmt_err};
-use crate::units::object_migration::{ObjectReport, ensure_object, triggers_on};
-use crate::units::sync_state::{
-    SyncCheckpoint, ensure_tables, load_checkpoint, prepared_xids, store_checkpoint,
-};
+use crate::units::object_migration::triggers_on;
+use crate::units::sync_state::{SyncCheckpoint, ensure_tables, load_checkpoint, store_checkpoint};
 use crate::units::task::TaskConfig;
-use crate::units::verify::{choose_verification, same_definition, verify_table};
 
-mod apply;
-pub(crate) mod ddl;
+mod cutover;
+mod ddl;
+mod error;
 mod exec;
 mod parallel;
 mod plan;
-pub(crate) mod session;
+mod player;
 mod status;
 mod stream;
 mod value;
 mod xa;
 
-use apply::Run;
+pub use error::SyncError;
+use error::sync_process_error;
+use player::Player;
 pub use status::SyncProgress;
 use status::{AbortOnDrop, Shared, lock, refresh_master};
 
 use stream::Source;
 pub use stream::{StartAt, StreamError};
 pub(crate) use value::{ValueError, literal};
-
-/// A failure of the Sync unit.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SyncError {
-    /// A statement on the source or target failed, or the tables differ at cutover.
-    #[error(transparent)]
-    Copy(#[from] Error),
-    /// Reading the binlog failed.
-    #[error("binlog stream from {position}: {source}")]
-    Stream {
-        /// Where the stream was read from.
-        position: BinlogPosition,
-        /// What failed.
-        #[source]
-        source: StreamError,
-    },
-    /// A row change does not match the target.
-    #[error("row change at {at} cannot be applied: {detail}")]
-    Conflict {
-        /// The event's position.
-        at: String,
-        /// What did not match.
-        detail: String,
-    },
-    /// The target refused a row change.
-    #[error("row change at {at} failed on the target: {source}")]
-    Apply {
-        /// The event's position.
-        at: String,
-        /// The statement, summarised.
-        statement: String,
-        /// The failure.
-        #[source]
-        source: sqlx::Error,
-    },
-    /// The target refused a DDL statement.
-    #[error("DDL at {at} failed on the target: {statement}: {source}")]
-    Ddl {
-        /// The event's position.
-        at: String,
-        /// The statement, summarised.
-        statement: String,
-        /// The failure.
-        #[source]
-        source: sqlx::Error,
-    },
-    /// An event that cannot be applied exactly.
-    #[error("event at {at} cannot be applied: {detail}")]
-    Unsupported {
-        /// The event's position.
-        at: String,
-        /// Why.
-        detail: String,
-    },
-    /// The target has triggers on selected tables: they would fire on every applied
-    /// change while the rows they write on the source arrive as changes of their own.
-    #[error(
-        "the target has {triggers} on selected tables: each would fire on every replicated change; drop them (the Sync unit creates the source's triggers at cutover)"
-    )]
-    TargetTriggers {
-        /// The triggers, as `trigger name on db.table`.
-        triggers: String,
-    },
-    /// The source's position moved after the cutover had applied and verified
-    /// everything up to it.
-    #[error("the cutover applied and verified up to {at}, but the source is now at {now}")]
-    SourceNotStopped {
-        /// The cutover's final position.
-        at: BinlogPosition,
-        /// The source's position after verifying.
-        now: BinlogPosition,
-    },
-    /// There is no position to start from.
-    #[error(
-        "task {task} has no replication position: run the copy first (mode all), or give a start position (mode incremental)"
-    )]
-    NoPosition {
-        /// The task.
-        task: String,
-    },
-}
-
-/// How many times a cutover applies and verifies again when the source moved after its
-/// final position was read, before it gives up ([`SyncError::SourceNotStopped`]).
-const CUTOVER_ROUNDS: u32 = 3;
 
 /// What one run of the replication loop ended with.
 enum Ended {
@@ -352,7 +263,7 @@ impl SyncUnit {
         *lock(&self.shared.syncer) = checkpoint.position.clone();
         self.refuse_target_triggers(&target, cancel).await?;
         // The cutover target: the source's position now, while writes are stopped.
-        let mut stop_at = if self.config.sync.cutover {
+        let stop_at = if self.config.sync.cutover {
             source_position(&source, self.mariadb, cancel).await?
         } else {
             None
@@ -403,96 +314,11 @@ impl SyncUnit {
         let max_packet: u64 = cancellable(cancel, sqlx::query_scalar(packet).fetch_one(&mut *conn))
             .await
             .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query(packet), e))?;
-        let run_start = checkpoint.position.clone();
-        let mut run = Run {
-            unit: self,
-            conn,
-            gtids,
-            file: checkpoint.position.file.clone(),
-            event_start: checkpoint.position.pos,
-            pending: checkpoint,
-            txn_gtid: None,
-            in_txn: false,
-            txn_safe: false,
-            batch_open: false,
-            batch_changes: 0,
-            txn_changes: 0,
-            batch_started: Instant::now(),
-            dirty: false,
-            last_ts: 0,
-            tables: HashMap::new(),
-            cascades: HashMap::new(),
-            fk_checks: false,
-            sequences: Default::default(),
-            max_packet: usize::try_from(max_packet).unwrap_or(usize::MAX),
-            collations: HashMap::new(),
-            xa: None,
-            workers: self.start_workers(&target, &run_start).await?,
-            txn_alone: false,
-            dispatched: 0,
-            routes: HashMap::new(),
-            epochs: std::collections::VecDeque::new(),
-        };
-        run.update_safe_mode();
-        // Cutover: apply up to `stop_at`, verify, and check that the source has not
-        // moved since; if it has (a late write), apply up to where it is and verify
-        // again, a few times at most.
-        let mut rounds = 0;
-        let (at, tables) = loop {
-            let ended = run.replicate(&mut stream, cancel, stop_at.as_ref()).await;
-            if ended.is_err() || matches!(ended, Ok(Ended::Canceled)) {
-                run.rollback().await;
-            }
-            let at = match ended? {
-                Ended::Canceled => return Ok(Ended::Canceled),
-                Ended::CaughtUp(at) => at,
-            };
-            // An XA transaction prepared on the source and not yet ended: its writes
-            // have not finished, and the target holds it prepared.
-            let db = &self.config.checkpoint_database;
-            let xids = cancellable(cancel, prepared_xids(&target, db, task))
-                .await
-                .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query("sync_xa"), e))?;
-            if !xids.is_empty() {
-                return Err(SyncError::Unsupported {
-                    at: at.to_string(),
-                    detail: format!(
-                        "XA transaction {} is prepared on the source and neither committed nor \
-                         rolled back: its writes have not finished; end it on the source, then run \
-                         the cutover again",
-                        xids.join(", ")
-                    ),
-                });
-            }
-            info!(at = %at, "cutover: every change up to the source's position is applied; verifying");
-            self.shared.verifying.store(true, Ordering::Relaxed);
-            let verified = self.verify_all(&source, &target, cancel).await;
-            self.shared.verifying.store(false, Ordering::Relaxed);
-            // A source that moved explains a difference too: apply what it wrote and
-            // verify again.
-            let now = source_position(&source, self.mariadb, cancel).await?;
-            match now {
-                Some(now) if stop_at.as_ref().is_some_and(|s| s.compare(&now).is_ne()) => {
-                    rounds += 1;
-                    if rounds > CUTOVER_ROUNDS {
-                        return Err(SyncError::SourceNotStopped { at, now });
-                    }
-                    warn!(at = %at, now = %now, "cutover: the source moved after its final position was read (writes have not stopped); applying and verifying again");
-                    stop_at = Some(now);
-                }
-                _ => break (at, verified?),
-            }
-        };
-        // Last: the triggers and events, which must not act on replicated changes.
-        self.create_deferred_objects(&source, &target, &tables, cancel)
-            .await?;
-        if let Some(now) = source_position(&source, self.mariadb, cancel).await? {
-            if at.compare(&now).is_ne() {
-                return Err(SyncError::SourceNotStopped { at, now });
-            }
-        }
-        *lock(&self.shared.cutover_at) = Some(at.clone());
-        Ok(Ended::CaughtUp(at))
+        let workers = self.start_workers(&target, &checkpoint.position).await?;
+        let max_packet = usize::try_from(max_packet).unwrap_or(usize::MAX);
+        let mut run = Player::new(self, conn, checkpoint, gtids, max_packet, workers);
+        self.replicate_or_cut_over(&mut run, &mut stream, &source, &target, stop_at, cancel)
+            .await
     }
 
     /// The workers of a parallel apply: [`SyncSettings::workers`](crate::units::task::SyncSettings::workers) of them, or as
@@ -571,150 +397,6 @@ impl SyncUnit {
         Err(SyncError::TargetTriggers {
             triggers: names.join(", "),
         })
-    }
-
-    /// At cutover, once every table is verified: the source's triggers and events (of
-    /// the kinds [`TaskConfig::objects`] keeps), created as the source defines them and
-    /// checked by reading them back; each is recorded in
-    /// [`SyncProgress::cutover_objects`].
-    async fn create_deferred_objects(
-        &self,
-        source: &MySqlPool,
-        target: &MySqlPool,
-        tables: &[crate::catalog::schema::Table],
-        cancel: &CancellationToken,
-    ) -> Result<(), SyncError> {
-        let objects = list_objects(source, &self.config.filter, tables)
-            .await
-            .map_err(Error::Schema)?;
-        let mut conn = target
-            .acquire()
-            .await
-            .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Connect, e.into()))?
-            .detach();
-        let mut reports = Vec::new();
-        for object in objects.iter().filter(|o| o.kind.acts_on_changes()) {
-            let mut report = ObjectReport {
-                kind: object.kind.as_str(),
-                database: object.database.clone(),
-                name: object.name.clone(),
-                migrated: false,
-                excluded: !self.config.objects.contains(object.kind),
-                note: "created at cutover".to_owned(),
-            };
-            if report.excluded {
-                report.note = "left out by the configuration".to_owned();
-            } else {
-                report.migrated = ensure_object(&mut conn, object, cancel).await?;
-                info!(kind = report.kind, object = %object.display_name(), "created at cutover");
-            }
-            reports.push(report);
-        }
-        *lock(&self.shared.cutover_objects) = reports;
-        Ok(())
-    }
-
-    /// Compares every selected table on both sides (definition, row count and
-    /// checksum); the tables, as the source defines them now.
-    async fn verify_all(
-        &self,
-        source: &MySqlPool,
-        target: &MySqlPool,
-        cancel: &CancellationToken,
-    ) -> Result<Vec<crate::catalog::schema::Table>, SyncError> {
-        let tables = discover(source, &self.config.filter)
-            .await
-            .map_err(Error::from)?;
-        let verification =
-            choose_verification(source, target, self.config.verification, cancel).await?;
-        lock(&self.shared.verified).clear();
-        for table in &tables {
-            // Every DDL up to here is applied: the definitions must be equal too.
-            same_definition(target, table, cancel).await?;
-            let rows = verify_table(source, target, table, verification, cancel).await?;
-            info!(table = %table.display_name(), rows, "verified at cutover");
-            lock(&self.shared.verified).push((table.database.clone(), table.name.clone(), rows));
-        }
-        Ok(tables)
-    }
-}
-
-fn sync_process_error(err: &SyncError) -> pb::ProcessError {
-    let generate = |code: &'static ErrorCode, args: &[&dyn std::fmt::Display]| {
-        unit_core::new_process_error(&unit_core::Error::generate(code, args))
-    };
-    match err {
-        SyncError::Copy(e) => process_error_of(e),
-        // An event that cannot be decoded is decoded no better by a retry.
-        SyncError::Stream {
-            position,
-            source: StreamError::Decode(e),
-        } => generate(&ErrorCode::SYNC_UNSUPPORTED_EVENT, &[position, e]),
-        SyncError::Stream { position, source } => match source.server_number() {
-            Some(1236) => {
-                let mut pe = generate(&ErrorCode::SYNC_BINLOG_UNAVAILABLE, &[position]);
-                pe.raw_cause = source.to_string();
-                pe
-            }
-            _ => {
-                let code = if matches!(source, StreamError::Client(mysql_async::Error::Server(_))) {
-                    &ErrorCode::DB_QUERY_FAILED
-                } else {
-                    &ErrorCode::DB_BAD_CONN
-                };
-                let cause = match source {
-                    StreamError::Client(mysql_async::Error::Server(e)) => {
-                        format!("Error {} ({}): {}", e.code, e.state, e.message)
-                    }
-                    _ => format!("invalid connection: {source}"),
-                };
-                let mut pe = unit_core::new_process_error(
-                    &unit_core::Error::delegate(
-                        code,
-                        std::io::Error::other(cause),
-                        &[&"binlog stream"],
-                    )
-                    .with_scope(ErrScope::Upstream),
-                );
-                pe.message = format!("{}: {err}", pe.message);
-                pe
-            }
-        },
-        SyncError::Conflict { at, detail } => {
-            generate(&ErrorCode::SYNC_ROW_CONFLICT, &[at, detail])
-        }
-        SyncError::Apply {
-            at,
-            statement,
-            source,
-        } => {
-            let mut pe = crate::adapter::process_error::process_error(
-                source,
-                ErrScope::Downstream,
-                Operation::Execute(statement),
-            );
-            pe.message = format!("row change at {at}: {}", pe.message);
-            pe
-        }
-        SyncError::Ddl {
-            at,
-            statement,
-            source,
-        } => {
-            let mut pe = generate(
-                &ErrorCode::SYNC_DDL_FAILED,
-                &[at, &format!("{statement}: {source}")],
-            );
-            pe.raw_cause =
-                crate::adapter::classify::go_driver_text(source, Operation::Execute(statement));
-            pe
-        }
-        SyncError::Unsupported { at, detail } => {
-            generate(&ErrorCode::SYNC_UNSUPPORTED_EVENT, &[at, detail])
-        }
-        SyncError::NoPosition { .. } => generate(&ErrorCode::CHECK_FAILED, &[err]),
-        SyncError::TargetTriggers { .. } => generate(&ErrorCode::COPY_UNSUPPORTED, &[err]),
-        SyncError::SourceNotStopped { .. } => generate(&ErrorCode::SYNC_SOURCE_NOT_STOPPED, &[err]),
     }
 }
 

@@ -179,7 +179,7 @@ impl Applier<'_> {
 /// conflict, another server error an apply error, the rest the connection's.
 fn statement_failed(e: sqlx::Error, sql: &str, what: &str, at: String) -> SyncError {
     let Some(server) = crate::adapter::classify::server_error(&e) else {
-        return SyncError::Copy(stmt_err(
+        return SyncError::Task(stmt_err(
             ErrScope::Downstream,
             Operation::Execute(&unit_sql::summarize_statement(sql)),
             StatementError::Sqlx(e),

@@ -276,7 +276,7 @@ struct Worker {
 
 impl Worker {
     fn err(op: Operation<'_>, e: sqlx::Error) -> SyncError {
-        SyncError::Copy(stmt_err(ErrScope::Downstream, op, StatementError::Sqlx(e)))
+        SyncError::Task(stmt_err(ErrScope::Downstream, op, StatementError::Sqlx(e)))
     }
 
     async fn begin(&mut self) -> Result<(), SyncError> {

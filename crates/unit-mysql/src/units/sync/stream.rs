@@ -8,7 +8,7 @@ use mysql_async::prelude::Queryable;
 
 use mysql_async::{BinlogStream, BinlogStreamRequest, GnoInterval, Sid};
 
-use super::session::StatementSession;
+use super::ddl::session::StatementSession;
 use crate::adapter::client::connect;
 use crate::adapter::dsn::MySqlUrl;
 

@@ -1,5 +1,8 @@
-//! One run of the replication loop: reads the binlog stream and applies it to the
-//! target in batches of whole source transactions, each committed with its checkpoint.
+//! The player: one run of the replication loop. It reads the binlog stream and
+//! applies it to the target in batches of whole source transactions, each committed
+//! with its checkpoint (or, with workers, hands row changes to them and writes the
+//! checkpoint once they have committed what comes before it). The statements come
+//! from `plan`, run through `exec`; XA transactions are in `xa.rs`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,25 +11,26 @@ use std::time::{Duration, Instant};
 
 use sqlx::Executor;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 use unit_core::ErrScope;
 
+use super::ddl::parse;
+use super::ddl::session::StatementSession;
 use super::exec::{Applier, apply_change};
 use super::parallel::{ChangeId, Job, Marks, Route, Workers, workers_of};
 use super::plan::{insert_sql, key_condition, update_sql};
-use super::session::StatementSession;
 use super::status::lock;
 use super::stream::{Decoded, RowImage, RowPair, RowsChange, RowsKind, Source, SourceEvent};
-use super::{Ended, SyncError, SyncUnit, ValueError, ddl};
+use super::{Ended, SyncError, SyncUnit, ValueError};
 use crate::adapter::cancel::StatementError;
 use crate::adapter::classify::Operation;
 use crate::catalog::position::{BinlogPosition, Gtid, GtidState};
-use crate::catalog::schema::{Table, describe, ident, listed_table};
+use crate::catalog::schema::{Table, describe, listed_table};
 use crate::error::stmt_err;
 use crate::units::sync_state::{SyncCheckpoint, store_checkpoint};
 
 /// The state of one run of the replication loop.
-pub(super) struct Run<'a> {
+pub(super) struct Player<'a> {
     pub(super) unit: &'a SyncUnit,
     pub(super) conn: sqlx::pool::PoolConnection<sqlx::MySql>,
     /// What the next target commit records.
@@ -66,7 +70,7 @@ pub(super) struct Run<'a> {
     /// DDL's session first names one.
     pub(super) collations: HashMap<u16, (String, String)>,
     /// The XA transaction being read, applied on a connection of its own.
-    pub(super) xa: Option<super::xa::Xa>,
+    pub(super) xa: Option<super::xa::statement::Xa>,
     /// The workers applying row changes in parallel (`SyncSettings::workers` above 1).
     pub(super) workers: Option<Workers>,
     /// The source transaction being read has had a change applied on the batch
@@ -100,56 +104,62 @@ pub(super) struct Cascades {
 
 /// A statement from a query event, with what its session was.
 pub(super) struct Statement<'s> {
-    schema: &'s str,
-    sql: &'s str,
-    text: &'s [u8],
-    session: &'s StatementSession,
+    pub(super) schema: &'s str,
+    pub(super) sql: &'s str,
+    pub(super) text: &'s [u8],
+    pub(super) session: &'s StatementSession,
     /// The event's timestamp (the statement's clock, in seconds).
-    timestamp: u32,
+    pub(super) timestamp: u32,
 }
 
-/// The error a DDL failpoint stops the unit with (tests of crash recovery).
-fn failpoint(at: String) -> SyncError {
-    SyncError::Unsupported {
-        at,
-        detail: "stopped at a DDL failpoint".to_owned(),
+impl<'a> Player<'a> {
+    /// A run of `unit` continuing from `checkpoint` (its GTID state `gtids`), applying
+    /// on `conn` (a target connection whose `foreign_key_checks` is 0), the target's
+    /// packet limit being `max_packet`, with `workers` where row changes are applied
+    /// in parallel. Safe mode is set from the checkpoint.
+    pub(super) fn new(
+        unit: &'a SyncUnit,
+        conn: sqlx::pool::PoolConnection<sqlx::MySql>,
+        checkpoint: SyncCheckpoint,
+        gtids: GtidState,
+        max_packet: usize,
+        workers: Option<Workers>,
+    ) -> Self {
+        let mut player = Self {
+            unit,
+            conn,
+            gtids,
+            file: checkpoint.position.file.clone(),
+            event_start: checkpoint.position.pos,
+            pending: checkpoint,
+            txn_gtid: None,
+            in_txn: false,
+            txn_safe: false,
+            batch_open: false,
+            batch_changes: 0,
+            txn_changes: 0,
+            batch_started: Instant::now(),
+            dirty: false,
+            last_ts: 0,
+            tables: HashMap::new(),
+            cascades: HashMap::new(),
+            fk_checks: false,
+            sequences: Default::default(),
+            max_packet,
+            collations: HashMap::new(),
+            xa: None,
+            workers,
+            txn_alone: false,
+            dispatched: 0,
+            routes: HashMap::new(),
+            epochs: std::collections::VecDeque::new(),
+        };
+        player.update_safe_mode();
+        player
     }
 }
 
-/// What of a DDL naming tables outside the selection runs on the target.
-enum Narrowed {
-    /// The statement as it is.
-    Whole,
-    /// A statement naming only the selected tables.
-    Part(String),
-    /// Nothing: it creates an unselected table.
-    Skip,
-}
-
-/// A DDL's text as the target is sent it.
-enum DdlText {
-    /// UTF-8 text, sent as it is.
-    Utf8(String),
-    /// The statement's bytes (a hex literal) in its session's character set, which
-    /// the target converts to UTF-8 first.
-    Convert(String),
-}
-
-/// A DDL session's character sets, by name.
-struct Charsets {
-    /// `character_set_client`.
-    client: String,
-    /// `collation_connection`.
-    connection: String,
-    /// `collation_server`.
-    server: String,
-}
-
-/// Server errors that mean a DDL statement was already applied (by a run that stopped
-/// before recording it): the table or column exists, or is already gone.
-const ALREADY_APPLIED: &[u16] = &[1007, 1008, 1050, 1051, 1054, 1060, 1061, 1091, 1146];
-
-impl Run<'_> {
+impl Player<'_> {
     pub(super) fn at(&self) -> String {
         format!("({}, {})", self.file, self.event_start)
     }
@@ -318,7 +328,7 @@ impl Run<'_> {
                     session: &session,
                     timestamp,
                 };
-                if let Some(xa) = super::xa::xa_statement(&sql) {
+                if let Some(xa) = super::xa::statement::xa_statement(&sql) {
                     return self.xa_statement(xa, end_pos).await;
                 }
                 self.refuse_statement(&schema, &sql, session.ansi_quotes())?;
@@ -327,7 +337,7 @@ impl Run<'_> {
                     self.apply_query(&statement).await?;
                     self.end_txn(end_pos);
                 } else if self.txn_changes == 0
-                    && ddl::parse_with(&sql, &schema, session.ansi_quotes()).is_some()
+                    && parse::parse_with(&sql, &schema, session.ansi_quotes()).is_some()
                 {
                     // `CREATE TABLE ... SELECT`: the DDL opens the transaction whose rows
                     // fill the table. It runs at the boundary before the transaction;
@@ -356,141 +366,11 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// A multi-table DDL that also names tables outside the selection, cut to the part
-    /// about selected tables: `DROP TABLE` drops the selected ones; `RENAME TABLE`
-    /// keeps the pairs of selected names and leaves out the pairs of unselected ones;
-    /// a `CREATE TABLE ... LIKE` of an unselected table by one that is not selected
-    /// either is skipped. Refused: a rename that moves a table into the selection (it
-    /// would arrive without its rows) or out of it, an `EXCHANGE PARTITION` between a
-    /// selected and an unselected table (the binlog holds no rows for it), and a
-    /// selected table created `LIKE` an unselected one (the target does not follow its
-    /// definition).
-    fn selected_part(&self, ddl: &ddl::Ddl, sql: &str) -> Result<Narrowed, SyncError> {
-        let config = &self.unit.config;
-        let selects = |(db, t): &(String, String)| config.selects_table(db, t);
-        if ddl.tables.iter().all(selects) {
-            return Ok(Narrowed::Whole);
-        }
-        let refuse = |detail: String| SyncError::Unsupported {
-            at: self.at(),
-            detail: format!("{}: {detail}", unit_sql::summarize_statement(sql)),
-        };
-        let moved = |from: &(String, String), to: &(String, String)| {
-            let entering = !selects(from);
-            let moved = if entering { to } else { from };
-            refuse(format!(
-                "it moves {}.{} {} the selection ({}); copy that table again, or select both names",
-                moved.0,
-                moved.1,
-                if entering { "into" } else { "out of" },
-                if entering {
-                    "it would arrive without its rows"
-                } else {
-                    "the target would keep a table no longer replicated"
-                }
-            ))
-        };
-        match ddl.kind {
-            ddl::DdlKind::DropTable => {
-                let kept: Vec<String> = ddl
-                    .tables
-                    .iter()
-                    .filter(|t| selects(t))
-                    .map(qualified)
-                    .collect();
-                Ok(Narrowed::Part(format!(
-                    "DROP TABLE {}{}",
-                    if_exists(sql),
-                    kept.join(", ")
-                )))
-            }
-            ddl::DdlKind::RenameTable => {
-                let mut kept = Vec::new();
-                for pair in ddl.tables.chunks(2) {
-                    let [from, to] = pair else { continue };
-                    match (selects(from), selects(to)) {
-                        (true, true) => {
-                            kept.push(format!("{} TO {}", qualified(from), qualified(to)))
-                        }
-                        (false, false) => {}
-                        _ => return Err(moved(from, to)),
-                    }
-                }
-                Ok(Narrowed::Part(format!("RENAME TABLE {}", kept.join(", "))))
-            }
-            ddl::DdlKind::AlterTable => match &ddl.tables[..] {
-                [from, to] => Err(moved(from, to)),
-                _ => Ok(Narrowed::Whole),
-            },
-            ddl::DdlKind::ExchangePartition => Err(refuse(
-                "it swaps rows between a selected and an unselected table, and the binlog \
-                 holds no rows for it; select both tables, or copy the selected one again"
-                    .to_owned(),
-            )),
-            ddl::DdlKind::CreateTable => match &ddl.tables[..] {
-                [created, like] if selects(created) => Err(refuse(format!(
-                    "it creates a selected table like {}.{}, which is not selected (the target \
-                     does not follow its definition); select it too",
-                    like.0, like.1
-                ))),
-                _ => Ok(Narrowed::Skip),
-            },
-            _ => Ok(Narrowed::Whole),
-        }
-    }
-
-    /// A DDL's names as the source's `lower_case_table_names` reads them: lower-cased
-    /// when it is not 0 (as the binlog's row events and the copy name the tables). A
-    /// target that compares names exactly would not find such a table by the
-    /// statement's own spelling: a DDL spelling a name in capitals is refused there.
-    fn fold_names(&self, mut ddl: ddl::Ddl, sql: &str) -> Result<ddl::Ddl, SyncError> {
-        let [source, target] = self.unit.lower_case_names;
-        if source == 0 {
-            return Ok(ddl);
-        }
-        let before = ddl.clone();
-        for (db, t) in &mut ddl.tables {
-            *db = db.to_lowercase();
-            *t = t.to_lowercase();
-        }
-        if let Some(db) = &mut ddl.database {
-            *db = db.to_lowercase();
-        }
-        if target == 0 && ddl != before {
-            return Err(SyncError::Unsupported {
-                at: self.at(),
-                detail: format!(
-                    "{}: the source has lower_case_table_names={source} and names tables in any \
-                     case, the target has 0 and would not find them by this spelling; start the \
-                     target with lower_case_table_names={source}",
-                    unit_sql::summarize_statement(sql)
-                ),
-            });
-        }
-        Ok(ddl)
-    }
-
-    /// Whether a statement run in `schema` may name a selected table: every database
-    /// is selected, its own database is, or its text names one that is.
-    fn may_concern_selection(&self, schema: &str, sql: &str) -> bool {
-        let filter = &self.unit.config.filter;
-        if filter.databases.is_empty() {
-            return true;
-        }
-        let text = sql.to_lowercase();
-        filter.databases.iter().any(|pattern| {
-            crate::catalog::schema::glob(pattern, schema)
-                || pattern
-                    .split(['*', '?'])
-                    .any(|part| !part.is_empty() && text.contains(&part.to_lowercase()))
-        })
-    }
-
     /// Refuses a statement whose changes the binlog does not hold as rows: DML logged
     /// as a statement on a selected table (a session with `binlog_format=STATEMENT`, a
     /// MEMORY table emptied by a restart).
     fn refuse_statement(&self, schema: &str, sql: &str, ansi: bool) -> Result<(), SyncError> {
-        let Some(tables) = ddl::dml_tables(sql, schema, ansi) else {
+        let Some(tables) = parse::dml_tables(sql, schema, ansi) else {
             return Ok(());
         };
         let config = &self.unit.config;
@@ -522,7 +402,7 @@ impl Run<'_> {
 
     /// Notes that `pending` moved; the time of the first change not committed is kept
     /// for the 100 ms commit rule.
-    fn mark_dirty(&mut self) {
+    pub(super) fn mark_dirty(&mut self) {
         if !self.dirty && !self.batch_open {
             self.batch_started = Instant::now();
         }
@@ -555,7 +435,7 @@ impl Run<'_> {
     }
 
     pub(super) fn target_err(&self, op: Operation<'_>, e: sqlx::Error) -> SyncError {
-        SyncError::Copy(stmt_err(ErrScope::Downstream, op, StatementError::Sqlx(e)))
+        SyncError::Task(stmt_err(ErrScope::Downstream, op, StatementError::Sqlx(e)))
     }
 
     /// The target's pool.
@@ -568,10 +448,10 @@ impl Run<'_> {
     /// Applies an `XA ...` statement from the binlog.
     async fn xa_statement(
         &mut self,
-        statement: Result<super::xa::XaStatement, String>,
+        statement: Result<super::xa::statement::XaStatement, String>,
         end_pos: u64,
     ) -> Result<(), SyncError> {
-        use super::xa::XaStatement;
+        use super::xa::statement::XaStatement;
         match statement {
             Err(sql) => Err(SyncError::Unsupported {
                 at: self.at(),
@@ -596,24 +476,6 @@ impl Run<'_> {
         }
     }
 
-    /// A source pool query for what a DDL's session needs.
-    async fn source_query<T>(
-        &self,
-        sql: &str,
-        query: impl AsyncFnOnce(&sqlx::MySqlPool) -> Result<T, sqlx::Error>,
-    ) -> Result<T, SyncError> {
-        let source = self.unit.source.as_ref().ok_or(SyncError::NoPosition {
-            task: self.unit.config.task.clone(),
-        })?;
-        query(source).await.map_err(|e| {
-            SyncError::Copy(stmt_err(
-                ErrScope::Upstream,
-                Operation::Query(sql),
-                StatementError::Sqlx(e),
-            ))
-        })
-    }
-
     pub(super) async fn begin_batch(&mut self) -> Result<(), SyncError> {
         if !self.batch_open {
             self.conn
@@ -636,7 +498,7 @@ impl Run<'_> {
         self.commit_batch().await
     }
 
-    /// [`Run::flush`] where the batch holds no change of the source transaction being
+    /// [`Player::flush`] where the batch holds no change of the source transaction being
     /// read: once the workers have committed everything they were given, the
     /// checkpoint (the end of the last source transaction read) is below every change
     /// not applied.
@@ -706,7 +568,7 @@ impl Run<'_> {
     /// The periodic checkpoint, at a boundary of source transactions. With workers
     /// (and nothing open on the batch connection) it does not wait: the workers given
     /// changes are asked to commit them, and the checkpoint is written once they have
-    /// ([`Run::write_committed_epochs`]). Otherwise as [`Run::flush`].
+    /// ([`Player::write_committed_epochs`]). Otherwise as [`Player::flush`].
     async fn checkpoint(&mut self) -> Result<(), SyncError> {
         if self.in_txn {
             return Ok(());
@@ -1184,316 +1046,6 @@ impl Run<'_> {
             max_packet: self.max_packet,
         }
     }
-
-    async fn apply_query(&mut self, st: &Statement<'_>) -> Result<(), SyncError> {
-        let (schema, sql) = (st.schema, st.sql);
-        let config = &self.unit.config;
-        let Some(ddl) = ddl::parse_with(sql, schema, st.session.ansi_quotes()) else {
-            if ddl::starts_as_table_ddl(sql, st.session.ansi_quotes())
-                && self.may_concern_selection(schema, sql)
-            {
-                return Err(SyncError::Unsupported {
-                    at: self.at(),
-                    detail: format!(
-                        "a DDL whose tables cannot be read: {}; it may change a selected table, \
-                         so it is not skipped: apply it on the target by hand and skip it, or copy again",
-                        unit_sql::summarize_statement(sql)
-                    ),
-                });
-            }
-            debug!(statement = %unit_sql::summarize_statement(sql), "statement skipped: not a table change");
-            return Ok(());
-        };
-        let ddl = self.fold_names(ddl, sql)?;
-        let selected = match &ddl.database {
-            Some(db) => config.filter.selects_database(db),
-            None => ddl.tables.iter().any(|(db, t)| config.selects_table(db, t)),
-        };
-        if !selected {
-            debug!(statement = %unit_sql::summarize_statement(sql), "DDL skipped: no selected table");
-            return Ok(());
-        }
-        let narrowed = match self.selected_part(&ddl, sql)? {
-            Narrowed::Whole => None,
-            Narrowed::Part(part) => Some(part),
-            Narrowed::Skip => {
-                debug!(statement = %unit_sql::summarize_statement(sql), "DDL skipped: no selected table");
-                return Ok(());
-            }
-        };
-        // The statement as its session wrote it: its bytes when they are UTF-8 in a
-        // UTF-8 session (or ASCII in any), else converted by the target from the
-        // session's character set (sent as UTF-8).
-        let charsets = self.session_charsets(st.session).await?;
-        let client_utf8 = charsets
-            .as_ref()
-            .is_none_or(|c| c.client.starts_with("utf8"));
-        let body = match (&narrowed, std::str::from_utf8(st.text)) {
-            (Some(narrowed), _) => DdlText::Utf8(narrowed.clone()),
-            (None, Ok(text)) if client_utf8 || text.is_ascii() => DdlText::Utf8(text.to_owned()),
-            (None, _) => DdlText::Convert(crate::catalog::schema::hex_literal(st.text)),
-        };
-        let setup = self.session_setup(st, charsets.as_ref(), &body).await?;
-        // Everything before the DDL is committed first, with a note that the DDL is
-        // under way and the state of the tables it names: a rerun that finds them
-        // changed knows that it ran, one that finds them as they were runs it.
-        let named: Vec<(String, String)> = match &narrowed {
-            Some(_) => ddl
-                .tables
-                .iter()
-                .filter(|(db, t)| config.selects_table(db, t))
-                .cloned()
-                .collect(),
-            None => ddl.tables.clone(),
-        };
-        let before = if named.is_empty() {
-            None
-        } else {
-            Some(self.target_state(&named).await?)
-        };
-        let mut retried = self.pending.ddl_pending == Some(self.event_start);
-        if retried && let (Some(recorded), Some(now)) = (&self.pending.ddl_before, &before) {
-            if recorded != now {
-                info!(at = %self.at(), statement = %unit_sql::summarize_statement(sql), "DDL already applied by an earlier run: the tables it names changed since it was recorded");
-                self.pending.ddl_pending = None;
-                self.pending.ddl_before = None;
-                self.mark_dirty();
-                self.forget_tables(&ddl);
-                return Ok(());
-            }
-            // As they were: it did not run, and an error now is an error.
-            retried = false;
-        }
-        self.pending.ddl_pending = Some(self.event_start);
-        self.pending.ddl_before = before;
-        self.mark_dirty();
-        self.flush().await?;
-        let at = self.at();
-        if self.unit.config.sync.failpoint("before") {
-            return Err(failpoint(at));
-        }
-        info!(at = %at, statement = %unit_sql::summarize_statement(sql), "applying DDL");
-        let client = charsets.map(|c| c.client).unwrap_or_default();
-        let result = async {
-            // A connection of its own (not given back to the pool): the statement runs
-            // in its database and in its session's SQL mode, clock, time zone and
-            // character sets.
-            let mut conn = self
-                .unit
-                .target
-                .as_ref()
-                .ok_or_else(|| sqlx::Error::PoolClosed)?
-                .acquire()
-                .await?
-                .detach();
-            let text = match &body {
-                DdlText::Utf8(text) => text.clone(),
-                DdlText::Convert(hex) => {
-                    let convert = format!("SELECT CONVERT(_{client} {hex} USING utf8mb4)");
-                    sqlx::query_scalar::<_, String>(convert.as_str())
-                        .fetch_one(&mut conn)
-                        .await?
-                }
-            };
-            if !setup.is_empty() {
-                conn.execute(setup.as_str()).await?;
-            }
-            if !schema.is_empty() {
-                match conn
-                    .execute(format!("USE {}", ident(schema)).as_str())
-                    .await
-                {
-                    Err(e)
-                        if crate::adapter::classify::server_error(&e)
-                            .is_some_and(|d| d.number() == 1049) => {}
-                    other => {
-                        other?;
-                    }
-                }
-            }
-            conn.execute(text.as_str()).await
-        }
-        .await;
-        match result {
-            Ok(_) => {}
-            Err(e)
-                if retried
-                    && crate::adapter::classify::server_error(&e)
-                        .is_some_and(|d| ALREADY_APPLIED.contains(&d.number())) =>
-            {
-                warn!(at = %at, error = %e, "DDL already applied by an earlier run");
-            }
-            Err(e) if crate::adapter::classify::server_error(&e).is_some() => {
-                return Err(SyncError::Ddl {
-                    at,
-                    statement: unit_sql::summarize_statement(sql),
-                    source: e,
-                });
-            }
-            Err(e) => {
-                return Err(
-                    self.target_err(Operation::Execute(&unit_sql::summarize_statement(sql)), e)
-                );
-            }
-        }
-        if self.unit.config.sync.failpoint("after") {
-            return Err(failpoint(at));
-        }
-        self.pending.ddl_pending = None;
-        self.pending.ddl_before = None;
-        self.forget_tables(&ddl);
-        Ok(())
-    }
-
-    /// Forgets what the run knows of the tables a DDL changed: their columns are read
-    /// again from the target when next used, and any DDL may add or drop a foreign key
-    /// referencing any table.
-    fn forget_tables(&mut self, ddl: &ddl::Ddl) {
-        self.cascades.clear();
-        self.routes.clear();
-        match &ddl.database {
-            Some(db) => self.tables.retain(|(d, _), _| d != db),
-            None => {
-                for t in &ddl.tables {
-                    self.tables.remove(t);
-                }
-            }
-        }
-    }
-
-    /// The target's state of `tables`, to tell whether a DDL naming them ran: each
-    /// one's definition (or its absence) and InnoDB table id (a rename keeps it, so
-    /// a swap of two tables with the same definition shows too).
-    async fn target_state(&self, tables: &[(String, String)]) -> Result<String, SyncError> {
-        let pool = self.unit.target.as_ref().ok_or(SyncError::NoPosition {
-            task: self.unit.config.task.clone(),
-        })?;
-        let mut state = String::new();
-        for (db, t) in tables {
-            let show = format!("SHOW CREATE TABLE {}.{}", ident(db), ident(t));
-            let definition = match sqlx::query(show.as_str()).fetch_one(pool).await {
-                Ok(row) => crate::catalog::schema::text(&row, 1)
-                    .map_err(|e| self.target_err(Operation::Query(&show), e))?,
-                Err(e)
-                    if crate::adapter::classify::server_error(&e)
-                        .is_some_and(|d| [1049, 1146].contains(&d.number())) =>
-                {
-                    "(absent)".to_owned()
-                }
-                Err(e) => return Err(self.target_err(Operation::Query(&show), e)),
-            };
-            let mut id = None;
-            for view in ["INNODB_SYS_TABLES", "INNODB_TABLES"] {
-                let sql = format!(
-                    "SELECT CAST(TABLE_ID AS SIGNED) FROM information_schema.{view} WHERE NAME = ?"
-                );
-                if let Ok(found) = sqlx::query_scalar::<_, i64>(sql.as_str())
-                    .bind(format!("{db}/{t}"))
-                    .fetch_optional(pool)
-                    .await
-                {
-                    id = found;
-                    break;
-                }
-            }
-            state.push_str(&format!("{db}.{t} id={id:?}\n{definition}\n"));
-        }
-        Ok(state)
-    }
-}
-
-impl Run<'_> {
-    /// The character sets a statement's session named, by name (read from the source's
-    /// collations); `None` when the event does not say.
-    async fn session_charsets(
-        &mut self,
-        session: &StatementSession,
-    ) -> Result<Option<Charsets>, SyncError> {
-        let Some(ids) = session.charset else {
-            return Ok(None);
-        };
-        if ids.iter().any(|id| !self.collations.contains_key(id)) {
-            let sql = "SELECT ID, CHARACTER_SET_NAME, COLLATION_NAME FROM information_schema.COLLATIONS \
-                       WHERE ID IS NOT NULL AND CHARACTER_SET_NAME IS NOT NULL";
-            let rows: Vec<(i64, String, String)> = self
-                .source_query(sql, async |source| {
-                    sqlx::query_as(sql).fetch_all(source).await
-                })
-                .await?;
-            self.collations = rows
-                .into_iter()
-                .filter_map(|(id, cs, coll)| Some((u16::try_from(id).ok()?, (cs, coll))))
-                .collect();
-        }
-        let name = |id: u16| {
-            self.collations.get(&id).cloned().ok_or_else(|| SyncError::Unsupported {
-                at: self.at(),
-                detail: format!("a statement whose session names collation {id}, which the source does not list"),
-            })
-        };
-        Ok(Some(Charsets {
-            client: name(ids[0])?.0,
-            connection: name(ids[1])?.1,
-            server: name(ids[2])?.1,
-        }))
-    }
-
-    /// The `SET` statement that makes a target session run `st` as its own session
-    /// did: its full SQL mode, its clock (`TIMESTAMP`, with microseconds), its time
-    /// zone and character sets. A session time zone of `SYSTEM` is the source's
-    /// system zone's offset at the statement's time.
-    async fn session_setup(
-        &self,
-        st: &Statement<'_>,
-        charsets: Option<&Charsets>,
-        body: &DdlText,
-    ) -> Result<String, SyncError> {
-        let mut set = vec![format!(
-            "TIMESTAMP = {}.{:06}",
-            st.timestamp,
-            st.session.micros.unwrap_or(0)
-        )];
-        if let Some(modes) = st.session.mode_names(self.unit.mariadb) {
-            set.push(format!("sql_mode = '{}'", modes.join(",")));
-        }
-        match st.session.time_zone.as_deref() {
-            Some(zone) if zone.eq_ignore_ascii_case("SYSTEM") => {
-                let sql = "SELECT CAST(TIMESTAMPDIFF(SECOND, \
-                           CONVERT_TZ(FROM_UNIXTIME(?), @@session.time_zone, '+00:00'), \
-                           CONVERT_TZ(FROM_UNIXTIME(?), @@session.time_zone, 'SYSTEM')) AS SIGNED)";
-                let offset: Option<i64> = self
-                    .source_query(sql, async |source| {
-                        sqlx::query_scalar(sql)
-                            .bind(st.timestamp)
-                            .bind(st.timestamp)
-                            .fetch_one(source)
-                            .await
-                    })
-                    .await?;
-                let offset = offset.unwrap_or(0);
-                let minutes = offset.abs() / 60;
-                set.push(format!(
-                    "time_zone = '{}{:02}:{:02}'",
-                    if offset < 0 { '-' } else { '+' },
-                    minutes / 60,
-                    minutes % 60
-                ));
-            }
-            Some(zone) => set.push(format!("time_zone = '{}'", zone.replace('\'', "''"))),
-            None => {}
-        }
-        if let Some(c) = charsets {
-            let client = match body {
-                DdlText::Utf8(_) if !c.client.starts_with("utf8") => c.client.as_str(),
-                _ => "utf8mb4",
-            };
-            set.push(format!(
-                "character_set_client = {client}, collation_connection = {}, collation_server = {}",
-                c.connection, c.server
-            ));
-        }
-        Ok(format!("SET SESSION {}", set.join(", ")))
-    }
 }
 
 /// A system-versioned table's row event as changes of its current rows (images cut to
@@ -1575,18 +1127,4 @@ async fn cascades_of(
         on_delete: rows.iter().any(|(d, _)| acts(d)),
         on_update: rows.iter().any(|(_, u)| acts(u)),
     })
-}
-
-/// `db`.`t`
-fn qualified((db, t): &(String, String)) -> String {
-    format!("{}.{}", ident(db), ident(t))
-}
-
-/// `IF EXISTS ` where the statement has it.
-fn if_exists(sql: &str) -> &'static str {
-    if sql.to_ascii_uppercase().contains("IF EXISTS") {
-        "IF EXISTS "
-    } else {
-        ""
-    }
 }
