@@ -1,18 +1,20 @@
-//! `unitctl`: the operator tool of the unit workspace.
-//!
-//! `unitctl explain [FILE|-] [--json]` reads DM process errors (one, a list, a
-//! `ProcessResult`, or a whole dmctl `query-status` document) and says for each whether
-//! it is resumable and which rule decided. Exit status: 0 when every error is
-//! resumable, 1 when any is not, 2 on bad input.
+//! `unitctl`: the operator tool of the unit workspace. This file parses the command
+//! line and hands each subcommand to its module: `explain` (whether DM process errors
+//! are resumable, and why), `migrate` (a copy, then replication, under the
+//! supervisor), and `status`, `stop`, `start` (a migration's HTTP API).
 
-mod config;
+mod args;
+mod dm_config;
+mod drive;
+mod engine;
+mod explain;
 mod metrics;
 mod migrate;
-mod pg;
 mod remote;
+mod report;
 mod serve;
+mod signal;
 
-use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -52,7 +54,7 @@ enum Command {
     /// stopped by an error that is not resumable (or by no progress over 5 automatic
     /// resumes) or finished with something not verified, 2 bad
     /// arguments, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
-    Migrate(Box<migrate::Args>),
+    Migrate(Box<args::Args>),
     /// Show the status of a migration serving its API (`migrate --listen ADDR`).
     ///
     /// Exit status: 0 the task runs (or resumes by itself, or finished), 1 it waits
@@ -84,7 +86,7 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     match cli.command {
-        Command::Explain { file, json } => run_explain(file, json),
+        Command::Explain { file, json } => explain::run(file, json),
         Command::Migrate(args) => {
             // Options given on the command line override DM's files.
             let sub = matches.subcommand_matches("migrate");
@@ -98,47 +100,4 @@ fn main() -> ExitCode {
         Command::Stop(args) => remote::run(remote::Verb::Stop, args),
         Command::Start(args) => remote::run(remote::Verb::Start, args),
     }
-}
-
-fn run_explain(file: Option<PathBuf>, json: bool) -> ExitCode {
-    let (name, read) = match file.as_deref() {
-        None => ("standard input".to_owned(), read_stdin()),
-        Some(p) if p.as_os_str() == "-" => ("standard input".to_owned(), read_stdin()),
-        Some(p) => (p.display().to_string(), std::fs::read(p)),
-    };
-    let bytes = match read {
-        Ok(bytes) => bytes,
-        Err(err) => return bad_input(&format!("cannot read {name}: {err}")),
-    };
-    let report = match unit_core::query_status::explain_query_status(&bytes) {
-        Ok(report) => report,
-        Err(err) => return bad_input(&format!("{name}: {err}")),
-    };
-    let text = if json {
-        report.to_json()
-    } else {
-        report.to_text()
-    };
-    let mut out = std::io::stdout().lock();
-    if let Err(err) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        // A closed pipe is not bad input, but the answer was not delivered either.
-        eprintln!("unitctl: cannot write the report: {err}");
-        return ExitCode::from(2);
-    }
-    if report.all_resumable() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
-}
-
-fn read_stdin() -> std::io::Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    std::io::stdin().lock().read_to_end(&mut buf)?;
-    Ok(buf)
-}
-
-fn bad_input(message: &str) -> ExitCode {
-    eprintln!("unitctl: {message}");
-    ExitCode::from(2)
 }

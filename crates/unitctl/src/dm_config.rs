@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::migrate::{Args, Mode};
+use crate::args::{Args, Mode};
 
 /// What a DM task file sets that this tool implements.
 #[derive(Debug, Deserialize)]
