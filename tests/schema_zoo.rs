@@ -544,6 +544,25 @@ zoo! {
         &rows("t", 10, "seq + 4, ELT(1 + seq % 4, 'z', 'a', 'm', ''), ELT(1 + seq % 2, 'x', 'y'), \
               seq % 8, ELT(1 + seq % 2, 'é', 'ü')"),
     ]);
+    // Members named by numbers: a member is stored by its index, and the server reads a
+    // quoted number as a member's name first ('1' is the member named 1, not index 1).
+    enums_and_sets_whose_members_are_numbers => Case::new("enumnum", &[
+        "CREATE TABLE t (id INT PRIMARY KEY, a ENUM('0','1'), b ENUM('2','1','x'), \
+         c SET('1','0'), d ENUM('10','1','2','3','4','5','6','7','8','9') NOT NULL, \
+         e SET('4','3','2','1'))",
+        "SET SESSION sql_mode = ''",
+        "INSERT INTO t VALUES (1, '0', '2', '1', '10', '4'), (2, '1', '1', '0', '1', '3,1'), \
+         (3, NULL, 'x', '1,0', '9', ''), (4, '', '', '', '', NULL), (5, 2, 3, 3, 10, 15)",
+        &rows("t", 20, "seq + 5, ELT(1 + seq % 2, '0', '1'), ELT(1 + seq % 3, '2', '1', 'x'), \
+              seq % 4, 1 + seq % 10, seq % 16"),
+        // Without a key the copy writes with INSERT, not LOAD DATA: both paths.
+        "CREATE TABLE n (a ENUM('0','1'), b ENUM('2','1','x'), c SET('1','0'))",
+        "INSERT INTO n VALUES ('0', '2', '1'), ('1', '1', '0'), (NULL, 'x', '1,0'), ('', '', '')",
+    ]);
+    key_enum_whose_members_are_numbers => Case::new("k_enumnum", &[
+        "CREATE TABLE t (k ENUM('3','1','2','0') PRIMARY KEY, v INT)",
+        "INSERT INTO t VALUES ('0', 1), ('1', 2), ('2', 3), ('3', 4)",
+    ]).chunk(1);
     json_documents => Case::new("json", &[
         "CREATE TABLE t (id INT PRIMARY KEY, j JSON, k JSON NOT NULL DEFAULT '{}')",
         "INSERT INTO t VALUES (1, '{\"a\": [1, 2.50, null, true], \"é\": \"😀\"}', '[]'), (2, NULL, '\"str\"'), \

@@ -37,7 +37,7 @@ use crate::adapter::cancel::{StatementError, cancellable};
 use crate::adapter::classify::Operation;
 use crate::adapter::codes;
 use crate::adapter::dsn::MySqlUrl;
-use crate::catalog::schema::{Table, ident};
+use crate::catalog::schema::{Table, ValueKind, ident};
 use crate::error::{Error, stmt_err};
 
 /// The bytes of the chunk's file sent in one packet.
@@ -228,6 +228,11 @@ fn load_statement(table: &Table, written: &[usize], replace: bool) -> String {
             let column = &table.columns[i];
             if column.writes_bytes() {
                 format!("{} = @c{j}", ident(&column.name))
+            } else if column.kind() == ValueKind::EnumOrSet {
+                // The member's index (or the set's bits), read as `col + 0`: as a
+                // number, never as text, which the server would read as a member's
+                // name first (`ENUM('2','1')`).
+                format!("{} = CAST(@c{j} AS UNSIGNED)", ident(&column.name))
             } else {
                 format!("{} = CONVERT(@c{j} USING utf8mb4)", ident(&column.name))
             }

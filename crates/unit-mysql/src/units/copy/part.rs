@@ -13,7 +13,7 @@ use unit_core::ErrScope;
 use super::Progress;
 use crate::adapter::cancel::{StatementError, cancellable};
 use crate::adapter::classify::Operation;
-use crate::catalog::schema::{Table, ident, key_literal, raw};
+use crate::catalog::schema::{Table, ValueKind, ident, key_literal, raw};
 use crate::error::{Error, internal, stmt_err};
 use crate::units::verify::{Verification, verify_table};
 
@@ -454,6 +454,18 @@ impl PartCopy {
                         // Bytes go as a binary string, which the target stores as it
                         // is (text columns are read in their own character set).
                         Some(b) if t.columns[i].writes_bytes() => q.bind(Some(b)),
+                        // An ENUM's index or a SET's bits (read as `col + 0`) go as a
+                        // number: as text the server would read a member's name first
+                        // (in `ENUM('2','1')`, '1' is the second member, not index 1).
+                        Some(b) if t.columns[i].kind() == ValueKind::EnumOrSet => {
+                            match std::str::from_utf8(b)
+                                .ok()
+                                .and_then(|s| s.parse::<u64>().ok())
+                            {
+                                Some(n) => q.bind(Some(n)),
+                                None => q.bind(Some(b)),
+                            }
+                        }
                         // Text goes as text, which the target converts to the column's
                         // type (a number, a date, an ENUM label, a UUID, ...).
                         Some(b) => match std::str::from_utf8(b) {
