@@ -341,19 +341,27 @@ fn explain_unknown(message: &str) -> String {
     }
 }
 
-/// `message` with every password value of the file masked.
+/// `message` with every password value of the file masked (block or flow mappings,
+/// quoted or not), and the password of every URL in it.
 fn hide_passwords(text: &str, message: &str) -> String {
-    let mut shown = message.to_owned();
+    let mut shown = unit_mysql::redact(message);
     for line in text.lines() {
-        let Some((key, value)) = line.split_once(':') else {
-            continue;
-        };
-        if key.trim().trim_start_matches("- ") != "password" {
-            continue;
-        }
-        let value = value.trim().trim_matches(['"', '\'']);
-        if !value.is_empty() {
-            shown = shown.replace(value, "***");
+        let mut rest = line;
+        while let Some(at) = rest.find("password") {
+            let after = rest[at + "password".len()..].trim_start_matches(['"', '\'']);
+            rest = &rest[at + "password".len()..];
+            let Some(value) = after.trim_start().strip_prefix(':') else {
+                continue;
+            };
+            let value = value
+                .split([',', '}'])
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .trim_matches(['"', '\'', '[', ']']);
+            if !value.is_empty() {
+                shown = shown.replace(value, "***");
+            }
         }
     }
     shown

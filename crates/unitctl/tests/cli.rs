@@ -77,3 +77,44 @@ fn bad_input_exits_2_with_a_message_on_stderr() {
     let out = unitctl(&["explain", "--no-such-flag"], b"");
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A URL that is not explicitly MySQL's or PostgreSQL's is refused as a bad argument
+/// (exit 2) before anything connects, naming the side, and no output shows its
+/// password (the tool once connected to a default server and printed the password
+/// back as a database name).
+#[test]
+fn malformed_urls_are_bad_arguments_that_never_show_a_password() {
+    let good = "mysql://root@127.0.0.1:1/";
+    for (bad, says) in [
+        (
+            "mig:Sekret77@127.0.0.1:44001",
+            "does not start with mysql://",
+        ),
+        ("ftp://mig:Sekret77@127.0.0.1/", "ftp://"),
+        (
+            "mysql://mig:Sek#ret77@127.0.0.1:44001/",
+            "invalid port number",
+        ),
+        ("mysql://mig:Sekret77@/db", "host"),
+    ] {
+        for (source, target, side) in [(bad, good, "--source"), (good, bad, "--target")] {
+            let out = unitctl(
+                &["migrate", "--source", source, "--target", target, "--json"],
+                b"",
+            );
+            let (stdout, stderr) = (
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+            );
+            assert_eq!(out.status.code(), Some(2), "{bad}: {stdout} {stderr}");
+            assert!(stderr.contains(says), "{bad}: {stderr}");
+            assert!(stderr.contains(side), "{bad}: {stderr}");
+            for secret in ["Sekret77", "ret77"] {
+                assert!(
+                    !stdout.contains(secret) && !stderr.contains(secret),
+                    "{bad}: {stdout} {stderr}"
+                );
+            }
+        }
+    }
+}

@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use std::path::PathBuf;
 
+use sqlx::ConnectOptions;
 use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
 
 use unit_sql::redact;
@@ -47,31 +48,68 @@ pub struct MySqlUrl {
     tls_files: TlsSettings,
 }
 
-/// A connection URL that could not be parsed. Its text never contains the password.
+/// A connection URL that could not be parsed. Its text never contains the password:
+/// a URL that did not parse is never shown (where its password ends is unknown), only
+/// what is wrong with it.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("invalid MySQL URL {url}: {reason}")]
+#[error("invalid MySQL URL: {reason}")]
 pub struct UrlError {
-    url: String,
     reason: String,
 }
+
+/// What a URL must look like, for error messages.
+const URL_FORM: &str = "write it as mysql://user:password@host:port/ (percent-encode \
+                        # / ? @ : and % in the user and password: # is %23)";
 
 impl FromStr for MySqlUrl {
     type Err = UrlError;
 
     fn from_str(url: &str) -> Result<Self, Self::Err> {
-        let shown = redact(url);
-        match MySqlConnectOptions::from_str(url) {
+        let refuse = |reason: String| UrlError { reason };
+        // Only an explicit scheme: without one, the driver would read the text as
+        // something else and connect to a default server.
+        match url.split_once("://").map(|(scheme, _)| scheme) {
+            Some(scheme)
+                if ["mysql", "mariadb"]
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(scheme)) => {}
+            Some(scheme)
+                if scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+            {
+                return Err(refuse(format!(
+                    "the scheme {scheme}:// is not MySQL's; {URL_FORM}"
+                )));
+            }
+            _ => {
+                return Err(refuse(format!(
+                    "it does not start with mysql://; {URL_FORM}"
+                )));
+            }
+        }
+        // The URL parser's messages are fixed texts: they never quote the URL.
+        let parsed = url::Url::parse(url).map_err(|e| refuse(format!("{e}; {URL_FORM}")))?;
+        if parsed.host_str().is_none_or(str::is_empty) {
+            return Err(refuse(format!("it names no host; {URL_FORM}")));
+        }
+        let password = parsed.password().map(|p| (p.to_owned(), percent_decode(p)));
+        match MySqlConnectOptions::from_url(&parsed) {
             Ok(options) => Ok(Self {
                 options,
-                shown,
-                password: url_password(url),
+                shown: redact(url),
+                password: password.map(|(_, decoded)| decoded),
                 tls_files: url_tls_files(url),
             }),
-            // sqlx's parse errors may quote the URL: mask it too.
-            Err(err) => Err(UrlError {
-                url: shown,
-                reason: redact(&err.to_string()),
-            }),
+            // The driver's messages may quote parts of the URL: the password is taken
+            // out of them, in both its forms.
+            Err(err) => {
+                let mut reason = redact(&err.to_string());
+                if let Some((encoded, decoded)) = password.filter(|(e, _)| !e.is_empty()) {
+                    reason = reason.replace(&encoded, "***").replace(&decoded, "***");
+                }
+                Err(refuse(reason))
+            }
         }
     }
 }
@@ -223,15 +261,6 @@ fn percent_decode(encoded: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The percent-decoded password of `url`, if it has one.
-fn url_password(url: &str) -> Option<String> {
-    let rest = url.split_once("://")?.1;
-    let authority = rest.split(['/', '?']).next()?;
-    let userinfo = authority.rsplit_once('@')?.0;
-    let encoded = userinfo.split_once(':')?.1;
-    Some(percent_decode(encoded))
-}
-
 /// The name MySQL's clients give `mode`.
 pub fn mode_name(mode: MySqlSslMode) -> &'static str {
     match mode {
@@ -249,12 +278,13 @@ mod tests {
 
     #[test]
     fn passwords_and_tls_files_are_read_from_the_url() {
+        let password = |url: &str| url.parse::<MySqlUrl>().expect("url").password;
         assert_eq!(
-            url_password("mysql://u:p%40ss%3Aw@h:3306/db?x=1").as_deref(),
+            password("mysql://u:p%40ss%3Aw@h:3306/db?x=1").as_deref(),
             Some("p@ss:w")
         );
-        assert_eq!(url_password("mysql://u@h/db"), None);
-        assert_eq!(url_password("mysql://h/db"), None);
+        assert_eq!(password("mysql://u@h/db"), None);
+        assert_eq!(password("MariaDB://h/db"), None);
         let tls = url_tls_files(
             "mysql://u@h/?ssl-mode=VERIFY_CA&ssl-ca=/etc/my%20ca.pem&ssl_cert=c.pem&ssl-key=k.pem",
         );
@@ -263,5 +293,56 @@ mod tests {
         assert_eq!(tls.key, Some(PathBuf::from("k.pem")));
         let url: MySqlUrl = "mysql://u:secret@h/".parse().expect("url");
         assert!(!format!("{url:?}").contains("secret"));
+    }
+
+    /// Every malformed form a user may type: refused, saying what is wrong, and the
+    /// password never in the message (nor the URL, which did not parse).
+    #[test]
+    fn malformed_urls_are_refused_without_showing_their_password() {
+        for (url, says) in [
+            (
+                "mig:Secret9@127.0.0.1:44001",
+                "does not start with mysql://",
+            ),
+            ("127.0.0.1:3306", "does not start with mysql://"),
+            ("ftp://mig:Secret9@127.0.0.1/", "ftp:// is not MySQL's"),
+            (
+                "postgres://mig:Secret9@127.0.0.1/",
+                "postgres:// is not MySQL's",
+            ),
+            (
+                "mysql://mig:Sec#ret9@127.0.0.1:44001/",
+                "invalid port number",
+            ),
+            (
+                "mysql://mig:Sec?ret9@127.0.0.1:44001/",
+                "invalid port number",
+            ),
+            (
+                "mysql://mig:Sec/ret9@127.0.0.1:44001/",
+                "invalid port number",
+            ),
+            (
+                "mysql://mig:Secret9@127.0.0.1:99999/",
+                "invalid port number",
+            ),
+            ("mysql://mig:Secret9@/db", "host"),
+            ("mysql://mig:Secret9@[::1/db", "invalid IPv6 address"),
+            ("mysql://mig:Secret9@h/db?ssl-mode=SOMETIMES", ""),
+            ("", "does not start with mysql://"),
+        ] {
+            let err = url.parse::<MySqlUrl>().expect_err(url).to_string();
+            assert!(err.contains(says), "{url}: {err}");
+            for secret in ["Secret9", "Sec#ret9", "ret9"] {
+                assert!(!err.contains(secret), "{url}: {err}");
+            }
+            assert!(err.starts_with("invalid MySQL URL: "), "{url}: {err}");
+        }
+        // Characters percent-encoded are the password's own.
+        let url: MySqlUrl = "mysql://mig:Sec%23ret%2F9@127.0.0.1:44001/"
+            .parse()
+            .expect("encoded");
+        assert_eq!(url.password.as_deref(), Some("Sec#ret/9"));
+        assert_eq!(url.to_string(), "mysql://mig:***@127.0.0.1:44001/");
     }
 }

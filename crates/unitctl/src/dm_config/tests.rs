@@ -267,3 +267,20 @@ fn the_task_and_source_must_agree_and_rules_must_exist() {
             .contains("task-mode \"dump\" is not supported")
     );
 }
+
+/// A source file's password stays hidden in every error its file gives: a value of
+/// another type, a flow mapping, a URL given where a mapping is expected.
+#[test]
+fn a_source_files_errors_hide_its_password_in_any_form() {
+    for text in [
+        "source-id: s\nfrom:\n  host: h\n  port: 3306\n  user: u\n  password: Sekret77\n  extra: 1\n",
+        "source-id: s\nfrom:\n  host: h\n  port: Sekret77\n  user: u\n  password: Sekret77\n",
+        "source-id: s\nfrom: {host: h, port: x, user: u, password: Sekret77}\n",
+        "source-id: s\nfrom: {host: h, port: 3306, user: u, password: [Sekret77]}\n",
+        "source-id: s\nfrom: \"mysql://u:Sekret77@h:3306/\"\n",
+        "source-id: s\nfrom:\n  host: h\n  port: 3306\n  user: u\n  password: \"Sekret77\"\n  password: again\n",
+    ] {
+        let e = parse_text::<SourceFile>(text).unwrap_err();
+        assert!(!e.contains("Sekret77"), "{text}: {e}");
+    }
+}
