@@ -349,6 +349,13 @@ impl Args {
         if args.cutover && args.mode == Mode::Full {
             return Err("--cutover needs --mode all or incremental".into());
         }
+        if args.mode == Mode::Full && (args.start_position.is_some() || args.start_gtid.is_some()) {
+            return Err(
+                "--start-position and --start-gtid need --mode incremental (a full copy \
+                        reads the tables, not the binlog)"
+                    .into(),
+            );
+        }
         if args.mode == Mode::Incremental {
             if let Err(e) = start_position(args.start_position.as_deref()) {
                 return Err(format!("--start-position: {e}").into());

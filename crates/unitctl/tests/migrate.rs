@@ -189,7 +189,7 @@ fn bad_arguments_exit_2_without_showing_passwords() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(
-        stderr.starts_with("unitctl: --source: invalid MySQL URL mysql://u:***@h:notaport"),
+        stderr.starts_with("unitctl: --source: invalid MySQL URL: invalid port number"),
         "{stderr}"
     );
     assert!(!stderr.contains("hunter2"));
@@ -425,6 +425,10 @@ fn online_modes_refuse_bad_arguments() {
             vec!["--mode", "all", "--consistency", "snapshot"],
             "--consistency",
         ),
+        (
+            vec!["--start-position", "binlog.000001:4"],
+            "--start-position and --start-gtid need --mode incremental",
+        ),
     ] {
         let out = migrate_command(source, &source.url(""))
             .args(&args)
@@ -433,6 +437,52 @@ fn online_modes_refuse_bad_arguments() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+}
+
+/// A selection that names what the source does not have, or selects nothing, is a
+/// bad argument (exit 2, naming it), never "finished: 0 tables verified".
+#[test]
+fn a_selection_of_nothing_or_of_what_does_not_exist_is_refused() {
+    let source = MariaDb::shared();
+    sql(
+        source,
+        "CREATE DATABASE IF NOT EXISTS cli_sel; CREATE TABLE IF NOT EXISTS cli_sel.t (id INT PRIMARY KEY)",
+    );
+    for (args, message) in [
+        (vec!["--databases", "nosuchdb"], "--databases nosuchdb:"),
+        (
+            vec!["--databases", "cli_sel", "--tables", "cli_sel.nosuch"],
+            "--tables cli_sel.nosuch:",
+        ),
+        (
+            vec!["--databases", "cli_sel", "--exclude", "cli_sel.*"],
+            "--databases cli_sel:",
+        ),
+        (vec!["--databases", "nomatch_*"], "names no table"),
+    ] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_unitctl"));
+        let out = command
+            .args([
+                "migrate",
+                "--source",
+                &source.url(""),
+                "--target",
+                &source.url(""),
+                "--task",
+                "sel",
+                "--json",
+            ])
+            .args(&args)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stdout} {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        assert!(!stdout.contains("finished"), "{args:?}: {stdout}");
     }
 }
 

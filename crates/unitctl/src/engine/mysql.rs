@@ -133,6 +133,14 @@ async fn migrate(
     let before = inspect::checkpoint_totals(&config)
         .await
         .unwrap_or_default();
+    // A selection naming what the source does not have, or nothing, is a mistake in
+    // the arguments: refused before anything runs. (A source that cannot be read now
+    // is left to the units, which classify its error.)
+    if let Ok(selected) = inspect::list_selection(&config).await {
+        if let Err(e) = check_selection(&config.filter, &selected) {
+            return BadArgs(e).exit();
+        }
+    }
     let started = Instant::now();
     let mut auto = AutoResumeConfig::default();
     auto.check_interval = args.check_interval;
@@ -409,4 +417,74 @@ async fn summary(
             copied.objects.len()
         ),
     }))
+}
+
+/// Refuses a selection (`filter`, which listed `selected` on the source) that selects
+/// no table, or names a database or table without a wildcard that it does not find.
+fn check_selection(filter: &Filter, selected: &[(String, String)]) -> Result<(), String> {
+    let literal = |pattern: &str| !pattern.contains(['*', '?']);
+    let missing_table: Vec<&str> = filter
+        .tables
+        .iter()
+        .filter(|t| {
+            literal(t)
+                && !selected
+                    .iter()
+                    .any(|(db, name)| format!("{db}.{name}") == **t)
+        })
+        .map(String::as_str)
+        .collect();
+    if !missing_table.is_empty() {
+        return Err(format!(
+            "--tables {}: no such table on the source (or left out by --exclude)",
+            missing_table.join(",")
+        ));
+    }
+    let missing_db: Vec<&str> = filter
+        .databases
+        .iter()
+        .filter(|d| literal(d) && !selected.iter().any(|(db, _)| db == *d))
+        .map(String::as_str)
+        .collect();
+    if !missing_db.is_empty() {
+        return Err(format!(
+            "--databases {}: the source has no table selected there (no such database, an \
+             empty one, or every table left out)",
+            missing_db.join(",")
+        ));
+    }
+    if selected.is_empty() {
+        return Err(
+            "the selection (--databases, --tables, --exclude) names no table on the source"
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_selection_must_find_what_it_names() {
+        let t = |d: &str, n: &str| (d.to_owned(), n.to_owned());
+        let listed = [t("shop", "orders"), t("shop", "items")];
+        let filter = |databases: &[&str], tables: &[&str]| Filter {
+            databases: databases.iter().map(|s| (*s).to_owned()).collect(),
+            tables: tables.iter().map(|s| (*s).to_owned()).collect(),
+            exclude: Vec::new(),
+        };
+        assert_eq!(check_selection(&filter(&["shop"], &[]), &listed), Ok(()));
+        assert_eq!(
+            check_selection(&filter(&["sh*"], &["shop.orders"]), &listed),
+            Ok(())
+        );
+        let e = check_selection(&filter(&["shop", "nosuchdb"], &[]), &listed).unwrap_err();
+        assert!(e.starts_with("--databases nosuchdb:"), "{e}");
+        let e = check_selection(&filter(&[], &["shop.nosuch"]), &listed).unwrap_err();
+        assert!(e.starts_with("--tables shop.nosuch:"), "{e}");
+        let e = check_selection(&filter(&["no*"], &[]), &[]).unwrap_err();
+        assert!(e.contains("names no table"), "{e}");
+    }
 }
