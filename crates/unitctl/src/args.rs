@@ -212,9 +212,17 @@ pub(crate) fn start_position(text: Option<&str>) -> Result<BinlogPosition, Strin
     let (file, pos) = text
         .rsplit_once(':')
         .ok_or_else(|| format!("{text:?} is not FILE:POSITION"))?;
-    let pos = pos
+    let pos: u64 = pos
         .parse()
         .map_err(|_| format!("{pos:?} is not a binlog offset"))?;
+    // The replication protocol carries an offset in 32 bits, and a binlog file starts
+    // with a 4-byte header: a larger offset would be cut, a smaller one is no event.
+    if !(4..=u64::from(u32::MAX)).contains(&pos) {
+        return Err(format!(
+            "{pos} is not an offset in a binlog file (from 4 to {})",
+            u32::MAX
+        ));
+    }
     if file.is_empty() {
         return Err(format!("{text:?} has no file name"));
     }

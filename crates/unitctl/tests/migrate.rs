@@ -426,6 +426,15 @@ fn online_modes_refuse_bad_arguments() {
             "--consistency",
         ),
         (
+            vec![
+                "--mode",
+                "incremental",
+                "--start-position",
+                "binlog.000001:99999999999",
+            ],
+            "is not an offset in a binlog file",
+        ),
+        (
             vec!["--start-position", "binlog.000001:4"],
             "--start-position and --start-gtid need --mode incremental",
         ),
