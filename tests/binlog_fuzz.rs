@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use sqlx::Executor;
 
-mod online;
-use online::{Online, connect, spawn_sync};
+use unit_integration_tests::online::{Online, connect, spawn_sync};
 
 const SCHEMA: &str =
     "CREATE TABLE a (id INT PRIMARY KEY, v VARCHAR(60), b MEDIUMBLOB, d DATETIME(6),

@@ -9,7 +9,15 @@
 //! pid and removes its data directory once the test process is gone, whether the
 //! tests passed, failed or aborted. Without a server binary the tests fail with a
 //! message saying how to install one; they never skip.
+//!
+//! [`online`] is the harness of the online-migration tests: two private servers, a
+//! source with binary logging and a target, and the units that copy and replicate
+//! between them. Helper modules live under `harness/` (`postgres.rs` is still beside
+//! this file); the other `*.rs` files here, and `sync/` (one binary, `main.rs` and its
+//! modules), are the test binaries that `Cargo.toml` lists.
 
+#[path = "harness/online.rs"]
+pub mod online;
 mod postgres;
 
 pub use postgres::Postgres;

@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-mod online;
-use online::Online;
+use unit_integration_tests::online::{self, Online};
 
 /// The most the process's resident memory may grow while the transaction replicates.
 const BOUND_MIB: u64 = 96;

@@ -1,7 +1,6 @@
 //! The online-migration harness the Sync tests share: a source with binary logging and
 //! a target, each a private MariaDB server, and the task that copies and replicates
 //! between them.
-#![allow(dead_code)] // each test file uses its own part of the harness
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
 use sqlx::mysql::MySqlConnection;
@@ -9,15 +8,15 @@ use sqlx::{Connection, Executor};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+use crate::MariaDb;
 use unit_core::{Policy, Unit};
-use unit_integration_tests::MariaDb;
 use unit_mysql::Consistency;
 use unit_mysql::Filter;
 use unit_mysql::{CopyUnit, MySqlUrl, SyncUnit, TaskConfig};
 use unit_proto::pb;
 
 /// Options of a source that replicas can read from.
-pub(crate) fn binlog_options(server_id: u32) -> Vec<String> {
+pub fn binlog_options(server_id: u32) -> Vec<String> {
     vec![
         format!("--server-id={server_id}"),
         "--log-bin=binlog".to_owned(),
@@ -26,30 +25,38 @@ pub(crate) fn binlog_options(server_id: u32) -> Vec<String> {
     ]
 }
 
-pub(crate) async fn connect(url: &str) -> MySqlConnection {
+/// A connection to `url`, read as the units read a source's or a target's URL.
+pub async fn connect(url: &str) -> MySqlConnection {
     let url: MySqlUrl = url.parse().unwrap();
     MySqlConnection::connect_with(&url.connect_options())
         .await
         .unwrap()
 }
 
-pub(crate) async fn exec(url: &str, sql: &str) {
+/// Runs `sql` (one or more statements) on a new connection to `url`.
+pub async fn exec(url: &str, sql: &str) {
     connect(url).await.execute(sql).await.unwrap();
 }
 
-pub(crate) struct Online {
-    pub(crate) source: MariaDb,
-    pub(crate) target: MariaDb,
-    pub(crate) db: String,
+/// A source with binary logging and a target, each a private MariaDB server, and the
+/// database on the source that a task selects.
+pub struct Online {
+    /// The source: binary logging in ROW format with full row images.
+    pub source: MariaDb,
+    /// The target.
+    pub target: MariaDb,
+    /// The database the task selects, created on the source.
+    pub db: String,
 }
 
 impl Online {
-    pub(crate) async fn new(db: &str, setup: &str) -> Online {
+    /// Starts both servers and creates `db` on the source with `setup` run in it.
+    pub async fn new(db: &str, setup: &str) -> Online {
         Online::with_options(db, setup, &[], &[]).await
     }
 
     /// [`Online::new`], its selection copied: the servers and the task's config.
-    pub(crate) async fn copied(db: &str, setup: &str) -> (Online, TaskConfig) {
+    pub async fn copied(db: &str, setup: &str) -> (Online, TaskConfig) {
         let online = Online::new(db, setup).await;
         let config = online.config(db);
         online.copy(&config).await;
@@ -58,12 +65,7 @@ impl Online {
 
     /// [`Online::new`], the source and the target started with `source` and `target`
     /// added to their options.
-    pub(crate) async fn with_options(
-        db: &str,
-        setup: &str,
-        source: &[&str],
-        target: &[&str],
-    ) -> Online {
+    pub async fn with_options(db: &str, setup: &str, source: &[&str], target: &[&str]) -> Online {
         let mut source_options = binlog_options(1);
         source_options.extend(source.iter().map(|o| (*o).to_owned()));
         let online = Online {
@@ -82,11 +84,14 @@ impl Online {
         online
     }
 
-    pub(crate) async fn source_sql(&self, sql: &str) {
+    /// Runs `sql` in the selected database of the source.
+    pub async fn source_sql(&self, sql: &str) {
         exec(&self.source.url(&self.db), sql).await;
     }
 
-    pub(crate) fn config(&self, task: &str) -> TaskConfig {
+    /// A task named `task` from the source to the target, selecting [`Online::db`],
+    /// with consistency `auto` and chunks of 7 rows.
+    pub fn config(&self, task: &str) -> TaskConfig {
         let filter = Filter {
             databases: vec![self.db.clone()],
             ..Filter::default()
@@ -103,7 +108,7 @@ impl Online {
     }
 
     /// Runs a unit's init and process; the process result.
-    pub(crate) async fn run(unit: &mut dyn Unit<Config = TaskConfig>) -> pb::ProcessResult {
+    pub async fn run(unit: &mut dyn Unit<Config = TaskConfig>) -> pb::ProcessResult {
         let cancel = CancellationToken::new();
         unit.init(cancel.clone()).await.unwrap();
         let result = unit.process(cancel).await;
@@ -111,23 +116,26 @@ impl Online {
         result
     }
 
-    pub(crate) async fn copy(&self, config: &TaskConfig) {
+    /// Runs a copy of `config` and asserts that it succeeded.
+    pub async fn copy(&self, config: &TaskConfig) {
         let result = Self::run(&mut CopyUnit::new(config.clone())).await;
         assert!(result.errors.is_empty(), "copy failed: {:?}", result.errors);
     }
 
-    pub(crate) async fn cutover(&self, config: &TaskConfig) -> pb::ProcessResult {
+    /// Runs a Sync unit of `config` with cutover; its process result.
+    pub async fn cutover(&self, config: &TaskConfig) -> pb::ProcessResult {
         let mut config = config.clone();
         config.sync.cutover = true;
         Self::run(&mut SyncUnit::new(config)).await
     }
 
-    pub(crate) fn assert_same(&self) {
+    /// Asserts that the selected database is the same on both sides (their dumps).
+    pub fn assert_same(&self) {
         self.assert_same_but(|dump| dump);
     }
 
     /// [`Online::assert_same`], with the source's dump passed through `adjust` first.
-    pub(crate) fn assert_same_but(&self, adjust: impl Fn(String) -> String) {
+    pub fn assert_same_but(&self, adjust: impl Fn(String) -> String) {
         let dbs = [self.db.clone()];
         let (up, down) = (adjust(self.source.dump(&dbs)), self.target.dump(&dbs));
         assert!(up.contains("INSERT"), "the source is empty:\n{up}");
@@ -142,7 +150,7 @@ impl Online {
     }
 
     /// Runs a cutover and asserts that it succeeded and both sides are the same.
-    pub(crate) async fn cutover_exact(&self, config: &TaskConfig) {
+    pub async fn cutover_exact(&self, config: &TaskConfig) {
         let result = self.cutover(config).await;
         self.assert_ok(&result);
         self.assert_same();
@@ -150,7 +158,7 @@ impl Online {
 
     /// Asserts that `result` failed with `code`, not resumable, its message saying
     /// every one of `says`; the error.
-    pub(crate) fn refused<'r>(
+    pub fn refused<'r>(
         result: &'r pb::ProcessResult,
         code: i32,
         says: &[&str],
@@ -168,7 +176,7 @@ impl Online {
     }
 
     /// Asserts that `result` has no errors, showing how the sides differ if it has.
-    pub(crate) fn assert_ok(&self, result: &pb::ProcessResult) {
+    pub fn assert_ok(&self, result: &pb::ProcessResult) {
         if !result.errors.is_empty() {
             eprintln!("sync failed: {:?}", result.errors);
             let dbs = [self.db.clone()];
@@ -181,7 +189,7 @@ impl Online {
 }
 
 /// Runs a Sync unit (without cutover) in a task of its own.
-pub(crate) fn spawn_sync(config: &TaskConfig) -> tokio::task::JoinHandle<pb::ProcessResult> {
+pub fn spawn_sync(config: &TaskConfig) -> tokio::task::JoinHandle<pb::ProcessResult> {
     let config = config.clone();
     tokio::spawn(async move {
         let mut unit = SyncUnit::new(config);
@@ -202,7 +210,7 @@ pub(crate) fn spawn_sync(config: &TaskConfig) -> tokio::task::JoinHandle<pb::Pro
 impl Online {
     /// Runs a copy of `config` and drops it (as a kill would) once at least `rows`
     /// rows are committed on the target.
-    pub(crate) async fn copy_dropped_after(&self, config: &TaskConfig, rows: i64) {
+    pub async fn copy_dropped_after(&self, config: &TaskConfig, rows: i64) {
         let copy = tokio::spawn({
             let config = config.clone();
             async move { Online::run(&mut CopyUnit::new(config)).await }
@@ -230,7 +238,7 @@ impl Online {
     }
 
     /// The task's replication checkpoint on the target.
-    pub(crate) async fn checkpoint(&self, task: &str) -> unit_mysql::SyncCheckpoint {
+    pub async fn checkpoint(&self, task: &str) -> unit_mysql::SyncCheckpoint {
         let config = self.config(task);
         assert_eq!(config.checkpoint_database, "unit_checkpoint");
         unit_mysql::inspect::sync_checkpoint(&config)

@@ -1,0 +1,316 @@
+//! Faults: the Sync unit killed at any instant (one applier or several workers, XA
+//! transactions in flight), binlog rotation and purges, restarts, network cuts and
+//! stalls; every change still applies exactly once.
+
+use sqlx::Executor;
+use std::time::Duration;
+
+use unit_core::Policy;
+use unit_integration_tests::online::{Online, connect, exec, spawn_sync};
+
+use crate::{LOAD_TABLE, write_load};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_killed_at_any_instant_applies_every_change_exactly_once() {
+    killed_at_any_instant("killed", 4).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_applier_killed_at_any_instant_applies_every_change_exactly_once() {
+    killed_at_any_instant("killed1", 1).await;
+}
+
+/// Parallel workers commit parts of one source transaction each with its own
+/// checkpoint row, ahead of the task's position: killed again and again while they
+/// are at different positions, every change still applies once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_killed_at_different_positions_apply_every_change_once() {
+    let online = Online::new(
+        "spread",
+        "CREATE TABLE big (id INT PRIMARY KEY, n INT NOT NULL, u INT NULL, UNIQUE KEY (u));
+         CREATE TABLE other (id BIGINT PRIMARY KEY, v VARCHAR(20));",
+    )
+    .await;
+    let mut config = online.config("spread");
+    config.sync.batch = 50;
+    config.sync.workers = 4;
+    online.copy(&config).await;
+    // Large source transactions of non-idempotent changes, a unique key moving
+    // between rows, and key changes.
+    online
+        .source_sql(
+            "INSERT INTO big SELECT seq, 0, NULL FROM seq_1_to_3000;
+             UPDATE big SET n = n + 1;
+             UPDATE big SET u = id WHERE id % 3 = 0;
+             START TRANSACTION; UPDATE big SET u = NULL WHERE id = 3; UPDATE big SET u = 3 WHERE id = 4; COMMIT;
+             UPDATE big SET id = id + 10000 WHERE id % 7 = 0;
+             INSERT INTO other SELECT seq, CONCAT('v', seq) FROM seq_1_to_500;
+             UPDATE big SET n = n * 2 WHERE id % 2 = 0;
+             DELETE FROM big WHERE id % 5 = 0;",
+        )
+        .await;
+    let mut target = connect(&online.target.url("")).await;
+    let mut ahead = 0;
+    for round in 0..12u64 {
+        let sync = spawn_sync(&config);
+        tokio::time::sleep(Duration::from_millis(150 + round * 41)).await;
+        sync.abort();
+        let _ = sync.await;
+        let global: (String, u64) = sqlx::query_as(
+            "SELECT binlog_name, binlog_pos FROM unit_checkpoint.sync_checkpoint WHERE task = 'spread'",
+        )
+        .fetch_one(&mut target)
+        .await
+        .unwrap();
+        let rows: Vec<(String, u64)> = sqlx::query_as(
+            "SELECT binlog_name, binlog_pos FROM unit_checkpoint.sync_worker WHERE task = 'spread'",
+        )
+        .fetch_all(&mut target)
+        .await
+        .unwrap();
+        if rows.iter().any(|r| r.0 == global.0 && r.1 > global.1) {
+            ahead += 1;
+        }
+    }
+    assert!(
+        ahead > 0,
+        "no kill found a worker ahead of the task's position"
+    );
+    online.cutover_exact(&config).await;
+}
+
+async fn killed_at_any_instant(db: &str, workers: usize) {
+    let online = Online::new(db, LOAD_TABLE).await;
+    let mut config = online.config(db);
+    config.sync.workers = workers;
+    online.copy(&config).await;
+    let writer = tokio::spawn(write_load(online.source.url(db), 1, 400));
+    // The unit is dropped mid-flight again and again (as a SIGKILL of the process
+    // leaves it: the target rolls back the open transaction), each time at another
+    // point of its batches.
+    for round in 0..8u64 {
+        let sync = spawn_sync(&config);
+        tokio::time::sleep(Duration::from_millis(40 + round * 37)).await;
+        sync.abort();
+        let _ = sync.await;
+    }
+    writer.await.unwrap();
+    online.cutover_exact(&config).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purged_binlog_is_not_resumable_and_names_the_position() {
+    let online = Online::new("purged", LOAD_TABLE).await;
+    let config = online.config("purged");
+    online.copy(&config).await;
+    write_load(online.source.url("purged"), 1, 5).await;
+    online
+        .source_sql("FLUSH BINARY LOGS; FLUSH BINARY LOGS")
+        .await;
+    // MariaDB keeps a binlog until its binlog checkpoint has moved past it.
+    let mut source = connect(&online.source.url("")).await;
+    for _ in 0..100 {
+        source
+            .execute("PURGE BINARY LOGS TO 'binlog.000003'")
+            .await
+            .unwrap();
+        let first: String = sqlx::query_scalar("SHOW BINARY LOGS")
+            .fetch_one(&mut source)
+            .await
+            .unwrap();
+        if first != "binlog.000001" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let result = online.cutover(&config).await;
+    let error = result.errors.first().expect("the binlog is gone");
+    assert_eq!(error.err_code, 60006, "{error:?}");
+    assert!(error.message.contains("binlog.000001"), "{error:?}");
+    assert!(!unit_core::Recommended.explain(error).is_resumable());
+    // The check unit says so before anything runs again.
+    let items = unit_mysql::CheckUnit::new(config.clone())
+        .run_checks()
+        .await;
+    let recorded = items
+        .iter()
+        .find(|i| i.name == "recorded position")
+        .expect("the position is checked");
+    assert_eq!(
+        recorded.state,
+        unit_mysql::ItemState::Failure,
+        "{recorded:?}"
+    );
+    assert!(recorded.message.contains("binlog.000003"), "{recorded:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_restarts_and_network_cuts_are_resumed_from_the_checkpoint() {
+    let online = Online::new("faults", LOAD_TABLE).await;
+    let proxy = unit_integration_tests::FaultProxy::start(online.source.port()).await;
+    let mut config = online.config("faults");
+    config.source = proxy.url("").parse().unwrap();
+    online.copy(&config).await;
+    let policy = unit_core::Recommended;
+    let mut resumable_errors = 0;
+    for round in 0..4i64 {
+        let writer = tokio::spawn(write_load(online.source.url("faults"), 1 + round * 50, 50));
+        let sync = spawn_sync(&config);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        match round {
+            0 => online.source_sql("FLUSH BINARY LOGS").await,
+            1 => proxy.cut(),
+            2 => online.target.restart(),
+            _ => {}
+        }
+        writer.await.unwrap();
+        if round == 3 {
+            // The source restarts between two writes.
+            online.source.restart();
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if sync.is_finished() {
+            let result = sync.await.unwrap();
+            for error in &result.errors {
+                assert!(policy.explain(error).is_resumable(), "{error:?}");
+                resumable_errors += 1;
+            }
+        } else {
+            sync.abort();
+            let _ = sync.await;
+        }
+    }
+    assert!(resumable_errors >= 1, "no fault reached the unit");
+    online.cutover_exact(&config).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_whose_packets_stop_arriving_is_noticed_and_resumed() {
+    let online = Online::new("stalled", LOAD_TABLE).await;
+    let proxy = unit_integration_tests::FaultProxy::start(online.source.port()).await;
+    let mut config = online.config("stalled");
+    config.source = proxy.url("").parse().unwrap();
+    config.sync.stream_timeout = Duration::from_secs(3);
+    online.copy(&config).await;
+    write_load(online.source.url("stalled"), 1, 20).await;
+    let sync = spawn_sync(&config);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Packets stop; every connection stays open (heartbeats stop too).
+    proxy.set_stalled(true);
+    let stalled_at = std::time::Instant::now();
+    write_load(online.source.url("stalled"), 21, 20).await;
+    let result = tokio::time::timeout(Duration::from_secs(30), sync)
+        .await
+        .expect("the unit noticed within its stream timeout")
+        .unwrap();
+    let waited = stalled_at.elapsed();
+    assert!(
+        waited >= Duration::from_secs(2) && waited < Duration::from_secs(15),
+        "{waited:?}"
+    );
+    let error = result.errors.first().expect("a lost connection");
+    assert!(error.message.contains("not even a heartbeat"), "{error:?}");
+    assert!(
+        unit_core::Recommended.explain(error).is_resumable(),
+        "{error:?}"
+    );
+    // The source is back: the unit resumes from its checkpoint.
+    proxy.set_stalled(false);
+    write_load(online.source.url("stalled"), 41, 20).await;
+    online.cutover_exact(&config).await;
+}
+
+/// XA transactions, prepared and ended by later statements of other sessions,
+/// interleaved with plain ones.
+async fn xa_load(url: String, from: i64, count: i64) {
+    for i in from..from + count {
+        let xid = format!("'k{i}'");
+        exec(
+            &url,
+            &format!(
+                "XA START {xid}; INSERT INTO t VALUES ({i}, {i}); UPDATE t SET v = v + 1 WHERE id = 1;
+                 XA END {xid}; XA PREPARE {xid}"
+            ),
+        )
+        .await;
+        exec(&url, &format!("INSERT INTO t VALUES ({}, 0)", i + 100_000)).await;
+        let end = if i % 3 == 0 { "ROLLBACK" } else { "COMMIT" };
+        xa_end(&url, &format!("XA {end} {xid}")).await;
+    }
+}
+
+/// Ends a prepared XA transaction from another session: the server hands it over once
+/// it has noticed that the session which prepared it is gone.
+async fn xa_end(url: &str, sql: &str) {
+    let mut conn = connect(url).await;
+    for _ in 0..100 {
+        match conn.execute(sql).await {
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("XAE04") => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => {
+                other.unwrap();
+                return;
+            }
+        }
+    }
+    panic!("{sql}: the xid never became free");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xa_transactions_are_applied_when_they_commit_exactly_once_through_kills() {
+    let (online, config) = Online::copied(
+        "twophase",
+        "CREATE TABLE t (id INT PRIMARY KEY, v INT); INSERT INTO t VALUES (1, 1);",
+    )
+    .await;
+    online
+        .source_sql(
+            "XA START 'x1'; INSERT INTO t VALUES (10, 10); UPDATE t SET v = 2 WHERE id = 1;
+             XA END 'x1'; XA PREPARE 'x1'",
+        )
+        .await;
+    online.source_sql("INSERT INTO t VALUES (11, 11)").await;
+    online
+        .source_sql("XA START 'x2'; INSERT INTO t VALUES (12, 12); XA END 'x2'; XA PREPARE 'x2'")
+        .await;
+    // While they are prepared on the source, the cutover waits for them to end.
+    let result = online.cutover(&config).await;
+    Online::refused(
+        &result,
+        60009,
+        &[
+            "X'7831',X'',1",
+            "X'7832',X'',1",
+            "neither committed nor rolled back",
+        ],
+    );
+    // Applied as far as the source: the plain row, not the prepared ones.
+    let rows: Vec<i32> = sqlx::query_scalar("SELECT id FROM twophase.t ORDER BY id")
+        .fetch_all(&mut connect(&online.target.url("")).await)
+        .await
+        .unwrap();
+    assert_eq!(rows, [1, 11]);
+    xa_end(&online.source.url("twophase"), "XA COMMIT 'x1'").await;
+    xa_end(&online.source.url("twophase"), "XA ROLLBACK 'x2'").await;
+    online
+        .source_sql(
+            "XA START 'x3'; INSERT INTO t VALUES (13, 13); XA END 'x3'; XA COMMIT 'x3' ONE PHASE",
+        )
+        .await;
+    // The unit is dropped again and again while XA transactions come and go.
+    let writer = tokio::spawn(xa_load(online.source.url("twophase"), 1000, 40));
+    for round in 0..8u64 {
+        let sync = spawn_sync(&config);
+        tokio::time::sleep(Duration::from_millis(60 + round * 41)).await;
+        sync.abort();
+        let _ = sync.await;
+    }
+    writer.await.unwrap();
+    online.cutover_exact(&config).await;
+    let prepared: Vec<(i64, i64, i64, Vec<u8>)> = sqlx::query_as("XA RECOVER")
+        .fetch_all(&mut connect(&online.target.url("")).await)
+        .await
+        .unwrap();
+    assert!(prepared.is_empty(), "{prepared:?}");
+}
