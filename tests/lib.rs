@@ -199,6 +199,8 @@ impl MariaDb {
         let out = Command::new(binary)
             .args(self.client_args())
             .args([
+                // Rows of up to the protocol's limit (large values' tests).
+                "--max-allowed-packet=1G",
                 "--hex-blob",
                 "--order-by-primary",
                 "--skip-extended-insert",

@@ -241,3 +241,24 @@ async fn a_write_after_the_cutover_read_its_position_is_applied_or_refused() {
     assert!(error.message.contains("the source is now at"), "{error:?}");
     assert!(!unit_core::Recommended.explain(error).is_resumable());
 }
+
+/// not made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cascades_inside_and_after_an_xa_transaction_are_both_made() {
+    let (online, config) = Online::copied(
+        "xafk",
+        "CREATE TABLE p (id INT PRIMARY KEY) ENGINE=InnoDB;
+         CREATE TABLE c (id INT PRIMARY KEY, p INT, FOREIGN KEY (p) REFERENCES p (id) ON DELETE CASCADE) ENGINE=InnoDB;
+         INSERT INTO p VALUES (1), (2), (3); INSERT INTO c VALUES (10, 1), (20, 2), (30, 3);",
+    )
+    .await;
+    online
+        .source_sql(
+            "XA START 'fk1'; DELETE FROM p WHERE id = 1; XA END 'fk1'; XA PREPARE 'fk1'; XA COMMIT 'fk1';
+             DELETE FROM p WHERE id = 2;
+             XA START 'fk2'; INSERT INTO p VALUES (4); XA END 'fk2'; XA PREPARE 'fk2'; XA COMMIT 'fk2';
+             DELETE FROM p WHERE id = 3;",
+        )
+        .await;
+    online.cutover_exact(&config).await;
+}

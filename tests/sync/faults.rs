@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use unit_core::Policy;
 use unit_integration_tests::online::{Online, connect, exec, spawn_sync};
+use unit_mysql::CopyUnit;
 
 use crate::{LOAD_TABLE, write_load};
 
@@ -313,4 +314,36 @@ async fn xa_transactions_are_applied_when_they_commit_exactly_once_through_kills
         .await
         .unwrap();
     assert!(prepared.is_empty(), "{prepared:?}");
+}
+
+/// (issue 28 item 6: it was lost, and the migration ended with exit 0).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xa_transactions_left_prepared_on_the_source_are_refused_not_lost() {
+    let online = Online::new(
+        "xaleft",
+        "CREATE TABLE t (id INT PRIMARY KEY, v INT); INSERT INTO t VALUES (1, 1);",
+    )
+    .await;
+    let config = online.config("xaleft");
+    // Prepared, then its session ends: the transaction stays prepared.
+    online
+        .source_sql(
+            "XA START 'left1'; INSERT INTO t VALUES (2, 2); XA END 'left1'; XA PREPARE 'left1';",
+        )
+        .await;
+    let result = Online::run(&mut CopyUnit::new(config.clone())).await;
+    Online::refused(&result, 60005, &["X'6C65667431',X'',1", "XA COMMIT"]);
+    online.source_sql("XA COMMIT 'left1'").await;
+    online.copy(&config).await;
+    online
+        .source_sql("XA START 'left2'; UPDATE t SET v = 3 WHERE id = 1; XA END 'left2'; XA PREPARE 'left2';")
+        .await;
+    let result = online.cutover(&config).await;
+    Online::refused(
+        &result,
+        60009,
+        &["X'6C65667432',X'',1", "prepared on the source"],
+    );
+    online.source_sql("XA ROLLBACK 'left2'").await;
+    online.cutover_exact(&config).await;
 }

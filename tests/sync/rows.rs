@@ -635,3 +635,47 @@ async fn mariadbs_compressed_events_are_inflated_and_applied_exactly() {
         .await;
     online.cutover_exact(&config).await;
 }
+
+/// retry that would meet it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_of_large_values_are_applied_and_one_over_the_limit_is_refused() {
+    // The source's packet limit lets a 64 MiB value in, but an update's event (both
+    // images) is twice that: the stream must take it as a replica does.
+    let online = Online::with_options(
+        "large",
+        "CREATE TABLE t (id INT PRIMARY KEY, b LONGBLOB, n INT);
+         INSERT INTO t VALUES (1, 'small', 0);",
+        &["--max-allowed-packet=65M"],
+        &["--max-allowed-packet=1G"],
+    )
+    .await;
+    let mut config = online.config("large");
+    // Receiving and decoding a 128 MiB event in a debug build takes longer than the
+    // default 10 s the stream waits for a packet.
+    config.sync.stream_timeout = std::time::Duration::from_secs(120);
+    online.copy(&config).await;
+    for mib in [16, 64] {
+        online
+            .source_sql(&format!(
+                "INSERT INTO t VALUES ({mib}, REPEAT('x', {mib} * 1048576), 0);
+                 UPDATE t SET b = REPEAT('y', {mib} * 1048576), n = n + 1 WHERE id = {mib};
+                 INSERT INTO t VALUES ({mib} + 1, REPEAT('z', {mib} * 1048576), 0);
+                 DELETE FROM t WHERE id = {mib} + 1;"
+            ))
+            .await;
+        online.cutover_exact(&config).await;
+    }
+    // Over the limit: refused at the event, saying how large it is.
+    online
+        .source_sql("UPDATE t SET b = REPEAT('w', 16 * 1048576), n = n + 1 WHERE id = 16")
+        .await;
+    let mut limited = config.clone();
+    limited.sync.max_event_bytes = 8 << 20;
+    let result = online.cutover(&limited).await;
+    Online::refused(
+        &result,
+        60009,
+        &["max_event_bytes", "bytes, over the 8388608"],
+    );
+    online.cutover_exact(&config).await;
+}

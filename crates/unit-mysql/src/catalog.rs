@@ -6,3 +6,4 @@
 pub(crate) mod objects;
 pub(crate) mod position;
 pub(crate) mod schema;
+pub(crate) mod xa;

@@ -85,6 +85,16 @@ pub enum Error {
         /// `db.name`
         object: String,
     },
+    /// XA transactions were prepared on the source and not ended when the copy took
+    /// its position: their rows are in no snapshot (not committed) and before the
+    /// position in the binlog (written at the prepare), so they would be lost.
+    #[error(
+        "XA transaction {xids} is prepared on the source and neither committed nor rolled back: its rows are neither in the copy nor after its binlog position; end it on the source (XA COMMIT or XA ROLLBACK), then start the copy again"
+    )]
+    SourceXaPrepared {
+        /// The xids, as the binlog writes them.
+        xids: String,
+    },
     /// A defect of the unit, not of the data or the servers: a task of the unit
     /// panicked or was cancelled by the runtime. Never resumed (code 60013): a retry
     /// would most likely meet it again.
@@ -184,9 +194,12 @@ pub(crate) fn process_error_of(err: &Error) -> pb::ProcessError {
                 &[&format!("{kind} {object}")],
             ))
         }
-        Error::NoPosition { .. } | Error::SchemaChanged { .. } => unit_core::new_process_error(
-            &unit_core::Error::generate(&ErrorCode::COPY_UNSUPPORTED, &[err]),
-        ),
+        Error::NoPosition { .. } | Error::SchemaChanged { .. } | Error::SourceXaPrepared { .. } => {
+            unit_core::new_process_error(&unit_core::Error::generate(
+                &ErrorCode::COPY_UNSUPPORTED,
+                &[err],
+            ))
+        }
         Error::Schema(SchemaError::NoKey(table)) => unit_core::new_process_error(
             &unit_core::Error::generate(&ErrorCode::COPY_NO_KEY, &[table]),
         ),

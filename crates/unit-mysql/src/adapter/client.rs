@@ -57,7 +57,21 @@ fn options(url: &MySqlUrl, tls: bool) -> OptsBuilder {
 /// only when the server offers no TLS.
 /// Each new session first runs the statements of `init`.
 pub(crate) async fn connect(url: &MySqlUrl, init: &[String]) -> Result<Conn, mysql_async::Error> {
-    let opts = |tls| options(url, tls).init(init.to_vec());
+    connect_with(url, init, None).await
+}
+
+/// [`connect`], the client taking packets of up to `max_packet` bytes (`None`: the
+/// server's `max_allowed_packet`, mysql_async's default).
+pub(crate) async fn connect_with(
+    url: &MySqlUrl,
+    init: &[String],
+    max_packet: Option<usize>,
+) -> Result<Conn, mysql_async::Error> {
+    let opts = |tls| {
+        options(url, tls)
+            .init(init.to_vec())
+            .max_allowed_packet(max_packet)
+    };
     match url.ssl_mode() {
         MySqlSslMode::Disabled => Conn::new(opts(false)).await,
         MySqlSslMode::Preferred => match Conn::new(opts(true)).await {
@@ -68,6 +82,16 @@ pub(crate) async fn connect(url: &MySqlUrl, init: &[String]) -> Result<Conn, mys
         },
         _ => Conn::new(opts(true)).await,
     }
+}
+
+/// Whether the client refused a packet over its `max_allowed_packet` (mysql_common's
+/// codec error, which mysql_async hands over as an I/O error and which would otherwise
+/// read as a lost connection).
+pub(crate) fn is_packet_too_large(err: &mysql_async::Error) -> bool {
+    use mysql_async::{Error as E, IoError};
+    matches!(err, E::Io(IoError::Io(io))
+        if io.kind() == std::io::ErrorKind::Other
+            && io.to_string().contains("larger than max_allowed_packet"))
 }
 
 /// How a mysql_async failure affects retrying, as [`retry_safety`](crate::adapter::classify::retry_safety)

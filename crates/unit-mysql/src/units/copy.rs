@@ -727,6 +727,17 @@ impl CopyUnit {
             cancel,
         )
         .await?;
+        // An XA transaction prepared and not ended at the position: its rows are in
+        // no snapshot and before the position. (One prepared just after the position
+        // is refused too: ending it first costs a rerun, never a row.)
+        let xids = cancellable(cancel, crate::catalog::xa::prepared_xids(source))
+            .await
+            .map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query("XA RECOVER"), e))?;
+        if !xids.is_empty() {
+            return Err(Error::SourceXaPrepared {
+                xids: xids.join(", "),
+            });
+        }
         info!(
             consistency = opened.used.as_str(),
             position = %opened.position,

@@ -297,7 +297,7 @@ impl SyncUnit {
             source,
         };
         let mut stream = tokio::select! {
-            s = Source::open(&self.config.source, self.config.sync.server_id, &start, self.mariadb) => s.map_err(stream_err)?,
+            s = Source::open(&self.config.source, self.config.sync.server_id, &start, self.mariadb, self.config.sync.max_event_bytes) => s.map_err(stream_err)?,
             () = cancel.cancelled() => return Ok(Ended::Canceled),
         };
         let mut conn = cancellable(cancel, async { target.acquire().await })

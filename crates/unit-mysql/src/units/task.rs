@@ -184,6 +184,12 @@ pub struct SyncSettings {
     /// second while it has nothing else to send; the default is 10 s (DM waits twice
     /// its heartbeat period).
     pub stream_timeout: Duration,
+    /// The largest binlog event the stream takes, in bytes, as a replica's
+    /// `slave_max_allowed_packet` (1 GiB, the protocol's limit, by default). An
+    /// update of a row with a 16 MiB BLOB is an event of 32 MiB (both images). An
+    /// event larger than this stops the unit with code 60009, naming its position and
+    /// size, never a retry that would meet it again.
+    pub max_event_bytes: usize,
     /// For tests of crash recovery only (feature `testing`): the Sync unit stops (as
     /// if killed) at this point of applying a DDL, `"before"` (its checkpoint
     /// committed, the DDL not run) or `"after"` (run, its checkpoint not moved past
@@ -206,6 +212,7 @@ impl Default for SyncSettings {
             cutover: false,
             start: None,
             stream_timeout: Duration::from_secs(10),
+            max_event_bytes: 1 << 30,
             #[cfg(feature = "testing")]
             ddl_failpoint: None,
         }
@@ -222,6 +229,7 @@ impl SyncSettings {
         with_cutover => cutover: bool,
         with_start => start: Option<BinlogPosition>,
         with_stream_timeout => stream_timeout: Duration,
+        with_max_event_bytes => max_event_bytes: usize,
     }
 
     /// Whether the test failpoint `at` (`"before"`, `"after"`) is set; never without

@@ -57,11 +57,18 @@ impl SyncUnit {
                 Ended::CaughtUp(at) => at,
             };
             // An XA transaction prepared on the source and not yet ended: its writes
-            // have not finished, and the target holds it prepared.
+            // have not finished (the target holds it prepared), or it was prepared
+            // before the copy's position and is in neither the copy nor the binlog
+            // read (the source lists it).
             let db = &self.config.checkpoint_database;
-            let xids = cancellable(cancel, prepared_xids(target, db, task))
+            let on_target = cancellable(cancel, prepared_xids(target, db, task))
                 .await
                 .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query("sync_xa"), e))?;
+            let on_source = cancellable(cancel, crate::catalog::xa::prepared_xids(source))
+                .await
+                .map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query("XA RECOVER"), e))?;
+            let xids: std::collections::BTreeSet<String> =
+                on_target.into_iter().chain(on_source).collect();
             if !xids.is_empty() {
                 return Err(SyncError::Unsupported {
                     at: at.to_string(),
@@ -69,7 +76,7 @@ impl SyncUnit {
                         "XA transaction {} is prepared on the source and neither committed nor \
                          rolled back: its writes have not finished; end it on the source, then run \
                          the cutover again",
-                        xids.join(", ")
+                        xids.into_iter().collect::<Vec<_>>().join(", ")
                     ),
                 });
             }

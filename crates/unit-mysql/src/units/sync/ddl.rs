@@ -318,6 +318,8 @@ impl Player<'_> {
                 .acquire()
                 .await?
                 .detach();
+            // As every new target session has it, whatever a pooled connection kept.
+            conn.execute("SET foreign_key_checks = 0").await?;
             let text = match &body {
                 DdlText::Utf8(text) => text.clone(),
                 DdlText::Convert(hex) => {

@@ -101,6 +101,11 @@ pub(super) fn sync_process_error(err: &SyncError) -> pb::ProcessError {
             position,
             source: StreamError::Decode(e),
         } => generate(&ErrorCode::SYNC_UNSUPPORTED_EVENT, &[position, e]),
+        // Nor an event over the stream's limit.
+        SyncError::Stream {
+            position,
+            source: e @ StreamError::TooLarge,
+        } => generate(&ErrorCode::SYNC_UNSUPPORTED_EVENT, &[position, e]),
         SyncError::Stream { position, source } => match source.server_number() {
             Some(1236) => {
                 let mut pe = generate(&ErrorCode::SYNC_BINLOG_UNAVAILABLE, &[position]);

@@ -535,6 +535,13 @@ impl Workers {
                 .await
                 .map_err(|e| Worker::err(Operation::Connect, e))?
                 .detach();
+            // Set here, not inherited: a pooled connection keeps what an earlier run
+            // set on it (the batch connection turns foreign key checks on for
+            // cascades), and a worker's changes never cascade.
+            let fk_off = "SET foreign_key_checks = 0";
+            conn.execute(fk_off)
+                .await
+                .map_err(|e| Worker::err(Operation::Execute(fk_off), e))?;
             let packet = "SELECT @@max_allowed_packet";
             let max_packet: u64 = sqlx::query_scalar(packet)
                 .fetch_one(&mut conn)

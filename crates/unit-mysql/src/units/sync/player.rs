@@ -20,7 +20,9 @@ use super::exec::{Applier, apply_change};
 use super::parallel::{ChangeId, Job, Marks, Route, Workers, workers_of};
 use super::plan::{insert_sql, key_condition, update_sql};
 use super::status::lock;
-use super::stream::{Decoded, RowImage, RowPair, RowsChange, RowsKind, Source, SourceEvent};
+use super::stream::{
+    Decoded, RowImage, RowPair, RowsChange, RowsKind, Source, SourceEvent, StreamError,
+};
 use super::{Ended, SyncError, SyncUnit, ValueError};
 use crate::adapter::cancel::StatementError;
 use crate::adapter::classify::Operation;
@@ -234,7 +236,7 @@ impl Player<'_> {
                 match tokio::time::timeout(limit, stream.next()).await {
                     Ok(event) => Some(event),
                     Err(_) if Instant::now() >= deadline => {
-                        Some(Err(super::StreamError::Timeout(read_timeout)))
+                        Some(Err(StreamError::Timeout(read_timeout)))
                     }
                     Err(_) => None,
                 }
@@ -253,12 +255,55 @@ impl Player<'_> {
                 waiting_since = Instant::now();
                 continue;
             };
-            let event = event.map_err(|source| SyncError::Stream {
-                position: self.pending.position.clone(),
-                source,
-            })?;
+            let event = match event {
+                Ok(event) => event,
+                Err(StreamError::TooLarge) => return Err(self.too_large().await),
+                Err(source) => {
+                    return Err(SyncError::Stream {
+                        position: self.pending.position.clone(),
+                        source,
+                    });
+                }
+            };
             self.handle(event).await?;
             waiting_since = Instant::now();
+        }
+    }
+
+    /// The error of an event over the stream's limit, which starts where the last
+    /// event read ended: its size as the source lists it, where it can say.
+    async fn too_large(&self) -> SyncError {
+        let limit = self.unit.config.sync.max_event_bytes;
+        let sql = format!(
+            "SHOW BINLOG EVENTS IN '{}' FROM {} LIMIT 1",
+            self.file.replace('\'', "''"),
+            self.event_start
+        );
+        let size = match &self.unit.source {
+            Some(source) => sqlx::query(sql.as_str())
+                .fetch_optional(source)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|row| {
+                    use sqlx::Row;
+                    let start: u64 = row.try_get(1).ok()?;
+                    let end: u64 = row.try_get(5).ok()?;
+                    end.checked_sub(start)
+                }),
+            None => None,
+        };
+        let size = size.map_or_else(
+            || format!("more than {limit} bytes"),
+            |s| format!("{s} bytes"),
+        );
+        SyncError::Unsupported {
+            at: self.at(),
+            detail: format!(
+                "the binlog event here is {size}, over the {limit} bytes the stream takes \
+                 (max_event_bytes; a replica's slave_max_allowed_packet): raise it up to 1 GiB, \
+                 or exclude the table whose row it holds"
+            ),
         }
     }
 

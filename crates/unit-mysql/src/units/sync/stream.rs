@@ -9,7 +9,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{BinlogStream, BinlogStreamRequest, GnoInterval, Sid};
 
 use super::ddl::session::StatementSession;
-use crate::adapter::client::connect;
+use crate::adapter::client::{connect_with, is_packet_too_large};
 use crate::adapter::dsn::MySqlUrl;
 
 /// Where the stream starts.
@@ -134,6 +134,11 @@ pub enum StreamError {
     /// The server ended the stream.
     #[error("the source ended the binlog stream")]
     Ended,
+    /// The next event is larger than the stream takes
+    /// ([`SyncSettings::max_event_bytes`](crate::units::task::SyncSettings::max_event_bytes)):
+    /// every retry would meet it again.
+    #[error("the next binlog event is larger than the stream takes (max_event_bytes)")]
+    TooLarge,
     /// No packet (not even a heartbeat) arrived for this long: the source or the
     /// network is gone without closing the connection.
     #[error("no packet from the source for {} s, not even a heartbeat: the connection is taken for dead", .0.as_secs_f64())]
@@ -162,13 +167,17 @@ pub(crate) struct Source {
 impl Source {
     /// Opens a stream from `start`, as replica `server_id` (which must differ from the
     /// source's and from other replicas').
+    /// Events of up to `max_event` bytes are taken (as a replica's
+    /// `slave_max_allowed_packet`); a larger one ends the stream with
+    /// [`StreamError::TooLarge`].
     pub(crate) async fn open(
         url: &MySqlUrl,
         server_id: u32,
         start: &StartAt,
         mariadb: bool,
+        max_event: usize,
     ) -> Result<Self, StreamError> {
-        let mut conn = connect(url, &[]).await?;
+        let mut conn = connect_with(url, &[], Some(max_event)).await?;
         let checksum: Option<String> = conn
             .query_first("SELECT CAST(@@GLOBAL.binlog_checksum AS CHAR)")
             .await?;
@@ -221,6 +230,7 @@ impl Source {
     /// The next event, decoded.
     pub(crate) async fn next(&mut self) -> Result<SourceEvent, StreamError> {
         let event = match self.stream.next().await {
+            Some(Err(e)) if is_packet_too_large(&e) => return Err(StreamError::TooLarge),
             Some(event) => event?,
             None => return Err(StreamError::Ended),
         };

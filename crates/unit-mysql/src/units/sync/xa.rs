@@ -53,6 +53,12 @@ impl Player<'_> {
             .acquire()
             .await
             .map_err(|e| self.target_err(Operation::Connect, e))?;
+        // Each connection's foreign key checks are its own: this one starts off, as
+        // every new target session does, whatever it kept from an earlier use.
+        let fk_off = "SET foreign_key_checks = 0";
+        conn.execute(fk_off)
+            .await
+            .map_err(|e| self.target_err(Operation::Execute(fk_off), e))?;
         let start = format!("XA START {xid}");
         // A taken xid is either prepared by an earlier run (listed by `XA RECOVER`:
         // skip its rows) or still active in the session of a run that died and that
@@ -75,6 +81,7 @@ impl Player<'_> {
                     xid,
                     skipping: false,
                     saved: Some(conn),
+                    saved_fk_checks: std::mem::replace(&mut self.fk_checks, false),
                 });
                 // Its rows go to the XA transaction, which needs no BEGIN.
                 self.batch_open = true;
@@ -90,6 +97,7 @@ impl Player<'_> {
                     xid,
                     skipping: true,
                     saved: None,
+                    saved_fk_checks: self.fk_checks,
                 });
             }
             Err(e) => return Err(self.target_err(Operation::Execute(&start), e)),
@@ -147,6 +155,7 @@ impl Player<'_> {
             }
             .await;
             let xa_conn = std::mem::replace(&mut self.conn, saved);
+            self.fk_checks = xa.saved_fk_checks;
             // Closed, never pooled: the prepared transaction outlives it.
             let _ = xa_conn.close().await;
             self.batch_open = false;
@@ -258,8 +267,7 @@ impl Player<'_> {
 
     /// Whether the target lists `xid` as prepared (`XA RECOVER`).
     async fn xa_listed(&self, pool: &sqlx::MySqlPool, xid: &str) -> Result<bool, SyncError> {
-        let rows: Vec<(i64, i64, i64, Vec<u8>)> = sqlx::query_as("XA RECOVER")
-            .fetch_all(pool)
+        let listed = crate::catalog::xa::prepared_xids(pool)
             .await
             .map_err(|e| self.target_err(Operation::Query("XA RECOVER"), e))?;
         let wanted: String = xid
@@ -267,22 +275,16 @@ impl Player<'_> {
             .filter(|c| !c.is_whitespace())
             .collect::<String>()
             .to_ascii_uppercase();
-        Ok(rows.iter().any(|(format_id, gtrid, _, data)| {
-            let split = usize::try_from(*gtrid).unwrap_or(0).min(data.len());
-            let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02X}")).collect::<String>();
-            format!(
-                "X'{}',X'{}',{format_id}",
-                hex(&data[..split]),
-                hex(&data[split..])
-            ) == wanted
-        }))
+        Ok(listed.contains(&wanted))
     }
 
     /// Gives the batch connection back after a failure inside an XA transaction; the
     /// XA connection is closed, which rolls back what it had not prepared.
     pub(super) async fn xa_abandon(&mut self) {
-        if let Some(saved) = self.xa.take().and_then(|xa| xa.saved) {
+        let Some(xa) = self.xa.take() else { return };
+        if let Some(saved) = xa.saved {
             let xa_conn = std::mem::replace(&mut self.conn, saved);
+            self.fk_checks = xa.saved_fk_checks;
             let _ = xa_conn.close().await;
             self.batch_open = false;
         }

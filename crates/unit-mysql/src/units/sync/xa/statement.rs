@@ -64,6 +64,9 @@ pub(crate) struct Xa {
     pub(crate) skipping: bool,
     /// The batch connection, set aside while the XA transaction has its own.
     pub(crate) saved: Option<sqlx::pool::PoolConnection<sqlx::MySql>>,
+    /// The batch connection's `foreign_key_checks`, given back with it (each
+    /// connection has its own).
+    pub(crate) saved_fk_checks: bool,
 }
 
 #[cfg(test)]

@@ -1,0 +1,38 @@
+//! The XA transactions a server holds prepared (`XA RECOVER`), by their xids as the
+//! binlog writes them (`X'gtrid',X'bqual',formatID`).
+
+use sqlx::MySqlPool;
+
+/// The xids `pool`'s server holds prepared, sorted, as the binlog writes them.
+///
+/// # Errors
+/// The query's failure.
+pub(crate) async fn prepared_xids(pool: &MySqlPool) -> Result<Vec<String>, sqlx::Error> {
+    let rows: Vec<(i64, i64, i64, Vec<u8>)> = sqlx::query_as("XA RECOVER").fetch_all(pool).await?;
+    let mut xids: Vec<String> = rows
+        .iter()
+        .map(|(format_id, gtrid, _, data)| xid_text(*format_id, *gtrid, data))
+        .collect();
+    xids.sort();
+    Ok(xids)
+}
+
+/// An xid of `XA RECOVER`'s columns as the binlog writes it.
+fn xid_text(format_id: i64, gtrid_length: i64, data: &[u8]) -> String {
+    let split = usize::try_from(gtrid_length).unwrap_or(0).min(data.len());
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02X}")).collect::<String>();
+    format!(
+        "X'{}',X'{}',{format_id}",
+        hex(&data[..split]),
+        hex(&data[split..])
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn xids_are_written_as_the_binlog_writes_them() {
+        assert_eq!(super::xid_text(1, 2, b"k1b"), "X'6B31',X'62',1");
+        assert_eq!(super::xid_text(0, 9, b"x"), "X'78',X'',0");
+    }
+}
