@@ -265,13 +265,16 @@ impl AutoResume {
 
     /// Tells, without polling the subtask, when it is paused on an error the policy will
     /// not resume: `Some(verdict)` from the check that finds it (a person must act),
-    /// `None` again once it is no longer. Take it before [`run`](Self::run).
+    /// `None` again once it is no longer. Take it before [`run`](Self::run). The watch
+    /// closes (its `changed()` returns an error) when `run` returns: a caller awaiting
+    /// it must await `run`'s end too.
     pub fn needs_person(&self) -> tokio::sync::watch::Receiver<Option<Verdict>> {
         self.needs_person.subscribe()
     }
 
     /// Tells the back-off, the resumes so far and the wait before the next resume,
-    /// as of each check. Take it before [`run`](Self::run).
+    /// as of each check. Take it before [`run`](Self::run); like
+    /// [`needs_person`](Self::needs_person), it closes when `run` returns.
     pub fn state(&self) -> tokio::sync::watch::Receiver<ResumeState> {
         self.state.subscribe()
     }

@@ -81,6 +81,16 @@
 //! back-off, and stops resuming a task that makes no progress. The example's `run` is
 //! the whole loop.
 //!
+//! - **Report progress as a number.** Auto-resume's no-progress check reads
+//!   `finished_bytes` of the status your unit reports (its `LoadStatus`): a unit that
+//!   reports progress only as text looks stuck, and after 5 resumable errors in a row
+//!   (deadlocks, lock waits) auto-resume gives up on it while its rows still move. Count
+//!   what the checkpoints hold (rows or bytes committed), never what was only read.
+//! - **Handle every way a run ends.** The watches `AutoResume::needs_person` and
+//!   `AutoResume::state` close when `AutoResume::run` returns (the subtask finished, or
+//!   auto-resume gave up): a loop that awaits them must also await the run's end, or it
+//!   waits for ever (`unitctl`'s `drive.rs` is such a loop).
+//!
 //! ## 7. Test it against the real database
 //!
 //! - [`unit_core::testing::Kit`] (feature `testing`) checks your unit:
@@ -91,6 +101,11 @@
 //!   means no chunk was written twice.
 //! - Start the server in the test (see the workspace's `tests/postgres.rs`): tests that
 //!   kill a server must own it.
+//! - Make a kill test really kill: end the session while it holds a transaction
+//!   (`pg_terminate_backend` of a backend that is `idle in transaction` or running a
+//!   statement, MySQL's `KILL` of a connection mid-chunk). A pool silently replaces an
+//!   idle connection that was killed, so killing idle sessions proves nothing; check
+//!   that the test saw at least one failure it had to resume from.
 //!
 //! ## What a full adapter adds
 //!
