@@ -95,6 +95,15 @@ pub enum Error {
         /// The xids, as the binlog writes them.
         xids: String,
     },
+    /// The source refused to list its prepared XA transactions (MySQL 8.0.19 and later
+    /// need `XA_RECOVER_ADMIN`): whether one would be lost cannot be told.
+    #[error(
+        "the source refused XA RECOVER ({reason}): whether an XA transaction prepared there would be lost cannot be told; grant the task's user XA_RECOVER_ADMIN (MySQL 8.0.19 and later)"
+    )]
+    XaRecoverRefused {
+        /// The server's refusal.
+        reason: String,
+    },
     /// A defect of the unit, not of the data or the servers: a task of the unit
     /// panicked or was cancelled by the runtime. Never resumed (code 60013): a retry
     /// would most likely meet it again.
@@ -194,12 +203,12 @@ pub(crate) fn process_error_of(err: &Error) -> pb::ProcessError {
                 &[&format!("{kind} {object}")],
             ))
         }
-        Error::NoPosition { .. } | Error::SchemaChanged { .. } | Error::SourceXaPrepared { .. } => {
-            unit_core::new_process_error(&unit_core::Error::generate(
-                &ErrorCode::COPY_UNSUPPORTED,
-                &[err],
-            ))
-        }
+        Error::NoPosition { .. }
+        | Error::SchemaChanged { .. }
+        | Error::SourceXaPrepared { .. }
+        | Error::XaRecoverRefused { .. } => unit_core::new_process_error(
+            &unit_core::Error::generate(&ErrorCode::COPY_UNSUPPORTED, &[err]),
+        ),
         Error::Schema(SchemaError::NoKey(table)) => unit_core::new_process_error(
             &unit_core::Error::generate(&ErrorCode::COPY_NO_KEY, &[table]),
         ),
@@ -215,6 +224,30 @@ pub(crate) fn process_error_of(err: &Error) -> pb::ProcessError {
             ErrScope::Upstream,
             Operation::Query("information_schema"),
         ),
+    }
+}
+
+/// The XA transactions the source holds prepared; a server's refusal to list them is
+/// [`Error::XaRecoverRefused`] (no retry makes it list them), any other failure the
+/// statement's error.
+pub(crate) async fn source_prepared_xids(
+    source: &sqlx::MySqlPool,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Result<Vec<String>> {
+    match crate::adapter::cancel::cancellable(cancel, crate::catalog::xa::prepared_xids(source))
+        .await
+    {
+        Ok(xids) => Ok(xids),
+        Err(StatementError::Sqlx(e)) if crate::adapter::classify::server_error(&e).is_some() => {
+            Err(Error::XaRecoverRefused {
+                reason: unit_sql::redact(&e.to_string()),
+            })
+        }
+        Err(e) => Err(stmt_err(
+            ErrScope::Upstream,
+            Operation::Query("XA RECOVER"),
+            e,
+        )),
     }
 }
 

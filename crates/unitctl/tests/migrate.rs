@@ -468,7 +468,7 @@ fn a_selection_of_nothing_or_of_what_does_not_exist_is_refused() {
             vec!["--databases", "cli_sel", "--exclude", "cli_sel.*"],
             "--databases cli_sel:",
         ),
-        (vec!["--databases", "nomatch_*"], "names no table"),
+        (vec!["--databases", "nomatch_*"], "names nothing"),
     ] {
         let mut command = Command::new(env!("CARGO_BIN_EXE_unitctl"));
         let out = command

@@ -54,6 +54,26 @@ pub async fn list_selection(config: &TaskConfig) -> Result<Vec<(String, String)>
     Ok(listed.into_iter().map(|t| (t.database, t.name)).collect())
 }
 
+/// The objects other than tables that `config`'s selection covers on the source
+/// (views, sequences, routines, events), as `(database, name)`.
+///
+/// # Errors
+/// The source's failure.
+pub async fn list_selected_objects(
+    config: &TaskConfig,
+) -> Result<Vec<(String, String)>, StatementError> {
+    let listed = with_pool(&config.source, |pool| async move {
+        crate::catalog::objects::list_objects(&pool, &config.filter, &[])
+            .await
+            .map_err(|e| match e {
+                crate::catalog::schema::SchemaError::Sqlx(e) => e,
+                other => sqlx::Error::Protocol(other.to_string()),
+            })
+    })
+    .await?;
+    Ok(listed.into_iter().map(|o| (o.database, o.name)).collect())
+}
+
 /// The totals of the copy's checkpoints of `config`'s task on the target.
 ///
 /// # Errors

@@ -133,12 +133,23 @@ async fn migrate(
     let before = inspect::checkpoint_totals(&config)
         .await
         .unwrap_or_default();
-    // A selection naming what the source does not have, or nothing, is a mistake in
-    // the arguments: refused before anything runs. (A source that cannot be read now
-    // is left to the units, which classify its error.)
-    if let Ok(selected) = inspect::list_selection(&config).await {
-        if let Err(e) = check_selection(&config.filter, &selected) {
-            return BadArgs(e).exit();
+    // A new task whose selection names what the source does not have, or nothing, is
+    // a mistake in the arguments: refused before anything runs. (Not a task that has
+    // run before, whose tables replicated DDL may have dropped, nor an incremental one,
+    // whose tables the binlog may create; a source that cannot be read now is left to
+    // the units, which classify its error.)
+    let fresh = mode != Mode::Incremental
+        && before.tables == 0
+        && matches!(inspect::sync_checkpoint(&config).await, Ok(None));
+    if fresh {
+        let (tables, objects) = tokio::join!(
+            inspect::list_selection(&config),
+            inspect::list_selected_objects(&config)
+        );
+        if let (Ok(tables), Ok(objects)) = (tables, objects) {
+            if let Err(e) = check_selection(&config.filter, &tables, &objects) {
+                return BadArgs(e).exit();
+            }
         }
     }
     let started = Instant::now();
@@ -419,43 +430,44 @@ async fn summary(
     }))
 }
 
-/// Refuses a selection (`filter`, which listed `selected` on the source) that selects
-/// no table, or names a database or table without a wildcard that it does not find.
-fn check_selection(filter: &Filter, selected: &[(String, String)]) -> Result<(), String> {
+/// Refuses a selection (`filter`, which listed the tables `selected` and the other
+/// objects `objects` on the source) that covers nothing, or names a database or table
+/// without a wildcard that it does not find.
+fn check_selection(
+    filter: &Filter,
+    selected: &[(String, String)],
+    objects: &[(String, String)],
+) -> Result<(), String> {
     let literal = |pattern: &str| !pattern.contains(['*', '?']);
+    let found = || selected.iter().chain(objects);
     let missing_table: Vec<&str> = filter
         .tables
         .iter()
-        .filter(|t| {
-            literal(t)
-                && !selected
-                    .iter()
-                    .any(|(db, name)| format!("{db}.{name}") == **t)
-        })
+        .filter(|t| literal(t) && !found().any(|(db, name)| format!("{db}.{name}") == **t))
         .map(String::as_str)
         .collect();
     if !missing_table.is_empty() {
         return Err(format!(
-            "--tables {}: no such table on the source (or left out by --exclude)",
+            "--tables {}: no such table or view on the source (or left out by --exclude)",
             missing_table.join(",")
         ));
     }
     let missing_db: Vec<&str> = filter
         .databases
         .iter()
-        .filter(|d| literal(d) && !selected.iter().any(|(db, _)| db == *d))
+        .filter(|d| literal(d) && !found().any(|(db, _)| db == *d))
         .map(String::as_str)
         .collect();
     if !missing_db.is_empty() {
         return Err(format!(
-            "--databases {}: the source has no table selected there (no such database, an \
-             empty one, or every table left out)",
+            "--databases {}: the source has nothing selected there (no such database, an \
+             empty one, or everything left out)",
             missing_db.join(",")
         ));
     }
-    if selected.is_empty() {
+    if selected.is_empty() && objects.is_empty() {
         return Err(
-            "the selection (--databases, --tables, --exclude) names no table on the source"
+            "the selection (--databases, --tables, --exclude) names nothing on the source"
                 .to_owned(),
         );
     }
@@ -470,21 +482,28 @@ mod tests {
     fn a_selection_must_find_what_it_names() {
         let t = |d: &str, n: &str| (d.to_owned(), n.to_owned());
         let listed = [t("shop", "orders"), t("shop", "items")];
+        let views = [t("reports", "daily")];
         let filter = |databases: &[&str], tables: &[&str]| Filter {
             databases: databases.iter().map(|s| (*s).to_owned()).collect(),
             tables: tables.iter().map(|s| (*s).to_owned()).collect(),
             exclude: Vec::new(),
         };
-        assert_eq!(check_selection(&filter(&["shop"], &[]), &listed), Ok(()));
+        let check = |databases: &[&str], tables: &[&str], objects: &[(String, String)]| {
+            check_selection(&filter(databases, tables), &listed, objects)
+        };
+        assert_eq!(check(&["shop"], &[], &[]), Ok(()));
+        assert_eq!(check(&["sh*"], &["shop.orders"], &[]), Ok(()));
+        // A database of views only, and a view named as a table, are found.
         assert_eq!(
-            check_selection(&filter(&["sh*"], &["shop.orders"]), &listed),
+            check_selection(&filter(&["reports"], &[]), &[], &views),
             Ok(())
         );
-        let e = check_selection(&filter(&["shop", "nosuchdb"], &[]), &listed).unwrap_err();
+        assert_eq!(check(&[], &["reports.daily"], &views), Ok(()));
+        let e = check(&["shop", "nosuchdb"], &[], &views).unwrap_err();
         assert!(e.starts_with("--databases nosuchdb:"), "{e}");
-        let e = check_selection(&filter(&[], &["shop.nosuch"]), &listed).unwrap_err();
+        let e = check(&[], &["shop.nosuch"], &views).unwrap_err();
         assert!(e.starts_with("--tables shop.nosuch:"), "{e}");
-        let e = check_selection(&filter(&["no*"], &[]), &[]).unwrap_err();
-        assert!(e.contains("names no table"), "{e}");
+        let e = check_selection(&filter(&["no*"], &[]), &[], &[]).unwrap_err();
+        assert!(e.contains("names nothing"), "{e}");
     }
 }

@@ -288,7 +288,7 @@ impl Player<'_> {
                 .and_then(|row| {
                     use sqlx::Row;
                     let start: u64 = row.try_get(1).ok()?;
-                    let end: u64 = row.try_get(5).ok()?;
+                    let end: u64 = row.try_get(4).ok()?;
                     end.checked_sub(start)
                 }),
             None => None,
