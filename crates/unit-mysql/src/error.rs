@@ -227,30 +227,6 @@ pub(crate) fn process_error_of(err: &Error) -> pb::ProcessError {
     }
 }
 
-/// The XA transactions the source holds prepared; a server's refusal to list them is
-/// [`Error::XaRecoverRefused`] (no retry makes it list them), any other failure the
-/// statement's error.
-pub(crate) async fn source_prepared_xids(
-    source: &sqlx::MySqlPool,
-    cancel: &tokio_util::sync::CancellationToken,
-) -> Result<Vec<String>> {
-    match crate::adapter::cancel::cancellable(cancel, crate::catalog::xa::prepared_xids(source))
-        .await
-    {
-        Ok(xids) => Ok(xids),
-        Err(StatementError::Sqlx(e)) if crate::adapter::classify::server_error(&e).is_some() => {
-            Err(Error::XaRecoverRefused {
-                reason: unit_sql::redact(&e.to_string()),
-            })
-        }
-        Err(e) => Err(stmt_err(
-            ErrScope::Upstream,
-            Operation::Query("XA RECOVER"),
-            e,
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,16 @@
 //! binlog writes them (`X'gtrid',X'bqual',formatID`).
 
 use sqlx::MySqlPool;
+use tokio_util::sync::CancellationToken;
+use unit_core::ErrScope;
+
+use crate::adapter::cancel::{StatementError, cancellable};
+use crate::adapter::classify::{Operation, server_error};
+use crate::error::{Error, stmt_err};
+
+/// `ER_SPECIFIC_ACCESS_DENIED_ERROR` and `ER_XAER_RMERR`: how a server without
+/// `XA_RECOVER_ADMIN` (MySQL 8.0.19 and later) refuses `XA RECOVER`.
+const XA_RECOVER_REFUSED: [u16; 2] = [1227, 1399];
 
 /// The xids `pool`'s server holds prepared, sorted, as the binlog writes them.
 ///
@@ -15,6 +25,30 @@ pub(crate) async fn prepared_xids(pool: &MySqlPool) -> Result<Vec<String>, sqlx:
         .collect();
     xids.sort();
     Ok(xids)
+}
+
+/// [`prepared_xids`] of the source: a refusal for want of privilege is
+/// [`Error::XaRecoverRefused`] (no retry makes the server list them), any other failure
+/// the statement's error, classified as usual.
+pub(crate) async fn source_prepared_xids(
+    source: &MySqlPool,
+    cancel: &CancellationToken,
+) -> Result<Vec<String>, Error> {
+    match cancellable(cancel, prepared_xids(source)).await {
+        Ok(xids) => Ok(xids),
+        Err(StatementError::Sqlx(e))
+            if server_error(&e).is_some_and(|d| XA_RECOVER_REFUSED.contains(&d.number())) =>
+        {
+            Err(Error::XaRecoverRefused {
+                reason: unit_sql::redact(&e.to_string()),
+            })
+        }
+        Err(e) => Err(stmt_err(
+            ErrScope::Upstream,
+            Operation::Query("XA RECOVER"),
+            e,
+        )),
+    }
 }
 
 /// An xid of `XA RECOVER`'s columns as the binlog writes it.

@@ -730,7 +730,7 @@ impl CopyUnit {
         // An XA transaction prepared and not ended at the position: its rows are in
         // no snapshot and before the position. (One prepared just after the position
         // is refused too: ending it first costs a rerun, never a row.)
-        let xids = crate::error::source_prepared_xids(source, cancel).await?;
+        let xids = crate::catalog::xa::source_prepared_xids(source, cancel).await?;
         if !xids.is_empty() {
             return Err(Error::SourceXaPrepared {
                 xids: xids.join(", "),

@@ -64,7 +64,7 @@ impl SyncUnit {
             let on_target = cancellable(cancel, prepared_xids(target, db, task))
                 .await
                 .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query("sync_xa"), e))?;
-            let on_source = crate::error::source_prepared_xids(source, cancel).await?;
+            let on_source = crate::catalog::xa::source_prepared_xids(source, cancel).await?;
             let xids: std::collections::BTreeSet<String> =
                 on_target.into_iter().chain(on_source).collect();
             if !xids.is_empty() {
