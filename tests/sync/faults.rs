@@ -351,3 +351,83 @@ async fn xa_transactions_left_prepared_on_the_source_are_refused_not_lost() {
     online.source_sql("XA ROLLBACK 'left2'").await;
     online.cutover_exact(&config).await;
 }
+
+/// `sync_worker` as a run of 4 workers followed by a run of 2 leaves it, when the
+/// second run is killed with its worker 1 past the task's checkpoint and its worker 0
+/// has committed nothing since the first run: worker 0's row (the first) is the
+/// 4-worker run's. The rerun must go by the rows past the checkpoint (2 workers, and
+/// worker 1's changes applied), not by the first row (which made it start 2 fresh
+/// workers that applied worker 1's changes again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_rows_of_an_earlier_worker_count_do_not_make_a_rerun_repeat_changes() {
+    // A key of a non-binary collation: every change of `t` goes to one worker, chosen
+    // by the table's name (`recount.t`: worker 1 of 2).
+    let online = Online::new(
+        "recount",
+        "CREATE TABLE t (k VARCHAR(20) PRIMARY KEY, n INT NOT NULL)",
+    )
+    .await;
+    let mut config = online.config("recount");
+    config.sync.batch = 50;
+    config.sync.workers = 2;
+    online.copy(&config).await;
+    online
+        .source_sql(
+            "INSERT INTO t SELECT CONCAT('k', seq), 0 FROM seq_1_to_3000;
+             UPDATE t SET n = n + 1;
+             DELETE FROM t WHERE n = 1 AND k LIKE '%7';
+             INSERT INTO t SELECT CONCAT('x', seq), seq FROM seq_1_to_2000;",
+        )
+        .await;
+    let mut target = connect(&online.target.url("")).await;
+    let mut ahead = None;
+    for round in 0..40u64 {
+        let sync = spawn_sync(&config);
+        tokio::time::sleep(Duration::from_millis(120 + round * 23)).await;
+        sync.abort();
+        let _ = sync.await;
+        let global: (String, u64) = sqlx::query_as(
+            "SELECT binlog_name, binlog_pos FROM unit_checkpoint.sync_checkpoint WHERE task = 'recount'",
+        )
+        .fetch_one(&mut target)
+        .await
+        .unwrap();
+        let rows: Vec<(u32, String, u64)> = sqlx::query_as(
+            "SELECT worker, binlog_name, binlog_pos FROM unit_checkpoint.sync_worker WHERE task = 'recount'",
+        )
+        .fetch_all(&mut target)
+        .await
+        .unwrap();
+        assert!(
+            rows.iter().all(|r| r.0 == 1),
+            "the changes of recount.t went to another worker than 1: {rows:?}"
+        );
+        if rows.iter().any(|r| r.1 == global.0 && r.2 >= global.1) {
+            ahead = Some(rows);
+            break;
+        }
+    }
+    assert!(
+        ahead.is_some(),
+        "no kill left worker 1 ahead of the task's checkpoint"
+    );
+    target
+        .execute(
+            "INSERT INTO unit_checkpoint.sync_worker (task, worker, workers, binlog_name, binlog_pos, row_index) \
+             VALUES ('recount', 0, 4, 'binlog.000001', 4, 0), ('recount', 2, 4, 'binlog.000001', 4, 0), \
+             ('recount', 3, 4, 'binlog.000001', 4, 0)",
+        )
+        .await
+        .unwrap();
+    online.cutover_exact(&config).await;
+    let left: Vec<(u32, u32)> = sqlx::query_as(
+        "SELECT worker, workers FROM unit_checkpoint.sync_worker WHERE task = 'recount' ORDER BY worker",
+    )
+    .fetch_all(&mut target)
+    .await
+    .unwrap();
+    assert!(
+        left.iter().all(|r| r.1 == 2),
+        "rows of another run's worker count were kept: {left:?}"
+    );
+}

@@ -30,7 +30,9 @@ use crate::catalog::position::source_position;
 use crate::catalog::schema::{SchemaError, Table, discover, ident, normalize_create, raw};
 use crate::error::{Error, internal, process_error_of, stmt_err};
 use crate::units::object_migration::ObjectReport;
-use crate::units::sync_state::{SyncCheckpoint, ensure_tables, load_checkpoint, store_checkpoint};
+use crate::units::sync_state::{
+    SyncCheckpoint, ensure_tables, load_checkpoint, start_checkpoint, store_checkpoint,
+};
 use crate::units::task::{Consistency, TaskConfig};
 use crate::units::verify::{Verification, check_definition, choose_verification, target_create};
 
@@ -749,7 +751,7 @@ impl CopyUnit {
             ddl_pending: None,
             ddl_before: None,
         };
-        cancellable(cancel, store_checkpoint(target, db, task, &cp))
+        cancellable(cancel, start_checkpoint(target, db, task, &cp))
             .await
             .map_err(|e| down(Operation::Execute("sync_checkpoint"), e))?;
         // The schema was read before the position: a DDL (or a new table) between the

@@ -22,7 +22,9 @@ use crate::catalog::position::{BinlogPosition, GtidState, is_mariadb};
 use crate::catalog::schema::ident;
 use crate::error::{Error, process_error_of, stmt_err};
 use crate::units::object_migration::triggers_on;
-use crate::units::sync_state::{SyncCheckpoint, ensure_tables, load_checkpoint, store_checkpoint};
+use crate::units::sync_state::{
+    SyncCheckpoint, ensure_tables, forget_worker_rows, load_checkpoint, start_checkpoint,
+};
 use crate::units::task::TaskConfig;
 
 mod cutover;
@@ -247,7 +249,7 @@ impl SyncUnit {
                     ddl_pending: None,
                     ddl_before: None,
                 };
-                cancellable(cancel, store_checkpoint(&target, db, task, &cp))
+                cancellable(cancel, start_checkpoint(&target, db, task, &cp))
                     .await
                     .map_err(|e| {
                         stmt_err(ErrScope::Downstream, Operation::Execute("checkpoint"), e)
@@ -333,25 +335,35 @@ impl SyncUnit {
             database: self.config.checkpoint_database.clone(),
             task: self.config.task.clone(),
         };
+        let down =
+            |op: Operation<'_>, e| stmt_err(ErrScope::Downstream, op, StatementError::Sqlx(e));
         let recorded = parallel::load_worker_rows(target, &rows)
             .await
-            .map_err(|e| {
-                stmt_err(
-                    ErrScope::Downstream,
-                    Operation::Query("sync_worker"),
-                    StatementError::Sqlx(e),
-                )
-            })?;
-        let past = |id: &parallel::ChangeId| {
+            .map_err(|e| down(Operation::Query("sync_worker"), e))?;
+        let past = |row: &&parallel::WorkerRow| {
             let at = BinlogPosition {
-                file: id.file.to_string(),
-                pos: id.pos,
+                file: row.last.file.to_string(),
+                pos: row.last.pos,
                 gtid: String::new(),
             };
             at.compare(start).is_ge()
         };
-        let (n, applied) = match recorded {
-            Some((n, applied)) if applied.iter().flatten().any(past) => {
+        // Rows at or below the checkpoint say nothing a run needs; rows past it were
+        // all written by one run (a run of another count starts only once none is
+        // past, and clears the others first), whose count this run keeps.
+        let mut counts: Vec<usize> = recorded.iter().filter(past).map(|r| r.workers).collect();
+        counts.sort_unstable();
+        counts.dedup();
+        let (n, applied) = match counts[..] {
+            [] => {
+                if !recorded.is_empty() {
+                    forget_worker_rows(target, &rows.database, &rows.task, None)
+                        .await
+                        .map_err(|e| down(Operation::Execute("DELETE FROM sync_worker"), e))?;
+                }
+                (self.config.sync.workers, Vec::new())
+            }
+            [n] => {
                 if n != self.config.sync.workers {
                     info!(
                         workers = n,
@@ -359,9 +371,21 @@ impl SyncUnit {
                         "the earlier run's workers applied changes past the checkpoint: this run keeps their number"
                     );
                 }
-                (n, applied)
+                if recorded.iter().any(|r| r.workers != n) {
+                    forget_worker_rows(target, &rows.database, &rows.task, Some(n))
+                        .await
+                        .map_err(|e| down(Operation::Execute("DELETE FROM sync_worker"), e))?;
+                }
+                (n, parallel::applied_by(&recorded, n))
             }
-            _ => (self.config.sync.workers, Vec::new()),
+            _ => {
+                return Err(SyncError::Task(Error::Internal {
+                    detail: format!(
+                        "the rows of task {:?} in {}.sync_worker past its checkpoint {start} were written by runs of {counts:?} workers: which changes were applied is unknown (no run leaves such rows)",
+                        rows.task, rows.database
+                    ),
+                }));
+            }
         };
         if n <= 1 {
             return Ok(None);

@@ -178,6 +178,65 @@ pub(crate) async fn store_checkpoint(
     Ok(())
 }
 
+/// Writes `task`'s checkpoint row for a new start (the position a copy is consistent
+/// with, or an incremental task's start position) and, in the same transaction,
+/// forgets the task's workers' rows: they name changes of an earlier start, which a
+/// run from the new one would take for applied and skip.
+///
+/// # Errors
+/// The statements' failures.
+pub(crate) async fn start_checkpoint(
+    pool: &MySqlPool,
+    database: &str,
+    task: &str,
+    cp: &SyncCheckpoint,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    forget_worker_rows(&mut *tx, database, task, None).await?;
+    store_checkpoint(&mut *tx, database, task, cp).await?;
+    tx.commit().await
+}
+
+/// Deletes `task`'s rows in the workers' table (where it exists): all of them, or
+/// with `keep`, those not recorded by a run of `keep` workers.
+///
+/// # Errors
+/// The statement's failure (other than a missing table).
+pub(crate) async fn forget_worker_rows(
+    conn: impl sqlx::Executor<'_, Database = sqlx::MySql>,
+    database: &str,
+    task: &str,
+    keep: Option<usize>,
+) -> Result<(), sqlx::Error> {
+    let table = worker_table(database);
+    let result = match keep {
+        None => {
+            sqlx::query(&format!("DELETE FROM {table} WHERE task = ?"))
+                .bind(task)
+                .execute(conn)
+                .await
+        }
+        Some(n) => {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE task = ? AND workers <> ?"
+            ))
+            .bind(task)
+            .bind(u32::try_from(n).unwrap_or(u32::MAX))
+            .execute(conn)
+            .await
+        }
+    };
+    match result {
+        Err(e)
+            if crate::adapter::classify::server_error(&e)
+                .is_some_and(|d| d.number() == crate::adapter::codes::ER_NO_SUCH_TABLE) =>
+        {
+            Ok(())
+        }
+        other => other.map(drop),
+    }
+}
+
 /// The name of the workers' checkpoint table in `database`.
 pub(crate) fn worker_table(database: &str) -> String {
     format!("{}.`sync_worker`", ident(database))

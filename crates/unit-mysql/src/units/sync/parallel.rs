@@ -15,8 +15,12 @@
 //! position and row). The task's row in `sync_checkpoint` moves only when every worker
 //! is drained, so it is the lowest position below which everything was applied. A
 //! rerun starts from it, routes every change as before (the routing is a function of
-//! the change and the worker count, which a rerun takes from the rows it finds), and
-//! skips a change that its worker's row says was applied.
+//! the change and the worker count, which a rerun takes from the rows past the
+//! checkpoint), and skips a change that its worker's row says was applied. The rows
+//! are one consistent set: a run that starts fresh workers (none of the rows is past
+//! the checkpoint) deletes them all first, a run that keeps the count deletes the rows
+//! of any other, and a new start position (a copy's, an incremental start) deletes
+//! them with the same statement that writes it.
 //!
 //! Source transactions are not kept as target transactions across workers: a worker
 //! may commit part of one, another worker the rest. `SyncSettings::workers = 1` keeps them.
@@ -224,12 +228,20 @@ pub(super) struct WorkerRows {
     pub(super) task: String,
 }
 
-/// What the workers of an earlier run recorded: the worker count, and per worker the
-/// last change it applied.
+/// A row of `sync_worker`: what worker `worker` of a run of `workers` workers last
+/// committed.
+#[derive(Debug, Clone)]
+pub(super) struct WorkerRow {
+    pub(super) worker: usize,
+    pub(super) workers: usize,
+    pub(super) last: ChangeId,
+}
+
+/// The rows the workers of earlier runs of the task recorded.
 pub(super) async fn load_worker_rows(
     target: &MySqlPool,
     rows: &WorkerRows,
-) -> Result<Option<(usize, Vec<Option<ChangeId>>)>, sqlx::Error> {
+) -> Result<Vec<WorkerRow>, sqlx::Error> {
     let sql = format!(
         "SELECT worker, workers, binlog_name, binlog_pos, row_index FROM {} WHERE task = ? \
          ORDER BY worker",
@@ -239,20 +251,27 @@ pub(super) async fn load_worker_rows(
         .bind(&rows.task)
         .fetch_all(target)
         .await?;
-    let Some(n) = found.first().map(|r| r.1 as usize) else {
-        return Ok(None);
-    };
-    let mut applied = vec![None; n.max(1)];
-    for (worker, workers, file, pos, row) in found {
-        if workers as usize == n && (worker as usize) < n {
-            applied[worker as usize] = Some(ChangeId {
+    Ok(found
+        .into_iter()
+        .map(|(worker, workers, file, pos, row)| WorkerRow {
+            worker: worker as usize,
+            workers: workers as usize,
+            last: ChangeId {
                 file: file.into(),
                 pos,
                 row,
-            });
-        }
+            },
+        })
+        .collect())
+}
+
+/// Per worker of a run of `n`, the last change it applied, from `rows`.
+pub(super) fn applied_by(rows: &[WorkerRow], n: usize) -> Vec<Option<ChangeId>> {
+    let mut applied = vec![None; n];
+    for row in rows.iter().filter(|r| r.workers == n && r.worker < n) {
+        applied[row.worker] = Some(row.last.clone());
     }
-    Ok(Some((n, applied)))
+    applied
 }
 
 /// One worker: a target connection applying the changes routed to it, committing
