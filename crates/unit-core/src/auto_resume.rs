@@ -44,6 +44,15 @@ pub struct AutoResumeConfig {
     /// ([`is_connection_error`]) neither counts nor resets the count: an outage is
     /// waited out with back-off, as in DM. `None` never stops; default 5.
     pub max_resumes_without_progress: Option<u32>,
+    /// Beyond DM (which waits out an outage for ever): stop resuming once the subtask
+    /// has been paused by lost or refused connections only ([`is_connection_error`])
+    /// for this long with no progress in between: a server is down, and a person must
+    /// decide. The time counts from the first such pause, and starts again when the
+    /// subtask makes progress or stays unpaused for [`backoff_rollback`]. `None` (the
+    /// default, as in DM) waits for ever.
+    ///
+    /// [`backoff_rollback`]: AutoResumeConfig::backoff_rollback
+    pub max_unavailable: Option<Duration>,
 }
 
 impl Default for AutoResumeConfig {
@@ -55,6 +64,7 @@ impl Default for AutoResumeConfig {
             give_up: GiveUp::default(),
             relay: false,
             max_resumes_without_progress: Some(5),
+            max_unavailable: None,
         }
     }
 }
@@ -64,6 +74,7 @@ impl AutoResumeConfig {
         with_check_interval => check_interval: Duration,
         with_backoff_rollback => backoff_rollback: Duration,
         with_max_resumes_without_progress => max_resumes_without_progress: Option<u32>,
+        with_max_unavailable => max_unavailable: Option<Duration>,
     }
 
     /// The same settings with another back-off.
@@ -112,6 +123,15 @@ pub enum Strategy {
         /// The error the subtask is paused with.
         last_error: Box<pb::ProcessError>,
     },
+    /// Beyond DM: the subtask has been paused by lost or refused connections only for
+    /// [`AutoResumeConfig::max_unavailable`] or longer, with no progress; a person
+    /// must decide.
+    Unavailable {
+        /// How long the connections have been failing.
+        down_for: Duration,
+        /// The error the subtask is paused with.
+        last_error: Box<pb::ProcessError>,
+    },
     /// The give-up policy says stop trying.
     GiveUp {
         /// Resumes tried since the last stable period.
@@ -134,6 +154,14 @@ pub enum Exit {
     NoProgress {
         /// Automatic resumes without progress.
         resumes: u32,
+        /// The error the subtask is paused with.
+        last_error: Box<pb::ProcessError>,
+    },
+    /// The subtask's connections failed for [`AutoResumeConfig::max_unavailable`]
+    /// with no progress; it stays paused.
+    Unavailable {
+        /// How long the connections have been failing.
+        down_for: Duration,
         /// The error the subtask is paused with.
         last_error: Box<pb::ProcessError>,
     },
@@ -195,6 +223,9 @@ pub struct AutoResume {
     mark_at_resume: Option<String>,
     /// Automatic resumes in a row with no progress between them.
     resumes_without_progress: u32,
+    /// Since when the subtask has been paused by connection errors only, and its
+    /// progress mark then.
+    unavailable_since: Option<(Instant, String)>,
     /// The verdict of the error the subtask is paused on that the policy will not
     /// resume, while it is (see [`AutoResume::needs_person`]).
     needs_person: tokio::sync::watch::Sender<Option<Verdict>>,
@@ -213,6 +244,9 @@ pub struct ResumeState {
     /// While the subtask is paused on a resumable error: how long until the next
     /// resume may be dispatched.
     pub waiting: Option<Duration>,
+    /// While the subtask is paused by lost or refused connections only: how long they
+    /// have been failing (see [`AutoResumeConfig::max_unavailable`]).
+    pub unavailable_for: Option<Duration>,
 }
 
 impl AutoResume {
@@ -250,6 +284,7 @@ impl AutoResume {
             failing_since: None,
             mark_at_resume: None,
             resumes_without_progress: 0,
+            unavailable_since: None,
             needs_person: tokio::sync::watch::Sender::new(None),
             state: tokio::sync::watch::Sender::new(ResumeState::default()),
         })
@@ -311,6 +346,7 @@ impl AutoResume {
                 self.latest_paused = now;
                 self.attempts = 0;
                 self.failing_since = None;
+                self.unavailable_since = None;
             }
             return Strategy::Ignore;
         };
@@ -322,6 +358,9 @@ impl AutoResume {
             .find(|v| !v.is_resumable())
         {
             return Strategy::NoSense(verdict);
+        }
+        if let Some(strategy) = self.unavailable(status, &result.errors, now) {
+            return strategy;
         }
         if let (Some(limit), Some(error)) =
             (self.config.max_resumes_without_progress, work_error(status))
@@ -357,6 +396,34 @@ impl AutoResume {
             };
         }
         Strategy::Dispatch
+    }
+
+    /// Keeps the time since which `status` has been paused by connection errors only,
+    /// and says when it exceeds [`AutoResumeConfig::max_unavailable`].
+    fn unavailable(
+        &mut self,
+        status: &pb::SubTaskStatus,
+        errors: &[pb::ProcessError],
+        now: Instant,
+    ) -> Option<Strategy> {
+        if errors.is_empty() || work_error(status).is_some() {
+            self.unavailable_since = None;
+            return None;
+        }
+        let mark = progress_mark(status);
+        let since = match &self.unavailable_since {
+            Some((since, at)) if *at == mark => *since,
+            _ => {
+                self.unavailable_since = Some((now, mark));
+                now
+            }
+        };
+        let down_for = now.saturating_duration_since(since);
+        let limit = self.config.max_unavailable?;
+        (down_for >= limit).then(|| Strategy::Unavailable {
+            down_for,
+            last_error: Box::new(errors[0].clone()),
+        })
     }
 
     /// Records a successful automatic resume at `now` of a subtask whose status was
@@ -410,6 +477,10 @@ impl AutoResume {
                     Strategy::Dispatch => Some(Duration::ZERO),
                     _ => None,
                 },
+                unavailable_for: self
+                    .unavailable_since
+                    .as_ref()
+                    .map(|(since, _)| now.saturating_duration_since(*since)),
             };
             self.state.send_if_modified(|current| {
                 let changed = *current != state;
@@ -448,6 +519,20 @@ impl AutoResume {
                     );
                     return Exit::NoProgress {
                         resumes,
+                        last_error,
+                    };
+                }
+                Strategy::Unavailable {
+                    down_for,
+                    last_error,
+                } => {
+                    warn!(
+                        ?down_for,
+                        error = %last_error.raw_cause,
+                        "connections failing for {down_for:?} without progress; not resuming (a person must decide)"
+                    );
+                    return Exit::Unavailable {
+                        down_for,
                         last_error,
                     };
                 }

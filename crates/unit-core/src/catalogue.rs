@@ -347,6 +347,14 @@ catalogue! {
     UNIT_INTERNAL = 60013, "ErrUnitInternal", NotSet, Internal, High,
         "internal error: {}",
         "This is a defect of the unit: report it with the log. The task's checkpoints are kept; resume the task once it is fixed.";
+    /// Beyond DM, for any adapter: a server this task has never reached (the
+    /// connection refused or never answered, or the host name unknown): a setting to
+    /// correct, not a passing fault. A server lost after it was reached is a lost
+    /// connection (10002), resumed with back-off (and bounded by
+    /// [`AutoResumeConfig::max_unavailable`](crate::AutoResumeConfig::max_unavailable)).
+    SERVER_UNREACHABLE = 60014, "ErrServerUnreachable", Database, NotSet, High,
+        "server cannot be reached: {}",
+        "Check the host name and port, that the server runs and accepts connections from this machine (a firewall, bind-address, skip-networking), then start the task again.";
 }
 
 impl ErrorCode {

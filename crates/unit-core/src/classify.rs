@@ -343,6 +343,7 @@ pub const EXTENSION_UNRESUMABLE_CODES: &[&ErrorCode] = &[
     &ErrorCode::DB_PERMANENT,
     &ErrorCode::INVALID_CONFIG,
     &ErrorCode::UNIT_INTERNAL,
+    &ErrorCode::SERVER_UNREACHABLE,
 ];
 
 /// Codes whose errors a relay unit never resumes (DM's unresumable relay set).

@@ -6,6 +6,7 @@ use unit_proto::pb;
 
 use crate::adapter::cancel::StatementError;
 use crate::adapter::classify::Operation;
+use crate::adapter::pool::Unreachable;
 use crate::catalog::objects::ObjectKind;
 use crate::catalog::schema::SchemaError;
 
@@ -104,6 +105,21 @@ pub enum Error {
         /// The server's refusal.
         reason: String,
     },
+    /// No connection reached a server: refused, timed out, or its host name unknown.
+    /// Never reached before by the task (in this process): a setting to correct (code
+    /// 60014, never resumed); reached before: an outage, a lost connection (10002)
+    /// that auto-resume waits out.
+    #[error("the {} server {server} cannot be reached: {cause}", side(*scope))]
+    Unreachable {
+        /// Which server.
+        scope: ErrScope,
+        /// Its URL, the password masked.
+        server: String,
+        /// Why.
+        cause: Unreachable,
+        /// Whether the task had reached it before.
+        reached_before: bool,
+    },
     /// A defect of the unit, not of the data or the servers: a task of the unit
     /// panicked or was cancelled by the runtime. Never resumed (code 60013): a retry
     /// would most likely meet it again.
@@ -112,6 +128,15 @@ pub enum Error {
         /// What failed.
         detail: String,
     },
+}
+
+/// The side of `scope` in words.
+fn side(scope: ErrScope) -> &'static str {
+    match scope {
+        ErrScope::Upstream => "source",
+        ErrScope::Downstream => "target",
+        _ => "database",
+    }
 }
 
 /// `Result` with this crate's [`Error`].
@@ -214,6 +239,19 @@ pub(crate) fn process_error_of(err: &Error) -> pb::ProcessError {
         ),
         Error::Schema(e @ SchemaError::Unsupported { .. }) => unit_core::new_process_error(
             &unit_core::Error::generate(&ErrorCode::COPY_UNSUPPORTED, &[e]),
+        ),
+        Error::Unreachable {
+            scope,
+            reached_before: true,
+            ..
+        } => crate::adapter::process_error::build_process_error(
+            &ErrorCode::DB_BAD_CONN,
+            format!("driver: bad connection ({err})"),
+            *scope,
+            Operation::Connect,
+        ),
+        Error::Unreachable { scope, .. } => unit_core::new_process_error(
+            &unit_core::Error::generate(&ErrorCode::SERVER_UNREACHABLE, &[err]).with_scope(*scope),
         ),
         Error::Internal { detail } => unit_core::new_process_error(&unit_core::Error::generate(
             &ErrorCode::UNIT_INTERNAL,

@@ -133,6 +133,12 @@ pub(crate) struct Args {
     /// tries again with back-off).
     #[arg(long, default_value = "10", value_parser = seconds)]
     pub(crate) connect_timeout: Duration,
+    /// Seconds a source or target that the task reached before may stay unreachable
+    /// (its connections lost or refused, with no progress) before auto-resume stops
+    /// and the task pauses for a person (exit 1); the status shows how long so far.
+    /// A server never reached is refused at once.
+    #[arg(long, default_value = "300", value_parser = seconds)]
+    pub(crate) max_unavailable: Duration,
     /// DM's task mode: `full` copies a quiet source and verifies it; `all` copies from
     /// a consistent point, then replicates the source's binlog until stopped (or until
     /// `--cutover`); `incremental` only replicates, from `--start-position`.

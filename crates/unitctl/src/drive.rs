@@ -29,6 +29,8 @@ pub(crate) enum Outcome {
     Failed(Box<pb::SubTaskStatus>),
     /// Beyond DM: the same error over and over with nothing done in between.
     NoProgress(u32, Box<pb::ProcessError>),
+    /// Auto-resume stopped: the connections failed this long with no progress.
+    Unavailable(Duration, Box<pb::ProcessError>),
 }
 
 /// A subtask under auto-resume, its resumes counted.
@@ -116,8 +118,14 @@ impl<C: Send + Sync + 'static> Drive<C> {
                 exit = &mut self.auto_resume, if !auto_resume_ended => {
                     auto_resume_ended = true;
                     // Beyond DM: the same error over and over with nothing done in between.
-                    if let Ok(Exit::NoProgress { resumes, last_error }) = exit {
-                        break Outcome::NoProgress(resumes, last_error);
+                    match exit {
+                        Ok(Exit::NoProgress { resumes, last_error }) => {
+                            break Outcome::NoProgress(resumes, last_error);
+                        }
+                        Ok(Exit::Unavailable { down_for, last_error }) => {
+                            break Outcome::Unavailable(down_for, last_error);
+                        }
+                        _ => {}
                     }
                     // Otherwise it saw the subtask end: the stage says how.
                     false
@@ -168,6 +176,18 @@ impl<C: Send + Sync + 'static> Drive<C> {
                     [last_error.as_ref()],
                     self.policy.as_ref(),
                     &format!("no progress after {resumes} resumes: "),
+                ),
+                ExitCode::from(1),
+            ),
+            Outcome::Unavailable(down_for, last_error) => (
+                Event::failed(
+                    Stage::Paused,
+                    [last_error.as_ref()],
+                    self.policy.as_ref(),
+                    &format!(
+                        "unreachable for {} s with no progress (--max-unavailable); paused, checkpoints kept: ",
+                        down_for.as_secs()
+                    ),
                 ),
                 ExitCode::from(1),
             ),

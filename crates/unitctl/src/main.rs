@@ -51,7 +51,8 @@ enum Command {
     /// again resumes.
     /// The copy ends by comparing row counts and checksums of every table. Exit status:
     /// 0 finished with every selected table verified and every object migrated, 1
-    /// stopped by an error that is not resumable (or by no progress over 5 automatic
+    /// stopped by an error that is not resumable (a server never reached is one), by a
+    /// server lost for longer than `--max-unavailable` (or by no progress over 5 automatic
     /// resumes) or finished with something not verified, 2 bad
     /// arguments, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
     Migrate(Box<args::Args>),

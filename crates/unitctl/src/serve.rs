@@ -262,6 +262,7 @@ pub(crate) fn task_status(api: &Api) -> Value {
             "resumes": api.resumes.load(Ordering::Relaxed),
             "backoff_seconds": resume.backoff.as_secs_f64(),
             "next_resume_in_seconds": resume.waiting.map(|w| w.as_secs_f64()),
+            "unavailable_seconds": resume.unavailable_for.map(|d| d.as_secs_f64()),
         },
         "copy": {
             "rows_copied": rows, "bytes_copied": bytes, "estimated_rows": estimated,

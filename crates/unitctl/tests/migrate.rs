@@ -645,3 +645,161 @@ fn postgres_urls_copy_postgresql_tables_in_full_mode() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("both be postgres://"));
 }
+
+/// `unitctl migrate` of `cli_src` from `source` to `target` (URLs), with `extra`; its
+/// output and how long it ran.
+fn migrate_urls(source: &str, target: &str, extra: &[&str]) -> (std::process::Output, f64) {
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_unitctl"))
+        .env("RUST_LOG", "warn")
+        .args([
+            "migrate",
+            "--source",
+            source,
+            "--target",
+            target,
+            "--databases",
+            "cli_src",
+            "--task",
+            "cli",
+            "--json",
+            "--check-interval",
+            "0.2",
+            "--interval",
+            "0.5",
+        ])
+        .args(extra)
+        .output()
+        .unwrap();
+    (out, started.elapsed().as_secs_f64())
+}
+
+/// A server the task never reached is a setting to correct, not an outage: refused
+/// port, a port that accepts and never answers, a host name that does not resolve,
+/// on either side; each ends at once (exit 1, code 60014, not resumable) saying which
+/// side and why. (They were resumed for ever as "pool timed out".)
+#[test]
+fn a_server_never_reached_is_refused_at_once_saying_which_side_and_why() {
+    let server = MariaDb::start();
+    sql(
+        &server,
+        "CREATE DATABASE cli_src; CREATE TABLE cli_src.t (id INT PRIMARY KEY); INSERT INTO cli_src.t VALUES (1);",
+    );
+    let refused_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    // Accepted by the kernel (the backlog), never answered.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let refused = format!("mysql://root:Secret1@127.0.0.1:{refused_port}/");
+    let mute = format!("mysql://root:Secret1@127.0.0.1:{silent_port}/");
+    let unknown = "mysql://root:Secret1@no-such-host.invalid:3306/".to_owned();
+    let up = server.url("");
+    for (source, target, side, why) in [
+        (&up, &refused, "target", "refused"),
+        (&refused, &up, "source", "refused"),
+        (&up, &mute, "target", "no answer within 2s"),
+        (&unknown, &up, "source", "does not resolve"),
+    ] {
+        let (out, took) = migrate_urls(source, target, &["--connect-timeout", "2"]);
+        let (stdout, last) = ended(out, 1);
+        assert_eq!(last["event"], "failed", "{stdout}");
+        let error = &last["errors"][0];
+        assert_eq!(error["ErrCode"], 60014, "{stdout}");
+        let message = error["Message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("the {side} server")) && message.contains(why),
+            "{side} {why}: {stdout}"
+        );
+        assert!(!stdout.contains("Secret1"), "{stdout}");
+        assert!(took < 30.0, "{side} {why}: took {took} s");
+    }
+    drop(silent);
+}
+
+/// A target lost while the task replicates is an outage, waited out with back-off,
+/// for `--max-unavailable` at most: then the task pauses for a person and unitctl
+/// exits 1 saying so. (It was retried for ever.)
+#[test]
+fn a_target_lost_for_longer_than_max_unavailable_pauses_the_task() {
+    let source = MariaDb::start_with(vec![
+        "--server-id=1".into(),
+        "--log-bin=binlog".into(),
+        "--binlog-format=ROW".into(),
+        "--binlog-row-image=FULL".into(),
+    ]);
+    let target = MariaDb::start();
+    sql(
+        &source,
+        "CREATE DATABASE cli_src; CREATE TABLE cli_src.t (id INT PRIMARY KEY); INSERT INTO cli_src.t VALUES (1);",
+    );
+    let started = std::time::Instant::now();
+    let run = Command::new(env!("CARGO_BIN_EXE_unitctl"))
+        .env("RUST_LOG", "warn")
+        .args([
+            "migrate",
+            "--source",
+            &source.url(""),
+            "--target",
+            &target.url(""),
+            "--databases",
+            "cli_src",
+            "--task",
+            "cli",
+            "--json",
+            "--mode",
+            "all",
+            "--check-interval",
+            "0.2",
+            "--interval",
+            "0.5",
+            "--connect-timeout",
+            "2",
+            "--max-unavailable",
+            "6",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Replicating: the copy's row is on the target.
+    let mut copied = false;
+    for _ in 0..300 {
+        let out = Command::new("mariadb")
+            .args([
+                "-h127.0.0.1",
+                &format!("-P{}", port(&target)),
+                "-uroot",
+                "-N",
+                "-e",
+                "SELECT COUNT(*) FROM unit_checkpoint.sync_checkpoint WHERE copy_done = 1",
+            ])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&out.stdout).trim() == "1" {
+            copied = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(copied, "the copy did not finish");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    target.kill9();
+    let lost_at = started.elapsed().as_secs_f64();
+    // A change to apply: an idle Sync unit does not touch the target.
+    sql(&source, "INSERT INTO cli_src.t VALUES (2)");
+    let out = run.wait_with_output().unwrap();
+    let took = started.elapsed().as_secs_f64() - lost_at;
+    let (stdout, last) = ended(out, 1);
+    assert_eq!(last["event"], "failed", "{stdout}");
+    let error = &last["errors"][0];
+    let verdict = error["verdict"].as_str().unwrap();
+    assert!(verdict.starts_with("unreachable for"), "{stdout}");
+    let cause = error["RawCause"].as_str().unwrap();
+    assert!(
+        cause.contains("the target server") && cause.contains("refused"),
+        "{stdout}"
+    );
+    assert!((6.0..60.0).contains(&took), "ended {took} s after the loss");
+}

@@ -399,3 +399,65 @@ async fn run_tells_when_a_person_is_needed_without_polling() {
     h.stop().await.unwrap();
     assert_eq!(run.await.unwrap(), Exit::Done(Stage::Stopped));
 }
+
+#[tokio::test(start_paused = true)]
+async fn stops_resuming_a_subtask_whose_connections_fail_longer_than_max_unavailable() {
+    let config = no_jitter().with_max_unavailable(Some(secs(300)));
+    let mut c = AutoResume::new(config).unwrap();
+    let lost = paused_with(vec![resumable()], false);
+    let t0 = Instant::now();
+    assert_eq!(c.strategy(&running(), t0), Strategy::Ignore, "first sight");
+    // Resumed with back-off while the outage lasts less than the bound, a resumed
+    // run seen running in between included.
+    let mut at = t0 + secs(1);
+    while at < t0 + secs(300) {
+        if c.strategy(&lost, at) == Strategy::Dispatch {
+            c.resumed(&lost, at);
+        }
+        assert_eq!(c.strategy(&running(), at + secs(1)), Strategy::Ignore);
+        at += secs(5);
+    }
+    let Strategy::Unavailable {
+        down_for,
+        last_error,
+    } = c.strategy(&lost, t0 + secs(301))
+    else {
+        panic!("the outage is over the bound");
+    };
+    assert_eq!((down_for, *last_error), (secs(300), resumable()));
+
+    // Progress between two failures starts the time again.
+    let mut c = AutoResume::new(config).unwrap();
+    let loading = |bytes| pb::SubTaskStatus {
+        status: Some(pb::sub_task_status::Status::Load(pb::LoadStatus {
+            finished_bytes: bytes,
+            ..Default::default()
+        })),
+        ..lost.clone()
+    };
+    assert_eq!(c.strategy(&running(), t0), Strategy::Ignore);
+    for i in 0..10u64 {
+        let strategy = c.strategy(&loading(i.cast_signed()), t0 + secs(1 + 100 * i));
+        assert!(
+            !matches!(strategy, Strategy::Unavailable { .. }),
+            "{i}: {strategy:?}"
+        );
+    }
+    // A work error is not an outage (the no-progress bound judges it).
+    let mut c = AutoResume::new(config).unwrap();
+    let failing = paused_with(vec![stuck()], false);
+    assert_eq!(c.strategy(&running(), t0), Strategy::Ignore);
+    assert!(!matches!(
+        c.strategy(&failing, t0 + secs(10_000)),
+        Strategy::Unavailable { .. }
+    ));
+    // Off by default, as in DM.
+    let mut c = AutoResume::new(no_jitter()).unwrap();
+    assert_eq!(c.strategy(&running(), t0), Strategy::Ignore);
+    for at in [secs(1), secs(100_000)] {
+        assert!(!matches!(
+            c.strategy(&lost, t0 + at),
+            Strategy::Unavailable { .. }
+        ));
+    }
+}

@@ -216,6 +216,7 @@ fn dm_facts_table() {
         (60011, "ErrDbPermanent", "database", "not-set", "high"),
         (60012, "ErrInvalidConfig", "config", "internal", "high"),
         (60013, "ErrUnitInternal", "not-set", "internal", "high"),
+        (60014, "ErrServerUnreachable", "database", "not-set", "high"),
     ];
     assert_eq!(table.len(), ErrorCode::ALL.len());
     for &(code, name, class, scope, level) in table {

@@ -501,6 +501,7 @@ fn the_adapters_codes_are_never_resumed_by_the_recommended_policy() {
         &ErrorCode::DB_PERMANENT,
         &ErrorCode::INVALID_CONFIG,
         &ErrorCode::UNIT_INTERNAL,
+        &ErrorCode::SERVER_UNREACHABLE,
     ] {
         let err = new_process_error(&Error::generate(code, &[&"unique_violation"]));
         let verdict = crate::Recommended.explain(&err);

@@ -2,6 +2,8 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use std::path::PathBuf;
 
@@ -46,6 +48,8 @@ pub struct MySqlUrl {
     /// clients other than sqlx.
     #[cfg_attr(not(feature = "local-infile"), allow(dead_code))]
     tls_files: TlsSettings,
+    /// Set once a connection through this URL (or a clone of it) reached the server.
+    reached: Arc<AtomicBool>,
 }
 
 /// A connection URL that could not be parsed. Its text never contains the password:
@@ -100,6 +104,7 @@ impl FromStr for MySqlUrl {
                 shown: redact(url),
                 password: password.map(|(_, decoded)| decoded),
                 tls_files: url_tls_files(url),
+                reached: Arc::default(),
             }),
             // The driver's messages may quote parts of the URL: the password is taken
             // out of them, in both its forms.
@@ -195,6 +200,18 @@ impl MySqlUrl {
     #[cfg(feature = "local-infile")]
     pub(crate) fn tls_files(&self) -> &TlsSettings {
         &self.tls_files
+    }
+
+    /// Whether a unit has reached the server through this URL, or a clone of it, in
+    /// this process: a server never reached is a setting to correct, one reached
+    /// before and lost now is an outage to wait out.
+    pub fn reached(&self) -> bool {
+        self.reached.load(Ordering::Relaxed)
+    }
+
+    /// Records that a connection through this URL reached the server.
+    pub(crate) fn mark_reached(&self) {
+        self.reached.store(true, Ordering::Relaxed);
     }
 
     /// The options to open a connection or a pool with. Do not log them: their Debug

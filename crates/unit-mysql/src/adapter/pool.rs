@@ -1,13 +1,14 @@
 //! Connection pools and the sessions the units open on each side: the source's
 //! (UTC, a neutral SQL mode, long sort keys) and the target's (UTC, the source's SQL
 //! mode without the checks that refuse values it holds, no foreign key checks), and
-//! closing a pool without waiting for ever.
+//! closing a pool without waiting for ever; and whether a server answers at all
+//! ([`reach`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::Executor;
-use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
+use sqlx::mysql::{MySqlConnection, MySqlPool, MySqlPoolOptions};
+use sqlx::{Connection, Executor};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
@@ -16,6 +17,80 @@ use crate::adapter::dsn::MySqlUrl;
 
 /// The query [`target_session`] reads the source's SQL mode with.
 pub(crate) const SOURCE_SQL_MODE: &str = "SELECT @@GLOBAL.sql_mode";
+
+/// Why no connection reached a server (see [`reach`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Unreachable {
+    /// Nothing listens on the port, or a firewall rejects the connection.
+    #[error(
+        "the connection was refused (no server listens on that port, or a firewall rejects it)"
+    )]
+    Refused,
+    /// No answer in time.
+    #[error(
+        "no answer within {0:?} (a firewall dropping the packets, or something on the port that accepts connections and never answers)"
+    )]
+    TimedOut(Duration),
+    /// The host name does not resolve.
+    #[error("the host name does not resolve ({0})")]
+    UnknownHost(String),
+    /// The connection failed otherwise before the server answered.
+    #[error("the connection failed before the server answered ({0})")]
+    Failed(String),
+}
+
+impl Unreachable {
+    /// The reason `err`, met while connecting, says no server answered; `None` for a
+    /// server's answer (a refused login, say), a TLS failure and the rest.
+    pub(crate) fn of(err: &sqlx::Error) -> Option<Unreachable> {
+        let sqlx::Error::Io(io) = err else {
+            return None;
+        };
+        let text = io.to_string();
+        let unknown_host = [
+            "failed to lookup address",
+            "Name or service not known",
+            "No address associated",
+            "nodename nor servname",
+            "Temporary failure in name resolution",
+        ];
+        Some(match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => Unreachable::Refused,
+            std::io::ErrorKind::TimedOut => Unreachable::TimedOut(Duration::ZERO),
+            _ if unknown_host.iter().any(|t| text.contains(t)) => Unreachable::UnknownHost(text),
+            _ => Unreachable::Failed(text),
+        })
+    }
+}
+
+/// Opens one connection to `url` within `timeout` and closes it: `Ok(None)` when the
+/// server answered (and the URL is then marked reached), `Ok(Some(why))` when no
+/// server did, and the driver's error when the server refused the connection (a
+/// login refused, say) or TLS failed.
+///
+/// # Errors
+/// The connection's failure, where a server answered.
+pub(crate) async fn reach(
+    url: &MySqlUrl,
+    timeout: Duration,
+) -> Result<Option<Unreachable>, sqlx::Error> {
+    let options = url.connect_options();
+    let connect = MySqlConnection::connect_with(&options);
+    match tokio::time::timeout(timeout, connect).await {
+        Err(_) => Ok(Some(Unreachable::TimedOut(timeout))),
+        Ok(Ok(conn)) => {
+            url.mark_reached();
+            let _ = tokio::time::timeout(timeout, conn.close()).await;
+            Ok(None)
+        }
+        Ok(Err(e)) => match Unreachable::of(&e) {
+            Some(Unreachable::TimedOut(_)) => Ok(Some(Unreachable::TimedOut(timeout))),
+            Some(why) => Ok(Some(why)),
+            None => Err(e),
+        },
+    }
+}
 
 /// Opens a pool whose sessions run `session` (a `SET ...` statement) first, and then
 /// `SET check_constraint_checks = 0` where `relax_checks` (MariaDB's variable; a server

@@ -21,14 +21,13 @@ use unit_proto::pb;
 
 use crate::adapter::cancel::cancellable;
 use crate::adapter::classify::Operation;
-use crate::adapter::pool::{
-    SOURCE_SESSION, SOURCE_SQL_MODE, close_pools, open_pool, session_sql_mode, target_session,
-};
+use crate::adapter::pool::{close_pools, session_sql_mode};
 use crate::catalog::objects::SchemaObject;
 use crate::catalog::position::is_mariadb;
 use crate::catalog::position::source_position;
 use crate::catalog::schema::{SchemaError, Table, discover, ident, normalize_create, raw};
 use crate::error::{Error, internal, process_error_of, stmt_err};
+use crate::units::connect::{explain_lost, open_source, open_target, target_session_of};
 use crate::units::object_migration::ObjectReport;
 use crate::units::sync_state::{
     SyncCheckpoint, ensure_tables, load_checkpoint, start_checkpoint, store_checkpoint,
@@ -284,22 +283,9 @@ impl CopyUnit {
 
     async fn prepare(&mut self, cancel: &CancellationToken) -> Result<(), Error> {
         let size = u32::try_from(self.config.copy.concurrency.max(1) + 2).unwrap_or(8);
-        let source = cancellable(
-            cancel,
-            open_pool(
-                &self.config.source,
-                size,
-                self.config.acquire_timeout,
-                SOURCE_SESSION.to_owned(),
-                false,
-            ),
-        )
-        .await
-        .map_err(|e| stmt_err(ErrScope::Upstream, Operation::Connect, e))?;
+        let source = open_source(&self.config, size, cancel).await?;
         self.source = Some(source.clone());
-        let session = target_session(&source, cancel)
-            .await
-            .map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query(SOURCE_SQL_MODE), e))?;
+        let session = target_session_of(&source, cancel).await?;
         self.sql_mode = session_sql_mode(&session);
         self.session.clone_from(&session);
         self.report
@@ -307,18 +293,7 @@ impl CopyUnit {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone_from(&self.sql_mode);
-        let target = cancellable(
-            cancel,
-            open_pool(
-                &self.config.target,
-                size,
-                self.config.acquire_timeout,
-                session,
-                true,
-            ),
-        )
-        .await
-        .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Connect, e))?;
+        let target = open_target(&self.config, size, session, cancel).await?;
         self.target = Some(target.clone());
         let store = self.store();
         let create = async {
@@ -856,6 +831,14 @@ impl Unit for CopyUnit {
             "copy and verification ended"
         );
         let canceled = cancel.is_cancelled();
+        if !canceled {
+            let mut explained = Vec::with_capacity(errors.len());
+            for e in errors {
+                let (source, target) = (&self.config.source, &self.config.target);
+                explained.push(explain_lost(e, source, target, self.config.acquire_timeout).await);
+            }
+            errors = explained;
+        }
         pb::ProcessResult {
             is_canceled: canceled,
             errors: errors.iter().map(process_error_of).collect(),

@@ -26,13 +26,22 @@ pub struct CheckpointTotals {
 
 async fn with_pool<T, F>(
     url: &MySqlUrl,
+    timeout: std::time::Duration,
     f: impl FnOnce(MySqlPool) -> F,
 ) -> Result<T, StatementError>
 where
     F: Future<Output = Result<T, sqlx::Error>>,
 {
+    // A server that does not answer fails at once (a pool would retry a refused
+    // connection until its timeout).
+    if let Some(why) = crate::adapter::pool::reach(url, timeout).await? {
+        return Err(StatementError::Sqlx(sqlx::Error::Io(
+            std::io::Error::other(why.to_string()),
+        )));
+    }
     let pool = MySqlPoolOptions::new()
         .max_connections(1)
+        .acquire_timeout(timeout)
         .connect_with(url.connect_options())
         .await?;
     let result = f(pool.clone()).await;
@@ -47,7 +56,7 @@ where
 /// # Errors
 /// The source's failure.
 pub async fn list_selection(config: &TaskConfig) -> Result<Vec<(String, String)>, StatementError> {
-    let listed = with_pool(&config.source, |pool| async move {
+    let listed = with_pool(&config.source, config.acquire_timeout, |pool| async move {
         list_tables(&pool, &config.filter).await
     })
     .await?;
@@ -62,7 +71,7 @@ pub async fn list_selection(config: &TaskConfig) -> Result<Vec<(String, String)>
 pub async fn list_selected_objects(
     config: &TaskConfig,
 ) -> Result<Vec<(String, String)>, StatementError> {
-    let listed = with_pool(&config.source, |pool| async move {
+    let listed = with_pool(&config.source, config.acquire_timeout, |pool| async move {
         crate::catalog::objects::list_objects(&pool, &config.filter, &[])
             .await
             .map_err(|e| match e {
@@ -80,7 +89,7 @@ pub async fn list_selected_objects(
 /// The target's failure (a task that never ran has no checkpoint table: an error).
 pub async fn checkpoint_totals(config: &TaskConfig) -> Result<CheckpointTotals, StatementError> {
     let store = CheckpointStore::<sqlx::MySql>::new(&config.checkpoint_database, &config.task);
-    let parts = with_pool(&config.target, |pool| async move {
+    let parts = with_pool(&config.target, config.acquire_timeout, |pool| async move {
         store.task_parts(&mut *pool.acquire().await?).await
     })
     .await?;
@@ -104,7 +113,7 @@ pub async fn checkpoint_totals(config: &TaskConfig) -> Result<CheckpointTotals, 
 pub async fn sync_checkpoint(
     config: &TaskConfig,
 ) -> Result<Option<SyncCheckpoint>, StatementError> {
-    with_pool(&config.target, |pool| async move {
+    with_pool(&config.target, config.acquire_timeout, |pool| async move {
         load_checkpoint(&pool, &config.checkpoint_database, &config.task).await
     })
     .await

@@ -14,13 +14,12 @@ use unit_proto::pb;
 
 use crate::adapter::cancel::{StatementError, cancellable};
 use crate::adapter::classify::Operation;
-use crate::adapter::pool::{
-    SOURCE_SESSION, SOURCE_SQL_MODE, close_pools, open_pool, target_session,
-};
+use crate::adapter::pool::close_pools;
 use crate::catalog::position::source_position;
 use crate::catalog::position::{BinlogPosition, GtidState, is_mariadb};
 use crate::catalog::schema::ident;
 use crate::error::{Error, process_error_of, stmt_err};
+use crate::units::connect::{explain_lost, open_source, open_target, target_session_of};
 use crate::units::object_migration::triggers_on;
 use crate::units::sync_state::{
     SyncCheckpoint, ensure_tables, forget_worker_rows, load_checkpoint, start_checkpoint,
@@ -164,37 +163,13 @@ impl SyncUnit {
 
     async fn prepare(&mut self, cancel: &CancellationToken) -> Result<(), Error> {
         let size = 3 + u32::try_from(self.config.sync.workers).unwrap_or(0).min(64);
-        let source = cancellable(
-            cancel,
-            open_pool(
-                &self.config.source,
-                size,
-                self.config.acquire_timeout,
-                SOURCE_SESSION.to_owned(),
-                false,
-            ),
-        )
-        .await
-        .map_err(|e| stmt_err(ErrScope::Upstream, Operation::Connect, e))?;
+        let source = open_source(&self.config, size, cancel).await?;
         self.source = Some(source.clone());
         self.mariadb = cancellable(cancel, is_mariadb(&source))
             .await
             .map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query("SELECT VERSION()"), e))?;
-        let session = target_session(&source, cancel)
-            .await
-            .map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query(SOURCE_SQL_MODE), e))?;
-        let target = cancellable(
-            cancel,
-            open_pool(
-                &self.config.target,
-                size,
-                self.config.acquire_timeout,
-                session,
-                true,
-            ),
-        )
-        .await
-        .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Connect, e))?;
+        let session = target_session_of(&source, cancel).await?;
+        let target = open_target(&self.config, size, session, cancel).await?;
         self.target = Some(target.clone());
         let sql = "SELECT CAST(@@lower_case_table_names AS UNSIGNED)";
         for (i, (pool, scope)) in [
@@ -437,7 +412,16 @@ impl Unit for SyncUnit {
     }
 
     async fn process(&mut self, cancel: CancellationToken) -> pb::ProcessResult {
-        let result = self.run(&cancel).await;
+        let result = match self.run(&cancel).await {
+            Err(SyncError::Task(e)) if !cancel.is_cancelled() => {
+                let (source, target) = (&self.config.source, &self.config.target);
+                let timeout = self.config.acquire_timeout;
+                Err(SyncError::Task(
+                    explain_lost(e, source, target, timeout).await,
+                ))
+            }
+            other => other,
+        };
         let canceled = cancel.is_cancelled();
         let errors = match &result {
             Ok(Ended::CaughtUp(at)) => {

@@ -155,6 +155,7 @@ async fn migrate(
     let started = Instant::now();
     let mut auto = AutoResumeConfig::default();
     auto.check_interval = args.check_interval;
+    auto.max_unavailable = Some(args.max_unavailable);
     let spawn = |config| Subtask::spawn_with(config, factory);
     let mut drive = match Drive::start(&args.task, auto, spawn) {
         Ok(d) => d,
