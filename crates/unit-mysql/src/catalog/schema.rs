@@ -161,6 +161,11 @@ pub struct Table {
     /// two hidden columns more (`ROW_START`, `ROW_END`). Copied only where the caller
     /// opts in (`TaskConfig::versioned_current_rows`).
     pub system_versioned: bool,
+    /// MariaDB's long unique keys (a `UNIQUE` key on a TEXT or BLOB column, or any
+    /// `UNIQUE ... USING HASH` outside the MEMORY engine): each keeps a hash of its
+    /// columns in a hidden column that `information_schema` does not list and the
+    /// binlog's row images carry after the visible columns.
+    pub hidden_hashes: usize,
 }
 
 /// A selected table as listed by [`list_tables`], before it is described.
@@ -305,6 +310,7 @@ impl Table {
     ///     estimated_bytes: 0,
     ///     estimated_rows: 0,
     ///     system_versioned: false,
+    ///     hidden_hashes: 0,
     /// };
     /// assert_eq!(
     ///     table.after_key(&[b"7".to_vec(), b"2".to_vec()]),
@@ -619,8 +625,13 @@ pub(crate) async fn describe(pool: &MySqlPool, listed: ListedTable) -> Result<Ta
     );
     let rows = exact_table_rows(pool, &sql, &database, &name).await?;
     let mut keys: Vec<(String, Vec<String>, bool)> = Vec::new();
+    let mut hashed: Vec<String> = Vec::new();
+    let memory = ["memory", "heap"].contains(&engine.to_ascii_lowercase().as_str());
     for row in &rows {
         let (index, column) = (text(row, 0)?, text(row, 1)?);
+        if text(row, 3)? == "HASH" && !memory && !hashed.contains(&index) {
+            hashed.push(index.clone());
+        }
         let unusable = text(row, 2)? == "YES" || text(row, 3)? == "HASH";
         match keys.last_mut() {
             Some((i, cols, bad)) if *i == index => {
@@ -658,6 +669,7 @@ pub(crate) async fn describe(pool: &MySqlPool, listed: ListedTable) -> Result<Ta
         estimated_bytes,
         estimated_rows,
         system_versioned,
+        hidden_hashes: hashed.len(),
     })
 }
 

@@ -356,6 +356,7 @@ mod tests {
             estimated_bytes: 0,
             estimated_rows: 0,
             system_versioned: false,
+            hidden_hashes: 0,
         };
         let sql = load_statement(&table, &table.written(), false);
         assert!(

@@ -719,9 +719,9 @@ impl Player<'_> {
         let RowsChange {
             database,
             table: name,
-            columns,
+            mut columns,
             kind,
-            rows,
+            mut rows,
             foreign_key_checks,
             full_image,
         } = change;
@@ -745,6 +745,16 @@ impl Player<'_> {
             });
         }
         let visible = table.columns.len();
+        if table.hidden_hashes > 0 && columns == visible + table.hidden_hashes {
+            // MariaDB's long unique keys: their hidden hash columns follow the visible
+            // ones, and the server computes them again from the values written.
+            for (before, after) in &mut rows {
+                for image in [before, after].into_iter().flatten() {
+                    image.truncate(visible);
+                }
+            }
+            columns = visible;
+        }
         if self.sequences.contains(&(database.clone(), name.clone())) {
             return self.apply_sequence(&table, kind, rows).await;
         }

@@ -38,6 +38,7 @@ fn table(key: &[usize], extra: Vec<Column>) -> Table {
         estimated_bytes: 0,
         estimated_rows: 0,
         system_versioned: false,
+        hidden_hashes: 0,
     }
 }
 
