@@ -239,6 +239,28 @@ pub(crate) fn start_position(text: Option<&str>) -> Result<BinlogPosition, Strin
     })
 }
 
+/// Checks that `file` can be read and holds a PEM block whose label ends with `what`
+/// (`CERTIFICATE`, `PRIVATE KEY`): a TLS file that is not one would otherwise fail
+/// every connection without naming the file.
+fn pem_file(file: &std::path::Path, what: &str) -> Result<(), String> {
+    let bytes = std::fs::read(file).map_err(|e| format!("cannot read it: {e}"))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let found = text.lines().any(|line| {
+        line.trim()
+            .strip_prefix("-----BEGIN ")
+            .and_then(|rest| rest.strip_suffix("-----"))
+            .is_some_and(|label| label.ends_with(what))
+    });
+    if found {
+        Ok(())
+    } else {
+        Err(format!(
+            "not a PEM file holding a {} (no -----BEGIN ...{what}----- line)",
+            what.to_ascii_lowercase()
+        ))
+    }
+}
+
 /// A positive number of seconds.
 fn seconds(text: &str) -> Result<Duration, String> {
     match text.parse::<f64>() {
@@ -327,6 +349,18 @@ impl Args {
                 key: key.clone(),
             })
         };
+        for (option, file, pem) in [
+            ("--source-ssl-ca", &args.source_ssl_ca, "CERTIFICATE"),
+            ("--source-ssl-cert", &args.source_ssl_cert, "CERTIFICATE"),
+            ("--source-ssl-key", &args.source_ssl_key, "PRIVATE KEY"),
+            ("--target-ssl-ca", &args.target_ssl_ca, "CERTIFICATE"),
+            ("--target-ssl-cert", &args.target_ssl_cert, "CERTIFICATE"),
+            ("--target-ssl-key", &args.target_ssl_key, "PRIVATE KEY"),
+        ] {
+            if let Some(file) = file {
+                pem_file(file, pem).map_err(|e| format!("{option} {}: {e}", file.display()))?;
+            }
+        }
         let source = match tls(
             &args.source_ssl_mode,
             &args.source_ssl_ca,

@@ -19,9 +19,10 @@ pub(crate) struct Args {
     /// Print the API's JSON answer.
     #[arg(long)]
     json: bool,
-    /// Seconds to wait for the answer (stop waits for the task to pause).
-    #[arg(long, default_value_t = 60)]
-    timeout: u64,
+    /// Seconds to wait for the answer: 10 by default, 60 for `stop` (which waits for
+    /// the task to pause).
+    #[arg(long)]
+    timeout: Option<u64>,
 }
 
 /// The three verbs.
@@ -72,8 +73,13 @@ async fn call(verb: Verb, args: &Args) -> Result<(Value, u8), Failure> {
     } else {
         format!("http://{}", args.addr.trim_end_matches('/'))
     };
+    let seconds = args
+        .timeout
+        .unwrap_or(if matches!(verb, Verb::Stop) { 60 } else { 10 })
+        .max(1);
     let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(args.timeout.max(1)))
+        .timeout(Duration::from_secs(seconds))
+        .connect_timeout(Duration::from_secs(seconds.min(5)))
         .build()
         .map_err(|e| Failure(2, format!("cannot make an HTTP client: {e}")))?;
     let task = match &args.task {
@@ -114,10 +120,19 @@ async fn call(verb: Verb, args: &Args) -> Result<(Value, u8), Failure> {
 
 /// Sends `request`; its JSON answer, or the API's error.
 async fn request(request: reqwest::RequestBuilder) -> Result<Value, Failure> {
-    let response = request
-        .send()
-        .await
-        .map_err(|e| Failure(2, format!("no answer: {e}")))?;
+    let response = request.send().await.map_err(|e| {
+        let why = if e.is_timeout() {
+            "timed out (the address accepts connections and does not answer, or the task \
+                 is slow: see --timeout)"
+                .to_owned()
+        } else if e.is_connect() {
+            format!("cannot connect ({e}): is the migration running with --listen there?")
+        } else {
+            e.to_string()
+        };
+        let to = e.url().map(|u| format!(" from {u}")).unwrap_or_default();
+        Failure(2, format!("no answer{to}: {why}"))
+    })?;
     let status = response.status();
     let body: Value = response
         .json()

@@ -118,3 +118,72 @@ fn malformed_urls_are_bad_arguments_that_never_show_a_password() {
         }
     }
 }
+
+/// `unitctl status` against an address that accepts connections and never answers
+/// says it timed out, after 10 s by default (it waited 60 s, then said "error sending
+/// request"); a refused address says it cannot connect, at once.
+#[test]
+fn status_of_a_silent_or_closed_address_says_timed_out_or_cannot_connect() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap().to_string();
+    let started = std::time::Instant::now();
+    let out = unitctl(&["status", "--addr", &addr], b"");
+    let took = started.elapsed().as_secs_f64();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("timed out"), "{stderr}");
+    assert!((9.0..20.0).contains(&took), "took {took} s");
+    drop(silent);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let started = std::time::Instant::now();
+    let out = unitctl(&["status", "--addr", &closed], b"");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot connect"), "{stderr}");
+    assert!(started.elapsed().as_secs_f64() < 5.0);
+}
+
+/// A TLS file given on the command line that is missing or not PEM is a bad argument
+/// naming the option and the file (it failed every connection without naming it).
+#[test]
+fn a_missing_or_non_pem_tls_file_is_a_bad_argument_naming_it() {
+    let dir = std::env::temp_dir().join(format!("unitctl-pem-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let not_pem = dir.join("ca.txt");
+    std::fs::write(&not_pem, "hello, not a certificate\n").unwrap();
+    let key_as_ca = dir.join("key.pem");
+    std::fs::write(
+        &key_as_ca,
+        "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let missing = dir.join("missing.pem");
+    let good = "mysql://root@127.0.0.1:1/";
+    for (option, file, says) in [
+        ("--source-ssl-ca", &missing, "cannot read it"),
+        ("--target-ssl-ca", &not_pem, "not a PEM file"),
+        (
+            "--source-ssl-ca",
+            &key_as_ca,
+            "not a PEM file holding a certificate",
+        ),
+        ("--target-ssl-key", &not_pem, "private key"),
+    ] {
+        let file = file.to_str().unwrap();
+        let out = unitctl(
+            &["migrate", "--source", good, "--target", good, option, file],
+            b"",
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{option} {file}: {stderr}");
+        assert!(
+            stderr.contains(option) && stderr.contains(file) && stderr.contains(says),
+            "{option} {file}: {stderr}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
