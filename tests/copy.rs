@@ -1365,3 +1365,66 @@ async fn copy_unit_passes_the_unit_test_kit() {
         .unwrap();
     assert!(report.kills >= 2, "{report:?}");
 }
+
+/// `concurrency` far above what the source allows (`max_connections = 30`) is capped
+/// so that a tenth of the connections stays free for the application: the copy
+/// finishes exactly, and a client of the source can connect while it runs. (With 500
+/// the copy opened connections until the server refused them, 1040, application
+/// included.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_is_capped_by_the_servers_max_connections() {
+    let source = MariaDb::start_with(vec!["--max-connections=30".into()]);
+    let target = MariaDb::start();
+    exec(
+        &source.url("mysql"),
+        "CREATE DATABASE capped; CREATE TABLE capped.t (id INT PRIMARY KEY, v VARCHAR(20));
+         INSERT INTO capped.t SELECT seq, CONCAT('v', seq) FROM seq_1_to_20000;",
+    )
+    .await;
+    let filter = Filter {
+        databases: vec!["capped".into()],
+        ..Filter::default()
+    };
+    let mut config = TaskConfig::new(
+        "capped",
+        source.url("").parse().unwrap(),
+        target.url("").parse().unwrap(),
+        filter,
+    );
+    config.copy.chunk_rows = 20;
+    config.copy.split_rows = 100;
+    config.copy.concurrency = 500;
+    let most_seen = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let watch = tokio::spawn({
+        let url = source.url("");
+        let most_seen = most_seen.clone();
+        async move {
+            // One connection of our own, opened first: the application.
+            let url: MySqlUrl = url.parse().unwrap();
+            let mut app = MySqlConnection::connect_with(&url.connect_options())
+                .await
+                .unwrap();
+            loop {
+                let row: (String, String) =
+                    sqlx::query_as("SHOW GLOBAL STATUS LIKE 'Threads_connected'")
+                        .fetch_one(&mut app)
+                        .await
+                        .unwrap();
+                let n: u64 = row.1.parse().unwrap();
+                most_seen.fetch_max(n, std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    });
+    let (stage, h) = run_to_end(config).await;
+    watch.abort();
+    let status = h.status();
+    assert_eq!(stage, Stage::Finished, "{status:?}");
+    let most = most_seen.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        (2..=27).contains(&most),
+        "{most} connections at most on a server of 30"
+    );
+    let dbs = ["capped".to_owned()];
+    assert_eq!(source.dump(&dbs), target.dump(&dbs));
+}

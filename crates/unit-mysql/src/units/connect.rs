@@ -151,3 +151,33 @@ pub(crate) async fn explain_lost(
         _ => err,
     }
 }
+
+/// How many more connections the server of `pool` (the `scope` side) accepts while a
+/// tenth of its `max_connections` (at least 3) stays free for its other clients: a
+/// task must never lock the application out.
+///
+/// # Errors
+/// The queries' failures.
+pub(crate) async fn connection_room(
+    pool: &MySqlPool,
+    scope: ErrScope,
+    cancel: &CancellationToken,
+) -> Result<u64, Error> {
+    let max_sql = "SELECT CAST(@@max_connections AS UNSIGNED)";
+    let max: u64 = cancellable(cancel, sqlx::query_scalar(max_sql).fetch_one(pool))
+        .await
+        .map_err(|e| stmt_err(scope, Operation::Query(max_sql), e))?;
+    let status_sql = "SHOW GLOBAL STATUS LIKE 'Threads_connected'";
+    let row = cancellable(cancel, sqlx::query(status_sql).fetch_one(pool))
+        .await
+        .map_err(|e| stmt_err(scope, Operation::Query(status_sql), e))?;
+    let value: Vec<u8> = sqlx::Row::try_get::<Vec<u8>, _>(&row, 1)
+        .or_else(|_| sqlx::Row::try_get::<String, _>(&row, 1).map(String::into_bytes))
+        .map_err(|e| stmt_err(scope, Operation::Query(status_sql), StatementError::Sqlx(e)))?;
+    let connected: u64 = String::from_utf8_lossy(&value)
+        .trim()
+        .parse()
+        .unwrap_or(max);
+    let reserve = (max / 10).max(3);
+    Ok(max.saturating_sub(connected).saturating_sub(reserve))
+}

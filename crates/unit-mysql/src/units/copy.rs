@@ -27,7 +27,9 @@ use crate::catalog::position::is_mariadb;
 use crate::catalog::position::source_position;
 use crate::catalog::schema::{SchemaError, Table, discover, ident, normalize_create, raw};
 use crate::error::{Error, internal, process_error_of, stmt_err};
-use crate::units::connect::{explain_lost, open_source, open_target, target_session_of};
+use crate::units::connect::{
+    connection_room, explain_lost, open_source, open_target, target_session_of,
+};
 use crate::units::object_migration::ObjectReport;
 use crate::units::sync_state::{
     SyncCheckpoint, ensure_tables, load_checkpoint, start_checkpoint, store_checkpoint,
@@ -281,9 +283,40 @@ impl CopyUnit {
         )
     }
 
+    /// Lowers the copy's concurrency to what both servers' `max_connections` allow
+    /// (see [`connection_room`]): each worker holds a source connection and up to two
+    /// target connections (its statements' and its `LOAD DATA`'s), and the unit two
+    /// more on each side. Whether it lowered it.
+    async fn cap_concurrency(
+        &mut self,
+        source: &MySqlPool,
+        target: &MySqlPool,
+        cancel: &CancellationToken,
+    ) -> Result<bool, Error> {
+        let source_room = connection_room(source, ErrScope::Upstream, cancel).await?;
+        let target_room = connection_room(target, ErrScope::Downstream, cancel).await?;
+        let most = source_room
+            .saturating_sub(2)
+            .min(target_room.saturating_sub(2) / 2)
+            .max(1);
+        let most = usize::try_from(most).unwrap_or(usize::MAX);
+        if self.config.copy.concurrency > most {
+            warn!(
+                asked = self.config.copy.concurrency,
+                capped = most,
+                source_room,
+                target_room,
+                "the copy's concurrency is capped by the servers' max_connections (a tenth of each is left to other clients)"
+            );
+            self.config.copy.concurrency = most;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
     async fn prepare(&mut self, cancel: &CancellationToken) -> Result<(), Error> {
         let size = u32::try_from(self.config.copy.concurrency.max(1) + 2).unwrap_or(8);
-        let source = open_source(&self.config, size, cancel).await?;
+        let mut source = open_source(&self.config, size, cancel).await?;
         self.source = Some(source.clone());
         let session = target_session_of(&source, cancel).await?;
         self.sql_mode = session_sql_mode(&session);
@@ -293,8 +326,17 @@ impl CopyUnit {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone_from(&self.sql_mode);
-        let target = open_target(&self.config, size, session, cancel).await?;
+        let mut target = open_target(&self.config, size, session.clone(), cancel).await?;
         self.target = Some(target.clone());
+        if self.cap_concurrency(&source, &target, cancel).await? {
+            // Pools as small as the concurrency now allows.
+            let size = u32::try_from(self.config.copy.concurrency + 2).unwrap_or(8);
+            close_pools([self.source.take(), self.target.take()]).await;
+            source = open_source(&self.config, size, cancel).await?;
+            self.source = Some(source.clone());
+            target = open_target(&self.config, size, session, cancel).await?;
+            self.target = Some(target.clone());
+        }
         let store = self.store();
         let create = async {
             let mut conn = target.acquire().await?;
