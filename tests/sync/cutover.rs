@@ -262,3 +262,57 @@ async fn cascades_inside_and_after_an_xa_transaction_are_both_made() {
         .await;
     online.cutover_exact(&config).await;
 }
+
+/// A write to the source while the cutover creates the triggers and events (after
+/// every table was verified): the cutover fails (60010) and drops the triggers and
+/// events it created, so that replication can go on and the next cutover completes.
+/// (They were left behind: the next run refused to replicate into tables with
+/// triggers on the target.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_while_the_cutover_creates_triggers_leaves_none_behind() {
+    // Many triggers, so that creating them takes a while.
+    let mut schema = String::from(
+        "CREATE TABLE t (id INT PRIMARY KEY, n INT);
+         CREATE TABLE log (id INT AUTO_INCREMENT PRIMARY KEY, what INT);
+         CREATE EVENT tick ON SCHEDULE EVERY 1 HOUR DO INSERT INTO log (what) VALUES (0);",
+    );
+    for i in 0..40 {
+        schema.push_str(&format!(
+            "CREATE TABLE t{i} (id INT PRIMARY KEY);
+             CREATE TRIGGER trg{i} AFTER INSERT ON t{i} FOR EACH ROW INSERT INTO log (what) VALUES ({i});"
+        ));
+    }
+    let online = Online::new("latetrg", &schema).await;
+    let config = online.config("latetrg");
+    online.copy(&config).await;
+    online.source_sql("INSERT INTO t VALUES (1, 1)").await;
+    // As soon as the first trigger appears on the target: a write to the source.
+    let target_url = online.target.url("");
+    let source_url = online.source.url("latetrg");
+    let late = tokio::spawn(async move {
+        let mut target = connect(&target_url).await;
+        loop {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = 'latetrg'",
+            )
+            .fetch_one(&mut target)
+            .await
+            .unwrap();
+            if n > 0 {
+                break;
+            }
+        }
+        let mut source = connect(&source_url).await;
+        source.execute("INSERT INTO t VALUES (2, 2)").await.unwrap();
+    });
+    let result = online.cutover(&config).await;
+    tokio::time::timeout(Duration::from_secs(10), late)
+        .await
+        .expect("the late write ran")
+        .unwrap();
+    Online::refused(&result, 60010, &["the source is now at"]);
+    assert_eq!(target_triggers_and_events(&online).await, (0, 0));
+    // The source idle now: the next cutover applies the write and creates them all.
+    online.cutover_exact(&config).await;
+    assert_eq!(target_triggers_and_events(&online).await, (40, 1));
+}

@@ -123,6 +123,16 @@ impl SchemaObject {
             ident(&self.name)
         )
     }
+
+    /// `DROP <kind> IF EXISTS db.name`.
+    pub(crate) fn drop_sql(&self) -> String {
+        format!(
+            "DROP {} IF EXISTS {}.{}",
+            self.kind.show().0,
+            ident(&self.database),
+            ident(&self.name)
+        )
+    }
 }
 
 /// Which kinds of objects a copy migrates (all by default).

@@ -7,6 +7,7 @@
 
 use std::sync::atomic::Ordering;
 
+use sqlx::Executor;
 use sqlx::mysql::MySqlPool;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -18,13 +19,29 @@ use super::stream::Source;
 use super::{Ended, SyncError, SyncUnit};
 use crate::adapter::cancel::cancellable;
 use crate::adapter::classify::Operation;
-use crate::catalog::objects::list_objects;
+use crate::catalog::objects::{SchemaObject, list_objects, target_definition};
 use crate::catalog::position::{BinlogPosition, source_position};
 use crate::catalog::schema::{Table, discover};
 use crate::error::{Error, stmt_err};
 use crate::units::object_migration::{ObjectReport, ensure_object};
 use crate::units::sync_state::prepared_xids;
 use crate::units::verify::{choose_verification, same_definition, verify_table};
+
+/// Drops `objects` from `target`, each on its own: a failure is logged (the error that
+/// made the cutover undo them is the one to report).
+async fn drop_objects(target: &MySqlPool, objects: &[SchemaObject]) {
+    for object in objects {
+        let sql = object.drop_sql();
+        match target.execute(sql.as_str()).await {
+            Ok(_) => {
+                info!(kind = object.kind.as_str(), object = %object.display_name(), "dropped again: the cutover did not complete")
+            }
+            Err(e) => {
+                warn!(kind = object.kind.as_str(), object = %object.display_name(), error = %e, "could not drop it again; drop it by hand before the next cutover")
+            }
+        }
+    }
+}
 
 /// How many times a cutover applies and verifies again when the source moved after its
 /// final position was read, before it gives up ([`SyncError::SourceNotStopped`]).
@@ -98,10 +115,15 @@ impl SyncUnit {
             }
         };
         // Last: the triggers and events, which must not act on replicated changes.
-        self.create_deferred_objects(source, target, &tables, cancel)
+        let created = self
+            .create_deferred_objects(source, target, &tables, cancel)
             .await?;
         if let Some(now) = source_position(source, self.mariadb, cancel).await? {
             if at.compare(&now).is_ne() {
+                // Replication goes on from `at`: the triggers and events just created
+                // would act on the changes it applies (and a rerun refuses to replicate
+                // into tables with triggers), so they go again.
+                drop_objects(target, &created).await;
                 return Err(SyncError::SourceNotStopped { at, now });
             }
         }
@@ -112,14 +134,14 @@ impl SyncUnit {
     /// At cutover, once every table is verified: the source's triggers and events (of
     /// the kinds [`TaskConfig::objects`] keeps), created as the source defines them and
     /// checked by reading them back; each is recorded in
-    /// [`SyncProgress::cutover_objects`].
+    /// [`SyncProgress::cutover_objects`]. Returns those it created (not there before).
     async fn create_deferred_objects(
         &self,
         source: &MySqlPool,
         target: &MySqlPool,
         tables: &[Table],
         cancel: &CancellationToken,
-    ) -> Result<(), SyncError> {
+    ) -> Result<Vec<SchemaObject>, SyncError> {
         let objects = list_objects(source, &self.config.filter, tables)
             .await
             .map_err(Error::Schema)?;
@@ -129,6 +151,7 @@ impl SyncUnit {
             .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Connect, e.into()))?
             .detach();
         let mut reports = Vec::new();
+        let mut created = Vec::new();
         for object in objects.iter().filter(|o| o.kind.acts_on_changes()) {
             let mut report = ObjectReport {
                 kind: object.kind.as_str(),
@@ -141,13 +164,23 @@ impl SyncUnit {
             if report.excluded {
                 report.note = "left out by the configuration".to_owned();
             } else {
+                let there = target_definition(&mut conn, object).await.map_err(|e| {
+                    stmt_err(
+                        ErrScope::Downstream,
+                        Operation::Query("SHOW CREATE"),
+                        e.into(),
+                    )
+                })?;
                 report.migrated = ensure_object(&mut conn, object, cancel).await?;
+                if there.is_none() {
+                    created.push(object.clone());
+                }
                 info!(kind = report.kind, object = %object.display_name(), "created at cutover");
             }
             reports.push(report);
         }
         *lock(&self.shared.cutover_objects) = reports;
-        Ok(())
+        Ok(created)
     }
 
     /// Compares every selected table on both sides (definition, row count and
