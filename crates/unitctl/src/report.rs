@@ -229,6 +229,10 @@ impl From<&ObjectReport> for ObjectLine {
 pub(crate) struct ExplainedError {
     #[serde(rename = "ErrCode")]
     err_code: i32,
+    /// DM's side of the error: `upstream` (the source), `downstream` (the target),
+    /// `internal`, `not-set`.
+    #[serde(rename = "ErrScope")]
+    err_scope: String,
     #[serde(rename = "Message")]
     message: String,
     #[serde(rename = "RawCause")]
@@ -244,6 +248,7 @@ impl ExplainedError {
     pub(crate) fn new(error: &pb::ProcessError, policy: &dyn Policy, why: &str) -> Self {
         Self {
             err_code: error.err_code,
+            err_scope: error.err_scope.clone(),
             message: error.message.clone(),
             raw_cause: error.raw_cause.clone(),
             workaround: error.workaround.clone(),
@@ -336,8 +341,18 @@ impl Event {
                 for e in errors.iter().flatten() {
                     writeln!(
                         out,
-                        "  {} {}\n    cause: {}\n    {} (policy {})\n    workaround: {}",
-                        e.err_code, e.message, e.raw_cause, e.verdict, e.policy, e.workaround
+                        "  {} {}{}\n    cause: {}\n    {} (policy {})\n    workaround: {}",
+                        e.err_code,
+                        match e.err_scope.as_str() {
+                            "upstream" => "on the source: ",
+                            "downstream" => "on the target: ",
+                            _ => "",
+                        },
+                        e.message,
+                        e.raw_cause,
+                        e.verdict,
+                        e.policy,
+                        e.workaround
                     )?;
                 }
                 Ok(())

@@ -172,6 +172,13 @@ fn an_unresumable_failure_exits_1_with_the_verdict() {
     );
     // The verdict names the policy that decided, the one auto-resume acted on.
     assert_eq!(last["errors"][0]["policy"], "recommended");
+    // DM's code has no workaround; the copy says what to do.
+    let workaround = last["errors"][0]["Workaround"].as_str().unwrap();
+    assert!(
+        workaround.contains("already holds a row with this key"),
+        "{workaround}"
+    );
+    assert_eq!(last["errors"][0]["ErrScope"], "downstream");
 }
 
 #[test]
@@ -802,4 +809,38 @@ fn a_target_lost_for_longer_than_max_unavailable_pauses_the_task() {
         "{stdout}"
     );
     assert!((6.0..60.0).contains(&took), "ended {took} s after the loss");
+}
+
+/// A password the server rejects says which side rejected it: `ErrScope` in the JSON
+/// event, "on the source" / "on the target" in the text (it said "database driver
+/// error" only).
+#[test]
+fn a_rejected_password_says_which_side() {
+    let server = MariaDb::start();
+    let up = server.url("");
+    let wrong = up.replacen("root@", "root:Wrong9@", 1);
+    assert_ne!(up, wrong);
+    for (source, target, scope, said) in [
+        (&wrong, &up, "upstream", "on the source"),
+        (&up, &wrong, "downstream", "on the target"),
+    ] {
+        let (out, _) = migrate_urls(source, target, &[]);
+        let (stdout, last) = ended(out, 1);
+        assert_eq!(last["errors"][0]["ErrScope"], scope, "{stdout}");
+        assert!(!stdout.contains("Wrong9"), "{stdout}");
+        let text = Command::new(env!("CARGO_BIN_EXE_unitctl"))
+            .args([
+                "migrate",
+                "--source",
+                source,
+                "--target",
+                target,
+                "--databases",
+                "cli_src",
+            ])
+            .output()
+            .unwrap();
+        let printed = String::from_utf8_lossy(&text.stdout);
+        assert!(printed.contains(said), "{printed}");
+    }
 }

@@ -816,6 +816,21 @@ impl CopyUnit {
     }
 }
 
+/// The `ProcessError` of a copy's `err`: [`process_error_of`], with a workaround where
+/// DM's code has none and the copy knows one (a target row in the way of a copied one).
+fn copy_process_error(err: &Error) -> pb::ProcessError {
+    let mut pe = process_error_of(err);
+    if pe.workaround.is_empty() && err.server_number() == Some(crate::adapter::codes::ER_DUP_ENTRY)
+    {
+        pe.workaround =
+            "The target table already holds a row with this key that the copy did not write \
+             (a table that was not empty, or written by something else): empty or drop the target \
+             table, or exclude it, then run the task again."
+                .to_owned();
+    }
+    pe
+}
+
 #[async_trait]
 impl Unit for CopyUnit {
     type Config = TaskConfig;
@@ -883,7 +898,7 @@ impl Unit for CopyUnit {
         }
         pb::ProcessResult {
             is_canceled: canceled,
-            errors: errors.iter().map(process_error_of).collect(),
+            errors: errors.iter().map(copy_process_error).collect(),
             detail: Vec::new(),
         }
     }

@@ -24,6 +24,7 @@ fn objects() -> Vec<ObjectLine> {
 fn error() -> ExplainedError {
     ExplainedError {
         err_code: 10006,
+        err_scope: "downstream".to_owned(),
         message: "execute statement failed".to_owned(),
         raw_cause: "Table 'x' doesn't exist".to_owned(),
         workaround: "check it".to_owned(),
@@ -184,8 +185,8 @@ const EXPECTED: &[(&str, &str)] = &[
         "cutover: the target holds every change up to nothing; 0 changes applied by this run, 0 automatic resumes\nNOT COMPLETE: the cutover did not end\n",
     ),
     (
-        "{\"errors\":[{\"ErrCode\":10006,\"Message\":\"execute statement failed\",\"RawCause\":\"Table 'x' doesn't exist\",\"Workaround\":\"check it\",\"policy\":\"recommended\",\"verdict\":\"no progress after 5 resumes: not resumable: rule x\"},{\"ErrCode\":10006,\"Message\":\"execute statement failed\",\"RawCause\":\"Table 'x' doesn't exist\",\"Workaround\":\"check it\",\"policy\":\"recommended\",\"verdict\":\"no progress after 5 resumes: not resumable: rule x\"}],\"event\":\"failed\",\"stage\":\"Paused\"}",
-        "failed (not resumable):\n  10006 execute statement failed\n    cause: Table 'x' doesn't exist\n    no progress after 5 resumes: not resumable: rule x (policy recommended)\n    workaround: check it\n  10006 execute statement failed\n    cause: Table 'x' doesn't exist\n    no progress after 5 resumes: not resumable: rule x (policy recommended)\n    workaround: check it\n",
+        "{\"errors\":[{\"ErrCode\":10006,\"ErrScope\":\"downstream\",\"Message\":\"execute statement failed\",\"RawCause\":\"Table 'x' doesn't exist\",\"Workaround\":\"check it\",\"policy\":\"recommended\",\"verdict\":\"no progress after 5 resumes: not resumable: rule x\"},{\"ErrCode\":10006,\"ErrScope\":\"downstream\",\"Message\":\"execute statement failed\",\"RawCause\":\"Table 'x' doesn't exist\",\"Workaround\":\"check it\",\"policy\":\"recommended\",\"verdict\":\"no progress after 5 resumes: not resumable: rule x\"}],\"event\":\"failed\",\"stage\":\"Paused\"}",
+        "failed (not resumable):\n  10006 on the target: execute statement failed\n    cause: Table 'x' doesn't exist\n    no progress after 5 resumes: not resumable: rule x (policy recommended)\n    workaround: check it\n  10006 on the target: execute statement failed\n    cause: Table 'x' doesn't exist\n    no progress after 5 resumes: not resumable: rule x (policy recommended)\n    workaround: check it\n",
     ),
     (
         "{\"errors\":[],\"event\":\"failed\",\"stage\":\"Stopped\"}",
