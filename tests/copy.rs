@@ -1294,12 +1294,35 @@ async fn chunks_are_loaded_with_load_data_local_and_every_value_lands_as_inserte
     let pair = Pair::new("copy_load").await;
     seed_awkward_values(&pair).await;
     let before = loads(&pair).await;
+    // Every statement the target runs, to tell loads from inserts.
+    exec(
+        &pair.target.url("mysql"),
+        "SET GLOBAL log_output = 'TABLE'; SET GLOBAL general_log = 1",
+    )
+    .await;
     let (stage, h) = run_to_end(pair.config(500)).await;
     assert_eq!(stage, Stage::Finished, "{:?}", h.status().result);
     h.stop().await.unwrap();
+    exec(&pair.target.url("mysql"), "SET GLOBAL general_log = 0").await;
     // 3,004 rows in 500-row chunks over key ranges: at least 7 loads.
     let loaded = loads(&pair).await - before;
     assert!(loaded >= 7, "{loaded} LOAD DATA statements");
+    // And no chunk fell back to INSERT (a load rolled back and retried as inserts
+    // would count as a load above): no INSERT into the table at all.
+    let url: MySqlUrl = pair.target.url("mysql").parse().unwrap();
+    let mut conn = MySqlConnection::connect_with(&url.connect_options())
+        .await
+        .unwrap();
+    let (loads_logged, inserts_logged): (i64, i64) = sqlx::query_as(
+        "SELECT CAST(SUM(argument LIKE 'LOAD DATA%') AS SIGNED), \
+                CAST(SUM(argument LIKE 'INSERT%INTO `copy_load`.`v`%') AS SIGNED) \
+         FROM mysql.general_log WHERE command_type IN ('Query', 'Execute')",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert!(loads_logged >= 7, "{loads_logged} loads in the general log");
+    assert_eq!(inserts_logged, 0, "chunks written with INSERT");
     assert_copied(&pair).await;
     let dbs = [pair.db.clone()];
     assert_eq!(pair.source.dump(&dbs), pair.target.dump(&dbs));
