@@ -431,3 +431,64 @@ async fn worker_rows_of_an_earlier_worker_count_do_not_make_a_rerun_repeat_chang
         "rows of another run's worker count were kept: {left:?}"
     );
 }
+
+/// A worker of an earlier run whose session outlived it (its process killed while its
+/// COMMIT was on the way) commits after the rerun started: the rerun waits for that
+/// commit and skips what it applied. (It read the rows before the commit, applied the
+/// same inserts again and stopped on a duplicate key.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_commit_of_an_earlier_runs_worker_is_waited_for() {
+    // A key of a non-binary collation: every change of `latecommit.t` goes to worker
+    // 0 of 2, by the table's name.
+    let online = Online::new(
+        "latecommit",
+        "CREATE TABLE t (k VARCHAR(10) PRIMARY KEY, n INT)",
+    )
+    .await;
+    let mut config = online.config("latecommit");
+    config.sync.workers = 2;
+    online.copy(&config).await;
+    online
+        .source_sql("INSERT INTO t VALUES ('a', 1), ('b', 2), ('c', 3)")
+        .await;
+    let mut source = connect(&online.source.url("")).await;
+    let events = sqlx::raw_sql("SHOW BINLOG EVENTS")
+        .fetch_all(&mut source)
+        .await
+        .unwrap();
+    let (file, pos): (String, u64) = events
+        .iter()
+        .rev()
+        .find(|e| sqlx::Row::get::<String, _>(*e, 2).starts_with("Write_rows"))
+        .map(|e| (sqlx::Row::get(e, 0), sqlx::Row::get(e, 1)))
+        .expect("the insert's row event");
+    // The earlier run's worker 0, its transaction applied and its row written, the
+    // COMMIT not yet landed.
+    let mut late = connect(&online.target.url("")).await;
+    late.execute("BEGIN").await.unwrap();
+    late.execute("INSERT INTO latecommit.t VALUES ('a', 1), ('b', 2), ('c', 3)")
+        .await
+        .unwrap();
+    sqlx::query(
+        "REPLACE INTO unit_checkpoint.sync_worker (task, worker, workers, binlog_name, binlog_pos, row_index) \
+         VALUES ('latecommit', 0, 2, ?, ?, 2)",
+    )
+    .bind(&file)
+    .bind(pos)
+    .execute(&mut late)
+    .await
+    .unwrap();
+    let cutover = tokio::spawn({
+        let config = config.clone();
+        async move {
+            let mut config = config;
+            config.sync.cutover = true;
+            Online::run(&mut unit_mysql::SyncUnit::new(config)).await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    late.execute("COMMIT").await.unwrap();
+    let result = cutover.await.unwrap();
+    online.assert_ok(&result);
+    online.assert_same();
+}

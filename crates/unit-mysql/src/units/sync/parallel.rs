@@ -237,20 +237,25 @@ pub(super) struct WorkerRow {
     pub(super) last: ChangeId,
 }
 
-/// The rows the workers of earlier runs of the task recorded.
+/// The rows the workers of earlier runs of the task recorded, read with a locking
+/// read: a worker of an earlier run whose session outlived it (its process killed
+/// while its `COMMIT` was on the way) holds its row locked until that commit lands or
+/// rolls back, and the rows read must be the ones it leaves.
 pub(super) async fn load_worker_rows(
     target: &MySqlPool,
     rows: &WorkerRows,
 ) -> Result<Vec<WorkerRow>, sqlx::Error> {
     let sql = format!(
         "SELECT worker, workers, binlog_name, binlog_pos, row_index FROM {} WHERE task = ? \
-         ORDER BY worker",
+         ORDER BY worker FOR UPDATE",
         worker_table(&rows.database)
     );
+    let mut tx = target.begin().await?;
     let found: Vec<(u32, u32, String, u64, u32)> = sqlx::query_as(&sql)
         .bind(&rows.task)
-        .fetch_all(target)
+        .fetch_all(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(found
         .into_iter()
         .map(|(worker, workers, file, pos, row)| WorkerRow {
