@@ -18,6 +18,9 @@
 
 #[path = "harness/online.rs"]
 pub mod online;
+
+#[path = "harness/memory.rs"]
+pub mod memory;
 mod postgres;
 
 pub use postgres::Postgres;

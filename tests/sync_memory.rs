@@ -5,25 +5,11 @@
 //! that no other test's memory counts.
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
-
+use unit_integration_tests::memory::PeakRss;
 use unit_integration_tests::online::{self, Online};
 
 /// The most the process's resident memory may grow while the transaction replicates.
 const BOUND_MIB: u64 = 96;
-
-/// This process's resident memory, in KiB.
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_of_a_million_row_changes_applies_in_bounded_memory() {
@@ -41,23 +27,10 @@ async fn a_transaction_of_a_million_row_changes_applies_in_bounded_memory() {
         )
         .await;
     config.sync.batch = 1000;
-    let before = rss_kib();
-    let peak = Arc::new(AtomicU64::new(before));
-    let done = Arc::new(AtomicBool::new(false));
-    let sampler = std::thread::spawn({
-        let (peak, done) = (peak.clone(), done.clone());
-        move || {
-            while !done.load(Ordering::Relaxed) {
-                peak.fetch_max(rss_kib(), Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        }
-    });
+    let peak = PeakRss::start();
     let result = online.cutover(&config).await;
-    done.store(true, Ordering::Relaxed);
-    sampler.join().unwrap();
+    let grew_mib = peak.growth_mib();
     online.assert_ok(&result);
-    let grew_mib = (peak.load(Ordering::Relaxed) - before) / 1024;
     println!("resident memory grew by {grew_mib} MiB while 1,000,000 row changes applied");
     assert!(
         grew_mib < BOUND_MIB,

@@ -48,6 +48,10 @@ impl Unreachable {
             return None;
         };
         let text = io.to_string();
+        // A certificate refused in the TLS handshake: the server answered.
+        if text.contains(crate::adapter::classify::BAD_CERTIFICATE) {
+            return None;
+        }
         let unknown_host = [
             "failed to lookup address",
             "Name or service not known",

@@ -25,6 +25,12 @@
 //! Source transactions are not kept as target transactions across workers: a worker
 //! may commit part of one, another worker the rest. `SyncSettings::workers = 1` keeps them.
 //!
+//! **Bounded.** The queues hold at most [`QUEUE`] changes per worker and
+//! [`QUEUE_BYTES`] bytes of row images for all of them; before the dispatcher waits
+//! for bytes it asks the workers to commit, and a worker with nothing to apply
+//! commits after [`IDLE_COMMIT`], so that no transaction left open holds back another
+//! worker (a lock wait the dispatcher could not end).
+//!
 //! [`SyncSettings::workers`]: crate::units::task::SyncSettings::workers
 
 use std::cmp::Ordering;
@@ -213,6 +219,24 @@ pub(super) struct Job {
     pub(super) safe: bool,
     /// Every change of the table goes to this one worker (its route is by name).
     pub(super) alone: bool,
+    /// Its share of [`QUEUE_BYTES`], given back when the job is dropped (applied).
+    pub(super) bytes: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Job {
+    /// About how many bytes the job's row images hold.
+    fn size(&self) -> usize {
+        let image = |i: &Option<RowImage>| {
+            i.iter()
+                .flatten()
+                .map(|v| match v {
+                    Some(BinlogValue::Value(Value::Bytes(b))) => b.len() + 16,
+                    _ => 16,
+                })
+                .sum::<usize>()
+        };
+        64 + image(&self.before) + image(&self.after)
+    }
 }
 
 enum Msg {
@@ -448,6 +472,16 @@ impl Worker {
         loop {
             let msg = match next.take() {
                 Some(m) => m,
+                None if self.open => match tokio::time::timeout(IDLE_COMMIT, rx.recv()).await {
+                    Ok(Some(m)) => m,
+                    Ok(None) => break,
+                    Err(_) => {
+                        // Nothing more to apply for now: commit, so that no lock of
+                        // this transaction holds back another worker.
+                        self.commit().await?;
+                        continue;
+                    }
+                },
                 None => match rx.recv().await {
                     Some(m) => m,
                     None => break,
@@ -510,6 +544,15 @@ const ROUND: usize = 256;
 /// The row changes a worker's queue holds.
 const QUEUE: usize = 1024;
 
+/// The most bytes of row images queued for all the workers together: rows of large
+/// values (1 MiB BLOBs) would otherwise queue gigabytes.
+const QUEUE_BYTES: usize = 64 << 20;
+
+/// How long a worker keeps a transaction open with nothing to apply before it commits
+/// (its locks would otherwise hold back another worker, which may be the one the
+/// dispatcher waits for).
+const IDLE_COMMIT: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// The answers of workers asked to commit ([`Workers::mark`]).
 pub(super) struct Marks(Vec<(usize, oneshot::Receiver<()>)>);
 
@@ -523,6 +566,8 @@ pub(super) struct Workers {
     unsettled: Vec<bool>,
     /// Per worker, the last change an earlier run's worker applied.
     applied: Vec<Option<ChangeId>>,
+    /// [`QUEUE_BYTES`], as permits of one byte each.
+    bytes: Arc<tokio::sync::Semaphore>,
 }
 
 impl Drop for Workers {
@@ -551,6 +596,7 @@ impl Workers {
             busy: vec![false; n],
             unsettled: vec![false; n],
             applied,
+            bytes: Arc::new(tokio::sync::Semaphore::new(QUEUE_BYTES)),
         };
         workers.applied.resize(n, None);
         for index in 0..n {
@@ -623,8 +669,27 @@ impl Workers {
         }
     }
 
-    /// Gives `job` to worker `w`.
-    pub(super) async fn send(&mut self, w: usize, job: Job) -> Result<(), SyncError> {
+    /// Gives `job` to worker `w`, once the queues hold few enough bytes.
+    pub(super) async fn send(&mut self, w: usize, mut job: Job) -> Result<(), SyncError> {
+        let size = u32::try_from(job.size().min(QUEUE_BYTES)).unwrap_or(u32::MAX);
+        let permit = match self.bytes.clone().try_acquire_many_owned(size) {
+            Ok(permit) => permit,
+            Err(_) => {
+                // The queues are full of bytes: what the workers hold open is
+                // committed first, so that none waits on another's locks meanwhile.
+                let busy = self.busy.clone();
+                drop(self.flush(&busy).await?);
+                self.bytes
+                    .clone()
+                    .acquire_many_owned(size)
+                    .await
+                    .map_err(|_| SyncError::Unsupported {
+                        at: String::new(),
+                        detail: "the workers' queue was closed".to_owned(),
+                    })?
+            }
+        };
+        job.bytes = Some(permit);
         self.busy[w] = true;
         self.unsettled[w] = true;
         if self.senders[w].send(Msg::Change(job)).await.is_err() {

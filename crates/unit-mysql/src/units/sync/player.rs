@@ -1001,6 +1001,7 @@ impl Player<'_> {
                 after,
                 safe,
                 alone: route == Route::Table,
+                bytes: None,
             };
             workers.send(w, job).await?;
             if conflict {
