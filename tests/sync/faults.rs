@@ -492,3 +492,67 @@ async fn a_late_commit_of_an_earlier_runs_worker_is_waited_for() {
     online.assert_ok(&result);
     online.assert_same();
 }
+
+/// The same with one applier: a killed run's batch and its checkpoint commit together,
+/// and that COMMIT lands after the rerun started. The rerun waits for it and goes on
+/// from the checkpoint it leaves. (It read the older checkpoint, applied the insert
+/// again and stopped on a duplicate key.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_commit_of_an_earlier_runs_batch_is_waited_for() {
+    let online = Online::new("latebatch", "CREATE TABLE t (id INT PRIMARY KEY, n INT)").await;
+    let mut config = online.config("latebatch");
+    config.sync.workers = 1;
+    online.copy(&config).await;
+    online
+        .source_sql("INSERT INTO t VALUES (1, 1), (2, 2), (3, 3)")
+        .await;
+    let mut source = connect(&online.source.url("")).await;
+    let events = sqlx::raw_sql("SHOW BINLOG EVENTS")
+        .fetch_all(&mut source)
+        .await
+        .unwrap();
+    // The insert's transaction: its GTID, and where its commit event ends.
+    let at = events
+        .iter()
+        .rposition(|e| sqlx::Row::get::<String, _>(e, 2).starts_with("Write_rows"))
+        .expect("the insert's row event");
+    let gtid = events[..at]
+        .iter()
+        .rev()
+        .find_map(|e| {
+            let info: String = sqlx::Row::get(e, 5);
+            info.strip_prefix("BEGIN GTID ").map(str::to_owned)
+        })
+        .expect("the transaction's GTID");
+    let (file, end): (String, u64) = events[at..]
+        .iter()
+        .find(|e| sqlx::Row::get::<String, _>(*e, 2) == "Xid")
+        .map(|e| (sqlx::Row::get(e, 0), sqlx::Row::get(e, 4)))
+        .expect("the transaction's commit");
+    // The earlier run's batch and its checkpoint, the COMMIT not yet landed.
+    let mut late = connect(&online.target.url("")).await;
+    late.execute("BEGIN").await.unwrap();
+    late.execute("INSERT INTO latebatch.t VALUES (1, 1), (2, 2), (3, 3)")
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE unit_checkpoint.sync_checkpoint SET binlog_name = ?, binlog_pos = ?, gtid = ? \
+         WHERE task = 'latebatch'",
+    )
+    .bind(&file)
+    .bind(end)
+    .bind(&gtid)
+    .execute(&mut late)
+    .await
+    .unwrap();
+    let cutover = tokio::spawn({
+        let mut config = config.clone();
+        config.sync.cutover = true;
+        async move { Online::run(&mut unit_mysql::SyncUnit::new(config)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    late.execute("COMMIT").await.unwrap();
+    let result = cutover.await.unwrap();
+    online.assert_ok(&result);
+    online.assert_same();
+}

@@ -48,8 +48,12 @@ impl Unreachable {
             return None;
         };
         let text = io.to_string();
-        // A certificate refused in the TLS handshake: the server answered.
-        if text.contains(crate::adapter::classify::BAD_CERTIFICATE) {
+        // The TLS handshake failed (a certificate refused, no common protocol
+        // version): the server answered, and no retry will change that. The driver
+        // reports it as invalid data.
+        if io.kind() == std::io::ErrorKind::InvalidData
+            || text.contains(crate::adapter::classify::BAD_CERTIFICATE)
+        {
             return None;
         }
         let unknown_host = [

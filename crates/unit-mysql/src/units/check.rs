@@ -79,7 +79,10 @@ impl CheckUnit {
             })
         };
         let source = match MySqlPool::connect_with(self.config.source.connect_options()).await {
-            Ok(pool) => pool,
+            Ok(pool) => {
+                self.config.source.mark_reached();
+                pool
+            }
             Err(e) => {
                 let message = connect_failure(&self.config.source, &e).await;
                 item("source connection", ItemState::Failure, message);
@@ -88,7 +91,10 @@ impl CheckUnit {
         };
         let mut target =
             match MySqlConnection::connect_with(&self.config.target.connect_options()).await {
-                Ok(conn) => conn,
+                Ok(conn) => {
+                    self.config.target.mark_reached();
+                    conn
+                }
                 Err(e) => {
                     let message = connect_failure(&self.config.target, &e).await;
                     item("target connection", ItemState::Failure, message);

@@ -22,7 +22,8 @@ use crate::error::{Error, process_error_of, stmt_err};
 use crate::units::connect::{explain_lost, open_source, open_target, target_session_of};
 use crate::units::object_migration::triggers_on;
 use crate::units::sync_state::{
-    SyncCheckpoint, ensure_tables, forget_worker_rows, load_checkpoint, start_checkpoint,
+    SyncCheckpoint, ensure_tables, forget_worker_rows, load_checkpoint, load_checkpoint_locked,
+    start_checkpoint,
 };
 use crate::units::task::TaskConfig;
 
@@ -209,7 +210,7 @@ impl SyncUnit {
         };
         let db = &self.config.checkpoint_database;
         let task = &self.config.task;
-        let recorded = cancellable(cancel, load_checkpoint(&target, db, task))
+        let recorded = cancellable(cancel, load_checkpoint_locked(&target, db, task))
             .await
             .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query("checkpoint"), e))?;
         // Incremental mode: the start position given, unless a run already recorded one

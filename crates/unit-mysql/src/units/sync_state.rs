@@ -102,9 +102,36 @@ pub(crate) async fn load_checkpoint(
     database: &str,
     task: &str,
 ) -> Result<Option<SyncCheckpoint>, sqlx::Error> {
+    read_checkpoint(conn, database, task, "").await
+}
+
+/// [`load_checkpoint`] with a locking read: a run of the task whose session outlived
+/// it (its process killed while the COMMIT of a batch and its checkpoint was on the
+/// way) holds the row locked until that commit lands or rolls back, and the row read
+/// must be the one it leaves.
+///
+/// # Errors
+/// The statements' failures (other than a missing table).
+pub(crate) async fn load_checkpoint_locked(
+    pool: &MySqlPool,
+    database: &str,
+    task: &str,
+) -> Result<Option<SyncCheckpoint>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let found = read_checkpoint(&mut *tx, database, task, " FOR UPDATE").await?;
+    tx.commit().await?;
+    Ok(found)
+}
+
+async fn read_checkpoint(
+    conn: impl sqlx::Executor<'_, Database = sqlx::MySql>,
+    database: &str,
+    task: &str,
+    lock: &str,
+) -> Result<Option<SyncCheckpoint>, sqlx::Error> {
     let sql = format!(
         "SELECT binlog_name, binlog_pos, gtid, safe_until_name, safe_until_pos, safe_until_gtid, \
-         consistency, copy_done, ddl_pending, ddl_before FROM {} WHERE task = ?",
+         consistency, copy_done, ddl_pending, ddl_before FROM {} WHERE task = ?{lock}",
         checkpoint_table(database)
     );
     let row = match sqlx::query(&sql).bind(task).fetch_optional(conn).await {

@@ -115,17 +115,25 @@ impl SyncUnit {
             }
         };
         // Last: the triggers and events, which must not act on replicated changes.
-        let created = self
-            .create_deferred_objects(source, target, &tables, cancel)
-            .await?;
-        if let Some(now) = source_position(source, self.mariadb, cancel).await? {
-            if at.compare(&now).is_ne() {
-                // Replication goes on from `at`: the triggers and events just created
-                // would act on the changes it applies (and a rerun refuses to replicate
-                // into tables with triggers), so they go again.
-                drop_objects(target, &created).await;
-                return Err(SyncError::SourceNotStopped { at, now });
+        // Whatever ends the cutover before it completes (the source moved, an error),
+        // replication goes on from `at`: the triggers and events created here would act
+        // on the changes it applies (and a rerun refuses to replicate into tables with
+        // triggers), so they go again.
+        let mut created = Vec::new();
+        let last = async {
+            self.create_deferred_objects(source, target, &tables, &mut created, cancel)
+                .await?;
+            match source_position(source, self.mariadb, cancel).await? {
+                Some(now) if at.compare(&now).is_ne() => Err(SyncError::SourceNotStopped {
+                    at: at.clone(),
+                    now,
+                }),
+                _ => Ok(()),
             }
+        };
+        if let Err(e) = last.await {
+            drop_objects(target, &created).await;
+            return Err(e);
         }
         *lock(&self.shared.cutover_at) = Some(at.clone());
         Ok(Ended::CaughtUp(at))
@@ -134,14 +142,16 @@ impl SyncUnit {
     /// At cutover, once every table is verified: the source's triggers and events (of
     /// the kinds [`TaskConfig::objects`] keeps), created as the source defines them and
     /// checked by reading them back; each is recorded in
-    /// [`SyncProgress::cutover_objects`]. Returns those it created (not there before).
+    /// [`SyncProgress::cutover_objects`]. Adds those it created (not there before) to
+    /// `created` as it goes.
     async fn create_deferred_objects(
         &self,
         source: &MySqlPool,
         target: &MySqlPool,
         tables: &[Table],
+        created: &mut Vec<SchemaObject>,
         cancel: &CancellationToken,
-    ) -> Result<Vec<SchemaObject>, SyncError> {
+    ) -> Result<(), SyncError> {
         let objects = list_objects(source, &self.config.filter, tables)
             .await
             .map_err(Error::Schema)?;
@@ -151,7 +161,6 @@ impl SyncUnit {
             .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Connect, e.into()))?
             .detach();
         let mut reports = Vec::new();
-        let mut created = Vec::new();
         for object in objects.iter().filter(|o| o.kind.acts_on_changes()) {
             let mut report = ObjectReport {
                 kind: object.kind.as_str(),
@@ -171,16 +180,18 @@ impl SyncUnit {
                         e.into(),
                     )
                 })?;
-                report.migrated = ensure_object(&mut conn, object, cancel).await?;
+                // Recorded before it is created: a failure after the CREATE still
+                // leaves it to drop.
                 if there.is_none() {
                     created.push(object.clone());
                 }
+                report.migrated = ensure_object(&mut conn, object, cancel).await?;
                 info!(kind = report.kind, object = %object.display_name(), "created at cutover");
             }
             reports.push(report);
         }
         *lock(&self.shared.cutover_objects) = reports;
-        Ok(created)
+        Ok(())
     }
 
     /// Compares every selected table on both sides (definition, row count and

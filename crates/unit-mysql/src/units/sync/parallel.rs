@@ -568,6 +568,8 @@ pub(super) struct Workers {
     applied: Vec<Option<ChangeId>>,
     /// [`QUEUE_BYTES`], as permits of one byte each.
     bytes: Arc<tokio::sync::Semaphore>,
+    /// The last change waited for queue bytes (and the workers were asked to commit).
+    waited_for_bytes: bool,
 }
 
 impl Drop for Workers {
@@ -597,6 +599,7 @@ impl Workers {
             unsettled: vec![false; n],
             applied,
             bytes: Arc::new(tokio::sync::Semaphore::new(QUEUE_BYTES)),
+            waited_for_bytes: false,
         };
         workers.applied.resize(n, None);
         for index in 0..n {
@@ -673,12 +676,19 @@ impl Workers {
     pub(super) async fn send(&mut self, w: usize, mut job: Job) -> Result<(), SyncError> {
         let size = u32::try_from(job.size().min(QUEUE_BYTES)).unwrap_or(u32::MAX);
         let permit = match self.bytes.clone().try_acquire_many_owned(size) {
-            Ok(permit) => permit,
+            Ok(permit) => {
+                self.waited_for_bytes = false;
+                permit
+            }
             Err(_) => {
                 // The queues are full of bytes: what the workers hold open is
-                // committed first, so that none waits on another's locks meanwhile.
-                let busy = self.busy.clone();
-                drop(self.flush(&busy).await?);
+                // committed first (once per wait, not per change), so that none waits
+                // on another's locks meanwhile.
+                if !self.waited_for_bytes {
+                    self.waited_for_bytes = true;
+                    let busy = self.busy.clone();
+                    drop(self.flush(&busy).await?);
+                }
                 self.bytes
                     .clone()
                     .acquire_many_owned(size)
