@@ -53,23 +53,13 @@ async fn workers_killed_at_different_positions_apply_every_change_once() {
     let mut target = connect(&online.target.url("")).await;
     let mut ahead = 0;
     for round in 0..12u64 {
-        let sync = spawn_sync(&config);
-        tokio::time::sleep(Duration::from_millis(150 + round * 41)).await;
-        sync.abort();
-        let _ = sync.await;
-        let global: (String, u64) = sqlx::query_as(
-            "SELECT binlog_name, binlog_pos FROM unit_checkpoint.sync_checkpoint WHERE task = 'spread'",
+        let (global, rows) = killed_after(
+            &config,
+            &mut target,
+            Duration::from_millis(150 + round * 41),
         )
-        .fetch_one(&mut target)
-        .await
-        .unwrap();
-        let rows: Vec<(String, u64)> = sqlx::query_as(
-            "SELECT binlog_name, binlog_pos FROM unit_checkpoint.sync_worker WHERE task = 'spread'",
-        )
-        .fetch_all(&mut target)
-        .await
-        .unwrap();
-        if rows.iter().any(|r| r.0 == global.0 && r.1 > global.1) {
+        .await;
+        if rows.iter().any(|r| r.1 == global.0 && r.2 > global.1) {
             ahead += 1;
         }
     }
@@ -78,6 +68,35 @@ async fn workers_killed_at_different_positions_apply_every_change_once() {
         "no kill found a worker ahead of the task's position"
     );
     online.cutover_exact(&config).await;
+}
+
+/// Runs a Sync unit of `config` for `after`, then drops it (as a kill would); the
+/// task's checkpoint `(file, offset)` and its workers' rows `(worker, file, offset)`
+/// read from `target` then.
+async fn killed_after(
+    config: &unit_mysql::TaskConfig,
+    target: &mut sqlx::MySqlConnection,
+    after: Duration,
+) -> ((String, u64), Vec<(u32, String, u64)>) {
+    let sync = spawn_sync(config);
+    tokio::time::sleep(after).await;
+    sync.abort();
+    let _ = sync.await;
+    let global = sqlx::query_as(
+        "SELECT binlog_name, binlog_pos FROM unit_checkpoint.sync_checkpoint WHERE task = ?",
+    )
+    .bind(&config.task)
+    .fetch_one(&mut *target)
+    .await
+    .unwrap();
+    let rows = sqlx::query_as(
+        "SELECT worker, binlog_name, binlog_pos FROM unit_checkpoint.sync_worker WHERE task = ?",
+    )
+    .bind(&config.task)
+    .fetch_all(&mut *target)
+    .await
+    .unwrap();
+    (global, rows)
 }
 
 async fn killed_at_any_instant(db: &str, workers: usize) {
@@ -382,22 +401,12 @@ async fn worker_rows_of_an_earlier_worker_count_do_not_make_a_rerun_repeat_chang
     let mut target = connect(&online.target.url("")).await;
     let mut ahead = None;
     for round in 0..40u64 {
-        let sync = spawn_sync(&config);
-        tokio::time::sleep(Duration::from_millis(120 + round * 23)).await;
-        sync.abort();
-        let _ = sync.await;
-        let global: (String, u64) = sqlx::query_as(
-            "SELECT binlog_name, binlog_pos FROM unit_checkpoint.sync_checkpoint WHERE task = 'recount'",
+        let (global, rows) = killed_after(
+            &config,
+            &mut target,
+            Duration::from_millis(120 + round * 23),
         )
-        .fetch_one(&mut target)
-        .await
-        .unwrap();
-        let rows: Vec<(u32, String, u64)> = sqlx::query_as(
-            "SELECT worker, binlog_name, binlog_pos FROM unit_checkpoint.sync_worker WHERE task = 'recount'",
-        )
-        .fetch_all(&mut target)
-        .await
-        .unwrap();
+        .await;
         assert!(
             rows.iter().all(|r| r.0 == 1),
             "the changes of recount.t went to another worker than 1: {rows:?}"

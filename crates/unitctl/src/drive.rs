@@ -27,10 +27,10 @@ pub(crate) enum Outcome {
     Interrupted(Signal),
     /// Paused by an error auto-resume will never retry, or stopped.
     Failed(Box<pb::SubTaskStatus>),
-    /// Beyond DM: the same error over and over with nothing done in between.
-    NoProgress(u32, Box<pb::ProcessError>),
-    /// Auto-resume stopped: the connections failed this long with no progress.
-    Unavailable(Duration, Box<pb::ProcessError>),
+    /// Beyond DM: auto-resume stopped, saying why (the same error over and over with
+    /// nothing done in between, or connections failing for `--max-unavailable`), on
+    /// this error.
+    GaveUp(String, Box<pb::ProcessError>),
 }
 
 /// A subtask under auto-resume, its resumes counted.
@@ -120,10 +120,15 @@ impl<C: Send + Sync + 'static> Drive<C> {
                     // Beyond DM: the same error over and over with nothing done in between.
                     match exit {
                         Ok(Exit::NoProgress { resumes, last_error }) => {
-                            break Outcome::NoProgress(resumes, last_error);
+                            let why = format!("no progress after {resumes} resumes: ");
+                            break Outcome::GaveUp(why, last_error);
                         }
                         Ok(Exit::Unavailable { down_for, last_error }) => {
-                            break Outcome::Unavailable(down_for, last_error);
+                            let why = format!(
+                                "unreachable for {} s with no progress (--max-unavailable); paused, checkpoints kept: ",
+                                down_for.as_secs()
+                            );
+                            break Outcome::GaveUp(why, last_error);
                         }
                         _ => {}
                     }
@@ -170,24 +175,12 @@ impl<C: Send + Sync + 'static> Drive<C> {
                 (summary, code)
             }
             Outcome::Failed(status) => (failed(&status, self.policy.as_ref()), ExitCode::from(1)),
-            Outcome::NoProgress(resumes, last_error) => (
+            Outcome::GaveUp(why, last_error) => (
                 Event::failed(
                     Stage::Paused,
                     [last_error.as_ref()],
                     self.policy.as_ref(),
-                    &format!("no progress after {resumes} resumes: "),
-                ),
-                ExitCode::from(1),
-            ),
-            Outcome::Unavailable(down_for, last_error) => (
-                Event::failed(
-                    Stage::Paused,
-                    [last_error.as_ref()],
-                    self.policy.as_ref(),
-                    &format!(
-                        "unreachable for {} s with no progress (--max-unavailable); paused, checkpoints kept: ",
-                        down_for.as_secs()
-                    ),
+                    &why,
                 ),
                 ExitCode::from(1),
             ),

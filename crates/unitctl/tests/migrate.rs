@@ -35,15 +35,15 @@ fn sql(server: &MariaDb, statements: &str) {
     );
 }
 
-/// `unitctl migrate` of database `cli_src` as task `cli` to the server at `target` (a
-/// URL), with JSON output.
-fn migrate_command(source: &MariaDb, target: &str) -> Command {
+/// `unitctl migrate` of database `cli_src` as task `cli` from the server at `source`
+/// to the one at `target` (URLs), with JSON output.
+fn migrate_command(source: &str, target: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_unitctl"));
     command.env("RUST_LOG", "warn");
     command.args([
         "migrate",
         "--source",
-        &source.url(""),
+        source,
         "--target",
         target,
         "--databases",
@@ -56,7 +56,7 @@ fn migrate_command(source: &MariaDb, target: &str) -> Command {
 }
 
 fn migrate(source: &MariaDb, target: &MariaDb, extra: &[&str]) -> std::process::Output {
-    migrate_command(source, &target.url(""))
+    migrate_command(&source.url(""), &target.url(""))
         .args(["--check-interval", "0.2", "--interval", "0.2"])
         .args(extra)
         .output()
@@ -249,7 +249,7 @@ fn interrupted_mid_copy_then_resumed(signal: &str, code: i32) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let proxy = runtime.block_on(unit_integration_tests::FaultProxy::start(target.port()));
     proxy.set_delay(std::time::Duration::from_millis(3));
-    let child = migrate_command(&source, &proxy.url(""))
+    let child = migrate_command(&source.url(""), &proxy.url(""))
         .args([
             "--interval",
             "0.1",
@@ -340,7 +340,7 @@ fn interrupted_mid_copy_then_resumed(signal: &str, code: i32) {
 
 /// Starts `unitctl migrate --mode all` in the background, its output discarded.
 fn spawn_mode_all(source: &MariaDb, target: &MariaDb) -> std::process::Child {
-    migrate_command(source, &target.url(""))
+    migrate_command(&source.url(""), &target.url(""))
         .args([
             "--mode",
             "all",
@@ -446,7 +446,7 @@ fn online_modes_refuse_bad_arguments() {
             "--start-position and --start-gtid need --mode incremental",
         ),
     ] {
-        let out = migrate_command(source, &source.url(""))
+        let out = migrate_command(&source.url(""), &source.url(""))
             .args(&args)
             .output()
             .unwrap();
@@ -657,24 +657,8 @@ fn postgres_urls_copy_postgresql_tables_in_full_mode() {
 /// output and how long it ran.
 fn migrate_urls(source: &str, target: &str, extra: &[&str]) -> (std::process::Output, f64) {
     let started = std::time::Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_unitctl"))
-        .env("RUST_LOG", "warn")
-        .args([
-            "migrate",
-            "--source",
-            source,
-            "--target",
-            target,
-            "--databases",
-            "cli_src",
-            "--task",
-            "cli",
-            "--json",
-            "--check-interval",
-            "0.2",
-            "--interval",
-            "0.5",
-        ])
+    let out = migrate_command(source, target)
+        .args(["--check-interval", "0.2", "--interval", "0.5"])
         .args(extra)
         .output()
         .unwrap();
@@ -742,19 +726,8 @@ fn a_target_lost_for_longer_than_max_unavailable_pauses_the_task() {
         "CREATE DATABASE cli_src; CREATE TABLE cli_src.t (id INT PRIMARY KEY); INSERT INTO cli_src.t VALUES (1);",
     );
     let started = std::time::Instant::now();
-    let run = Command::new(env!("CARGO_BIN_EXE_unitctl"))
-        .env("RUST_LOG", "warn")
+    let run = migrate_command(&source.url(""), &target.url(""))
         .args([
-            "migrate",
-            "--source",
-            &source.url(""),
-            "--target",
-            &target.url(""),
-            "--databases",
-            "cli_src",
-            "--task",
-            "cli",
-            "--json",
             "--mode",
             "all",
             "--check-interval",

@@ -18,6 +18,12 @@ pub fn server_error(err: &sqlx::Error) -> Option<&MySqlDatabaseError> {
         .try_downcast_ref::<MySqlDatabaseError>()
 }
 
+/// Whether the server answered `err` with 1146 (`ER_NO_SUCH_TABLE`): a table that is
+/// not there yet, which readers of the task's own tables take for "nothing recorded".
+pub(crate) fn is_missing_table(err: &sqlx::Error) -> bool {
+    server_error(err).is_some_and(|d| d.number() == codes::ER_NO_SUCH_TABLE)
+}
+
 /// How a connection failure affects retrying: `None` when the error is not a lost or
 /// unavailable connection (the server answered, or the driver failed otherwise).
 pub fn retry_safety(err: &sqlx::Error, op: Operation<'_>) -> Option<RetrySafety> {

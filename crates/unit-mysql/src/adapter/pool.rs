@@ -41,9 +41,10 @@ pub enum Unreachable {
 }
 
 impl Unreachable {
-    /// The reason `err`, met while connecting, says no server answered; `None` for a
-    /// server's answer (a refused login, say), a TLS failure and the rest.
-    pub(crate) fn of(err: &sqlx::Error) -> Option<Unreachable> {
+    /// The reason `err`, met while connecting for at most `timeout`, says no server
+    /// answered; `None` for a server's answer (a refused login, say), a TLS failure
+    /// and the rest.
+    pub(crate) fn of(err: &sqlx::Error, timeout: Duration) -> Option<Unreachable> {
         let sqlx::Error::Io(io) = err else {
             return None;
         };
@@ -65,7 +66,7 @@ impl Unreachable {
         ];
         Some(match io.kind() {
             std::io::ErrorKind::ConnectionRefused => Unreachable::Refused,
-            std::io::ErrorKind::TimedOut => Unreachable::TimedOut(Duration::ZERO),
+            std::io::ErrorKind::TimedOut => Unreachable::TimedOut(timeout),
             _ if unknown_host.iter().any(|t| text.contains(t)) => Unreachable::UnknownHost(text),
             _ => Unreachable::Failed(text),
         })
@@ -92,11 +93,7 @@ pub(crate) async fn reach(
             let _ = tokio::time::timeout(timeout, conn.close()).await;
             Ok(None)
         }
-        Ok(Err(e)) => match Unreachable::of(&e) {
-            Some(Unreachable::TimedOut(_)) => Ok(Some(Unreachable::TimedOut(timeout))),
-            Some(why) => Ok(Some(why)),
-            None => Err(e),
-        },
+        Ok(Err(e)) => Unreachable::of(&e, timeout).map_or(Err(e), |why| Ok(Some(why))),
     }
 }
 

@@ -629,10 +629,11 @@ pub(crate) async fn describe(pool: &MySqlPool, listed: ListedTable) -> Result<Ta
     let memory = ["memory", "heap"].contains(&engine.to_ascii_lowercase().as_str());
     for row in &rows {
         let (index, column) = (text(row, 0)?, text(row, 1)?);
-        if text(row, 3)? == "HASH" && !memory && !hashed.contains(&index) {
+        let hash = text(row, 3)? == "HASH";
+        if hash && !memory && !hashed.contains(&index) {
             hashed.push(index.clone());
         }
-        let unusable = text(row, 2)? == "YES" || text(row, 3)? == "HASH";
+        let unusable = text(row, 2)? == "YES" || hash;
         match keys.last_mut() {
             Some((i, cols, bad)) if *i == index => {
                 cols.push(column);

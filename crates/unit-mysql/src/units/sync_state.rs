@@ -136,10 +136,7 @@ async fn read_checkpoint(
     );
     let row = match sqlx::query(&sql).bind(task).fetch_optional(conn).await {
         Ok(row) => row,
-        Err(e)
-            if crate::adapter::classify::server_error(&e)
-                .is_some_and(|d| d.number() == crate::adapter::codes::ER_NO_SUCH_TABLE) =>
-        {
+        Err(e) if crate::adapter::classify::is_missing_table(&e) => {
             return Ok(None);
         }
         Err(e) => return Err(e),
@@ -235,31 +232,21 @@ pub(crate) async fn forget_worker_rows(
     task: &str,
     keep: Option<usize>,
 ) -> Result<(), sqlx::Error> {
-    let table = worker_table(database);
-    let result = match keep {
-        None => {
-            sqlx::query(&format!("DELETE FROM {table} WHERE task = ?"))
-                .bind(task)
-                .execute(conn)
-                .await
-        }
-        Some(n) => {
-            sqlx::query(&format!(
-                "DELETE FROM {table} WHERE task = ? AND workers <> ?"
-            ))
-            .bind(task)
-            .bind(u32::try_from(n).unwrap_or(u32::MAX))
-            .execute(conn)
-            .await
-        }
+    let other_counts = if keep.is_some() {
+        " AND workers <> ?"
+    } else {
+        ""
     };
-    match result {
-        Err(e)
-            if crate::adapter::classify::server_error(&e)
-                .is_some_and(|d| d.number() == crate::adapter::codes::ER_NO_SUCH_TABLE) =>
-        {
-            Ok(())
-        }
+    let sql = format!(
+        "DELETE FROM {} WHERE task = ?{other_counts}",
+        worker_table(database)
+    );
+    let mut delete = sqlx::query(&sql).bind(task);
+    if let Some(n) = keep {
+        delete = delete.bind(u32::try_from(n).unwrap_or(u32::MAX));
+    }
+    match delete.execute(conn).await {
+        Err(e) if crate::adapter::classify::is_missing_table(&e) => Ok(()),
         other => other.map(drop),
     }
 }
@@ -308,12 +295,7 @@ pub(crate) async fn prepared_xids(
         xa_table(database)
     );
     match sqlx::query_scalar(&sql).bind(task).fetch_all(target).await {
-        Err(e)
-            if crate::adapter::classify::server_error(&e)
-                .is_some_and(|d| d.number() == crate::adapter::codes::ER_NO_SUCH_TABLE) =>
-        {
-            Ok(Vec::new())
-        }
+        Err(e) if crate::adapter::classify::is_missing_table(&e) => Ok(Vec::new()),
         other => other,
     }
 }

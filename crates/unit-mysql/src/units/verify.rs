@@ -184,12 +184,7 @@ pub(crate) async fn target_create(
             Ok(row
                 .map(|row| String::from_utf8_lossy(&raw(&row, 1).unwrap_or_default()).into_owned()))
         }
-        Err(StatementError::Sqlx(e))
-            if crate::adapter::classify::server_error(&e)
-                .is_some_and(|d| d.number() == crate::adapter::codes::ER_NO_SUCH_TABLE) =>
-        {
-            Ok(None)
-        }
+        Err(StatementError::Sqlx(e)) if crate::adapter::classify::is_missing_table(&e) => Ok(None),
         Err(e) => Err(stmt_err(ErrScope::Downstream, Operation::Query(&show), e)),
     }
 }

@@ -693,9 +693,10 @@ impl Workers {
                     .clone()
                     .acquire_many_owned(size)
                     .await
-                    .map_err(|_| SyncError::Unsupported {
-                        at: String::new(),
-                        detail: "the workers' queue was closed".to_owned(),
+                    .map_err(|_| {
+                        SyncError::Task(crate::error::Error::Internal {
+                            detail: "the workers' byte budget was closed".to_owned(),
+                        })
                     })?
             }
         };
