@@ -339,6 +339,89 @@ async fn xa_transactions_are_applied_when_they_commit_exactly_once_through_kills
     assert!(prepared.is_empty(), "{prepared:?}");
 }
 
+/// An XA transaction left prepared on the source is prepared on the target too, and
+/// holds its locks there until the source ends it. The changes after it, which did
+/// not wait for it on the source (READ COMMITTED), must not wait for it on the target
+/// (issue 28 item 10: in REPEATABLE READ, an update of a table without a key scans
+/// past the prepared row and waits for its lock until 1205, again on every resume).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_after_an_xa_left_prepared_do_not_wait_for_its_locks() {
+    for workers in [1, 3] {
+        let online = Online::with_options(
+            "xaheld",
+            "CREATE TABLE kl (a INT, b INT); INSERT INTO kl VALUES (1, 0), (2, 0), (3, 0);",
+            &[],
+            &["--innodb-lock-wait-timeout=2"],
+        )
+        .await;
+        let mut config = online.config("xaheld");
+        config.sync.workers = workers;
+        online.copy(&config).await;
+        let read_committed = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED;";
+        online
+            .source_sql(&format!(
+                "{read_committed} XA START 'held'; UPDATE kl SET b = 1 WHERE a = 1;
+                 XA END 'held'; XA PREPARE 'held'"
+            ))
+            .await;
+        online
+            .source_sql(&format!(
+                "{read_committed} UPDATE kl SET b = 2 WHERE a = 2; UPDATE kl SET b = 3 WHERE a = 3"
+            ))
+            .await;
+        let sync = spawn_sync(&config);
+        let mut target = connect(&online.target.url("")).await;
+        let mut applied: Vec<i32> = Vec::new();
+        for _ in 0..150 {
+            applied = sqlx::query_scalar("SELECT b FROM xaheld.kl ORDER BY a")
+                .fetch_all(&mut target)
+                .await
+                .unwrap();
+            if applied == [0, 2, 3] || sync.is_finished() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if sync.is_finished() {
+            panic!("{workers} workers: {:?}", sync.await.unwrap().errors);
+        }
+        assert_eq!(applied, [0, 2, 3], "{workers} workers");
+        let prepared: Vec<(i64, i64, i64, Vec<u8>)> = sqlx::query_as("XA RECOVER")
+            .fetch_all(&mut target)
+            .await
+            .unwrap();
+        assert_eq!(prepared.len(), 1, "{workers} workers: {prepared:?}");
+        sync.abort();
+        let _ = sync.await;
+        online.source_sql("XA COMMIT 'held'").await;
+        online.cutover_exact(&config).await;
+    }
+}
+
+/// A target whose binary log is on in STATEMENT format refuses InnoDB writes in READ
+/// COMMITTED (1665): changes are applied there in REPEATABLE READ.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_logging_statements_is_applied_in_repeatable_read() {
+    let online = Online::with_options(
+        "stmtlog",
+        "CREATE TABLE t (id INT PRIMARY KEY, v INT); INSERT INTO t VALUES (1, 0);",
+        &[],
+        &[
+            "--server-id=2",
+            "--log-bin=target",
+            "--binlog-format=STATEMENT",
+        ],
+    )
+    .await;
+    let mut config = online.config("stmtlog");
+    config.sync.workers = 2;
+    online.copy(&config).await;
+    online
+        .source_sql("INSERT INTO t SELECT seq, seq FROM seq_2_to_300; UPDATE t SET v = v + 1; DELETE FROM t WHERE id % 7 = 0;")
+        .await;
+    online.cutover_exact(&config).await;
+}
+
 /// (issue 28 item 6: it was lost, and the migration ended with exit 0).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn xa_transactions_left_prepared_on_the_source_are_refused_not_lost() {

@@ -281,20 +281,21 @@ impl SyncUnit {
         let mut conn = cancellable(cancel, async { target.acquire().await })
             .await
             .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Connect, e))?;
-        // A pooled connection keeps what an earlier run set; cascades turn it on.
-        let fk_off = "SET foreign_key_checks = 0";
-        cancellable(cancel, conn.execute(fk_off))
-            .await
-            .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute(fk_off), e))?;
-        // A statement over the target's packet limit drops the connection, which a
-        // resume would only repeat: such a row change is refused instead.
-        let packet = "SELECT @@max_allowed_packet";
-        let max_packet: u64 = cancellable(cancel, sqlx::query_scalar(packet).fetch_one(&mut *conn))
-            .await
-            .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query(packet), e))?;
+        // A pooled connection keeps what an earlier run set; cascades turn foreign key
+        // checks on.
+        let session = tokio::select! {
+            s = exec::start_session(&mut conn) => s.map_err(|(op, e)| {
+                stmt_err(ErrScope::Downstream, op, StatementError::Sqlx(e))
+            })?,
+            () = cancel.cancelled() => return Ok(Ended::Canceled),
+        };
+        if !session.read_committed {
+            warn!(
+                "the target's binary log is on in STATEMENT format: changes are applied in REPEATABLE READ, whose gap locks can make lock waits between workers and with XA transactions left prepared"
+            );
+        }
         let workers = self.start_workers(&target, &checkpoint.position).await?;
-        let max_packet = usize::try_from(max_packet).unwrap_or(usize::MAX);
-        let mut run = Player::new(self, conn, checkpoint, gtids, max_packet, workers);
+        let mut run = Player::new(self, conn, checkpoint, gtids, session.max_packet, workers);
         self.replicate_or_cut_over(&mut run, &mut stream, &source, &target, stop_at, cancel)
             .await
     }

@@ -18,6 +18,52 @@ use crate::error::stmt_err;
 const TARGET_OBJECTS: &str = " (written on the target by something other than this task: \
      an application, or a trigger, event or foreign-key cascade on the target)";
 
+/// What a target connection that applies row changes learned when it started
+/// ([`start_session`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Session {
+    /// The target's `max_allowed_packet`.
+    pub(super) max_packet: usize,
+    /// Its transactions run in READ COMMITTED (else REPEATABLE READ: the target's
+    /// binary log is on in STATEMENT format, which InnoDB refuses under READ COMMITTED).
+    pub(super) read_committed: bool,
+}
+
+/// Starts a target connection that applies row changes, whatever an earlier use of it
+/// (a pooled connection) left set: foreign key checks off (the binlog's row images
+/// already hold what cascades did), and READ COMMITTED where the target's binary log
+/// allows it. Row changes are applied by key and read nothing but the rows they
+/// write, so the isolation level changes no outcome; it leaves out the gap locks of
+/// REPEATABLE READ, with which a transaction that stays open (a worker's, or an XA
+/// transaction prepared on the target until the source commits it) can hold back
+/// changes that did not wait for one another on the source: lock waits, then 1205
+/// on every resume.
+///
+/// # Errors
+/// The statement that failed, and why.
+pub(super) async fn start_session(
+    conn: &mut sqlx::mysql::MySqlConnection,
+) -> Result<Session, (Operation<'static>, sqlx::Error)> {
+    const ASK: &str =
+        "SELECT @@max_allowed_packet, @@log_bin = 0 OR @@session.binlog_format <> 'STATEMENT'";
+    let (max_packet, read_committed): (u64, i64) = sqlx::query_as(ASK)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| (Operation::Query(ASK), e))?;
+    let set = if read_committed != 0 {
+        "SET foreign_key_checks = 0; SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"
+    } else {
+        "SET foreign_key_checks = 0; SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ"
+    };
+    conn.execute(set)
+        .await
+        .map_err(|e| (Operation::Execute(set), e))?;
+    Ok(Session {
+        max_packet: usize::try_from(max_packet).unwrap_or(usize::MAX),
+        read_committed: read_committed != 0,
+    })
+}
+
 /// A target connection that row statements run on, with its packet limit.
 pub(super) struct Applier<'c> {
     pub(super) conn: &'c mut sqlx::mysql::MySqlConnection,

@@ -611,18 +611,12 @@ impl Workers {
             // Set here, not inherited: a pooled connection keeps what an earlier run
             // set on it (the batch connection turns foreign key checks on for
             // cascades), and a worker's changes never cascade.
-            let fk_off = "SET foreign_key_checks = 0";
-            conn.execute(fk_off)
+            let session = super::exec::start_session(&mut conn)
                 .await
-                .map_err(|e| Worker::err(Operation::Execute(fk_off), e))?;
-            let packet = "SELECT @@max_allowed_packet";
-            let max_packet: u64 = sqlx::query_scalar(packet)
-                .fetch_one(&mut conn)
-                .await
-                .map_err(|e| Worker::err(Operation::Query(packet), e))?;
+                .map_err(|(op, e)| Worker::err(op, e))?;
             let worker = Worker {
                 conn,
-                max_packet: usize::try_from(max_packet).unwrap_or(usize::MAX),
+                max_packet: session.max_packet,
                 index,
                 workers: n,
                 rows: rows.clone(),

@@ -55,10 +55,9 @@ impl Player<'_> {
             .map_err(|e| self.target_err(Operation::Connect, e))?;
         // Each connection's foreign key checks are its own: this one starts off, as
         // every new target session does, whatever it kept from an earlier use.
-        let fk_off = "SET foreign_key_checks = 0";
-        conn.execute(fk_off)
+        super::exec::start_session(&mut conn)
             .await
-            .map_err(|e| self.target_err(Operation::Execute(fk_off), e))?;
+            .map_err(|(op, e)| self.target_err(op, e))?;
         let start = format!("XA START {xid}");
         // A taken xid is either prepared by an earlier run (listed by `XA RECOVER`:
         // skip its rows) or still active in the session of a run that died and that
