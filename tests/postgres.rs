@@ -186,7 +186,7 @@ impl Postgres {
 
     /// A client program of the server's version, connected to `database` as
     /// `postgres`.
-    fn client(&self, program: &str, database: &str) -> Command {
+    pub fn client(&self, program: &str, database: &str) -> Command {
         let mut c = Command::new(self.bin.join(program));
         c.args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
             .args(["-U", "postgres", "-d", database]);
@@ -240,6 +240,32 @@ impl Postgres {
             .collect();
         lines.sort_unstable();
         lines.join("\n")
+    }
+
+    /// `pg_dump` of `database`'s `schemas` (`args` say which part: `--schema-only`,
+    /// `--data-only`), owners, privileges and `psql`'s per-run `\restrict` lines left out.
+    ///
+    /// # Panics
+    /// When `pg_dump` fails.
+    pub fn dump_schemas(&self, database: &str, schemas: &[&str], args: &[&str]) -> String {
+        let mut c = self.client("pg_dump", database);
+        c.args(["--no-owner", "--no-privileges", "--encoding=UTF8"])
+            .args(args);
+        for s in schemas {
+            c.arg(format!("--schema={s}"));
+        }
+        let out = c.output().expect("run pg_dump");
+        assert!(
+            out.status.success(),
+            "pg_dump failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::str::from_utf8(&out.stdout)
+            .expect("pg_dump writes UTF-8")
+            .lines()
+            .filter(|l| !l.starts_with("\\restrict ") && !l.starts_with("\\unrestrict "))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// Kills the server and every backend with SIGKILL, as a crash would, and waits

@@ -70,13 +70,12 @@ fn fast_auto_resume() -> AutoResume {
     AutoResume::new(config).unwrap()
 }
 
-/// A server with databases `src` (the zoo) and `dst` (only the enum type).
+/// A server with databases `src` (the zoo) and `dst` (empty: the copy makes the schema).
 fn server_with_zoo() -> Postgres {
     let server = Postgres::start();
     server.psql("postgres", "CREATE DATABASE src");
     server.psql("postgres", "CREATE DATABASE dst");
     server.psql("src", ZOO);
-    server.psql("dst", "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')");
     server
 }
 
@@ -312,4 +311,143 @@ async fn text_of_a_latin1_database_is_copied_exactly() {
     let bytes =
         "SELECT string_agg(encode(convert_to(w, 'LATIN1'), 'hex'), ',' ORDER BY w) FROM words";
     assert_eq!(server.psql("lsrc", bytes), server.psql("ldst", bytes));
+}
+
+/// Every kind of object around a user's tables, in two schemas: an extension, enum,
+/// composite and domain types, a sequence with a value, serial and identity columns,
+/// generated columns, checks, unique and partial and expression indexes, foreign keys,
+/// a view, functions, a trigger and comments.
+const SCHEMA_ZOO: &str = r#"
+CREATE EXTENSION citext;
+CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+CREATE TYPE pair AS (a int, b text);
+CREATE DOMAIN positive AS int CHECK (VALUE > 0);
+CREATE SEQUENCE tickets START 1000 INCREMENT 7;
+CREATE SCHEMA billing;
+CREATE FUNCTION billing.net_share(net numeric, gross numeric) RETURNS numeric
+  LANGUAGE sql IMMUTABLE AS $$ SELECT CASE WHEN gross = 0 THEN 0 ELSE net / gross END $$;
+CREATE TABLE customers (
+  id serial PRIMARY KEY, email citext NOT NULL UNIQUE, m mood NOT NULL DEFAULT 'ok', p pair,
+  n positive, ticket bigint NOT NULL DEFAULT nextval('tickets'), CHECK (n < 1000000));
+CREATE UNIQUE INDEX customers_ticket ON customers (ticket DESC);
+CREATE TABLE billing.invoices (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  customer int NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
+  net numeric(12,2) NOT NULL, tax numeric(12,2) NOT NULL DEFAULT 0,
+  gross numeric GENERATED ALWAYS AS (net + tax) STORED,
+  issued date NOT NULL, UNIQUE (customer, issued));
+CREATE INDEX invoices_large ON billing.invoices (gross) WHERE gross > 100;
+CREATE INDEX invoices_share ON billing.invoices (billing.net_share(net, gross));
+CREATE TABLE billing.lines (
+  invoice bigint REFERENCES billing.invoices (id), n int, what text, PRIMARY KEY (invoice, n));
+CREATE VIEW billing.totals AS SELECT customer, sum(gross) AS gross FROM billing.invoices GROUP BY customer;
+CREATE FUNCTION billing.no_negative() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN IF NEW.net < 0 THEN RAISE EXCEPTION 'negative'; END IF; RETURN NEW; END $$;
+CREATE TRIGGER invoices_no_negative BEFORE INSERT OR UPDATE ON billing.invoices
+  FOR EACH ROW EXECUTE FUNCTION billing.no_negative();
+COMMENT ON TABLE customers IS 'who buys';
+COMMENT ON COLUMN billing.invoices.gross IS 'net and tax';
+INSERT INTO customers (email, m, p, n)
+  SELECT 'User' || g || '@Example.com', (ARRAY['sad', 'ok', 'happy'])[1 + g % 3]::mood,
+         ROW(g, 'p' || g)::pair, g FROM generate_series(1, 3000) g;
+INSERT INTO billing.invoices (customer, net, tax, issued)
+  SELECT 1 + g % 3000, g % 500, g % 50, date '2024-01-01' + g / 3000 FROM generate_series(1, 9000) g;
+INSERT INTO billing.lines SELECT i.id, n, 'item ' || n FROM billing.invoices i, generate_series(1, 2) n;
+SELECT nextval('tickets') FROM generate_series(1, 5);
+"#;
+
+/// The copy makes the source's schema on an empty target: the objects the rows need
+/// before them, keys, indexes, constraints and triggers after them, and sequences at
+/// the source's values; equal by `pg_dump` of both sides, schema and data, through
+/// kills (issue 28 item 4: a table of a type of its own could not be copied, and the
+/// copy made bare tables without indexes, constraints or sequence values).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schema_is_made_before_and_after_the_rows_as_the_source_has_it() {
+    let server = Postgres::start();
+    for db in ["zsrc", "zdst", "zpart"] {
+        server.psql("postgres", &format!("CREATE DATABASE {db}"));
+    }
+    server.psql("zsrc", SCHEMA_ZOO);
+    let schemas = ["public", "billing"];
+    let config = || {
+        PgCopyConfig::new("schemas", server.url("zsrc"), server.url("zdst"))
+            .with_schemas(schemas.iter().map(|s| (*s).to_owned()).collect())
+            .chunk_rows(400)
+    };
+    let kit = unit_core::testing::Kit::default();
+    let report = kit
+        .resumes_after_kills(
+            || PgCopyUnit::new(config()),
+            || async {
+                let schema = |db| server.dump_schemas(db, &schemas, &["--schema-only"]);
+                let data = |db| {
+                    let dump =
+                        server.dump_schemas(db, &schemas, &["--data-only", "--column-inserts"]);
+                    let mut lines: Vec<String> = dump.lines().map(str::to_owned).collect();
+                    lines.sort_unstable();
+                    lines.join("\n")
+                };
+                let (a, b) = (schema("zsrc"), schema("zdst"));
+                if a != b {
+                    return Err(format!("the schemas differ:\n{a}\n---\n{b}"));
+                }
+                let (a, b) = (data("zsrc"), data("zdst"));
+                if a != b {
+                    return Err(format!("the data differs:\n{a}\n---\n{b}"));
+                }
+                Ok(())
+            },
+        )
+        .await
+        .unwrap();
+    assert!(report.kills >= 2, "{report:?}");
+    // The target's constraints work: the trigger, the foreign key, the domain.
+    let refused = server
+        .client("psql", "zdst")
+        .args(["-X", "-v", "ON_ERROR_STOP=1", "-c"])
+        .arg("INSERT INTO billing.invoices (customer, net, issued) VALUES (1, -1, '2030-01-01')")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("negative"));
+    // The sequences go on from the source's values: 3,000 customers and 5 more tickets.
+    assert_eq!(
+        server
+            .psql(
+                "zdst",
+                "SELECT nextval('tickets'), nextval('customers_id_seq')"
+            )
+            .trim(),
+        format!("{}|3001", 1000 + 7 * (3000 + 5))
+    );
+
+    // A target that holds some of the selected tables but not all: refused, nothing made.
+    server.psql("zpart", "CREATE TABLE customers (id int PRIMARY KEY)");
+    let partial = PgCopyConfig::new("partial", server.url("zsrc"), server.url("zpart"))
+        .with_schemas(schemas.iter().map(|s| (*s).to_owned()).collect());
+    let mut unit = PgCopyUnit::new(partial.clone());
+    let err = unit.init(CancellationToken::new()).await.unwrap_err();
+    let pe = unit_core::new_process_error(err.as_ref());
+    assert_eq!(pe.err_code, 60001, "{pe:?}");
+    assert!(
+        pe.message.contains("public.customers") && pe.message.contains("billing.invoices"),
+        "{pe:?}"
+    );
+    assert!(!is_resumable_error(&pe));
+    // A pg_dump that cannot start: said so, never resumed.
+    server.psql("zpart", "DROP TABLE customers");
+    let mut unit = PgCopyUnit::new(partial.with_pg_dump("/nonexistent/pg_dump".into()));
+    let err = unit.init(CancellationToken::new()).await.unwrap_err();
+    let pe = unit_core::new_process_error(err.as_ref());
+    assert_eq!(pe.err_code, 60012, "{pe:?}");
+    assert!(pe.message.contains("/nonexistent/pg_dump"), "{pe:?}");
+    assert!(!is_resumable_error(&pe));
+    assert_eq!(
+        server
+            .psql(
+                "zpart",
+                "SELECT count(*) FROM pg_class WHERE relname = 'invoices'"
+            )
+            .trim(),
+        "0"
+    );
 }

@@ -1,16 +1,18 @@
 //! [`PgCopyUnit`]: tables copied PostgreSQL to PostgreSQL with the COPY protocol.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use futures_util::TryStreamExt;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Executor, Row};
 use unit_core::prelude::*;
 use unit_sql::{Chunk, Interrupted, Operation, cancellable, redact};
 
 use crate::classify::process_error;
+use crate::schema::{DumpFailure, Section, Selection};
 
 /// The copy's checkpoints: the workspace's shared store, on PostgreSQL.
 type CheckpointStore = unit_sql::CheckpointStore<sqlx::Postgres>;
@@ -42,6 +44,9 @@ pub struct PgCopyConfig {
     pub checkpoint_schema: String,
     /// How long to wait for a connection before reporting a (resumable) failure.
     pub acquire_timeout: Duration,
+    /// The `pg_dump` (version 14 or later, and at least the source server's) that dumps
+    /// the schema the copy makes on the target: `pg_dump` found on `PATH` by default.
+    pub pg_dump: PathBuf,
 }
 
 impl std::fmt::Debug for PgCopyConfig {
@@ -53,6 +58,7 @@ impl std::fmt::Debug for PgCopyConfig {
             .field("schemas", &self.schemas)
             .field("tables", &self.tables)
             .field("chunk_rows", &self.chunk_rows)
+            .field("pg_dump", &self.pg_dump)
             .finish_non_exhaustive()
     }
 }
@@ -74,6 +80,7 @@ impl PgCopyConfig {
             chunk_rows: 5000,
             checkpoint_schema: "unit_checkpoint".to_owned(),
             acquire_timeout: Duration::from_secs(10),
+            pg_dump: PathBuf::from("pg_dump"),
         }
     }
 
@@ -81,6 +88,7 @@ impl PgCopyConfig {
         with_schemas => schemas: Vec<String>,
         with_checkpoint_schema => checkpoint_schema: String,
         with_acquire_timeout => acquire_timeout: Duration,
+        with_pg_dump => pg_dump: PathBuf,
     }
 
     /// Copies these `schema.table`s only.
@@ -140,6 +148,34 @@ pub enum PgCopyError {
         #[source]
         source: Interrupted<sqlx::Error>,
     },
+    /// `pg_dump`, which dumps the schema the copy makes, could not be started.
+    #[error("{path} (pg_dump, which dumps the source's schema) could not be started: {detail}")]
+    PgDumpMissing {
+        /// The program's path.
+        path: String,
+        /// Why.
+        detail: String,
+    },
+    /// `pg_dump` failed to dump a section of the source's schema.
+    #[error("the source's schema ({section} section) could not be dumped: {detail}")]
+    PgDump {
+        /// `pre-data` or `post-data`.
+        section: &'static str,
+        /// What `pg_dump` printed (passwords hidden).
+        detail: String,
+        /// Whether it says that its connection failed or was lost.
+        connection_lost: bool,
+    },
+    /// The target holds some of the selected tables but not all of them.
+    #[error(
+        "the target holds {present} but not {missing}: the copy makes the schema only on a target that holds none of the selected tables"
+    )]
+    PartialSchema {
+        /// The selected tables the target holds.
+        present: String,
+        /// Those it does not.
+        missing: String,
+    },
     /// A table without a primary key cannot be copied in order.
     #[error("table {0} has no primary key")]
     NoKey(String),
@@ -180,7 +216,9 @@ fn summary(step: &Step) -> String {
 
 impl PgCopyError {
     /// The `ProcessError` to report (codes 10001-10007 and 60011 for statements, 60001
-    /// for a different table, 60002 without a key, 60004 for a mismatch).
+    /// for a different table or a target holding part of the selection, 60002 without
+    /// a key, 60004 for a mismatch, 60012 for a `pg_dump` that cannot start, 32001 for
+    /// one that fails, 10002 for one whose connection failed).
     pub fn process_error(&self) -> pb::ProcessError {
         let generate =
             |code: &'static ErrorCode| new_process_error(&Error::generate(code, &[self]));
@@ -208,6 +246,35 @@ impl PgCopyError {
                 new_process_error(&Error::generate(&ErrorCode::COPY_NO_KEY, &[table]))
             }
             Self::DifferentTable { .. } => generate(&ErrorCode::COPY_TABLE_CONFLICT),
+            Self::PartialSchema { .. } => {
+                let what = format!("selection ({self})");
+                let mut pe =
+                    new_process_error(&Error::generate(&ErrorCode::COPY_TABLE_CONFLICT, &[&what]));
+                pe.workaround = "Create the missing tables on the target as on the source (with their types, keys and indexes), or drop the others there, then restart the task.".to_owned();
+                pe
+            }
+            Self::PgDumpMissing { .. } => {
+                let mut pe =
+                    new_process_error(&Error::generate(&ErrorCode::INVALID_CONFIG, &[self]));
+                pe.workaround = "Install PostgreSQL's client programs (Debian: postgresql-client), version 14 or later and at least the source server's, or name the pg_dump to use (PgCopyConfig::pg_dump), then restart the task.".to_owned();
+                pe
+            }
+            Self::PgDump {
+                connection_lost, ..
+            } => {
+                let code = if *connection_lost {
+                    &ErrorCode::DB_BAD_CONN
+                } else {
+                    &ErrorCode::DUMP_UNIT_RUNTIME
+                };
+                let mut pe = new_process_error(&Error::generate(code, &[]));
+                pe.raw_cause = self.to_string();
+                pe.err_scope = ErrScope::Upstream.as_str().to_owned();
+                if !connection_lost {
+                    pe.workaround = "Fix what pg_dump says (a pg_dump older than the source server, a missing privilege), then restart the task.".to_owned();
+                }
+                pe
+            }
             Self::Mismatch { .. } => generate(&ErrorCode::COPY_VERIFY_MISMATCH),
         }
     }
@@ -355,10 +422,16 @@ impl PgReportHandle {
 
 /// A PostgreSQL-to-PostgreSQL copy as a [`Unit`] of type Load.
 ///
-/// - **Schema**: `init` creates each selected table that the target lacks (its columns
-///   with their types, `NOT NULL` and the primary key; types such as enums must exist
-///   on the target), and refuses one whose columns differ (code 60001). A table
-///   without a primary key is refused (60002).
+/// - **Schema**: on a target that holds none of the selected tables, `init` makes the
+///   source's schema with `pg_dump`'s pre-data section (extensions, types, domains,
+///   functions, sequences, tables with their defaults, checks and generated columns,
+///   views), and once every table is copied `process` makes its post-data section
+///   (keys, indexes, constraints, triggers) and sets every sequence to the source's
+///   value; each section runs in one target transaction with a row that records it, so
+///   it is made once. Owners, privileges and tablespaces are the target's. A target that
+///   holds every selected table is taken as it is, and one whose columns or key differ
+///   is refused (60001); one that holds only some of them is refused too (60001). A
+///   table without a primary key is refused (60002).
 /// - **Chunks**: each table is read in key order, `chunk_rows` rows at a time, in a
 ///   `REPEATABLE READ` transaction per chunk, with `COPY (SELECT ...) TO STDOUT` in
 ///   text format (which every type reads back exactly with the sessions' settings),
@@ -380,6 +453,11 @@ pub struct PgCopyUnit {
     store: CheckpointStore,
     progress: Arc<(AtomicI64, AtomicI64)>,
     report: PgReportHandle,
+    /// What `pg_dump` dumps of the source's schema.
+    selection: Selection,
+    /// The schema sections this task made on the target (`None`: the target's
+    /// tables were there before the task, and the copy makes no schema).
+    made: Option<Vec<Section>>,
 }
 
 impl std::fmt::Debug for PgCopyUnit {
@@ -419,6 +497,8 @@ impl PgCopyUnit {
             store,
             progress: Arc::default(),
             report: PgReportHandle::default(),
+            selection: Selection::default(),
+            made: None,
         }
     }
 
@@ -435,7 +515,13 @@ impl PgCopyUnit {
         self.target = Some(target.clone());
         let create = async {
             let mut conn = target.acquire().await?;
-            self.store.create(&mut conn).await
+            self.store.create(&mut conn).await?;
+            let sections = format!(
+                "CREATE TABLE IF NOT EXISTS {}.copy_schema_section (task text NOT NULL, \
+                 section text NOT NULL, PRIMARY KEY (task, section))",
+                ident(&self.config.checkpoint_schema)
+            );
+            conn.execute(sections.as_str()).await.map(|_| ())
         };
         cancellable(cancel, create)
             .await
@@ -455,7 +541,6 @@ impl PgCopyUnit {
             if table.key.is_empty() {
                 return Err(PgCopyError::NoKey(table.display()));
             }
-            self.create_target(&target, &table, cancel).await?;
             let size = "SELECT pg_table_size(format('%I.%I', $1, $2)::regclass)";
             total += cancellable(
                 cancel,
@@ -468,6 +553,8 @@ impl PgCopyUnit {
             .map_err(up(Step::Query(size.to_owned())))?;
             tables.push(table);
         }
+        self.selection = self.dump_selection(&source, &tables, cancel).await?;
+        self.made = self.target_schema(&target, &tables, cancel).await?;
         self.progress.1.store(total, Ordering::Relaxed);
         self.report.update(|r| {
             r.selected = tables.iter().map(Table::display).collect();
@@ -509,45 +596,191 @@ impl PgCopyUnit {
         Ok(rows)
     }
 
-    /// Creates `table` on the target where missing; refuses one with other columns.
-    async fn create_target(
+    /// What `pg_dump` dumps: every schema of the selection, without the relations of
+    /// those schemas that `tables` (given) leaves out.
+    async fn dump_selection(
+        &self,
+        source: &PgPool,
+        tables: &[Table],
+        cancel: &CancellationToken,
+    ) -> Result<Selection, PgCopyError> {
+        if self.config.tables.is_empty() {
+            return Ok(Selection {
+                schemas: self.config.schemas.clone(),
+                excluded: Vec::new(),
+            });
+        }
+        let mut schemas: Vec<String> = tables.iter().map(|t| t.schema.clone()).collect();
+        schemas.sort();
+        schemas.dedup();
+        let sql = "SELECT n.nspname::text, c.relname::text FROM pg_class c \
+                   JOIN pg_namespace n ON n.oid = c.relnamespace \
+                   WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'f') ORDER BY 1, 2";
+        let relations = cancellable(
+            cancel,
+            sqlx::query_as::<_, (String, String)>(sql)
+                .bind(&schemas)
+                .fetch_all(source),
+        )
+        .await
+        .map_err(up(Step::Query(sql.to_owned())))?;
+        let excluded = relations
+            .into_iter()
+            .filter(|(s, n)| !tables.iter().any(|t| t.schema == *s && t.name == *n))
+            .collect();
+        Ok(Selection { schemas, excluded })
+    }
+
+    /// Makes the schema's pre-data section on a target that holds none of `tables`
+    /// (or finds it made by an earlier run of the task); takes the tables of a target
+    /// that holds them all as they are, refusing one with other columns or key. The
+    /// sections the task made (`None` for a target that held the tables before it).
+    async fn target_schema(
         &self,
         target: &PgPool,
-        table: &Table,
+        tables: &[Table],
         cancel: &CancellationToken,
-    ) -> Result<(), PgCopyError> {
-        if let Some(existing) =
-            describe(target, "downstream", &table.schema, &table.name, cancel).await?
-        {
-            if existing.columns != table.columns || existing.key != table.key {
-                return Err(PgCopyError::DifferentTable {
-                    table: table.display(),
-                    detail: format!(
-                        "columns {:?} key {:?}, the source's {:?} key {:?}",
-                        existing.columns, existing.key, table.columns, table.key
-                    ),
+    ) -> Result<Option<Vec<Section>>, PgCopyError> {
+        let made = self.sections_made(target, cancel).await?;
+        let mut on_target = Vec::with_capacity(tables.len());
+        for table in tables {
+            on_target
+                .push(describe(target, "downstream", &table.schema, &table.name, cancel).await?);
+        }
+        if made.is_empty() {
+            let (present, missing): (Vec<_>, Vec<_>) = tables
+                .iter()
+                .zip(&on_target)
+                .partition(|(_, t)| t.is_some());
+            let names = |list: &[(&Table, &Option<Table>)]| {
+                list.iter()
+                    .map(|(t, _)| t.display())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            if missing.is_empty() && !present.is_empty() {
+                for (table, existing) in tables.iter().zip(&on_target) {
+                    if let Some(existing) = existing {
+                        same_table(table, existing, true)?;
+                    }
+                }
+                return Ok(None);
+            }
+            if !present.is_empty() {
+                return Err(PgCopyError::PartialSchema {
+                    present: names(&present),
+                    missing: names(&missing),
                 });
             }
-            return Ok(());
+            self.make_section(Section::PreData, cancel).await?;
+            on_target.clear();
+            for table in tables {
+                on_target.push(
+                    describe(target, "downstream", &table.schema, &table.name, cancel).await?,
+                );
+            }
         }
-        let columns = table
-            .columns
-            .iter()
-            .map(|(c, t)| format!("{} {t}", ident(c)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        for sql in [
-            format!("CREATE SCHEMA IF NOT EXISTS {}", ident(&table.schema)),
-            format!(
-                "CREATE TABLE {} ({columns}, PRIMARY KEY ({}))",
-                table.qualified(),
-                table.key_list()
-            ),
-        ] {
-            cancellable(cancel, target.execute(sql.as_str()))
-                .await
-                .map_err(down(Step::Execute(sql.clone())))?;
+        // The key comes with the post-data section.
+        for (table, existing) in tables.iter().zip(&on_target) {
+            match existing {
+                Some(existing) => same_table(table, existing, false)?,
+                None => {
+                    return Err(PgCopyError::DifferentTable {
+                        table: table.display(),
+                        detail: "the schema this task made on the target no longer holds it"
+                            .to_owned(),
+                    });
+                }
+            }
         }
+        Ok(Some(self.sections_made(target, cancel).await?))
+    }
+
+    /// The schema sections this task recorded as made on the target.
+    async fn sections_made(
+        &self,
+        target: &PgPool,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<Section>, PgCopyError> {
+        let sql = format!(
+            "SELECT section FROM {}.copy_schema_section WHERE task = $1",
+            ident(&self.config.checkpoint_schema)
+        );
+        let names: Vec<String> = cancellable(
+            cancel,
+            sqlx::query_scalar(&sql)
+                .bind(&self.config.task)
+                .fetch_all(target),
+        )
+        .await
+        .map_err(down(Step::Query(sql.clone())))?;
+        Ok([Section::PreData, Section::PostData]
+            .into_iter()
+            .filter(|s| names.iter().any(|n| n == s.name()))
+            .collect())
+    }
+
+    /// Dumps `section` of the source's schema and runs it on the target, in one
+    /// transaction with the row that records it made.
+    async fn make_section(
+        &self,
+        section: Section,
+        cancel: &CancellationToken,
+    ) -> Result<(), PgCopyError> {
+        let dump = crate::schema::dump(
+            &self.config.pg_dump,
+            &self.config.source,
+            &self.selection,
+            section,
+        );
+        let script = match cancellable(cancel, dump).await {
+            Ok(script) => script,
+            Err(Interrupted::Canceled(c)) => {
+                let step = Step::Query(format!("pg_dump --section={}", section.name()));
+                return Err(up(step)(Interrupted::Canceled(c)));
+            }
+            Err(Interrupted::Failed(DumpFailure::NotStarted(e))) => {
+                return Err(PgCopyError::PgDumpMissing {
+                    path: self.config.pg_dump.display().to_string(),
+                    detail: e.to_string(),
+                });
+            }
+            Err(Interrupted::Failed(failure)) => {
+                return Err(PgCopyError::PgDump {
+                    section: section.name(),
+                    connection_lost: failure.is_connection_lost(),
+                    detail: failure.to_string(),
+                });
+            }
+        };
+        let record = format!(
+            "INSERT INTO {}.copy_schema_section (task, section) VALUES ($1, $2)",
+            ident(&self.config.checkpoint_schema)
+        );
+        let step = Step::Execute(format!(
+            "the {} section of the source's schema",
+            section.name()
+        ));
+        let run = async {
+            // A connection of its own: the script changes its settings.
+            let options: PgConnectOptions = self.config.target.parse()?;
+            let mut conn = PgConnection::connect_with(&options).await?;
+            let applied = crate::schema::apply(
+                &mut conn,
+                &script,
+                sqlx::query(&record)
+                    .bind(&self.config.task)
+                    .bind(section.name()),
+            )
+            .await;
+            let _ = conn.close().await;
+            applied
+        };
+        cancellable(cancel, run).await.map_err(down(step))?;
+        tracing::info!(
+            section = section.name(),
+            "made the source's schema section on the target"
+        );
         Ok(())
     }
 
@@ -585,6 +818,52 @@ impl PgCopyUnit {
             let rows = verify(source, target, table, cancel).await?;
             tracing::info!(table = %name, rows, "copied and verified");
             self.report.update(|r| r.verified.push((name, rows)));
+        }
+        if let Some(made) = &self.made {
+            if !made.contains(&Section::PostData) {
+                self.make_section(Section::PostData, cancel).await?;
+            }
+            self.set_sequences(source, target, cancel).await?;
+        }
+        Ok(())
+    }
+
+    /// Sets every sequence of the dumped schemas that the target has to the source's
+    /// value (`setval` with the source's `last_value` and `is_called`: idempotent).
+    async fn set_sequences(
+        &self,
+        source: &PgPool,
+        target: &PgPool,
+        cancel: &CancellationToken,
+    ) -> Result<(), PgCopyError> {
+        let list = "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c \
+                    JOIN pg_namespace n ON n.oid = c.relnamespace \
+                    WHERE c.relkind = 'S' AND n.nspname = ANY($1) ORDER BY 1";
+        let sequences: Vec<String> = cancellable(
+            cancel,
+            sqlx::query_scalar(list)
+                .bind(&self.selection.schemas)
+                .fetch_all(source),
+        )
+        .await
+        .map_err(up(Step::Query(list.to_owned())))?;
+        let set = "SELECT setval(to_regclass($1), $2, $3) WHERE to_regclass($1) IS NOT NULL";
+        for sequence in sequences {
+            let read = format!("SELECT last_value, is_called FROM {sequence}");
+            let (value, called): (i64, bool) =
+                cancellable(cancel, sqlx::query_as(&read).fetch_one(source))
+                    .await
+                    .map_err(up(Step::Query(read.clone())))?;
+            cancellable(
+                cancel,
+                sqlx::query(set)
+                    .bind(&sequence)
+                    .bind(value)
+                    .bind(called)
+                    .execute(target),
+            )
+            .await
+            .map_err(down(Step::Execute(set.to_owned())))?;
         }
         Ok(())
     }
@@ -647,6 +926,21 @@ impl PgCopyUnit {
             }
         }
     }
+}
+
+/// Refuses a target table whose columns (and, `with_key`, primary key) differ from the
+/// source's.
+fn same_table(source: &Table, target: &Table, with_key: bool) -> Result<(), PgCopyError> {
+    if target.columns == source.columns && (!with_key || target.key == source.key) {
+        return Ok(());
+    }
+    Err(PgCopyError::DifferentTable {
+        table: source.display(),
+        detail: format!(
+            "columns {:?} key {:?}, the source's {:?} key {:?}",
+            target.columns, target.key, source.columns, source.key
+        ),
+    })
 }
 
 /// `schema.name`'s columns and primary key, `None` when it does not exist. Generated

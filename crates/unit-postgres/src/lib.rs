@@ -27,6 +27,7 @@
 
 mod classify;
 mod copy;
+mod schema;
 
 pub use classify::{
     CLASSIFIED, Classified, classified, driver_text, error_code, explain_pg_error,
