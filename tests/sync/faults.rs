@@ -6,6 +6,7 @@ use sqlx::Executor;
 use std::time::Duration;
 
 use unit_core::Policy;
+use unit_integration_tests::MariaDb;
 use unit_integration_tests::online::{Online, connect, exec, spawn_sync};
 use unit_mysql::CopyUnit;
 
@@ -647,4 +648,128 @@ async fn a_late_commit_of_an_earlier_runs_batch_is_waited_for() {
     let result = cutover.await.unwrap();
     online.assert_ok(&result);
     online.assert_same();
+}
+
+/// Whether a worker's row on the target records a change past the task's checkpoint
+/// (by position: both were written reading the same server).
+async fn worker_past_checkpoint(target: &str, task: &str) -> bool {
+    let past: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM unit_checkpoint.sync_worker w \
+         JOIN unit_checkpoint.sync_checkpoint c ON c.task = w.task \
+         WHERE w.task = ? AND (w.binlog_name > c.binlog_name \
+         OR (w.binlog_name = c.binlog_name AND w.binlog_pos > c.binlog_pos))",
+    )
+    .bind(task)
+    .fetch_one(&mut connect(target).await)
+    .await
+    .unwrap_or(0);
+    past > 0
+}
+
+/// A task pointed (with `use_gtid`) at a replica of its source while its workers had
+/// applied changes past its checkpoint: the replica's binlog files are numbered lower
+/// than the source's in one case, higher in the other. The rerun knows by GTID which
+/// changes each worker applied, so none is skipped and none applied twice (issue 28
+/// item 5: by file and offset, lower numbers skipped every change routed to a worker
+/// with a row, silently, and higher ones applied committed changes again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switch_to_a_replica_with_workers_past_the_checkpoint_skips_and_repeats_nothing() {
+    for (source_flushes, replica_flushes) in [(6, 0), (0, 6)] {
+        let online = Online::new(
+            "switch",
+            "CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL, pad VARCHAR(40) NOT NULL)",
+        )
+        .await;
+        for _ in 0..source_flushes {
+            online.source_sql("FLUSH BINARY LOGS").await;
+        }
+        let mut options = unit_integration_tests::online::binlog_options(2);
+        options.push("--log-slave-updates".to_owned());
+        let replica = MariaDb::start_with(options);
+        for _ in 0..replica_flushes {
+            exec(&replica.url(""), "FLUSH BINARY LOGS").await;
+        }
+        exec(
+            &replica.url(""),
+            &format!(
+                "CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = {}, \
+                 MASTER_USER = 'root', MASTER_USE_GTID = slave_pos; START SLAVE",
+                online.source.port()
+            ),
+        )
+        .await;
+        let mut config = online.config("switch");
+        config.sync.workers = 4;
+        config.sync.batch = 20;
+        config.sync.use_gtid = true;
+        online.copy(&config).await;
+        // A backlog of small transactions, inserts and updates.
+        let mut load = String::new();
+        for i in 0..400 {
+            load.push_str(&format!(
+                "INSERT INTO t SELECT seq, {i}, MD5(seq) FROM seq_{}_to_{};",
+                i * 10 + 1,
+                i * 10 + 10
+            ));
+            if i > 5 {
+                load.push_str(&format!(
+                    "UPDATE t SET v = v + 1 WHERE id BETWEEN {} AND {};",
+                    i * 10 - 45,
+                    i * 10 - 30
+                ));
+            }
+        }
+        online.source_sql(&load).await;
+        // The replica holds all of it.
+        let mut source = connect(&online.source.url("")).await;
+        let mut follower = connect(&replica.url("")).await;
+        let wanted: String = sqlx::query_scalar("SELECT @@gtid_binlog_pos")
+            .fetch_one(&mut source)
+            .await
+            .unwrap();
+        for attempt in 0.. {
+            let at: String = sqlx::query_scalar("SELECT @@gtid_slave_pos")
+                .fetch_one(&mut follower)
+                .await
+                .unwrap();
+            if at == wanted {
+                break;
+            }
+            assert!(
+                attempt < 600,
+                "the replica is at {at}, the source at {wanted}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Replicate from the source until a kill leaves a worker past the checkpoint.
+        let target = online.target.url("");
+        let mut left_past = false;
+        for round in 0..40u64 {
+            let sync = spawn_sync(&config);
+            let deadline = std::time::Instant::now() + Duration::from_millis(300 + round * 50);
+            while !worker_past_checkpoint(&target, "switch").await
+                && std::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            sync.abort();
+            let _ = sync.await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if worker_past_checkpoint(&target, "switch").await {
+                left_past = true;
+                break;
+            }
+        }
+        assert!(left_past, "no kill left a worker past the checkpoint");
+        // The rest from the replica, whose files are numbered otherwise.
+        config.source = replica.url("").parse().unwrap();
+        let result = online.cutover(&config).await;
+        online.assert_ok(&result);
+        online.assert_same();
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM switch.t")
+            .fetch_one(&mut connect(&target).await)
+            .await
+            .unwrap();
+        assert_eq!(rows, 4000, "flushes {source_flushes}/{replica_flushes}");
+    }
 }

@@ -247,7 +247,64 @@ pub(crate) enum Gtid {
     },
 }
 
+impl Gtid {
+    /// Where its sequence numbers count from: MariaDB's replication domain (its number),
+    /// MySQL's source UUID. Within one origin, every server of a replication topology
+    /// holds the transactions in the order of their numbers.
+    pub(crate) fn origin(&self) -> String {
+        match self {
+            Self::Maria { domain, .. } => domain.to_string(),
+            Self::Mysql { uuid, .. } => uuid_text(uuid),
+        }
+    }
+
+    /// Its number within its [`origin`](Self::origin).
+    pub(crate) fn seq(&self) -> u64 {
+        match self {
+            Self::Maria { seq, .. } => *seq,
+            Self::Mysql { gno, .. } => *gno,
+        }
+    }
+}
+
 impl GtidState {
+    /// Whether the transaction numbered `seq` of `origin` ([`Gtid::origin`]) is in the
+    /// state; `None` when the state is not tracked.
+    pub(crate) fn contains(&self, origin: &str, seq: u64) -> Option<bool> {
+        match self {
+            Self::Maria(set) => {
+                let domain: u32 = origin.parse().ok()?;
+                Some(set.0.get(&domain).is_some_and(|&(_, last)| seq <= last))
+            }
+            Self::Mysql(set) => Some(
+                set.0
+                    .get(&origin.to_ascii_lowercase())
+                    .is_some_and(|iv| iv.iter().any(|&(a, b)| a <= seq && seq <= b)),
+            ),
+            Self::Untracked => None,
+        }
+    }
+
+    /// Whether every transaction of `other` is in the state; `None` when either is
+    /// not tracked or they are of different kinds.
+    pub(crate) fn covers(&self, other: &GtidState) -> Option<bool> {
+        match (self, other) {
+            (Self::Maria(_), Self::Maria(theirs)) => {
+                Some(theirs.0.iter().all(|(domain, &(_, seq))| {
+                    self.contains(&domain.to_string(), seq) == Some(true)
+                }))
+            }
+            (Self::Mysql(ours), Self::Mysql(theirs)) => Some(theirs.0.iter().all(|(uuid, iv)| {
+                iv.iter().all(|&(a, b)| {
+                    ours.0
+                        .get(uuid)
+                        .is_some_and(|mine| mine.iter().any(|&(c, d)| c <= a && b <= d))
+                })
+            })),
+            _ => None,
+        }
+    }
+
     /// The state a recorded set text stands for, on a MariaDB server or not.
     pub(crate) fn parse(text: &str, mariadb: bool) -> Self {
         let parsed = if mariadb {

@@ -317,14 +317,8 @@ impl SyncUnit {
         let recorded = parallel::load_worker_rows(target, &rows)
             .await
             .map_err(|e| down(Operation::Query("sync_worker"), e))?;
-        let past = |row: &&parallel::WorkerRow| {
-            let at = BinlogPosition {
-                file: row.last.file.to_string(),
-                pos: row.last.pos,
-                gtid: String::new(),
-            };
-            at.compare(start).is_ge()
-        };
+        let state = GtidState::parse(&start.gtid, self.mariadb);
+        let past = |row: &&parallel::WorkerRow| row.is_past(start, &state);
         // Rows at or below the checkpoint say nothing a run needs; rows past it were
         // all written by one run (a run of another count starts only once none is
         // past, and clears the others first), whose count this run keeps.

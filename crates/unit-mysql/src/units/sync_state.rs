@@ -76,19 +76,37 @@ pub(crate) async fn ensure_tables(pool: &MySqlPool, database: &str) -> Result<()
     for create in [create_xa_table(database), create_worker_table(database)] {
         pool.execute(create.as_str()).await?;
     }
-    let has: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? \
-         AND TABLE_NAME = 'sync_checkpoint' AND COLUMN_NAME = 'ddl_before'",
-    )
-    .bind(database)
-    .fetch_one(pool)
-    .await?;
-    if has == 0 {
-        let add = format!(
+    // Columns that tables made by earlier versions lack.
+    let mut added = vec![(
+        "sync_checkpoint",
+        "ddl_before",
+        format!(
             "ALTER TABLE {} ADD COLUMN ddl_before MEDIUMTEXT NULL AFTER ddl_pending",
             checkpoint_table(database)
-        );
-        pool.execute(add.as_str()).await?;
+        ),
+    )];
+    #[cfg(feature = "sync")]
+    added.push((
+        "sync_worker",
+        "gtid_reached",
+        format!(
+            "ALTER TABLE {} ADD COLUMN gtid_reached VARCHAR(4096) NOT NULL DEFAULT ''",
+            worker_table(database)
+        ),
+    ));
+    for (table, column, add) in added {
+        let has: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? \
+             AND TABLE_NAME = ? AND COLUMN_NAME = ?",
+        )
+        .bind(database)
+        .bind(table)
+        .bind(column)
+        .fetch_one(pool)
+        .await?;
+        if has == 0 {
+            pool.execute(add.as_str()).await?;
+        }
     }
     Ok(())
 }
@@ -262,7 +280,8 @@ pub(crate) fn create_worker_table(database: &str) -> String {
         "CREATE TABLE IF NOT EXISTS {} (task VARCHAR(128) COLLATE utf8mb4_bin NOT NULL, \
          worker INT UNSIGNED NOT NULL, workers INT UNSIGNED NOT NULL, \
          binlog_name VARCHAR(512) NOT NULL, binlog_pos BIGINT UNSIGNED NOT NULL, \
-         row_index INT UNSIGNED NOT NULL, PRIMARY KEY (task, worker)) \
+         row_index INT UNSIGNED NOT NULL, gtid_reached VARCHAR(4096) NOT NULL DEFAULT '', \
+         PRIMARY KEY (task, worker)) \
          ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
         worker_table(database)
     )

@@ -54,16 +54,97 @@ use super::status::Shared;
 use super::stream::{RowImage, RowsKind};
 use crate::adapter::cancel::StatementError;
 use crate::adapter::classify::Operation;
+use crate::catalog::position::{BinlogPosition, GtidState};
 use crate::catalog::schema::Table;
 use crate::error::stmt_err;
 use crate::units::sync_state::worker_table;
 
-/// Where a row change is in the stream: its event's start and its row in the event.
+/// Where a row change is in the stream: its event's start and its row in the event
+/// (which mean something on one server only), and its [`TxnMark`] where the source has
+/// GTIDs (which means the same on every server of the topology).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct ChangeId {
     pub(super) file: Arc<str>,
     pub(super) pos: u64,
     pub(super) row: u32,
+    pub(super) mark: Option<TxnMark>,
+}
+
+/// Where a row change is in the source's history, whichever server of a replication
+/// topology streams it: its transaction's GTID (origin and number) and its place
+/// among the transaction's row changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct TxnMark {
+    /// [`Gtid::origin`](crate::catalog::position::Gtid::origin).
+    pub(super) origin: Arc<str>,
+    pub(super) seq: u64,
+    pub(super) ordinal: u32,
+}
+
+/// Per GTID origin, the last row change a worker applied, as `(seq, ordinal)`: what
+/// its row records besides the position, so that a rerun reading another server of
+/// the same history (a replica, after `use_gtid` switched to it) still knows which
+/// changes it applied. Within an origin, every server holds the transactions in the
+/// order of their numbers, and each transaction's row changes in the same order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Reached(std::collections::BTreeMap<String, (u64, u32)>);
+
+impl Reached {
+    /// Parses `origin/seq/ordinal,...` (empty: nothing recorded, as in rows written
+    /// before GTIDs were recorded or from a source without them).
+    pub(super) fn parse(text: &str) -> Option<Self> {
+        let mut map = std::collections::BTreeMap::new();
+        for part in text.split(',').filter(|p| !p.is_empty()) {
+            let mut fields = part.split('/');
+            let (Some(origin), Some(seq), Some(ordinal), None) =
+                (fields.next(), fields.next(), fields.next(), fields.next())
+            else {
+                return None;
+            };
+            map.insert(
+                origin.to_owned(),
+                (seq.parse().ok()?, ordinal.parse().ok()?),
+            );
+        }
+        Some(Self(map))
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Records that the change at `mark` was applied (changes come in order).
+    fn record(&mut self, mark: &TxnMark) {
+        self.0
+            .insert(mark.origin.to_string(), (mark.seq, mark.ordinal));
+    }
+
+    /// Whether the change at `mark` is at or before what was recorded for its origin.
+    pub(super) fn covers(&self, mark: &TxnMark) -> bool {
+        self.0
+            .get(&*mark.origin)
+            .is_some_and(|&last| (mark.seq, mark.ordinal) <= last)
+    }
+
+    /// Whether every recorded change belongs to a transaction of `state` (is at or
+    /// below a checkpoint of that GTID state); `None` when `state` is not tracked.
+    pub(super) fn within(&self, state: &GtidState) -> Option<bool> {
+        self.0.iter().try_fold(true, |all, (origin, &(seq, _))| {
+            Some(all && state.contains(origin, seq)?)
+        })
+    }
+}
+
+impl std::fmt::Display for Reached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (origin, (seq, ordinal))) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{origin}/{seq}/{ordinal}")?;
+        }
+        Ok(())
+    }
 }
 
 impl ChangeId {
@@ -259,6 +340,34 @@ pub(super) struct WorkerRow {
     pub(super) worker: usize,
     pub(super) workers: usize,
     pub(super) last: ChangeId,
+    pub(super) reached: Reached,
+}
+
+impl WorkerRow {
+    /// Whether it records a change past the checkpoint at `start`: by GTID where the row
+    /// and the checkpoint have them (valid whichever server wrote either), else by
+    /// position (valid on one server).
+    pub(super) fn is_past(&self, start: &BinlogPosition, state: &GtidState) -> bool {
+        if !self.reached.is_empty() {
+            if let Some(within) = self.reached.within(state) {
+                return !within;
+            }
+        }
+        let at = BinlogPosition {
+            file: self.last.file.to_string(),
+            pos: self.last.pos,
+            gtid: String::new(),
+        };
+        at.compare(start).is_ge()
+    }
+
+    /// Whether it recorded the change `id` (or a later one) as applied.
+    fn covers(&self, id: &ChangeId) -> bool {
+        match &id.mark {
+            Some(mark) if !self.reached.is_empty() => self.reached.covers(mark),
+            _ => id.compare(&self.last) != Ordering::Greater,
+        }
+    }
 }
 
 /// The rows the workers of earlier runs of the task recorded, read with a locking
@@ -270,35 +379,45 @@ pub(super) async fn load_worker_rows(
     rows: &WorkerRows,
 ) -> Result<Vec<WorkerRow>, sqlx::Error> {
     let sql = format!(
-        "SELECT worker, workers, binlog_name, binlog_pos, row_index FROM {} WHERE task = ? \
-         ORDER BY worker FOR UPDATE",
+        "SELECT worker, workers, binlog_name, binlog_pos, row_index, gtid_reached FROM {} \
+         WHERE task = ? ORDER BY worker FOR UPDATE",
         worker_table(&rows.database)
     );
     let mut tx = target.begin().await?;
-    let found: Vec<(u32, u32, String, u64, u32)> = sqlx::query_as(&sql)
+    let found: Vec<(u32, u32, String, u64, u32, String)> = sqlx::query_as(&sql)
         .bind(&rows.task)
         .fetch_all(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(found
+    found
         .into_iter()
-        .map(|(worker, workers, file, pos, row)| WorkerRow {
-            worker: worker as usize,
-            workers: workers as usize,
-            last: ChangeId {
-                file: file.into(),
-                pos,
-                row,
-            },
+        .map(|(worker, workers, file, pos, row, reached)| {
+            let reached = Reached::parse(&reached).ok_or_else(|| {
+                sqlx::Error::Decode(
+                    format!("sync_worker.gtid_reached {reached:?} is not origin/seq/ordinal,...")
+                        .into(),
+                )
+            })?;
+            Ok(WorkerRow {
+                worker: worker as usize,
+                workers: workers as usize,
+                last: ChangeId {
+                    file: file.into(),
+                    pos,
+                    row,
+                    mark: None,
+                },
+                reached,
+            })
         })
-        .collect())
+        .collect()
 }
 
-/// Per worker of a run of `n`, the last change it applied, from `rows`.
-pub(super) fn applied_by(rows: &[WorkerRow], n: usize) -> Vec<Option<ChangeId>> {
+/// Per worker of a run of `n`, its row in `rows`.
+pub(super) fn applied_by(rows: &[WorkerRow], n: usize) -> Vec<Option<WorkerRow>> {
     let mut applied = vec![None; n];
     for row in rows.iter().filter(|r| r.workers == n && r.worker < n) {
-        applied[row.worker] = Some(row.last.clone());
+        applied[row.worker] = Some(row.clone());
     }
     applied
 }
@@ -319,6 +438,8 @@ struct Worker {
     began: Option<std::time::Instant>,
     changes: i64,
     last: Option<ChangeId>,
+    /// What its row records per GTID origin, this run's changes included.
+    reached: Reached,
     shared: Arc<Shared>,
 }
 
@@ -345,8 +466,8 @@ impl Worker {
         }
         if let Some(last) = &self.last {
             let sql = format!(
-                "REPLACE INTO {} (task, worker, workers, binlog_name, binlog_pos, row_index) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
+                "REPLACE INTO {} (task, worker, workers, binlog_name, binlog_pos, row_index, \
+                 gtid_reached) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 worker_table(&self.rows.database)
             );
             sqlx::query(&sql)
@@ -356,6 +477,7 @@ impl Worker {
                 .bind(&*last.file)
                 .bind(last.pos)
                 .bind(last.row)
+                .bind(self.reached.to_string())
                 .execute(&mut self.conn)
                 .await
                 .map_err(|e| Self::err(Operation::Execute("REPLACE INTO sync_worker"), e))?;
@@ -459,6 +581,9 @@ impl Worker {
             max_packet: self.max_packet,
         };
         applier.exec_all(&statements, &described, &missing).await?;
+        for mark in groups.iter().flatten().filter_map(|j| j.id.mark.as_ref()) {
+            self.reached.record(mark);
+        }
         self.changes += count as i64;
         self.last = Some(last);
         if self.changes >= self.batch as i64 {
@@ -564,8 +689,8 @@ pub(super) struct Workers {
     busy: Vec<bool>,
     /// Given a change since the last drain.
     unsettled: Vec<bool>,
-    /// Per worker, the last change an earlier run's worker applied.
-    applied: Vec<Option<ChangeId>>,
+    /// Per worker, the row of an earlier run's worker: the last change it applied.
+    applied: Vec<Option<WorkerRow>>,
     /// [`QUEUE_BYTES`], as permits of one byte each.
     bytes: Arc<tokio::sync::Semaphore>,
     /// The last change waited for queue bytes (and the workers were asked to commit).
@@ -589,7 +714,7 @@ impl Workers {
         rows: WorkerRows,
         batch: usize,
         merge_rows: usize,
-        applied: Vec<Option<ChangeId>>,
+        applied: Vec<Option<WorkerRow>>,
         shared: Arc<Shared>,
     ) -> Result<Workers, SyncError> {
         let mut workers = Workers {
@@ -626,6 +751,10 @@ impl Workers {
                 began: None,
                 changes: 0,
                 last: None,
+                reached: workers.applied[index]
+                    .as_ref()
+                    .map(|row| row.reached.clone())
+                    .unwrap_or_default(),
                 shared: shared.clone(),
             };
             let (tx, rx) = mpsc::channel(QUEUE);
@@ -644,7 +773,7 @@ impl Workers {
         self.applied
             .get(w)
             .and_then(Option::as_ref)
-            .is_some_and(|last| id.compare(last) != Ordering::Greater)
+            .is_some_and(|row| row.covers(id))
     }
 
     /// The error worker `w` ended with.

@@ -17,7 +17,7 @@ use unit_core::ErrScope;
 use super::ddl::parse;
 use super::ddl::session::StatementSession;
 use super::exec::{Applier, apply_change};
-use super::parallel::{ChangeId, Job, Marks, Route, Workers, workers_of};
+use super::parallel::{ChangeId, Job, Marks, Route, TxnMark, Workers, workers_of};
 use super::plan::{insert_sql, key_condition, update_sql};
 use super::status::lock;
 use super::stream::{
@@ -44,6 +44,13 @@ pub(super) struct Player<'a> {
     pub(super) gtids: GtidState,
     /// The GTID of the source transaction being read.
     pub(super) txn_gtid: Option<Gtid>,
+    /// Row changes of the current transaction dispatched to workers so far (the next
+    /// one's [`TxnMark::ordinal`](super::parallel::TxnMark)).
+    pub(super) txn_rows: u32,
+    /// The stream started from the checkpoint's GTID state, perhaps on another server
+    /// of the same history than the one whose positions the checkpoint records: how
+    /// far it is goes by GTIDs.
+    pub(super) by_gtid: bool,
     pub(super) in_txn: bool,
     /// Safe mode for the transaction being read.
     pub(super) txn_safe: bool,
@@ -127,6 +134,10 @@ impl<'a> Player<'a> {
         max_packet: usize,
         workers: Option<Workers>,
     ) -> Self {
+        // As `SyncUnit::run` chose where the stream starts.
+        let by_gtid = unit.config.sync.use_gtid
+            && !checkpoint.position.gtid.is_empty()
+            && gtids != GtidState::Untracked;
         let mut player = Self {
             unit,
             conn,
@@ -135,6 +146,8 @@ impl<'a> Player<'a> {
             event_start: checkpoint.position.pos,
             pending: checkpoint,
             txn_gtid: None,
+            txn_rows: 0,
+            by_gtid,
             in_txn: false,
             txn_safe: false,
             batch_open: false,
@@ -203,12 +216,26 @@ impl Player<'_> {
         // When the wait for the next packet began (time spent applying is not
         // waiting).
         let mut waiting_since = Instant::now();
+        // Read from another server than the checkpoint's positions were, the stream is
+        // as far as the stop when it has applied the stop's GTIDs.
+        let stop_gtids = stop_at
+            .filter(|stop| self.by_gtid && !stop.gtid.is_empty())
+            .map(|stop| GtidState::parse(&stop.gtid, self.unit.mariadb));
         loop {
             if !self.in_txn {
                 if let Some(stop) = stop_at {
-                    if self.pending.position.compare(stop) != std::cmp::Ordering::Less {
+                    let by_gtid = stop_gtids.as_ref().and_then(|g| self.gtids.covers(g));
+                    let caught_up = by_gtid.unwrap_or_else(|| {
+                        self.pending.position.compare(stop) != std::cmp::Ordering::Less
+                    });
+                    if caught_up {
                         self.flush().await?;
-                        return Ok(Ended::CaughtUp(self.pending.position.clone()));
+                        let at = if by_gtid.is_some() {
+                            stop.clone()
+                        } else {
+                            self.pending.position.clone()
+                        };
+                        return Ok(Ended::CaughtUp(at));
                     }
                 }
                 // A busy stream is committed every 100 ms (or batch), also when only
@@ -336,6 +363,7 @@ impl Player<'_> {
                     server,
                     seq,
                 });
+                self.txn_rows = 0;
                 if !standalone {
                     self.begin_txn(timestamp);
                 }
@@ -345,7 +373,10 @@ impl Player<'_> {
             }
             Decoded::XaPrepare { one_phase } => self.xa_prepare(end_pos, one_phase).await?,
             // MySQL's GTID event precedes the transaction's BEGIN (or its DDL).
-            Decoded::MysqlGtid { uuid, gno } => self.txn_gtid = Some(Gtid::Mysql { uuid, gno }),
+            Decoded::MysqlGtid { uuid, gno } => {
+                self.txn_gtid = Some(Gtid::Mysql { uuid, gno });
+                self.txn_rows = 0;
+            }
             Decoded::Begin => self.begin_txn(timestamp),
             Decoded::Rows(change) => {
                 if !self.in_txn {
@@ -972,15 +1003,27 @@ impl Player<'_> {
         let route = self.route(table).await?;
         let file: Arc<str> = self.file.as_str().into();
         let pos = self.event_start;
+        let txn = self
+            .txn_gtid
+            .as_ref()
+            .filter(|g| g.seq() > 0)
+            .map(|g| (Arc::<str>::from(g.origin()), g.seq()));
         let Some(workers) = self.workers.as_mut() else {
             return Ok(());
         };
         let n = workers.len();
         for (row, (before, after)) in rows.into_iter().enumerate() {
+            let ordinal = self.txn_rows;
+            self.txn_rows = self.txn_rows.saturating_add(1);
             let id = ChangeId {
                 file: file.clone(),
                 pos,
                 row: u32::try_from(row).unwrap_or(u32::MAX),
+                mark: txn.as_ref().map(|(origin, seq)| TxnMark {
+                    origin: origin.clone(),
+                    seq: *seq,
+                    ordinal,
+                }),
             };
             let hit = workers_of(table, &route, before.as_ref(), after.as_ref(), n);
             let w = hit[0];
