@@ -316,7 +316,8 @@ async fn text_of_a_latin1_database_is_copied_exactly() {
 /// Every kind of object around a user's tables, in two schemas: an extension, enum,
 /// composite and domain types, a sequence with a value, serial and identity columns,
 /// generated columns, checks, unique and partial and expression indexes, foreign keys,
-/// a view, functions, a trigger and comments.
+/// a view and a materialized view, functions, a trigger, comments, a partitioned table
+/// and a table inheriting from another.
 const SCHEMA_ZOO: &str = r#"
 CREATE EXTENSION citext;
 CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
@@ -345,6 +346,16 @@ CREATE FUNCTION billing.no_negative() RETURNS trigger LANGUAGE plpgsql AS $$
   BEGIN IF NEW.net < 0 THEN RAISE EXCEPTION 'negative'; END IF; RETURN NEW; END $$;
 CREATE TRIGGER invoices_no_negative BEFORE INSERT OR UPDATE ON billing.invoices
   FOR EACH ROW EXECUTE FUNCTION billing.no_negative();
+CREATE TABLE billing.events (id int NOT NULL, at date NOT NULL, what text, PRIMARY KEY (id, at))
+  PARTITION BY RANGE (at);
+CREATE TABLE billing.events_2024 PARTITION OF billing.events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+CREATE TABLE billing.events_2025 PARTITION OF billing.events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+INSERT INTO billing.events SELECT g, date '2024-06-01' + g % 400, 'e' || g FROM generate_series(1, 2000) g;
+CREATE TABLE notes (id int PRIMARY KEY, body text);
+CREATE TABLE urgent_notes (level int, PRIMARY KEY (id)) INHERITS (notes);
+INSERT INTO notes SELECT g, 'n' || g FROM generate_series(1, 50) g;
+INSERT INTO urgent_notes SELECT g, 'u' || g, g % 3 FROM generate_series(51, 80) g;
+CREATE MATERIALIZED VIEW billing.busy AS SELECT customer, count(*) AS n FROM billing.invoices GROUP BY customer;
 COMMENT ON TABLE customers IS 'who buys';
 COMMENT ON COLUMN billing.invoices.gross IS 'net and tax';
 INSERT INTO customers (email, m, p, n)
@@ -409,6 +420,11 @@ async fn the_schema_is_made_before_and_after_the_rows_as_the_source_has_it() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&refused.stderr).contains("negative"));
+    // Rows of partitions and of inheriting tables are copied once.
+    assert_eq!(
+        server.psql("zdst", "SELECT (SELECT count(*) FROM billing.events), (SELECT count(*) FROM notes), (SELECT count(*) FROM billing.busy)").trim(),
+        "2000|80|3000"
+    );
     // The sequences go on from the source's values: 3,000 customers and 5 more tickets.
     assert_eq!(
         server

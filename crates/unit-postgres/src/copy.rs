@@ -322,6 +322,12 @@ impl Table {
         format!("{}.{}", ident(&self.schema), ident(&self.name))
     }
 
+    /// The table without the tables that inherit from it (each is copied as a table
+    /// of its own).
+    fn only(&self) -> String {
+        format!("ONLY {}", self.qualified())
+    }
+
     fn display(&self) -> String {
         format!("{}.{}", self.schema, self.name)
     }
@@ -581,9 +587,12 @@ impl PgCopyUnit {
                 })
                 .collect());
         }
-        let sql = "SELECT table_schema::text, table_name::text FROM information_schema.tables \
-                   WHERE table_type = 'BASE TABLE' AND table_schema = ANY($1) AND table_schema <> $2 \
-                   ORDER BY 1, 2";
+        // Tables that hold rows: partitions, not their partitioned parents (whose
+        // rows are the partitions').
+        let sql = "SELECT n.nspname::text, c.relname::text FROM pg_class c \
+                   JOIN pg_namespace n ON n.oid = c.relnamespace \
+                   WHERE c.relkind = 'r' AND n.nspname = ANY($1) AND n.nspname <> $2 \
+                   AND has_table_privilege(c.oid, 'SELECT') ORDER BY 1, 2";
         let rows = cancellable(
             cancel,
             sqlx::query_as::<_, (String, String)>(sql)
@@ -606,7 +615,13 @@ impl PgCopyUnit {
     ) -> Result<Selection, PgCopyError> {
         if self.config.tables.is_empty() {
             return Ok(Selection {
-                schemas: self.config.schemas.clone(),
+                schemas: self
+                    .config
+                    .schemas
+                    .iter()
+                    .filter(|s| **s != self.config.checkpoint_schema)
+                    .cloned()
+                    .collect(),
                 excluded: Vec::new(),
             });
         }
@@ -819,11 +834,55 @@ impl PgCopyUnit {
             tracing::info!(table = %name, rows, "copied and verified");
             self.report.update(|r| r.verified.push((name, rows)));
         }
-        if let Some(made) = &self.made {
-            if !made.contains(&Section::PostData) {
+        if self.made.is_some() {
+            // Read again: a resume of this instance may follow a made post-data section.
+            if !self
+                .sections_made(target, cancel)
+                .await?
+                .contains(&Section::PostData)
+            {
                 self.make_section(Section::PostData, cancel).await?;
             }
             self.set_sequences(source, target, cancel).await?;
+            self.refresh_views(source, target, cancel).await?;
+        }
+        Ok(())
+    }
+
+    /// The names that `list` (a query of one text column, taking the dumped schemas as
+    /// `$1`) finds on the source.
+    async fn names_in_schemas(
+        &self,
+        source: &PgPool,
+        list: &str,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<String>, PgCopyError> {
+        cancellable(
+            cancel,
+            sqlx::query_scalar(list)
+                .bind(&self.selection.schemas)
+                .fetch_all(source),
+        )
+        .await
+        .map_err(up(Step::Query(list.to_owned())))
+    }
+
+    /// Fills the target's materialized views that are filled on the source (the schema
+    /// sections make them empty).
+    async fn refresh_views(
+        &self,
+        source: &PgPool,
+        target: &PgPool,
+        cancel: &CancellationToken,
+    ) -> Result<(), PgCopyError> {
+        let list = "SELECT format('%I.%I', schemaname, matviewname) FROM pg_matviews \
+                    WHERE ispopulated AND schemaname = ANY($1) ORDER BY 1";
+        let views = self.names_in_schemas(source, list, cancel).await?;
+        for view in views {
+            let refresh = format!("REFRESH MATERIALIZED VIEW {view}");
+            cancellable(cancel, target.execute(refresh.as_str()))
+                .await
+                .map_err(down(Step::Execute(refresh.clone())))?;
         }
         Ok(())
     }
@@ -839,14 +898,7 @@ impl PgCopyUnit {
         let list = "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c \
                     JOIN pg_namespace n ON n.oid = c.relnamespace \
                     WHERE c.relkind = 'S' AND n.nspname = ANY($1) ORDER BY 1";
-        let sequences: Vec<String> = cancellable(
-            cancel,
-            sqlx::query_scalar(list)
-                .bind(&self.selection.schemas)
-                .fetch_all(source),
-        )
-        .await
-        .map_err(up(Step::Query(list.to_owned())))?;
+        let sequences = self.names_in_schemas(source, list, cancel).await?;
         let set = "SELECT setval(to_regclass($1), $2, $3) WHERE to_regclass($1) IS NOT NULL";
         for sequence in sequences {
             let read = format!("SELECT last_value, is_called FROM {sequence}");
@@ -1010,7 +1062,7 @@ async fn read_chunk(
         .join(", ");
     let bound = format!(
         "SELECT {keys} FROM {}{} ORDER BY {} OFFSET {} LIMIT 1",
-        table.qualified(),
+        table.only(),
         table.range(after, None),
         table.key_list(),
         rows.saturating_sub(1)
@@ -1031,7 +1083,7 @@ async fn read_chunk(
         let copy_out = format!(
             "COPY (SELECT {} FROM {}{} ORDER BY {}) TO STDOUT",
             table.column_list(),
-            table.qualified(),
+            table.only(),
             table.range(after, upto.as_deref()),
             table.key_list()
         );
@@ -1061,7 +1113,7 @@ async fn verify(
     let sql = format!(
         "SELECT count(*), coalesce(sum(('x' || substr(md5(ROW({})::text), 1, 16))::bit(64)::bigint::numeric), 0)::text FROM {}",
         table.column_list(),
-        table.qualified()
+        table.only()
     );
     let (a, b) = tokio::join!(
         cancellable(
@@ -1168,11 +1220,13 @@ impl Unit for PgCopyUnit {
             let mut conn = target.acquire().await?;
             self.store.is_fresh_task(&mut conn).await
         };
-        cancellable(&cancel, fresh).await.map_err(|e| {
+        let fresh = cancellable(&cancel, fresh).await.map_err(|e| {
             Box::new(down(Step::Query(
                 "SELECT COUNT(*) FROM copy_checkpoint".to_owned(),
             ))(e)) as BoxError
-        })
+        })?;
+        // A schema section made counts as work done.
+        Ok(fresh && self.sections_made(target, &cancel).await?.is_empty())
     }
 }
 

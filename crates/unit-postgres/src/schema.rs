@@ -88,21 +88,44 @@ fn exact(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// `url` without its password, and the password (percent-decoded): the password goes
-/// to `pg_dump` through its environment, never on a command line others can read.
-fn split_password(url: &str) -> (String, Option<String>) {
-    let Ok(mut parsed) = url::Url::parse(url) else {
-        return (url.to_owned(), None);
+/// `url` without its password, and the password (percent-decoded, from the URL's
+/// user information or its `password` parameter): the password goes to `pg_dump`
+/// through its environment, never on a command line others can read.
+///
+/// # Errors
+/// A URL that does not parse, or whose password cannot be taken out of it: never
+/// quoted, since it may hold the password.
+fn split_password(url: &str) -> Result<(String, Option<String>), DumpFailure> {
+    let refused = || {
+        DumpFailure::Failed(
+            "the source's URL cannot be passed to pg_dump without its password".to_owned(),
+        )
     };
-    let password = parsed.password().map(|p| {
+    let mut parsed = url::Url::parse(url).map_err(|_| refused())?;
+    let mut password = parsed.password().map(|p| {
         percent_encoding::percent_decode_str(p)
             .decode_utf8_lossy()
             .into_owned()
     });
-    if password.is_some() && parsed.set_password(None).is_err() {
-        return (url.to_owned(), None);
+    if password.is_some() {
+        parsed.set_password(None).map_err(|()| refused())?;
     }
-    (parsed.to_string(), password)
+    if parsed.query_pairs().any(|(k, _)| k == "password") {
+        let mut kept = Vec::new();
+        for (k, v) in parsed.query_pairs() {
+            if k == "password" {
+                password = Some(v.into_owned());
+            } else {
+                kept.push((k.into_owned(), v.into_owned()));
+            }
+        }
+        if kept.is_empty() {
+            parsed.set_query(None);
+        } else {
+            parsed.query_pairs_mut().clear().extend_pairs(kept);
+        }
+    }
+    Ok((parsed.to_string(), password))
 }
 
 /// The arguments of `pg_dump` for `section` of `selection`, the source `url` given
@@ -150,7 +173,7 @@ pub(crate) async fn dump(
     selection: &Selection,
     section: Section,
 ) -> Result<String, DumpFailure> {
-    let (url, password) = split_password(url);
+    let (url, password) = split_password(url)?;
     let mut command = tokio::process::Command::new(pg_dump);
     command
         .args(arguments(&url, selection, section))
@@ -180,18 +203,23 @@ pub(crate) async fn dump(
 /// (`public`) taken as it is.
 fn runnable(script: &str) -> String {
     let mut out = String::with_capacity(script.len());
-    for line in script.lines() {
-        if line.starts_with("\\restrict ") || line.starts_with("\\unrestrict ") {
+    for line in script.split_inclusive('\n') {
+        let bare = line.trim_end_matches(['\n', '\r']);
+        // pg_dump 17 sets `transaction_timeout`, which older servers do not know, to
+        // its default.
+        if bare.starts_with("\\restrict ")
+            || bare.starts_with("\\unrestrict ")
+            || bare == "SET transaction_timeout = 0;"
+        {
             continue;
         }
         match line.strip_prefix("CREATE SCHEMA ") {
-            Some(rest) if !rest.starts_with("IF NOT EXISTS") && line.ends_with(';') => {
+            Some(rest) if !rest.starts_with("IF NOT EXISTS") && bare.ends_with(';') => {
                 out.push_str("CREATE SCHEMA IF NOT EXISTS ");
                 out.push_str(rest);
             }
             _ => out.push_str(line),
         }
-        out.push('\n');
     }
     out
 }
@@ -216,13 +244,20 @@ mod tests {
 
     #[test]
     fn the_password_leaves_the_url_for_the_environment() {
+        let split = |url| split_password(url).unwrap();
         let (url, password) =
-            split_password("postgres://app:p%40ss%3Aw@db.example:5433/shop?sslmode=require");
+            split("postgres://app:p%40ss%3Aw@db.example:5433/shop?sslmode=require");
         assert_eq!(url, "postgres://app@db.example:5433/shop?sslmode=require");
         assert_eq!(password.as_deref(), Some("p@ss:w"));
-        let (url, password) = split_password("postgres://app@db/shop");
+        let (url, password) = split("postgres://app@db/shop");
         assert_eq!(url, "postgres://app@db/shop");
         assert_eq!(password, None);
+        let (url, password) = split("postgres://app@db/shop?password=s%26cret&sslmode=require");
+        assert_eq!(url, "postgres://app@db/shop?sslmode=require");
+        assert_eq!(password.as_deref(), Some("s&cret"));
+        let (url, password) = split("postgres://app@db/shop?password=secret");
+        assert_eq!(url, "postgres://app@db/shop");
+        assert_eq!(password.as_deref(), Some("secret"));
     }
 
     #[test]
@@ -240,12 +275,14 @@ mod tests {
 
     #[test]
     fn scripts_lose_meta_commands_and_keep_existing_schemas() {
-        let script = "\\restrict abc123\nSET x = 1;\nCREATE SCHEMA public;\nCREATE SCHEMA IF NOT EXISTS s;\n\
-                      CREATE FUNCTION f() RETURNS int AS $$\nCREATE SCHEMA x\n$$;\n\\unrestrict abc123\n";
+        let script = "\\restrict abc123\nSET x = 1;\nSET transaction_timeout = 0;\n\
+                      CREATE SCHEMA public;\nCREATE SCHEMA IF NOT EXISTS s;\n\
+                      CREATE FUNCTION f() RETURNS int AS $$\r\nCREATE SCHEMA x\r\n$$;\n\
+                      \\unrestrict abc123";
         assert_eq!(
             runnable(script),
             "SET x = 1;\nCREATE SCHEMA IF NOT EXISTS public;\nCREATE SCHEMA IF NOT EXISTS s;\n\
-             CREATE FUNCTION f() RETURNS int AS $$\nCREATE SCHEMA x\n$$;\n"
+             CREATE FUNCTION f() RETURNS int AS $$\r\nCREATE SCHEMA x\r\n$$;\n"
         );
     }
 }
