@@ -21,6 +21,9 @@ pub mod online;
 
 #[path = "harness/memory.rs"]
 pub mod memory;
+
+#[path = "harness/mysql.rs"]
+pub mod mysql;
 mod postgres;
 
 pub use postgres::Postgres;
@@ -70,7 +73,7 @@ fn required_binary(name: &str) -> PathBuf {
 
 /// A port nothing listens on, never handed out before by this process (the system
 /// may offer a port it just freed to two servers starting at once).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
     let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
     loop {
@@ -382,7 +385,7 @@ impl Private {
 /// process has exited, however it exits.
 // The watchdog must outlive this process, so it is deliberately never waited for.
 #[allow(clippy::zombie_processes)]
-fn spawn_watchdog(dir: &Path) {
+pub(crate) fn spawn_watchdog(dir: &Path) {
     let script = format!(
         "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; \
          kill -9 $(cat '{dir}/server.pid') 2>/dev/null; sleep 0.5; rm -rf '{dir}'",

@@ -352,3 +352,5 @@ pub fn classified(number: u16) -> Option<&'static Classified> {
         .ok()
         .map(|i| &CLASSIFIED[i])
 }
+/// A value a system variable does not take (a MariaDB-only SQL mode set on MySQL, say).
+pub const ER_WRONG_VALUE_FOR_VAR: u16 = 1231;

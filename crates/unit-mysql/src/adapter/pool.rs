@@ -114,7 +114,21 @@ pub(crate) async fn open_pool(
         .after_connect(move |conn, _| {
             let session = session.clone();
             Box::pin(async move {
-                conn.execute(&*session).await?;
+                match conn.execute(&*session).await {
+                    // A MySQL server refuses MariaDB's modes, which the session copies
+                    // from a MariaDB source.
+                    Err(e)
+                        if crate::adapter::classify::server_error(&e).is_some_and(|d| {
+                            d.number() == crate::adapter::codes::ER_WRONG_VALUE_FOR_VAR
+                        }) && session.contains("sql_mode") =>
+                    {
+                        conn.execute(without_mariadb_modes(&session).as_str())
+                            .await?;
+                    }
+                    other => {
+                        other?;
+                    }
+                }
                 if relax_checks {
                     match conn.execute("SET check_constraint_checks = 0").await {
                         Err(e)
@@ -131,6 +145,38 @@ pub(crate) async fn open_pool(
         })
         .connect_with(url.connect_options())
         .await
+}
+
+/// SQL modes MariaDB knows and MySQL 8.0 and later refuse (1231): none changes how a
+/// value is stored.
+const MARIADB_ONLY_MODES: &[&str] = &[
+    "NO_AUTO_CREATE_USER",
+    "SIMULTANEOUS_ASSIGNMENT",
+    "TIME_ROUND_FRACTIONAL",
+    "NO_FIELD_OPTIONS",
+    "NO_KEY_OPTIONS",
+    "NO_TABLE_OPTIONS",
+    "MSSQL",
+    "DB2",
+    "POSTGRESQL",
+    "MAXDB",
+    "MYSQL323",
+    "MYSQL40",
+];
+
+/// `session` (a `SET ... sql_mode = '...'` statement) without [`MARIADB_ONLY_MODES`].
+pub(crate) fn without_mariadb_modes(session: &str) -> String {
+    let Some((head, rest)) = session.split_once("sql_mode = '") else {
+        return session.to_owned();
+    };
+    let Some((modes, tail)) = rest.split_once('\'') else {
+        return session.to_owned();
+    };
+    let kept: Vec<&str> = modes
+        .split(',')
+        .filter(|m| !MARIADB_ONLY_MODES.iter().any(|d| d.eq_ignore_ascii_case(m)))
+        .collect();
+    format!("{head}sql_mode = '{}'{tail}", kept.join(","))
 }
 
 /// The source's sessions: UTC, so TIMESTAMPs read as stored; no SQL mode that changes
@@ -257,5 +303,19 @@ pub(crate) async fn close_pool(pool: MySqlPool) {
 pub(crate) async fn close_pools(pools: [Option<MySqlPool>; 2]) {
     for pool in pools.into_iter().flatten() {
         close_pool(pool).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mysql_targets_lose_only_mariadbs_own_modes() {
+        let session = "SET time_zone = '+00:00', sql_mode = 'NO_AUTO_CREATE_USER,ANSI_QUOTES,SIMULTANEOUS_ASSIGNMENT,NO_AUTO_VALUE_ON_ZERO', foreign_key_checks = 0";
+        assert_eq!(
+            without_mariadb_modes(session),
+            "SET time_zone = '+00:00', sql_mode = 'ANSI_QUOTES,NO_AUTO_VALUE_ON_ZERO', foreign_key_checks = 0"
+        );
     }
 }

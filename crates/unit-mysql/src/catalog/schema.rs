@@ -587,7 +587,7 @@ pub(crate) async fn describe(pool: &MySqlPool, listed: ListedTable) -> Result<Ta
     let system_versioned = table_type == "SYSTEM VERSIONED";
     let sql = format!(
         "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_SET_NAME, COLLATION_NAME, \
-         IS_GENERATED, EXTRA FROM information_schema.COLUMNS WHERE {EXACT_TABLE} ORDER BY ORDINAL_POSITION"
+         EXTRA FROM information_schema.COLUMNS WHERE {EXACT_TABLE} ORDER BY ORDINAL_POSITION"
     );
     let rows = exact_table_rows(pool, &sql, &database, &name).await?;
     let mut columns = Vec::new();
@@ -602,10 +602,18 @@ pub(crate) async fn describe(pool: &MySqlPool, listed: ListedTable) -> Result<Ta
             column_type: text(row, 2)?.to_ascii_lowercase(),
             charset: optional(3)?,
             collation: optional(4)?,
-            generated: match (text(row, 5)?.as_str(), text(row, 6)?.to_ascii_uppercase()) {
-                ("ALWAYS", extra) if extra.contains("VIRTUAL") => Some(Generated::Virtual),
-                ("ALWAYS", _) => Some(Generated::Stored),
-                _ => None,
+            // As both MariaDB and MySQL say it (`IS_GENERATED` is MariaDB's only;
+            // MySQL's `DEFAULT_GENERATED` is an expression default, not a generated
+            // column).
+            generated: {
+                let extra = text(row, 5)?.to_ascii_uppercase();
+                if extra.contains("VIRTUAL GENERATED") {
+                    Some(Generated::Virtual)
+                } else if extra.contains("STORED GENERATED") {
+                    Some(Generated::Stored)
+                } else {
+                    None
+                }
             },
         });
     }

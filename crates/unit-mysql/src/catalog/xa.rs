@@ -1,7 +1,7 @@
 //! The XA transactions a server holds prepared (`XA RECOVER`), by their xids as the
 //! binlog writes them (`X'gtrid',X'bqual',formatID`).
 
-use sqlx::MySqlPool;
+use sqlx::{Executor, MySqlPool, Row};
 use tokio_util::sync::CancellationToken;
 use unit_core::ErrScope;
 
@@ -18,7 +18,13 @@ const XA_RECOVER_REFUSED: [u16; 2] = [1227, 1399];
 /// # Errors
 /// The query's failure.
 pub(crate) async fn prepared_xids(pool: &MySqlPool) -> Result<Vec<String>, sqlx::Error> {
-    let rows: Vec<(i64, i64, i64, Vec<u8>)> = sqlx::query_as("XA RECOVER").fetch_all(pool).await?;
+    // As a plain query: MySQL does not take `XA RECOVER` as a prepared statement (1295).
+    let rows: Vec<(i64, i64, i64, Vec<u8>)> = pool
+        .fetch_all("XA RECOVER")
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+        .collect::<Result<_, sqlx::Error>>()?;
     let mut xids: Vec<String> = rows
         .iter()
         .map(|(format_id, gtrid, _, data)| xid_text(*format_id, *gtrid, data))

@@ -24,7 +24,7 @@ pub enum Verification {
     /// between server versions, so it is only comparable between servers that report
     /// the same `VERSION()`; a copy chooses it when they do.
     ChecksumTable,
-    /// [`table_checksum`]: sums of an MD5 of each row's values, unambiguously encoded,
+    /// [`table_checksum`]: sums of a SHA-256 of each row's values, unambiguously encoded,
     /// comparable between any versions; a copy chooses it when the versions differ.
     RowText,
 }
@@ -32,12 +32,13 @@ pub enum Verification {
 /// Row count and an order-independent checksum of every row of `table`, comparable
 /// between servers of any versions.
 ///
-/// Each row is hashed with MD5 over an unambiguous encoding of its values: per column,
+/// Each row is hashed with SHA-256 (`SHA2(..., 256)`: MySQL 9.6 moved `MD5()` out of
+/// the server) over an unambiguous encoding of its values: per column,
 /// `N` for NULL, else `V`, the value's length in bytes, `:` and the value's bytes (as
 /// [`Column::select_expr`](crate::catalog::schema::Column::select_expr) reads it exactly), so a
 /// NULL moved to another column, values swapped between columns or a value changed in
-/// any type changes the row's hash. The table's checksum is the sums of the two 64-bit
-/// halves of the rows' hashes (exact decimal sums, so no difference cancels out
+/// any type changes the row's hash. The table's checksum is the sums of the first two
+/// 64-bit words of the rows' hashes (exact decimal sums, so no difference cancels out
 /// modulo 2^32 as a sum of CRC32s could).
 ///
 /// # Errors
@@ -54,7 +55,7 @@ pub async fn table_checksum(pool: &MySqlPool, table: &Table) -> Result<(i64, Str
     let half = |from: u8| format!("CAST(CONV(SUBSTRING(h, {from}, 16), 16, 10) AS UNSIGNED)");
     let sql = format!(
         "SELECT COUNT(*), CAST(CONCAT(COALESCE(SUM({}), 0), ':', COALESCE(SUM({}), 0)) AS CHAR) \
-         FROM (SELECT MD5(CONCAT({})) AS h FROM {}) AS rows_hashed",
+         FROM (SELECT SHA2(CONCAT({}), 256) AS h FROM {}) AS rows_hashed",
         half(1),
         half(17),
         encoded.join(", "),

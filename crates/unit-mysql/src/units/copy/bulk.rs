@@ -167,10 +167,23 @@ impl BulkWriter {
         cancel: &CancellationToken,
     ) -> Result<&mut Conn, Error> {
         if self.conn.is_none() {
-            let init = [target.session.clone()];
-            let mut conn = cancellable(cancel, crate::adapter::client::connect(&target.url, &init))
+            let mut conn = cancellable(cancel, crate::adapter::client::connect(&target.url, &[]))
                 .await
                 .map_err(|e| down(Operation::Connect, e))?;
+            // As the copy's sqlx sessions: without MariaDB's own SQL modes on a MySQL
+            // target, which refuses them.
+            match cancellable(cancel, conn.query_drop(target.session.as_str())).await {
+                Ok(()) => {}
+                Err(StatementError::Client(mysql_async::Error::Server(e)))
+                    if e.code == codes::ER_WRONG_VALUE_FOR_VAR =>
+                {
+                    let session = crate::adapter::pool::without_mariadb_modes(&target.session);
+                    cancellable(cancel, conn.query_drop(session.as_str()))
+                        .await
+                        .map_err(|e| down(Operation::Connect, e))?;
+                }
+                Err(e) => return Err(down(Operation::Connect, e)),
+            }
             // As the copy's sqlx sessions: MariaDB's CHECK constraints are not
             // checked (a server without the variable is left alone).
             match cancellable(cancel, conn.query_drop("SET check_constraint_checks = 0")).await {

@@ -1,0 +1,81 @@
+//! Copies between a real MySQL 9.7 server ([`MySql`], from a Debian root the harness
+//! makes once per machine) and a MariaDB server, both ways, each compared by an
+//! independent reading of every row on both sides.
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
+use unit_integration_tests::MariaDb;
+use unit_integration_tests::mysql::MySql;
+use unit_integration_tests::online::{connect, exec};
+use unit_mysql::{Consistency, CopyUnit, Filter, TaskConfig};
+
+/// Tables of the types both servers store alike, in a collation both have.
+const SETUP: &str = "CREATE TABLE t (
+    id INT PRIMARY KEY, big BIGINT UNSIGNED, v VARCHAR(40), d DECIMAL(20,6), f DOUBLE,
+    at DATETIME(6), day DATE, b BLOB, e ENUM('x', 'y', 'z'), doubled INT AS (id * 2) STORED
+) DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+INSERT INTO t (id, big, v, d, f, at, day, b, e) VALUES
+  (1, 18446744073709551615, 'plain', 12345678901234.123456, 1.5e300, '2024-02-29 23:59:59.999999', '2024-02-29', X'00FF10', 'x'),
+  (2, 0, 'Привет 🦀', -0.000001, -0.0, '1970-01-01 00:00:01.000000', '1000-01-01', X'', 'z'),
+  (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+INSERT INTO t (id, big, v, d, f, at, day, b, e)
+  SELECT 4 + n, n * 7, CONCAT('row ', n), n / 3, n / 7, '2020-01-01' + INTERVAL n MINUTE, '2020-01-01' + INTERVAL n DAY, UNHEX(SHA2(n, 256)), ELT(1 + n % 3, 'x', 'y', 'z')
+  FROM (SELECT a.n * 100 + b.n * 10 + c.n AS n FROM
+    (SELECT 0 AS n UNION SELECT 1 UNION SELECT 2 UNION SELECT 3 UNION SELECT 4 UNION SELECT 5 UNION SELECT 6 UNION SELECT 7 UNION SELECT 8 UNION SELECT 9) a,
+    (SELECT 0 AS n UNION SELECT 1 UNION SELECT 2 UNION SELECT 3 UNION SELECT 4 UNION SELECT 5 UNION SELECT 6 UNION SELECT 7 UNION SELECT 8 UNION SELECT 9) b,
+    (SELECT 0 AS n UNION SELECT 1 UNION SELECT 2 UNION SELECT 3 UNION SELECT 4 UNION SELECT 5 UNION SELECT 6 UNION SELECT 7 UNION SELECT 8 UNION SELECT 9) c) nums;";
+
+/// Every row of `db.t`, each value in hex, in key order: read the same way on both
+/// servers, by neither side's copy code.
+async fn rows(url: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT CONCAT_WS('|', id, IFNULL(HEX(big), 'N'), IFNULL(HEX(v), 'N'), IFNULL(HEX(d), 'N'), \
+         IFNULL(HEX(CAST(f AS CHAR)), 'N'), IFNULL(HEX(at), 'N'), IFNULL(HEX(day), 'N'), \
+         IFNULL(HEX(b), 'N'), IFNULL(HEX(e), 'N'), IFNULL(doubled, 'N')) FROM db.t ORDER BY id",
+    )
+    .fetch_all(&mut connect(url).await)
+    .await
+    .unwrap()
+}
+
+async fn copy(source: &str, target: &str) {
+    exec(&format!("{source}db"), SETUP).await;
+    let filter = Filter {
+        databases: vec!["db".to_owned()],
+        ..Filter::default()
+    };
+    let mut config = TaskConfig::new(
+        "kinds",
+        source.parse().unwrap(),
+        target.parse().unwrap(),
+        filter,
+    );
+    config.consistency = Some(Consistency::Auto);
+    config.copy.chunk_rows = 97;
+    let result = unit_integration_tests::online::Online::run(&mut CopyUnit::new(config)).await;
+    assert!(result.errors.is_empty(), "copy failed: {:?}", result.errors);
+    let (a, b) = (rows(source).await, rows(target).await);
+    assert_eq!(a.len(), 1003);
+    assert_eq!(a, b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mysql_source_is_copied_to_mariadb_exactly() {
+    let mysql = MySql::start_with(Vec::new());
+    let mariadb = MariaDb::start();
+    // Not MySQL's default collation (utf8mb4_0900_ai_ci), which MariaDB 10.11 lacks:
+    // mapping collations is still to come (issue 29).
+    exec(
+        &mysql.url(""),
+        "CREATE DATABASE db CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+    )
+    .await;
+    copy(&mysql.url(""), &mariadb.url("")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mariadb_source_is_copied_to_mysql_exactly() {
+    let mysql = MySql::start_with(Vec::new());
+    let mariadb = MariaDb::start_with(unit_integration_tests::online::binlog_options(1));
+    exec(&mariadb.url(""), "CREATE DATABASE db").await;
+    copy(&mariadb.url(""), &mysql.url("")).await;
+}
