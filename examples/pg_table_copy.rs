@@ -35,6 +35,8 @@ pub(crate) struct TableCopy {
     store: CheckpointStore<Postgres>,
     /// Rows copied by this instance, for the status.
     copied: Arc<AtomicI64>,
+    /// Their bytes: auto-resume's no-progress check reads `finished_bytes`.
+    bytes: Arc<AtomicI64>,
 }
 
 /// A failed statement: which side, what it was, and the driver's error (or the
@@ -77,6 +79,7 @@ impl TableCopy {
             pools: None,
             store: CheckpointStore::new("unit_checkpoint", &format!("example-{table}")),
             copied: Arc::default(),
+            bytes: Arc::default(),
         }
     }
 
@@ -137,6 +140,7 @@ impl TableCopy {
             if done {
                 chunk = chunk.finished();
             }
+            let bytes = data.len() as i64;
             // The rows and their checkpoint commit together or not at all.
             let copy_in = format!("COPY {} FROM STDIN", self.ident());
             let write = async {
@@ -151,6 +155,7 @@ impl TableCopy {
                 .await
                 .map_err(Failure::on(ErrScope::Downstream, &copy_in))?;
             self.copied.fetch_add(rows as i64, Ordering::Relaxed);
+            self.bytes.fetch_add(bytes, Ordering::Relaxed);
             last = last_id.or(last);
         }
         Ok(())
@@ -205,9 +210,10 @@ impl Unit for TableCopy {
     }
 
     fn status_handle(&self) -> StatusHandle {
-        let copied = self.copied.clone();
+        let (copied, bytes) = (self.copied.clone(), self.bytes.clone());
         Arc::new(move |_: Option<&SourceStatus>| {
             UnitStatus::Load(pb::LoadStatus {
+                finished_bytes: bytes.load(Ordering::Relaxed),
                 progress: format!("{} rows", copied.load(Ordering::Relaxed)),
                 ..Default::default()
             })
@@ -244,10 +250,12 @@ pub(crate) async fn run(source: &str, target: &str, table: &str) -> Result<(), p
             Stage::Finished => break,
             Stage::Paused => {
                 let errors = status.result.map(|r| r.errors).unwrap_or_default();
-                // Auto-resume resumes what a retry fixes; the rest waits for a person.
+                // Auto-resume resumes what a retry fixes; the rest waits for a person,
+                // as does what it gave up on (resumed without progress).
+                let gave_up = resumes.is_finished();
                 if let Some(e) = errors
                     .iter()
-                    .find(|e| !Recommended.explain(e).is_resumable())
+                    .find(|e| gave_up || !Recommended.explain(e).is_resumable())
                 {
                     resumes.abort();
                     let _ = task.stop().await;

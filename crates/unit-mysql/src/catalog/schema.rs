@@ -622,7 +622,7 @@ pub(crate) async fn describe(pool: &MySqlPool, listed: ListedTable) -> Result<Ta
     let sql = format!(
         "SELECT s.INDEX_NAME, s.COLUMN_NAME, c.IS_NULLABLE, s.INDEX_TYPE \
          FROM information_schema.STATISTICS s \
-         JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = s.TABLE_SCHEMA \
+         LEFT JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = s.TABLE_SCHEMA \
            AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME \
            AND BINARY c.TABLE_NAME = BINARY s.TABLE_NAME AND BINARY c.TABLE_SCHEMA = BINARY s.TABLE_SCHEMA \
          WHERE {} AND s.NON_UNIQUE = 0 \
@@ -636,12 +636,16 @@ pub(crate) async fn describe(pool: &MySqlPool, listed: ListedTable) -> Result<Ta
     let mut hashed: Vec<String> = Vec::new();
     let memory = ["memory", "heap"].contains(&engine.to_ascii_lowercase().as_str());
     for row in &rows {
-        let (index, column) = (text(row, 0)?, text(row, 1)?);
+        let index = text(row, 0)?;
+        // A MySQL functional key part has no COLUMN_NAME: a key with one is not a key
+        // of the table's columns (its column parts alone need not be unique).
+        let named: Option<Vec<u8>> = row.try_get(1)?;
+        let column = text(row, 1)?;
         let hash = text(row, 3)? == "HASH";
         if hash && !memory && !hashed.contains(&index) {
             hashed.push(index.clone());
         }
-        let unusable = text(row, 2)? == "YES" || hash;
+        let unusable = named.is_none() || text(row, 2)? == "YES" || hash;
         match keys.last_mut() {
             Some((i, cols, bad)) if *i == index => {
                 cols.push(column);
@@ -729,12 +733,32 @@ pub(crate) const OLD_TEMPORAL: &str = " /* mariadb-5.3 */";
 /// same values as one in the current format, which a target creates from the same
 /// statement.
 pub(crate) fn normalize_create(create: &str) -> String {
-    create
-        .replace(OLD_TEMPORAL, "")
+    let create = create.replace(OLD_TEMPORAL, "");
+    let words: Vec<&str> = create
         .split_whitespace()
         .filter(|w| !w.starts_with("AUTO_INCREMENT="))
-        .collect::<Vec<_>>()
-        .join(" ")
+        .collect();
+    // `CHARACTER SET cs COLLATE cs_...` says no more than `COLLATE cs_...`: MySQL
+    // prints a column either way, as it was declared.
+    let mut kept = Vec::with_capacity(words.len());
+    let mut i = 0;
+    while i < words.len() {
+        if let [w0, w1, cs, w3, collation, ..] = &words[i..] {
+            if w0.eq_ignore_ascii_case("CHARACTER")
+                && w1.eq_ignore_ascii_case("SET")
+                && w3.eq_ignore_ascii_case("COLLATE")
+                && collation
+                    .strip_prefix(*cs)
+                    .is_some_and(|rest| rest.starts_with('_'))
+            {
+                i += 3;
+                continue;
+            }
+        }
+        kept.push(words[i]);
+        i += 1;
+    }
+    kept.join(" ")
 }
 
 /// The raw text-protocol bytes of column `i`, `None` for NULL.
@@ -750,6 +774,15 @@ pub(crate) fn raw(row: &sqlx::mysql::MySqlRow, i: usize) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_column_collation_with_or_without_its_character_set_is_one_definition() {
+        let declared = "CREATE TABLE `k` (\n  `e` varchar(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL\n)";
+        let implied = "CREATE TABLE `k` (\n  `e` varchar(20) COLLATE utf8mb4_bin NOT NULL\n)";
+        assert_eq!(normalize_create(declared), normalize_create(implied));
+        let other = "CREATE TABLE `k` (\n  `e` varchar(20) CHARACTER SET latin1 COLLATE utf8mb4_bin NOT NULL\n)";
+        assert_ne!(normalize_create(other), normalize_create(implied));
+    }
 
     #[test]
     fn glob_patterns() {

@@ -1063,7 +1063,8 @@ impl Player<'_> {
             return Ok(route.clone());
         }
         let pool = self.target_pool()?;
-        let rows: Vec<(String, String, Option<i64>)> = sqlx::query_as(
+        // A MySQL functional key part has no COLUMN_NAME.
+        let rows: Vec<(String, Option<String>, Option<i64>)> = sqlx::query_as(
             "SELECT CAST(INDEX_NAME AS CHAR), CAST(COLUMN_NAME AS CHAR), CAST(SUB_PART AS SIGNED) \
              FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
              AND NON_UNIQUE = 0 ORDER BY INDEX_NAME = 'PRIMARY' DESC, INDEX_NAME, SEQ_IN_INDEX",
@@ -1076,7 +1077,8 @@ impl Player<'_> {
         let mut unique: Vec<(String, Vec<usize>)> = Vec::new();
         let mut exact = true;
         for (index, column, sub_part) in rows {
-            let position = table.columns.iter().position(|c| c.name == column);
+            let position =
+                column.and_then(|column| table.columns.iter().position(|c| c.name == column));
             // A key on a prefix, or on an expression, compares what a hash of the
             // column's value does not.
             let (Some(i), None) = (position, sub_part) else {

@@ -158,7 +158,8 @@ impl StreamError {
 /// The binlog stream of a source.
 pub(crate) struct Source {
     stream: BinlogStream,
-    /// `@@binlog_checksum` is on: the first artificial ROTATE's name carries 4 CRC bytes.
+    /// A MariaDB source's `@@binlog_checksum` is on: the first artificial ROTATE's name
+    /// carries 4 CRC bytes.
     checksum: bool,
     /// A FORMAT_DESCRIPTION was read: the reader strips checksums from then on.
     seen_format: bool,
@@ -181,7 +182,10 @@ impl Source {
         let checksum: Option<String> = conn
             .query_first("SELECT CAST(@@GLOBAL.binlog_checksum AS CHAR)")
             .await?;
-        let checksum = checksum.is_some_and(|c| !c.eq_ignore_ascii_case("NONE"));
+        // Only MariaDB's first artificial ROTATE carries the 4 CRC bytes in its name; a
+        // MySQL source's (9.7 seen) comes without them, and cutting 4 bytes there
+        // made `binlog.000001` into `binlog.00`.
+        let checksum = mariadb && checksum.is_some_and(|c| !c.eq_ignore_ascii_case("NONE"));
         // One heartbeat a second while the source is idle.
         conn.query_drop("SET @master_heartbeat_period = 1000000000")
             .await?;
