@@ -22,7 +22,8 @@ use futures_util::TryStreamExt;
 use sqlx::Postgres;
 use sqlx::postgres::{PgPool, PgPoolCopyExt, PgPoolOptions};
 use unit_core::prelude::*;
-use unit_sql::{CheckpointStore, Chunk, Interrupted, Operation, cancellable};
+use unit_postgres::process_error;
+use unit_sql::{CheckpointStore, Chunk, Operation, cancellable};
 
 /// The unit: one table, from `source` to `target`.
 pub(crate) struct TableCopy {
@@ -39,34 +40,9 @@ pub(crate) struct TableCopy {
     bytes: Arc<AtomicI64>,
 }
 
-/// A failed statement: which side, what it was, and the driver's error (or the
-/// cancellation).
-struct Failure {
-    scope: ErrScope,
-    statement: String,
-    error: Interrupted<sqlx::Error>,
-}
-
-impl Failure {
-    fn on(scope: ErrScope, statement: &str) -> impl FnOnce(Interrupted<sqlx::Error>) -> Self {
-        let statement = statement.to_owned();
-        move |error| Self {
-            scope,
-            statement,
-            error,
-        }
-    }
-
-    /// The report: unit-postgres classifies the error by its SQLSTATE.
-    fn report(&self) -> pb::ProcessError {
-        match &self.error {
-            Interrupted::Failed(e) => {
-                unit_postgres::process_error(e, self.scope, Operation::Execute(&self.statement))
-            }
-            Interrupted::Canceled(c) => new_process_error(c),
-        }
-    }
-}
+/// A failed statement: its side, what it was, and the driver's error (or the
+/// cancellation); unit-postgres classifies the error by its SQLSTATE when reported.
+type Failure = unit_sql::Failure<sqlx::Error>;
 
 impl TableCopy {
     /// A unit copying `table` (schema `public`) between two databases.
@@ -101,7 +77,7 @@ impl TableCopy {
         };
         let part = cancellable(cancel, plan)
             .await
-            .map_err(Failure::on(ErrScope::Downstream, read))?
+            .map_err(Failure::on(ErrScope::Downstream, Operation::Query(read)))?
             .remove(0);
         let mut last: Option<i64> = part.last_key.as_deref().and_then(|k| k.parse().ok());
         let mut done = part.done;
@@ -122,7 +98,7 @@ impl TableCopy {
             };
             let data = cancellable(cancel, fetch)
                 .await
-                .map_err(Failure::on(ErrScope::Upstream, &copy_out))?;
+                .map_err(Failure::on(ErrScope::Upstream, Operation::Query(&copy_out)))?;
             // Rows end with a newline (one inside a value is escaped); `id` is first.
             let rows = data.iter().filter(|&&b| b == b'\n').count();
             let last_id = data
@@ -151,9 +127,10 @@ impl TableCopy {
                 self.store.commit_chunk(&mut tx, &chunk).await?;
                 tx.commit().await
             };
-            cancellable(cancel, write)
-                .await
-                .map_err(Failure::on(ErrScope::Downstream, &copy_in))?;
+            cancellable(cancel, write).await.map_err(Failure::on(
+                ErrScope::Downstream,
+                Operation::Execute(&copy_in),
+            ))?;
             self.copied.fetch_add(rows as i64, Ordering::Relaxed);
             self.bytes.fetch_add(bytes, Ordering::Relaxed);
             last = last_id.or(last);
@@ -182,7 +159,9 @@ impl Unit for TableCopy {
         };
         // A failed init reports the classified error, code and all.
         let pools = cancellable(&cancel, connect).await.map_err(|e| {
-            ProcessFailure(Failure::on(ErrScope::Downstream, "connect")(e).report())
+            ProcessFailure(
+                Failure::on(ErrScope::Downstream, Operation::Connect)(e).report(process_error),
+            )
         })?;
         self.pools = Some(pools);
         Ok(())
@@ -192,7 +171,7 @@ impl Unit for TableCopy {
         match self.copy(&cancel).await {
             Ok(()) => result::finished(),
             Err(_) if cancel.is_cancelled() => result::cancelled(),
-            Err(failure) => result::failed([failure.report()]),
+            Err(failure) => result::failed([failure.report(process_error)]),
         }
     }
 
@@ -235,40 +214,26 @@ impl Unit for TableCopy {
     }
 }
 
-/// Runs the copy under the supervisor with auto-resume until it finishes, or until an
-/// error that no retry fixes pauses it (then its report is returned).
+/// Runs the copy under the supervisor with auto-resume until it finishes, or until it
+/// needs a person: an error that no retry fixes, or auto-resume gave up on one that
+/// came back with nothing done (then its report is returned).
 pub(crate) async fn run(source: &str, target: &str, table: &str) -> Result<(), pb::ProcessError> {
     let units: Vec<BoxUnit<()>> = vec![Box::new(TableCopy::new(source, target, table))];
-    let task = Subtask::spawn(SubtaskConfig::new(format!("copy-{table}")), units);
-    let mut config = AutoResumeConfig::default();
-    config.check_interval = Duration::from_millis(200);
-    let checker = AutoResume::new(config).expect("a valid configuration");
-    let resumes = tokio::spawn(checker.run(task.clone()));
-    loop {
-        let status = task.status();
-        match status.stage() {
-            Stage::Finished => break,
-            Stage::Paused => {
-                let errors = status.result.map(|r| r.errors).unwrap_or_default();
-                // Auto-resume resumes what a retry fixes; the rest waits for a person,
-                // as does what it gave up on (resumed without progress).
-                let gave_up = resumes.is_finished();
-                if let Some(e) = errors
-                    .iter()
-                    .find(|e| gave_up || !Recommended.explain(e).is_resumable())
-                {
-                    resumes.abort();
-                    let _ = task.stop().await;
-                    return Err(e.clone());
-                }
-            }
-            _ => {}
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let auto = AutoResumeConfig::default().with_check_interval(Duration::from_millis(200));
+    let config = SubtaskConfig::new(format!("copy-{table}"));
+    let mut task = Supervised::spawn(config, units, auto).expect("a valid configuration");
+    let ending = task.run().await;
+    let status = task.handle().status();
+    task.stop().await;
+    let first_error = || status.result.and_then(|r| r.errors.into_iter().next());
+    match ending {
+        Ending::Finished => Ok(()),
+        Ending::GaveUp {
+            last_error: Some(e),
+            ..
+        } => Err(*e),
+        _ => Err(first_error().unwrap_or_default()),
     }
-    resumes.abort();
-    let _ = task.stop().await;
-    Ok(())
 }
 
 #[allow(dead_code)] // run by `cargo run --example`; the tests call `run`

@@ -76,3 +76,116 @@ async fn the_example_adapter_copies_a_table_exactly_through_terminated_sessions(
     );
     assert_eq!(copied.trim(), "30000|t");
 }
+
+/// The second example (`examples/sqlite_to_pg.rs`): SQLite to PostgreSQL.
+#[path = "../examples/sqlite_to_pg.rs"]
+mod sqlite_example;
+
+#[test]
+fn the_sqlite_example_is_at_most_300_lines() {
+    let lines = include_str!("../examples/sqlite_to_pg.rs").lines().count();
+    assert!(lines <= 300, "{lines} lines");
+}
+
+/// SQLite's rows read by a plain query, in the text `COPY ... TO STDOUT` writes.
+async fn sqlite_rows(url: &str) -> String {
+    use sqlx::Row;
+    let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+    let rows = sqlx::query("SELECT id, note, qty, price FROM orders ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let text = |v: Option<String>| {
+        v.map_or("\\N".to_owned(), |s| {
+            s.replace('\\', "\\\\")
+                .replace('\n', "\\n")
+                .replace('\t', "\\t")
+                .replace('\r', "\\r")
+        })
+    };
+    let mut out = String::new();
+    for r in rows {
+        let line = format!(
+            "{}\t{}\t{}\t{}\n",
+            r.get::<i64, _>(0),
+            text(r.get(1)),
+            r.get::<Option<i64>, _>(2)
+                .map_or("\\N".into(), |v| v.to_string()),
+            r.get::<Option<f64>, _>(3)
+                .map_or("\\N".into(), |v| v.to_string()),
+        );
+        out.push_str(&line);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sqlite_example_copies_exactly_through_kills_and_refuses_a_blob_at_once() {
+    use unit_core::testing::Kit;
+    let server = Postgres::start();
+    server.psql("postgres", "CREATE DATABASE dst");
+    server.psql(
+        "dst",
+        "CREATE TABLE orders (id bigint PRIMARY KEY, note text, qty integer, price double precision)",
+    );
+    let dir = std::env::temp_dir().join(format!("unit-sqlite-example-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = format!("sqlite://{}/shop.db?mode=rwc", dir.display());
+    let pool = sqlx::SqlitePool::connect(&source).await.unwrap();
+    for sql in [
+        "CREATE TABLE orders (id INTEGER PRIMARY KEY, note TEXT, qty INTEGER, price REAL)",
+        "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 40000) \
+         INSERT INTO orders SELECT n, CASE WHEN n % 7 = 0 THEN NULL \
+         ELSE 'line' || char(10) || n || char(9) || 'tab ''q'' \"d\" \\ é 😀' END, \
+         CASE WHEN n % 11 = 0 THEN NULL ELSE n % 13 END, n * 0.25 FROM g",
+        "CREATE TABLE pictures (id INTEGER PRIMARY KEY, data BLOB)",
+        "INSERT INTO pictures VALUES (1, x'00ff')",
+    ] {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    let target = server.url("dst");
+    let unit = || sqlite_example::SqliteToPg::new(&source, &target, "orders");
+
+    let kit = Kit::default();
+    kit.cancel_is_prompt(unit(), kit.kills[1]).await.unwrap();
+    let report = kit
+        .resumes_after_kills(unit, || async { Ok(()) })
+        .await
+        .unwrap();
+    assert!(report.kills > 0, "no instance was killed mid-copy");
+    let copied = server.psql(
+        "dst",
+        "COPY (SELECT id, note, qty, price FROM orders ORDER BY id) TO STDOUT",
+    );
+    assert_eq!(copied, sqlite_rows(&source).await);
+    // Each row once: the checkpoint counts every chunk once.
+    let counted = server.psql(
+        "dst",
+        "SELECT rows_copied, done FROM unit_checkpoint.copy_checkpoint",
+    );
+    assert_eq!(counted.trim(), "40000|t");
+    // A run of a finished copy finishes at once.
+    sqlite_example::run(&source, &target, "orders")
+        .await
+        .unwrap();
+
+    // A BLOB cannot travel as JSON: SQLite's SQLITE_ERROR, a clear error that needs a
+    // person, reported once and never retried.
+    server.psql(
+        "dst",
+        "CREATE TABLE pictures (id bigint PRIMARY KEY, data bytea)",
+    );
+    let refused = tokio::time::timeout(
+        Duration::from_secs(60),
+        sqlite_example::run(&source, &target, "pictures"),
+    )
+    .await
+    .expect("the run ended")
+    .unwrap_err();
+    assert_eq!(refused.err_code, 60011, "{refused:?}");
+    assert_eq!(refused.err_scope, "upstream");
+    assert!(refused.raw_cause.contains("BLOB"), "{}", refused.raw_cause);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,6 +1,6 @@
 //! unit-mysql against a real MariaDB server: every error is provoked for real and its
 //! verdict, retry safety and ProcessError are checked, together with the invariant
-//! `is_resumable_error(&process_error(e)) == is_resumable_db_error(e)`.
+//! `is_resumable_error(&process_error(e)) == is_resumable_mysql_error(e)`.
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
 use std::time::{Duration, Instant};
@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 use unit_core::{ErrScope, Policy, Recommended, is_ctx_canceled_process_err};
 use unit_integration_tests::MariaDb;
 use unit_mysql::{
-    MySqlUrl, Operation, RetrySafety, StatementError, cancellable, explain_db_error,
-    is_resumable_db_error, process_error, retry_safety, server_error,
+    MySqlUrl, Operation, RetrySafety, StatementError, cancellable, explain_mysql_error,
+    is_resumable_mysql_error, process_error, retry_safety, server_error,
 };
 
 /// A password used where a test needs one; it must never show up in any output.
@@ -28,7 +28,7 @@ struct Expect {
 }
 
 fn check(err: &sqlx::Error, op: Operation<'_>, expect: Expect) -> unit_proto::pb::ProcessError {
-    let verdict = explain_db_error(err);
+    let verdict = explain_mysql_error(err);
     assert_eq!(verdict.is_resumable(), expect.resumable, "{err}: {verdict}");
     assert_eq!(
         server_error(err).map(|e| e.number()),
@@ -43,7 +43,7 @@ fn check(err: &sqlx::Error, op: Operation<'_>, expect: Expect) -> unit_proto::pb
     assert!(pe.raw_cause.starts_with(expect.raw_cause_prefix), "{pe:?}");
     assert_eq!(
         is_resumable_error(&pe),
-        is_resumable_db_error(err),
+        is_resumable_mysql_error(err),
         "invariant: {pe:?}"
     );
     // The verdict says it goes beyond DM exactly when DM's rules answer otherwise.
@@ -463,8 +463,8 @@ async fn kill_connection_of_an_idle_connection() {
     let err = sqlx::query(sql).fetch_one(&mut idle).await.unwrap_err();
     // The next statement finds either the server's goodbye (1927) or a closed socket.
     let pe = process_error(&err, ErrScope::Downstream, Operation::Query(sql));
-    assert!(explain_db_error(&err).is_resumable(), "{err}");
-    assert_eq!(is_resumable_error(&pe), is_resumable_db_error(&err));
+    assert!(explain_mysql_error(&err).is_resumable(), "{err}");
+    assert_eq!(is_resumable_error(&pe), is_resumable_mysql_error(&err));
     match server_error(&err) {
         Some(db) => assert_eq!(db.number(), 1927, "{err}"),
         None => assert_eq!(

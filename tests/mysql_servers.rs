@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
 use unit_integration_tests::MariaDb;
-use unit_integration_tests::mysql::MySql;
+use unit_integration_tests::MySql;
 use unit_integration_tests::online::{connect, exec};
 use unit_mysql::{Consistency, CopyUnit, Filter, TaskConfig};
 

@@ -198,7 +198,7 @@ async fn connect(url: &MySqlUrl) -> Result<String, (String, bool)> {
                 unit_core::ErrScope::Downstream,
                 unit_mysql::Operation::Connect,
             );
-            let resumable = unit_mysql::is_resumable_db_error(&e);
+            let resumable = unit_mysql::is_resumable_mysql_error(&e);
             // The invariant with the recommended policy holds for TLS errors too.
             assert_eq!(Recommended.explain(&pe).is_resumable(), resumable, "{pe:?}");
             Err((format!("{e}"), resumable))

@@ -184,6 +184,18 @@ pub enum Rule {
         /// Why it is or is not resumable.
         reason: &'static str,
     },
+    /// A driver's error code (or class of codes) with a known verdict, from an
+    /// adapter's rule table (`unit_sql::RuleTable`).
+    DriverCode {
+        /// What the driver's codes are called, e.g. `SQLite result code`.
+        driver: &'static str,
+        /// The code or class, e.g. `5`.
+        code: &'static str,
+        /// Its symbolic name, e.g. `SQLITE_BUSY`.
+        name: &'static str,
+        /// Why it is or is not resumable.
+        reason: &'static str,
+    },
     /// A driver-level failure without a server error number (connection lost, pool
     /// timed out, ...), judged by a driver adapter.
     Driver {
@@ -310,6 +322,12 @@ impl fmt::Display for Rule {
                 name,
                 reason,
             } => write!(f, "SQLSTATE {state} ({name}): {reason}"),
+            Rule::DriverCode {
+                driver,
+                code,
+                name,
+                reason,
+            } => write!(f, "{driver} {code} ({name}): {reason}"),
             Rule::Driver { reason } => f.write_str(reason),
             Rule::NoRuleMatched => f.write_str("no rule marks it unresumable"),
         }

@@ -18,7 +18,8 @@
 //!   cancelled work, server errors no retry fixes), each such verdict marked
 //!   [`Origin::BeyondDm`]. [`AutoResume`] (DM's task checker) takes one, by default
 //!   [`Recommended`];
-//! - [`Subtask`]: DM's subtask supervisor, keeping the contract.
+//! - [`Subtask`]: DM's subtask supervisor, keeping the contract; [`Supervised`]: a
+//!   subtask under [`AutoResume`] run until it ends, whichever way it ends.
 //!
 //! ```
 //! use unit_core::{Error, ErrorCode, explain_error, new_process_error};
@@ -42,6 +43,7 @@ mod process_error;
 pub mod query_status;
 pub mod result;
 mod setters;
+mod supervised;
 mod supervisor;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -63,7 +65,8 @@ pub use policy::{DmRules, Policy, Recommended};
 pub use process_error::{
     ProcessFailure, is_ctx_canceled_process_err, join_process_errors, new_process_error,
 };
+pub use supervised::{Ending, Supervised};
 pub use supervisor::{
-    BoxUnit, Operation, Subtask, SubtaskConfig, SubtaskError, SubtaskHandle, UnitFactory,
+    BoxUnit, Request, Subtask, SubtaskConfig, SubtaskError, SubtaskHandle, UnitFactory,
 };
 pub use unit::{DEFAULT_INIT_TIMEOUT, SourceStatus, StatusHandle, StatusSource, Unit, UnitStatus};

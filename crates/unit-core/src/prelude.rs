@@ -38,7 +38,7 @@ pub use unit_proto::pb::Stage;
 
 pub use crate::result;
 pub use crate::{
-    AutoResume, AutoResumeConfig, BoxError, BoxUnit, Canceled, ErrScope, Error, ErrorCode, Policy,
-    ProcessFailure, Recommended, SourceStatus, StatusHandle, StatusSource, Subtask, SubtaskConfig,
-    SubtaskHandle, Unit, UnitStatus, Verdict, new_process_error,
+    AutoResume, AutoResumeConfig, BoxError, BoxUnit, Canceled, Ending, ErrScope, Error, ErrorCode,
+    Policy, ProcessFailure, Recommended, SourceStatus, StatusHandle, StatusSource, Subtask,
+    SubtaskConfig, SubtaskHandle, Supervised, Unit, UnitStatus, Verdict, new_process_error,
 };

@@ -78,10 +78,11 @@ impl SubtaskConfig {
     }
 }
 
-/// An operation asked of a subtask.
+/// A request made of a subtask through its [`SubtaskHandle`] (DM: a task operation).
+/// Not to be confused with `unit_sql::Operation`, what a failed statement was doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Operation {
+pub enum Request {
     /// [`SubtaskHandle::pause`]
     Pause,
     /// [`SubtaskHandle::resume`]
@@ -94,7 +95,7 @@ pub enum Operation {
     Kill,
 }
 
-impl fmt::Display for Operation {
+impl fmt::Display for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Pause => "pause",
@@ -114,7 +115,7 @@ pub enum SubtaskError {
     #[error("cannot {op} a subtask that is {stage:?}")]
     IllegalStage {
         /// What was asked.
-        op: Operation,
+        op: Request,
         /// The stage the subtask was in.
         stage: Stage,
     },
@@ -137,11 +138,10 @@ impl SubtaskError {
     pub fn code(&self) -> &'static ErrorCode {
         match self {
             Self::IllegalStage {
-                op: Operation::Pause,
-                ..
+                op: Request::Pause, ..
             } => &ErrorCode::WORKER_NOT_RUNNING_STAGE,
             Self::IllegalStage {
-                op: Operation::Resume,
+                op: Request::Resume,
                 ..
             } => &ErrorCode::WORKER_NOT_PAUSED_STAGE,
             Self::Update(e) => e
@@ -191,6 +191,8 @@ struct Shared {
     stop_requested: CancellationToken,
     /// Cancelled by `kill`: a unit's `init` in progress is dropped at once.
     kill_requested: CancellationToken,
+    /// Resume requests carried out.
+    resumes: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Default)]
@@ -333,6 +335,13 @@ impl<C> SubtaskHandle<C> {
         seen.unwrap_or_else(|_| *rx.borrow())
     }
 
+    /// How many resume requests the subtask has carried out, automatic or not.
+    pub fn resumes(&self) -> usize {
+        self.shared
+            .resumes
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// A snapshot of the subtask's status (DM's `SubTaskStatus`): stage, current unit,
     /// last result and the unit's own status. Never waits for a running `process`.
     pub fn status(&self) -> pb::SubTaskStatus {
@@ -433,6 +442,7 @@ impl<C: Send + Sync + 'static> Subtask<C> {
             state: Mutex::new(snapshot),
             stop_requested: CancellationToken::new(),
             kill_requested: CancellationToken::new(),
+            resumes: std::sync::atomic::AtomicUsize::new(0),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let span = info_span!("subtask", name = %config.name);
@@ -537,13 +547,16 @@ impl<C: Send + Sync + 'static> Subtask<C> {
                         Ok(())
                     } else {
                         Err(SubtaskError::IllegalStage {
-                            op: Operation::Pause,
+                            op: Request::Pause,
                             stage,
                         })
                     };
                     let _ = reply.send(answer);
                 }
                 Command::Resume(reply) if stage == Stage::Paused => {
+                    self.shared
+                        .resumes
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     self.set_stage(Stage::Resuming);
                     self.set_result(None);
                     if self.open.iter().any(|&o| o) {
@@ -562,13 +575,13 @@ impl<C: Send + Sync + 'static> Subtask<C> {
                 }
                 Command::Resume(reply) => {
                     let _ = reply.send(Err(SubtaskError::IllegalStage {
-                        op: Operation::Resume,
+                        op: Request::Resume,
                         stage,
                     }));
                 }
                 Command::Update(_, reply) => {
                     let _ = reply.send(Err(SubtaskError::IllegalStage {
-                        op: Operation::Update,
+                        op: Request::Update,
                         stage,
                     }));
                 }
@@ -972,11 +985,11 @@ impl<C: Send + Sync + 'static> Subtask<C> {
 
 fn refuse<C>(command: Command<C>, stage: Stage) {
     let (op, reply) = match command {
-        Command::Pause(r) => (Operation::Pause, r),
-        Command::Resume(r) => (Operation::Resume, r),
-        Command::Update(_, r) => (Operation::Update, r),
-        Command::Stop(r) => (Operation::Stop, r),
-        Command::Kill(r) => (Operation::Kill, r),
+        Command::Pause(r) => (Request::Pause, r),
+        Command::Resume(r) => (Request::Resume, r),
+        Command::Update(_, r) => (Request::Update, r),
+        Command::Stop(r) => (Request::Stop, r),
+        Command::Kill(r) => (Request::Kill, r),
     };
     let err = if stage == Stage::Stopped {
         SubtaskError::Stopped

@@ -5,17 +5,17 @@
 //! sqlx prints a server error as `error returned from database: 1062 (23000): ...`,
 //! while DM's rules match the Go driver's `Error 1062 (23000): ...`; matching DM's text
 //! patterns against sqlx's text would silently never match. This crate classifies by
-//! the server's **error number** ([`explain_db_error`]), writes `RawCause` the way the
+//! the server's **error number** ([`explain_mysql_error`]), writes `RawCause` the way the
 //! Go driver does ([`process_error`]), and falls back to DM's text rules only for
 //! numbers it has no verdict for (TiDB's `1105 unsupported ...` DDL messages, the
 //! purged-binlog 1236 messages).
 //!
 //! ```
 //! use unit_core::ErrScope;
-//! use unit_mysql::{Operation, explain_db_error, process_error};
+//! use unit_mysql::{Operation, explain_mysql_error, process_error};
 //!
 //! let err = sqlx::Error::PoolTimedOut;
-//! assert!(explain_db_error(&err).is_resumable());
+//! assert!(explain_mysql_error(&err).is_resumable());
 //! let pe = process_error(&err, ErrScope::Downstream, Operation::Execute("INSERT INTO t VALUES (?)"));
 //! assert_eq!(pe.err_code, 10002); // bad connection: nothing was sent
 //! assert!(unit_core::is_resumable_error(&pe));
@@ -122,8 +122,8 @@ mod units;
 // Everything else is crate-private; code inside names items by their real paths.
 pub use adapter::cancel::{StatementError, cancellable};
 pub use adapter::classify::{
-    Operation, RetrySafety, explain_db_error, go_driver_text, is_resumable_db_error, retry_safety,
-    server_error,
+    Operation, RetrySafety, explain_mysql_error, go_driver_text, is_resumable_mysql_error,
+    retry_safety, server_error,
 };
 pub use adapter::codes;
 pub use adapter::dsn::{MySqlUrl, TlsSettings, UrlError, mode_name};

@@ -17,7 +17,7 @@ fn classified_numbers_are_sorted_and_unique() {
 
 #[test]
 fn unit_core_reads_the_go_driver_text_of_every_number_as_this_crate_does() {
-    // The invariant Recommended.explain(process_error(e)) == is_resumable_db_error(e)
+    // The invariant Recommended.explain(process_error(e)) == is_resumable_mysql_error(e)
     // for server errors rests on this.
     for c in CLASSIFIED {
         let pe = pb::ProcessError {
@@ -91,7 +91,7 @@ impl sqlx::error::DatabaseError for ForeignError {
 #[test]
 fn an_error_of_another_database_is_refused_rather_than_called_resumable() {
     let err = sqlx::Error::Database(Box::new(ForeignError));
-    let verdict = crate::explain_db_error(&err);
+    let verdict = crate::explain_mysql_error(&err);
     assert!(!verdict.is_resumable(), "{verdict}");
     assert!(
         verdict.to_string().contains("another database than MySQL"),

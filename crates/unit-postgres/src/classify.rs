@@ -1,169 +1,114 @@
 //! Classifying PostgreSQL errors by SQLSTATE.
 
 use sqlx::postgres::PgDatabaseError;
-use unit_core::{ErrScope, Error, ErrorCode, Rule, Verdict, new_process_error};
+use unit_core::{ErrScope, ErrorCode, Rule, Verdict};
 use unit_proto::pb;
-use unit_sql::{Operation, RetrySafety, redact, summarize_statement};
-
-/// One SQLSTATE (five characters) or SQLSTATE class (two) and its verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Classified {
-    /// The SQLSTATE or its class.
-    pub state: &'static str,
-    /// PostgreSQL's condition name.
-    pub name: &'static str,
-    /// Whether a retry can succeed.
-    pub resumable: bool,
-    /// Why.
-    pub reason: &'static str,
-}
-
-const fn rule(
-    state: &'static str,
-    name: &'static str,
-    resumable: bool,
-    reason: &'static str,
-) -> Classified {
-    Classified {
-        state,
-        name,
-        resumable,
-        reason,
-    }
-}
+use unit_sql::{CodeRule, Judgement, Operation, RetrySafety, RuleTable, redact};
 
 /// Every SQLSTATE and class this adapter decides, exact states before their classes.
 /// A state in none of them is resumable, as DM treats errors it does not recognise
 /// (the supervisor's back-off bounds the cost).
-pub const CLASSIFIED: &[Classified] = &[
-    rule(
-        "40001",
-        "serialization_failure",
-        true,
-        "a concurrent transaction won; the same transaction can succeed when run again",
-    ),
-    rule(
-        "40P01",
-        "deadlock_detected",
-        true,
-        "the transaction was chosen as a deadlock victim and rolled back; run again",
-    ),
-    rule(
-        "55P03",
-        "lock_not_available",
-        true,
-        "a lock was not available in time; it is released when the holder ends",
-    ),
-    rule(
-        "57014",
-        "query_canceled",
-        true,
-        "the statement was cancelled (statement_timeout, pg_cancel_backend); it can run again",
-    ),
-    rule(
-        "57P01",
-        "admin_shutdown",
-        true,
-        "the server terminated the session (pg_terminate_backend, a fast shutdown); a new session can succeed",
-    ),
-    rule(
-        "57P02",
-        "crash_shutdown",
-        true,
-        "the server is recovering from a crash of another process; it accepts sessions again once recovered",
-    ),
-    rule(
-        "57P03",
-        "cannot_connect_now",
-        true,
-        "the server is starting up or shutting down; it accepts sessions again once started",
-    ),
-    rule(
-        "57P04",
-        "database_dropped",
-        false,
-        "the database was dropped",
-    ),
-    rule(
-        "3D000",
-        "invalid_catalog_name",
-        false,
-        "the database does not exist",
-    ),
-    rule(
-        "3F000",
-        "invalid_schema_name",
-        false,
-        "the schema does not exist",
-    ),
-    rule(
-        "08",
-        "connection_exception",
-        true,
-        "the connection failed or was lost; a new connection can succeed",
-    ),
-    rule(
-        "40",
-        "transaction_rollback",
-        true,
-        "the server rolled the transaction back; it can run again",
-    ),
-    rule(
-        "53",
-        "insufficient_resources",
-        true,
-        "the server ran out of a resource (disk, memory, connections); retry once it is freed",
-    ),
-    rule(
-        "58",
-        "system_error",
-        true,
-        "an error outside PostgreSQL (I/O); it may pass",
-    ),
-    rule(
-        "0A",
-        "feature_not_supported",
-        false,
-        "the server does not support what was asked",
-    ),
-    rule(
-        "22",
-        "data_exception",
-        false,
-        "a value is invalid for its type; the same value fails again",
-    ),
-    rule(
-        "23",
-        "integrity_constraint_violation",
-        false,
-        "a constraint (unique, foreign key, not null, check) refuses the row; the same row fails again",
-    ),
-    rule(
-        "28",
-        "invalid_authorization_specification",
-        false,
-        "the user or its password is refused",
-    ),
-    rule(
-        "42",
-        "syntax_error_or_access_rule_violation",
-        false,
-        "the statement is invalid, names an object that does not exist, or lacks a privilege",
-    ),
-    rule(
-        "XX",
-        "internal_error",
-        false,
-        "the server reports an internal error or corrupted data; a person must look",
-    ),
-];
+pub const CLASSIFIED: RuleTable = RuleTable::new(
+    "SQLSTATE",
+    &[
+        CodeRule::resumable(
+            "40001",
+            "serialization_failure",
+            "a concurrent transaction won; the same transaction can succeed when run again",
+        ),
+        CodeRule::resumable(
+            "40P01",
+            "deadlock_detected",
+            "the transaction was chosen as a deadlock victim and rolled back; run again",
+        ),
+        CodeRule::resumable(
+            "55P03",
+            "lock_not_available",
+            "a lock was not available in time; it is released when the holder ends",
+        ),
+        CodeRule::resumable(
+            "57014",
+            "query_canceled",
+            "the statement was cancelled (statement_timeout, pg_cancel_backend); it can run again",
+        ),
+        CodeRule::resumable(
+            "57P01",
+            "admin_shutdown",
+            "the server terminated the session (pg_terminate_backend, a fast shutdown); a new session can succeed",
+        ),
+        CodeRule::resumable(
+            "57P02",
+            "crash_shutdown",
+            "the server is recovering from a crash of another process; it accepts sessions again once recovered",
+        ),
+        CodeRule::resumable(
+            "57P03",
+            "cannot_connect_now",
+            "the server is starting up or shutting down; it accepts sessions again once started",
+        ),
+        CodeRule::permanent("57P04", "database_dropped", "the database was dropped"),
+        CodeRule::permanent(
+            "3D000",
+            "invalid_catalog_name",
+            "the database does not exist",
+        ),
+        CodeRule::permanent("3F000", "invalid_schema_name", "the schema does not exist"),
+        CodeRule::resumable(
+            "08",
+            "connection_exception",
+            "the connection failed or was lost; a new connection can succeed",
+        ),
+        CodeRule::resumable(
+            "40",
+            "transaction_rollback",
+            "the server rolled the transaction back; it can run again",
+        ),
+        CodeRule::resumable(
+            "53",
+            "insufficient_resources",
+            "the server ran out of a resource (disk, memory, connections); retry once it is freed",
+        ),
+        CodeRule::resumable(
+            "58",
+            "system_error",
+            "an error outside PostgreSQL (I/O); it may pass",
+        ),
+        CodeRule::permanent(
+            "0A",
+            "feature_not_supported",
+            "the server does not support what was asked",
+        ),
+        CodeRule::permanent(
+            "22",
+            "data_exception",
+            "a value is invalid for its type; the same value fails again",
+        ),
+        CodeRule::permanent(
+            "23",
+            "integrity_constraint_violation",
+            "a constraint (unique, foreign key, not null, check) refuses the row; the same row fails again",
+        ),
+        CodeRule::permanent(
+            "28",
+            "invalid_authorization_specification",
+            "the user or its password is refused",
+        ),
+        CodeRule::permanent(
+            "42",
+            "syntax_error_or_access_rule_violation",
+            "the statement is invalid, names an object that does not exist, or lacks a privilege",
+        ),
+        CodeRule::permanent(
+            "XX",
+            "internal_error",
+            "the server reports an internal error or corrupted data; a person must look",
+        ),
+    ],
+);
 
 /// The rule deciding SQLSTATE `state`: its own, else its class's.
-pub fn classified(state: &str) -> Option<&'static Classified> {
-    CLASSIFIED.iter().find(|c| c.state == state).or_else(|| {
-        let class = state.get(..2)?;
-        CLASSIFIED.iter().find(|c| c.state == class)
-    })
+pub fn classified(state: &str) -> Option<&'static CodeRule> {
+    CLASSIFIED.find([state, state.get(..2).unwrap_or(state)])
 }
 
 /// The PostgreSQL server error inside a sqlx error, if the server answered with one.
@@ -269,7 +214,7 @@ pub fn explain_pg_error(err: &sqlx::Error) -> Verdict {
             Some(c) => Verdict::new(
                 c.resumable,
                 Rule::SqlState {
-                    state: c.state,
+                    state: c.code,
                     name: c.name,
                     reason: c.reason,
                 },
@@ -308,40 +253,29 @@ pub fn is_resumable_pg_error(err: &sqlx::Error) -> bool {
     explain_pg_error(err).is_resumable()
 }
 
-/// The catalogue code for a failure: a lost connection by its [`RetrySafety`] (10002
-/// nothing sent, 10003 outcome unknown); an error no retry fixes 60011; otherwise by
-/// what was being done (10007 begin, 10005 query, 10006 execute or commit, 10001
-/// anything else).
+/// What this adapter finds about a failure: [`explain_pg_error`]'s verdict, the
+/// [`retry_safety`] of a lost connection, and [`driver_text`].
+pub fn judge(err: &sqlx::Error, op: Operation<'_>) -> Judgement {
+    Judgement::new(
+        explain_pg_error(err),
+        retry_safety(err, op),
+        &driver_text(err, op),
+    )
+}
+
+/// The catalogue code for a failure ([`unit_sql::error_code`] of its [`judge`]ment): a
+/// lost connection by its [`RetrySafety`] (10002 nothing sent, 10003 outcome unknown);
+/// an error no retry fixes 60011; otherwise by what was being done (10007 begin, 10005
+/// query, 10006 execute or commit, 10001 anything else).
 pub fn error_code(err: &sqlx::Error, op: Operation<'_>) -> &'static ErrorCode {
-    match retry_safety(err, op) {
-        Some(RetrySafety::Safe) => return &ErrorCode::DB_BAD_CONN,
-        Some(RetrySafety::OutcomeUnknown) => return &ErrorCode::DB_INVALID_CONN,
-        None => {}
-    }
-    if !explain_pg_error(err).is_resumable() {
-        return &ErrorCode::DB_PERMANENT;
-    }
-    match op {
-        Operation::Begin => &ErrorCode::DB_EXECUTE_FAILED_BEGIN,
-        Operation::Query(_) => &ErrorCode::DB_QUERY_FAILED,
-        Operation::Execute(_) | Operation::Commit => &ErrorCode::DB_EXECUTE_FAILED,
-        _ => &ErrorCode::DB_DRIVER_ERROR,
-    }
+    unit_sql::error_code(&judge(err, op), op)
 }
 
 /// The `ProcessError` for a failed database operation: `ErrCode` from [`error_code`],
 /// `ErrScope` `scope`, the statement summarised in `Message` (secrets masked), and
-/// `RawCause` as [`driver_text`] writes it.
+/// `RawCause` as [`driver_text`] writes it ([`unit_sql::process_error`]).
 pub fn process_error(err: &sqlx::Error, scope: ErrScope, op: Operation<'_>) -> pb::ProcessError {
-    let code = error_code(err, op);
-    let summary = op.statement().map(summarize_statement);
-    let args: Vec<&dyn std::fmt::Display> = summary.iter().map(|s| s as _).collect();
-    let cause = std::io::Error::other(driver_text(err, op));
-    let mut pe = new_process_error(&Error::delegate(code, cause, &args).with_scope(scope));
-    if let Some(summary) = summary.filter(|_| !code.message.contains("{}")) {
-        pe.message = format!("{}: {summary}", pe.message);
-    }
-    pe
+    unit_sql::process_error(&judge(err, op), scope, op)
 }
 
 #[cfg(test)]
@@ -350,14 +284,15 @@ mod tests {
 
     #[test]
     fn classes_are_sorted_after_the_states_they_hold() {
-        for (i, c) in CLASSIFIED.iter().enumerate() {
-            assert!(matches!(c.state.len(), 2 | 5), "{}", c.state);
-            if c.state.len() == 5 {
-                let class = &c.state[..2];
+        let rules = CLASSIFIED.rules();
+        for (i, c) in rules.iter().enumerate() {
+            assert!(matches!(c.code.len(), 2 | 5), "{}", c.code);
+            if c.code.len() == 5 {
+                let class = &c.code[..2];
                 assert!(
-                    !CLASSIFIED[..i].iter().any(|k| k.state == class),
+                    !rules[..i].iter().any(|k| k.code == class),
                     "{} after its class",
-                    c.state
+                    c.code
                 );
             }
         }
@@ -366,13 +301,8 @@ mod tests {
     #[test]
     fn the_rustdoc_table_lists_every_rule_with_its_verdict() {
         let doc = include_str!("classify.rs");
-        for c in CLASSIFIED {
-            let row = format!(
-                "/// | {} | {} | {} |",
-                c.state,
-                c.name,
-                if c.resumable { "yes" } else { "no" }
-            );
+        for row in CLASSIFIED.markdown_rows() {
+            let row = format!("/// {row}");
             assert!(doc.contains(&row), "missing: {row}");
         }
     }

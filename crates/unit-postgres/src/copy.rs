@@ -9,7 +9,7 @@ use futures_util::TryStreamExt;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Executor, Row};
 use unit_core::prelude::*;
-use unit_sql::{Chunk, Interrupted, Operation, cancellable, redact};
+use unit_sql::{Chunk, Interrupted, Operation, OwnedOperation, cancellable, redact};
 
 use crate::classify::process_error;
 use crate::schema::{DumpFailure, Section, Selection};
@@ -106,33 +106,6 @@ impl PgCopyConfig {
     }
 }
 
-/// What was being done, kept with a failure.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
-    /// Connecting.
-    Connect,
-    /// Starting a transaction.
-    Begin,
-    /// A read, with its statement.
-    Query(String),
-    /// A write, with its statement.
-    Execute(String),
-    /// `COMMIT`.
-    Commit,
-}
-
-impl Step {
-    fn operation(&self) -> Operation<'_> {
-        match self {
-            Self::Connect => Operation::Connect,
-            Self::Begin => Operation::Begin,
-            Self::Query(sql) => Operation::Query(sql),
-            Self::Execute(sql) => Operation::Execute(sql),
-            Self::Commit => Operation::Commit,
-        }
-    }
-}
-
 /// A failure of the copy.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -143,7 +116,7 @@ pub enum PgCopyError {
         /// `upstream` (source) or `downstream` (target).
         scope: &'static str,
         /// What was being done.
-        step: Step,
+        step: OwnedOperation,
         /// The driver's error, or the cancellation.
         #[source]
         source: Interrupted<sqlx::Error>,
@@ -205,12 +178,15 @@ pub enum PgCopyError {
     },
 }
 
-fn summary(step: &Step) -> String {
-    match step {
-        Step::Connect => "connect".to_owned(),
-        Step::Begin => "BEGIN".to_owned(),
-        Step::Commit => "COMMIT".to_owned(),
-        Step::Query(sql) | Step::Execute(sql) => unit_sql::summarize_statement(sql),
+fn summary(step: &OwnedOperation) -> String {
+    match step.as_operation() {
+        Operation::Connect => "connect".to_owned(),
+        Operation::Begin => "BEGIN".to_owned(),
+        Operation::Commit => "COMMIT".to_owned(),
+        op => op
+            .statement()
+            .map(unit_sql::summarize_statement)
+            .unwrap_or_default(),
     }
 }
 
@@ -234,7 +210,7 @@ impl PgCopyError {
                     ErrScope::Downstream
                 };
                 match source {
-                    Interrupted::Failed(e) => process_error(e, scope, step.operation()),
+                    Interrupted::Failed(e) => process_error(e, scope, step.as_operation()),
                     Interrupted::Canceled(c) => {
                         let mut pe = new_process_error(c);
                         pe.err_scope = scope.as_str().to_owned();
@@ -280,7 +256,7 @@ impl PgCopyError {
     }
 }
 
-fn up(step: Step) -> impl FnOnce(Interrupted<sqlx::Error>) -> PgCopyError {
+fn up(step: OwnedOperation) -> impl FnOnce(Interrupted<sqlx::Error>) -> PgCopyError {
     move |source| PgCopyError::Statement {
         scope: "upstream",
         step,
@@ -288,7 +264,7 @@ fn up(step: Step) -> impl FnOnce(Interrupted<sqlx::Error>) -> PgCopyError {
     }
 }
 
-fn down(step: Step) -> impl FnOnce(Interrupted<sqlx::Error>) -> PgCopyError {
+fn down(step: OwnedOperation) -> impl FnOnce(Interrupted<sqlx::Error>) -> PgCopyError {
     move |source| PgCopyError::Statement {
         scope: "downstream",
         step,
@@ -478,7 +454,7 @@ impl std::fmt::Debug for PgCopyUnit {
 async fn open(url: &str, timeout: Duration, scope: &'static str) -> Result<PgPool, PgCopyError> {
     let fail = |e| PgCopyError::Statement {
         scope,
-        step: Step::Connect,
+        step: OwnedOperation::Connect,
         source: Interrupted::Failed(e),
     };
     let options: PgConnectOptions = url.parse().map_err(fail)?;
@@ -531,7 +507,7 @@ impl PgCopyUnit {
         };
         cancellable(cancel, create)
             .await
-            .map_err(down(Step::Execute(
+            .map_err(down(OwnedOperation::Execute(
                 "CREATE TABLE copy_checkpoint".to_owned(),
             )))?;
         let names = self.selected(&source, cancel).await?;
@@ -556,7 +532,7 @@ impl PgCopyUnit {
                     .fetch_one(&source),
             )
             .await
-            .map_err(up(Step::Query(size.to_owned())))?;
+            .map_err(up(OwnedOperation::Query(size.to_owned())))?;
             tables.push(table);
         }
         self.selection = self.dump_selection(&source, &tables, cancel).await?;
@@ -601,7 +577,7 @@ impl PgCopyUnit {
                 .fetch_all(source),
         )
         .await
-        .map_err(up(Step::Query(sql.to_owned())))?;
+        .map_err(up(OwnedOperation::Query(sql.to_owned())))?;
         Ok(rows)
     }
 
@@ -638,7 +614,7 @@ impl PgCopyUnit {
                 .fetch_all(source),
         )
         .await
-        .map_err(up(Step::Query(sql.to_owned())))?;
+        .map_err(up(OwnedOperation::Query(sql.to_owned())))?;
         let excluded = relations
             .into_iter()
             .filter(|(s, n)| !tables.iter().any(|t| t.schema == *s && t.name == *n))
@@ -728,7 +704,7 @@ impl PgCopyUnit {
                 .fetch_all(target),
         )
         .await
-        .map_err(down(Step::Query(sql.clone())))?;
+        .map_err(down(OwnedOperation::Query(sql.clone())))?;
         Ok([Section::PreData, Section::PostData]
             .into_iter()
             .filter(|s| names.iter().any(|n| n == s.name()))
@@ -751,7 +727,7 @@ impl PgCopyUnit {
         let script = match cancellable(cancel, dump).await {
             Ok(script) => script,
             Err(Interrupted::Canceled(c)) => {
-                let step = Step::Query(format!("pg_dump --section={}", section.name()));
+                let step = OwnedOperation::Query(format!("pg_dump --section={}", section.name()));
                 return Err(up(step)(Interrupted::Canceled(c)));
             }
             Err(Interrupted::Failed(DumpFailure::NotStarted(e))) => {
@@ -772,7 +748,7 @@ impl PgCopyUnit {
             "INSERT INTO {}.copy_schema_section (task, section) VALUES ($1, $2)",
             ident(&self.config.checkpoint_schema)
         );
-        let step = Step::Execute(format!(
+        let step = OwnedOperation::Execute(format!(
             "the {} section of the source's schema",
             section.name()
         ));
@@ -822,9 +798,11 @@ impl PgCopyUnit {
                     .plan(&mut conn, &table.schema, &table.name, &[(None, None)])
                     .await
             };
-            let parts = cancellable(cancel, plan).await.map_err(down(Step::Query(
-                "SELECT ... FROM copy_checkpoint".to_owned(),
-            )))?;
+            let parts = cancellable(cancel, plan)
+                .await
+                .map_err(down(OwnedOperation::Query(
+                    "SELECT ... FROM copy_checkpoint".to_owned(),
+                )))?;
             for part in parts.iter().filter(|p| !p.done) {
                 let after = part.last_key.as_deref().map(decode_key);
                 self.copy_part(source, target, table, part.part, after, cancel)
@@ -864,7 +842,7 @@ impl PgCopyUnit {
                 .fetch_all(source),
         )
         .await
-        .map_err(up(Step::Query(list.to_owned())))
+        .map_err(up(OwnedOperation::Query(list.to_owned())))
     }
 
     /// Fills the target's materialized views that are filled on the source (the schema
@@ -882,7 +860,7 @@ impl PgCopyUnit {
             let refresh = format!("REFRESH MATERIALIZED VIEW {view}");
             cancellable(cancel, target.execute(refresh.as_str()))
                 .await
-                .map_err(down(Step::Execute(refresh.clone())))?;
+                .map_err(down(OwnedOperation::Execute(refresh.clone())))?;
         }
         Ok(())
     }
@@ -905,7 +883,7 @@ impl PgCopyUnit {
             let (value, called): (i64, bool) =
                 cancellable(cancel, sqlx::query_as(&read).fetch_one(source))
                     .await
-                    .map_err(up(Step::Query(read.clone())))?;
+                    .map_err(up(OwnedOperation::Query(read.clone())))?;
             cancellable(
                 cancel,
                 sqlx::query(set)
@@ -915,7 +893,7 @@ impl PgCopyUnit {
                     .execute(target),
             )
             .await
-            .map_err(down(Step::Execute(set.to_owned())))?;
+            .map_err(down(OwnedOperation::Execute(set.to_owned())))?;
         }
         Ok(())
     }
@@ -970,7 +948,7 @@ impl PgCopyUnit {
             };
             cancellable(cancel, write)
                 .await
-                .map_err(down(Step::Execute(copy_in.clone())))?;
+                .map_err(down(OwnedOperation::Execute(copy_in.clone())))?;
             self.progress.0.fetch_add(bytes, Ordering::Relaxed);
             match upto {
                 Some(upto) => after = Some(upto),
@@ -1022,7 +1000,7 @@ async fn describe(
     .await
     .map_err(|source| PgCopyError::Statement {
         scope,
-        step: Step::Query(sql.to_owned()),
+        step: OwnedOperation::Query(sql.to_owned()),
         source,
     })?;
     if rows.is_empty() {
@@ -1100,7 +1078,7 @@ async fn read_chunk(
     };
     cancellable(cancel, read)
         .await
-        .map_err(up(Step::Query(bound.clone())))
+        .map_err(up(OwnedOperation::Query(bound.clone())))
 }
 
 /// Compares the table's row count and row hash on both sides; the rows.
@@ -1125,8 +1103,8 @@ async fn verify(
             sqlx::query_as::<_, (i64, String)>(&sql).fetch_one(target)
         ),
     );
-    let a = a.map_err(up(Step::Query(sql.clone())))?;
-    let b = b.map_err(down(Step::Query(sql.clone())))?;
+    let a = a.map_err(up(OwnedOperation::Query(sql.clone())))?;
+    let b = b.map_err(down(OwnedOperation::Query(sql.clone())))?;
     if a != b {
         return Err(PgCopyError::Mismatch {
             table: table.display(),
@@ -1221,7 +1199,7 @@ impl Unit for PgCopyUnit {
             self.store.is_fresh_task(&mut conn).await
         };
         let fresh = cancellable(&cancel, fresh).await.map_err(|e| {
-            Box::new(down(Step::Query(
+            Box::new(down(OwnedOperation::Query(
                 "SELECT COUNT(*) FROM copy_checkpoint".to_owned(),
             ))(e)) as BoxError
         })?;

@@ -30,7 +30,7 @@ mod copy;
 mod schema;
 
 pub use classify::{
-    CLASSIFIED, Classified, classified, driver_text, error_code, explain_pg_error,
-    is_resumable_pg_error, process_error, retry_safety, server_error,
+    CLASSIFIED, classified, driver_text, error_code, explain_pg_error, is_resumable_pg_error,
+    judge, process_error, retry_safety, server_error,
 };
-pub use copy::{PgCopyConfig, PgCopyError, PgCopyReport, PgCopyUnit, PgReportHandle, Step};
+pub use copy::{PgCopyConfig, PgCopyError, PgCopyReport, PgCopyUnit, PgReportHandle};

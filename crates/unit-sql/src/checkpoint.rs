@@ -9,6 +9,7 @@
 //! those of the rows committed.
 //!
 //! ```no_run
+//! # #[cfg(feature = "postgres")]
 //! # async fn run(mut conn: sqlx::PgConnection) -> Result<(), sqlx::Error> {
 //! use sqlx::Connection;
 //! use unit_sql::{CheckpointStore, Chunk};
@@ -324,6 +325,7 @@ where
 
 /// The columns of the store's table, the same on every database but for their types:
 /// of the task's name, of a table's names, of a range's bounds, of a key, of `done`.
+#[cfg_attr(not(any(feature = "mysql", feature = "postgres")), allow(dead_code))]
 fn columns(task: &str, name: &str, bound: &str, key: &str, done: &str) -> String {
     format!(
         "task {task} NOT NULL, db {name} NOT NULL, tbl {name} NOT NULL, part INT NOT NULL DEFAULT 0, \
@@ -336,6 +338,7 @@ fn columns(task: &str, name: &str, bound: &str, key: &str, done: &str) -> String
 
 /// The rows of an insert of new parts, `(p, p, p, p, p, p), ...` with the dialect's
 /// placeholders.
+#[cfg_attr(not(any(feature = "mysql", feature = "postgres")), allow(dead_code))]
 fn new_part_rows<DB: Dialect>(rows: usize) -> String {
     (0..rows)
         .map(|r| {

@@ -4,6 +4,10 @@
 //! - [`Operation`] and [`RetrySafety`]: what a failed statement was doing, and whether
 //!   it may be sent again after its connection died (which decides an adapter's
 //!   catalogue code and its verdict);
+//! - the classification kit: [`RuleTable`] (an adapter's rules by driver error code),
+//!   [`Judgement`] and [`judge_sqlx`], [`process_error`] (the report whose code carries
+//!   the adapter's verdict to the policy), [`Failure`] (a failed statement, reported
+//!   once, cancellation included) and [`OwnedOperation`];
 //! - [`summarize_statement`] and [`redact`]: statements shortened for messages, and
 //!   passwords kept out of every text;
 //! - [`CheckpointStore`]: the copy's checkpoints, one row per key range of a table,
@@ -18,6 +22,7 @@
 
 mod cancel;
 mod checkpoint;
+mod classify;
 pub mod guide;
 mod operation;
 mod redact;
@@ -25,6 +30,9 @@ mod summary;
 
 pub use cancel::{Interrupted, cancellable};
 pub use checkpoint::{CheckpointStore, Chunk, Dialect, PartCheckpoint};
+pub use classify::{
+    CodeRule, Failure, Judgement, OwnedOperation, RuleTable, error_code, judge_sqlx, process_error,
+};
 pub use operation::{ConnectionFailure, Operation, RetrySafety, connection_failure};
 pub use redact::redact;
 pub use summary::{MAX_STATEMENT_SUMMARY, summarize_statement};

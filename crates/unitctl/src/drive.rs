@@ -5,14 +5,12 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use unit_core::{
-    AutoResume, AutoResumeConfig, Exit, Policy, Recommended, ResumeState, SubtaskConfig,
-    SubtaskHandle, Verdict,
+    AutoResumeConfig, Ending, Policy, Recommended, ResumeState, SubtaskConfig, SubtaskHandle,
+    Supervised, Verdict,
 };
 use unit_proto::pb::{self, Stage};
 
@@ -30,11 +28,13 @@ pub(crate) enum Outcome {
     /// Beyond DM: auto-resume stopped, saying why (the same error over and over with
     /// nothing done in between, or connections failing for `--max-unavailable`), on
     /// this error.
-    GaveUp(String, Box<pb::ProcessError>),
+    GaveUp(String, Option<Box<pb::ProcessError>>),
 }
 
-/// A subtask under auto-resume, its resumes counted.
+/// A subtask under auto-resume: unit-core's [`Supervised`], with what the HTTP API
+/// reads of it.
 pub(crate) struct Drive<C> {
+    run: Supervised<C>,
     pub(crate) handle: SubtaskHandle<C>,
     /// The one policy that judges every error: the one auto-resume acts by is the one
     /// the supervisor's log and the report give.
@@ -43,10 +43,6 @@ pub(crate) struct Drive<C> {
     pub(crate) needs_person: watch::Receiver<Option<Verdict>>,
     /// Auto-resume's back-off and resumes.
     pub(crate) resume_state: watch::Receiver<ResumeState>,
-    /// Resumes so far, automatic or not.
-    pub(crate) resumes: Arc<AtomicUsize>,
-    auto_resume: JoinHandle<Exit>,
-    counter: JoinHandle<()>,
 }
 
 /// The runtime the engines run in.
@@ -61,96 +57,69 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
 }
 
 impl<C: Send + Sync + 'static> Drive<C> {
-    /// Spawns the subtask of `task` with `spawn`, under auto-resume set by `auto`.
+    /// Spawns the subtask of `task` with `spawn`, under auto-resume set by `auto`;
+    /// progress is reported every `interval`.
     ///
     /// # Errors
     /// `auto` is not valid (nothing is spawned then).
     pub(crate) fn start(
         task: &str,
+        interval: Duration,
         auto: AutoResumeConfig,
         spawn: impl FnOnce(SubtaskConfig) -> SubtaskHandle<C>,
     ) -> Result<Self, String> {
-        let policy: Arc<dyn Policy> = Arc::new(Recommended);
-        let checker = AutoResume::new(auto)
+        let config = SubtaskConfig::new(task).with_policy(Arc::new(Recommended));
+        let run = Supervised::start(config, auto, spawn)
             .map_err(|e| e.to_string())?
-            .with_policy(policy.clone());
-        let handle = spawn(SubtaskConfig::new(task).with_policy(policy.clone()));
-        let (needs_person, resume_state) = (checker.needs_person(), checker.state());
-        let auto_resume = tokio::spawn(checker.run(handle.clone()));
-        let resumes = Arc::new(AtomicUsize::new(0));
-        let counter = tokio::spawn(count_resumes(handle.clone(), resumes.clone()));
+            .with_interval(interval);
         Ok(Self {
-            handle,
-            policy,
-            needs_person,
-            resume_state,
-            resumes,
-            auto_resume,
-            counter,
+            handle: run.handle().clone(),
+            policy: run.policy().clone(),
+            needs_person: run.needs_person(),
+            resume_state: run.resume_state(),
+            run,
         })
     }
 
-    /// Supervises the subtask until it ends: reports progress each `interval`, and
-    /// gives `observe` each status it sees (at each report and each stage change)
-    /// before judging its stage.
+    /// Supervises the subtask until it ends or a signal arrives: reports progress each
+    /// `interval`, and gives `observe` each status it sees (at each report and each
+    /// stage change) before its stage is judged.
     pub(crate) async fn supervise(
         &mut self,
-        interval: Duration,
         report: &mut Reporter,
         mut observe: impl AsyncFnMut(&pb::SubTaskStatus, &Reporter),
     ) -> Outcome {
-        let mut auto_resume_ended = false;
-        let mut ticks = tokio::time::interval(interval);
-        let mut stages = self.handle.watch_stage();
         let mut sigterm = terminate_signal();
-        let outcome = loop {
-            let report_now = tokio::select! {
-                _ = ticks.tick() => true,
-                // Stage changes are judged at once, not at the next report.
-                changed = stages.changed() => {
-                    if changed.is_err() {
-                        break Outcome::Failed(Box::new(self.handle.status()));
-                    }
-                    false
-                }
-                _ = tokio::signal::ctrl_c() => break Outcome::Interrupted(Signal::Interrupt),
-                () = terminated(&mut sigterm) => break Outcome::Interrupted(Signal::Terminate),
-                exit = &mut self.auto_resume, if !auto_resume_ended => {
-                    auto_resume_ended = true;
-                    // Beyond DM: the same error over and over with nothing done in between.
-                    match exit {
-                        Ok(Exit::NoProgress { resumes, last_error }) => {
-                            let why = format!("no progress after {resumes} resumes: ");
-                            break Outcome::GaveUp(why, last_error);
-                        }
-                        Ok(Exit::Unavailable { down_for, last_error }) => {
-                            let why = format!(
-                                "unreachable for {} s with no progress (--max-unavailable); paused, checkpoints kept: ",
-                                down_for.as_secs()
-                            );
-                            break Outcome::GaveUp(why, last_error);
-                        }
-                        _ => {}
-                    }
-                    // Otherwise it saw the subtask end: the stage says how.
-                    false
-                }
-            };
-            let status = self.handle.status();
-            if report_now {
-                report.progress(&status);
-            }
-            observe(&status, report).await;
-            match status.stage() {
-                Stage::Finished => break Outcome::Finished,
-                Stage::Paused if unresumable(&status) => break Outcome::Failed(Box::new(status)),
-                Stage::Stopped => break Outcome::Failed(Box::new(status)),
-                _ => {}
+        let signal = async {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => Signal::Interrupt,
+                () = terminated(&mut sigterm) => Signal::Terminate,
             }
         };
-        self.auto_resume.abort();
+        let ending = self
+            .run
+            .run_until(signal, async |status: &pb::SubTaskStatus, tick| {
+                if tick {
+                    report.progress(status);
+                }
+                observe(status, report).await;
+            })
+            .await;
         report.finish();
-        outcome
+        match ending {
+            Ending::Finished => Outcome::Finished,
+            Ending::Interrupted(signal) => Outcome::Interrupted(signal),
+            Ending::NeedsPerson(status) => Outcome::Failed(status),
+            Ending::GaveUp { reason, last_error } => {
+                let why = if reason.starts_with("unreachable") {
+                    format!("{reason} (--max-unavailable); paused, checkpoints kept: ")
+                } else {
+                    format!("{reason}: ")
+                };
+                Outcome::GaveUp(why, last_error)
+            }
+            _ => Outcome::Failed(Box::new(self.handle.status())),
+        }
     }
 
     /// Says how the run ended and stops the subtask; the exit status. A finished task
@@ -166,7 +135,7 @@ impl<C: Send + Sync + 'static> Drive<C> {
     ) -> ExitCode {
         let (event, code) = match outcome {
             Outcome::Finished => {
-                let summary = finished(self.resumes.load(Ordering::Relaxed)).await;
+                let summary = finished(self.run.resumes()).await;
                 let code = if summary.complete() {
                     ExitCode::SUCCESS
                 } else {
@@ -178,7 +147,7 @@ impl<C: Send + Sync + 'static> Drive<C> {
             Outcome::GaveUp(why, last_error) => (
                 Event::failed(
                     Stage::Paused,
-                    [last_error.as_ref()],
+                    last_error.iter().map(|e| e.as_ref()),
                     self.policy.as_ref(),
                     &why,
                 ),
@@ -194,32 +163,7 @@ impl<C: Send + Sync + 'static> Drive<C> {
             }
         };
         report.line(&event);
-        let _ = self.handle.stop().await;
-        self.counter.abort();
+        self.run.stop().await;
         code
-    }
-}
-
-/// Paused by an error that auto-resume (the recommended policy) will never retry.
-fn unresumable(status: &pb::SubTaskStatus) -> bool {
-    status.result.as_ref().is_some_and(|r| {
-        !r.is_canceled
-            && r.errors
-                .iter()
-                .any(|e| !Recommended.explain(e).is_resumable())
-    })
-}
-
-async fn count_resumes<C>(handle: SubtaskHandle<C>, resumes: Arc<AtomicUsize>) {
-    // Resuming lasts an instant and may be coalesced away; a pause followed by any
-    // running stage is a resume.
-    let mut stages = handle.watch_stage();
-    let mut previous = *stages.borrow_and_update();
-    while stages.changed().await.is_ok() {
-        let stage = *stages.borrow_and_update();
-        if previous == Stage::Paused && matches!(stage, Stage::Resuming | Stage::Running) {
-            resumes.fetch_add(1, Ordering::Relaxed);
-        }
-        previous = stage;
     }
 }

@@ -16,7 +16,6 @@
 //! which wait for the stage they ask for.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -54,7 +53,6 @@ pub(crate) struct Api {
     pub(crate) policy: Arc<dyn Policy>,
     pub(crate) needs_person: tokio::sync::watch::Receiver<Option<Verdict>>,
     pub(crate) resume: tokio::sync::watch::Receiver<ResumeState>,
-    pub(crate) resumes: Arc<AtomicUsize>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -259,7 +257,7 @@ pub(crate) fn task_status(api: &Api) -> Value {
         "errors": verdicts,
         "needs_person": needs_person.map(|v| v.to_string()),
         "auto_resume": {
-            "resumes": api.resumes.load(Ordering::Relaxed),
+            "resumes": api.handle.resumes(),
             "backoff_seconds": resume.backoff.as_secs_f64(),
             "next_resume_in_seconds": resume.waiting.map(|w| w.as_secs_f64()),
             "unavailable_seconds": resume.unavailable_for.map(|d| d.as_secs_f64()),

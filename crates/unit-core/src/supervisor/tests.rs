@@ -200,7 +200,7 @@ async fn illegal_requests_name_the_stage() {
     assert!(matches!(
         err,
         SubtaskError::IllegalStage {
-            op: Operation::Resume,
+            op: Request::Resume,
             stage: Stage::Running
         }
     ));

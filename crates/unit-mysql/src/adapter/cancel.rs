@@ -6,7 +6,7 @@ use tokio_util::sync::CancellationToken;
 use unit_core::{ErrScope, Verdict, new_process_error};
 use unit_proto::pb;
 
-use crate::adapter::classify::{Operation, explain_db_error};
+use crate::adapter::classify::{Operation, explain_mysql_error};
 use crate::adapter::process_error::process_error;
 
 /// A database operation that failed or was abandoned.
@@ -31,7 +31,7 @@ impl StatementError {
     pub fn explain(&self) -> Verdict {
         match self {
             Self::Canceled(c) => unit_core::explain_db_error(c),
-            Self::Sqlx(e) => explain_db_error(e),
+            Self::Sqlx(e) => explain_mysql_error(e),
             #[cfg(feature = "local-infile")]
             Self::Client(e) => crate::adapter::client::explain(e),
         }

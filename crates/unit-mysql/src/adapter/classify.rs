@@ -114,7 +114,7 @@ pub(crate) fn is_foreign(err: &sqlx::Error) -> bool {
 /// `process_error(err, ..)`, and is marked [`beyond DM`](unit_core::Origin::BeyondDm)
 /// where DM's text rules ([`unit_core::explain_error`]) would answer otherwise for the
 /// same error.
-pub fn explain_db_error(err: &sqlx::Error) -> Verdict {
+pub fn explain_mysql_error(err: &sqlx::Error) -> Verdict {
     use sqlx::Error as E;
     if let Some(db) = server_error(err) {
         return server_verdict(db.number(), go_driver_text(err, Operation::Connect));
@@ -153,7 +153,7 @@ pub(crate) fn number_verdict(c: &codes::Classified, dm_resumable: bool) -> Verdi
     }
 }
 
-/// Whether a sqlx error is worth retrying; see [`explain_db_error`].
-pub fn is_resumable_db_error(err: &sqlx::Error) -> bool {
-    explain_db_error(err).is_resumable()
+/// Whether a sqlx error is worth retrying; see [`explain_mysql_error`].
+pub fn is_resumable_mysql_error(err: &sqlx::Error) -> bool {
+    explain_mysql_error(err).is_resumable()
 }

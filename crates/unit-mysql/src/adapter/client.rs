@@ -128,7 +128,7 @@ pub(crate) fn go_driver_text(err: &mysql_async::Error, op: Operation<'_>) -> Str
 }
 
 /// Whether a mysql_async error is worth retrying, by the rules
-/// [`explain_db_error`](crate::adapter::classify::explain_db_error) applies to sqlx's.
+/// [`explain_mysql_error`](crate::adapter::classify::explain_mysql_error) applies to sqlx's.
 pub(crate) fn explain(err: &mysql_async::Error) -> Verdict {
     use mysql_async::{Error as E, IoError};
     if let E::Server(e) = err {

@@ -49,7 +49,7 @@ pub(crate) fn operation_code(op: Operation<'_>) -> &'static ErrorCode {
 ///   text holds placeholders, so bound values never appear);
 /// - `RawCause` as the Go MySQL driver writes the error ([`go_driver_text`]), so DM's
 ///   tooling and [`unit_core::Recommended`] read it the same way:
-///   `Recommended.explain(&process_error(e, ..)).is_resumable() == is_resumable_db_error(e)`.
+///   `Recommended.explain(&process_error(e, ..)).is_resumable() == is_resumable_mysql_error(e)`.
 pub fn process_error(err: &sqlx::Error, scope: ErrScope, op: Operation<'_>) -> pb::ProcessError {
     build_process_error(error_code(err, op), go_driver_text(err, op), scope, op)
 }

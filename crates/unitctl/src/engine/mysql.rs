@@ -157,7 +157,7 @@ async fn migrate(
     auto.check_interval = args.check_interval;
     auto.max_unavailable = Some(args.max_unavailable);
     let spawn = |config| Subtask::spawn_with(config, factory);
-    let mut drive = match Drive::start(&args.task, auto, spawn) {
+    let mut drive = match Drive::start(&args.task, args.interval, auto, spawn) {
         Ok(d) => d,
         Err(e) => return BadArgs(e).exit(),
     };
@@ -185,7 +185,6 @@ async fn migrate(
             policy: drive.policy.clone(),
             needs_person: drive.needs_person.clone(),
             resume: drive.resume_state.clone(),
-            resumes: drive.resumes.clone(),
         });
         tokio::spawn(crate::serve::serve(listener, api))
     });
@@ -222,7 +221,7 @@ async fn migrate(
             });
         }
     };
-    let outcome = drive.supervise(args.interval, &mut report, observe).await;
+    let outcome = drive.supervise(&mut report, observe).await;
     let failed = |status: &pb::SubTaskStatus, policy: &dyn unit_core::Policy| {
         let errors = status.result.iter().flat_map(|r| &r.errors);
         Event::failed(status.stage(), errors, policy, "")

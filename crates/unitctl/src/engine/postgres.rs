@@ -46,7 +46,12 @@ async fn copy(args: &Args, config: PgCopyConfig) -> ExitCode {
     let units: Vec<BoxUnit<PgCopyConfig>> = vec![Box::new(unit)];
     // Auto-resume as DM's defaults set it (--check-interval is not read here).
     let spawn = |config| Subtask::spawn(config, units);
-    let mut drive = match Drive::start(&args.task, AutoResumeConfig::default(), spawn) {
+    let mut drive = match Drive::start(
+        &args.task,
+        args.interval,
+        AutoResumeConfig::default(),
+        spawn,
+    ) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("error: {e}");
@@ -54,9 +59,7 @@ async fn copy(args: &Args, config: PgCopyConfig) -> ExitCode {
         }
     };
     let mut report = Reporter::new(args.json);
-    let outcome = drive
-        .supervise(args.interval, &mut report, async |_, _| {})
-        .await;
+    let outcome = drive.supervise(&mut report, async |_, _| {}).await;
     drive
         .end(outcome, &report, failed, async |resumes| {
             summary(&report_handle, started, resumes)
