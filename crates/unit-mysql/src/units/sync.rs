@@ -295,7 +295,14 @@ impl SyncUnit {
             );
         }
         let workers = self.start_workers(&target, &checkpoint.position).await?;
-        let mut run = Player::new(self, conn, checkpoint, gtids, session.max_packet, workers);
+        let by_gtid = !matches!(start, StartAt::File { .. });
+        let mut run = Player::new(
+            self,
+            conn,
+            (checkpoint, gtids, by_gtid),
+            session.max_packet,
+            workers,
+        );
         self.replicate_or_cut_over(&mut run, &mut stream, &source, &target, stop_at, cancel)
             .await
     }

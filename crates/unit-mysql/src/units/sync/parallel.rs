@@ -243,7 +243,7 @@ impl Fnv {
 }
 
 /// The workers (of `n`) that a change's keys hash to, the first key's first.
-pub(super) fn workers_of(
+fn workers_of(
     table: &Table,
     route: &Route,
     before: Option<&RowImage>,
@@ -769,7 +769,7 @@ impl Workers {
     }
 
     /// Whether worker `w` of an earlier run applied change `id`.
-    pub(super) fn applied(&self, w: usize, id: &ChangeId) -> bool {
+    fn applied(&self, w: usize, id: &ChangeId) -> bool {
         self.applied
             .get(w)
             .and_then(Option::as_ref)
@@ -795,8 +795,35 @@ impl Workers {
         }
     }
 
+    /// Places `job` by `route`: on the worker its keys hash to; a change whose keys
+    /// hash to two workers runs alone, after everything before it and before
+    /// everything after it. `false` when an earlier run's worker applied it already
+    /// (nothing is given then).
+    pub(super) async fn dispatch(&mut self, route: &Route, job: Job) -> Result<bool, SyncError> {
+        let hit = workers_of(
+            &job.table,
+            route,
+            job.before.as_ref(),
+            job.after.as_ref(),
+            self.len(),
+        );
+        let w = hit[0];
+        if self.applied(w, &job.id) {
+            return Ok(false);
+        }
+        let conflict = hit.len() > 1;
+        if conflict {
+            self.drain().await?;
+        }
+        self.send(w, job).await?;
+        if conflict {
+            self.drain().await?;
+        }
+        Ok(true)
+    }
+
     /// Gives `job` to worker `w`, once the queues hold few enough bytes.
-    pub(super) async fn send(&mut self, w: usize, mut job: Job) -> Result<(), SyncError> {
+    async fn send(&mut self, w: usize, mut job: Job) -> Result<(), SyncError> {
         let size = u32::try_from(job.size().min(QUEUE_BYTES)).unwrap_or(u32::MAX);
         let permit = match self.bytes.clone().try_acquire_many_owned(size) {
             Ok(permit) => {

@@ -17,7 +17,7 @@ use unit_core::ErrScope;
 use super::ddl::parse;
 use super::ddl::session::StatementSession;
 use super::exec::{Applier, apply_change};
-use super::parallel::{ChangeId, Job, Marks, Route, TxnMark, Workers, workers_of};
+use super::parallel::{ChangeId, Job, Marks, Route, TxnMark, Workers};
 use super::plan::{insert_sql, key_condition, update_sql};
 use super::status::lock;
 use super::stream::{
@@ -51,14 +51,11 @@ pub(super) struct Player<'a> {
     /// of the same history than the one whose positions the checkpoint records: how
     /// far it is goes by GTIDs.
     pub(super) by_gtid: bool,
-    pub(super) in_txn: bool,
-    /// Safe mode for the transaction being read.
-    pub(super) txn_safe: bool,
+    /// Where the player is in the source's transactions.
+    pub(super) txn: Txn,
     /// A target transaction is open.
     pub(super) batch_open: bool,
     pub(super) batch_changes: i64,
-    /// Row changes of the source transaction being read.
-    pub(super) txn_changes: i64,
     pub(super) batch_started: Instant,
     /// `pending` differs from what was committed.
     pub(super) dirty: bool,
@@ -82,9 +79,6 @@ pub(super) struct Player<'a> {
     pub(super) xa: Option<super::xa::statement::Xa>,
     /// The workers applying row changes in parallel (`SyncSettings::workers` above 1).
     pub(super) workers: Option<Workers>,
-    /// The source transaction being read has had a change applied on the batch
-    /// connection: its other changes are too.
-    pub(super) txn_alone: bool,
     /// Row changes given to the workers since the last checkpoint.
     pub(super) dispatched: i64,
     /// How each table's changes are routed to workers.
@@ -92,6 +86,61 @@ pub(super) struct Player<'a> {
     /// Checkpoints waiting for the workers to commit what comes before them, oldest
     /// first.
     pub(super) epochs: std::collections::VecDeque<Epoch>,
+}
+
+/// Where the player is in the source's transactions.
+#[derive(Debug, Default)]
+pub(super) enum Txn {
+    /// Between transactions: the position moves with each event, and the batch may
+    /// commit with its checkpoint.
+    #[default]
+    Between,
+    /// Inside one: nothing of it commits without the rest, and the position stays at
+    /// its start.
+    Open(OpenTxn),
+}
+
+/// The source transaction being read.
+#[derive(Debug, Default)]
+pub(super) struct OpenTxn {
+    /// Its changes are replayed idempotently (safe mode).
+    safe: bool,
+    /// Its row changes so far.
+    changes: i64,
+    /// One of its changes was applied on the batch connection: the rest are too, after
+    /// everything the workers were given.
+    alone: bool,
+}
+
+impl Txn {
+    pub(super) fn is_open(&self) -> bool {
+        matches!(self, Self::Open(_))
+    }
+
+    /// Whether the transaction being read is replayed idempotently.
+    fn safe(&self) -> bool {
+        matches!(self, Self::Open(t) if t.safe)
+    }
+
+    /// Whether a change of the transaction being read went to the batch connection.
+    fn alone(&self) -> bool {
+        matches!(self, Self::Open(t) if t.alone)
+    }
+
+    /// Counts `n` row changes of the transaction being read.
+    fn count(&mut self, n: i64) {
+        if let Self::Open(t) = self {
+            t.changes += n;
+        }
+    }
+
+    /// Row changes of the transaction being read so far.
+    fn changes(&self) -> i64 {
+        match self {
+            Self::Open(t) => t.changes,
+            Self::Between => 0,
+        }
+    }
 }
 
 /// A checkpoint to write once the workers asked to commit have done so.
@@ -122,22 +171,19 @@ pub(super) struct Statement<'s> {
 }
 
 impl<'a> Player<'a> {
-    /// A run of `unit` continuing from `checkpoint` (its GTID state `gtids`), applying
-    /// on `conn` (a target connection whose `foreign_key_checks` is 0), the target's
-    /// packet limit being `max_packet`, with `workers` where row changes are applied
-    /// in parallel. Safe mode is set from the checkpoint.
+    /// A run of `unit` continuing from `checkpoint` (its GTID state `gtids`; `by_gtid`
+    /// when the stream was started from that state, perhaps on another server of the
+    /// same history), applying on `conn` (a target connection whose
+    /// `foreign_key_checks` is 0), the target's packet limit being `max_packet`, with
+    /// `workers` where row changes are applied in parallel. Safe mode is set from the
+    /// checkpoint.
     pub(super) fn new(
         unit: &'a SyncUnit,
         conn: sqlx::pool::PoolConnection<sqlx::MySql>,
-        checkpoint: SyncCheckpoint,
-        gtids: GtidState,
+        (checkpoint, gtids, by_gtid): (SyncCheckpoint, GtidState, bool),
         max_packet: usize,
         workers: Option<Workers>,
     ) -> Self {
-        // As `SyncUnit::run` chose where the stream starts.
-        let by_gtid = unit.config.sync.use_gtid
-            && !checkpoint.position.gtid.is_empty()
-            && gtids != GtidState::Untracked;
         let mut player = Self {
             unit,
             conn,
@@ -148,11 +194,9 @@ impl<'a> Player<'a> {
             txn_gtid: None,
             txn_rows: 0,
             by_gtid,
-            in_txn: false,
-            txn_safe: false,
+            txn: Txn::Between,
             batch_open: false,
             batch_changes: 0,
-            txn_changes: 0,
             batch_started: Instant::now(),
             dirty: false,
             last_ts: 0,
@@ -164,7 +208,6 @@ impl<'a> Player<'a> {
             collations: HashMap::new(),
             xa: None,
             workers,
-            txn_alone: false,
             dispatched: 0,
             routes: HashMap::new(),
             epochs: std::collections::VecDeque::new(),
@@ -179,7 +222,9 @@ impl Player<'_> {
         format!("({}, {})", self.file, self.event_start)
     }
 
-    pub(super) fn update_safe_mode(&mut self) {
+    /// Whether changes are replayed idempotently at the pending position (safe mode
+    /// ends once the position passes the copy's end).
+    pub(super) fn update_safe_mode(&mut self) -> bool {
         let safe = self
             .pending
             .safe_until
@@ -197,7 +242,7 @@ impl Player<'_> {
                 "safe mode on: changes are replayed idempotently until the copy's end position"
             );
         }
-        self.txn_safe = safe;
+        safe
     }
 
     pub(super) async fn replicate(
@@ -222,7 +267,7 @@ impl Player<'_> {
             .filter(|stop| self.by_gtid && !stop.gtid.is_empty())
             .map(|stop| GtidState::parse(&stop.gtid, self.unit.mariadb));
         loop {
-            if !self.in_txn {
+            if !self.txn.is_open() {
                 if let Some(stop) = stop_at {
                     let by_gtid = stop_gtids.as_ref().and_then(|g| self.gtids.covers(g));
                     let caught_up = by_gtid.unwrap_or_else(|| {
@@ -251,7 +296,7 @@ impl Player<'_> {
             self.write_committed_epochs().await?;
             // At a boundary with something to commit, commit when the stream pauses.
             let idle_commit =
-                !self.in_txn && (self.batch_open || self.dirty) || !self.epochs.is_empty();
+                !self.txn.is_open() && (self.batch_open || self.dirty) || !self.epochs.is_empty();
             let deadline = waiting_since + read_timeout;
             let next = async {
                 let left = deadline.saturating_duration_since(Instant::now());
@@ -271,7 +316,7 @@ impl Player<'_> {
             let event = tokio::select! {
                 e = next => e,
                 () = cancel.cancelled() => {
-                    if !self.in_txn {
+                    if !self.txn.is_open() {
                         self.flush().await?;
                     }
                     return Ok(Ended::Canceled);
@@ -344,7 +389,7 @@ impl Player<'_> {
             Decoded::Rotate { file, pos } => {
                 self.file = file;
                 self.event_start = pos;
-                if !self.in_txn && self.pending.position.file != self.file {
+                if !self.txn.is_open() && self.pending.position.file != self.file {
                     self.pending.position.file = self.file.clone();
                     self.pending.position.pos = pos;
                     self.mark_dirty();
@@ -379,7 +424,7 @@ impl Player<'_> {
             }
             Decoded::Begin => self.begin_txn(timestamp),
             Decoded::Rows(change) => {
-                if !self.in_txn {
+                if !self.txn.is_open() {
                     self.begin_txn(timestamp);
                 }
                 self.apply_rows(change).await?;
@@ -408,19 +453,19 @@ impl Player<'_> {
                     return self.xa_statement(xa, end_pos).await;
                 }
                 self.refuse_statement(&schema, &sql, session.ansi_quotes())?;
-                if !self.in_txn {
+                if !self.txn.is_open() {
                     self.last_ts = timestamp;
                     self.apply_query(&statement).await?;
                     self.end_txn(end_pos);
-                } else if self.txn_changes == 0
+                } else if self.txn.changes() == 0
                     && parse::parse_with(&sql, &schema, session.ansi_quotes()).is_some()
                 {
                     // `CREATE TABLE ... SELECT`: the DDL opens the transaction whose rows
                     // fill the table. It runs at the boundary before the transaction;
                     // the rows and the checkpoint commit at its end.
-                    self.in_txn = false;
+                    let open = std::mem::take(&mut self.txn);
                     let applied = self.apply_query(&statement).await;
-                    self.in_txn = true;
+                    self.txn = open;
                     applied?;
                 }
             }
@@ -428,7 +473,7 @@ impl Player<'_> {
             // GTID list and binlog checkpoint) move the position on: a cutover waiting
             // for the source's position reaches it through them.
             Decoded::Other => {
-                if !self.in_txn
+                if !self.txn.is_open()
                     && end_pos > self.pending.position.pos
                     && self.pending.position.file == self.file
                 {
@@ -486,19 +531,19 @@ impl Player<'_> {
     }
 
     pub(super) fn begin_txn(&mut self, timestamp: u32) {
-        self.in_txn = true;
-        self.txn_alone = false;
-        self.txn_changes = 0;
         self.last_ts = timestamp;
-        self.update_safe_mode();
+        let safe = self.update_safe_mode();
+        self.txn = Txn::Open(OpenTxn {
+            safe,
+            ..OpenTxn::default()
+        });
     }
 
     pub(super) fn end_txn(&mut self, end_pos: u64) {
-        self.in_txn = false;
+        self.txn = Txn::Between;
         if let Some(o) = &self.unit.shared.observer {
             o.transaction_finished();
         }
-        self.txn_alone = false;
         if let Some(gtid) = self.txn_gtid.take() {
             self.gtids.record(&gtid);
         }
@@ -537,7 +582,7 @@ impl Player<'_> {
                 ),
             }),
             Ok(XaStatement::Start(xid)) => {
-                if !self.in_txn {
+                if !self.txn.is_open() {
                     self.begin_txn(self.last_ts);
                 }
                 self.xa_start(xid).await
@@ -568,7 +613,7 @@ impl Player<'_> {
     /// Commits the open batch with the checkpoint (or writes a moved checkpoint), at
     /// a boundary of source transactions.
     pub(super) async fn flush(&mut self) -> Result<(), SyncError> {
-        if self.in_txn {
+        if self.txn.is_open() {
             return Ok(());
         }
         self.commit_batch().await
@@ -646,7 +691,7 @@ impl Player<'_> {
     /// changes are asked to commit them, and the checkpoint is written once they have
     /// ([`Player::write_committed_epochs`]). Otherwise as [`Player::flush`].
     async fn checkpoint(&mut self) -> Result<(), SyncError> {
-        if self.in_txn {
+        if self.txn.is_open() {
             return Ok(());
         }
         let Some(workers) = self.workers.as_mut().filter(|_| !self.batch_open) else {
@@ -857,7 +902,7 @@ impl Player<'_> {
                     source: e,
                 })?;
         }
-        self.txn_changes += rows.len() as i64;
+        self.txn.count(rows.len() as i64);
         Ok(())
     }
 
@@ -877,7 +922,7 @@ impl Player<'_> {
         // A table that cannot roll back (MyISAM, Aria, MEMORY) keeps the changes of a
         // batch that was not committed, and its copy read rows later than the
         // position: its changes are always applied idempotently.
-        let safe = self.txn_safe || !table.is_transactional();
+        let safe = self.txn.safe() || !table.is_transactional();
         if safe && !table.has_key() {
             return Err(SyncError::Unsupported {
                 at: self.at(),
@@ -904,14 +949,16 @@ impl Player<'_> {
                 RowsKind::Update => cascades.on_update,
             };
         let count = rows.len() as i64;
-        if self.workers.is_some() && self.xa.is_none() && !cascade && !self.txn_alone {
+        if self.workers.is_some() && self.xa.is_none() && !cascade && !self.txn.alone() {
             self.dispatch(&table, kind, rows, safe).await?;
-            self.txn_changes += count;
+            self.txn.count(count);
             return Ok(());
         }
         if let Some(workers) = &mut self.workers {
             workers.drain().await?;
-            self.txn_alone = true;
+            if let Txn::Open(t) = &mut self.txn {
+                t.alone = true;
+            }
         }
         self.begin_batch().await?;
         self.set_fk_checks(cascade).await?;
@@ -941,7 +988,7 @@ impl Player<'_> {
             }
         }
         self.batch_changes += count;
-        self.txn_changes += count;
+        self.txn.count(count);
         Ok(())
     }
 
@@ -987,8 +1034,9 @@ impl Player<'_> {
         Ok(())
     }
 
-    /// Gives the row changes of one event to the workers their keys route them to,
-    /// leaving out those an earlier run's workers applied.
+    /// Gives the row changes of one event to the workers, which place them by their
+    /// keys ([`Workers::dispatch`]) and leave out those an earlier run's workers
+    /// applied.
     async fn dispatch(
         &mut self,
         table: &Arc<Table>,
@@ -1011,7 +1059,7 @@ impl Player<'_> {
         let Some(workers) = self.workers.as_mut() else {
             return Ok(());
         };
-        let n = workers.len();
+        let alone = route == Route::Table;
         for (row, (before, after)) in rows.into_iter().enumerate() {
             let ordinal = self.txn_rows;
             self.txn_rows = self.txn_rows.saturating_add(1);
@@ -1025,17 +1073,6 @@ impl Player<'_> {
                     ordinal,
                 }),
             };
-            let hit = workers_of(table, &route, before.as_ref(), after.as_ref(), n);
-            let w = hit[0];
-            if workers.applied(w, &id) {
-                continue;
-            }
-            // Keys of two workers: it runs alone, after everything before it and
-            // before everything after it.
-            let conflict = hit.len() > 1;
-            if conflict {
-                workers.drain().await?;
-            }
             let job = Job {
                 id,
                 table: table.clone(),
@@ -1043,12 +1080,11 @@ impl Player<'_> {
                 before,
                 after,
                 safe,
-                alone: route == Route::Table,
+                alone,
                 bytes: None,
             };
-            workers.send(w, job).await?;
-            if conflict {
-                workers.drain().await?;
+            if !workers.dispatch(&route, job).await? {
+                continue;
             }
             self.dispatched += 1;
         }

@@ -44,9 +44,9 @@ impl Player<'_> {
     /// Starts the XA transaction `xid` on a target connection of its own, after
     /// committing everything before it.
     pub(super) async fn xa_start(&mut self, xid: String) -> Result<(), SyncError> {
-        self.in_txn = false;
+        let open = std::mem::take(&mut self.txn);
         let flushed = self.flush().await;
-        self.in_txn = true;
+        self.txn = open;
         flushed?;
         let mut conn = self
             .target_pool()?
@@ -197,7 +197,7 @@ impl Player<'_> {
         commit: bool,
         end_pos: u64,
     ) -> Result<(), SyncError> {
-        self.in_txn = false;
+        self.txn = super::player::Txn::Between;
         self.flush().await?;
         let table = self.xa_table();
         let task = self.unit.config.task.clone();
