@@ -37,6 +37,26 @@ async fn rows(url: &str) -> Vec<String> {
     .unwrap()
 }
 
+/// Runs the Sync unit of `config` to its cutover; it must succeed.
+async fn cut_over(mut config: TaskConfig, what: &str) {
+    config.sync.cutover = true;
+    let result =
+        unit_integration_tests::online::Online::run(&mut unit_mysql::SyncUnit::new(config)).await;
+    assert!(
+        result.errors.is_empty(),
+        "{what}: sync failed: {:?}",
+        result.errors
+    );
+}
+
+/// The one column of `read`'s rows on the server at `url`.
+async fn column(url: &str, read: &str) -> Vec<String> {
+    sqlx::query_scalar(read)
+        .fetch_all(&mut connect(url).await)
+        .await
+        .unwrap()
+}
+
 async fn copy(source: &str, target: &str) {
     exec(&format!("{source}db"), SETUP).await;
     let filter = Filter {
@@ -62,13 +82,9 @@ async fn copy(source: &str, target: &str) {
 async fn a_mysql_source_is_copied_to_mariadb_exactly() {
     let mysql = MySql::start_with(Vec::new());
     let mariadb = MariaDb::start();
-    // Not MySQL's default collation (utf8mb4_0900_ai_ci), which MariaDB 10.11 lacks:
-    // mapping collations is still to come (issue 29).
-    exec(
-        &mysql.url(""),
-        "CREATE DATABASE db CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
-    )
-    .await;
+    // MySQL's default collation (utf8mb4_0900_ai_ci), which MariaDB names
+    // utf8mb4_uca1400_nopad_ai_ci.
+    exec(&mysql.url(""), "CREATE DATABASE db").await;
     copy(&mysql.url(""), &mariadb.url("")).await;
 }
 
@@ -147,33 +163,96 @@ async fn mysql_to_mysql_replicates_tables_with_functional_unique_keys() {
             ),
         )
         .await;
-        config.sync.cutover = true;
-        let result =
-            unit_integration_tests::online::Online::run(&mut unit_mysql::SyncUnit::new(config))
-                .await;
-        assert!(
-            result.errors.is_empty(),
-            "{workers} workers: sync failed: {:?}",
-            result.errors
-        );
+        cut_over(config, &format!("{workers} workers")).await;
         for table in ["t", "k"] {
             let read = format!(
                 "SELECT CONCAT_WS('|', HEX(CONCAT_WS(',', {}))) FROM db.{table} ORDER BY 1",
                 if table == "t" { "id, email, n" } else { "a, e" }
             );
-            let rows = |url: String| {
-                let read = read.clone();
-                async move {
-                    sqlx::query_scalar::<_, String>(&read)
-                        .fetch_all(&mut connect(&url).await)
-                        .await
-                        .unwrap()
-                }
-            };
             assert_eq!(
-                rows(source.url("")).await,
-                rows(target.url("")).await,
+                column(&source.url(""), &read).await,
+                column(&target.url(""), &read).await,
                 "{workers} workers: {table}"
+            );
+        }
+    }
+}
+
+/// A MySQL 9.7 source as most are: MySQL's default collation (`utf8mb4_0900_ai_ci`),
+/// compressed binlog transactions (`binlog_transaction_compression=ON`) and foreign
+/// keys whose deletes and updates cascade, replicated online to MySQL and to MariaDB
+/// with 1 and 3 workers, then cut over: every row equal, read in hex on both sides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mysql_source_with_compressed_binlogs_cascades_and_its_default_collation_replicates_exactly()
+ {
+    let mut options = mysql_binlog();
+    options.push("--binlog-transaction-compression=ON".to_owned());
+    let source = MySql::start_with(options);
+    exec(
+        &source.url(""),
+        "CREATE DATABASE shop;
+         CREATE TABLE shop.parent (id INT PRIMARY KEY, code VARCHAR(20) NOT NULL UNIQUE, name VARCHAR(40));
+         CREATE TABLE shop.child (id INT PRIMARY KEY, parent_id INT, parent_code VARCHAR(20), note TEXT,
+           FOREIGN KEY (parent_id) REFERENCES shop.parent (id) ON DELETE CASCADE,
+           FOREIGN KEY (parent_code) REFERENCES shop.parent (code) ON UPDATE CASCADE ON DELETE SET NULL);
+         INSERT INTO shop.parent VALUES (1, 'a', 'Ä first'), (2, 'b', 'second'), (3, 'c', 'third'), (4, 'd', 'fourth');
+         INSERT INTO shop.child VALUES (1, 1, 'a', 'x'), (2, 1, 'b', 'y'), (3, 2, 'c', 'z'), (4, 3, 'd', NULL), (5, NULL, 'a', 'ß');",
+    )
+    .await;
+    let mariadb = MariaDb::start();
+    let mysql = MySql::start_with(Vec::new());
+    for (round, (target, workers)) in [(mysql.url(""), 1), (mariadb.url(""), 3)]
+        .into_iter()
+        .enumerate()
+    {
+        let filter = Filter {
+            databases: vec!["shop".to_owned()],
+            ..Filter::default()
+        };
+        let task = format!("shop{round}");
+        let mut config = TaskConfig::new(
+            &task,
+            source.url("").parse().unwrap(),
+            target.parse().unwrap(),
+            filter,
+        );
+        config.consistency = Some(Consistency::Auto);
+        config.sync.workers = workers;
+        let result =
+            unit_integration_tests::online::Online::run(&mut CopyUnit::new(config.clone())).await;
+        assert!(result.errors.is_empty(), "copy failed: {:?}", result.errors);
+        let base = 100 * (round + 1);
+        exec(
+            &source.url("shop"),
+            &format!(
+                "BEGIN;
+                 INSERT INTO parent VALUES ({base}, 'p{base}', 'new'), ({base} + 1, 'q{base}', 'newer');
+                 INSERT INTO child VALUES ({base}, {base}, 'q{base}', 'in a compressed transaction');
+                 UPDATE parent SET name = CONCAT(name, ' ✓') WHERE id < 3;
+                 COMMIT;
+                 UPDATE parent SET code = CONCAT(code, '{round}') WHERE id IN (1, {base} + 1);
+                 DELETE FROM parent WHERE id = {base};
+                 DELETE FROM parent WHERE id = 2 + {round};"
+            ),
+        )
+        .await;
+        cut_over(config, &format!("round {round}")).await;
+        for (table, columns) in [
+            ("parent", "id, code, name"),
+            ("child", "id, parent_id, parent_code, note"),
+        ] {
+            let read = format!(
+                "SELECT HEX(CONCAT_WS('|', {})) FROM shop.{table} ORDER BY id",
+                columns
+                    .split(", ")
+                    .map(|c| format!("IFNULL({c}, 'NULL')"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            assert_eq!(
+                column(&source.url(""), &read).await,
+                column(&target, &read).await,
+                "round {round}: {table}"
             );
         }
     }

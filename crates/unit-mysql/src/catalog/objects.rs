@@ -360,13 +360,22 @@ pub(crate) async fn create(
         sql.push_str(&format!("SET SESSION time_zone = {};\n", quoted(zone)));
     }
     sql.push_str(&object.create);
-    conn.execute(sql.as_str()).await?;
+    crate::catalog::collation::execute_ddl(conn, &sql).await?;
     Ok(())
 }
 
 /// A definition with its whitespace runs collapsed, for comparing two servers'.
 pub(crate) fn normalize(create: &str) -> String {
     create.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Whether the target's definition `target` is the source's `source`, as it was
+/// created: the same text, or the same with MySQL's collations named as MariaDB names
+/// them ([`for_mariadb`](crate::catalog::collation::for_mariadb)).
+pub(crate) fn same_definition(target: &str, source: &str) -> bool {
+    let target = normalize(target);
+    target == normalize(source)
+        || crate::catalog::collation::for_mariadb(source).is_some_and(|m| target == normalize(&m))
 }
 
 /// The source's next value of a sequence (`next_not_cached_value`, as a dump keeps it).

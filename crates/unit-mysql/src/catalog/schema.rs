@@ -526,7 +526,6 @@ async fn exact_table_rows(
 ///
 /// # Errors
 /// Database errors.
-#[cfg(feature = "sync")]
 pub(crate) async fn listed_table(
     pool: &MySqlPool,
     database: &str,
@@ -723,6 +722,57 @@ pub(crate) fn hex_literal(bytes: &[u8]) -> String {
     }
     hex.push('\'');
     hex
+}
+
+/// Whether two servers' descriptions of a table describe the same table, where their
+/// `SHOW CREATE TABLE` texts differ because the servers print them differently (MySQL
+/// and MariaDB, or two versions): the same columns in the same order, each of the same
+/// type (integer display widths aside, which change no value), character set and
+/// collation (`utf8` and `utf8mb3` are one; a MySQL collation and its MariaDB
+/// equivalent are one), generated alike; the same key; the same hidden hashes and
+/// system versioning.
+pub(crate) fn same_structure(a: &Table, b: &Table) -> bool {
+    fn column_type(c: &Column) -> String {
+        let t = c.column_type.to_ascii_lowercase();
+        let integer = matches!(
+            c.data_type.as_str(),
+            "tinyint" | "smallint" | "mediumint" | "int" | "bigint" | "year"
+        );
+        match (integer, t.find('('), t.find(')')) {
+            (true, Some(open), Some(close)) if open < close => {
+                format!("{}{}", &t[..open], &t[close + 1..])
+            }
+            _ => t,
+        }
+    }
+    fn charset(c: &Column) -> Option<String> {
+        c.charset.as_deref().map(|cs| match cs {
+            "utf8" => "utf8mb3".to_owned(),
+            other => other.to_owned(),
+        })
+    }
+    fn collation(c: &Column) -> Option<String> {
+        c.collation.as_deref().map(|name| {
+            crate::catalog::collation::mariadb_equivalent(name).unwrap_or_else(|| {
+                match name.strip_prefix("utf8_") {
+                    Some(rest) => format!("utf8mb3_{rest}"),
+                    None => name.to_owned(),
+                }
+            })
+        })
+    }
+    a.columns.len() == b.columns.len()
+        && a.columns.iter().zip(&b.columns).all(|(x, y)| {
+            x.name == y.name
+                && x.data_type == y.data_type
+                && column_type(x) == column_type(y)
+                && charset(x) == charset(y)
+                && collation(x) == collation(y)
+                && x.generated == y.generated
+        })
+        && a.key == b.key
+        && a.hidden_hashes == b.hidden_hashes
+        && a.system_versioned == b.system_versioned
 }
 
 /// What `SHOW CREATE TABLE` adds to a column in a pre-5.6 temporal format.

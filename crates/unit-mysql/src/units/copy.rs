@@ -22,6 +22,7 @@ use unit_proto::pb;
 use crate::adapter::cancel::cancellable;
 use crate::adapter::classify::Operation;
 use crate::adapter::pool::{close_pools, session_sql_mode};
+use crate::catalog::collation::execute_ddl;
 use crate::catalog::objects::SchemaObject;
 use crate::catalog::position::is_mariadb;
 use crate::catalog::position::source_position;
@@ -35,7 +36,9 @@ use crate::units::sync_state::{
     SyncCheckpoint, ensure_tables, load_checkpoint, start_checkpoint, store_checkpoint,
 };
 use crate::units::task::{Consistency, TaskConfig};
-use crate::units::verify::{Verification, check_definition, choose_verification, target_create};
+use crate::units::verify::{
+    Verification, check_definition, choose_verification, same_build, target_create,
+};
 
 #[cfg(feature = "local-infile")]
 mod bulk;
@@ -156,6 +159,9 @@ pub struct CopyUnit {
     objects: Vec<SchemaObject>,
     /// Chosen in `init`.
     verification: Verification,
+    /// The two servers are of one build, which print a table's definition alike (else
+    /// definitions are compared by structure).
+    same_build: bool,
     /// The target sessions' SQL mode, from the source's (see [`copy_sql_mode`](crate::adapter::pool::copy_sql_mode)).
     sql_mode: String,
     /// The `SET` statement the target's sessions start with (known after `init`).
@@ -238,6 +244,7 @@ impl CopyUnit {
             tables: Vec::new(),
             objects: Vec::new(),
             verification: Verification::RowText,
+            same_build: true,
             sql_mode: String::new(),
             session: String::new(),
             mariadb: true,
@@ -352,6 +359,7 @@ impl CopyUnit {
         self.upgrade_checkpoint_table(&target, cancel).await?;
         self.verification =
             choose_verification(&source, &target, self.config.verification, cancel).await?;
+        self.same_build = same_build(&source, &target, cancel).await?;
         if self.config.consistency.is_some() {
             self.mariadb = cancellable(cancel, is_mariadb(&source))
                 .await
@@ -525,7 +533,11 @@ impl CopyUnit {
             }
             _ => create,
         };
-        cancellable(cancel, target.execute(create.as_str()))
+        let run = async {
+            let mut conn = target.acquire().await?;
+            execute_ddl(&mut conn, &create).await
+        };
+        cancellable(cancel, run)
             .await
             .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute(&create), e))?;
         Ok(())
@@ -538,7 +550,7 @@ impl CopyUnit {
         cancel: &CancellationToken,
     ) -> Result<(), Error> {
         if let Some(existing) = target_create(target, table, cancel).await? {
-            return check_definition(Some(&existing), table);
+            return check_definition(target, Some(&existing), table, self.same_build).await;
         }
         let create = format!("USE {}", ident(&table.database));
         let mut conn = target
@@ -546,7 +558,7 @@ impl CopyUnit {
             .await
             .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Connect, e.into()))?;
         for sql in [create.as_str(), table.create.as_str()] {
-            cancellable(cancel, conn.execute(sql))
+            cancellable(cancel, execute_ddl(&mut conn, sql))
                 .await
                 .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Execute(sql), e))?;
         }
@@ -571,8 +583,14 @@ impl CopyUnit {
                     && normalize_create(&t.create) != normalize_create(&old.create)
             });
             if !altered
-                || check_definition(target_create(target, old, cancel).await?.as_deref(), old)
-                    .is_err()
+                || check_definition(
+                    target,
+                    target_create(target, old, cancel).await?.as_deref(),
+                    old,
+                    self.same_build,
+                )
+                .await
+                .is_err()
             {
                 continue;
             }

@@ -10,7 +10,7 @@ use unit_core::ErrScope;
 
 use crate::adapter::cancel::{StatementError, cancellable};
 use crate::adapter::classify::Operation;
-use crate::catalog::objects::{SchemaObject, create, normalize, target_definition};
+use crate::catalog::objects::{SchemaObject, create, same_definition, target_definition};
 use crate::catalog::schema::text;
 use crate::error::{Error, stmt_err};
 
@@ -44,7 +44,7 @@ pub(crate) async fn ensure_object(
         .await
         .map_err(|e| down_query("SHOW CREATE", e.into()))?;
     match existing {
-        Some(def) if normalize(&def) == normalize(&object.create) => return Ok(true),
+        Some(def) if same_definition(&def, &object.create) => return Ok(true),
         Some(_) => {
             return Err(Error::DifferentObject {
                 kind: object.kind,
@@ -67,7 +67,7 @@ pub(crate) async fn ensure_object(
         .map_err(|e| down_query("SHOW CREATE", e.into()))?;
     let same = created
         .as_deref()
-        .is_some_and(|d| normalize(d) == normalize(&object.create));
+        .is_some_and(|d| same_definition(d, &object.create));
     if !same {
         tracing::warn!(
             kind = object.kind.as_str(),

@@ -96,19 +96,7 @@ pub(crate) async fn choose_verification(
     if let Some(chosen) = chosen {
         return Ok(chosen);
     }
-    let version = "SELECT VERSION()";
-    let (up, down) = tokio::join!(
-        cancellable(
-            cancel,
-            sqlx::query_scalar::<_, String>(version).fetch_one(source)
-        ),
-        cancellable(
-            cancel,
-            sqlx::query_scalar::<_, String>(version).fetch_one(target)
-        ),
-    );
-    let up = up.map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query(version), e))?;
-    let down = down.map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query(version), e))?;
+    let (up, down) = versions(source, target, cancel).await?;
     // MySQL's CHECKSUM TABLE differs between two servers of one build holding the same
     // rows in a table with a functional index (seen on 9.7): MariaDB's only.
     let mariadb = up.to_ascii_lowercase().contains("mariadb");
@@ -194,26 +182,89 @@ pub(crate) async fn target_create(
 }
 
 /// Refuses a target table whose definition is not the source's `table.create`
-/// (a missing one too).
+/// (a missing one too); see [`check_definition`].
 #[cfg(feature = "sync")]
 pub(crate) async fn same_definition(
     target: &MySqlPool,
     table: &Table,
+    same_build: bool,
     cancel: &CancellationToken,
 ) -> Result<(), Error> {
     let existing = target_create(target, table, cancel).await?;
-    check_definition(existing.as_deref(), table)
+    check_definition(target, existing.as_deref(), table, same_build).await
 }
 
 /// Refuses `existing` (the target's `SHOW CREATE TABLE`, `None` when missing) unless it
-/// is the source's definition of `table`.
-pub(crate) fn check_definition(existing: Option<&str>, table: &Table) -> Result<(), Error> {
-    match existing {
-        Some(existing) if normalize_create(existing) == normalize_create(&table.create) => Ok(()),
-        _ => Err(Error::DifferentTable {
-            table: table.display_name(),
-        }),
+/// is the source's definition of `table`: the same text; or, between servers of
+/// different builds (`same_build` false: MySQL and MariaDB, or two versions, which
+/// print one table differently), the same structure as the target describes it
+/// ([`same_structure`](crate::catalog::schema::same_structure)).
+pub(crate) async fn check_definition(
+    target: &MySqlPool,
+    existing: Option<&str>,
+    table: &Table,
+    same_build: bool,
+) -> Result<(), Error> {
+    let different = || Error::DifferentTable {
+        table: table.display_name(),
+    };
+    let Some(existing) = existing else {
+        return Err(different());
+    };
+    if normalize_create(existing) == normalize_create(&table.create) {
+        return Ok(());
     }
+    if same_build {
+        return Err(different());
+    }
+    let describe = async {
+        let listed = crate::catalog::schema::listed_table(target, &table.database, &table.name)
+            .await
+            .map_err(crate::catalog::schema::SchemaError::Sqlx)?;
+        crate::catalog::schema::describe(target, listed).await
+    };
+    let described = describe.await.map_err(Error::from)?;
+    if crate::catalog::schema::same_structure(&described, table) {
+        Ok(())
+    } else {
+        Err(different())
+    }
+}
+
+/// The `VERSION()` of the source and of the target.
+async fn versions(
+    source: &MySqlPool,
+    target: &MySqlPool,
+    cancel: &CancellationToken,
+) -> Result<(String, String), Error> {
+    let version = "SELECT VERSION()";
+    let (up, down) = tokio::join!(
+        cancellable(
+            cancel,
+            sqlx::query_scalar::<_, String>(version).fetch_one(source)
+        ),
+        cancellable(
+            cancel,
+            sqlx::query_scalar::<_, String>(version).fetch_one(target)
+        ),
+    );
+    let up = up.map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query(version), e))?;
+    let down = down.map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query(version), e))?;
+    Ok((up, down))
+}
+
+/// Whether the two servers are of one build (`VERSION()` alike but for `-log`), which
+/// print a table's definition alike.
+///
+/// # Errors
+/// A query's failure.
+pub(crate) async fn same_build(
+    source: &MySqlPool,
+    target: &MySqlPool,
+    cancel: &CancellationToken,
+) -> Result<bool, Error> {
+    let (up, down) = versions(source, target, cancel).await?;
+    Ok(same_server_version(&up, &down))
 }
 
 #[cfg(test)]

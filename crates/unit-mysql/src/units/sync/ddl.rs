@@ -13,6 +13,7 @@ use super::SyncError;
 use super::player::{Player, Statement};
 use crate::adapter::cancel::StatementError;
 use crate::adapter::classify::Operation;
+use crate::catalog::collation::execute_ddl;
 use crate::catalog::schema::ident;
 use crate::error::stmt_err;
 
@@ -333,7 +334,7 @@ impl Player<'_> {
                 }
             };
             if !setup.is_empty() {
-                conn.execute(setup.as_str()).await?;
+                execute_ddl(&mut conn, &setup).await?;
             }
             if !schema.is_empty() {
                 match conn
@@ -348,7 +349,7 @@ impl Player<'_> {
                     }
                 }
             }
-            conn.execute(text.as_str()).await
+            execute_ddl(&mut conn, &text).await
         }
         .await;
         match result {
@@ -450,7 +451,7 @@ impl Player<'_> {
             return Ok(None);
         };
         if ids.iter().any(|id| !self.collations.contains_key(id)) {
-            let sql = "SELECT ID, CHARACTER_SET_NAME, COLLATION_NAME FROM information_schema.COLLATIONS \
+            let sql = "SELECT ID, CAST(CHARACTER_SET_NAME AS CHAR), CAST(COLLATION_NAME AS CHAR) FROM information_schema.COLLATIONS \
                        WHERE ID IS NOT NULL AND CHARACTER_SET_NAME IS NOT NULL";
             let rows: Vec<(i64, String, String)> = self
                 .source_query(sql, async |source| {

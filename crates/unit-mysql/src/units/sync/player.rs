@@ -79,6 +79,10 @@ pub(super) struct Player<'a> {
     pub(super) xa: Option<super::xa::statement::Xa>,
     /// The workers applying row changes in parallel (`SyncSettings::workers` above 1).
     pub(super) workers: Option<Workers>,
+    /// The event being handled came out of a compressed transaction: it has no
+    /// position of its own (`event_start` stays the transaction's), and its row
+    /// changes are told apart by their place in the transaction.
+    pub(super) compressed: bool,
     /// Row changes given to the workers since the last checkpoint.
     pub(super) dispatched: i64,
     /// How each table's changes are routed to workers.
@@ -208,6 +212,7 @@ impl<'a> Player<'a> {
             collations: HashMap::new(),
             xa: None,
             workers,
+            compressed: false,
             dispatched: 0,
             routes: HashMap::new(),
             epochs: std::collections::VecDeque::new(),
@@ -384,7 +389,9 @@ impl Player<'_> {
             decoded,
             end_pos,
             timestamp,
+            compressed,
         } = event;
+        self.compressed = compressed;
         match decoded {
             Decoded::Rotate { file, pos } => {
                 self.file = file;
@@ -1063,10 +1070,16 @@ impl Player<'_> {
         for (row, (before, after)) in rows.into_iter().enumerate() {
             let ordinal = self.txn_rows;
             self.txn_rows = self.txn_rows.saturating_add(1);
+            // Every event of a compressed transaction starts where the transaction does.
+            let row = if self.compressed {
+                ordinal
+            } else {
+                u32::try_from(row).unwrap_or(u32::MAX)
+            };
             let id = ChangeId {
                 file: file.clone(),
                 pos,
-                row: u32::try_from(row).unwrap_or(u32::MAX),
+                row,
                 mark: txn.as_ref().map(|(origin, seq)| TxnMark {
                     origin: origin.clone(),
                     seq: *seq,
@@ -1249,7 +1262,9 @@ async fn cascades_of(
     name: &str,
 ) -> Result<Cascades, sqlx::Error> {
     let rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT DELETE_RULE, UPDATE_RULE FROM information_schema.REFERENTIAL_CONSTRAINTS \
+        // MySQL returns the rules as binary strings.
+        "SELECT CAST(DELETE_RULE AS CHAR), CAST(UPDATE_RULE AS CHAR) \
+         FROM information_schema.REFERENTIAL_CONSTRAINTS \
          WHERE UNIQUE_CONSTRAINT_SCHEMA = ? AND REFERENCED_TABLE_NAME = ? \
          AND BINARY UNIQUE_CONSTRAINT_SCHEMA = ? AND BINARY REFERENCED_TABLE_NAME = ?",
     )

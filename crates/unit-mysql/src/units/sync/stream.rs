@@ -120,6 +120,10 @@ pub(crate) struct SourceEvent {
     pub(crate) end_pos: u64,
     /// When the source wrote it (seconds since the epoch; 0 for artificial events).
     pub(crate) timestamp: u32,
+    /// It came out of a compressed transaction (MySQL's `Transaction_payload_event`):
+    /// it has no position of its own (`end_pos` is 0, but for the transaction's last
+    /// event, which ends where the compressed transaction ends).
+    pub(crate) compressed: bool,
 }
 
 /// An error reading the stream.
@@ -163,7 +167,24 @@ pub(crate) struct Source {
     checksum: bool,
     /// A FORMAT_DESCRIPTION was read: the reader strips checksums from then on.
     seen_format: bool,
+    /// The compressed transaction whose events are being read.
+    payload: Option<Payload>,
 }
+
+/// A compressed transaction (`Transaction_payload_event`, `binlog_transaction_compression=ON`)
+/// whose events the client decompresses and hands over one by one after it.
+#[derive(Debug)]
+struct Payload {
+    /// Where it ends in its file: the position after its last event.
+    end_pos: u64,
+    /// The bytes of its events, as the source recorded them.
+    size: u64,
+    /// The bytes of the events read out of it so far.
+    read: u64,
+}
+
+/// `TRANSACTION_PAYLOAD_EVENT`.
+const TRANSACTION_PAYLOAD: u8 = 40;
 
 impl Source {
     /// Opens a stream from `start`, as replica `server_id` (which must differ from the
@@ -228,6 +249,7 @@ impl Source {
             stream,
             checksum,
             seen_format: false,
+            payload: None,
         })
     }
 
@@ -239,11 +261,72 @@ impl Source {
             None => return Err(StreamError::Ended),
         };
         let header = event.header();
+        let end_pos = u64::from(header.log_pos());
+        if header.event_type_raw() == TRANSACTION_PAYLOAD {
+            return self.payload_start(&event, end_pos);
+        }
+        let Some(payload) = self.payload.as_mut() else {
+            let decoded = self.decode(&event)?;
+            return Ok(SourceEvent {
+                decoded,
+                end_pos,
+                timestamp: header.timestamp(),
+                compressed: false,
+            });
+        };
+        // The events of a compressed transaction carry no position; the client hands
+        // them over right after it, and they fill it exactly.
+        if end_pos != 0 {
+            return Err(payload_lost(format!(
+                "an event at position {end_pos} came before the compressed transaction ending at {} \
+                 was read whole",
+                payload.end_pos
+            )));
+        }
+        payload.read += u64::from(header.event_size());
+        let (read, size, payload_end) = (payload.read, payload.size, payload.end_pos);
         let decoded = self.decode(&event)?;
+        let last = matches!(decoded, Decoded::Commit);
+        if read > size || last && read != size {
+            return Err(payload_lost(format!(
+                "its events hold {read} bytes where the source recorded {size}"
+            )));
+        }
+        if last {
+            self.payload = None;
+        }
         Ok(SourceEvent {
             decoded,
-            end_pos: u64::from(header.log_pos()),
+            end_pos: if last { payload_end } else { 0 },
             timestamp: header.timestamp(),
+            compressed: true,
+        })
+    }
+
+    /// A compressed transaction begins: its events follow, decompressed by the client.
+    fn payload_start(&mut self, event: &Event, end_pos: u64) -> Result<SourceEvent, StreamError> {
+        use mysql_async::binlog::events::TransactionPayloadEvent;
+        if let Some(open) = &self.payload {
+            return Err(payload_lost(format!(
+                "another began before the one ending at {} was read whole",
+                open.end_pos
+            )));
+        }
+        let payload = event.read_event::<TransactionPayloadEvent<'_>>()?;
+        let size = payload.uncompressed_size();
+        if size == 0 {
+            return Err(payload_lost("it holds no events".to_owned()));
+        }
+        self.payload = Some(Payload {
+            end_pos,
+            size,
+            read: 0,
+        });
+        Ok(SourceEvent {
+            decoded: Decoded::Other,
+            end_pos: 0,
+            timestamp: event.header().timestamp(),
+            compressed: true,
         })
     }
 
@@ -402,6 +485,13 @@ impl Source {
     }
 }
 
+/// A compressed transaction whose events did not all arrive: never passed over.
+fn payload_lost(detail: String) -> StreamError {
+    StreamError::Decode(std::io::Error::other(format!(
+        "a compressed transaction (binlog_transaction_compression) could not be read whole: {detail}"
+    )))
+}
+
 /// Why an event of type `raw` cannot be applied, if it cannot.
 fn refused_type(raw: u8) -> Option<String> {
     Some(match raw {
@@ -410,9 +500,6 @@ fn refused_type(raw: u8) -> Option<String> {
             .to_owned(),
         6..=12 | 17 | 18 => "a LOAD DATA event logged as a statement (binlog_format=STATEMENT \
                              or MIXED in its session): its rows are not in the binlog"
-            .to_owned(),
-        40 => "a compressed transaction (MySQL's binlog_transaction_compression=ON), which is \
-               not decoded; turn it off on the source"
             .to_owned(),
         0 | 1 | 20..=22 => format!("a binlog event of obsolete type {raw}"),
         _ => return None,

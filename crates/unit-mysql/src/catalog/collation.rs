@@ -1,0 +1,204 @@
+//! Collations one server kind has and the other lacks: MySQL 8's UCA 9.0.0 collations
+//! (`utf8mb4_0900_ai_ci`, MySQL's default, and its language variants) are unknown to
+//! MariaDB, which has UCA 14.0.0 ones (10.10 and later). Both are NO PAD; the MariaDB
+//! collation a MySQL one maps to compares and sorts by the same rules (the same
+//! accent and case sensitivity, the same language tailoring), on a newer version of
+//! the Unicode tables: strings whose characters are in both versions compare alike.
+//!
+//! | MySQL | MariaDB |
+//! |---|---|
+//! | `utf8mb4_0900_ai_ci` | `utf8mb4_uca1400_nopad_ai_ci` |
+//! | `utf8mb4_0900_as_ci` | `utf8mb4_uca1400_nopad_as_ci` |
+//! | `utf8mb4_0900_as_cs` | `utf8mb4_uca1400_nopad_as_cs` |
+//! | `utf8mb4_0900_bin` | `utf8mb4_nopad_bin` |
+//! | `utf8mb4_<lang>_0900_ai_ci`, `_as_cs` | `utf8mb4_uca1400_<language>_nopad_ai_ci`, `_as_cs` |
+//!
+//! The languages are those both servers tailor (Czech, Danish, German phonebook,
+//! Esperanto, Spanish, traditional Spanish, Estonian, Croatian, Hungarian, Icelandic,
+//! Latin, Lithuanian, Latvian, Polish, Romanian, Slovak, Slovenian, Swedish, Turkish,
+//! Vietnamese). A statement naming another MySQL-only collation fails on a MariaDB
+//! target with the server's own error (1273).
+
+use sqlx::Executor;
+
+/// MySQL's language codes in its UCA 9.0.0 collation names, and MariaDB's names of the
+/// same tailorings.
+const LANGUAGES: &[(&str, &str)] = &[
+    ("cs", "czech"),
+    ("da", "danish"),
+    ("de_pb", "german2"),
+    ("eo", "esperanto"),
+    ("es", "spanish"),
+    ("es_trad", "spanish2"),
+    ("et", "estonian"),
+    ("hr", "croatian"),
+    ("hu", "hungarian"),
+    ("is", "icelandic"),
+    ("la", "roman"),
+    ("lt", "lithuanian"),
+    ("lv", "latvian"),
+    ("pl", "polish"),
+    ("ro", "romanian"),
+    ("sk", "slovak"),
+    ("sl", "slovenian"),
+    ("sv", "swedish"),
+    ("tr", "turkish"),
+    ("vi", "vietnamese"),
+];
+
+/// The MariaDB collation for MySQL's `name` (any case), if `name` is one of MySQL's
+/// UCA 9.0.0 collations with an equivalent.
+pub(crate) fn mariadb_equivalent(name: &str) -> Option<String> {
+    let name = name.to_ascii_lowercase();
+    let rest = name.strip_prefix("utf8mb4_")?;
+    let generic = match rest {
+        "0900_ai_ci" => Some("utf8mb4_uca1400_nopad_ai_ci"),
+        "0900_as_ci" => Some("utf8mb4_uca1400_nopad_as_ci"),
+        "0900_as_cs" => Some("utf8mb4_uca1400_nopad_as_cs"),
+        "0900_bin" => Some("utf8mb4_nopad_bin"),
+        _ => None,
+    };
+    if let Some(g) = generic {
+        return Some(g.to_owned());
+    }
+    let (lang, strength) = rest
+        .strip_suffix("_0900_ai_ci")
+        .map(|l| (l, "ai_ci"))
+        .or_else(|| rest.strip_suffix("_0900_as_cs").map(|l| (l, "as_cs")))?;
+    let (_, language) = LANGUAGES.iter().find(|(code, _)| *code == lang)?;
+    Some(format!("utf8mb4_uca1400_{language}_nopad_{strength}"))
+}
+
+/// `sql` with every MySQL-only collation name outside quotes replaced by its MariaDB
+/// equivalent; `None` when there is none to replace.
+pub(crate) fn for_mariadb(sql: &str) -> Option<String> {
+    let bytes = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len());
+    let mut changed = false;
+    let mut i = 0;
+    let mut copied = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            quote @ (b'\'' | b'"' | b'`') => {
+                // Skip to the closing quote (doubled quotes and, but in backticks,
+                // backslash escapes stay inside).
+                i += 1;
+                while i < bytes.len() {
+                    if bytes[i] == b'\\' && quote != b'`' {
+                        i += 2;
+                        continue;
+                    }
+                    if bytes[i] == quote {
+                        if bytes.get(i + 1) == Some(&quote) {
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+            b if b.is_ascii_alphanumeric() || b == b'_' => {
+                let start = i;
+                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                    i += 1;
+                }
+                if let Some(mapped) = mariadb_equivalent(&sql[start..i]) {
+                    out.push_str(&sql[copied..start]);
+                    out.push_str(&mapped);
+                    copied = i;
+                    changed = true;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    if !changed {
+        return None;
+    }
+    out.push_str(&sql[copied.min(sql.len())..]);
+    Some(out)
+}
+
+/// Runs a definition read from a source on a target; where the target does not know a
+/// collation it names (1273) and the definition names MySQL collations that MariaDB
+/// has under other names, runs it again with those names (nothing ran the first time:
+/// the server refuses the statement before doing anything).
+///
+/// # Errors
+/// The server's refusal.
+pub(crate) async fn execute_ddl(
+    conn: &mut sqlx::MySqlConnection,
+    sql: &str,
+) -> Result<sqlx::mysql::MySqlQueryResult, sqlx::Error> {
+    match conn.execute(sql).await {
+        Err(e) if is_unknown_collation(&e) => match for_mariadb(sql) {
+            Some(mapped) => {
+                tracing::info!(
+                    statement = %unit_sql::summarize_statement(sql),
+                    "the target lacks MySQL's UCA 9.0.0 collations: their MariaDB equivalents are used"
+                );
+                conn.execute(mapped.as_str()).await
+            }
+            None => Err(e),
+        },
+        other => other,
+    }
+}
+
+/// The server's 1273 (`ER_UNKNOWN_COLLATION`).
+pub(crate) fn is_unknown_collation(e: &sqlx::Error) -> bool {
+    crate::adapter::classify::server_error(e).is_some_and(|d| d.number() == 1273)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mysql_collations_are_named_as_mariadb_names_them() {
+        for (mysql, mariadb) in [
+            ("utf8mb4_0900_ai_ci", "utf8mb4_uca1400_nopad_ai_ci"),
+            ("UTF8MB4_0900_AS_CS", "utf8mb4_uca1400_nopad_as_cs"),
+            ("utf8mb4_0900_bin", "utf8mb4_nopad_bin"),
+            (
+                "utf8mb4_de_pb_0900_ai_ci",
+                "utf8mb4_uca1400_german2_nopad_ai_ci",
+            ),
+            (
+                "utf8mb4_sv_0900_as_cs",
+                "utf8mb4_uca1400_swedish_nopad_as_cs",
+            ),
+        ] {
+            assert_eq!(
+                mariadb_equivalent(mysql).as_deref(),
+                Some(mariadb),
+                "{mysql}"
+            );
+        }
+        for other in [
+            "utf8mb4_bin",
+            "utf8mb4_ja_0900_as_cs_ks",
+            "utf8mb4_zz_0900_ai_ci",
+            "latin1_swedish_ci",
+        ] {
+            assert_eq!(mariadb_equivalent(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn names_are_replaced_outside_quotes_only() {
+        let sql = "CREATE TABLE `utf8mb4_0900_ai_ci` (c VARCHAR(9) COLLATE utf8mb4_0900_ai_ci \
+                   DEFAULT 'utf8mb4_0900_ai_ci', d TEXT COMMENT 'it''s utf8mb4_0900_bin') \
+                   DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_as_cs";
+        assert_eq!(
+            for_mariadb(sql).unwrap(),
+            "CREATE TABLE `utf8mb4_0900_ai_ci` (c VARCHAR(9) COLLATE utf8mb4_uca1400_nopad_ai_ci \
+             DEFAULT 'utf8mb4_0900_ai_ci', d TEXT COMMENT 'it''s utf8mb4_0900_bin') \
+             DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_uca1400_nopad_as_cs"
+        );
+        assert_eq!(for_mariadb("SELECT 'utf8mb4_0900_ai_ci'"), None);
+        assert_eq!(for_mariadb("SET NAMES utf8mb4"), None);
+    }
+}
