@@ -257,3 +257,127 @@ async fn a_mysql_source_with_compressed_binlogs_cascades_and_its_default_collati
         }
     }
 }
+
+/// What a MariaDB target cannot take from a MySQL source is said by the check, before
+/// anything is copied: a functional index is refused, naming it; MySQL's default
+/// collation is accepted, saying the MariaDB collation it becomes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_check_says_what_mariadb_cannot_take_from_mysql() {
+    use unit_mysql::{CheckUnit, ItemState};
+    let mysql = MySql::start_with(Vec::new());
+    let mariadb = MariaDb::start();
+    exec(
+        &mysql.url(""),
+        "CREATE DATABASE db;
+         CREATE TABLE db.people (id INT PRIMARY KEY, email VARCHAR(60), INDEX by_lower ((LOWER(email))));
+         CREATE TABLE db.plain (id INT PRIMARY KEY, name VARCHAR(20) COLLATE utf8mb4_sv_0900_ai_ci)",
+    )
+    .await;
+    let filter = Filter {
+        databases: vec!["db".to_owned()],
+        ..Filter::default()
+    };
+    let config = TaskConfig::new(
+        "checked",
+        mysql.url("").parse().unwrap(),
+        mariadb.url("").parse().unwrap(),
+        filter,
+    );
+    let items = CheckUnit::new(config).run_checks().await;
+    let named = |name: &'static str| items.iter().filter(move |i| i.name == name);
+    let functional: Vec<_> = named("functional indexes").collect();
+    assert_eq!(functional.len(), 1, "{items:?}");
+    assert_eq!(functional[0].state, ItemState::Failure);
+    assert!(
+        functional[0].message.contains("db.people") && functional[0].message.contains("by_lower"),
+        "{functional:?}"
+    );
+    let collations: Vec<_> = named("target collations").collect();
+    assert!(
+        collations.iter().all(|i| i.state == ItemState::Success),
+        "{collations:?}"
+    );
+    for (mysql, mariadb) in [
+        ("utf8mb4_0900_ai_ci", "utf8mb4_uca1400_nopad_ai_ci"),
+        (
+            "utf8mb4_sv_0900_ai_ci",
+            "utf8mb4_uca1400_swedish_nopad_ai_ci",
+        ),
+    ] {
+        assert!(
+            collations
+                .iter()
+                .any(|i| i.message.contains(mysql) && i.message.contains(mariadb)),
+            "{mysql}: {collations:?}"
+        );
+    }
+}
+
+/// MySQL's XA path (its `XA_PREPARE_LOG_EVENT`, the XA statements as query events)
+/// replicated online from MySQL to MySQL: a transaction prepared, then committed from
+/// another session; one committed in one phase; one prepared and rolled back; one
+/// left prepared, which the cutover waits for (refused, saying so), then committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_xa_transactions_replicate_exactly() {
+    let source = MySql::start_with(mysql_binlog());
+    let target = MySql::start_with(Vec::new());
+    exec(
+        &source.url(""),
+        "CREATE DATABASE xa; CREATE TABLE xa.t (id INT PRIMARY KEY, v VARCHAR(20));
+         INSERT INTO xa.t VALUES (1, 'one'), (2, 'two'), (3, 'three')",
+    )
+    .await;
+    let filter = Filter {
+        databases: vec!["xa".to_owned()],
+        ..Filter::default()
+    };
+    let mut config = TaskConfig::new(
+        "xa",
+        source.url("").parse().unwrap(),
+        target.url("").parse().unwrap(),
+        filter,
+    );
+    config.consistency = Some(Consistency::Auto);
+    let result =
+        unit_integration_tests::online::Online::run(&mut CopyUnit::new(config.clone())).await;
+    assert!(result.errors.is_empty(), "copy failed: {:?}", result.errors);
+    for sql in [
+        "XA START 'p1'; INSERT INTO xa.t VALUES (10, 'prepared'); UPDATE xa.t SET v = 'changed' WHERE id = 1; XA END 'p1'; XA PREPARE 'p1'",
+        "XA COMMIT 'p1'",
+        "XA START 'o1'; INSERT INTO xa.t VALUES (11, 'one phase'); DELETE FROM xa.t WHERE id = 2; XA END 'o1'; XA COMMIT 'o1' ONE PHASE",
+        "XA START 'r1'; INSERT INTO xa.t VALUES (12, 'rolled back'); XA END 'r1'; XA PREPARE 'r1'",
+        "XA ROLLBACK 'r1'",
+        "INSERT INTO xa.t VALUES (13, 'plain')",
+        "XA START 'left'; INSERT INTO xa.t VALUES (14, 'left prepared'); XA END 'left'; XA PREPARE 'left'",
+    ] {
+        exec(&source.url(""), sql).await;
+    }
+    // The cutover waits for a transaction the source left prepared: refused, saying so.
+    let mut cutover = config.clone();
+    cutover.sync.cutover = true;
+    let result =
+        unit_integration_tests::online::Online::run(&mut unit_mysql::SyncUnit::new(cutover)).await;
+    let [error] = result.errors.as_slice() else {
+        panic!("not refused: {result:?}");
+    };
+    assert!(
+        error.message.contains("is prepared on the source"),
+        "{error:?}"
+    );
+    exec(&source.url(""), "XA COMMIT 'left'").await;
+    cut_over(config, "xa").await;
+    let read = "SELECT HEX(CONCAT_WS('|', id, v)) FROM xa.t ORDER BY id";
+    let expected: Vec<String> = [
+        "1|changed",
+        "3|three",
+        "10|prepared",
+        "11|one phase",
+        "13|plain",
+        "14|left prepared",
+    ]
+    .iter()
+    .map(|row| row.bytes().map(|b| format!("{b:02X}")).collect::<String>())
+    .collect();
+    assert_eq!(column(&source.url(""), read).await, expected);
+    assert_eq!(column(&target.url(""), read).await, expected);
+}

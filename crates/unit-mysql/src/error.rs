@@ -65,6 +65,12 @@ pub enum Error {
         /// The task.
         task: String,
     },
+    /// An online copy (or replication) from a source whose binary logging is off: no
+    /// retry gives it a position to replicate from.
+    #[error(
+        "binary logging is off on the source (log_bin): there is no position to replicate from; turn it on (log_bin, binlog_format=ROW, binlog_row_image=FULL) and restart the source, or copy without replication (mode full)"
+    )]
+    NoBinlog,
     /// The selected tables' definitions (or the tables themselves) changed between
     /// reading the schema and taking the position the copy is consistent with, again
     /// and again: a DDL of that window would be neither in the rows nor replayed.
@@ -229,6 +235,7 @@ pub(crate) fn process_error_of(err: &Error) -> pb::ProcessError {
             ))
         }
         Error::NoPosition { .. }
+        | Error::NoBinlog
         | Error::SchemaChanged { .. }
         | Error::SourceXaPrepared { .. }
         | Error::XaRecoverRefused { .. } => unit_core::new_process_error(

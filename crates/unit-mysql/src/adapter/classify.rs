@@ -18,10 +18,13 @@ pub fn server_error(err: &sqlx::Error) -> Option<&MySqlDatabaseError> {
         .try_downcast_ref::<MySqlDatabaseError>()
 }
 
-/// Whether the server answered `err` with 1146 (`ER_NO_SUCH_TABLE`): a table that is
-/// not there yet, which readers of the task's own tables take for "nothing recorded".
+/// Whether the server answered `err` with 1146 (`ER_NO_SUCH_TABLE`) or 1049
+/// (`ER_BAD_DB_ERROR`): a table (or its database) that is not there yet, which readers
+/// of the task's own tables take for "nothing recorded".
 pub(crate) fn is_missing_table(err: &sqlx::Error) -> bool {
-    server_error(err).is_some_and(|d| d.number() == codes::ER_NO_SUCH_TABLE)
+    // MySQL says the database is missing (1049) where MariaDB says the table is.
+    server_error(err)
+        .is_some_and(|d| [codes::ER_NO_SUCH_TABLE, codes::ER_BAD_DB_ERROR].contains(&d.number()))
 }
 
 /// How a connection failure affects retrying: `None` when the error is not a lost or

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use unit_core::{BoxError, ErrorCode, SourceStatus, StatusHandle, Unit, UnitStatus};
 use unit_proto::pb;
 
-use crate::catalog::schema::{SchemaError, describe, ident, list_tables};
+use crate::catalog::schema::{SchemaError, Table, describe, ident, list_tables};
 use crate::units::task::TaskConfig;
 
 /// The outcome of one check item.
@@ -163,6 +163,7 @@ impl CheckUnit {
         };
         let older = major(&tv) < major(&sv);
         let mysql_source = !sv.to_ascii_lowercase().contains("mariadb");
+        let mariadb_target = tv.to_ascii_lowercase().contains("mariadb");
         item(
             "target connection",
             if older {
@@ -290,7 +291,26 @@ impl CheckUnit {
                         let (state, message) = keyless_verdict(&t, self.config.consistency);
                         item("table keys", state, message);
                     }
-                    collations.extend(t.columns.iter().filter_map(|c| c.collation.clone()));
+                    collations.extend(
+                        t.columns
+                            .iter()
+                            .filter_map(|c| Some((c.charset.clone()?, c.collation.clone()?))),
+                    );
+                    if mysql_source && mariadb_target {
+                        for index in functional_indexes(&source, &t).await {
+                            item(
+                                "functional indexes",
+                                ItemState::Failure,
+                                format!(
+                                    "{} has the functional index {index}, which MariaDB cannot \
+                                     create (it indexes an expression, not columns): drop it on \
+                                     the source, or index a generated column instead, or exclude \
+                                     the table",
+                                    t.display_name()
+                                ),
+                            );
+                        }
+                    }
                 }
                 Err(SchemaError::NoKey(t)) => item(
                     "table keys",
@@ -300,19 +320,24 @@ impl CheckUnit {
                 Err(e) => item("table keys", ItemState::Failure, e.to_string()),
             }
         }
-        for collation in collations {
-            let known: Result<i64, _> = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM information_schema.COLLATIONS WHERE COLLATION_NAME = ?",
-            )
-            .bind(&collation)
-            .fetch_one(&mut target)
-            .await;
-            if known.unwrap_or(0) == 0 {
-                item(
+        for (charset, collation) in collations {
+            if target_knows(&mut target, &charset, &collation).await {
+                continue;
+            }
+            match crate::catalog::collation::mariadb_equivalent(&collation) {
+                Some(equivalent) if target_knows(&mut target, &charset, &equivalent).await => item(
+                    "target collations",
+                    ItemState::Success,
+                    format!(
+                        "MySQL's {collation} is created as {equivalent}, MariaDB's collation of the \
+                         same rules (UCA 14.0.0, NO PAD)"
+                    ),
+                ),
+                _ => item(
                     "target collations",
                     ItemState::Failure,
                     format!("the target does not support collation {collation}"),
-                );
+                ),
             }
         }
         // Privileges on the target, tried for real: create the checkpoint table and
@@ -701,4 +726,29 @@ fn keyless_verdict(
             ),
         ),
     }
+}
+
+/// Whether the target knows `collation` of `charset` (MariaDB does not list its UCA
+/// 14.0.0 collations in `information_schema.COLLATIONS`: it is asked to use it).
+async fn target_knows(target: &mut sqlx::MySqlConnection, charset: &str, collation: &str) -> bool {
+    let name = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !name(charset) || !name(collation) {
+        return false;
+    }
+    let probe = format!("SELECT CONVERT('' USING {charset}) COLLATE {collation}");
+    target.execute(probe.as_str()).await.is_ok()
+}
+
+/// The names of `table`'s indexes with a functional key part (MySQL 8: a part with an
+/// expression and no column), on the source.
+async fn functional_indexes(source: &MySqlPool, table: &Table) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT CAST(INDEX_NAME AS CHAR) FROM information_schema.STATISTICS \
+         WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME IS NULL ORDER BY 1",
+    )
+    .bind(&table.database)
+    .bind(&table.name)
+    .fetch_all(source)
+    .await
+    .unwrap_or_default()
 }

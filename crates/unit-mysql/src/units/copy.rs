@@ -157,11 +157,16 @@ pub struct CopyUnit {
     tables: Vec<Table>,
     /// The selected objects other than tables, in creation order (known after `init`).
     objects: Vec<SchemaObject>,
+    /// The databases the copy creates on the target: the selected ones, and those of
+    /// the selected tables and objects.
+    databases: std::collections::BTreeSet<String>,
     /// Chosen in `init`.
     verification: Verification,
     /// The two servers are of one build, which print a table's definition alike (else
     /// definitions are compared by structure).
     same_build: bool,
+    /// [`CopyUnit::prepare_target`] has run in this instance.
+    target_ready: bool,
     /// The target sessions' SQL mode, from the source's (see [`copy_sql_mode`](crate::adapter::pool::copy_sql_mode)).
     sql_mode: String,
     /// The `SET` statement the target's sessions start with (known after `init`).
@@ -243,8 +248,10 @@ impl CopyUnit {
             target: None,
             tables: Vec::new(),
             objects: Vec::new(),
+            databases: Default::default(),
             verification: Verification::RowText,
             same_build: true,
+            target_ready: false,
             sql_mode: String::new(),
             session: String::new(),
             mariadb: true,
@@ -344,6 +351,53 @@ impl CopyUnit {
             target = open_target(&self.config, size, session, cancel).await?;
             self.target = Some(target.clone());
         }
+        self.verification =
+            choose_verification(&source, &target, self.config.verification, cancel).await?;
+        self.same_build = same_build(&source, &target, cancel).await?;
+        if self.config.consistency.is_some() {
+            self.mariadb = cancellable(cancel, is_mariadb(&source))
+                .await
+                .map_err(|e| {
+                    stmt_err(ErrScope::Upstream, Operation::Query("SELECT VERSION()"), e)
+                })?;
+        }
+        if self.copy_done(&target, cancel).await? {
+            // The source may have changed since (a DDL the Sync unit has yet to
+            // replay): the definitions are compared at cutover.
+            info!("the copy finished in an earlier run; replication follows");
+            return Ok(());
+        }
+        self.read_schema(&source, cancel).await
+    }
+
+    /// Whether an earlier run of the task finished the copy (its replication checkpoint
+    /// says so).
+    async fn copy_done(
+        &self,
+        target: &MySqlPool,
+        cancel: &CancellationToken,
+    ) -> Result<bool, Error> {
+        if self.config.consistency.is_none() {
+            return Ok(false);
+        }
+        let db = &self.config.checkpoint_database;
+        Ok(
+            cancellable(cancel, load_checkpoint(target, db, &self.config.task))
+                .await
+                .map_err(|e| {
+                    stmt_err(ErrScope::Downstream, Operation::Query("sync_checkpoint"), e)
+                })?
+                .is_some_and(|cp| cp.copy_done),
+        )
+    }
+
+    /// What the copy writes before its first row, at the start of `process` (so that
+    /// the check unit, which runs after every unit's `init`, decides before anything is
+    /// written): the checkpoint table, then the selected databases, tables and objects.
+    async fn prepare_target(&mut self, cancel: &CancellationToken) -> Result<(), Error> {
+        let Some(target) = self.target.clone() else {
+            return Ok(());
+        };
         let store = self.store();
         let create = async {
             let mut conn = target.acquire().await?;
@@ -357,40 +411,17 @@ impl CopyUnit {
             )
         })?;
         self.upgrade_checkpoint_table(&target, cancel).await?;
-        self.verification =
-            choose_verification(&source, &target, self.config.verification, cancel).await?;
-        self.same_build = same_build(&source, &target, cancel).await?;
-        if self.config.consistency.is_some() {
-            self.mariadb = cancellable(cancel, is_mariadb(&source))
-                .await
-                .map_err(|e| {
-                    stmt_err(ErrScope::Upstream, Operation::Query("SELECT VERSION()"), e)
-                })?;
+        if self.copy_done(&target, cancel).await? {
+            return Ok(());
         }
-        if self.config.consistency.is_some() {
-            let db = &self.config.checkpoint_database;
-            let done = cancellable(cancel, load_checkpoint(&target, db, &self.config.task))
-                .await
-                .map_err(|e| {
-                    stmt_err(ErrScope::Downstream, Operation::Query("sync_checkpoint"), e)
-                })?
-                .is_some_and(|cp| cp.copy_done);
-            if done {
-                // The source may have changed since (a DDL the Sync unit has yet to
-                // replay): the definitions are compared at cutover.
-                info!("the copy finished in an earlier run; replication follows");
-                return Ok(());
-            }
-        }
-        self.prepare_schema(&source, &target, cancel).await
+        self.create_schema(&target, cancel).await
     }
 
-    /// Reads the selected tables and objects from the source and creates them on the
-    /// target (refusing any there with another definition).
-    async fn prepare_schema(
+    /// Reads the selected tables and objects from the source, refusing what the copy
+    /// cannot take (in `init`: nothing is written).
+    async fn read_schema(
         &mut self,
         source: &MySqlPool,
-        target: &MySqlPool,
         cancel: &CancellationToken,
     ) -> Result<(), Error> {
         self.tables = discover(source, &self.config.filter).await?;
@@ -415,7 +446,19 @@ impl CopyUnit {
         self.progress
             .total_bytes
             .store(i64::try_from(total).unwrap_or(i64::MAX), Ordering::Relaxed);
-        self.prepare_objects(source, target, cancel).await?;
+        self.list_objects(source, cancel).await?;
+        Ok(())
+    }
+
+    /// Creates the selected databases, tables and sequences read by
+    /// [`read_schema`](Self::read_schema) on the target (refusing any there with
+    /// another definition).
+    async fn create_schema(
+        &mut self,
+        target: &MySqlPool,
+        cancel: &CancellationToken,
+    ) -> Result<(), Error> {
+        self.create_databases_and_sequences(target, cancel).await?;
         for table in &self.tables {
             self.create_target_table(target, table, cancel).await?;
         }
@@ -866,7 +909,16 @@ impl Unit for CopyUnit {
         let started = Instant::now();
         // Each table is verified (row count and checksum on both sides) right after it
         // is copied, while the others are still copying.
-        let mut errors = self.copy_all(&cancel).await;
+        let mut errors = Vec::new();
+        if !self.target_ready {
+            match self.prepare_target(&cancel).await {
+                Ok(()) => self.target_ready = true,
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            errors = self.copy_all(&cancel).await;
+        }
         // A DDL between reading the schema and taking the position: read the schema
         // again and take a new position (no row was copied yet).
         let mut attempts = 0;
@@ -880,7 +932,8 @@ impl Unit for CopyUnit {
                 (Some(source), Some(target)) => {
                     let again = async {
                         self.drop_stale_tables(&source, &target, &cancel).await?;
-                        self.prepare_schema(&source, &target, &cancel).await
+                        self.read_schema(&source, &cancel).await?;
+                        self.create_schema(&target, &cancel).await
                     };
                     match again.await {
                         Ok(()) => self.copy_all(&cancel).await,
@@ -963,7 +1016,11 @@ impl Unit for CopyUnit {
         let store = self.store();
         let fresh = async {
             let mut conn = target.acquire().await?;
-            store.is_fresh_task(&mut conn).await
+            match store.is_fresh_task(&mut conn).await {
+                // The first `process` creates it: nothing was copied yet.
+                Err(e) if crate::adapter::classify::is_missing_table(&e) => Ok(true),
+                other => other,
+            }
         };
         cancellable(&cancel, fresh).await.map_err(|e| {
             Box::new(stmt_err(

@@ -185,7 +185,19 @@ impl SyncUnit {
                 .map_err(|e| stmt_err(scope, Operation::Query(sql), e))?;
             self.lower_case_names[i] = u8::try_from(value).unwrap_or(1);
         }
+        Ok(())
+    }
+
+    async fn run(&self, cancel: &CancellationToken) -> Result<Ended, SyncError> {
+        let (Some(source), Some(target)) = (self.source.clone(), self.target.clone()) else {
+            return Err(SyncError::NoPosition {
+                task: self.config.task.clone(),
+            });
+        };
         let db = &self.config.checkpoint_database;
+        let task = &self.config.task;
+        // The state tables are made here, not in `init`, so that the check unit (which
+        // runs after every unit's `init`) decides before anything is written.
         let sql = format!("CREATE DATABASE IF NOT EXISTS {}", ident(db));
         cancellable(cancel, target.execute(sql.as_str()))
             .await
@@ -199,17 +211,6 @@ impl SyncUnit {
                     e,
                 )
             })?;
-        Ok(())
-    }
-
-    async fn run(&self, cancel: &CancellationToken) -> Result<Ended, SyncError> {
-        let (Some(source), Some(target)) = (self.source.clone(), self.target.clone()) else {
-            return Err(SyncError::NoPosition {
-                task: self.config.task.clone(),
-            });
-        };
-        let db = &self.config.checkpoint_database;
-        let task = &self.config.task;
         let recorded = cancellable(cancel, load_checkpoint_locked(&target, db, task))
             .await
             .map_err(|e| stmt_err(ErrScope::Downstream, Operation::Query("checkpoint"), e))?;

@@ -26,13 +26,10 @@ pub(crate) const DEFERRED_TO_CUTOVER: &str =
     "created at cutover: on the target it would act on every replicated change";
 
 impl CopyUnit {
-    /// Before any row moves: creates every selected database (with the source's
-    /// character set and collation) and the sequences, refuses a trigger already on the
-    /// target of a table still to be copied.
-    pub(super) async fn prepare_objects(
+    /// Lists the selected objects and the databases the copy creates, from the source.
+    pub(super) async fn list_objects(
         &mut self,
         source: &MySqlPool,
-        target: &MySqlPool,
         cancel: &CancellationToken,
     ) -> Result<(), Error> {
         let schemata = "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA";
@@ -52,6 +49,19 @@ impl CopyUnit {
                 .map_err(Error::Schema)?;
         databases.extend(self.tables.iter().map(|t| t.database.clone()));
         databases.extend(self.objects.iter().map(|o| o.database.clone()));
+        self.databases = databases;
+        Ok(())
+    }
+
+    /// Before any row moves: creates every selected database (with the source's
+    /// character set and collation) and the sequences, refuses a trigger already on the
+    /// target of a table still to be copied.
+    pub(super) async fn create_databases_and_sequences(
+        &mut self,
+        target: &MySqlPool,
+        cancel: &CancellationToken,
+    ) -> Result<(), Error> {
+        let databases = self.databases.clone();
         for database in &databases {
             self.create_target_database(target, database, cancel)
                 .await?;

@@ -87,15 +87,7 @@ pub(super) async fn open(
         Consistency::Lock => &[Consistency::Lock],
         Consistency::None => &[Consistency::None],
     };
-    let no_binlog = || {
-        up(
-            Operation::Query("SHOW MASTER STATUS"),
-            sqlx::Error::Protocol(
-                "binary logging is off on the source (log_bin): there is no position to replicate from"
-                    .to_owned(),
-            ),
-        )
-    };
+    let no_binlog = || Error::NoBinlog;
     for &attempt in attempts {
         if attempt == Consistency::None {
             let position = source_position(source, mariadb, cancel)
