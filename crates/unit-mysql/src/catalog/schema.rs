@@ -729,8 +729,9 @@ pub(crate) fn hex_literal(bytes: &[u8]) -> String {
 /// and MariaDB, or two versions): the same columns in the same order, each of the same
 /// type (integer display widths aside, which change no value), character set and
 /// collation (`utf8` and `utf8mb3` are one; a MySQL collation and its MariaDB
-/// equivalent are one), generated alike; the same key; the same hidden hashes and
-/// system versioning.
+/// equivalent are one), generated alike; the same key and engine; the same hidden
+/// hashes and system versioning. Nullability, defaults, secondary keys and foreign keys
+/// are not compared.
 pub(crate) fn same_structure(a: &Table, b: &Table) -> bool {
     fn column_type(c: &Column) -> String {
         let t = c.column_type.to_ascii_lowercase();
@@ -771,6 +772,7 @@ pub(crate) fn same_structure(a: &Table, b: &Table) -> bool {
                 && x.generated == y.generated
         })
         && a.key == b.key
+        && a.engine.eq_ignore_ascii_case(&b.engine)
         && a.hidden_hashes == b.hidden_hashes
         && a.system_versioned == b.system_versioned
 }

@@ -40,8 +40,7 @@ pub struct CheckItem {
 /// target), that every table has a primary key or a unique key on NOT NULL columns,
 /// and that the target supports every collation used; for an online migration
 /// ([`TaskConfig::consistency`] or [`SyncSettings::start`](crate::units::task::SyncSettings::start) set), what replication needs:
-/// `log_bin`, `binlog_format=ROW`, `binlog_row_image=FULL`, no MySQL transaction
-/// compression (`binlog_transaction_compression`), the REPLICATION SLAVE and
+/// `log_bin`, `binlog_format=ROW`, `binlog_row_image=FULL`, the REPLICATION SLAVE and
 /// REPLICATION CLIENT privileges, and on a resume that the recorded position is still
 /// in the source's binlog. Reports a `pb::CheckStatus`;
 /// any failure is an unresumable error (code 60003) listing what to fix.
@@ -434,20 +433,6 @@ impl CheckUnit {
                     )
                 },
             );
-        }
-        // MySQL's compressed transactions are not decoded: the Sync unit would stop at
-        // the first one. (MariaDB's compressed events, `log_bin_compress`, are.)
-        for name in ["binlog_transaction_compression"] {
-            let value = variable(name).await;
-            if value == "1" || value.eq_ignore_ascii_case("ON") {
-                item(
-                    &format!("source {name}"),
-                    ItemState::Failure,
-                    format!(
-                        "is ON; compressed binlog events are not decoded: turn {name} off on the source"
-                    ),
-                );
-            }
         }
         // MySQL's partial JSON updates log a diff, not the value: refused by the Sync
         // unit at the first one.

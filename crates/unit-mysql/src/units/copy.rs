@@ -37,7 +37,7 @@ use crate::units::sync_state::{
 };
 use crate::units::task::{Consistency, TaskConfig};
 use crate::units::verify::{
-    Verification, check_definition, choose_verification, same_build, target_create,
+    Verification, check_definition, choose_verification, same_kind, target_create,
 };
 
 #[cfg(feature = "local-infile")]
@@ -162,9 +162,9 @@ pub struct CopyUnit {
     databases: std::collections::BTreeSet<String>,
     /// Chosen in `init`.
     verification: Verification,
-    /// The two servers are of one build, which print a table's definition alike (else
-    /// definitions are compared by structure).
-    same_build: bool,
+    /// The two servers are of one kind (MariaDB or MySQL), which print a table's
+    /// definition alike (else definitions are compared by structure).
+    same_kind: bool,
     /// [`CopyUnit::prepare_target`] has run in this instance.
     target_ready: bool,
     /// The target sessions' SQL mode, from the source's (see [`copy_sql_mode`](crate::adapter::pool::copy_sql_mode)).
@@ -250,7 +250,7 @@ impl CopyUnit {
             objects: Vec::new(),
             databases: Default::default(),
             verification: Verification::RowText,
-            same_build: true,
+            same_kind: true,
             target_ready: false,
             sql_mode: String::new(),
             session: String::new(),
@@ -353,7 +353,7 @@ impl CopyUnit {
         }
         self.verification =
             choose_verification(&source, &target, self.config.verification, cancel).await?;
-        self.same_build = same_build(&source, &target, cancel).await?;
+        self.same_kind = same_kind(&source, &target, cancel).await?;
         if self.config.consistency.is_some() {
             self.mariadb = cancellable(cancel, is_mariadb(&source))
                 .await
@@ -593,7 +593,7 @@ impl CopyUnit {
         cancel: &CancellationToken,
     ) -> Result<(), Error> {
         if let Some(existing) = target_create(target, table, cancel).await? {
-            return check_definition(target, Some(&existing), table, self.same_build).await;
+            return check_definition(target, Some(&existing), table, self.same_kind).await;
         }
         let create = format!("USE {}", ident(&table.database));
         let mut conn = target
@@ -630,7 +630,7 @@ impl CopyUnit {
                     target,
                     target_create(target, old, cancel).await?.as_deref(),
                     old,
-                    self.same_build,
+                    self.same_kind,
                 )
                 .await
                 .is_err()

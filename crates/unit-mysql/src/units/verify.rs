@@ -187,23 +187,24 @@ pub(crate) async fn target_create(
 pub(crate) async fn same_definition(
     target: &MySqlPool,
     table: &Table,
-    same_build: bool,
+    same_kind: bool,
     cancel: &CancellationToken,
 ) -> Result<(), Error> {
     let existing = target_create(target, table, cancel).await?;
-    check_definition(target, existing.as_deref(), table, same_build).await
+    check_definition(target, existing.as_deref(), table, same_kind).await
 }
 
 /// Refuses `existing` (the target's `SHOW CREATE TABLE`, `None` when missing) unless it
-/// is the source's definition of `table`: the same text; or, between servers of
-/// different builds (`same_build` false: MySQL and MariaDB, or two versions, which
-/// print one table differently), the same structure as the target describes it
-/// ([`same_structure`](crate::catalog::schema::same_structure)).
+/// is the source's definition of `table`: the same text; or, between a MySQL and a
+/// MariaDB server (`same_kind` false), which print one table differently, the same
+/// structure as the target describes it
+/// ([`same_structure`](crate::catalog::schema::same_structure)). Servers of one kind
+/// compare by text, whatever their versions.
 pub(crate) async fn check_definition(
     target: &MySqlPool,
     existing: Option<&str>,
     table: &Table,
-    same_build: bool,
+    same_kind: bool,
 ) -> Result<(), Error> {
     let different = || Error::DifferentTable {
         table: table.display_name(),
@@ -214,7 +215,7 @@ pub(crate) async fn check_definition(
     if normalize_create(existing) == normalize_create(&table.create) {
         return Ok(());
     }
-    if same_build {
+    if same_kind {
         return Err(different());
     }
     let describe = async {
@@ -253,18 +254,19 @@ async fn versions(
     Ok((up, down))
 }
 
-/// Whether the two servers are of one build (`VERSION()` alike but for `-log`), which
-/// print a table's definition alike.
+/// Whether the two servers are of one kind (both MariaDB, or both MySQL), which print
+/// a table's definition alike but for what their versions change.
 ///
 /// # Errors
 /// A query's failure.
-pub(crate) async fn same_build(
+pub(crate) async fn same_kind(
     source: &MySqlPool,
     target: &MySqlPool,
     cancel: &CancellationToken,
 ) -> Result<bool, Error> {
     let (up, down) = versions(source, target, cancel).await?;
-    Ok(same_server_version(&up, &down))
+    let mariadb = |v: &str| v.to_ascii_lowercase().contains("mariadb");
+    Ok(mariadb(&up) == mariadb(&down))
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ use crate::catalog::schema::{Table, discover};
 use crate::error::{Error, stmt_err};
 use crate::units::object_migration::{ObjectReport, ensure_object};
 use crate::units::sync_state::prepared_xids;
-use crate::units::verify::{choose_verification, same_build, same_definition, verify_table};
+use crate::units::verify::{choose_verification, same_definition, same_kind, verify_table};
 
 /// Drops `objects` from `target`, each on its own: a failure is logged (the error that
 /// made the cutover undo them is the one to report).
@@ -207,11 +207,11 @@ impl SyncUnit {
             .map_err(Error::from)?;
         let verification =
             choose_verification(source, target, self.config.verification, cancel).await?;
-        let same_build = same_build(source, target, cancel).await?;
+        let same_kind = same_kind(source, target, cancel).await?;
         lock(&self.shared.verified).clear();
         for table in &tables {
             // Every DDL up to here is applied: the definitions must be equal too.
-            same_definition(target, table, same_build, cancel).await?;
+            same_definition(target, table, same_kind, cancel).await?;
             let rows = verify_table(source, target, table, verification, cancel).await?;
             info!(table = %table.display_name(), rows, "verified at cutover");
             lock(&self.shared.verified).push((table.database.clone(), table.name.clone(), rows));

@@ -538,6 +538,11 @@ impl Player<'_> {
     }
 
     pub(super) fn begin_txn(&mut self, timestamp: u32) {
+        // Row changes are numbered within their transaction (a GTID event restarted the
+        // count already where there is one; MySQL without GTIDs logs an anonymous one,
+        // which does not): a compressed transaction's changes are told apart by it,
+        // whichever position a run started from.
+        self.txn_rows = 0;
         self.last_ts = timestamp;
         let safe = self.update_safe_mode();
         self.txn = Txn::Open(OpenTxn {

@@ -286,7 +286,9 @@ impl Source {
         payload.read += u64::from(header.event_size());
         let (read, size, payload_end) = (payload.read, payload.size, payload.end_pos);
         let decoded = self.decode(&event)?;
-        let last = matches!(decoded, Decoded::Commit);
+        // A transaction ends with its commit (an XID or a COMMIT query), or an XA
+        // transaction's first phase with its prepare.
+        let last = matches!(decoded, Decoded::Commit | Decoded::XaPrepare { .. });
         if read > size || last && read != size {
             return Err(payload_lost(format!(
                 "its events hold {read} bytes where the source recorded {size}"
