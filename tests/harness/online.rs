@@ -140,9 +140,23 @@ impl Online {
         let (up, down) = (adjust(self.source.dump(&dbs)), self.target.dump(&dbs));
         assert!(up.contains("INSERT"), "the source is empty:\n{up}");
         if up != down {
-            let (a, b): (Vec<&str>, Vec<&str>) = (up.lines().collect(), down.lines().collect());
-            let only_up: Vec<&&str> = a.iter().filter(|l| !b.contains(l)).collect();
-            let only_down: Vec<&&str> = b.iter().filter(|l| !a.contains(l)).collect();
+            // Sets, not a line diff: dumps of a million rows compare in linear time;
+            // long lines are cut for the report.
+            let a: std::collections::HashSet<&str> = up.lines().collect();
+            let b: std::collections::HashSet<&str> = down.lines().collect();
+            let cut = |l: &&str| l.chars().take(400).collect::<String>();
+            let only_up: Vec<String> = up
+                .lines()
+                .filter(|l| !b.contains(l))
+                .map(|l| cut(&l))
+                .take(50)
+                .collect();
+            let only_down: Vec<String> = down
+                .lines()
+                .filter(|l| !a.contains(l))
+                .map(|l| cut(&l))
+                .take(50)
+                .collect();
             panic!(
                 "source and target differ\nonly in source: {only_up:#?}\nonly in target: {only_down:#?}"
             );

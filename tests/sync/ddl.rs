@@ -367,3 +367,46 @@ async fn a_ddl_interrupted_behind_queued_inserts_still_runs_on_the_rerun() {
     Online::refused(&result, 60009, &["DDL failpoint"]);
     online.cutover_exact(&config).await;
 }
+
+/// A run stopped while its DDL runs on the target (a table rebuild of 300,000
+/// rows) leaves the statement running there, to end after the rerun has started: the
+/// rerun must wait for it and see that it ran, not run it again (a second `ADD` fails
+/// as a duplicate column; a second swap would undo the first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ddl_left_running_on_the_target_by_a_killed_run_is_not_run_again() {
+    use sqlx::Executor;
+    let (online, config) = Online::copied(
+        "leftddl",
+        "CREATE TABLE t (id INT PRIMARY KEY, v INT);
+         INSERT INTO t SELECT seq, seq FROM seq_1_to_300000;",
+    )
+    .await;
+    online
+        .source_sql("ALTER TABLE t ADD c INT, ALGORITHM=COPY; INSERT INTO t VALUES (0, 2, 2);")
+        .await;
+    let mut watch = connect(&online.target.url("leftddl")).await;
+    let sync = spawn_sync(&config);
+    let running = "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+                   WHERE INFO LIKE 'ALTER TABLE t%' AND STATE LIKE 'copy%'";
+    let mut seen = false;
+    for _ in 0..400 {
+        let n: i64 = sqlx::query_scalar(running)
+            .fetch_one(&mut watch)
+            .await
+            .unwrap();
+        if n > 0 {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(seen, "the DDL runs on the target");
+    sync.abort();
+    let _ = sync.await;
+    let mut config = config.clone();
+    config.sync.cutover = true;
+    let result = Online::run(&mut SyncUnit::new(config)).await;
+    online.assert_ok(&result);
+    online.assert_same();
+    watch.execute("SELECT 1").await.unwrap();
+}

@@ -828,6 +828,7 @@ impl CopyUnit {
             copy_done: false,
             ddl_pending: None,
             ddl_before: None,
+            ddl_session: None,
         };
         cancellable(cancel, start_checkpoint(target, db, task, &cp))
             .await

@@ -225,6 +225,7 @@ impl SyncUnit {
                     copy_done: true,
                     ddl_pending: None,
                     ddl_before: None,
+                    ddl_session: None,
                 };
                 cancellable(cancel, start_checkpoint(&target, db, task, &cp))
                     .await

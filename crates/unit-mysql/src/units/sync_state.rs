@@ -42,6 +42,10 @@ pub struct SyncCheckpoint {
     /// table ids) just before it ran: a rerun that finds them otherwise knows the DDL
     /// ran, and does not run it again (a swap `RENAME` run twice would undo itself).
     pub ddl_before: Option<String>,
+    /// The target connection (`CONNECTION_ID()`) that ran that DDL: a rerun waits until
+    /// it has finished its statement before it reads the tables' state (a stopped run
+    /// leaves its statement running on the target).
+    pub ddl_session: Option<u64>,
 }
 
 /// The name of the checkpoint table in `database`.
@@ -56,7 +60,7 @@ fn create_checkpoint_table(database: &str) -> String {
          binlog_name VARCHAR(512) NOT NULL, binlog_pos BIGINT UNSIGNED NOT NULL, gtid LONGTEXT NOT NULL, \
          safe_until_name VARCHAR(512) NULL, safe_until_pos BIGINT UNSIGNED NULL, safe_until_gtid LONGTEXT NULL, \
          consistency VARCHAR(16) NOT NULL, copy_done TINYINT(1) NOT NULL DEFAULT 0, \
-         ddl_pending BIGINT UNSIGNED NULL, ddl_before MEDIUMTEXT NULL, \
+         ddl_pending BIGINT UNSIGNED NULL, ddl_before MEDIUMTEXT NULL, ddl_session BIGINT UNSIGNED NULL, \
          updated TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP) \
          ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci",
         checkpoint_table(database)
@@ -77,14 +81,24 @@ pub(crate) async fn ensure_tables(pool: &MySqlPool, database: &str) -> Result<()
         pool.execute(create.as_str()).await?;
     }
     // Columns that tables made by earlier versions lack.
-    let mut added = vec![(
-        "sync_checkpoint",
-        "ddl_before",
-        format!(
-            "ALTER TABLE {} ADD COLUMN ddl_before MEDIUMTEXT NULL AFTER ddl_pending",
-            checkpoint_table(database)
+    let mut added = vec![
+        (
+            "sync_checkpoint",
+            "ddl_before",
+            format!(
+                "ALTER TABLE {} ADD COLUMN ddl_before MEDIUMTEXT NULL AFTER ddl_pending",
+                checkpoint_table(database)
+            ),
         ),
-    )];
+        (
+            "sync_checkpoint",
+            "ddl_session",
+            format!(
+                "ALTER TABLE {} ADD COLUMN ddl_session BIGINT UNSIGNED NULL AFTER ddl_before",
+                checkpoint_table(database)
+            ),
+        ),
+    ];
     #[cfg(feature = "sync")]
     added.push((
         "sync_worker",
@@ -149,7 +163,7 @@ async fn read_checkpoint(
 ) -> Result<Option<SyncCheckpoint>, sqlx::Error> {
     let sql = format!(
         "SELECT binlog_name, binlog_pos, gtid, safe_until_name, safe_until_pos, safe_until_gtid, \
-         consistency, copy_done, ddl_pending, ddl_before FROM {} WHERE task = ?{lock}",
+         consistency, copy_done, ddl_pending, ddl_before, ddl_session FROM {} WHERE task = ?{lock}",
         checkpoint_table(database)
     );
     let row = match sqlx::query(&sql).bind(task).fetch_optional(conn).await {
@@ -183,6 +197,7 @@ async fn read_checkpoint(
         copy_done: row.try_get::<i8, _>(7)? != 0,
         ddl_pending: row.try_get(8)?,
         ddl_before: row.try_get(9)?,
+        ddl_session: row.try_get(10)?,
     }))
 }
 
@@ -198,8 +213,8 @@ pub(crate) async fn store_checkpoint(
 ) -> Result<(), sqlx::Error> {
     let sql = format!(
         "REPLACE INTO {} (task, binlog_name, binlog_pos, gtid, safe_until_name, safe_until_pos, \
-         safe_until_gtid, consistency, copy_done, ddl_pending, ddl_before) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         safe_until_gtid, consistency, copy_done, ddl_pending, ddl_before, ddl_session) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         checkpoint_table(database)
     );
     let safe = cp.safe_until.as_ref();
@@ -215,6 +230,7 @@ pub(crate) async fn store_checkpoint(
         .bind(cp.copy_done)
         .bind(cp.ddl_pending)
         .bind(cp.ddl_before.as_deref())
+        .bind(cp.ddl_session)
         .execute(conn)
         .await?;
     Ok(())

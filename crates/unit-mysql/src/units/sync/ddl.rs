@@ -282,17 +282,23 @@ impl Player<'_> {
         // after the DDL were applied, so the DDL ran (a TRUNCATE shows in nothing
         // else where the table id cannot be read).
         self.flush().await?;
+        let mut retried = self.pending.ddl_pending == Some(self.event_start);
+        if retried && let Some(session) = self.pending.ddl_session {
+            // A stopped run leaves its statement running on the target: its effect
+            // shows only once it has ended.
+            self.wait_for_session(session).await?;
+        }
         let before = if named.is_empty() {
             None
         } else {
             Some(self.target_state(&named).await?)
         };
-        let mut retried = self.pending.ddl_pending == Some(self.event_start);
         if retried && let (Some(recorded), Some(now)) = (&self.pending.ddl_before, &before) {
             if recorded != now {
                 info!(at = %self.at(), statement = %unit_sql::summarize_statement(sql), "DDL already applied by an earlier run: the tables it names changed since it was recorded");
                 self.pending.ddl_pending = None;
                 self.pending.ddl_before = None;
+                self.pending.ddl_session = None;
                 self.mark_dirty();
                 self.forget_tables(&ddl);
                 return Ok(());
@@ -300,28 +306,37 @@ impl Player<'_> {
             // As they were: it did not run, and an error now is an error.
             retried = false;
         }
+        let at = self.at();
+        // A connection of its own (not given back to the pool): the statement runs in
+        // its database and in its session's SQL mode, clock, time zone and character
+        // sets. Its id is recorded with the note, for a rerun to wait on.
+        let (mut conn, session) = async {
+            let mut conn = self
+                .unit
+                .target
+                .as_ref()
+                .ok_or(sqlx::Error::PoolClosed)?
+                .acquire()
+                .await?
+                .detach();
+            let id: u64 = sqlx::query_scalar("SELECT CONNECTION_ID()")
+                .fetch_one(&mut conn)
+                .await?;
+            Ok::<_, sqlx::Error>((conn, id))
+        }
+        .await
+        .map_err(|e| self.target_err(Operation::Query("SELECT CONNECTION_ID()"), e))?;
         self.pending.ddl_pending = Some(self.event_start);
         self.pending.ddl_before = before;
+        self.pending.ddl_session = Some(session);
         self.mark_dirty();
         self.flush().await?;
-        let at = self.at();
         if self.unit.config.sync.failpoint("before") {
             return Err(failpoint(at));
         }
         info!(at = %at, statement = %unit_sql::summarize_statement(sql), "applying DDL");
         let client = charsets.map(|c| c.client).unwrap_or_default();
         let result = async {
-            // A connection of its own (not given back to the pool): the statement runs
-            // in its database and in its session's SQL mode, clock, time zone and
-            // character sets.
-            let mut conn = self
-                .unit
-                .target
-                .as_ref()
-                .ok_or_else(|| sqlx::Error::PoolClosed)?
-                .acquire()
-                .await?
-                .detach();
             // As every new target session has it, whatever a pooled connection kept.
             conn.execute("SET foreign_key_checks = 0").await?;
             let text = match &body {
@@ -379,8 +394,38 @@ impl Player<'_> {
         }
         self.pending.ddl_pending = None;
         self.pending.ddl_before = None;
+        self.pending.ddl_session = None;
         self.forget_tables(&ddl);
         Ok(())
+    }
+
+    /// Waits until the target connection `id` (a stopped run's DDL session) runs no
+    /// statement: gone, or idle. After a target restart the id may name another
+    /// connection; that one is waited on only while it runs a statement.
+    async fn wait_for_session(&self, id: u64) -> Result<(), SyncError> {
+        const SQL: &str = "SELECT COMMAND FROM information_schema.PROCESSLIST \
+                           WHERE ID = ? AND ID <> CONNECTION_ID()";
+        let pool = self.unit.target.as_ref().ok_or(SyncError::NoPosition {
+            task: self.unit.config.task.clone(),
+        })?;
+        let started = std::time::Instant::now();
+        let mut told = std::time::Duration::ZERO;
+        loop {
+            let command: Option<String> = sqlx::query_scalar(SQL)
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+                .map_err(|e| self.target_err(Operation::Query(SQL), e))?;
+            if command.is_none_or(|c| c.eq_ignore_ascii_case("Sleep")) {
+                return Ok(());
+            }
+            let waited = started.elapsed();
+            if waited >= told + std::time::Duration::from_secs(10) {
+                told = waited;
+                info!(at = %self.at(), connection = id, waited_s = waited.as_secs(), "waiting for an earlier run's DDL to end on the target");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     /// Forgets what the run knows of the tables a DDL changed: their columns are read
