@@ -79,26 +79,7 @@ pub(crate) fn for_mariadb(sql: &str) -> Option<String> {
     let mut copied = 0;
     while i < bytes.len() {
         match bytes[i] {
-            quote @ (b'\'' | b'"' | b'`') => {
-                // Skip to the closing quote (doubled quotes and, but in backticks,
-                // backslash escapes stay inside).
-                i += 1;
-                while i < bytes.len() {
-                    if bytes[i] == b'\\' && quote != b'`' {
-                        i += 2;
-                        continue;
-                    }
-                    if bytes[i] == quote {
-                        if bytes.get(i + 1) == Some(&quote) {
-                            i += 2;
-                            continue;
-                        }
-                        break;
-                    }
-                    i += 1;
-                }
-                i += 1;
-            }
+            quote @ (b'\'' | b'"' | b'`') => i = skip_quoted(bytes, i, quote),
             b if b.is_ascii_alphanumeric() || b == b'_' => {
                 let start = i;
                 while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
@@ -121,7 +102,59 @@ pub(crate) fn for_mariadb(sql: &str) -> Option<String> {
     Some(out)
 }
 
-/// Runs a definition read from a source on a target; where the target does not know a
+/// How MySQL 8 prints an invisible column in `SHOW CREATE TABLE` (and a generated
+/// invisible primary key's `my_row_id`).
+const VERSIONED_INVISIBLE: &str = "/*!80023 INVISIBLE */";
+
+/// `sql` with MySQL's versioned comment `/*!80023 INVISIBLE */` (outside quotes) made
+/// a plain `INVISIBLE`: MariaDB skips versioned comments of MySQL's 5.7 to 9.x
+/// numbers, and would make the column visible; MySQL 8.0.23+ reads both alike.
+pub(crate) fn plain_invisible(sql: &str) -> std::borrow::Cow<'_, str> {
+    if !sql.contains(VERSIONED_INVISIBLE) {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    let bytes = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len());
+    let (mut i, mut copied) = (0, 0);
+    while i < bytes.len() {
+        match bytes[i] {
+            quote @ (b'\'' | b'"' | b'`') => i = skip_quoted(bytes, i, quote),
+            b'/' if sql[i..].starts_with(VERSIONED_INVISIBLE) => {
+                out.push_str(&sql[copied..i]);
+                out.push_str("INVISIBLE");
+                i += VERSIONED_INVISIBLE.len();
+                copied = i;
+            }
+            _ => i += 1,
+        }
+    }
+    out.push_str(&sql[copied.min(sql.len())..]);
+    std::borrow::Cow::Owned(out)
+}
+
+/// The index just past the quoted part of `bytes` that opens with `quote` at `open`
+/// (doubled quotes and, but in backticks, backslash escapes stay inside).
+fn skip_quoted(bytes: &[u8], open: usize, quote: u8) -> usize {
+    let mut i = open + 1;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && quote != b'`' {
+            i += 2;
+            continue;
+        }
+        if bytes[i] == quote {
+            if bytes.get(i + 1) == Some(&quote) {
+                i += 2;
+                continue;
+            }
+            break;
+        }
+        i += 1;
+    }
+    i + 1
+}
+
+/// Runs a definition read from a source on a target, its invisible columns made
+/// plain ([`plain_invisible`]); where the target does not know a
 /// collation it names (1273) and the definition names MySQL collations that MariaDB
 /// has under other names, runs it again with those names (nothing ran the first time:
 /// the server refuses the statement before doing anything).
@@ -132,6 +165,7 @@ pub(crate) async fn execute_ddl(
     conn: &mut sqlx::MySqlConnection,
     sql: &str,
 ) -> Result<sqlx::mysql::MySqlQueryResult, sqlx::Error> {
+    let sql = &*plain_invisible(sql);
     match conn.execute(sql).await {
         Err(e) if is_unknown_collation(&e) => match for_mariadb(sql) {
             Some(mapped) => {
@@ -155,6 +189,22 @@ pub(crate) fn is_unknown_collation(e: &sqlx::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mysqls_versioned_invisible_is_made_plain_outside_quotes() {
+        let create = "CREATE TABLE t (`my_row_id` bigint unsigned NOT NULL AUTO_INCREMENT /*!80023 INVISIBLE */, \
+                      v varchar(9) DEFAULT '/*!80023 INVISIBLE */' /*!80023 INVISIBLE */, PRIMARY KEY (`my_row_id`))";
+        assert_eq!(
+            plain_invisible(create),
+            "CREATE TABLE t (`my_row_id` bigint unsigned NOT NULL AUTO_INCREMENT INVISIBLE, \
+             v varchar(9) DEFAULT '/*!80023 INVISIBLE */' INVISIBLE, PRIMARY KEY (`my_row_id`))"
+                .replace("\n", "")
+        );
+        assert!(matches!(
+            plain_invisible("CREATE TABLE t (a INT)"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 
     #[test]
     fn mysql_collations_are_named_as_mariadb_names_them() {

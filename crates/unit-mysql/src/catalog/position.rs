@@ -100,20 +100,24 @@ impl fmt::Display for MariaGtidSet {
     }
 }
 
-/// A source's UUID and its transaction intervals `[start, end)`.
-pub(crate) type SourceIntervals = ([u8; 16], Vec<(u64, u64)>);
+/// A source's UUID, a tag (MySQL 8.4) and its transaction intervals `[start, end)`.
+pub(crate) type SourceIntervals = ([u8; 16], Option<String>, Vec<(u64, u64)>);
 
-/// MySQL's GTID set: per source UUID, the intervals of transaction numbers executed
-/// (`3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:7,...`).
+/// MySQL's GTID set: per source UUID (and tag, MySQL 8.4's `uuid:tag:n` GTIDs), the
+/// intervals of transaction numbers executed
+/// (`3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:7:nightly:1-3,...`). Keys are `uuid` or
+/// `uuid:tag`, lower case: each is an origin of its own, numbered from 1.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MysqlGtidSet(BTreeMap<String, Vec<(u64, u64)>>);
 
 impl MysqlGtidSet {
-    /// Parses `@@gtid_executed` (white space, as MySQL prints it, is ignored).
+    /// Parses `@@gtid_executed` (white space, as MySQL prints it, is ignored). After a
+    /// UUID, a part that is not a number or interval is a tag: the intervals that
+    /// follow it are that tag's (`uuid:1-5:tag:1-3`).
     ///
     /// # Errors
-    /// A part that is not `uuid:interval[:interval...]`, or a tagged GTID (MySQL
-    /// 8.4's `uuid:tag:...`).
+    /// A part that is not `uuid[:interval|:tag]...`, or a tag that is not 1 to 32
+    /// letters, digits and `_`, starting with a letter or `_`.
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut set = Self::default();
         let text: String = text.chars().filter(|c| !c.is_whitespace()).collect();
@@ -123,11 +127,19 @@ impl MysqlGtidSet {
             if uuid_bytes(&uuid).is_none() {
                 return Err(format!("bad MySQL GTID set part {part:?}"));
             }
-            for interval in fields {
-                let (start, end) = interval.split_once('-').unwrap_or((interval, interval));
+            let mut origin = uuid.clone();
+            for field in fields {
+                if field.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+                    if !is_gtid_tag(field) {
+                        return Err(format!("bad GTID tag {field:?} in {part:?}"));
+                    }
+                    origin = format!("{uuid}:{}", field.to_ascii_lowercase());
+                    continue;
+                }
+                let (start, end) = field.split_once('-').unwrap_or((field, field));
                 match (start.parse::<u64>(), end.parse::<u64>()) {
-                    (Ok(a), Ok(b)) if a >= 1 && a <= b => set.fill(&uuid, a, b),
-                    _ => return Err(format!("bad GTID interval {interval:?} in {part:?}")),
+                    (Ok(a), Ok(b)) if a >= 1 && a <= b => set.fill(&origin, a, b),
+                    _ => return Err(format!("bad GTID interval {field:?} in {part:?}")),
                 }
             }
         }
@@ -154,14 +166,19 @@ impl MysqlGtidSet {
         *intervals = merged;
     }
 
-    /// Each source's UUID (16 bytes) with its intervals as `[start, end)`, as the
+    /// Each origin's UUID (16 bytes), tag and intervals as `[start, end)`, as the
     /// `COM_BINLOG_DUMP_GTID` request carries them.
     pub fn intervals(&self) -> Vec<SourceIntervals> {
         self.0
             .iter()
-            .filter_map(|(uuid, iv)| {
+            .filter_map(|(origin, iv)| {
+                let (uuid, tag) = match origin.split_once(':') {
+                    Some((uuid, tag)) => (uuid, Some(tag.to_owned())),
+                    None => (origin.as_str(), None),
+                };
                 Some((
                     uuid_bytes(uuid)?,
+                    tag,
                     iv.iter().map(|&(a, b)| (a, b + 1)).collect(),
                 ))
             })
@@ -169,13 +186,34 @@ impl MysqlGtidSet {
     }
 }
 
+/// Whether `tag` is a GTID tag as MySQL takes one: 1 to 32 characters, letters, digits
+/// and `_`, the first not a digit.
+fn is_gtid_tag(tag: &str) -> bool {
+    (1..=32).contains(&tag.len())
+        && tag.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 impl fmt::Display for MysqlGtidSet {
+    /// As MySQL prints it: one part per UUID, its untagged intervals first, then each
+    /// tag with its own (keys sort that way: `uuid` before `uuid:tag`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, (uuid, intervals)) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
+        let mut current: Option<&str> = None;
+        for (origin, intervals) in &self.0 {
+            let (uuid, tag) = match origin.split_once(':') {
+                Some((uuid, tag)) => (uuid, Some(tag)),
+                None => (origin.as_str(), None),
+            };
+            if current != Some(uuid) {
+                if current.is_some() {
+                    f.write_str(",")?;
+                }
+                f.write_str(uuid)?;
+                current = Some(uuid);
             }
-            f.write_str(uuid)?;
+            if let Some(tag) = tag {
+                write!(f, ":{tag}")?;
+            }
             for &(a, b) in intervals {
                 if a == b {
                     write!(f, ":{a}")?;
@@ -238,10 +276,12 @@ pub(crate) enum Gtid {
         /// Sequence number.
         seq: u64,
     },
-    /// MySQL's `uuid:gno`.
+    /// MySQL's `uuid:gno`, or `uuid:tag:gno`.
     Mysql {
         /// The originating server's UUID.
         uuid: [u8; 16],
+        /// The transaction's tag (MySQL 8.4+), lower case: its numbers count apart.
+        tag: Option<String>,
         /// The transaction number.
         gno: u64,
     },
@@ -254,7 +294,10 @@ impl Gtid {
     pub(crate) fn origin(&self) -> String {
         match self {
             Self::Maria { domain, .. } => domain.to_string(),
-            Self::Mysql { uuid, .. } => uuid_text(uuid),
+            Self::Mysql { uuid, tag, .. } => match tag {
+                Some(tag) => format!("{}:{tag}", uuid_text(uuid)),
+                None => uuid_text(uuid),
+            },
         }
     }
 
@@ -328,7 +371,7 @@ impl GtidState {
             ) => {
                 set.record(*domain, *server, *seq);
             }
-            (Self::Mysql(set), Gtid::Mysql { uuid, gno }) => set.add(&uuid_text(uuid), *gno),
+            (Self::Mysql(set), gtid @ Gtid::Mysql { gno, .. }) => set.add(&gtid.origin(), *gno),
             _ => {}
         }
     }
@@ -472,11 +515,42 @@ mod tests {
             format!("{a}:1-7,{}:3", a.replace('3', "4"))
         );
         set.add(a, 9);
-        assert_eq!(set.intervals()[0].1, vec![(1, 8), (9, 10)]);
+        assert_eq!(set.intervals()[0].2, vec![(1, 8), (9, 10)]);
         assert_eq!(uuid_text(&uuid_bytes(a).expect("uuid")), a);
         assert!(MysqlGtidSet::parse("nope:1-2").is_err());
         assert!(MysqlGtidSet::parse(&format!("{a}:5-2")).is_err());
         assert_eq!(MysqlGtidSet::parse("").expect("empty").to_string(), "");
+    }
+
+    /// MySQL 8.4's tagged GTIDs: each `uuid:tag` counts on its own, printed after the
+    /// UUID's untagged intervals, as MySQL prints `@@gtid_executed`.
+    #[test]
+    fn tagged_mysql_gtid_sets_count_each_tag_apart() {
+        let a = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
+        let b = a.replace('3', "4");
+        let mut set =
+            MysqlGtidSet::parse(&format!("{a}:1-5:Nightly:1-2:4,{b}:_x:3")).expect("parse");
+        assert_eq!(set.to_string(), format!("{a}:1-5:nightly:1-2:4,{b}:_x:3"));
+        let tagged = Gtid::Mysql {
+            uuid: uuid_bytes(a).expect("uuid"),
+            tag: Some("nightly".to_owned()),
+            gno: 3,
+        };
+        assert_eq!(tagged.origin(), format!("{a}:nightly"));
+        let mut state = GtidState::Mysql(set.clone());
+        assert_eq!(state.contains(&tagged.origin(), 3), Some(false));
+        // Number 3 untagged is in the set; the tag's number 3 is not the same transaction.
+        assert_eq!(state.contains(a, 3), Some(true));
+        state.record(&tagged);
+        assert_eq!(state.contains(&tagged.origin(), 3), Some(true));
+        assert_eq!(state.to_string(), format!("{a}:1-5:nightly:1-4,{b}:_x:3"));
+        set.add(a, 6);
+        let intervals = set.intervals();
+        assert_eq!(intervals.len(), 3);
+        assert_eq!(intervals[1].1.as_deref(), Some("nightly"));
+        assert_eq!(intervals[1].2, vec![(1, 3), (4, 5)]);
+        assert!(MysqlGtidSet::parse(&format!("{a}:tag-with-dash:1")).is_err());
+        assert!(MysqlGtidSet::parse(&format!("{a}:{}:1", "t".repeat(33))).is_err());
     }
 
     #[test]

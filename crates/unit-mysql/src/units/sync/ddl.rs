@@ -496,7 +496,7 @@ impl Player<'_> {
             return Ok(None);
         };
         if ids.iter().any(|id| !self.collations.contains_key(id)) {
-            let sql = "SELECT ID, CAST(CHARACTER_SET_NAME AS CHAR), CAST(COLLATION_NAME AS CHAR) FROM information_schema.COLLATIONS \
+            let sql = "SELECT CAST(ID AS SIGNED), CAST(CHARACTER_SET_NAME AS CHAR), CAST(COLLATION_NAME AS CHAR) FROM information_schema.COLLATIONS \
                        WHERE ID IS NOT NULL AND CHARACTER_SET_NAME IS NOT NULL";
             let rows: Vec<(i64, String, String)> = self
                 .source_query(sql, async |source| {

@@ -425,8 +425,8 @@ impl Player<'_> {
             }
             Decoded::XaPrepare { one_phase } => self.xa_prepare(end_pos, one_phase).await?,
             // MySQL's GTID event precedes the transaction's BEGIN (or its DDL).
-            Decoded::MysqlGtid { uuid, gno } => {
-                self.txn_gtid = Some(Gtid::Mysql { uuid, gno });
+            Decoded::MysqlGtid { uuid, tag, gno } => {
+                self.txn_gtid = Some(Gtid::Mysql { uuid, tag, gno });
                 self.txn_rows = 0;
             }
             Decoded::Begin => self.begin_txn(timestamp),

@@ -7,6 +7,7 @@ use mysql_async::binlog::value::BinlogValue;
 use mysql_async::prelude::Queryable;
 
 use mysql_async::{BinlogStream, BinlogStreamRequest, GnoInterval, Sid};
+use mysql_common::packets::Tag;
 
 use super::ddl::session::StatementSession;
 use crate::adapter::client::{connect_with, is_packet_too_large};
@@ -69,8 +70,13 @@ pub(crate) enum Decoded {
         /// when it starts one that ends at its `XA PREPARE`.
         prepared_xa: Option<String>,
     },
-    /// MySQL's GTID event: the next transaction's `uuid:gno`.
-    MysqlGtid { uuid: [u8; 16], gno: u64 },
+    /// MySQL's GTID event: the next transaction's `uuid:gno` (`uuid:tag:gno` when
+    /// tagged, lower case).
+    MysqlGtid {
+        uuid: [u8; 16],
+        tag: Option<String>,
+        gno: u64,
+    },
     /// `BEGIN` as a query event.
     Begin,
     /// The end of a transaction: an XID event or a `COMMIT` query event.
@@ -221,14 +227,24 @@ impl Source {
                     .await?
             }
             StartAt::MysqlGtid(set) => {
-                let sids = set.intervals().into_iter().map(|(uuid, intervals)| {
-                    Sid::new(uuid).with_intervals(
+                let mut sids = Vec::new();
+                for (uuid, tag, intervals) in set.intervals() {
+                    let sid = Sid::new(uuid).with_intervals(
                         intervals
                             .into_iter()
                             .map(|(start, end)| GnoInterval::new(start, end))
                             .collect(),
-                    )
-                });
+                    );
+                    sids.push(match tag {
+                        Some(tag) => sid.with_tag(Tag::new(tag).map_err(|e| {
+                            StreamError::Decode(std::io::Error::new(
+                                std::io::ErrorKind::InvalidInput,
+                                format!("a GTID tag of the start set: {e}"),
+                            ))
+                        })?),
+                        None => sid,
+                    });
+                }
                 let request = request
                     .with_gtid()
                     .with_gtid_set(sids)
@@ -397,6 +413,7 @@ impl Source {
             EventData::XidEvent(_) => Decoded::Commit,
             EventData::GtidEvent(g) => Decoded::MysqlGtid {
                 uuid: g.sid(),
+                tag: g.tag().map(|t| t.to_ascii_lowercase()),
                 gno: g.gno(),
             },
             EventData::QueryEvent(q) => {
