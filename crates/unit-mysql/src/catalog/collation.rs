@@ -132,6 +132,90 @@ pub(crate) fn plain_invisible(sql: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// `sql` with ` COLLATE collation` after every `CHARACTER SET utf8mb4` (or `CHARSET`,
+/// with or without `=`) outside quotes and comments that no `COLLATE` follows;
+/// `None` when there is none. A statement from a MySQL 8+ source that names utf8mb4
+/// without a collation means the source's default for it (its query event says which,
+/// `utf8mb4_0900_ai_ci` unless changed), which a MariaDB target would read as its own
+/// default (`utf8mb4_general_ci`).
+pub(crate) fn with_utf8mb4_collation(sql: &str, collation: &str) -> Option<String> {
+    let bytes = sql.as_bytes();
+    // Words outside quotes and comments, and `=`, as (start, end).
+    let mut tokens: Vec<(usize, usize)> = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            quote @ (b'\'' | b'"' | b'`') => {
+                let end = skip_quoted(bytes, i, quote).min(bytes.len());
+                tokens.push((i, end));
+                i = end;
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i = sql[i + 2..]
+                    .find("*/")
+                    .map_or(bytes.len(), |e| i + 2 + e + 2);
+            }
+            b'#' => i = sql[i..].find('\n').map_or(bytes.len(), |e| i + e),
+            b'-' if bytes.get(i + 1) == Some(&b'-')
+                && bytes.get(i + 2).is_none_or(u8::is_ascii_whitespace) =>
+            {
+                i = sql[i..].find('\n').map_or(bytes.len(), |e| i + e);
+            }
+            b if b.is_ascii_alphanumeric() || b == b'_' || b == b'$' => {
+                let start = i;
+                while i < bytes.len()
+                    && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'$')
+                {
+                    i += 1;
+                }
+                tokens.push((start, i));
+            }
+            b'=' => {
+                tokens.push((i, i + 1));
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    let word = |t: usize| tokens.get(t).map(|&(a, b)| &sql[a..b]);
+    let is = |t: usize, w: &str| word(t).is_some_and(|x| x.eq_ignore_ascii_case(w));
+    let mut inserts = Vec::new();
+    let mut t = 0;
+    while t < tokens.len() {
+        let after_keyword = if is(t, "CHARACTER") && is(t + 1, "SET") {
+            t + 2
+        } else if is(t, "CHARSET") {
+            t + 1
+        } else {
+            t += 1;
+            continue;
+        };
+        let name = if is(after_keyword, "=") {
+            after_keyword + 1
+        } else {
+            after_keyword
+        };
+        let named = word(name).map(|w| w.trim_matches(|c| c == '\'' || c == '"' || c == '`'));
+        if named.is_some_and(|w| w.eq_ignore_ascii_case("utf8mb4")) && !is(name + 1, "COLLATE") {
+            inserts.push(tokens[name].1);
+        }
+        t = name + 1;
+    }
+    if inserts.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(sql.len() + inserts.len() * (collation.len() + 9));
+    let mut copied = 0;
+    for at in inserts {
+        out.push_str(&sql[copied..at]);
+        out.push_str(" COLLATE ");
+        out.push_str(collation);
+        copied = at;
+    }
+    out.push_str(&sql[copied..]);
+    Some(out)
+}
+
 /// The index just past the quoted part of `bytes` that opens with `quote` at `open`
 /// (doubled quotes and, but in backticks, backslash escapes stay inside).
 fn skip_quoted(bytes: &[u8], open: usize, quote: u8) -> usize {
@@ -189,6 +273,37 @@ pub(crate) fn is_unknown_collation(e: &sqlx::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bare_utf8mb4_gets_the_sources_default_collation() {
+        let c = "utf8mb4_0900_ai_ci";
+        assert_eq!(
+            with_utf8mb4_collation(
+                "ALTER TABLE b ADD l VARCHAR(10) CHARACTER SET utf8mb4 DEFAULT 'CHARSET utf8mb4', \
+                 ADD m TEXT charset utf8mb4 COLLATE utf8mb4_bin, ADD n TEXT CHARACTER SET latin1",
+                c
+            )
+            .as_deref(),
+            Some(
+                "ALTER TABLE b ADD l VARCHAR(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_ai_ci DEFAULT 'CHARSET utf8mb4', \
+                 ADD m TEXT charset utf8mb4 COLLATE utf8mb4_bin, ADD n TEXT CHARACTER SET latin1"
+            )
+        );
+        assert_eq!(
+            with_utf8mb4_collation(
+                "CREATE TABLE t (a INT) /* CHARSET utf8mb4 */ DEFAULT CHARSET = utf8mb4",
+                c
+            )
+            .as_deref(),
+            Some(
+                "CREATE TABLE t (a INT) /* CHARSET utf8mb4 */ DEFAULT CHARSET = utf8mb4 COLLATE utf8mb4_0900_ai_ci"
+            )
+        );
+        assert_eq!(
+            with_utf8mb4_collation("CREATE TABLE t (a INT) CHARSET=latin1", c),
+            None
+        );
+    }
 
     #[test]
     fn mysqls_versioned_invisible_is_made_plain_outside_quotes() {

@@ -58,6 +58,8 @@ struct Charsets {
     connection: String,
     /// `collation_server`.
     server: String,
+    /// The collation a bare `utf8mb4` stood for (MySQL 8+ says).
+    utf8mb4_default: Option<String>,
 }
 
 /// Server errors that mean a DDL statement was already applied (by a run that stopped
@@ -261,6 +263,7 @@ impl Player<'_> {
             (None, Ok(text)) if client_utf8 || text.is_ascii() => DdlText::Utf8(text.to_owned()),
             (None, _) => DdlText::Convert(crate::catalog::schema::hex_literal(st.text)),
         };
+
         let setup = self.session_setup(st, charsets.as_ref(), &body).await?;
         // Everything before the DDL is committed first, with a note that the DDL is
         // under way and the state of the tables it names: a rerun that finds them
@@ -335,6 +338,7 @@ impl Player<'_> {
             return Err(failpoint(at));
         }
         info!(at = %at, statement = %unit_sql::summarize_statement(sql), "applying DDL");
+        let utf8mb4_default = charsets.as_ref().and_then(|c| c.utf8mb4_default.clone());
         let client = charsets.map(|c| c.client).unwrap_or_default();
         let result = async {
             // As every new target session has it, whatever a pooled connection kept.
@@ -347,6 +351,15 @@ impl Player<'_> {
                         .fetch_one(&mut conn)
                         .await?
                 }
+            };
+            // A bare utf8mb4 means what it meant on the source, not the target's
+            // default for it.
+            let text = match &utf8mb4_default {
+                Some(collation) => {
+                    crate::catalog::collation::with_utf8mb4_collation(&text, collation)
+                        .unwrap_or(text)
+                }
+                None => text,
             };
             if !setup.is_empty() {
                 execute_ddl(&mut conn, &setup).await?;
@@ -495,7 +508,11 @@ impl Player<'_> {
         let Some(ids) = session.charset else {
             return Ok(None);
         };
-        if ids.iter().any(|id| !self.collations.contains_key(id)) {
+        if ids
+            .iter()
+            .chain(&session.utf8mb4_default)
+            .any(|id| !self.collations.contains_key(id))
+        {
             let sql = "SELECT CAST(ID AS SIGNED), CAST(CHARACTER_SET_NAME AS CHAR), CAST(COLLATION_NAME AS CHAR) FROM information_schema.COLLATIONS \
                        WHERE ID IS NOT NULL AND CHARACTER_SET_NAME IS NOT NULL";
             let rows: Vec<(i64, String, String)> = self
@@ -518,6 +535,10 @@ impl Player<'_> {
             client: name(ids[0])?.0,
             connection: name(ids[1])?.1,
             server: name(ids[2])?.1,
+            utf8mb4_default: match session.utf8mb4_default {
+                Some(id) => Some(name(id)?.1),
+                None => None,
+            },
         }))
     }
 

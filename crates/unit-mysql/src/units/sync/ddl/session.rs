@@ -18,6 +18,9 @@ pub(crate) struct StatementSession {
     /// The microseconds of the statement's clock, when it read them (MySQL's
     /// `Q_MICROSECONDS`, MariaDB's `Q_HRNOW`).
     pub micros: Option<u32>,
+    /// The collation (id) utf8mb4 stood for in the session (MySQL 8+'s
+    /// `default_collation_for_utf8mb4`, `Q_DEFAULT_COLLATION_FOR_UTF8MB4`).
+    pub utf8mb4_default: Option<u16>,
 }
 
 /// Status variable keys (MySQL's `Q_*_CODE`, MariaDB's from 128).
@@ -26,6 +29,7 @@ const CHARSET: u8 = 4;
 const TIME_ZONE: u8 = 5;
 const MICROSECONDS: u8 = 13;
 const MARIA_HRNOW: u8 = 128;
+const DEFAULT_COLLATION_FOR_UTF8MB4: u8 = 18;
 
 impl StatementSession {
     /// Reads the status variables of a query event (their raw bytes). A variable this
@@ -44,7 +48,7 @@ impl StatementSession {
                 3 => Some(4),
                 CHARSET => Some(6),
                 TIME_ZONE | 6 => len_at(at).map(|n| n + 1),
-                7 | 8 | 18 => Some(2),
+                7 | 8 | DEFAULT_COLLATION_FOR_UTF8MB4 => Some(2),
                 9 | 17 | 129 => Some(8),
                 10 => Some(4),
                 11 => len_at(at).and_then(|user| len_at(at + 1 + user).map(|host| user + host + 2)),
@@ -68,6 +72,9 @@ impl StatementSession {
                 TIME_ZONE => {
                     let name = String::from_utf8_lossy(&value[1..]).into_owned();
                     session.time_zone = (!name.is_empty()).then_some(name);
+                }
+                DEFAULT_COLLATION_FOR_UTF8MB4 => {
+                    session.utf8mb4_default = Some(u16::from_le_bytes([value[0], value[1]]));
                 }
                 MICROSECONDS | MARIA_HRNOW => {
                     session.micros = Some(
