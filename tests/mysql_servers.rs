@@ -49,6 +49,37 @@ async fn cut_over(mut config: TaskConfig, what: &str) {
     );
 }
 
+/// A task `name` from `source` to `target` (URLs without a database) selecting `db`,
+/// with consistency `auto` and `workers` sync workers.
+fn task(
+    name: impl Into<String>,
+    source: &str,
+    target: &str,
+    db: &str,
+    workers: usize,
+) -> TaskConfig {
+    let filter = Filter {
+        databases: vec![db.to_owned()],
+        ..Filter::default()
+    };
+    let mut config = TaskConfig::new(
+        name,
+        source.parse().unwrap(),
+        target.parse().unwrap(),
+        filter,
+    );
+    config.consistency = Some(Consistency::Auto);
+    config.sync.workers = workers;
+    config
+}
+
+/// Runs the copy of `config`; it must succeed.
+async fn copy_first(config: &TaskConfig) {
+    let result =
+        unit_integration_tests::online::Online::run(&mut CopyUnit::new(config.clone())).await;
+    assert!(result.errors.is_empty(), "copy failed: {:?}", result.errors);
+}
+
 /// The one column of `read`'s rows on the server at `url`.
 async fn column(url: &str, read: &str) -> Vec<String> {
     sqlx::query_scalar(read)
@@ -128,19 +159,13 @@ async fn mysql_to_mysql_replicates_tables_with_functional_unique_keys() {
     )
     .await;
     for workers in [1, 3] {
-        let filter = Filter {
-            databases: vec!["db".to_owned()],
-            ..Filter::default()
-        };
-        let task = format!("fx{workers}");
-        let mut config = TaskConfig::new(
-            &task,
-            source.url("").parse().unwrap(),
-            target.url("").parse().unwrap(),
-            filter,
+        let config = task(
+            format!("fx{workers}"),
+            &source.url(""),
+            &target.url(""),
+            "db",
+            workers,
         );
-        config.consistency = Some(Consistency::Auto);
-        config.sync.workers = workers;
         if workers == 3 {
             exec(
                 &target.url(""),
@@ -148,9 +173,7 @@ async fn mysql_to_mysql_replicates_tables_with_functional_unique_keys() {
             )
             .await;
         }
-        let result =
-            unit_integration_tests::online::Online::run(&mut CopyUnit::new(config.clone())).await;
-        assert!(result.errors.is_empty(), "copy failed: {:?}", result.errors);
+        copy_first(&config).await;
         let base = 100 * workers;
         exec(
             &source.url("db"),
@@ -205,22 +228,14 @@ async fn a_mysql_source_with_compressed_binlogs_cascades_and_its_default_collati
         .into_iter()
         .enumerate()
     {
-        let filter = Filter {
-            databases: vec!["shop".to_owned()],
-            ..Filter::default()
-        };
-        let task = format!("shop{round}");
-        let mut config = TaskConfig::new(
-            &task,
-            source.url("").parse().unwrap(),
-            target.parse().unwrap(),
-            filter,
+        let config = task(
+            format!("shop{round}"),
+            &source.url(""),
+            &target,
+            "shop",
+            workers,
         );
-        config.consistency = Some(Consistency::Auto);
-        config.sync.workers = workers;
-        let result =
-            unit_integration_tests::online::Online::run(&mut CopyUnit::new(config.clone())).await;
-        assert!(result.errors.is_empty(), "copy failed: {:?}", result.errors);
+        copy_first(&config).await;
         let base = 100 * (round + 1);
         exec(
             &source.url("shop"),
@@ -327,20 +342,8 @@ async fn mysql_xa_transactions_replicate_exactly() {
          INSERT INTO xa.t VALUES (1, 'one'), (2, 'two'), (3, 'three')",
     )
     .await;
-    let filter = Filter {
-        databases: vec!["xa".to_owned()],
-        ..Filter::default()
-    };
-    let mut config = TaskConfig::new(
-        "xa",
-        source.url("").parse().unwrap(),
-        target.url("").parse().unwrap(),
-        filter,
-    );
-    config.consistency = Some(Consistency::Auto);
-    let result =
-        unit_integration_tests::online::Online::run(&mut CopyUnit::new(config.clone())).await;
-    assert!(result.errors.is_empty(), "copy failed: {:?}", result.errors);
+    let config = task("xa", &source.url(""), &target.url(""), "xa", 1);
+    copy_first(&config).await;
     for sql in [
         "XA START 'p1'; INSERT INTO xa.t VALUES (10, 'prepared'); UPDATE xa.t SET v = 'changed' WHERE id = 1; XA END 'p1'; XA PREPARE 'p1'",
         "XA COMMIT 'p1'",
@@ -506,21 +509,14 @@ async fn invisible_keys_and_columns_and_tagged_gtids_replicate_exactly() {
         .into_iter()
         .enumerate()
     {
-        let filter = Filter {
-            databases: vec!["inv".to_owned()],
-            ..Filter::default()
-        };
-        let mut config = TaskConfig::new(
+        let config = task(
             format!("inv{round}"),
-            source.url("").parse().unwrap(),
-            target.parse().unwrap(),
-            filter,
+            &source.url(""),
+            &target,
+            "inv",
+            workers,
         );
-        config.consistency = Some(Consistency::Auto);
-        config.sync.workers = workers;
-        let result =
-            unit_integration_tests::online::Online::run(&mut CopyUnit::new(config.clone())).await;
-        assert!(result.errors.is_empty(), "copy failed: {:?}", result.errors);
+        copy_first(&config).await;
         // A table without a key created while replicating: the binlog's CREATE has
         // the generated key, invisible.
         exec(
@@ -674,21 +670,14 @@ async fn ddl_from_a_mysql_source_replicates_exactly_through_kills() {
             )
             .await;
         }
-        let filter = Filter {
-            databases: vec!["d".to_owned()],
-            ..Filter::default()
-        };
-        let mut config = TaskConfig::new(
+        let config = task(
             format!("ddl{round}"),
-            source.url("").parse().unwrap(),
-            target.parse().unwrap(),
-            filter,
+            &source.url(""),
+            &target,
+            "d",
+            workers,
         );
-        config.consistency = Some(Consistency::Auto);
-        config.sync.workers = workers;
-        let result =
-            unit_integration_tests::online::Online::run(&mut CopyUnit::new(config.clone())).await;
-        assert!(result.errors.is_empty(), "copy failed: {:?}", result.errors);
+        copy_first(&config).await;
         for (i, sql) in statements.iter().enumerate() {
             exec(&source.url("d"), sql).await;
             let sync = unit_integration_tests::online::spawn_sync(&config);
