@@ -695,3 +695,76 @@ async fn ddl_from_a_mysql_source_replicates_exactly_through_kills() {
         assert_eq!(every_row(&target, "d").await, rows, "round {round}");
     }
 }
+
+/// MySQL's partial JSON updates (`binlog_row_value_options=PARTIAL_JSON`) log a diff,
+/// not the value: the check refuses such a source before anything is copied, and a
+/// Sync unit run without the check stops at the first diff, saying why, not
+/// resumable, having applied nothing of that transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_json_updates_are_refused_by_the_check_and_the_sync_unit() {
+    use unit_mysql::{CheckUnit, ItemState};
+    let mut options = mysql_binlog();
+    options.push("--binlog-row-value-options=PARTIAL_JSON".to_owned());
+    let source = MySql::start_with(options);
+    let target = MySql::start_with(Vec::new());
+    exec(
+        &source.url(""),
+        "CREATE DATABASE j; CREATE TABLE j.t (id INT PRIMARY KEY, doc JSON, n INT);
+         INSERT INTO j.t VALUES (1, '{\"a\": 1, \"b\": \"long enough to be worth a diff\"}', 0);",
+    )
+    .await;
+    let config = task("json", &source.url(""), &target.url(""), "j", 1);
+    let items = CheckUnit::new(config.clone()).run_checks().await;
+    let refused: Vec<_> = items
+        .iter()
+        .filter(|i| i.name == "source binlog_row_value_options")
+        .collect();
+    assert_eq!(refused.len(), 1, "{items:?}");
+    assert_eq!(refused[0].state, ItemState::Failure);
+    assert!(refused[0].message.contains("PARTIAL_JSON"), "{refused:?}");
+    copy_first(&config).await;
+    exec(
+        &source.url("j"),
+        "UPDATE t SET n = 1 WHERE id = 1;
+         UPDATE t SET doc = JSON_SET(doc, '$.a', 2), n = 2 WHERE id = 1;",
+    )
+    .await;
+    let mut cutover = config.clone();
+    cutover.sync.cutover = true;
+    let result =
+        unit_integration_tests::online::Online::run(&mut unit_mysql::SyncUnit::new(cutover)).await;
+    let error = unit_integration_tests::online::Online::refused(&result, 60009, &["PARTIAL_JSON"]);
+    assert!(
+        error.message.contains("j.t") || error.message.contains("doc"),
+        "{error:?}"
+    );
+    // The first update, which left the JSON column unchanged (an empty diff), was
+    // read; the second, which changes it, is the one refused.
+    let mut conn = connect(&source.url("")).await;
+    let events = sqlx::query("SHOW BINLOG EVENTS IN 'binlog.000001'")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    let positions: Vec<u64> = events
+        .iter()
+        .filter(|e| {
+            let kind: Vec<u8> = sqlx::Row::get(*e, 2);
+            kind == b"Update_rows_partial"
+        })
+        .map(|e| sqlx::Row::get::<u64, _>(e, 1))
+        .collect();
+    assert_eq!(positions.len(), 2, "{positions:?}");
+    assert!(
+        error
+            .message
+            .contains(&format!("binlog.000001, {})", positions[1])),
+        "{positions:?}: {error:?}"
+    );
+    let read = "SELECT CAST(CONCAT_WS('|', id, doc, n) AS CHAR) FROM j.t";
+    let rows = column(&target.url(""), read).await;
+    assert!(
+        rows == ["1|{\"a\": 1, \"b\": \"long enough to be worth a diff\"}|0"]
+            || rows == ["1|{\"a\": 1, \"b\": \"long enough to be worth a diff\"}|1"],
+        "nothing of the diff's transaction: {rows:?}"
+    );
+}

@@ -485,7 +485,18 @@ impl Source {
                         .collect::<RowImage>()
                 })
             };
-            rows.push((image(before), image(after)));
+            let (before, mut after) = (image(before), image(after));
+            // A partial update (MySQL's PARTIAL_JSON) logs a JSON column it left
+            // unchanged as an empty diff: its value is the before image's. A diff that
+            // changes something is refused where the value is written.
+            if let (Some(before), Some(after)) = (&before, &mut after) {
+                for (old, new) in before.iter().zip(after.iter_mut()) {
+                    if matches!(new, Some(BinlogValue::JsonDiff(d)) if d.is_empty()) {
+                        new.clone_from(old);
+                    }
+                }
+            }
+            rows.push((before, after));
         }
         Ok(Decoded::Rows(RowsChange {
             database: tme.database_name().into_owned(),
