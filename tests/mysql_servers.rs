@@ -5,7 +5,7 @@
 
 use unit_integration_tests::MariaDb;
 use unit_integration_tests::MySql;
-use unit_integration_tests::online::{connect, exec};
+use unit_integration_tests::online::{connect, every_row, exec};
 use unit_mysql::{Consistency, CopyUnit, Filter, TaskConfig};
 
 /// Tables of the types both servers store alike, in a collation both have.
@@ -578,48 +578,6 @@ async fn invisible_keys_and_columns_and_tagged_gtids_replicate_exactly() {
             );
         }
     }
-}
-
-/// Every table of `db` on the server at `url`, read by neither side's code and alike
-/// on MySQL and MariaDB: per table, its visible and invisible column names, then its
-/// rows, each value in hex, sorted.
-async fn every_row(url: &str, db: &str) -> Vec<String> {
-    let mut conn = connect(url).await;
-    let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? \
-         AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1",
-    )
-    .bind(db)
-    .fetch_all(&mut conn)
-    .await
-    .unwrap();
-    let mut out = Vec::new();
-    for table in tables {
-        let columns: Vec<String> = sqlx::query_scalar(
-            "SELECT CAST(COLUMN_NAME AS CHAR) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? \
-             AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
-        )
-        .bind(db)
-        .bind(&table)
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
-        out.push(format!("{table}: {}", columns.join(",")));
-        let values = columns
-            .iter()
-            .map(|c| format!("IFNULL(HEX(`{c}`), 'NULL')"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let mut rows: Vec<String> = sqlx::query_scalar(&format!(
-            "SELECT CONCAT_WS('|', {values}) FROM `{db}`.`{table}`"
-        ))
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
-        rows.sort();
-        out.extend(rows.into_iter().map(|r| format!("{table}: {r}")));
-    }
-    out
 }
 
 /// DDL in the binlog of a MySQL 9.7 source, replicated to MySQL and to MariaDB while

@@ -261,3 +261,45 @@ impl Online {
             .unwrap()
     }
 }
+
+/// Every table of `db` on the server at `url`, read by neither side's code and alike
+/// on MySQL and MariaDB of any release: per table, its column names (invisible ones
+/// too), then its rows, each value in hex, sorted.
+pub async fn every_row(url: &str, db: &str) -> Vec<String> {
+    let mut conn = connect(url).await;
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? \
+         AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1",
+    )
+    .bind(db)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    for table in tables {
+        let columns: Vec<String> = sqlx::query_scalar(
+            "SELECT CAST(COLUMN_NAME AS CHAR) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? \
+             AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+        )
+        .bind(db)
+        .bind(&table)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        out.push(format!("{table}: {}", columns.join(",")));
+        let values = columns
+            .iter()
+            .map(|c| format!("IFNULL(HEX(`{c}`), 'NULL')"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut rows: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT CONCAT_WS('|', {values}) FROM `{db}`.`{table}`"
+        ))
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        rows.sort();
+        out.extend(rows.into_iter().map(|r| format!("{table}: {r}")));
+    }
+    out
+}

@@ -6,7 +6,8 @@
 //! - [`Postgres`]: `initdb` and `postgres` the same way (as the `postgres` user when
 //!   the tests run as root);
 //! - [`MySql`]: a MySQL server from a Debian root made once per machine with
-//!   `debootstrap` (MySQL is not in every Debian release);
+//!   `debootstrap` (MySQL is not in every Debian release), and [`MariaDb::start_in`]
+//!   a MariaDB server of another release the same way ([`DebianRoot`]);
 //! - [`FaultProxy`]: a TCP proxy that cuts, delays or stalls every connection through
 //!   it.
 //!
@@ -26,11 +27,13 @@ mod mariadb;
 mod mysql;
 mod postgres;
 mod proxy;
+mod roots;
 
 pub use mariadb::MariaDb;
 pub use mysql::{MySql, ensure_mysql_root, mysql_root};
 pub use postgres::Postgres;
 pub use proxy::FaultProxy;
+pub use roots::{DebianRoot, MARIADB_11_8, MYSQL_9_7};
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -16,6 +16,9 @@ pub struct MariaDb {
 
 #[derive(Debug)]
 struct Private {
+    /// The Debian root it runs chrooted into (another release), if any.
+    root: Option<PathBuf>,
+    /// Its directory on the host (under the root's `/tmp` when it has one).
     dir: PathBuf,
     port: u16,
     server: Mutex<Option<Child>>,
@@ -66,31 +69,63 @@ impl MariaDb {
     /// # Panics
     /// As [`start`](Self::start).
     pub fn start_with(extra: Vec<String>) -> MariaDb {
-        let install = required_binary("mariadb-install-db");
+        required_binary("mariadb-install-db");
         required_binary("mariadbd");
+        Self::start_from(None, extra)
+    }
+
+    /// Like [`start_with`](Self::start_with), the server of another release: run
+    /// chrooted into `release`'s Debian root ([`MARIADB_11_8`](crate::MARIADB_11_8)),
+    /// made first when missing, its directory under the root's `/tmp`.
+    ///
+    /// # Panics
+    /// When the root cannot be made, or as [`start`](Self::start).
+    pub fn start_in(release: &crate::DebianRoot, extra: Vec<String>) -> MariaDb {
+        Self::start_from(Some(release.ensure()), extra)
+    }
+
+    fn start_from(root: Option<PathBuf>, extra: Vec<String>) -> MariaDb {
         // A counter, not a free port: two servers starting at once can be offered the
         // same free port, and then shared a directory (seen once in CI).
         static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
+        let name = format!(
             "unit-mariadb-{}-{}",
             std::process::id(),
             STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
+        );
+        let dir = match &root {
+            Some(root) => root.join("tmp").join(name),
+            None => std::env::temp_dir().join(name),
+        };
         std::fs::create_dir_all(&dir).expect("create the server's directory");
         spawn_watchdog(&dir);
+        let mut private = Private {
+            root,
+            dir,
+            port: 0,
+            server: Mutex::new(None),
+            extra,
+        };
         // The bootstrap can fail under heavy load; try a few times on a clean directory.
         let mut last = String::new();
         let installed = (0..3).any(|_| {
-            let data = dir.join("data");
+            let data = private.dir.join("data");
             let _ = std::fs::remove_dir_all(&data);
-            let out = Command::new(&install)
+            let out = private
+                .command("mariadb-install-db")
                 .args([
                     "--no-defaults",
                     "--user=root",
                     "--auth-root-authentication-method=normal",
                     "--skip-test-db",
                 ])
-                .arg(format!("--datadir={}", data.display()))
+                .arg(format!("--datadir={}", private.inside(&data).display()))
+                .arg(format!(
+                    "--tmpdir={}",
+                    private.inside(&private.tmpdir()).display()
+                ))
+                // A root has no resolver set up for the host's name.
+                .args(private.root.is_some().then_some("--force"))
                 .output()
                 .expect("run mariadb-install-db");
             last = format!(
@@ -102,12 +137,7 @@ impl MariaDb {
         });
         assert!(installed, "mariadb-install-db failed three times: {last}");
         let port = free_port();
-        let private = Private {
-            dir,
-            port,
-            server: Mutex::new(None),
-            extra,
-        };
+        private.port = port;
         private.launch();
         MariaDb {
             host_port: format!("root@127.0.0.1:{port}"),
@@ -277,10 +307,37 @@ impl Private {
         dir
     }
 
+    /// A command that runs the server's program `name` (`mariadbd`,
+    /// `mariadb-install-db`): chrooted into the root where there is one.
+    fn command(&self, name: &str) -> Command {
+        match &self.root {
+            Some(root) => {
+                let inside = ["usr/sbin", "usr/bin"]
+                    .iter()
+                    .map(|d| PathBuf::from("/").join(d).join(name))
+                    .find(|p| root.join(p.strip_prefix("/").unwrap_or(p)).is_file())
+                    .unwrap_or_else(|| panic!("`{name}` is not in the root {}", root.display()));
+                let mut command = Command::new("chroot");
+                command.arg(root).arg(inside);
+                command
+            }
+            None => Command::new(required_binary(name)),
+        }
+    }
+
+    /// `path` (on the host) as the server sees it: inside its root, if any.
+    fn inside(&self, path: &std::path::Path) -> PathBuf {
+        match &self.root {
+            Some(root) => PathBuf::from("/").join(path.strip_prefix(root).unwrap_or(path)),
+            None => path.to_owned(),
+        }
+    }
+
     fn launch(&self) {
-        let data = self.dir.join("data");
+        let data = self.inside(&self.dir.join("data"));
         let log = self.dir.join("error.log");
-        let child = Command::new(required_binary("mariadbd"))
+        let child = self
+            .command("mariadbd")
             .args([
                 "--no-defaults",
                 "--user=root",
@@ -300,14 +357,17 @@ impl Private {
             .arg(format!("--datadir={}", data.display()))
             .arg(format!(
                 "--socket={}",
-                self.dir.join("mysqld.sock").display()
+                self.inside(&self.dir.join("mysqld.sock")).display()
             ))
             .arg(format!(
                 "--pid-file={}",
-                self.dir.join("mysqld.pid").display()
+                self.inside(&self.dir.join("mysqld.pid")).display()
             ))
-            .arg(format!("--log-error={}", log.display()))
-            .arg(format!("--tmpdir={}", self.tmpdir().display()))
+            .arg(format!("--log-error={}", self.inside(&log).display()))
+            .arg(format!(
+                "--tmpdir={}",
+                self.inside(&self.tmpdir()).display()
+            ))
             .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

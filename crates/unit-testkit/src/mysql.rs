@@ -17,20 +17,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::roots::{MYSQL_9_7, run};
 use crate::{START_TIMEOUT, free_port, spawn_watchdog};
-
-/// The Debian suite and packages the root is made from.
-const SUITE: &str = "sid";
-const PACKAGES: &str = "mysql-server-core,mysql-client-core";
-const MIRROR: &str = "http://deb.debian.org/debian";
 
 /// The directory MySQL is installed in (see the module's documentation).
 pub fn mysql_root() -> PathBuf {
-    if let Some(root) = std::env::var_os("UNIT_MYSQL_ROOT") {
-        return PathBuf::from(root);
-    }
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
-    home.join(".cache/unit-workspace/chroots/mysql-9.7")
+    MYSQL_9_7.path()
 }
 
 /// [`mysql_root`], made first when it is missing.
@@ -38,46 +30,7 @@ pub fn mysql_root() -> PathBuf {
 /// # Panics
 /// When it cannot be made, saying what failed.
 pub fn ensure_mysql_root() -> PathBuf {
-    let root = mysql_root();
-    if root.join("usr/sbin/mysqld").is_file() {
-        return root;
-    }
-    let parent = root.parent().expect("the root has a parent directory");
-    std::fs::create_dir_all(parent).expect("create the root's parent directory");
-    eprintln!(
-        "making the MySQL root {} with debootstrap ({SUITE}: {PACKAGES}); once per machine",
-        root.display()
-    );
-    // Under `flock`, so that test processes started together make it once.
-    let building = parent.join("mysql-9.7.tmp");
-    let script = format!(
-        "set -e; [ -x '{root}/usr/sbin/mysqld' ] && exit 0; \
-         command -v debootstrap >/dev/null || {{ apt-get update -qq && \
-           DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap; }}; \
-         rm -rf '{building}'; \
-         debootstrap --variant=minbase --include={PACKAGES} {SUITE} '{building}' {MIRROR}; \
-         mv '{building}' '{root}'",
-        root = root.display(),
-        building = building.display(),
-    );
-    run(
-        Command::new("flock")
-            .arg(parent.join(".mysql-root.lock"))
-            .args(["sh", "-c", &script]),
-        "make the MySQL root (as root: apt-get, debootstrap)",
-    );
-    root
-}
-
-fn run(command: &mut Command, what: &str) {
-    let out = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed ({}): {}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    MYSQL_9_7.ensure()
 }
 
 /// A private MySQL server (see the module's documentation).

@@ -5,6 +5,8 @@
 //! target's state of the tables it names, in the session its query event describes.
 //! The parser is `ddl/parse.rs`; the session's settings `ddl/session.rs`.
 
+use std::collections::HashMap;
+
 use sqlx::Executor;
 use tracing::{debug, info, warn};
 use unit_core::ErrScope;
@@ -524,6 +526,33 @@ impl Player<'_> {
                 .into_iter()
                 .filter_map(|(id, cs, coll)| Some((u16::try_from(id).ok()?, (cs, coll))))
                 .collect();
+            // MariaDB 10.10+ lists its UCA 14.0 collations (ids from 2048, 11.x's
+            // default utf8mb4_uca1400_ai_ci among them) with their ids only here.
+            let full = "SELECT CAST(ID AS SIGNED), CAST(CHARACTER_SET_NAME AS CHAR), CAST(FULL_COLLATION_NAME AS CHAR) \
+                        FROM information_schema.COLLATION_CHARACTER_SET_APPLICABILITY WHERE ID IS NOT NULL";
+            let missing = |c: &HashMap<u16, (String, String)>| {
+                ids.iter()
+                    .chain(&session.utf8mb4_default)
+                    .any(|id| !c.contains_key(id))
+            };
+            if missing(&self.collations) {
+                let more: Vec<(i64, String, String)> = self
+                    .source_query(full, async |source| {
+                        match sqlx::query_as(full).fetch_all(source).await {
+                            // No such columns before MariaDB 10.10 nor on MySQL.
+                            Err(e) if crate::adapter::classify::server_error(&e).is_some() => {
+                                Ok(Vec::new())
+                            }
+                            other => other,
+                        }
+                    })
+                    .await?;
+                for (id, cs, coll) in more {
+                    if let Ok(id) = u16::try_from(id) {
+                        self.collations.entry(id).or_insert((cs, coll));
+                    }
+                }
+            }
         }
         let name = |id: u16| {
             self.collations.get(&id).cloned().ok_or_else(|| SyncError::Unsupported {
