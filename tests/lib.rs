@@ -14,4 +14,7 @@ pub mod online;
 #[path = "harness/memory.rs"]
 pub mod memory;
 
+#[path = "harness/releases.rs"]
+pub mod releases;
+
 pub use unit_testkit::{FaultProxy, MariaDb, MySql, Postgres};

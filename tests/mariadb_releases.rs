@@ -7,9 +7,9 @@
 
 use unit_integration_tests::MariaDb;
 use unit_integration_tests::online::{
-    Online, binlog_options, connect, every_row, exec, spawn_sync,
+    Online, binlog_options, connect, every_row, exec, replicate_dropped_then_cut_over,
 };
-use unit_mysql::{Consistency, CopyUnit, Filter, SyncUnit, TaskConfig};
+use unit_mysql::{Consistency, CopyUnit, Filter, TaskConfig};
 
 /// Each server's release, as `VERSION()` says it.
 async fn version(url: &str) -> String {
@@ -76,26 +76,7 @@ async fn between(source: &MariaDb, target: &MariaDb, task: &str) {
         "ALTER TABLE r.t MODIFY sv VARCHAR(30) COLLATE utf8mb4_uca1400_swedish_ai_ci, DROP COLUMN ip",
         "UPDATE r.t SET sv = CONCAT(sv, 'ö') WHERE id > 400",
     ];
-    for (i, sql) in changes.iter().enumerate() {
-        exec(&s, sql).await;
-        let sync = spawn_sync(&config);
-        tokio::time::sleep(std::time::Duration::from_millis(50 + 40 * i as u64)).await;
-        if sync.is_finished() {
-            panic!(
-                "{task}: the Sync unit stopped: {:?}",
-                sync.await.unwrap().errors
-            );
-        }
-        sync.abort();
-        let _ = sync.await;
-    }
-    config.sync.cutover = true;
-    let result = Online::run(&mut SyncUnit::new(config)).await;
-    assert!(
-        result.errors.is_empty(),
-        "{task}: cutover failed: {:?}",
-        result.errors
-    );
+    replicate_dropped_then_cut_over(&config, &s, &changes).await;
     let rows = every_row(&s, "r").await;
     assert!(rows.len() > 400, "{}", rows.len());
     assert_eq!(every_row(&t, "r").await, rows, "{task}");

@@ -636,18 +636,12 @@ async fn ddl_from_a_mysql_source_replicates_exactly_through_kills() {
             workers,
         );
         copy_first(&config).await;
-        for (i, sql) in statements.iter().enumerate() {
-            exec(&source.url("d"), sql).await;
-            let sync = unit_integration_tests::online::spawn_sync(&config);
-            tokio::time::sleep(std::time::Duration::from_millis(40 + 37 * i as u64)).await;
-            if sync.is_finished() {
-                let result = sync.await.unwrap();
-                panic!("round {round}: the Sync unit stopped: {:?}", result.errors);
-            }
-            sync.abort();
-            let _ = sync.await;
-        }
-        cut_over(config, &format!("round {round}")).await;
+        unit_integration_tests::online::replicate_dropped_then_cut_over(
+            &config,
+            &source.url("d"),
+            &statements,
+        )
+        .await;
         let rows = every_row(&source.url(""), "d").await;
         assert!(rows.len() > 12, "{rows:?}");
         assert_eq!(every_row(&target, "d").await, rows, "round {round}");

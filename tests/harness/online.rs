@@ -303,3 +303,32 @@ pub async fn every_row(url: &str, db: &str) -> Vec<String> {
     }
     out
 }
+
+/// Runs each of `changes` on the source at `url` while the Sync unit of `config`
+/// replicates, dropping the unit after each at a later instant than the one before,
+/// then cuts over; the unit must not stop on its own, and the cutover must succeed.
+pub async fn replicate_dropped_then_cut_over(config: &TaskConfig, url: &str, changes: &[&str]) {
+    for (i, sql) in changes.iter().enumerate() {
+        exec(url, sql).await;
+        let sync = spawn_sync(config);
+        tokio::time::sleep(Duration::from_millis(40 + 35 * i as u64)).await;
+        if sync.is_finished() {
+            panic!(
+                "{}: the Sync unit stopped: {:?}",
+                config.task,
+                sync.await.unwrap().errors
+            );
+        }
+        sync.abort();
+        let _ = sync.await;
+    }
+    let mut config = config.clone();
+    config.sync.cutover = true;
+    let result = Online::run(&mut SyncUnit::new(config.clone())).await;
+    assert!(
+        result.errors.is_empty(),
+        "{}: cutover failed: {:?}",
+        config.task,
+        result.errors
+    );
+}

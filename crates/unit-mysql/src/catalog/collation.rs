@@ -18,6 +18,11 @@
 //! Latin, Lithuanian, Latvian, Polish, Romanian, Slovak, Slovenian, Swedish, Turkish,
 //! Vietnamese). A statement naming another MySQL-only collation fails on a MariaDB
 //! target with the server's own error (1273).
+//!
+//! The other way, toward MySQL, MariaDB's UCA 14.0.0 collations become the MySQL
+//! collations of the same rules ([`mysql_equivalent`]): exactly alike for the `_nopad_`
+//! ones; MariaDB's PAD SPACE ones (11.x's default `utf8mb4_uca1400_ai_ci`) compare
+//! trailing spaces otherwise on MySQL, which the check says as a warning.
 
 use sqlx::Executor;
 
@@ -69,9 +74,35 @@ pub(crate) fn mariadb_equivalent(name: &str) -> Option<String> {
     Some(format!("utf8mb4_uca1400_{language}_nopad_{strength}"))
 }
 
-/// `sql` with every MySQL-only collation name outside quotes replaced by its MariaDB
-/// equivalent; `None` when there is none to replace.
-pub(crate) fn for_mariadb(sql: &str) -> Option<String> {
+/// The MySQL collation for MariaDB's UCA 14.0.0 collation `name` (any case), and
+/// whether it compares exactly alike: MariaDB's `_nopad_` ones do (NO PAD, as all of
+/// MySQL's UCA 9.0.0 collations); the PAD SPACE ones (11.x's default
+/// `utf8mb4_uca1400_ai_ci`) differ in trailing spaces only (`'a' = 'a '` on MariaDB,
+/// not on MySQL).
+pub(crate) fn mysql_equivalent(name: &str) -> Option<(String, bool)> {
+    let name = name.to_ascii_lowercase();
+    let rest = name.strip_prefix("utf8mb4_uca1400_")?;
+    let (prefix, strength) = ["ai_ci", "as_ci", "as_cs"]
+        .iter()
+        .find_map(|s| Some((rest.strip_suffix(s)?, *s)))?;
+    let (language, nopad) = match prefix.strip_suffix("nopad_") {
+        Some(language) => (language, true),
+        None => (prefix, false),
+    };
+    let mysql = match language.strip_suffix('_') {
+        None if language.is_empty() => format!("utf8mb4_0900_{strength}"),
+        Some(language) if strength != "as_ci" => {
+            let (code, _) = LANGUAGES.iter().find(|(_, l)| *l == language)?;
+            format!("utf8mb4_{code}_0900_{strength}")
+        }
+        _ => return None,
+    };
+    Some((mysql, nopad))
+}
+
+/// `sql` with every collation name outside quotes that one kind has and the other
+/// names otherwise replaced by `mapped`'s name; `None` when there is none.
+fn replace_names(sql: &str, mapped: impl Fn(&str) -> Option<String>) -> Option<String> {
     let bytes = sql.as_bytes();
     let mut out = String::with_capacity(sql.len());
     let mut changed = false;
@@ -85,7 +116,7 @@ pub(crate) fn for_mariadb(sql: &str) -> Option<String> {
                 while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
                     i += 1;
                 }
-                if let Some(mapped) = mariadb_equivalent(&sql[start..i]) {
+                if let Some(mapped) = mapped(&sql[start..i]) {
                     out.push_str(&sql[copied..start]);
                     out.push_str(&mapped);
                     copied = i;
@@ -100,6 +131,18 @@ pub(crate) fn for_mariadb(sql: &str) -> Option<String> {
     }
     out.push_str(&sql[copied.min(sql.len())..]);
     Some(out)
+}
+
+/// `sql` with every MySQL-only collation name outside quotes replaced by its MariaDB
+/// equivalent; `None` when there is none to replace.
+pub(crate) fn for_mariadb(sql: &str) -> Option<String> {
+    replace_names(sql, mariadb_equivalent)
+}
+
+/// `sql` with every MariaDB UCA 14.0.0 collation name outside quotes replaced by its
+/// MySQL equivalent ([`mysql_equivalent`]); `None` when there is none to replace.
+pub(crate) fn for_mysql(sql: &str) -> Option<String> {
+    replace_names(sql, |name| mysql_equivalent(name).map(|(mysql, _)| mysql))
 }
 
 /// How MySQL 8 prints an invisible column in `SHOW CREATE TABLE` (and a generated
@@ -251,15 +294,22 @@ pub(crate) async fn execute_ddl(
 ) -> Result<sqlx::mysql::MySqlQueryResult, sqlx::Error> {
     let sql = &*plain_invisible(sql);
     match conn.execute(sql).await {
-        Err(e) if is_unknown_collation(&e) => match for_mariadb(sql) {
-            Some(mapped) => {
+        Err(e) if is_unknown_collation(&e) => match (for_mariadb(sql), for_mysql(sql)) {
+            (Some(mapped), _) => {
                 tracing::info!(
                     statement = %unit_sql::summarize_statement(sql),
                     "the target lacks MySQL's UCA 9.0.0 collations: their MariaDB equivalents are used"
                 );
                 conn.execute(mapped.as_str()).await
             }
-            None => Err(e),
+            (None, Some(mapped)) => {
+                tracing::info!(
+                    statement = %unit_sql::summarize_statement(sql),
+                    "the target lacks MariaDB's UCA 14.0.0 collations: their MySQL equivalents are used"
+                );
+                conn.execute(mapped.as_str()).await
+            }
+            (None, None) => Err(e),
         },
         other => other,
     }
@@ -273,6 +323,45 @@ pub(crate) fn is_unknown_collation(e: &sqlx::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mariadb_collations_are_named_as_mysql_names_them() {
+        for (mariadb, mysql, exact) in [
+            ("utf8mb4_uca1400_ai_ci", "utf8mb4_0900_ai_ci", false),
+            ("utf8mb4_uca1400_nopad_ai_ci", "utf8mb4_0900_ai_ci", true),
+            ("UTF8MB4_UCA1400_NOPAD_AS_CS", "utf8mb4_0900_as_cs", true),
+            ("utf8mb4_uca1400_as_ci", "utf8mb4_0900_as_ci", false),
+            (
+                "utf8mb4_uca1400_swedish_ai_ci",
+                "utf8mb4_sv_0900_ai_ci",
+                false,
+            ),
+            (
+                "utf8mb4_uca1400_german2_nopad_as_cs",
+                "utf8mb4_de_pb_0900_as_cs",
+                true,
+            ),
+        ] {
+            assert_eq!(
+                mysql_equivalent(mariadb),
+                Some((mysql.to_owned(), exact)),
+                "{mariadb}"
+            );
+        }
+        for none in [
+            "utf8mb4_general_ci",
+            "utf8mb4_uca1400_swedish_as_ci",
+            "utf8mb4_uca1400_klingon_ai_ci",
+            "utf8mb4_uca1400_ai_cs",
+        ] {
+            assert_eq!(mysql_equivalent(none), None, "{none}");
+        }
+        assert_eq!(
+            for_mysql("CREATE DATABASE m /*!40100 DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_uca1400_ai_ci */")
+                .as_deref(),
+            Some("CREATE DATABASE m /*!40100 DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_ai_ci */")
+        );
+    }
 
     #[test]
     fn a_bare_utf8mb4_gets_the_sources_default_collation() {

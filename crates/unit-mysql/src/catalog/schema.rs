@@ -752,24 +752,35 @@ pub(crate) fn same_structure(a: &Table, b: &Table) -> bool {
             other => other.to_owned(),
         })
     }
+    // Named as MySQL names it: a collation one kind has under another name (either
+    // way) is one definition (the check says where the two differ in padding).
     fn collation(c: &Column) -> Option<String> {
         c.collation.as_deref().map(|name| {
-            crate::catalog::collation::mariadb_equivalent(name).unwrap_or_else(|| {
-                match name.strip_prefix("utf8_") {
-                    Some(rest) => format!("utf8mb3_{rest}"),
-                    None => name.to_owned(),
-                }
-            })
+            if let Some((mysql, _)) = crate::catalog::collation::mysql_equivalent(name) {
+                return mysql;
+            }
+            match name.strip_prefix("utf8_") {
+                Some(rest) => format!("utf8mb3_{rest}"),
+                None => name.to_owned(),
+            }
         })
+    }
+    // MySQL's JSON is MariaDB's LONGTEXT (which MariaDB's JSON is an alias of).
+    fn json_either_way(x: &Column, y: &Column) -> bool {
+        matches!(
+            (x.data_type.as_str(), y.data_type.as_str()),
+            ("json", "longtext") | ("longtext", "json")
+        )
     }
     a.columns.len() == b.columns.len()
         && a.columns.iter().zip(&b.columns).all(|(x, y)| {
             x.name == y.name
-                && x.data_type == y.data_type
-                && column_type(x) == column_type(y)
-                && charset(x) == charset(y)
-                && collation(x) == collation(y)
                 && x.generated == y.generated
+                && (json_either_way(x, y)
+                    || (x.data_type == y.data_type
+                        && column_type(x) == column_type(y)
+                        && charset(x) == charset(y)
+                        && collation(x) == collation(y)))
         })
         && a.key == b.key
         && a.engine.eq_ignore_ascii_case(&b.engine)

@@ -323,6 +323,14 @@ impl CheckUnit {
             if target_knows(&mut target, &charset, &collation).await {
                 continue;
             }
+            let mysql = match crate::catalog::collation::mysql_equivalent(&collation) {
+                Some((equivalent, exact))
+                    if target_knows(&mut target, &charset, &equivalent).await =>
+                {
+                    Some((equivalent, exact))
+                }
+                _ => None,
+            };
             match crate::catalog::collation::mariadb_equivalent(&collation) {
                 Some(equivalent) if target_knows(&mut target, &charset, &equivalent).await => item(
                     "target collations",
@@ -332,6 +340,30 @@ impl CheckUnit {
                          same rules (UCA 14.0.0, NO PAD)"
                     ),
                 ),
+                None if mysql.is_some() => {
+                    let (equivalent, exact) = mysql.unwrap_or_default();
+                    if exact {
+                        item(
+                            "target collations",
+                            ItemState::Success,
+                            format!(
+                                "MariaDB's {collation} is created as {equivalent}, MySQL's \
+                                 collation of the same rules (NO PAD)"
+                            ),
+                        );
+                    } else {
+                        item(
+                            "target collations",
+                            ItemState::Warning,
+                            format!(
+                                "MariaDB's {collation} is created as {equivalent}, MySQL's \
+                                 collation of the same rules but NO PAD: trailing spaces count \
+                                 on the target ('a' and 'a ' are equal on the source, distinct \
+                                 on the target; a unique key takes both)"
+                            ),
+                        );
+                    }
+                }
                 _ => item(
                     "target collations",
                     ItemState::Failure,

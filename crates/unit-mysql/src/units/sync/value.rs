@@ -146,6 +146,59 @@ fn repair_time(
     )
 }
 
+/// Writes `dom` as MySQL prints a JSON value (`JSON_EXTRACT`, `SELECT` of a JSON
+/// column): `", "` between elements, `": "` after keys, an object's keys in MySQL's
+/// order (shorter first, then by their bytes), dates and times as quoted strings
+/// with microseconds. A MariaDB target (whose JSON is text) then holds what the
+/// source shows; a MySQL target parses it back to the same document.
+fn mysql_json_text(dom: &mysql_async::binlog::jsonb::JsonDom, out: &mut String) {
+    use mysql_async::binlog::jsonb::{JsonContainer, JsonDom, JsonNumber, JsonScalar};
+    let quoted = |s: &str, out: &mut String| {
+        out.push_str(&serde_json::Value::String(s.to_owned()).to_string());
+    };
+    match dom {
+        JsonDom::Container(JsonContainer::Array(items)) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                mysql_json_text(item, out);
+            }
+            out.push(']');
+        }
+        JsonDom::Container(JsonContainer::Object(members)) => {
+            let mut keys: Vec<&String> = members.keys().collect();
+            keys.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                quoted(key, out);
+                out.push_str(": ");
+                mysql_json_text(&members[key], out);
+            }
+            out.push('}');
+        }
+        JsonDom::Scalar(scalar) => match scalar {
+            JsonScalar::Null => out.push_str("null"),
+            JsonScalar::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
+            JsonScalar::Number(JsonNumber::Int(n)) => out.push_str(&n.to_string()),
+            JsonScalar::Number(JsonNumber::Uint(n)) => out.push_str(&n.to_string()),
+            JsonScalar::Number(JsonNumber::Decimal(d)) => out.push_str(&d.to_string()),
+            // Shortest round-trip digits, the exponent without `+` (`1e300`).
+            JsonScalar::Number(JsonNumber::Double(f)) => out.push_str(
+                &serde_json::Number::from_f64(*f)
+                    .map_or_else(|| "0".to_owned(), |n| n.to_string().replace("e+", "e")),
+            ),
+            JsonScalar::String(text) => quoted(text, out),
+            JsonScalar::DateTime(time) => quoted(&format!("{time:.6}"), out),
+            JsonScalar::Opaque(opaque) => quoted(&opaque.to_string(), out),
+        },
+    }
+}
+
 /// The SQL literal of `value` for `column`: written into the column, or, with
 /// `compare`, compared with it in a key's `WHERE` (text then carries its collation, so
 /// that the key's index is used).
@@ -166,9 +219,13 @@ pub(crate) fn literal(
         }
         Some(BinlogValue::Value(v)) => v,
         Some(BinlogValue::Jsonb(j)) => {
-            let json = serde_json::Value::try_from(j.clone())
+            let dom = j
+                .clone()
+                .parse()
                 .map_err(|e| bad(column, format!("JSON value cannot be read: {e}")))?;
-            return Ok(format!("_utf8mb4 {}", hex(json.to_string().as_bytes())));
+            let mut text = String::new();
+            mysql_json_text(&dom, &mut text);
+            return Ok(format!("_utf8mb4 {}", hex(text.as_bytes())));
         }
         Some(BinlogValue::JsonDiff(_)) => {
             return Err(bad(
@@ -396,6 +453,41 @@ fn stored_bytes<'a>(column: &Column, value: &'a [u8]) -> std::borrow::Cow<'a, [u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_is_written_as_mysql_prints_it() {
+        use mysql_async::binlog::jsonb::{JsonContainer, JsonDom, JsonNumber, JsonScalar};
+        let scalar = |s| JsonDom::Scalar(s);
+        let object = JsonDom::Container(JsonContainer::Object(
+            [
+                (
+                    "list".to_owned(),
+                    JsonDom::Container(JsonContainer::Array(vec![
+                        scalar(JsonScalar::Number(JsonNumber::Int(-1))),
+                        scalar(JsonScalar::Number(JsonNumber::Double(2.5))),
+                        scalar(JsonScalar::Null),
+                        scalar(JsonScalar::Boolean(true)),
+                    ])),
+                ),
+                (
+                    "ab".to_owned(),
+                    scalar(JsonScalar::String("é\"\n".to_owned())),
+                ),
+                (
+                    "b".to_owned(),
+                    scalar(JsonScalar::Number(JsonNumber::Double(1e300))),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+        ));
+        let mut text = String::new();
+        mysql_json_text(&object, &mut text);
+        assert_eq!(
+            text,
+            r#"{"b": 1e300, "ab": "é\"\n", "list": [-1, 2.5, null, true]}"#
+        );
+    }
 
     #[test]
     fn large_hex_literals_become_parameters_in_order() {
