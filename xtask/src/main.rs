@@ -5,6 +5,8 @@
 //! - `cargo xtask bench copy`: the copy unit's rows/s against `mariadb-dump | mariadb`.
 //! - `cargo xtask bench sync`: the Sync unit's apply rate and lag against MariaDB's own
 //!   replication between the same two servers.
+//! - `cargo xtask matrix`: every test across server releases (MariaDB 10.11 and 11.8,
+//!   MySQL 9.7), each timed, reported as a source-by-target table.
 //! - `cargo xtask demo`: an online migration of a seeded database between two private
 //!   MariaDB servers under a write load and faults, then cutover, verified.
 
@@ -12,6 +14,7 @@ mod bench;
 mod bench_sync;
 mod codegen;
 mod demo;
+mod matrix;
 
 use std::process::ExitCode;
 
@@ -27,9 +30,10 @@ fn main() -> ExitCode {
         ["bench", "copy", "--small"] => bench::copy(demo::Size::Small),
         ["bench", "sync"] => bench_sync::run(demo::Size::Full),
         ["bench", "sync", "--small"] => bench_sync::run(demo::Size::Small),
+        ["matrix"] => matrix::run(),
         _ => {
             eprintln!(
-                "usage: cargo xtask codegen [--check] | demo [--small] | bench copy|sync [--small]"
+                "usage: cargo xtask codegen [--check] | demo [--small] | bench copy|sync [--small] | matrix"
             );
             return ExitCode::from(2);
         }
