@@ -720,3 +720,50 @@ async fn partial_json_updates_are_refused_by_the_check_and_the_sync_unit() {
         "nothing of the diff's transaction: {rows:?}"
     );
 }
+
+/// MySQL 9 authenticates with `caching_sha2_password` only. Over a connection without
+/// TLS (`ssl-mode=DISABLED`), a password is sent encrypted with the server's RSA key,
+/// which the client asks for on a first login: the copy, the binlog stream and the
+/// cutover all log in that way, as users with passwords, on both sides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_with_passwords_log_in_without_tls_by_the_servers_rsa_key() {
+    // No TLS on the servers at all: a login that worked went without it.
+    let no_tls = "--tls-version=".to_owned();
+    let mut options = mysql_binlog();
+    options.push(no_tls.clone());
+    let source = MySql::start_with(options);
+    let target = MySql::start_with(vec![no_tls]);
+    let have_ssl: Vec<String> = column(&source.url(""), "SELECT CAST(@@tls_version AS CHAR)").await;
+    assert_eq!(have_ssl, [""], "TLS is off");
+    let user = "CREATE USER 'mover'@'127.0.0.1' IDENTIFIED BY 'Pässw0rd;x';
+                GRANT ALL PRIVILEGES ON *.* TO 'mover'@'127.0.0.1';";
+    exec(&source.url(""), user).await;
+    exec(&target.url(""), user).await;
+    exec(
+        &source.url(""),
+        "CREATE DATABASE p; CREATE TABLE p.t (id INT PRIMARY KEY, v VARCHAR(20));
+         INSERT INTO p.t VALUES (1, 'one'), (2, 'two');",
+    )
+    .await;
+    let with_password = |url: String| {
+        url.replacen("mysql://root@", "mysql://mover:P%C3%A4ssw0rd%3Bx@", 1) + "?ssl-mode=DISABLED"
+    };
+    let config = task(
+        "rsa",
+        &with_password(source.url("")),
+        &with_password(target.url("")),
+        "p",
+        1,
+    );
+    copy_first(&config).await;
+    exec(
+        &source.url("p"),
+        "INSERT INTO t VALUES (3, 'three'); UPDATE t SET v = 'uno' WHERE id = 1",
+    )
+    .await;
+    cut_over(config, "rsa").await;
+    let read = "SELECT CONCAT_WS('|', id, v) FROM p.t ORDER BY id";
+    let rows = column(&source.url(""), read).await;
+    assert_eq!(rows, ["1|uno", "2|two", "3|three"]);
+    assert_eq!(column(&target.url(""), read).await, rows);
+}
