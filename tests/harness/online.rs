@@ -264,7 +264,7 @@ impl Online {
 
 /// Every table of `db` on the server at `url`, read by neither side's code and alike
 /// on MySQL and MariaDB of any release: per table, its column names (invisible ones
-/// too), then its rows, each value in hex, sorted.
+/// too), then its rows, each value's bytes (a number's as its text) in hex, sorted.
 pub async fn every_row(url: &str, db: &str) -> Vec<String> {
     let mut conn = connect(url).await;
     let tables: Vec<String> = sqlx::query_scalar(
@@ -289,7 +289,7 @@ pub async fn every_row(url: &str, db: &str) -> Vec<String> {
         out.push(format!("{table}: {}", columns.join(",")));
         let values = columns
             .iter()
-            .map(|c| format!("IFNULL(HEX(`{c}`), 'NULL')"))
+            .map(|c| format!("IFNULL(HEX(CONCAT(`{c}`)), 'NULL')"))
             .collect::<Vec<_>>()
             .join(", ");
         let mut rows: Vec<String> = sqlx::query_scalar(&format!(
@@ -330,5 +330,27 @@ pub async fn replicate_dropped_then_cut_over(config: &TaskConfig, url: &str, cha
         "{}: cutover failed: {:?}",
         config.task,
         result.errors
+    );
+}
+
+/// Asserts that `target` holds the rows `source` holds (as [`every_row`] reads them),
+/// naming only the lines that differ (each cut to 300 characters).
+pub fn assert_same_rows(source: &[String], target: &[String], what: &str) {
+    if source == target {
+        return;
+    }
+    let cut = |l: &String| l.chars().take(300).collect::<String>();
+    let only_source: Vec<String> = source
+        .iter()
+        .filter(|l| !target.contains(l))
+        .map(cut)
+        .collect();
+    let only_target: Vec<String> = target
+        .iter()
+        .filter(|l| !source.contains(l))
+        .map(cut)
+        .collect();
+    panic!(
+        "{what}: source and target differ\nonly in the source: {only_source:#?}\nonly in the target: {only_target:#?}"
     );
 }

@@ -2,7 +2,8 @@
 //! machine's; MariaDB 11.8 and MySQL 9.7 from Debian roots the tests make once per
 //! machine), each run on its own and timed, reported as the release matrix (every
 //! source/target pairing of `tests/pairings.rs`) and a list of the other
-//! cross-release tests (`tests/mysql_servers.rs`, `tests/mariadb_releases.rs`).
+//! cross-release tests (`tests/mysql_servers.rs`, `tests/mysql_zoo.rs`,
+//! `tests/mariadb_releases.rs`).
 //! Exits non-zero when any fails.
 
 use std::process::Command;
@@ -11,7 +12,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 
 /// The test binaries of `unit-integration-tests` that run across releases.
-const BINARIES: [&str; 3] = ["pairings", "mysql_servers", "mariadb_releases"];
+const BINARIES: [&str; 4] = ["pairings", "mysql_servers", "mysql_zoo", "mariadb_releases"];
 
 /// The releases as the pairing tests name them, with their display names.
 const RELEASES: [(&str, &str); 3] = [

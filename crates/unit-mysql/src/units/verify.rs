@@ -48,7 +48,17 @@ pub async fn table_checksum(pool: &MySqlPool, table: &Table) -> Result<(i64, Str
         .columns
         .iter()
         .map(|c| {
-            let value = format!("CAST({} AS BINARY)", c.select_expr());
+            // A negative zero is `-0` on MySQL and `0` on MariaDB, which keeps none:
+            // read as `0` on both. A FLOAT is read as both servers print it (the
+            // shortest text that is that FLOAT): widened to a DOUBLE, its digits
+            // differ between them.
+            let name = crate::catalog::schema::ident(&c.name);
+            let read = match c.data_type.as_str() {
+                "double" => format!("IF({name} = 0, 0e0, {name})"),
+                "float" => format!("IF({name} = 0, '0', CAST({name} AS CHAR))"),
+                _ => c.select_expr(),
+            };
+            let value = format!("CAST({read} AS BINARY)");
             format!("IF({value} IS NULL, 'N', CONCAT('V', LENGTH({value}), ':', {value}))")
         })
         .collect();
