@@ -767,3 +767,78 @@ async fn users_with_passwords_log_in_without_tls_by_the_servers_rsa_key() {
     assert_eq!(rows, ["1|uno", "2|two", "3|three"]);
     assert_eq!(column(&target.url(""), read).await, rows);
 }
+
+/// A real client's load on a MySQL 9.7 source with GTIDs and compressed transactions
+/// (sysbench's `oltp_write_only`: index and non-index updates, deletes and inserts of
+/// the same keys, in transactions, 2 threads), replicated to MariaDB by 4 workers
+/// while the Sync unit is dropped every 1.5 s, with a column added mid-stream; then the
+/// cutover: every row equal, read in hex on both sides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sysbench_load_from_mysql_replicates_exactly_through_drops() {
+    assert!(
+        std::process::Command::new("sysbench")
+            .arg("--version")
+            .output()
+            .is_ok(),
+        "sysbench is needed: apt-get install -y sysbench (.ci/run installs it)"
+    );
+    let mut options = mysql_binlog();
+    options.push("--binlog-transaction-compression=ON".to_owned());
+    let source = MySql::start_with(options);
+    let target = MariaDb::start();
+    exec(&source.url(""), "CREATE DATABASE sb").await;
+    let sysbench = |action: &str, extra: &[&str]| {
+        let mut command = std::process::Command::new("sysbench");
+        command
+            .args([
+                "oltp_write_only",
+                "--db-driver=mysql",
+                "--mysql-host=127.0.0.1",
+                &format!("--mysql-port={}", source.port()),
+                "--mysql-user=root",
+                "--mysql-db=sb",
+                "--tables=2",
+                "--table-size=3000",
+            ])
+            .args(extra)
+            .arg(action)
+            .stdout(std::process::Stdio::null());
+        command
+    };
+    let prepared = sysbench("prepare", &[]).output().unwrap();
+    assert!(
+        prepared.status.success(),
+        "sysbench prepare failed: {}",
+        String::from_utf8_lossy(&prepared.stderr)
+    );
+    let config = task("sb", &source.url(""), &target.url(""), "sb", 4);
+    copy_first(&config).await;
+    let mut load = sysbench("run", &["--threads=2", "--time=10", "--report-interval=0"])
+        .spawn()
+        .unwrap();
+    for round in 0..6 {
+        let sync = unit_integration_tests::online::spawn_sync(&config);
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        if round == 3 {
+            exec(
+                &source.url("sb"),
+                "ALTER TABLE sbtest1 ADD COLUMN note VARCHAR(20) NOT NULL DEFAULT 'n'",
+            )
+            .await;
+        }
+        if sync.is_finished() {
+            panic!("the Sync unit stopped: {:?}", sync.await.unwrap().errors);
+        }
+        sync.abort();
+        let _ = sync.await;
+    }
+    assert!(load.wait().unwrap().success(), "sysbench run failed");
+    cut_over(config, "sysbench").await;
+    let rows = every_row(&source.url(""), "sb").await;
+    assert!(rows.len() > 5000, "{}", rows.len());
+    unit_integration_tests::online::assert_same_rows(
+        &rows,
+        &every_row(&target.url(""), "sb").await,
+        "sysbench",
+    );
+}
