@@ -81,6 +81,9 @@ pub(crate) fn mariadb_equivalent(name: &str) -> Option<String> {
 /// not on MySQL).
 pub(crate) fn mysql_equivalent(name: &str) -> Option<(String, bool)> {
     let name = name.to_ascii_lowercase();
+    if name == "utf8mb4_nopad_bin" {
+        return Some(("utf8mb4_0900_bin".to_owned(), true));
+    }
     let rest = name.strip_prefix("utf8mb4_uca1400_")?;
     let (prefix, strength) = ["ai_ci", "as_ci", "as_cs"]
         .iter()
@@ -176,14 +179,15 @@ pub(crate) fn plain_invisible(sql: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// `sql` with ` COLLATE collation` after every `CHARACTER SET utf8mb4` (or `CHARSET`,
-/// with or without `=`) outside quotes and comments that no `COLLATE` follows;
-/// `None` when there is none. A statement from a MySQL 8+ source that names utf8mb4
-/// without a collation means the source's default for it (its query event says which,
-/// `utf8mb4_0900_ai_ci` unless changed), which a MariaDB target would read as its own
-/// default (`utf8mb4_general_ci`).
+/// with or without `=`) outside quotes and comments whose definition names no
+/// collation (no `COLLATE` nor `BINARY` before the next `,` or `)` of its level), other
+/// than the type of a `CAST`; `None` when there is none. A statement from a MySQL 8+
+/// source that names utf8mb4 without a collation means the source's default for it
+/// (its query event says which, `utf8mb4_0900_ai_ci` unless changed), which a MariaDB
+/// target would read as its own default (`utf8mb4_general_ci`).
 pub(crate) fn with_utf8mb4_collation(sql: &str, collation: &str) -> Option<String> {
     let bytes = sql.as_bytes();
-    // Words outside quotes and comments, and `=`, as (start, end).
+    // Words, quoted parts, `=`, `(`, `)` and `,` outside comments, as (start, end).
     let mut tokens: Vec<(usize, usize)> = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
@@ -213,7 +217,7 @@ pub(crate) fn with_utf8mb4_collation(sql: &str, collation: &str) -> Option<Strin
                 }
                 tokens.push((start, i));
             }
-            b'=' => {
+            b'=' | b'(' | b')' | b',' => {
                 tokens.push((i, i + 1));
                 i += 1;
             }
@@ -222,13 +226,31 @@ pub(crate) fn with_utf8mb4_collation(sql: &str, collation: &str) -> Option<Strin
     }
     let word = |t: usize| tokens.get(t).map(|&(a, b)| &sql[a..b]);
     let is = |t: usize, w: &str| word(t).is_some_and(|x| x.eq_ignore_ascii_case(w));
+    // Whether the definition at token `from` names a collation before its end.
+    let names_collation = |from: usize| {
+        let mut depth = 0usize;
+        for t in from..tokens.len() {
+            match word(t).unwrap_or_default() {
+                "(" => depth += 1,
+                ")" | "," if depth == 0 => return false,
+                ")" => depth -= 1,
+                w if depth == 0
+                    && (w.eq_ignore_ascii_case("COLLATE") || w.eq_ignore_ascii_case("BINARY")) =>
+                {
+                    return true;
+                }
+                _ => {}
+            }
+        }
+        false
+    };
     let mut inserts = Vec::new();
     let mut t = 0;
     while t < tokens.len() {
-        let after_keyword = if is(t, "CHARACTER") && is(t + 1, "SET") {
-            t + 2
+        let (keyword, after_keyword) = if is(t, "CHARACTER") && is(t + 1, "SET") {
+            (t, t + 2)
         } else if is(t, "CHARSET") {
-            t + 1
+            (t, t + 1)
         } else {
             t += 1;
             continue;
@@ -238,8 +260,19 @@ pub(crate) fn with_utf8mb4_collation(sql: &str, collation: &str) -> Option<Strin
         } else {
             after_keyword
         };
+        // `CAST(x AS CHAR [(n)] CHARACTER SET cs)` takes no collation.
+        let in_cast = {
+            let mut back = keyword;
+            if back >= 3 && is(back - 1, ")") && is(back - 3, "(") {
+                back -= 3;
+            }
+            back >= 2 && is(back - 1, "CHAR") && is(back - 2, "AS")
+        };
         let named = word(name).map(|w| w.trim_matches(|c| c == '\'' || c == '"' || c == '`'));
-        if named.is_some_and(|w| w.eq_ignore_ascii_case("utf8mb4")) && !is(name + 1, "COLLATE") {
+        if named.is_some_and(|w| w.eq_ignore_ascii_case("utf8mb4"))
+            && !in_cast
+            && !names_collation(name + 1)
+        {
             inserts.push(tokens[name].1);
         }
         t = name + 1;
@@ -391,6 +424,26 @@ mod tests {
         assert_eq!(
             with_utf8mb4_collation("CREATE TABLE t (a INT) CHARSET=latin1", c),
             None
+        );
+        // A collation later in the definition, BINARY, and the type of a CAST.
+        for named in [
+            "ALTER TABLE t ADD v VARCHAR(9) CHARACTER SET utf8mb4 NOT NULL COLLATE utf8mb4_bin",
+            "CREATE TABLE t (a INT) DEFAULT CHARACTER SET utf8mb4 DEFAULT COLLATE utf8mb4_bin",
+            "ALTER TABLE t ADD v TEXT CHARACTER SET utf8mb4 BINARY",
+            "ALTER TABLE t ADD g VARCHAR(9) AS (CAST(a AS CHAR(9) CHARACTER SET utf8mb4)), ADD h INT",
+            "ALTER TABLE t ADD g TEXT AS (CAST(a AS CHAR CHARACTER SET utf8mb4))",
+        ] {
+            assert_eq!(with_utf8mb4_collation(named, c), None, "{named}");
+        }
+        assert_eq!(
+            with_utf8mb4_collation(
+                "CREATE TABLE t (a VARCHAR(9) CHARACTER SET utf8mb4, b VARCHAR(9) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin)",
+                c
+            )
+            .as_deref(),
+            Some(
+                "CREATE TABLE t (a VARCHAR(9) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_ai_ci, b VARCHAR(9) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin)"
+            )
         );
     }
 

@@ -767,10 +767,12 @@ pub(crate) fn same_structure(a: &Table, b: &Table) -> bool {
     }
     // MySQL's JSON is MariaDB's LONGTEXT (which MariaDB's JSON is an alias of).
     fn json_either_way(x: &Column, y: &Column) -> bool {
-        matches!(
-            (x.data_type.as_str(), y.data_type.as_str()),
-            ("json", "longtext") | ("longtext", "json")
-        )
+        let utf8mb4 = |c: &Column| c.charset.as_deref() == Some("utf8mb4");
+        match (x.data_type.as_str(), y.data_type.as_str()) {
+            ("json", "longtext") => utf8mb4(y),
+            ("longtext", "json") => utf8mb4(x),
+            _ => false,
+        }
     }
     a.columns.len() == b.columns.len()
         && a.columns.iter().zip(&b.columns).all(|(x, y)| {

@@ -246,9 +246,10 @@ impl CheckUnit {
                             "json values",
                             ItemState::Warning,
                             format!(
-                                "{} has JSON columns ({}): a replicated JSON value holding an \
-                                 opaque scalar (a DECIMAL, DATE, TIME or DATETIME put in by CAST) is \
-                                 refused (60009) naming its column",
+                                "{} has JSON columns ({}): a replicated JSON value holding a \
+                                 DATE, TIME or DATETIME (put in by CAST) is refused (60009) naming \
+                                 its column; a DECIMAL in one is written as its text, which a \
+                                 MySQL target reads back as a DOUBLE",
                                 t.display_name(),
                                 json.join(", ")
                             ),

@@ -43,19 +43,23 @@ pub enum Verification {
 ///
 /// # Errors
 /// The query's failure.
-pub async fn table_checksum(pool: &MySqlPool, table: &Table) -> Result<(i64, String), sqlx::Error> {
+pub async fn table_checksum(
+    pool: &MySqlPool,
+    table: &Table,
+    across_kinds: bool,
+) -> Result<(i64, String), sqlx::Error> {
     let encoded: Vec<String> = table
         .columns
         .iter()
         .map(|c| {
-            // A negative zero is `-0` on MySQL and `0` on MariaDB, which keeps none:
-            // read as `0` on both. A FLOAT is read as both servers print it (the
-            // shortest text that is that FLOAT): widened to a DOUBLE, its digits
-            // differ between them.
+            // Between MySQL and MariaDB: a negative zero is `-0` on MySQL and `0` on
+            // MariaDB, which keeps none, so zeros are read as `0`; and a FLOAT widened
+            // to a DOUBLE prints other digits on each, so it is read as both print a
+            // FLOAT (6 significant digits: weaker, so only across kinds).
             let name = crate::catalog::schema::ident(&c.name);
             let read = match c.data_type.as_str() {
-                "double" => format!("IF({name} = 0, 0e0, {name})"),
-                "float" => format!("IF({name} = 0, '0', CAST({name} AS CHAR))"),
+                "double" if across_kinds => format!("IF({name} = 0, 0e0, {name})"),
+                "float" if across_kinds => format!("IF({name} = 0, '0', CAST({name} AS CHAR))"),
                 _ => c.select_expr(),
             };
             let value = format!("CAST({read} AS BINARY)");
@@ -146,11 +150,25 @@ pub(crate) async fn verify_table(
         && !target_create(target, table, cancel)
             .await?
             .is_some_and(|create| create.contains(OLD_TEMPORAL));
+    let across_kinds = !stored && {
+        let (up, down) = tokio::join!(
+            cancellable(cancel, crate::catalog::position::is_mariadb(source)),
+            cancellable(cancel, crate::catalog::position::is_mariadb(target)),
+        );
+        up.map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query("SELECT VERSION()"), e))?
+            != down.map_err(|e| {
+                stmt_err(
+                    ErrScope::Downstream,
+                    Operation::Query("SELECT VERSION()"),
+                    e,
+                )
+            })?
+    };
     let checksum = |pool| async move {
         if stored {
             stored_checksum(pool, table).await
         } else {
-            table_checksum(pool, table).await
+            table_checksum(pool, table, across_kinds).await
         }
     };
     let (up, down) = tokio::join!(

@@ -355,13 +355,22 @@ impl Player<'_> {
                 }
             };
             // A bare utf8mb4 means what it meant on the source, not the target's
-            // default for it.
+            // default for it: on a MariaDB target, which does not read the session's
+            // default_collation_for_utf8mb4 (a MySQL target defaults as the source).
+            let mariadb_target = match &utf8mb4_default {
+                Some(_) => sqlx::query_scalar::<_, String>("SELECT VERSION()")
+                    .fetch_one(&mut conn)
+                    .await?
+                    .to_ascii_lowercase()
+                    .contains("mariadb"),
+                None => false,
+            };
             let text = match &utf8mb4_default {
-                Some(collation) => {
+                Some(collation) if mariadb_target => {
                     crate::catalog::collation::with_utf8mb4_collation(&text, collation)
                         .unwrap_or(text)
                 }
-                None => text,
+                _ => text,
             };
             if !setup.is_empty() {
                 execute_ddl(&mut conn, &setup).await?;
@@ -416,10 +425,15 @@ impl Player<'_> {
 
     /// Waits until the target connection `id` (a stopped run's DDL session) runs no
     /// statement: gone, or idle. After a target restart the id may name another
-    /// connection; that one is waited on only while it runs a statement.
+    /// connection: one of this user's that runs a statement is waited on too (it
+    /// ends), a server thread or another user's session is not.
     async fn wait_for_session(&self, id: u64) -> Result<(), SyncError> {
+        // Only a connection of this unit's user that runs a statement: after a target
+        // restart the id may name a server thread or another user's session.
         const SQL: &str = "SELECT COMMAND FROM information_schema.PROCESSLIST \
-                           WHERE ID = ? AND ID <> CONNECTION_ID()";
+                           WHERE ID = ? AND ID <> CONNECTION_ID() \
+                           AND USER = SUBSTRING_INDEX(CURRENT_USER(), '@', 1) \
+                           AND COMMAND IN ('Query', 'Execute', 'Killed')";
         let pool = self.unit.target.as_ref().ok_or(SyncError::NoPosition {
             task: self.unit.config.task.clone(),
         })?;

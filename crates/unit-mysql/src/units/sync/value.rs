@@ -148,10 +148,17 @@ fn repair_time(
 
 /// Writes `dom` as MySQL prints a JSON value (`JSON_EXTRACT`, `SELECT` of a JSON
 /// column): `", "` between elements, `": "` after keys, an object's keys in MySQL's
-/// order (shorter first, then by their bytes), dates and times as quoted strings
-/// with microseconds. A MariaDB target (whose JSON is text) then holds what the
-/// source shows; a MySQL target parses it back to the same document.
-fn mysql_json_text(dom: &mysql_async::binlog::jsonb::JsonDom, out: &mut String) {
+/// order (shorter first, then by their bytes). A MariaDB target (whose JSON is text)
+/// then holds what the source shows; a MySQL target parses it back to the same
+/// document.
+///
+/// # Errors
+/// An opaque scalar other than a DECIMAL (a DATE, TIME, DATETIME or other MySQL value
+/// put into the document by CAST), named: its text would be read back as a string.
+fn mysql_json_text(
+    dom: &mysql_async::binlog::jsonb::JsonDom,
+    out: &mut String,
+) -> Result<(), &'static str> {
     use mysql_async::binlog::jsonb::{JsonContainer, JsonDom, JsonNumber, JsonScalar};
     let quoted = |s: &str, out: &mut String| {
         out.push_str(&serde_json::Value::String(s.to_owned()).to_string());
@@ -163,7 +170,7 @@ fn mysql_json_text(dom: &mysql_async::binlog::jsonb::JsonDom, out: &mut String) 
                 if i > 0 {
                     out.push_str(", ");
                 }
-                mysql_json_text(item, out);
+                mysql_json_text(item, out)?;
             }
             out.push(']');
         }
@@ -177,7 +184,9 @@ fn mysql_json_text(dom: &mysql_async::binlog::jsonb::JsonDom, out: &mut String) 
                 }
                 quoted(key, out);
                 out.push_str(": ");
-                mysql_json_text(&members[key], out);
+                if let Some(value) = members.get(key) {
+                    mysql_json_text(value, out)?;
+                }
             }
             out.push('}');
         }
@@ -186,16 +195,50 @@ fn mysql_json_text(dom: &mysql_async::binlog::jsonb::JsonDom, out: &mut String) 
             JsonScalar::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
             JsonScalar::Number(JsonNumber::Int(n)) => out.push_str(&n.to_string()),
             JsonScalar::Number(JsonNumber::Uint(n)) => out.push_str(&n.to_string()),
+            // As MySQL prints it (a MySQL target reads it back as a DOUBLE).
             JsonScalar::Number(JsonNumber::Decimal(d)) => out.push_str(&d.to_string()),
-            // Shortest round-trip digits, the exponent without `+` (`1e300`).
-            JsonScalar::Number(JsonNumber::Double(f)) => out.push_str(
-                &serde_json::Number::from_f64(*f)
-                    .map_or_else(|| "0".to_owned(), |n| n.to_string().replace("e+", "e")),
-            ),
+            JsonScalar::Number(JsonNumber::Double(f)) => out.push_str(&mysql_json_double(*f)),
             JsonScalar::String(text) => quoted(text, out),
-            JsonScalar::DateTime(time) => quoted(&format!("{time:.6}"), out),
-            JsonScalar::Opaque(opaque) => quoted(&opaque.to_string(), out),
+            JsonScalar::DateTime(_) => return Err("a DATE, TIME or DATETIME"),
+            JsonScalar::Opaque(_) => return Err("a MySQL value of another type"),
         },
+    }
+    Ok(())
+}
+
+/// A JSON document's DOUBLE as MySQL prints it: the shortest digits that read back as
+/// that DOUBLE, in fixed notation while the decimal point falls within 15 digits of
+/// them (`0.000001`, `123456789012345.0`), else in exponent notation (`1e15`,
+/// `1.5e-20`), with `.0` after a whole number in fixed notation.
+fn mysql_json_double(f: f64) -> String {
+    if !f.is_finite() {
+        return "0.0".to_owned();
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() { "-0.0" } else { "0.0" }.to_owned();
+    }
+    let scientific = format!("{:e}", f.abs());
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let point = exponent + 1;
+    let body = if (-14..=15).contains(&point) {
+        let len = i32::try_from(digits.len()).unwrap_or(i32::MAX);
+        if point <= 0 {
+            format!("0.{}{digits}", "0".repeat(point.unsigned_abs() as usize))
+        } else if point >= len {
+            format!("{digits}{}.0", "0".repeat((point - len) as usize))
+        } else {
+            let (whole, fraction) = digits.split_at(point as usize);
+            format!("{whole}.{fraction}")
+        }
+    } else {
+        format!("{mantissa}e{exponent}")
+    };
+    if f.is_sign_negative() {
+        format!("-{body}")
+    } else {
+        body
     }
 }
 
@@ -224,7 +267,16 @@ pub(crate) fn literal(
                 .parse()
                 .map_err(|e| bad(column, format!("JSON value cannot be read: {e}")))?;
             let mut text = String::new();
-            mysql_json_text(&dom, &mut text);
+            mysql_json_text(&dom, &mut text).map_err(|scalar| {
+                bad(
+                    column,
+                    format!(
+                        "a JSON value holds an opaque scalar ({scalar}, put in by CAST), \
+                         which its text does not carry: a target would read it back as \
+                         another type"
+                    ),
+                )
+            })?;
             return Ok(format!("_utf8mb4 {}", hex(text.as_bytes())));
         }
         Some(BinlogValue::JsonDiff(_)) => {
@@ -455,6 +507,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn json_doubles_are_written_as_mysql_prints_them() {
+        for (f, mysql) in [
+            (2.5, "2.5"),
+            (2.0, "2.0"),
+            (-0.1, "-0.1"),
+            (1e-6, "0.000001"),
+            (1.5e-20, "1.5e-20"),
+            (123_456_789_012_345.0, "123456789012345.0"),
+            (1e15, "1e15"),
+            (1.5e15, "1.5e15"),
+            (1e300, "1e300"),
+            (-2.2250738585072014e-308, "-2.2250738585072014e-308"),
+        ] {
+            assert_eq!(mysql_json_double(f), mysql, "{f:e}");
+        }
+    }
+
+    #[test]
     fn json_is_written_as_mysql_prints_it() {
         use mysql_async::binlog::jsonb::{JsonContainer, JsonDom, JsonNumber, JsonScalar};
         let scalar = |s| JsonDom::Scalar(s);
@@ -482,7 +552,7 @@ mod tests {
             .collect(),
         ));
         let mut text = String::new();
-        mysql_json_text(&object, &mut text);
+        mysql_json_text(&object, &mut text).expect("no opaque scalar");
         assert_eq!(
             text,
             r#"{"b": 1e300, "ab": "é\"\n", "list": [-1, 2.5, null, true]}"#
