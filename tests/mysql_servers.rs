@@ -842,3 +842,46 @@ async fn a_sysbench_load_from_mysql_replicates_exactly_through_drops() {
         "sysbench",
     );
 }
+
+/// A MySQL 9 target enforces GTID consistency by default, which refuses a change of a
+/// non-transactional table inside a transaction with others (1785): the check refuses
+/// such tables toward it, naming them, before anything is copied; toward MariaDB it
+/// says nothing of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_check_refuses_non_transactional_tables_toward_a_target_enforcing_gtid_consistency() {
+    use unit_mysql::{CheckUnit, ItemState};
+    let source = MySql::start_with(mysql_binlog());
+    let mysql = MySql::start_with(Vec::new());
+    let mariadb = MariaDb::start();
+    let enforced = column(
+        &mysql.url(""),
+        "SELECT CAST(@@GLOBAL.enforce_gtid_consistency AS CHAR)",
+    )
+    .await;
+    assert_eq!(enforced, ["ON"], "MySQL 9.7's default");
+    exec(
+        &source.url(""),
+        "CREATE DATABASE g; CREATE TABLE g.kept (id INT PRIMARY KEY) ENGINE=InnoDB;
+         CREATE TABLE g.legacy (id INT PRIMARY KEY, v INT) ENGINE=MyISAM;",
+    )
+    .await;
+    for (target, refused) in [(mysql.url(""), true), (mariadb.url(""), false)] {
+        let config = task("gtidc", &source.url(""), &target, "g", 1);
+        let items = CheckUnit::new(config).run_checks().await;
+        let found: Vec<_> = items
+            .iter()
+            .filter(|i| i.name == "target GTID consistency")
+            .collect();
+        if refused {
+            assert_eq!(found.len(), 1, "{items:?}");
+            assert_eq!(found[0].state, ItemState::Failure);
+            assert!(
+                found[0].message.contains("g.legacy (MyISAM)")
+                    && !found[0].message.contains("kept"),
+                "{found:?}"
+            );
+        } else {
+            assert!(found.is_empty(), "{found:?}");
+        }
+    }
+}

@@ -177,6 +177,17 @@ impl CheckUnit {
             },
         );
 
+        // A MySQL target that enforces GTID consistency (9.x's default) refuses a change
+        // of a non-transactional table inside a transaction with others: every chunk
+        // and batch is one.
+        let enforces_gtid_consistency = !mariadb_target
+            && sqlx::query_scalar::<_, String>(
+                "SELECT CAST(@@GLOBAL.enforce_gtid_consistency AS CHAR)",
+            )
+            .fetch_one(&mut target)
+            .await
+            .is_ok_and(|v| v.eq_ignore_ascii_case("ON") || v == "1");
+        let mut not_transactional: Vec<String> = Vec::new();
         let tables = match list_tables(&source, &self.config.filter).await {
             Ok(t) => t,
             Err(e) => {
@@ -217,6 +228,9 @@ impl CheckUnit {
             }
             match describe(&source, listed).await {
                 Ok(t) => {
+                    if enforces_gtid_consistency && !t.is_transactional() {
+                        not_transactional.push(format!("{} ({})", t.display_name(), t.engine));
+                    }
                     if t.system_versioned {
                         match crate::catalog::schema::refuse_versioned(
                             &t,
@@ -319,6 +333,19 @@ impl CheckUnit {
                 ),
                 Err(e) => item("table keys", ItemState::Failure, e.to_string()),
             }
+        }
+        if !not_transactional.is_empty() {
+            item(
+                "target GTID consistency",
+                ItemState::Failure,
+                format!(
+                    "the target enforces GTID consistency (enforce_gtid_consistency=ON, MySQL 9's \
+                     default), which refuses changes of non-transactional tables inside the \
+                     transactions that copy and replicate them: {}; convert them to InnoDB on the \
+                     source (ALTER TABLE ... ENGINE=InnoDB) or leave them out of the task",
+                    not_transactional.join(", ")
+                ),
+            );
         }
         for (charset, collation) in collations {
             if target_knows(&mut target, &charset, &collation).await {
