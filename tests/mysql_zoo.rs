@@ -76,6 +76,12 @@ const CHANGES: &[&str] = &[
     "INSERT INTO times VALUES (4, NOW(6), '2001-02-03 04:05:06.7', '01:02:03', '-01:02:03', 1999, '2001-02-03', NULL)",
     "UPDATE texts SET l = 'Genève', u16 = '𝄞', g = '汉字', sj = 'ﾃｽﾄ', lb = REPEAT(X'CD', 70000), j = JSON_SET(j, '$.c', 'new') WHERE id = 1",
     "INSERT INTO texts (id, u4, e, s, j) VALUES (4, 'Ä', 'b', 'y', '{\"k\": 1e300}'); DELETE FROM texts WHERE id = 2",
+    // Opaque JSON scalars: a DATE, a TIME, a DATETIME (put in by CAST), DECIMALs (as
+    // SQL's own decimal literals put in), kept of their types on a MySQL target.
+    "INSERT INTO texts (id, j) VALUES (5, JSON_OBJECT('d', CAST('2024-01-02' AS DATE), 't', CAST('-12:00:01.5' AS TIME(1)), \
+     'dt', CAST('2024-01-02 03:04:05.678' AS DATETIME(3)), 'n', 1.50, 'big', -12345678901234567890.5, \
+     'list', JSON_ARRAY(9.90, 'x', NULL, TRUE, 2e0)))",
+    "UPDATE texts SET j = JSON_EXTRACT(JSON_ARRAY(CAST('23:59:59' AS TIME)), '$[0]') WHERE id = 3",
     "UPDATE geo SET p = ST_GeomFromText('POINT(3 4)') WHERE id = 1; INSERT INTO geo VALUES (3, ST_GeomFromText('MULTIPOINT((1 1), (2 2))'), NULL, NULL)",
     "UPDATE comp SET v = v * 10 WHERE a = 'x'; DELETE FROM comp WHERE a = ''; INSERT INTO comp VALUES ('é', 1, '2024-01-01', 5)",
     "CALL bump(); INSERT INTO gen (id, a) VALUES (3, 7)",
@@ -123,6 +129,25 @@ async fn zoo(target: Release) {
         &every_row(&target_server.url(""), "zoo").await,
         &format!("{}: after the cutover", target.name()),
     );
+    if target == Release::MySql9_7 {
+        // The replicated document's scalars keep their types, not only their text.
+        let types = "SELECT CAST(CONCAT_WS(',', JSON_TYPE(j->'$.d'), JSON_TYPE(j->'$.t'), JSON_TYPE(j->'$.dt'), \
+                     JSON_TYPE(j->'$.n'), JSON_TYPE(j->'$.big'), JSON_TYPE(j->'$.list[0]'), \
+                     JSON_TYPE(j->'$.list[4]')) AS CHAR) FROM zoo.texts WHERE id = 5 \
+                     UNION ALL SELECT CAST(JSON_TYPE(j) AS CHAR) FROM zoo.texts WHERE id = 3";
+        let read = |url: String| async move {
+            sqlx::query_scalar::<_, String>(types)
+                .fetch_all(&mut unit_integration_tests::online::connect(&url).await)
+                .await
+                .unwrap()
+        };
+        let source_types = read(source.url("")).await;
+        assert_eq!(
+            source_types,
+            ["DATE,TIME,DATETIME,DECIMAL,DECIMAL,DECIMAL,DOUBLE", "TIME"]
+        );
+        assert_eq!(read(target_server.url("")).await, source_types);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

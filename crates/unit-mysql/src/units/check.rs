@@ -260,10 +260,10 @@ impl CheckUnit {
                             "json values",
                             ItemState::Warning,
                             format!(
-                                "{} has JSON columns ({}): a replicated JSON value holding a \
-                                 DATE, TIME or DATETIME (put in by CAST) is refused (60009) naming \
-                                 its column; a DECIMAL in one is written as its text, which a \
-                                 MySQL target reads back as a DOUBLE",
+                                "{} has JSON columns ({}): a replicated JSON value holding an \
+                                 opaque scalar other than a DECIMAL, DATE, TIME or DATETIME (put \
+                                 in by CAST) is refused (60009) naming its column; toward MariaDB, \
+                                 whose JSON is text, those are written as MySQL prints them",
                                 t.display_name(),
                                 json.join(", ")
                             ),

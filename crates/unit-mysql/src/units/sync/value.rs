@@ -153,8 +153,8 @@ fn repair_time(
 /// document.
 ///
 /// # Errors
-/// An opaque scalar other than a DECIMAL (a DATE, TIME, DATETIME or other MySQL value
-/// put into the document by CAST), named: its text would be read back as a string.
+/// An opaque scalar of a MySQL type other than DECIMAL, DATE, TIME and DATETIME,
+/// named.
 fn mysql_json_text(
     dom: &mysql_async::binlog::jsonb::JsonDom,
     out: &mut String,
@@ -199,11 +199,69 @@ fn mysql_json_text(
             JsonScalar::Number(JsonNumber::Decimal(d)) => out.push_str(&d.to_string()),
             JsonScalar::Number(JsonNumber::Double(f)) => out.push_str(&mysql_json_double(*f)),
             JsonScalar::String(text) => quoted(text, out),
-            JsonScalar::DateTime(_) => return Err("a DATE, TIME or DATETIME"),
+            // DATE as `2024-01-02`, TIME and DATETIME with 6 fraction digits.
+            JsonScalar::DateTime(time) => quoted(&format!("{time:.6}"), out),
             JsonScalar::Opaque(_) => return Err("a MySQL value of another type"),
         },
     }
     Ok(())
+}
+
+/// An SQL expression that makes `dom` as MySQL's binary JSON holds it, for a MySQL
+/// target's JSON column: numbers keep their kind (a DECIMAL stays a DECIMAL, a
+/// DOUBLE a DOUBLE), and DATE, TIME and DATETIME values stay of their types, which
+/// the document's text would turn into a DOUBLE or a string.
+///
+/// # Errors
+/// An opaque scalar of another MySQL type, named.
+fn mysql_json_expr(dom: &mysql_async::binlog::jsonb::JsonDom) -> Result<String, &'static str> {
+    use mysql_async::binlog::jsonb::{JsonContainer, JsonDom, JsonNumber, JsonScalar};
+    use mysql_common::binlog::time::MysqlTimestampType;
+    let json = |text: &str| format!("CAST('{text}' AS JSON)");
+    Ok(match dom {
+        JsonDom::Container(JsonContainer::Array(items)) => {
+            let items: Vec<String> = items
+                .iter()
+                .map(mysql_json_expr)
+                .collect::<Result<_, _>>()?;
+            format!("JSON_ARRAY({})", items.join(", "))
+        }
+        JsonDom::Container(JsonContainer::Object(members)) => {
+            let mut pairs = Vec::with_capacity(members.len());
+            for (key, value) in members {
+                pairs.push(format!(
+                    "_utf8mb4 {}, {}",
+                    hex(key.as_bytes()),
+                    mysql_json_expr(value)?
+                ));
+            }
+            format!("JSON_OBJECT({})", pairs.join(", "))
+        }
+        JsonDom::Scalar(scalar) => match scalar {
+            JsonScalar::Null => json("null"),
+            JsonScalar::Boolean(b) => json(if *b { "true" } else { "false" }),
+            JsonScalar::Number(JsonNumber::Int(n)) => json(&n.to_string()),
+            JsonScalar::Number(JsonNumber::Uint(n)) => json(&n.to_string()),
+            JsonScalar::Number(JsonNumber::Double(f)) => json(&mysql_json_double(*f)),
+            JsonScalar::Number(JsonNumber::Decimal(d)) => {
+                let text = d.to_string();
+                let digits = text.chars().filter(char::is_ascii_digit).count();
+                let scale = text.split_once('.').map_or(0, |(_, f)| f.len());
+                let precision = digits.max(scale + 1).clamp(1, 65);
+                format!("CAST('{text}' AS DECIMAL({precision}, {}))", scale.min(30))
+            }
+            JsonScalar::String(text) => format!("_utf8mb4 {}", hex(text.as_bytes())),
+            JsonScalar::DateTime(time) => {
+                let kind = match time.time_type {
+                    MysqlTimestampType::MYSQL_TIMESTAMP_DATE => "DATE",
+                    MysqlTimestampType::MYSQL_TIMESTAMP_TIME => "TIME(6)",
+                    _ => "DATETIME(6)",
+                };
+                format!("CAST('{time:.6}' AS {kind})")
+            }
+            JsonScalar::Opaque(_) => return Err("a MySQL value of another type"),
+        },
+    })
 }
 
 /// A JSON document's DOUBLE as MySQL prints it: the shortest digits that read back as
@@ -266,17 +324,28 @@ pub(crate) fn literal(
                 .clone()
                 .parse()
                 .map_err(|e| bad(column, format!("JSON value cannot be read: {e}")))?;
-            let mut text = String::new();
-            mysql_json_text(&dom, &mut text).map_err(|scalar| {
+            let opaque = |scalar| {
                 bad(
                     column,
                     format!(
-                        "a JSON value holds an opaque scalar ({scalar}, put in by CAST), \
-                         which its text does not carry: a target would read it back as \
-                         another type"
+                        "a JSON value holds an opaque scalar ({scalar}, put in by CAST), which \
+                         a target cannot be given as it is"
                     ),
                 )
-            })?;
+            };
+            // A MySQL target's JSON column (MariaDB's JSON is a LONGTEXT) is given the
+            // document itself; any other column the text MySQL prints.
+            if column.data_type == "json" {
+                let expr = mysql_json_expr(&dom).map_err(opaque)?;
+                return Ok(match &dom {
+                    mysql_async::binlog::jsonb::JsonDom::Container(_) => expr,
+                    mysql_async::binlog::jsonb::JsonDom::Scalar(_) => {
+                        format!("JSON_EXTRACT(JSON_ARRAY({expr}), '$[0]')")
+                    }
+                });
+            }
+            let mut text = String::new();
+            mysql_json_text(&dom, &mut text).map_err(opaque)?;
             return Ok(format!("_utf8mb4 {}", hex(text.as_bytes())));
         }
         Some(BinlogValue::JsonDiff(_)) => {
