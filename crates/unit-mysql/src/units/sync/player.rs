@@ -77,6 +77,9 @@ pub(super) struct Player<'a> {
     pub(super) collations: HashMap<u16, (String, String)>,
     /// The XA transaction being read, applied on a connection of its own.
     pub(super) xa: Option<super::xa::statement::Xa>,
+    /// The connections of XA transactions this run prepared, by xid, kept to end them
+    /// on (a few at a time; dropped, they detach as closed ones do).
+    pub(super) xa_held: HashMap<String, sqlx::MySqlConnection>,
     /// The workers applying row changes in parallel (`SyncSettings::workers` above 1).
     pub(super) workers: Option<Workers>,
     /// The event being handled came out of a compressed transaction: it has no
@@ -211,6 +214,7 @@ impl<'a> Player<'a> {
             max_packet,
             collations: HashMap::new(),
             xa: None,
+            xa_held: HashMap::new(),
             workers,
             compressed: false,
             dispatched: 0,

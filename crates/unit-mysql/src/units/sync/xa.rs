@@ -36,6 +36,11 @@ const XAER_NOTA: u16 = 1397;
 const HANDOVER: std::time::Duration = std::time::Duration::from_secs(10);
 const HANDOVER_STEP: std::time::Duration = std::time::Duration::from_millis(20);
 
+/// How many prepared XA transactions a run keeps the connections of, to end each on
+/// its own connection; beyond it, a prepared transaction's connection is closed and
+/// another session ends it.
+const HELD_XA: usize = 4;
+
 impl Player<'_> {
     fn xa_table(&self) -> String {
         xa_table(&self.unit.config.checkpoint_database)
@@ -155,8 +160,15 @@ impl Player<'_> {
             .await;
             let xa_conn = std::mem::replace(&mut self.conn, saved);
             self.fk_checks = xa.saved_fk_checks;
-            // Closed, never pooled: the prepared transaction outlives it.
-            let _ = xa_conn.close().await;
+            // Never pooled: the prepared transaction outlives its statements. Kept to
+            // end it on: ended by another session, MariaDB can acknowledge an
+            // `XA COMMIT` while its session is being closed without committing it,
+            // and the transaction then keeps its locks. Closed otherwise.
+            if !one_phase && result.is_ok() && self.xa_held.len() < HELD_XA {
+                self.xa_held.insert(xa.xid.clone(), xa_conn.detach());
+            } else {
+                let _ = xa_conn.close().await;
+            }
             self.batch_open = false;
             result.map_err(|e| {
                 self.target_err(Operation::Execute(&format!("XA PREPARE {}", xa.xid)), e)
@@ -203,8 +215,21 @@ impl Player<'_> {
         let task = self.unit.config.task.clone();
         let sql = format!("XA {} {xid}", if commit { "COMMIT" } else { "ROLLBACK" });
         let pool = self.target_pool()?.clone();
+        // Prepared by this run: ended on its own connection.
+        if let Some(mut held) = self.xa_held.remove(xid) {
+            let ended = held.execute(sql.as_str()).await;
+            let _ = sqlx::Connection::close(held).await;
+            match ended {
+                Ok(_) => return self.xa_forget(xid, end_pos).await,
+                // Its connection is gone (the target restarted, say): ended as one
+                // prepared by an earlier run.
+                Err(e) => {
+                    info!(at = %self.at(), xid = %xid, error = %e, "the connection that prepared the XA transaction is gone; ending it from another session");
+                }
+            }
+        }
         // A prepared transaction stays its session's until the server has seen that
-        // session close (ours just did): until then it is listed but unknown to others.
+        // session close: until then it is listed but unknown to others.
         let mut waited = std::time::Duration::ZERO;
         let ended = loop {
             let ended = pool.execute(sql.as_str()).await;
@@ -253,6 +278,14 @@ impl Player<'_> {
             }
             Err(e) => return Err(self.target_err(Operation::Execute(&sql), e)),
         }
+        self.xa_forget(xid, end_pos).await
+    }
+
+    /// After an XA transaction ended on the target: its rows in `sync_xa` go, with the
+    /// checkpoint past `end_pos`.
+    async fn xa_forget(&mut self, xid: &str, end_pos: u64) -> Result<(), SyncError> {
+        let table = self.xa_table();
+        let task = self.unit.config.task.clone();
         self.begin_batch().await?;
         sqlx::query(&format!("DELETE FROM {table} WHERE task = ? AND xid = ?"))
             .bind(&task)
