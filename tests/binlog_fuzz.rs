@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use sqlx::Executor;
 
-use unit_integration_tests::online::{Online, connect, every_row, exec, spawn_sync};
+use unit_integration_tests::online::{Online, connect, every_row, exec, spawn_sync, task};
 use unit_integration_tests::releases::Release;
-use unit_mysql::{Consistency, CopyUnit, Filter, SyncUnit, TaskConfig};
+use unit_mysql::{CopyUnit, SyncUnit, TaskConfig};
 
 const SCHEMA: &str =
     "CREATE TABLE a (id INT PRIMARY KEY, v VARCHAR(60), b MEDIUMBLOB, d DATETIME(6),
@@ -263,18 +263,7 @@ async fn fuzz_mysql(seed: u64, target: Release) {
         &SCHEMA.replace("ENGINE=Aria", "ENGINE=InnoDB"),
     )
     .await;
-    let filter = Filter {
-        databases: vec!["fuzz".to_owned()],
-        ..Filter::default()
-    };
-    let mut config = TaskConfig::new(
-        "fuzz",
-        source.url("").parse().unwrap(),
-        target.url("").parse().unwrap(),
-        filter,
-    );
-    config.consistency = Some(Consistency::Auto);
-    config.sync.workers = 3;
+    let mut config = task("fuzz", &source.url(""), &target.url(""), "fuzz", 3);
     let result = Online::run(&mut CopyUnit::new(config.clone())).await;
     assert!(result.errors.is_empty(), "copy failed: {:?}", result.errors);
     write_while_dropping(&config, seed, source.url("fuzz"), true, 200).await;

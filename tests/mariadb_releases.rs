@@ -9,7 +9,7 @@ use unit_integration_tests::MariaDb;
 use unit_integration_tests::online::{
     Online, binlog_options, connect, every_row, exec, replicate_dropped_then_cut_over,
 };
-use unit_mysql::{Consistency, CopyUnit, Filter, TaskConfig};
+use unit_mysql::CopyUnit;
 
 /// Each server's release, as `VERSION()` says it.
 async fn version(url: &str) -> String {
@@ -52,13 +52,7 @@ async fn between(source: &MariaDb, target: &MariaDb, task: &str) {
          INSERT INTO r.other VALUES (1, 1);",
     )
     .await;
-    let filter = Filter {
-        databases: vec!["r".to_owned()],
-        ..Filter::default()
-    };
-    let mut config = TaskConfig::new(task, s.parse().unwrap(), t.parse().unwrap(), filter);
-    config.consistency = Some(Consistency::Auto);
-    config.sync.workers = 3;
+    let config = unit_integration_tests::online::task(task, &s, &t, "r", 3);
     let result = Online::run(&mut CopyUnit::new(config.clone())).await;
     assert!(
         result.errors.is_empty(),

@@ -5,7 +5,7 @@
 
 use unit_integration_tests::MariaDb;
 use unit_integration_tests::MySql;
-use unit_integration_tests::online::{connect, every_row, exec};
+use unit_integration_tests::online::{connect, every_row, exec, task};
 use unit_mysql::{Consistency, CopyUnit, Filter, TaskConfig};
 
 /// Tables of the types both servers store alike, in a collation both have.
@@ -47,30 +47,6 @@ async fn cut_over(mut config: TaskConfig, what: &str) {
         "{what}: sync failed: {:?}",
         result.errors
     );
-}
-
-/// A task `name` from `source` to `target` (URLs without a database) selecting `db`,
-/// with consistency `auto` and `workers` sync workers.
-fn task(
-    name: impl Into<String>,
-    source: &str,
-    target: &str,
-    db: &str,
-    workers: usize,
-) -> TaskConfig {
-    let filter = Filter {
-        databases: vec![db.to_owned()],
-        ..Filter::default()
-    };
-    let mut config = TaskConfig::new(
-        name,
-        source.parse().unwrap(),
-        target.parse().unwrap(),
-        filter,
-    );
-    config.consistency = Some(Consistency::Auto);
-    config.sync.workers = workers;
-    config
 }
 
 /// Runs the copy of `config`; it must succeed.

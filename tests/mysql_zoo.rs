@@ -10,10 +10,10 @@
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
 use unit_integration_tests::online::{
-    Online, assert_same_rows, every_row, exec, replicate_dropped_then_cut_over,
+    Online, assert_same_rows, every_row, exec, replicate_dropped_then_cut_over, task,
 };
 use unit_integration_tests::releases::Release;
-use unit_mysql::{Consistency, CopyUnit, Filter, TaskConfig};
+use unit_mysql::CopyUnit;
 
 const SCHEMA: &str = "
 CREATE TABLE ints (id INT PRIMARY KEY, ti TINYINT, tu TINYINT UNSIGNED, si SMALLINT,
@@ -93,19 +93,14 @@ async fn zoo(target: Release) {
     let target_server = target.start(None);
     exec(&source.url(""), "CREATE DATABASE zoo").await;
     exec(&source.url("zoo"), SCHEMA).await;
-    let filter = Filter {
-        databases: vec!["zoo".to_owned()],
-        ..Filter::default()
-    };
-    let mut config = TaskConfig::new(
+    let mut config = task(
         format!("zoo_{}", target.name()),
-        source.url("").parse().unwrap(),
-        target_server.url("").parse().unwrap(),
-        filter,
+        &source.url(""),
+        &target_server.url(""),
+        "zoo",
+        2,
     );
-    config.consistency = Some(Consistency::Auto);
     config.copy.chunk_rows = 1;
-    config.sync.workers = 2;
     // Interrupted mid-table, then resumed by a new unit.
     let first = tokio::spawn({
         let config = config.clone();

@@ -9,9 +9,11 @@
 //! tests and reports each pairing.
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
-use unit_integration_tests::online::{Online, every_row, exec, replicate_dropped_then_cut_over};
+use unit_integration_tests::online::{
+    Online, every_row, exec, replicate_dropped_then_cut_over, task,
+};
 use unit_integration_tests::releases::Release;
-use unit_mysql::{Consistency, CopyUnit, Filter, TaskConfig};
+use unit_mysql::CopyUnit;
 
 const SCHEMA: &str = "
 CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(40), j JSON, d DATETIME(6), b BLOB,
@@ -51,19 +53,14 @@ async fn migrate(from: Release, to: Release) {
     let target = to.start(None);
     exec(&source.url(""), "CREATE DATABASE m CHARACTER SET utf8mb4").await;
     exec(&source.url("m"), SCHEMA).await;
-    let filter = Filter {
-        databases: vec!["m".to_owned()],
-        ..Filter::default()
-    };
-    let mut config = TaskConfig::new(
+    let mut config = task(
         format!("{}_to_{}", from.name(), to.name()),
-        source.url("").parse().unwrap(),
-        target.url("").parse().unwrap(),
-        filter,
+        &source.url(""),
+        &target.url(""),
+        "m",
+        3,
     );
-    config.consistency = Some(Consistency::Auto);
     config.copy.chunk_rows = 41;
-    config.sync.workers = 3;
     let result = Online::run(&mut CopyUnit::new(config.clone())).await;
     assert!(result.errors.is_empty(), "copy failed: {:?}", result.errors);
     replicate_dropped_then_cut_over(&config, &source.url("m"), CHANGES).await;

@@ -354,3 +354,28 @@ pub fn assert_same_rows(source: &[String], target: &[String], what: &str) {
         "{what}: source and target differ\nonly in the source: {only_source:#?}\nonly in the target: {only_target:#?}"
     );
 }
+
+/// A task `name` from `source` to `target` (URLs without a database) selecting `db`,
+/// with consistency `auto` and `workers` sync workers: for servers of any kind or
+/// release, where [`Online::config`] is for the harness's own pair.
+pub fn task(
+    name: impl Into<String>,
+    source: &str,
+    target: &str,
+    db: &str,
+    workers: usize,
+) -> TaskConfig {
+    let filter = Filter {
+        databases: vec![db.to_owned()],
+        ..Filter::default()
+    };
+    let mut config = TaskConfig::new(
+        name,
+        source.parse().unwrap(),
+        target.parse().unwrap(),
+        filter,
+    );
+    config.consistency = Some(Consistency::Auto);
+    config.sync.workers = workers;
+    config
+}

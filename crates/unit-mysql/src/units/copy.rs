@@ -693,6 +693,7 @@ impl CopyUnit {
                 store: self.store(),
                 chunk_rows: self.config.copy.chunk_rows.max(1),
                 verification: self.verification,
+                same_kind: self.same_kind,
                 progress: self.progress.clone(),
                 recorder: self.report.recorder.clone(),
                 cancel: cancel.clone(),

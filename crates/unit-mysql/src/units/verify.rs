@@ -128,7 +128,8 @@ fn same_server_version(a: &str, b: &str) -> bool {
     a.strip_suffix("-log").unwrap_or(a) == b.strip_suffix("-log").unwrap_or(b)
 }
 
-/// Compares `table`'s row count and checksum on both sides.
+/// Compares `table`'s row count and checksum on both sides; `across_kinds` when one is
+/// MySQL and the other MariaDB ([`same_kind`]).
 ///
 /// # Errors
 /// [`Error::Mismatch`] when they differ; a query's failure.
@@ -137,6 +138,7 @@ pub(crate) async fn verify_table(
     target: &MySqlPool,
     table: &Table,
     verification: Verification,
+    across_kinds: bool,
     cancel: &CancellationToken,
 ) -> Result<i64, Error> {
     // MariaDB's CHECKSUM TABLE does not read VIRTUAL columns reliably, and it reads a
@@ -150,20 +152,7 @@ pub(crate) async fn verify_table(
         && !target_create(target, table, cancel)
             .await?
             .is_some_and(|create| create.contains(OLD_TEMPORAL));
-    let across_kinds = !stored && {
-        let (up, down) = tokio::join!(
-            cancellable(cancel, crate::catalog::position::is_mariadb(source)),
-            cancellable(cancel, crate::catalog::position::is_mariadb(target)),
-        );
-        up.map_err(|e| stmt_err(ErrScope::Upstream, Operation::Query("SELECT VERSION()"), e))?
-            != down.map_err(|e| {
-                stmt_err(
-                    ErrScope::Downstream,
-                    Operation::Query("SELECT VERSION()"),
-                    e,
-                )
-            })?
-    };
+    let across_kinds = across_kinds && !stored;
     let checksum = |pool| async move {
         if stored {
             stored_checksum(pool, table).await

@@ -25,6 +25,8 @@ pub(super) struct CopyContext {
     pub(super) store: super::CheckpointStore,
     pub(super) chunk_rows: usize,
     pub(super) verification: Verification,
+    /// Both servers are of one kind (both MariaDB or both MySQL).
+    pub(super) same_kind: bool,
     pub(super) progress: Arc<Progress>,
     pub(super) recorder: Arc<super::report::Recorder>,
     pub(super) cancel: CancellationToken,
@@ -206,7 +208,15 @@ impl PartCopy {
         let (t, ctx) = (&*self.table, &*self.ctx);
         ctx.recorder
             .phase(&t.database, &t.name, super::TablePhase::Verifying);
-        let rows = verify_table(&ctx.source, &ctx.target, t, ctx.verification, &ctx.cancel).await?;
+        let rows = verify_table(
+            &ctx.source,
+            &ctx.target,
+            t,
+            ctx.verification,
+            !ctx.same_kind,
+            &ctx.cancel,
+        )
+        .await?;
         debug!(rows, "verified");
         ctx.recorder.verified(&t.database, &t.name, rows);
         Ok(())

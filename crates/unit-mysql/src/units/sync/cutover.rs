@@ -212,7 +212,8 @@ impl SyncUnit {
         for table in &tables {
             // Every DDL up to here is applied: the definitions must be equal too.
             same_definition(target, table, same_kind, cancel).await?;
-            let rows = verify_table(source, target, table, verification, cancel).await?;
+            let rows =
+                verify_table(source, target, table, verification, !same_kind, cancel).await?;
             info!(table = %table.display_name(), rows, "verified at cutover");
             lock(&self.shared.verified).push((table.database.clone(), table.name.clone(), rows));
         }
